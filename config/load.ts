@@ -1,0 +1,66 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { ReviewloopError } from '../worker/errors.js';
+
+/** `projects[0].strategy.topK` from zod's path array. */
+export function formatPath(p: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of p) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out.length === 0 ? String(seg) : `.${String(seg)}`;
+  }
+  return out.length > 0 ? out : '(root)';
+}
+
+export function formatIssues(issues: ReadonlyArray<z.core.$ZodIssue>, source: string): string {
+  const lines = issues.map((i) => `  ${formatPath(i.path)}: ${i.message}`);
+  return `invalid config ${source}:\n${lines.join('\n')}`;
+}
+
+/** Validates an already-parsed object. Throws CONFIG_INVALID naming every bad path. */
+export function parseConfig(raw: unknown, source = '(inline)'): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ReviewloopError('CONFIG_INVALID', formatIssues(result.error.issues, source));
+  return result.data;
+}
+
+/**
+ * Reads YAML (or JSON) config. Relative `storage.root` and `stats.path` are
+ * resolved against the config file's folder so a config works from any cwd.
+ * `REVIEWLOOP_STORAGE_ROOT`, `REVIEWLOOP_STORAGE_API_ENDPOINT` override the file.
+ */
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ReviewloopError('CONFIG_INVALID', `cannot read config ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw new ReviewloopError('CONFIG_INVALID', `invalid YAML in ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ReviewloopError('CONFIG_INVALID', `invalid config ${file}:\n  (root): expected a mapping with storage, stats and projects`);
+  }
+  const obj = raw as Record<string, any>;
+  if (env.REVIEWLOOP_STORAGE_ROOT) obj.storage = { ...(obj.storage ?? {}), root: env.REVIEWLOOP_STORAGE_ROOT };
+  if (env.REVIEWLOOP_STORAGE_API_ENDPOINT) obj.storage = { ...(obj.storage ?? {}), apiEndpoint: env.REVIEWLOOP_STORAGE_API_ENDPOINT };
+  const config = parseConfig(obj, file);
+  return resolveRelative(config, path.dirname(path.resolve(file)));
+}
+
+export function resolveRelative(config: Config, baseDir: string): Config {
+  const root = config.storage.root;
+  const isLocal = !/^[a-z][a-z0-9+.-]*:\/\//i.test(root);
+  const storage = { ...config.storage, root: isLocal ? path.resolve(baseDir, root) : root };
+  const stats = config.stats.sink === 'duckdb' && config.stats.path !== undefined
+    ? { ...config.stats, path: path.resolve(baseDir, config.stats.path) }
+    : config.stats;
+  return { ...config, storage, stats };
+}

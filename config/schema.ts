@@ -1,0 +1,146 @@
+import { z } from 'zod';
+
+/**
+ * The one schema for reviewloop.yaml. Key names are a public contract
+ * (see README). Unknown keys are errors, so a typo never becomes a silent default.
+ */
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "-" and "_", starting with a letter or digit');
+const cron = z.string().min(1).refine((s) => s.trim().split(/\s+/).length >= 5 && s.trim().split(/\s+/).length <= 6, 'a cron expression with 5 or 6 fields');
+const bqIdent = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'letters, digits and "_", starting with a letter or "_"');
+const endpoint = z.string().url().nullable().optional();
+
+export const strategyNames = [
+  'least-confidence', 'margin', 'ratio', 'entropy',
+  'multilabel-entropy', 'multilabel-min-margin',
+  'span-min', 'span-mean', 'token-entropy',
+  'box-min', 'box-mean', 'box-count-weighted',
+  'vote-entropy', 'kl-disagreement',
+  'bald', 'variation-ratio',
+  'random',
+] as const;
+
+export const taskTypes = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'] as const;
+export const views = ['choice', 'classification', 'ner_manual', 'spans_manual', 'image_manual', 'audio_manual'] as const;
+
+const strategySchema = z.strictObject({
+  name: z.enum(strategyNames),
+  /** Items in the queue (uncertainty ranking plus audit slice). */
+  topK: z.number().int().min(1).max(10_000_000),
+  /** Share of `topK` filled by a uniform random audit sample. Default 0. */
+  auditFraction: z.number().min(0).max(1).default(0),
+  /** Seed for `random` and the audit slice, mixed with the round id. Default 0. */
+  seed: z.union([z.number().int(), z.string()]).default(0),
+  /** `token-entropy`: reduce per-token entropies by max or mean. */
+  reduce: z.enum(['max', 'mean']).default('max'),
+  /** Where scoring runs. */
+  engine: z.enum(['local', 'bigquery']).default('local'),
+  diversity: z.strictObject({
+    method: z.literal('k-center'),
+    /** How many top candidates k-center greedy chooses from. */
+    candidates: z.number().int().min(1),
+  }).optional(),
+  /** Minimum queue slots per predicted label. */
+  quotas: z.record(z.string(), z.number().int().min(0)).optional(),
+  /** Round fails when rejected / read exceeds this. Default 0.5. */
+  maxRejectRatio: z.number().min(0).max(1).default(0.5),
+  /** Allowed |Σp − 1| for single-label probabilities. Default 1e-3. */
+  probTolerance: z.number().min(0).max(0.5).default(1e-3),
+  /** Records on longer lines are rejected unread. Default 16 MiB. */
+  maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+});
+
+const projectSchema = z.strictObject({
+  name,
+  task: z.enum(taskTypes),
+  labels: z.array(z.string().min(1)).min(1).refine((l) => new Set(l).size === l.length, 'labels must be unique'),
+  predictions: z.strictObject({
+    prefix: z.string().default('predictions/'),
+    format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
+    include: z.string().optional(),
+  }).prefault({}),
+  strategy: strategySchema,
+  queue: z.strictObject({
+    view: z.enum(views).optional(),
+    annotators: z.array(name).optional(),
+    overlap: z.number().int().min(1).default(1),
+    /** textcat-multilabel: pre-select labels at or above this probability. Default 0.5. */
+    acceptThreshold: z.number().min(0).max(1).default(0.5),
+    /** TTL of signed media URLs, in seconds. At most 7 days. Default 3 days. */
+    signedUrlTtlSeconds: z.number().int().min(60).max(604_800).default(259_200),
+  }).prefault({}),
+  merge: z.strictObject({
+    conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
+  }).prefault({}),
+  snapshot: z.strictObject({
+    formats: z.array(z.enum(['arrow', 'jsonl', 'parquet'])).min(1).default(['arrow', 'jsonl']),
+  }).prefault({}),
+  schedule: z.strictObject({
+    round: cron.optional(),
+    merge: cron.optional(),
+    timezone: z.string().default('UTC'),
+  }).prefault({}),
+  /** Round id of a pinned drift reference. */
+  referenceRound: z.string().optional(),
+}).superRefine((p, ctx) => {
+  if (p.strategy.quotas) {
+    for (const label of Object.keys(p.strategy.quotas)) {
+      if (!p.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['strategy', 'quotas', label], message: `unknown label "${label}" (labels: ${p.labels.join(', ')})` });
+    }
+  }
+  if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
+    ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });
+  }
+});
+
+const statsSchema = z.discriminatedUnion('sink', [
+  z.strictObject({
+    sink: z.literal('duckdb'),
+    /** DuckDB file. Default `<root>/stats.duckdb` for local roots, `./stats.duckdb` otherwise. */
+    path: z.string().optional(),
+  }),
+  z.strictObject({
+    sink: z.literal('bigquery'),
+    projectId: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Google Cloud project id'),
+    dataset: bqIdent,
+    location: z.string().default('US'),
+    apiEndpoint: endpoint,
+  }),
+  z.strictObject({ sink: z.literal('none') }),
+]);
+
+export const configSchema = z.strictObject({
+  storage: z.strictObject({
+    /** A directory, file:///path, or gs://bucket/prefix. */
+    root: z.string().min(1),
+    /** GCS API endpoint for emulators or private endpoints (http://127.0.0.1:4443). */
+    apiEndpoint: endpoint,
+    /** GCP project for the storage client (emulators need one). */
+    projectId: z.string().optional(),
+  }),
+  stats: statsSchema.prefault({ sink: 'duckdb' }),
+  worker: z.strictObject({
+    /** Scoring threads. Default: available cores. */
+    threads: z.number().int().min(1).max(256).optional(),
+    /** Bytes per scoring chunk. Default 4 MiB. */
+    chunkBytes: z.number().int().min(64 * 1024).default(4 * 1024 * 1024),
+    /** Time a running step gets after SIGTERM, in ms. Default 25000 (fits Cloud Run's 30 s). */
+    shutdownGraceMs: z.number().int().min(0).default(25_000),
+    /** Lease lifetime, in ms. Default 120000. */
+    leaseTtlMs: z.number().int().min(1000).default(120_000),
+    /** HTTP port for /healthz, /readyz, /metrics; 0 disables. Default 8080. */
+    httpPort: z.number().int().min(0).max(65535).default(8080),
+  }).prefault({}),
+  projects: z.array(projectSchema).min(1).superRefine((ps, ctx) => {
+    const seen = new Set<string>();
+    ps.forEach((p, i) => {
+      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate project name "${p.name}"` });
+      seen.add(p.name);
+    });
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ProjectConfig = Config['projects'][number];
+export type StrategyConfig = ProjectConfig['strategy'];
+export type StatsConfig = Config['stats'];
