@@ -1,0 +1,137 @@
+/**
+ * Persisted shapes: the round manifest, snapshot rows and their answers.
+ * These are part of the storage contract (DESIGN.md): change them additively.
+ */
+import type { ChunkStats, StrategyName, TaskType } from '../scoring/types.js';
+
+export interface ConsumedObject {
+  name: string;
+  generation: string;
+  size: number;
+}
+
+export interface RoundManifest {
+  kind: 'reviewloop.round';
+  schemaVersion: 1;
+  project: string;
+  round: string;
+  /** ISO time of the round's slot (derived from the round id, never from "now"). */
+  slotTime: string;
+  task: TaskType;
+  model: string | null;
+  strategy: {
+    name: StrategyName;
+    topK: number;
+    auditFraction: number;
+    seed: string;
+    reduce: 'max' | 'mean';
+    diversity?: { method: 'k-center'; candidates: number };
+    quotas?: Record<string, number>;
+  };
+  labels: string[];
+  consumed: ConsumedObject[];
+  counts: {
+    read: number;
+    scored: number;
+    rejected: number;
+    skipped: number;
+    queued: number;
+    audit: number;
+  };
+  /** Number of valid, not-excluded records the audit slice was drawn from; inclusion p = audit / population. */
+  auditPopulation: number;
+  stats: ChunkStats;
+  /** Scores of the queued uncertainty items (not audit), for quantiles. */
+  queuedScores: number[];
+  /** Edges of `stats.scoreHist` bins: [min, max] of the strategy's range. */
+  scoreRange: [number, number];
+  files: { queue: string[]; rejects: string };
+  /** Watermark: names listed after this one are new (lexicographic). */
+  listedUpTo: string | null;
+}
+
+/** One human answer, as read from a Prodigy export line. */
+export interface Answer {
+  answer: 'accept' | 'reject' | 'ignore';
+  /** Annotator identity: `_annotator_id`, else `_session_id`, else null. */
+  annotator: string | null;
+  session: string | null;
+  /** Unix seconds, from `_timestamp` when present. */
+  timestamp: number | null;
+  /** Single-label / binary: the label the answer is about. */
+  label: string | null;
+  /** Choice views: selected option ids. */
+  accept: string[] | null;
+  /** Span views: the corrected spans. */
+  spans: Array<{ start: number; end: number; label: string; token_start?: number; token_end?: number }> | null;
+  /** image_manual: boxes and polygons in pixels. */
+  boxes: Array<{ label: string; points?: number[][]; x?: number; y?: number; width?: number; height?: number }> | null;
+  audio_spans: Array<{ start: number; end: number; label: string }> | null;
+  view: string | null;
+  /** `annotations/R/file.jsonl#L12`: where this answer came from (lineage). */
+  source: string;
+  /** True when taken from a Prodigy `review` recipe (adjudicated). */
+  adjudicated: boolean;
+}
+
+export type ResolvedStatus = 'labelled' | 'negative-only' | 'ignored' | 'conflict' | 'rejected';
+
+/** One item in a snapshot (one line of data.jsonl, one row of data.arrow). */
+export interface SnapshotRow {
+  id: string;
+  task: TaskType;
+  text: string | null;
+  image: string | null;
+  audio: string | null;
+  width: number | null;
+  height: number | null;
+  /** Resolved single label (textcat, image) or null. */
+  label: string | null;
+  /** Resolved label set (multilabel) or the single label as a one-element list. */
+  labels: string[];
+  /** Labels a binary answer rejected. */
+  negatives: string[];
+  spans: Answer['spans'];
+  boxes: Answer['boxes'];
+  audio_spans: Answer['audio_spans'];
+  tokens: unknown[] | null;
+  status: ResolvedStatus;
+  provenance: 'round' | 'external';
+  round: string | null;
+  model: string | null;
+  score: number | null;
+  audit: boolean;
+  /** Inclusion probability of the audit slice (null outside it). */
+  inclusion_p: number | null;
+  /** gs:// or file URI of the prediction object and line. */
+  prediction_source: string | null;
+  /** The model's prediction the item was queued with (probs, spans, boxes). */
+  prediction: Record<string, unknown> | null;
+  annotators: string[];
+  answered_at: number | null;
+  answers: Answer[];
+  input_hash: number;
+  task_hash: number;
+  /** Snapshot version that last changed this row. */
+  version: number;
+}
+
+export interface SnapshotManifest {
+  kind: 'reviewloop.snapshot';
+  schemaVersion: 1;
+  project: string;
+  version: number;
+  parent: number | null;
+  /** Time of the newest answer merged (deterministic; not wall-clock). */
+  asOf: string | null;
+  consumed: ConsumedObject[];
+  counts: { items: number; labelled: number; changed: number; added: number; answers: number; badLines: number };
+  files: Record<string, { sha256: string; bytes: number }>;
+  sha256: string;
+}
+
+export interface LatestPointer {
+  version: number;
+  path: string;
+  sha256: string;
+}
