@@ -1,0 +1,200 @@
+/**
+ * Column-wise scoring for Arrow IPC / Parquet inputs: a whole batch of
+ * probability vectors in, a Float64Array of scores out, without building one
+ * JS object per row.
+ *
+ * Exactness: every row goes through the very kernels `scoreRecord` uses
+ * (`strategies.ts`), fed the same values in the same (label) order, so a row
+ * scores bit-for-bit what the equivalent record would. Float32 inputs are
+ * widened to float64 exactly before the kernel sees them, as a JSON reader
+ * would have produced the same doubles.
+ *
+ * Invalid rows (a value that is NaN, negative or above 1: what `scoreRecord`
+ * rejects) get the score NaN and are counted in `invalid`; the caller turns
+ * them into rejects. `topKIndices` never selects a NaN row. Arrow null masks
+ * are the caller's concern (mark such rows NaN, or filter them first).
+ */
+
+import type { StrategyName } from './types.js';
+import {
+  entropy, leastConfidence, margin, multilabelEntropy, multilabelMinMargin, ratio,
+} from './strategies.js';
+
+/** Strategies that depend on the probability vector alone and so have a columnar form. */
+export type ColumnarStrategy =
+  | 'least-confidence' | 'margin' | 'ratio' | 'entropy'
+  | 'multilabel-entropy' | 'multilabel-min-margin';
+
+/** Every `ColumnarStrategy`. */
+export const COLUMNAR_STRATEGIES: readonly ColumnarStrategy[] = Object.freeze([
+  'least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin',
+] as const);
+
+/** True when `name` can be scored column-wise. */
+export function isColumnarStrategy(name: StrategyName): name is ColumnarStrategy {
+  return (COLUMNAR_STRATEGIES as readonly string[]).includes(name);
+}
+
+/** A probability buffer as Arrow/Parquet readers hand it out. */
+export type ProbArray = Float64Array | Float32Array;
+
+/** Scores for a batch, or why the batch could not be scored at all. */
+export type ColumnarResult =
+  | { ok: true; scores: Float64Array; invalid: number }
+  | { ok: false; field: string; reason: string };
+
+type Kernel = (p: ArrayLike<number>, offset: number, k: number) => number;
+
+function kernelOf(name: StrategyName): Kernel | null {
+  switch (name) {
+    case 'least-confidence': return leastConfidence;
+    case 'margin': return margin;
+    case 'ratio': return ratio;
+    case 'entropy': return entropy;
+    case 'multilabel-entropy': return multilabelEntropy;
+    case 'multilabel-min-margin': return multilabelMinMargin;
+    default: return null;
+  }
+}
+
+let row = new Float64Array(64);
+
+function rowBuffer(k: number): Float64Array {
+  if (row.length < k) row = new Float64Array(Math.max(k, row.length * 2));
+  return row;
+}
+
+function outBuffer(n: number, out: Float64Array | undefined): Float64Array | string {
+  if (out === undefined) return new Float64Array(n);
+  if (out.length < n) return `out has ${out.length} slots, need ${n}`;
+  return out;
+}
+
+/**
+ * Scores a row-major n × k matrix (`probs[i*k + j]` = probability of label j
+ * for row i, labels in configured order). `out`, when given, must have room
+ * for n scores and is returned filled (reuse it across batches to avoid
+ * allocating).
+ */
+export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, out?: Float64Array): ColumnarResult {
+  const kernel = kernelOf(name);
+  if (kernel === null) return { ok: false, field: 'strategy', reason: `${name} has no columnar form` };
+  if (!Number.isInteger(k) || k < 1) return { ok: false, field: 'probs', reason: `label count must be a positive integer, got ${k}` };
+  if (probs.length % k !== 0) return { ok: false, field: 'probs', reason: `${probs.length} values is not a multiple of ${k} labels` };
+  const n = probs.length / k;
+  const dst = outBuffer(n, out);
+  if (typeof dst === 'string') return { ok: false, field: 'out', reason: dst };
+  let invalid = 0;
+  if (probs instanceof Float64Array) {
+    // Rows are scored in place: no copy at all.
+    for (let i = 0, off = 0; i < n; i++, off += k) {
+      let good = true;
+      for (let j = off, end = off + k; j < end; j++) {
+        const v = probs[j];
+        if (!(v >= 0 && v <= 1)) { good = false; break; }
+      }
+      if (good) dst[i] = kernel(probs, off, k);
+      else { dst[i] = NaN; invalid++; }
+    }
+  } else {
+    // Widen each row into a float64 scratch row so the kernel stays monomorphic.
+    const r = rowBuffer(k);
+    for (let i = 0, off = 0; i < n; i++, off += k) {
+      let good = true;
+      for (let j = 0; j < k; j++) {
+        const v = probs[off + j];
+        if (!(v >= 0 && v <= 1)) { good = false; break; }
+        r[j] = v;
+      }
+      if (good) dst[i] = kernel(r, 0, k);
+      else { dst[i] = NaN; invalid++; }
+    }
+  }
+  return { ok: true, scores: dst, invalid };
+}
+
+/**
+ * Scores one typed array per label (`columns[j][i]` = probability of label j
+ * for row i, columns in configured label order), all of the same length.
+ */
+export function scoreColumns(name: StrategyName, columns: readonly ProbArray[], out?: Float64Array): ColumnarResult {
+  const kernel = kernelOf(name);
+  if (kernel === null) return { ok: false, field: 'strategy', reason: `${name} has no columnar form` };
+  const k = columns.length;
+  if (k === 0) return { ok: false, field: 'probs', reason: 'no label columns' };
+  const n = columns[0].length;
+  for (let j = 1; j < k; j++) {
+    if (columns[j].length !== n) return { ok: false, field: 'probs', reason: `column ${j} has ${columns[j].length} rows, column 0 has ${n}` };
+  }
+  const dst = outBuffer(n, out);
+  if (typeof dst === 'string') return { ok: false, field: 'out', reason: dst };
+  const r = rowBuffer(k);
+  let invalid = 0;
+  for (let i = 0; i < n; i++) {
+    let good = true;
+    for (let j = 0; j < k; j++) {
+      const v = columns[j][i];
+      if (!(v >= 0 && v <= 1)) { good = false; break; }
+      r[j] = v;
+    }
+    if (good) dst[i] = kernel(r, 0, k);
+    else { dst[i] = NaN; invalid++; }
+  }
+  return { ok: true, scores: dst, invalid };
+}
+
+/**
+ * Indices of the k highest scores, in rank order, with TopK's tie-break:
+ * equal scores → smaller id (UTF-16 code units); equal ids → smaller index.
+ * NaN scores are skipped. `ids` may be an accessor so Arrow string columns
+ * are only materialised for rows that tie on score.
+ */
+export function topKIndices(scores: ArrayLike<number>, ids: readonly string[] | ((i: number) => string), k: number): Int32Array {
+  const cap = Number.isNaN(k) || k <= 0 ? 0 : Math.min(Math.floor(k), scores.length);
+  const idOf: (i: number) => string = typeof ids === 'function' ? ids : (i) => ids[i];
+  // Negative when row a ranks before row b.
+  const cmp = (a: number, b: number): number => {
+    const sa = scores[a];
+    const sb = scores[b];
+    if (sa !== sb) return sa > sb ? -1 : 1;
+    const ia = idOf(a);
+    const ib = idOf(b);
+    if (ia !== ib) return ia < ib ? -1 : 1;
+    return a - b;
+  };
+  // Min-heap by rank: heap[0] is the worst kept row.
+  const heap = new Int32Array(cap);
+  let size = 0;
+  const n = scores.length;
+  for (let i = 0; i < n && cap > 0; i++) {
+    const s = scores[i];
+    if (Number.isNaN(s)) continue;
+    if (size < cap) {
+      let c = size++;
+      while (c > 0) {
+        const p = (c - 1) >> 1;
+        if (cmp(heap[p], i) >= 0) break;
+        heap[c] = heap[p];
+        c = p;
+      }
+      heap[c] = i;
+      continue;
+    }
+    // Cheap rejection on score alone; ids only matter on an exact tie.
+    const w = scores[heap[0]];
+    if (s < w || (s === w && cmp(i, heap[0]) >= 0)) continue;
+    let c = 0;
+    for (;;) {
+      const l = 2 * c + 1;
+      if (l >= size) break;
+      const r = l + 1;
+      const m = r < size && cmp(heap[r], heap[l]) > 0 ? r : l;
+      if (cmp(heap[m], i) <= 0) break;
+      heap[c] = heap[m];
+      c = m;
+    }
+    heap[c] = i;
+  }
+  const result = Array.from(heap.subarray(0, size)).sort(cmp);
+  return Int32Array.from(result);
+}
