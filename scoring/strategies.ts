@@ -304,15 +304,13 @@ function votes(vs: ArrayLike<ArrayLike<number>>, k: number, out: Float64Array): 
   }
 }
 
-/** Mean of the vectors into `out[0 … k)`. */
-function meanVector(vs: ArrayLike<ArrayLike<number>>, k: number, out: Float64Array): void {
+/** Sum of the vectors into `out[0 … k)`. */
+function sumVector(vs: ArrayLike<ArrayLike<number>>, k: number, out: Float64Array): void {
   out.fill(0, 0, k);
-  const n = vs.length;
-  for (let m = 0; m < n; m++) {
+  for (let m = 0; m < vs.length; m++) {
     const v = vs[m];
     for (let i = 0; i < k; i++) out[i] += v[i];
   }
-  for (let i = 0; i < k; i++) out[i] /= n;
 }
 
 /**
@@ -344,16 +342,17 @@ export function klDisagreement(members: ArrayLike<ArrayLike<number>>): number {
   if (n === 0) return 0;
   const k = members[0].length;
   if (allIdentical(members, k)) return 0;
-  const c = workBuffer(k);
-  meanVector(members, k, c);
+  const sum = workBuffer(k);
+  sumVector(members, k, sum);
   let total = 0;
   for (let m = 0; m < n; m++) {
     const v = members[m];
     let kl = 0;
     for (let i = 0; i < k; i++) {
       const x = v[i];
-      // c[i] ≥ x / n > 0 whenever x > 0, so the ratio is finite.
-      if (x > 0) kl += x * Math.log(x / c[i]);
+      // x / c = x·n / Σ: the sum holds x itself, so it is > 0 whenever x is,
+      // whereas the mean Σ/n can underflow to 0 for subnormal x.
+      if (x > 0) kl += x * Math.log((x * n) / sum[i]);
     }
     total += kl;
   }
@@ -372,7 +371,8 @@ export function bald(samples: ArrayLike<ArrayLike<number>>): number {
   const k = samples[0].length;
   if (allIdentical(samples, k)) return 0;
   const c = workBuffer(k);
-  meanVector(samples, k, c);
+  sumVector(samples, k, c);
+  for (let i = 0; i < k; i++) c[i] /= n;
   const hMean = entropy(c, 0, k);
   let hSum = 0;
   for (let s = 0; s < n; s++) hSum += entropy(samples[s], 0, k);
@@ -528,6 +528,7 @@ function gatherProbs(name: StrategyName, probs: unknown, labels: readonly string
       return fail('probs', `probability of "${label}" is not a number`);
     }
   }
+  if (found === 0) return fail('probs', `${name} needs at least one probability for the labels`);
   let keys = 0;
   for (const key in obj) if (Object.prototype.hasOwnProperty.call(obj, key)) keys++;
   if (keys !== found) {
