@@ -62,7 +62,6 @@ export class GcsStore implements ObjectStore {
   readonly root: string;
   private readonly bucket: Bucket;
   private readonly prefix: string;
-  private readonly ownsClient: boolean;
   private readonly options: GcsStoreOptions;
 
   constructor(root: string, options: GcsStoreOptions = {}) {
@@ -70,7 +69,6 @@ export class GcsStore implements ObjectStore {
     this.root = `gs://${bucket}${prefix === '' ? '' : `/${prefix.slice(0, -1)}`}`;
     this.prefix = prefix;
     this.options = options;
-    this.ownsClient = !options.storage;
     this.bucket = (options.storage ?? makeClient(options)).bucket(bucket);
   }
 
@@ -115,7 +113,9 @@ export class GcsStore implements ObjectStore {
     const range = options.range;
     // A mid-stream failure cannot be retried transparently: the caller re-reads from its last offset.
     const src = file.createReadStream(range ? { start: range.start, end: range.end, validation: false } : {});
-    pipeline(src, out).catch((err: unknown) => out.destroy(mapGcsError(err, name)));
+    // pipe(), not pipeline(): pipeline would destroy `out` with the raw client error before we can map it.
+    src.on('error', (err: unknown) => out.destroy(mapGcsError(err, name)));
+    src.pipe(out);
     return out;
   }
 
@@ -171,8 +171,7 @@ export class GcsStore implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    // The client holds no sockets of its own beyond the global agent; nothing to close.
-    void this.ownsClient;
+    // The client keeps no connections of its own (it uses the global agent): nothing to release.
   }
 
   private full(name: string): string {

@@ -179,9 +179,10 @@ export class LocalStore implements ObjectStore {
   }
 
   private async openVersion(name: string, generation?: string): Promise<fs.FileHandle> {
+    const p = this.pathOf(name);
     let fh: fs.FileHandle;
     try {
-      fh = await fs.open(this.pathOf(name), 'r');
+      fh = await fs.open(p, 'r');
     } catch (err) {
       throw isMissing(err) ? notFound(name, err) : mapFsError(name, err);
     }

@@ -1,0 +1,57 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the proxy does with one request. */
+export type Fault =
+  | 'pass'
+  /** Forward it, let the upstream apply it, then cut the connection: the client never sees the answer. */
+  | 'drop-response'
+  /** Answer 503 without forwarding. */
+  | 'unavailable';
+
+export interface FaultProxy {
+  /** `http://127.0.0.1:PORT`, to use as apiEndpoint. */
+  endpoint: string;
+  /** Requests seen, as `METHOD path?query`. */
+  log: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A tiny HTTP proxy in front of fake-gcs-server that injects faults chosen per
+ * request by `decide` (given method and URL), to prove retries never duplicate
+ * or clobber. It binds 127.0.0.1 and forwards only to `upstream`.
+ */
+export async function startFaultProxy(upstream: string, decide: (method: string, url: string) => Fault): Promise<FaultProxy> {
+  const target = new URL(upstream);
+  if (target.hostname !== '127.0.0.1') throw new Error('fault proxy forwards to 127.0.0.1 only');
+  const log: string[] = [];
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    log.push(`${req.method} ${url}`);
+    const fault = decide(req.method ?? 'GET', url);
+    if (fault === 'unavailable') {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"code":503,"message":"injected"}}');
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: Number(target.port), method: req.method, path: url, headers: { ...req.headers, host: target.host } }, (upRes) => {
+      if (fault === 'drop-response') {
+        upRes.resume();
+        upRes.on('end', () => req.socket.destroy());
+        return;
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', () => req.socket.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    log,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
