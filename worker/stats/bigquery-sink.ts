@@ -10,6 +10,8 @@
  * nothing reaches Google or a metadata server, and tolerates these emulator
  * differences (v0.8.1):
  * - a duplicate job id answers 500 "job … is already created", not 409;
+ * - jobs.get always says DONE without errorResult, even for a load whose data
+ *   was refused, so a failed upload is not retried there (it would look done);
  * - tables.patch updates schema metadata only, so added columns are not
  *   queryable there until the table is recreated (real BigQuery is fine).
  */
@@ -176,7 +178,13 @@ class BigQuerySink implements StatsSink {
       try {
         job = await this.upload(this.dataset.table(t.name), jobId, ndjson);
       } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
+        if (!isAlreadyExists(err)) {
+          // The emulator registers the job before reading the data and later
+          // reports it DONE without error: a retry would take a failed load for
+          // a finished one, so emulator upload failures are final.
+          if (this.emulator) throw new ReviewloopError('STATS_FAILED', `load job ${jobId} failed: ${(err as Error)?.message}`, { cause: err, details: { jobId } });
+          throw err;
+        }
         // Lost a race with an earlier attempt that did create the job: its outcome decides.
         if (await this.existingJob(jobId)) return false;
         throw err;
