@@ -98,7 +98,8 @@ export interface ScoreChunkInput {
   object: string;
   /** 1-based line number of the chunk's first line. */
   firstLine: number;
-  format: 'native' | 'vertex';
+  /** `auto` tells native records and Vertex AI lines apart per line. */
+  format: 'native' | 'vertex' | 'auto';
   task: TaskType;
   labels: string[];
   strategy: StrategyOptions;

@@ -45,7 +45,8 @@ export interface RoundManifest {
   queuedScores: number[];
   /** Edges of `stats.scoreHist` bins: [min, max] of the strategy's range. */
   scoreRange: [number, number];
-  files: { queue: string[]; rejects: string };
+  /** `items` holds each queued item's full model prediction (the merge joins it back). */
+  files: { queue: string[]; rejects: string; items?: string };
   /** Watermark: names listed after this one are new (lexicographic). */
   listedUpTo: string | null;
 }
@@ -125,7 +126,8 @@ export interface SnapshotManifest {
   /** Time of the newest answer merged (deterministic; not wall-clock). */
   asOf: string | null;
   consumed: ConsumedObject[];
-  counts: { items: number; labelled: number; changed: number; added: number; answers: number; badLines: number };
+  /** `duplicates`: answers skipped because an earlier export already held them (re-exports). */
+  counts: { items: number; labelled: number; changed: number; added: number; answers: number; duplicates: number; badLines: number };
   files: Record<string, { sha256: string; bytes: number }>;
   sha256: string;
 }

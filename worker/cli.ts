@@ -1,0 +1,149 @@
+/**
+ * The `reviewloop` command line. Each command opens what it needs through
+ * openApp and closes it; errors become a one-line message on stderr and a
+ * documented exit code (see README "Exit codes").
+ */
+import { writeFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { openApp } from './app.js';
+import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
+import { createLogger, redactString, type Logger } from './log.js';
+import { runMerge } from './merge.js';
+import { runRound } from './round.js';
+import { latestSlot, slotRoundId } from './round-id.js';
+import { statusReport } from './status.js';
+import { printTable } from './table.js';
+
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
+
+async function withApp<T>(configPath: string, logger: Logger, fn: (app: ReturnType<typeof openApp>) => Promise<T>): Promise<T> {
+  const config: Config = await loadConfig(configPath);
+  const app = openApp(config, { logger });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+export function buildProgram(io: CliIO = defaultIO): Command {
+  const logger = createLogger();
+  const program = new Command('reviewloop')
+    .description('Active-learning review loop: predictions in GCS → ranked Prodigy queues → corrected labels → versioned training snapshots, with drift and quality stats.')
+    .version('0.1.0')
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  const configOption = () => new Option('-c, --config <file>', 'config file (YAML)').default('reviewloop.yaml');
+
+  program.command('demo')
+    .description('run two full rounds of the loop on bundled sample data (local directory + DuckDB, no cloud account)')
+    .option('--dir <dir>', 'where to put the demo project', './demo')
+    .action(async (opts: { dir: string }) => {
+      const { runDemo } = await import('./demo/run.js');
+      // The demo prints its own summary; only warnings and errors go to the log.
+      await runDemo(opts.dir, createLogger({ level: 'WARNING' }), (line) => io.out(`${line}\n`));
+    });
+
+  program.command('round')
+    .description('score new prediction objects and write rounds/R/{queue.jsonl,rejects.jsonl,manifest.json}')
+    .addOption(configOption())
+    .option('--project <name>', 'project to run (required when several are configured)')
+    .option('--round <id>', 'round id; default: the latest slot of schedule.round (e.g. 20261127T0200Z)')
+    .action(async (opts: { config: string; project?: string; round?: string }) => {
+      await withApp(opts.config, logger, async (app) => {
+        const project = app.project(opts.project);
+        let roundId = opts.round;
+        if (roundId === undefined) {
+          if (!project.schedule.round) throw Object.assign(new Error('no --round given and the project has no schedule.round to derive one from'), { code: 'USAGE' });
+          roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
+        }
+        const r = await runRound({ project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger });
+        const c = r.manifest.counts;
+        io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled\n`);
+        io.out(`queue: ${app.projectStore(project).uri(r.manifest.files.queue[0])}\n`);
+      });
+    });
+
+  program.command('merge')
+    .description('merge new Prodigy exports under annotations/ into a new snapshot and move snapshots/LATEST.json')
+    .addOption(configOption())
+    .option('--project <name>', 'project to merge (required when several are configured)')
+    .action(async (opts: { config: string; project?: string }) => {
+      await withApp(opts.config, logger, async (app) => {
+        const project = app.project(opts.project);
+        const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger });
+        if (m.status === 'nothing-new') io.out(`no new exports; snapshot stays at v${m.version ?? 0}\n`);
+        else io.out(`snapshot v${m.version} written: ${m.manifest!.counts.answers} answers merged, ${m.manifest!.counts.items} items, ${m.badLines.length} bad export line(s) skipped\n`);
+        for (const b of m.badLines.slice(0, 20)) io.err(`  ${b.object} line ${b.line}: ${b.field}: ${b.reason}\n`);
+      });
+    });
+
+  program.command('status')
+    .description('rounds, pending exports, snapshots and the latest stats of each project')
+    .addOption(configOption())
+    .option('--project <name>', 'only this project')
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; project?: string; json?: boolean }) => {
+      await withApp(opts.config, logger, async (app) => {
+        const report = await statusReport(app, opts.project);
+        if (opts.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
+        else io.out(report.text);
+      });
+    });
+
+  program.command('query')
+    .description('run SQL on the stats database and print a table')
+    .argument('<sql>', 'one SQL statement; tables: rounds, drift, label_quality, annotators, annotator_agreement, snapshots, …')
+    .addOption(configOption())
+    .option('--json', 'print JSON rows')
+    .action(async (sql: string, opts: { config: string; json?: boolean }) => {
+      await withApp(opts.config, logger, async (app) => {
+        const rows = await (await app.sink()).query(sql);
+        io.out(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : printTable(rows));
+      });
+    });
+
+  program.command('report')
+    .description('write a self-contained HTML report (charts as inline SVG) for one project')
+    .addOption(configOption())
+    .option('--project <name>', 'project to report on')
+    .requiredOption('--out <file>', 'output HTML file')
+    .action(async (opts: { config: string; project?: string; out: string }) => {
+      await withApp(opts.config, logger, async (app) => {
+        const project = app.project(opts.project);
+        const { loadReportData, renderReport } = await import('./stats/report.js');
+        await writeFile(opts.out, renderReport(await loadReportData(await app.sink(), project.name, new Date().toISOString())));
+        io.out(`report written to ${opts.out}\n`);
+      });
+    });
+
+  return program;
+}
+
+/** Entry point: returns the process exit code instead of exiting, so tests can call it. */
+export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    if ((err as { code?: string }).code === 'USAGE') {
+      io.err(`reviewloop: ${(err as Error).message}\n`);
+      return EXIT.USAGE;
+    }
+    const message = isReviewloopError(err) ? `${err.code}: ${err.message}` : (err as Error)?.stack ?? String(err);
+    io.err(`reviewloop: ${redactString(message)}\n`);
+    return exitCodeFor(err);
+  }
+}

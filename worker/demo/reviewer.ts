@@ -1,0 +1,82 @@
+/**
+ * A simulated Prodigy reviewer for the demo: answers each queued task from
+ * held gold labels (with a per-annotator error rate) and writes lines in the
+ * real `prodigy db-out` format (answer, _view_id, _session_id, _annotator_id,
+ * _timestamp). It is a stand-in for humans and says so in the demo output.
+ */
+import { rng } from './data.js';
+
+export interface SimulatedAnnotator {
+  name: string;
+  /** Share of answers that pick a wrong label. */
+  errorRate: number;
+  /** Share of tasks skipped with `ignore`. */
+  ignoreRate: number;
+  /** Mean seconds between answers. */
+  paceSeconds: number;
+}
+
+export interface ReviewOptions {
+  dataset: string;
+  annotator: SimulatedAnnotator;
+  /** Unix seconds of the first answer (from the round slot, never "now"). */
+  startAt: number;
+  labels: readonly string[];
+  seed: number;
+}
+
+type Task = Record<string, unknown> & { meta: { id: string } };
+
+export function reviewChoice(tasks: Task[], gold: Map<string, string>, opts: ReviewOptions): string {
+  const r = rng(opts.seed);
+  let t = opts.startAt;
+  let out = '';
+  for (const task of tasks) {
+    t += Math.round(opts.annotator.paceSeconds * (0.4 + r() * 1.2));
+    const g = gold.get(task.meta.id);
+    const base = stamp(task, opts, t);
+    if (g === undefined || r() < opts.annotator.ignoreRate) {
+      out += `${JSON.stringify({ ...base, accept: [], answer: 'ignore' })}\n`;
+      continue;
+    }
+    const label = r() < opts.annotator.errorRate ? opts.labels[Math.floor(r() * opts.labels.length)] : g;
+    out += `${JSON.stringify({ ...base, accept: [label], answer: 'accept' })}\n`;
+  }
+  return out;
+}
+
+export function reviewSpans(tasks: Task[], gold: Map<string, Array<{ start: number; end: number; label: string }>>, opts: ReviewOptions): string {
+  const r = rng(opts.seed);
+  let t = opts.startAt;
+  let out = '';
+  for (const task of tasks) {
+    t += Math.round(opts.annotator.paceSeconds * (0.4 + r() * 1.2));
+    const g = gold.get(task.meta.id);
+    const base = stamp(task, opts, t);
+    if (g === undefined || r() < opts.annotator.ignoreRate) {
+      out += `${JSON.stringify({ ...base, answer: 'ignore' })}\n`;
+      continue;
+    }
+    const tokens = task.tokens as Array<{ start: number; end: number; id: number }>;
+    const spans = g
+      .filter(() => r() >= opts.annotator.errorRate)
+      .map((s) => ({
+        start: s.start, end: s.end, label: s.label,
+        token_start: tokens.find((tk) => tk.start === s.start)?.id ?? 0,
+        token_end: tokens.find((tk) => tk.end === s.end)?.id ?? 0,
+      }));
+    out += `${JSON.stringify({ ...base, spans, answer: 'accept' })}\n`;
+  }
+  return out;
+}
+
+function stamp(task: Task, opts: ReviewOptions, t: number): Record<string, unknown> {
+  const view = Array.isArray(task.options) ? 'choice' : Array.isArray(task.tokens) ? 'ner_manual' : 'classification';
+  return {
+    ...task,
+    _view_id: view,
+    _session_id: `${opts.dataset}-${opts.annotator.name}`,
+    _annotator_id: `${opts.dataset}-${opts.annotator.name}`,
+    _timestamp: t,
+  };
+}

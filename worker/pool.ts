@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { ScoreChunkInput, ScoreChunkOutput } from '../scoring/types.js';
+import { ReviewloopError } from './errors.js';
+
+/** Options for {@link ScoringPool}. */
+export interface ScoringPoolOptions {
+  /** Worker threads. Default: `os.availableParallelism()`. */
+  threads?: number;
+}
+
+/**
+ * Resolves the compiled task module. Under `dist/` it sits beside us; when
+ * the sources run under a TS loader (vitest), workers still need plain JS, so
+ * fall back to the build output.
+ */
+export function taskModulePath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const sibling = path.join(here, '..', 'scoring', 'task.js');
+  if (existsSync(sibling)) return sibling;
+  const built = path.join(here, '..', 'dist', 'scoring', 'task.js');
+  if (existsSync(built)) return built;
+  throw new ReviewloopError('INTERNAL', `scoring task module not found at ${sibling} or ${built}: run "npm run build"`);
+}
+
+export class ScoringPool {
+  private readonly pool: Piscina;
+  private closed = false;
+  readonly threads: number;
+
+  constructor(options: ScoringPoolOptions = {}) {
+    this.threads = options.threads ?? availableParallelism();
+    this.pool = new Piscina({
+      filename: taskModulePath(),
+      name: 'scoreChunk',
+      minThreads: this.threads,
+      maxThreads: this.threads,
+      idleTimeout: 30_000,
+    });
+  }
+
+  /** Runs one chunk; the chunk's buffer is transferred, not copied. */
+  async score(input: ScoreChunkInput): Promise<ScoreChunkOutput> {
+    const transfer = input.chunk.byteOffset === 0 && input.chunk.byteLength === input.chunk.buffer.byteLength ? [input.chunk.buffer as ArrayBuffer] : [];
+    try {
+      return (await this.pool.run(input, { transferList: transfer })) as ScoreChunkOutput;
+    } catch (err) {
+      // A crashed worker (OOM, native fault) surfaces here: name the object and chunk.
+      return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from line ${input.firstLine}: ${(err as Error).message}` };
+    }
+  }
+
+  /** Fraction of thread time busy since start (0..1), for /metrics. */
+  utilization(): number {
+    return this.pool.utilization;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * One correction round: plan the new prediction objects, score them in the
+ * pool, select, write the Prodigy queue and rejects, then the manifest last
+ * (create-only). A round exists iff its manifest exists; every earlier file
+ * is written create-only with deterministic bytes, so a rerun after a crash
+ * completes the same round byte for byte.
+ */
+import { exclusionKey } from '../scoring/hash.js';
+import { scoreRange } from '../scoring/strategies.js';
+import type { ProjectConfig } from '../config/schema.js';
+import type { PredictionRecord, Reject } from '../scoring/types.js';
+import { ReviewloopError, isReviewloopError } from './errors.js';
+import { silentLogger, type Logger } from './log.js';
+import type { ConsumedObject, RoundManifest, SnapshotRow } from './model.js';
+import type { ScoringPool } from './pool.js';
+import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
+import { slotTimeOf, validateRoundId } from './round-id.js';
+import { scoreSources, sharedKeys } from './score-run.js';
+import { auditTarget, select } from './select.js';
+import { isDataObject, type Source } from './sources.js';
+import { roundBatchId, roundRows } from './stats/compute.js';
+import type { StatsSink } from './stats/sink.js';
+import type { ObjectStore } from './store.js';
+import { jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
+import { readLatest, readSnapshotRows } from './snapshot.js';
+import { splitQueue } from './annotators.js';
+import { kCenterSelect, quotaSelect } from './selection-plugins.js';
+
+export interface RoundOptions {
+  project: ProjectConfig;
+  /** The project's store (names relative to ROOT/<project>/). */
+  store: ObjectStore;
+  pool: ScoringPool;
+  sink: StatsSink | null;
+  roundId: string;
+  /** Bytes per scoring chunk. */
+  chunkBytes: number;
+  logger?: Logger;
+  signal?: AbortSignal;
+  /** Rewrites gs:// media for reviewers (signed URLs); identity when absent. */
+  mediaUrl?: (uri: string) => string;
+}
+
+export interface RoundResult {
+  status: 'created' | 'exists';
+  manifest: RoundManifest;
+}
+
+interface RoundPlan {
+  kind: 'reviewloop.round-plan';
+  round: string;
+  objects: ConsumedObject[];
+  updatedMax: string | null;
+}
+
+export const roundDir = (r: string) => `rounds/${r}`;
+
+/** Manifests of all completed rounds, ordered by slot time then id. */
+export async function listRounds(store: ObjectStore): Promise<RoundManifest[]> {
+  const out: RoundManifest[] = [];
+  for await (const o of store.list('rounds/')) {
+    if (!/^rounds\/[^/]+\/manifest\.json$/.test(o.name)) continue;
+    const m = await readJson<RoundManifest>(store, o.name);
+    if (m) out.push(m);
+  }
+  return out.sort((a, b) => (a.slotTime < b.slotTime ? -1 : a.slotTime > b.slotTime ? 1 : a.round < b.round ? -1 : a.round > b.round ? 1 : 0));
+}
+
+/** The plan fixes which objects (and generations) a round consumes, so a rerun sees the same inputs. */
+async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[]): Promise<RoundPlan> {
+  const name = `${roundDir(roundId)}/plan.json`;
+  const existing = await readJson<RoundPlan>(store, name);
+  if (existing) return existing;
+  const consumed = new Set<string>();
+  for (const m of previous) for (const c of m.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
+  const objects: ConsumedObject[] = [];
+  let updatedMax: string | null = null;
+  const prefix = project.predictions.prefix;
+  for await (const o of store.list(prefix)) {
+    if (!isDataObject(o.name)) continue;
+    if (consumed.has(`${o.name}\u0000${o.generation}`)) continue;
+    objects.push({ name: o.name, generation: o.generation, size: o.size });
+    if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
+  }
+  const plan: RoundPlan = { kind: 'reviewloop.round-plan', round: roundId, objects, updatedMax };
+  try {
+    await store.write(name, jsonFile(plan), { ifGenerationMatch: '0', contentType: 'application/json' });
+    return plan;
+  } catch (err) {
+    // Another replica planned this round first: use its plan so both produce the same bytes.
+    if (isReviewloopError(err, 'ALREADY_EXISTS')) return (await readJson<RoundPlan>(store, name))!;
+    throw err;
+  }
+}
+
+/** (id, model) pairs already queued in earlier rounds or present in the latest snapshot. */
+async function exclusionKeys(store: ObjectStore, previous: RoundManifest[]): Promise<bigint[]> {
+  const keys: bigint[] = [];
+  for (const m of previous) {
+    for (const q of m.files.queue) {
+      let text: string;
+      try {
+        text = (await store.read(q)).toString('utf8');
+      } catch (err) {
+        if (isReviewloopError(err, 'NOT_FOUND')) continue;
+        throw err;
+      }
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        const meta = (JSON.parse(line) as { meta?: { id?: string; model?: string | null } }).meta;
+        if (meta?.id !== undefined) keys.push(exclusionKey(meta.id, meta.model ?? undefined));
+      }
+    }
+  }
+  const latest = await readLatest(store);
+  if (latest) {
+    const rows: SnapshotRow[] = await readSnapshotRows(store, latest.pointer.version);
+    for (const r of rows) keys.push(exclusionKey(r.id, r.model ?? undefined));
+  }
+  return keys;
+}
+
+function seedFor(project: ProjectConfig, roundId: string): string {
+  return `${String(project.strategy.seed)}:${roundId}`;
+}
+
+export async function runRound(opts: RoundOptions): Promise<RoundResult> {
+  const { project, store } = opts;
+  const roundId = validateRoundId(opts.roundId);
+  const log = (opts.logger ?? silentLogger).child({ project: project.name, round: roundId, job: 'round' });
+  const dir = roundDir(roundId);
+  const all = await listRounds(store);
+  const done = all.find((m) => m.round === roundId);
+  if (done) {
+    log.info(`round ${roundId} already complete; nothing changed`);
+    await writeRoundStats(opts, done, all);
+    return { status: 'exists', manifest: done };
+  }
+  const previous = all;
+  const plan = await planRound(store, project, roundId, previous);
+  log.info(`round ${roundId}: ${plan.objects.length} new prediction object(s)`);
+
+  const strategy = project.strategy;
+  const seed = seedFor(project, roundId);
+  const auditK = auditTarget(strategy.topK, strategy.auditFraction);
+  const sources: Source[] = plan.objects.map((o) => ({
+    uri: store.uri(o.name),
+    name: o.name,
+    size: o.size,
+    open: () => store.readStream(o.name, { generation: o.generation }),
+  }));
+
+  const rejectLines: string[] = [];
+  const result = await scoreSources(sources, {
+    task: project.task,
+    labels: project.labels,
+    strategy: { name: strategy.name, reduce: strategy.reduce, seed },
+    topK: Math.max(strategy.topK, strategy.diversity?.candidates ?? 0),
+    auditK,
+    keepEmbedding: strategy.diversity !== undefined,
+    maxLineBytes: strategy.maxLineBytes,
+    probTolerance: strategy.probTolerance,
+    chunkBytes: opts.chunkBytes,
+    format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
+    exclude: sharedKeys(await exclusionKeys(store, previous)),
+  }, opts.pool, {
+    signal: opts.signal,
+    onRejects: (rs: Reject[]) => { for (const r of rs) rejectLines.push(JSON.stringify(r)); },
+  });
+
+  const stats = result.stats;
+  const population = stats.scored;
+  const selection = select(result.top, result.audit, population, {
+    topK: strategy.topK,
+    auditFraction: strategy.auditFraction,
+    labels: project.labels,
+    diversity: strategy.diversity,
+    quotas: strategy.quotas,
+    kCenter: kCenterSelect,
+    applyQuotas: quotaSelect,
+  });
+
+  const view: View = (project.queue.view as View | undefined) ?? defaultView(project.task);
+  const ctx: TaskContext = {
+    project: project.name, round: roundId, task: project.task, view, labels: project.labels,
+    strategy: strategy.name, acceptThreshold: project.queue.acceptThreshold, mediaUrl: opts.mediaUrl,
+  };
+  const tasks = selection.items.map((item) => buildTask(ctx, item));
+  const queueFiles: Array<[string, string]> = [[`${dir}/queue.jsonl`, jsonLines(tasks)]];
+  if (project.queue.annotators && project.queue.annotators.length > 0) {
+    for (const [annotator, list] of splitQueue(tasks, project.queue.annotators, project.queue.overlap)) {
+      queueFiles.push([`${dir}/queue-${annotator}.jsonl`, jsonLines(list)]);
+    }
+  }
+  // The model's full prediction per queued item: the merge joins it back for quality stats and lineage.
+  const itemsText = jsonLines(selection.items.map((i) => ({
+    id: i.entry.id, rank: i.rank, audit: i.audit, p: i.audit ? i.p ?? null : null, score: i.entry.score,
+    model: i.entry.record.model ?? null, source: `${i.entry.source.object}#L${i.entry.source.line}`,
+    prediction: predictionOf(i.entry.record),
+  })));
+  const rejectsText = rejectLines.length > 0 ? `${rejectLines.join('\n')}\n` : '';
+  await writeOnce(store, `${dir}/rejects.jsonl`, rejectsText, 'application/x-ndjson');
+
+  if (stats.read > 0 && stats.rejected / stats.read > strategy.maxRejectRatio) {
+    throw new ReviewloopError('REJECT_RATIO_EXCEEDED', `round ${roundId}: ${stats.rejected} of ${stats.read} records rejected (${(100 * stats.rejected / stats.read).toFixed(1)}% > ${(100 * strategy.maxRejectRatio).toFixed(1)}%); see ${store.uri(`${dir}/rejects.jsonl`)}`, { details: { round: roundId } });
+  }
+  for (const [name, text] of queueFiles) await writeOnce(store, name, text, 'application/x-ndjson');
+  await writeOnce(store, `${dir}/items.jsonl`, itemsText, 'application/x-ndjson');
+
+  const slot = slotTimeOf(roundId);
+  const models = [...new Set(selection.items.map((i) => i.entry.record.model).filter((m): m is string => m !== undefined))].sort();
+  const manifest: RoundManifest = {
+    kind: 'reviewloop.round',
+    schemaVersion: 1,
+    project: project.name,
+    round: roundId,
+    slotTime: (slot ?? (plan.updatedMax ? new Date(plan.updatedMax) : new Date(0))).toISOString(),
+    task: project.task,
+    model: models.length === 0 ? null : models.join(','),
+    strategy: {
+      name: strategy.name, topK: strategy.topK, auditFraction: strategy.auditFraction, seed, reduce: strategy.reduce,
+      ...(strategy.diversity ? { diversity: strategy.diversity } : {}),
+      ...(strategy.quotas ? { quotas: strategy.quotas } : {}),
+    },
+    labels: project.labels,
+    consumed: plan.objects,
+    counts: {
+      read: stats.read, scored: stats.scored, rejected: stats.rejected, skipped: stats.skipped,
+      queued: selection.items.length, audit: selection.auditCount,
+    },
+    auditPopulation: population,
+    stats,
+    queuedScores: selection.items.filter((i) => !i.audit).map((i) => i.entry.score),
+    scoreRange: scoreRange(strategy.name, project.labels.length),
+    files: { queue: queueFiles.map(([n]) => n), rejects: `${dir}/rejects.jsonl`, items: `${dir}/items.jsonl` },
+    listedUpTo: plan.objects.length > 0 ? plan.objects[plan.objects.length - 1].name : null,
+  };
+  const { created } = await writeOnce(store, `${dir}/manifest.json`, jsonFile(manifest));
+  log.info(`round ${roundId} ${created ? 'written' : 'already written by another run'}: ${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${stats.skipped} skipped`);
+  await writeRoundStats(opts, manifest, [...previous, manifest]);
+  return { status: created ? 'created' : 'exists', manifest };
+}
+
+function predictionOf(rec: PredictionRecord): Record<string, unknown> {
+  const p: Record<string, unknown> = {};
+  if (rec.probs) p.probs = rec.probs;
+  if (rec.spans) p.spans = rec.spans;
+  if (rec.boxes) p.boxes = rec.boxes;
+  if (rec.audio_spans) p.audio_spans = rec.audio_spans;
+  return p;
+}
+
+async function writeRoundStats(opts: RoundOptions, manifest: RoundManifest, all: RoundManifest[]): Promise<void> {
+  if (!opts.sink) return;
+  const idx = all.findIndex((m) => m.round === manifest.round);
+  const prev = idx > 0 ? all[idx - 1] : null;
+  const refId = opts.project.referenceRound;
+  const ref = refId ? all.find((m) => m.round === refId) ?? null : all[0] !== manifest ? all[0] ?? null : null;
+  await opts.sink.write(roundBatchId(manifest.project, manifest.round), roundRows(manifest, prev, ref));
+}
