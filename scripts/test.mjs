@@ -1,0 +1,97 @@
+// `npm test`: build → start the emulators → vitest → stop them → print "N passed, N failed" last.
+// Extra arguments go to vitest (e.g. `npm test -- test/unit`).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmulators } from './emulators.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'test-results', 'vitest.json');
+const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+let emulators;
+let child;
+let interrupted = false;
+
+function run(cmd, args, env = process.env) {
+  return new Promise((done) => {
+    child = spawn(cmd, args, { cwd: ROOT, env, stdio: 'inherit' });
+    child.on('exit', (code, signal) => { child = undefined; done(code ?? (signal ? 1 : 0)); });
+    child.on('error', (err) => { console.error(err); child = undefined; done(1); });
+  });
+}
+
+async function stopAll() {
+  const e = emulators;
+  emulators = undefined;
+  if (e) await e.stop().catch((err) => console.error('[test] stopping emulators:', err));
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    interrupted = true;
+    child?.kill(sig);
+    await stopAll();
+    console.log('0 passed, 1 failed');
+    process.exit(130);
+  });
+}
+
+/** Counts from the JSON reporter; a suite that failed to load has no failed tests, so it counts as one failure. */
+function tally() {
+  if (!existsSync(RESULTS)) return { passed: 0, failed: 1, note: 'no vitest JSON report was written' };
+  const r = JSON.parse(readFileSync(RESULTS, 'utf8'));
+  let failed = r.numFailedTests ?? 0;
+  for (const suite of r.testResults ?? []) {
+    const assertions = suite.assertionResults ?? [];
+    if (suite.status === 'failed' && !assertions.some((a) => a.status === 'failed')) failed += 1;
+  }
+  return { passed: r.numPassedTests ?? 0, failed };
+}
+
+async function main() {
+  const buildCode = await run(npm, ['run', 'build']);
+  if (buildCode !== 0) {
+    console.error('[test] build (tsc) failed');
+    return { passed: 0, failed: 1 };
+  }
+  const t0 = Date.now();
+  emulators = await startEmulators({ gcs: true, bq: true });
+  if (emulators.installMs > 0) console.error(`[test] emulator install took ${(emulators.installMs / 1000).toFixed(1)} s`);
+  console.error(`[test] emulators up in ${((Date.now() - t0) / 1000).toFixed(1)} s: gcs ${emulators.gcsEndpoint}, bq ${emulators.bqEndpoint}`);
+  if (interrupted) return { passed: 0, failed: 1 };
+  const env = {
+    ...process.env,
+    RL_GCS_ENDPOINT: emulators.gcsEndpoint,
+    RL_BQ_ENDPOINT: emulators.bqEndpoint,
+    RL_BQ_PROJECT: emulators.bqProjectId,
+    METADATA_SERVER_DETECTION: 'none',
+    GOOGLE_CLOUD_PROJECT: emulators.bqProjectId,
+  };
+  // The storage client builds a wrong base URL from it; tests pass apiEndpoint explicitly instead.
+  delete env.STORAGE_EMULATOR_HOST;
+  mkdirSync(dirname(RESULTS), { recursive: true });
+  rmSync(RESULTS, { force: true });
+  const code = await run(npx, ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${RESULTS}`, ...process.argv.slice(2)], env);
+  await stopAll();
+  const counts = tally();
+  if (code !== 0 && counts.failed === 0) return { ...counts, failed: 1, note: `vitest exited with ${code}` };
+  return counts;
+}
+
+let result;
+try {
+  result = await main();
+} catch (err) {
+  console.error('[test]', err?.stack ?? err);
+  result = { passed: 0, failed: 1 };
+} finally {
+  await stopAll();
+}
+if (result.note) console.error(`[test] ${result.note}`);
+if (result.passed + result.failed === 0) console.error('[test] no tests ran');
+// Nothing may print after this line: CI reads it as the summary.
+console.log(`${result.passed} passed, ${result.failed} failed`);
+process.exit(result.failed > 0 || result.passed === 0 ? 1 : 0);
