@@ -7,7 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { openApp } from './app.js';
+import { openApp, type AppContext } from './app.js';
+import { COMMAND_MODULES } from './commands/index.js';
 import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
 import { runMerge } from './merge.js';
@@ -23,7 +24,15 @@ export interface CliIO {
 
 const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
-async function withApp<T>(configPath: string, logger: Logger, fn: (app: ReturnType<typeof openApp>) => Promise<T>): Promise<T> {
+/** What a command module gets to register its commands (see worker/commands/). */
+export interface CommandEnv {
+  io: CliIO;
+  logger: Logger;
+  withApp: <T>(configPath: string, fn: (app: AppContext) => Promise<T>) => Promise<T>;
+  configOption: () => Option;
+}
+
+export async function withApp<T>(configPath: string, logger: Logger, fn: (app: AppContext) => Promise<T>): Promise<T> {
   const config: Config = await loadConfig(configPath);
   const app = openApp(config, { logger });
   try {
@@ -125,6 +134,8 @@ export function buildProgram(io: CliIO = defaultIO): Command {
       });
     });
 
+  const env: CommandEnv = { io, logger, withApp: (p, fn) => withApp(p, logger, fn), configOption };
+  for (const register of COMMAND_MODULES) register(program, env);
   return program;
 }
 

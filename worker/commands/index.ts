@@ -1,0 +1,10 @@
+/**
+ * Command modules beyond the core loop (score, reduce, run, push-annotations, …).
+ * Each exports one `register(program, env)`; adding a command is one line here.
+ */
+import type { Command } from 'commander';
+import type { CommandEnv } from '../cli.js';
+
+export type RegisterCommands = (program: Command, env: CommandEnv) => void;
+
+export const COMMAND_MODULES: RegisterCommands[] = [];
