@@ -12,6 +12,9 @@
  * - a duplicate job id answers 500 "job … is already created", not 409;
  * - jobs.get always says DONE without errorResult, even for a load whose data
  *   was refused, so a failed upload is not retried there (it would look done);
+ * - jobs.query ignores `defaultDataset` when several datasets hold a table of
+ *   the same name (it reads the first one), so in emulator mode bare table
+ *   and view names after FROM/JOIN are qualified before the query is sent;
  * - tables.patch updates schema metadata only, so added columns are not
  *   queryable there until the table is recreated (real BigQuery is fine).
  */
@@ -245,7 +248,7 @@ class BigQuerySink implements StatsSink {
     checkParamNames(params);
     return this.step('query', async () => {
       const [rows] = await this.client.query({
-        query: sql,
+        query: this.emulator ? qualifyTables(sql, `${this.options.projectId}.${this.options.dataset}`) : sql,
         params,
         location: this.location,
         defaultDataset: { projectId: this.options.projectId, datasetId: this.options.dataset },
@@ -278,6 +281,18 @@ class BigQuerySink implements StatsSink {
 export function loadJobId(dataset: string, table: string, batchId: string, contentHash: string): string {
   const batch = createHash('sha256').update(batchId).digest('hex').slice(0, 24);
   return `reviewloop_${dataset}_${table}_${batch}_${contentHash.slice(0, 24)}`;
+}
+
+const KNOWN_RELATIONS = new Set<string>([...TABLES.map((t) => t.name), ...VIEWS.map((v) => v.name), BATCHES.name]);
+
+/**
+ * Emulator only: rewrites bare names of our tables and views that follow FROM
+ * or JOIN into `project.dataset.name`, outside string literals.
+ */
+export function qualifyTables(sql: string, prefix: string): string {
+  // Split on quoted segments so literals and quoted identifiers stay untouched.
+  return sql.split(/('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part
+    : part.replace(/\b(FROM|JOIN)(\s+)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\.)/gi, (m, kw: string, ws: string, name: string) => (KNOWN_RELATIONS.has(name) ? `${kw}${ws}\`${prefix}.${name}\`` : m)))).join('');
 }
 
 function httpStatus(err: unknown): number | null {
