@@ -301,7 +301,9 @@ function normalizeVertex(v: Record<string, unknown>, opts: NormalizeOptions): No
       if (!Array.isArray(b) || b.length !== 4 || !b.every((x) => typeof x === 'number' && x >= 0 && x <= 1)) return fail(`prediction.bboxes[${i}]`, 'expected [xMin, xMax, yMin, yMax] normalised to 0..1', id);
       const [x0, x1, y0, y1] = b as number[];
       if (x1 < x0 || y1 < y0) return fail(`prediction.bboxes[${i}]`, 'xMax < xMin or yMax < yMin', id);
-      out.push({ x: x0 * w, y: y0 * h, w: (x1 - x0) * w, h: (y1 - y0) * h, label: nameArr[i], score: confArr[i] });
+      // Pixel coordinates rounded to 1e-6 so 0.1 × 200 is 20, not 20.000000000000004.
+      const px = (v: number) => Math.round(v * 1e6) / 1e6;
+      out.push({ x: px(x0 * w), y: px(y0 * h), w: px((x1 - x0) * w), h: px((y1 - y0) * h), label: nameArr[i], score: confArr[i] });
     }
     native.boxes = out;
   } else if (pred.textSegmentStartOffsets !== undefined) {

@@ -60,9 +60,10 @@ export function select(top: ScoredEntry[], audit: ScoredEntry[], population: num
   }
   const total = chosen.length + auditEntries.length;
   const slots: Array<{ entry: ScoredEntry; audit: boolean } | undefined> = new Array(total);
-  // Audit item j goes to an evenly spaced slot; uncertainty items fill the rest in rank order.
+  // Audit item j sits mid-way in the j-th of m equal segments (distinct slots since total ≥ m);
+  // uncertainty items fill the rest in rank order.
   auditEntries.forEach((entry, j) => {
-    slots[Math.floor(((j + 1) * total) / (auditEntries.length + 1))] = { entry, audit: true };
+    slots[Math.floor(((j + 0.5) * total) / auditEntries.length)] = { entry, audit: true };
   });
   let c = 0;
   for (let i = 0; i < total; i++) if (slots[i] === undefined) slots[i] = { entry: chosen[c++], audit: false };

@@ -1,0 +1,51 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from '../../config/load.js';
+
+const valid = {
+  storage: { root: './data' },
+  projects: [{ name: 'support-intents', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 200 } }],
+};
+
+describe('config', () => {
+  it('fills documented defaults', () => {
+    const c = parseConfig(valid);
+    expect(c.stats).toEqual({ sink: 'duckdb' });
+    expect(c.projects[0]).toMatchObject({ predictions: { prefix: 'predictions/', format: 'auto' }, strategy: { auditFraction: 0, seed: 0, maxRejectRatio: 0.5 }, merge: { conflict: 'latest' } });
+    expect(c.worker).toMatchObject({ shutdownGraceMs: 25_000, leaseTtlMs: 120_000 });
+  });
+  it('names the path of every error', () => {
+    const bad = structuredClone(valid) as any;
+    bad.projects[0].strategy.topK = -1;
+    bad.projects[0].strategy.nmae = 'typo';
+    bad.projects[0].task = 'sentiment';
+    expect(() => parseConfig(bad, 'x.yaml')).toThrowError(/projects\[0\]\.strategy\.topK: .*\n.*|projects\[0\]\.task/);
+    try {
+      parseConfig(bad, 'x.yaml');
+    } catch (err) {
+      const msg = (err as Error).message;
+      expect(msg).toContain('invalid config x.yaml');
+      expect(msg).toContain('projects[0].strategy.topK');
+      expect(msg).toContain('projects[0].task');
+      expect(msg).toMatch(/projects\[0\]\.strategy.*nmae/);
+      expect((err as { code: string }).code).toBe('CONFIG_INVALID');
+    }
+  });
+  it('checks quotas against labels and overlap against annotators', () => {
+    const bad = structuredClone(valid) as any;
+    bad.projects[0].strategy.quotas = { c: 3 };
+    bad.projects[0].queue = { annotators: ['x'], overlap: 2 };
+    expect(() => parseConfig(bad)).toThrowError(/projects\[0\]\.strategy\.quotas\.c: unknown label "c"[\s\S]*projects\[0\]\.queue\.overlap/);
+  });
+  it('loads YAML and resolves a relative root against the config folder', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rl-config-'));
+    const file = path.join(dir, 'reviewloop.yaml');
+    writeFileSync(file, 'storage: {root: ./data}\nprojects:\n  - {name: p, task: ner, labels: [ORG], strategy: {name: span-min, topK: 5}}\n');
+    const c = await loadConfig(file, {});
+    expect(c.storage.root).toBe(path.join(dir, 'data'));
+    writeFileSync(file, 'storage: [unclosed');
+    await expect(loadConfig(file, {})).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('invalid YAML') });
+  });
+});
