@@ -186,7 +186,7 @@ export class GcsStore implements ObjectStore {
     return {
       contentType: options.contentType ?? 'application/octet-stream',
       metadata: options.metadata ? { metadata: options.metadata } : {},
-      preconditionOpts: { ifGenerationMatch: Number(ifGenerationMatch) },
+      preconditionOpts: { ifGenerationMatch },
       validation: 'md5',
     };
   }
