@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openBigQuerySink, loadJobId } from '../../worker/stats/bigquery-sink.js';
 import { mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
 import { openDuckdbSink } from '../../worker/stats/duckdb-sink.js';
+import { loadReportData } from '../../worker/stats/report.js';
 import type { StatsSink } from '../../worker/stats/sink.js';
 import type { Rows } from '../../worker/stats/tables.js';
 import { MERGES, ROUNDS } from '../fixtures/stats-sample.js';
@@ -78,6 +79,9 @@ function roundFloats(rows: Record<string, unknown>[]): Record<string, unknown>[]
   return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(12)) : v])));
 }
 
+// Each sink open creates ~12 tables and views one request at a time: slow on a loaded CI box.
+const SLOW = 240_000;
+
 describe('BigQuery stats sink (emulator)', () => {
   it('creates the dataset, writes every batch once, and answers like DuckDB', async () => {
     const dataset = datasetName('same');
@@ -90,10 +94,15 @@ describe('BigQuery stats sink (emulator)', () => {
         expect(a.length, name).toBeGreaterThan(0);
         expect(roundFloats(b), name).toEqual(roundFloats(a));
       }
+      // The report reads the same data from either sink.
+      const [ra, rb] = await Promise.all([loadReportData(duck, 'support-intents', 't'), loadReportData(bq, 'support-intents', 't')]);
+      for (const key of ['rounds', 'scoreHist', 'drift', 'labelF1', 'quality', 'agreement', 'snapshots'] as const) {
+        expect(roundFloats(rb[key]), key).toEqual(roundFloats(ra[key]));
+      }
     } finally {
       await bq.close();
     }
-  });
+  }, SLOW);
 
   it('partitions by day on event_time and clusters by project', async () => {
     const dataset = datasetName('meta');
@@ -106,7 +115,7 @@ describe('BigQuery stats sink (emulator)', () => {
     expect(view.type).toBe('VIEW');
     // Reopening an existing dataset changes nothing and fails nothing.
     await (await openBigQuerySink({ projectId, dataset, apiEndpoint: endpoint })).close();
-  });
+  }, SLOW);
 
   it('a repeated load finds its deterministic job and writes nothing twice', async () => {
     const dataset = datasetName('jobs');
@@ -128,7 +137,7 @@ describe('BigQuery stats sink (emulator)', () => {
     } finally {
       await bq.close();
     }
-  });
+  }, SLOW);
 
   it('rejects a bad dataset id before any request', async () => {
     await expect(openBigQuerySink({ projectId, dataset: 'bad-name; DROP', apiEndpoint: endpoint })).rejects.toMatchObject({ code: 'STATS_FAILED' });
