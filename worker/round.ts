@@ -46,11 +46,19 @@ export interface RoundResult {
   manifest: RoundManifest;
 }
 
+/**
+ * Everything a round's output depends on besides config: the objects it
+ * consumes and the history it excludes (earlier rounds, the snapshot version).
+ * Pinned in plan.json so a rerun after a crash sees exactly the same inputs,
+ * even if merges or new uploads happened in between.
+ */
 interface RoundPlan {
   kind: 'reviewloop.round-plan';
   round: string;
   objects: ConsumedObject[];
   updatedMax: string | null;
+  previousRounds: string[];
+  snapshotVersion: number | null;
 }
 
 export const roundDir = (r: string) => `rounds/${r}`;
@@ -82,7 +90,11 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
     objects.push({ name: o.name, generation: o.generation, size: o.size });
     if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
   }
-  const plan: RoundPlan = { kind: 'reviewloop.round-plan', round: roundId, objects, updatedMax };
+  const latest = await readLatest(store);
+  const plan: RoundPlan = {
+    kind: 'reviewloop.round-plan', round: roundId, objects, updatedMax,
+    previousRounds: previous.map((m) => m.round), snapshotVersion: latest?.pointer.version ?? null,
+  };
   try {
     await store.write(name, jsonFile(plan), { ifGenerationMatch: '0', contentType: 'application/json' });
     return plan;
@@ -94,7 +106,7 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
 }
 
 /** (id, model) pairs already queued in earlier rounds or present in the latest snapshot. */
-async function exclusionKeys(store: ObjectStore, previous: RoundManifest[]): Promise<bigint[]> {
+async function exclusionKeys(store: ObjectStore, previous: RoundManifest[], snapshotVersion: number | null): Promise<bigint[]> {
   const keys: bigint[] = [];
   for (const m of previous) {
     for (const q of m.files.queue) {
@@ -112,9 +124,8 @@ async function exclusionKeys(store: ObjectStore, previous: RoundManifest[]): Pro
       }
     }
   }
-  const latest = await readLatest(store);
-  if (latest) {
-    const rows: SnapshotRow[] = await readSnapshotRows(store, latest.pointer.version);
+  if (snapshotVersion !== null) {
+    const rows: SnapshotRow[] = await readSnapshotRows(store, snapshotVersion);
     for (const r of rows) keys.push(exclusionKey(r.id, r.model ?? undefined));
   }
   return keys;
@@ -136,8 +147,9 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     await writeRoundStats(opts, done, all);
     return { status: 'exists', manifest: done };
   }
-  const previous = all;
-  const plan = await planRound(store, project, roundId, previous);
+  const plan = await planRound(store, project, roundId, all);
+  const pinned = new Set(plan.previousRounds);
+  const previous = all.filter((m) => pinned.has(m.round));
   log.info(`round ${roundId}: ${plan.objects.length} new prediction object(s)`);
 
   const strategy = project.strategy;
@@ -162,7 +174,7 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     probTolerance: strategy.probTolerance,
     chunkBytes: opts.chunkBytes,
     format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
-    exclude: sharedKeys(await exclusionKeys(store, previous)),
+    exclude: sharedKeys(await exclusionKeys(store, previous, plan.snapshotVersion)),
   }, opts.pool, {
     signal: opts.signal,
     onRejects: (rs: Reject[]) => { for (const r of rs) rejectLines.push(JSON.stringify(r)); },
