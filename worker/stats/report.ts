@@ -103,7 +103,7 @@ function driftChart(d: ReportData): string | null {
   // Always show the 0.25 band; round the top so the axis labels stay short.
   const peak = Math.max(0, ...d.drift.flatMap((r) => [num(r.psi_confidence) ?? 0, num(r.js_labels) ?? 0]));
   const top = Math.max(0.3, Math.ceil(peak * 1.1 * 10) / 10);
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'round', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: top }, series });
+  return svg({ legend, grid: { ...grid, right: 56 }, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'round', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: top }, series });
 }
 
 function f1Chart(d: ReportData): string | null {
