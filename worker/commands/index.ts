@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import type { CommandEnv } from '../cli.js';
+import { register as registerRun } from './run.js';
 
 export type RegisterCommands = (program: Command, env: CommandEnv) => void;
 
-export const COMMAND_MODULES: RegisterCommands[] = [];
+export const COMMAND_MODULES: RegisterCommands[] = [registerRun];
