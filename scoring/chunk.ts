@@ -20,17 +20,25 @@ export function emptyStats(): ChunkStats {
     labelCounts: {},
     confidenceSum: 0,
     entropySum: 0,
+    confidenceNano: 0,
+    entropyNano: 0,
   };
 }
 
-/** Adds `b` into `a` (in place); order-independent so thread scheduling cannot change totals. */
+/**
+ * Adds `b` into `a` (in place). Integer counts and nano-unit sums are exact
+ * (below 2^53 ≈ 9e6 records at the largest entropy), so the order in which
+ * threads finish cannot change a bit of the totals.
+ */
 export function addStats(a: ChunkStats, b: ChunkStats): ChunkStats {
   a.read += b.read; a.scored += b.scored; a.rejected += b.rejected; a.skipped += b.skipped;
   for (let i = 0; i < a.confidenceHist.length; i++) a.confidenceHist[i] += b.confidenceHist[i];
   for (let i = 0; i < a.scoreHist.length; i++) a.scoreHist[i] += b.scoreHist[i];
   for (const k of Object.keys(b.labelCounts)) a.labelCounts[k] = (a.labelCounts[k] ?? 0) + b.labelCounts[k];
-  a.confidenceSum += b.confidenceSum;
-  a.entropySum += b.entropySum;
+  a.confidenceNano += b.confidenceNano;
+  a.entropyNano += b.entropyNano;
+  a.confidenceSum = a.confidenceNano / 1e9;
+  a.entropySum = a.entropyNano / 1e9;
   return a;
 }
 
@@ -133,8 +141,8 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
       }
       if (best >= 0) {
         stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
-        stats.confidenceSum += best;
-        stats.entropySum += ent;
+        stats.confidenceNano += Math.round(best * 1e9);
+        stats.entropyNano += Math.round(ent * 1e9);
         if (singleLabel) stats.labelCounts[bestLabel] = (stats.labelCounts[bestLabel] ?? 0) + 1;
         else for (const l of input.labels) if ((rec.probs[l] ?? 0) >= 0.5) stats.labelCounts[l] = (stats.labelCounts[l] ?? 0) + 1;
       }
@@ -152,5 +160,7 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
     if (top.wouldKeep(entry)) top.push({ ...entry, record: slim(rec, input.keepEmbedding) });
     if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: slim(rec, false) });
   }
+  stats.confidenceSum = stats.confidenceNano / 1e9;
+  stats.entropySum = stats.entropyNano / 1e9;
   return { top: top.values(), audit: audit.values(), rejects, stats };
 }

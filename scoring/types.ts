@@ -81,6 +81,13 @@ export interface ChunkStats {
   labelCounts: Record<string, number>;
   confidenceSum: number;
   entropySum: number;
+  /**
+   * The same sums in integer units of 1e-9, exact within a chunk. Floating-point
+   * addition is not associative, so totals are summed from these (as BigInt) to
+   * stay bit-identical whatever the chunk size or thread finishing order.
+   */
+  confidenceNano: number;
+  entropyNano: number;
 }
 
 export interface StrategyOptions {

@@ -148,7 +148,8 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     return { status: 'exists', manifest: done };
   }
   const plan = await planRound(store, project, roundId, all);
-  const pinned = new Set(plan.previousRounds);
+  // Plans written before pinning existed carry no history: fall back to what exists now.
+  const pinned = new Set(plan.previousRounds ?? all.map((m) => m.round));
   const previous = all.filter((m) => pinned.has(m.round));
   log.info(`round ${roundId}: ${plan.objects.length} new prediction object(s)`);
 
@@ -174,7 +175,7 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     probTolerance: strategy.probTolerance,
     chunkBytes: opts.chunkBytes,
     format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
-    exclude: sharedKeys(await exclusionKeys(store, previous, plan.snapshotVersion)),
+    exclude: sharedKeys(await exclusionKeys(store, previous, plan.snapshotVersion ?? null)),
   }, opts.pool, {
     signal: opts.signal,
     onRejects: (rs: Reject[]) => { for (const r of rs) rejectLines.push(JSON.stringify(r)); },

@@ -8,6 +8,7 @@ import { addStats, emptyStats } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { chunkLines } from './chunker.js';
+import { scoreColumnarSource } from './columnar-source.js';
 import { ReviewloopError } from './errors.js';
 import type { ScoringPool } from './pool.js';
 import { decompressed, formatOf, type Source } from './sources.js';
@@ -25,7 +26,8 @@ export interface ScoreParams {
   probTolerance: number;
   /** Bytes per chunk sent to a worker. */
   chunkBytes: number;
-  format: 'auto' | 'native' | 'vertex';
+  /** `auto` decides per object from its name (.arrow/.parquet) and per line (native vs Vertex AI); `arrow`/`parquet` force a columnar reader. */
+  format: 'auto' | 'native' | 'vertex' | 'arrow' | 'parquet';
   /** Sorted keys of (id, model) already queued or labelled; backed by a SharedArrayBuffer so threads share it. */
   exclude?: BigUint64Array;
 }
@@ -63,6 +65,9 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   let nextToEmit = 0;
   let bytesRead = 0;
   let failure: Error | null = null;
+  // Exact totals past 2^53 units; converted once at the end so the result is the same bit for bit.
+  let confidenceNano = 0n;
+  let entropyNano = 0n;
 
   const emitInOrder = async () => {
     while (doneRejects.has(nextToEmit)) {
@@ -85,6 +90,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
           for (const e of out.top) top.push(e);
           for (const e of out.audit) audit.push(e);
           addStats(stats, out.stats);
+          confidenceNano += BigInt(out.stats.confidenceNano);
+          entropyNano += BigInt(out.stats.entropyNano);
           chunkRejects = out.rejects;
         }
       }
@@ -103,10 +110,25 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
 
   for (const source of sources) {
     if (failure) break;
-    const format = formatOf(source.name);
+    const format = formatOf(source.name, params.format);
     if (format !== 'jsonl') {
-      throw new ReviewloopError('INPUT_INVALID', `${source.uri}: ${format} input is not supported by this scorer`, { details: { object: source.uri } });
+      // Columnar objects are scored on this thread; earlier chunks finish first so rejects stay in input order.
+      while (pending.size > 0) {
+        await Promise.race(pending.values());
+        await emitInOrder();
+      }
+      await emitInOrder();
+      if (failure) break;
+      await scoreColumnarSource(source, format, params, {
+        top, audit, stats,
+        onRejects: async (r) => { await hooks.onRejects?.(r); },
+        onProgress: () => hooks.onProgress?.(stats.read, bytesRead),
+      }, hooks.signal);
+      bytesRead += source.size ?? 0;
+      hooks.onProgress?.(stats.read, bytesRead);
+      continue;
     }
+    const lineFormat = params.format === 'arrow' || params.format === 'parquet' ? 'auto' : params.format;
     const bytes = decompressed(source.open(), source.name);
     for await (const item of chunkLines(bytes, { chunkBytes: params.chunkBytes, maxLineBytes: params.maxLineBytes })) {
       if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
@@ -125,7 +147,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         chunk: item.bytes,
         object: source.uri,
         firstLine: item.firstLine,
-        format: params.format,
+        format: lineFormat,
         task: params.task,
         labels: params.labels,
         strategy: params.strategy,
@@ -146,5 +168,11 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   await emitInOrder();
   if (failure) throw failure;
   hooks.onProgress?.(stats.read, bytesRead);
+  stats.confidenceNano = Number(confidenceNano);
+  stats.entropyNano = Number(entropyNano);
+  stats.confidenceSum = Number(confidenceNano) / 1e9;
+  stats.entropySum = Number(entropyNano) / 1e9;
+  // Key order follows which chunk finished first; sort so the manifest bytes do not.
+  stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return { top: top.values(), audit: audit.values(), stats };
 }
