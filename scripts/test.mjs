@@ -51,7 +51,28 @@ function tally() {
   return { passed: r.numPassedTests ?? 0, failed };
 }
 
+/**
+ * The report test renders in headless Chromium (Debian package `chromium`). A fresh
+ * machine has none: install it when we can (root + apt), else say what is missing.
+ */
+async function ensureChromium() {
+  if (process.env.RL_CHROMIUM || existsSync('/usr/bin/chromium')) return;
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    console.error('[test] chromium is missing and this is not root: install the Debian package `chromium` (the report test will fail)');
+    return;
+  }
+  const t0 = Date.now();
+  console.error('[test] installing chromium (Debian package) for the report test');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (await run('apt-get', ['update', '-qq'], env) !== 0 || await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], env) !== 0) {
+    console.error('[test] chromium install failed (the report test will fail)');
+    return;
+  }
+  console.error(`[test] chromium installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
 async function main() {
+  await ensureChromium();
   const buildCode = await run(npm, ['run', 'build']);
   if (buildCode !== 0) {
     console.error('[test] build (tsc) failed');
