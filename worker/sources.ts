@@ -11,6 +11,8 @@ export interface Source {
   /** Short name used in chunk errors; the object name for store objects. */
   name: string;
   size?: number;
+  /** Local file path, when there is one: columnar readers then seek instead of buffering. */
+  path?: string;
   open(): Readable;
 }
 

@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import type { CommandEnv } from '../cli.js';
 import { register as registerRun } from './run.js';
+import { register as registerScore } from './score.js';
 
 export type RegisterCommands = (program: Command, env: CommandEnv) => void;
 
-export const COMMAND_MODULES: RegisterCommands[] = [registerRun];
+export const COMMAND_MODULES: RegisterCommands[] = [registerRun, registerScore];

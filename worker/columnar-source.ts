@@ -1,0 +1,313 @@
+/**
+ * Arrow IPC (file or stream) and Parquet inputs, scored column-wise: one
+ * record batch at a time goes through the `scoring/columnar.ts` kernels, and
+ * only rows that can still make a heap become JS objects. Memory stays
+ * O(batch + K) whatever the object size.
+ *
+ * Expected columns: `id` (utf8 or integer), and either `probs` as a
+ * List/FixedSizeList of floats over the configured `labels` order, or one
+ * float column per label named after it; optional `model` and `text`. Rows
+ * are validated like JSONL records (missing id, NaN/negative/above-1
+ * probabilities, single-label sums off by more than the tolerance), each bad
+ * row becomes a reject whose `line` is its 1-based row number.
+ *
+ * Unlike JSONL, a file without a `text` column is accepted for text tasks:
+ * columnar predictions often carry ids only. Rows with a null `text` in a
+ * file that has the column are rejected as JSONL would be.
+ */
+import { open } from 'node:fs/promises';
+import { openAsBlob } from 'node:fs';
+import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
+import { SCORE_BINS, CONFIDENCE_BINS, binIndex } from '../scoring/chunk.js';
+import { isColumnarStrategy, scoreRowMajor, type ProbArray } from '../scoring/columnar.js';
+import { exclusionKey, hasKey, uniform01 } from '../scoring/hash.js';
+import { scoreRange } from '../scoring/strategies.js';
+import type { BottomK, TopK } from '../scoring/topk.js';
+import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
+import { ReviewloopError } from './errors.js';
+import { decompressed, type Source } from './sources.js';
+
+/** What a columnar object is scored with (a subset of `ScoreParams`). */
+export interface ColumnarParams {
+  task: TaskType;
+  labels: string[];
+  strategy: StrategyOptions;
+  /** Allowed |Σp − 1| for single-label probabilities. */
+  probTolerance: number;
+  exclude?: BigUint64Array;
+}
+
+/** Where a scored batch goes: the run's heaps and stats, shared with the JSONL path. */
+export interface ColumnarSink {
+  top: TopK<ScoredEntry>;
+  audit: BottomK<ScoredEntry>;
+  stats: ChunkStats;
+  onRejects: (rejects: Reject[]) => void | Promise<void>;
+  /** Rows read so far in this object. */
+  onProgress?: (rows: number) => void;
+}
+
+/** Rows per Parquet batch. */
+const PARQUET_BATCH_ROWS = 65_536;
+const MAX_ID_LENGTH = 1024;
+
+/** Record batches of an Arrow IPC object: a local file is read by seeking, anything else streamed. */
+async function* arrowBatches(source: Source): AsyncGenerator<RecordBatch> {
+  if (source.path !== undefined && !/\.gz$/i.test(source.path)) {
+    const fh = await open(source.path);
+    try {
+      const reader = await RecordBatchReader.from(fh);
+      for await (const batch of reader) yield batch;
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  const reader = await RecordBatchReader.from(decompressed(source.open(), source.name));
+  for await (const batch of reader) yield batch;
+}
+
+/** Record batches of a Parquet object via parquet-wasm, only the columns we use. */
+async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
+  const pq = await import('parquet-wasm');
+  const { tableFromIPC } = await import('apache-arrow');
+  let blob: Blob;
+  if (source.path !== undefined) {
+    blob = await openAsBlob(source.path);
+  } else {
+    // parquet-wasm needs random access; a remote object is buffered once.
+    const parts: Uint8Array[] = [];
+    for await (const p of source.open() as AsyncIterable<Uint8Array>) parts.push(p);
+    blob = new Blob(parts);
+  }
+  const file = await pq.ParquetFile.fromFile(blob);
+  try {
+    const names = tableFromIPC(file.schema().intoIPCStream()).schema.fields.map((f) => f.name);
+    const stream = await file.stream({ batchSize: PARQUET_BATCH_ROWS, columns: names.filter((n) => n !== 'meta' && n !== 'embedding') });
+    for await (const rb of stream as AsyncIterable<{ intoIPCStream(): Uint8Array }>) {
+      for (const batch of tableFromIPC(rb.intoIPCStream()).batches) yield batch;
+    }
+  } finally {
+    file.free();
+  }
+}
+
+function invalid(source: Source, message: string): ReviewloopError {
+  return new ReviewloopError('INPUT_INVALID', `${source.uri}: ${message}`, { details: { object: source.uri } });
+}
+
+function isFloat(v: Vector | null): boolean {
+  return v !== null && v.type.typeId === Type.Float;
+}
+
+/** The typed values of a primitive Data, offset applied. */
+function valuesOf(d: Data): ProbArray {
+  const vals = d.values as ProbArray;
+  return vals.subarray(d.offset, d.offset + d.length);
+}
+
+interface ProbMatrix {
+  /** Row-major n × k. */
+  values: ProbArray;
+  /** Per-row problem found while extracting (null probs, wrong length), else undefined. */
+  rowError: Map<number, { field: string; reason: string }>;
+}
+
+/** Pulls the batch's probabilities into a row-major matrix over `labels`, zero-copy when the layout allows. */
+function probMatrix(batch: RecordBatch, labels: string[], source: Source): ProbMatrix {
+  const n = batch.numRows;
+  const k = labels.length;
+  const rowError = new Map<number, { field: string; reason: string }>();
+  const probs = batch.getChild('probs');
+  if (probs !== null) {
+    const t = probs.type.typeId;
+    const d = probs.data[0];
+    const child = d.children[0];
+    if ((t !== Type.List && t !== Type.FixedSizeList) || child === undefined || child.type.typeId !== Type.Float) {
+      throw invalid(source, `column probs must be a list of floats, got ${String(probs.type)}`);
+    }
+    const childVals = child.values as ProbArray;
+    if (t === Type.FixedSizeList) {
+      const width = (probs.type as { listSize: number }).listSize;
+      if (width !== k) throw invalid(source, `column probs has ${width} values per row for ${k} labels`);
+      const start = child.offset + d.offset * k;
+      const values = childVals.subarray(start, start + n * k);
+      if (d.nullCount > 0) for (let i = 0; i < n; i++) if (!probs.isValid(i)) rowError.set(i, { field: 'probs', reason: 'probs is null' });
+      return { values, rowError };
+    }
+    const offs = d.valueOffsets as Int32Array;
+    const o0 = offs[d.offset];
+    let regular = d.nullCount === 0 && offs[d.offset + n] - o0 === n * k;
+    for (let i = 0; regular && i < n; i++) if (offs[d.offset + i + 1] - offs[d.offset + i] !== k) regular = false;
+    if (regular) return { values: childVals.subarray(child.offset + o0, child.offset + o0 + n * k), rowError };
+    // Ragged or null rows: copy, and let the bad rows fail validation with their reason.
+    const values = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) {
+      const a = offs[d.offset + i];
+      const len = offs[d.offset + i + 1] - a;
+      if (!probs.isValid(i)) rowError.set(i, { field: 'probs', reason: 'probs is null' });
+      else if (len !== k) rowError.set(i, { field: 'probs', reason: `probs has ${len} values for ${k} labels` });
+      else for (let j = 0; j < k; j++) values[i * k + j] = childVals[child.offset + a + j];
+    }
+    return { values, rowError };
+  }
+  const cols: ProbArray[] = [];
+  for (const l of labels) {
+    const c = batch.getChild(l);
+    if (c === null) throw invalid(source, `no probs column and no column for label "${l}"`);
+    if (!isFloat(c)) throw invalid(source, `column ${l} must be floats, got ${String(c.type)}`);
+    cols.push(valuesOf(c.data[0]));
+    if (c.nullCount > 0) for (let i = 0; i < n; i++) if (!c.isValid(i)) rowError.set(i, { field: `probs.${l}`, reason: `probability for ${l} is null` });
+  }
+  const values = new Float64Array(n * k);
+  for (let j = 0; j < k; j++) {
+    const col = cols[j];
+    for (let i = 0, o = j; i < n; i++, o += k) values[o] = col[i];
+  }
+  return { values, rowError };
+}
+
+function describeBad(v: number): string {
+  if (Number.isNaN(v)) return 'is NaN';
+  if (!Number.isFinite(v)) return 'is infinite';
+  if (v < 0) return `is negative (${v})`;
+  return `is above 1 (${v})`;
+}
+
+function stringAt(v: Vector | null, i: number): string | undefined {
+  if (v === null || !v.isValid(i)) return undefined;
+  const x: unknown = v.get(i);
+  return x === null || x === undefined ? undefined : String(x);
+}
+
+/** Why row i's id is unusable, or its id. */
+function idAt(ids: Vector, i: number): { id: string } | { reason: string } {
+  if (!ids.isValid(i)) return { reason: 'missing id' };
+  const raw: unknown = ids.get(i);
+  const id = typeof raw === 'bigint' || typeof raw === 'number' ? String(raw) : raw;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) return { reason: `id must be a non-empty string (≤ ${MAX_ID_LENGTH} chars) or an integer` };
+  return { id };
+}
+
+/**
+ * Scores every batch of one Arrow/Parquet object into the sink. Rejects are
+ * handed over per batch, in row order.
+ */
+export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal): Promise<void> {
+  const { labels, task, strategy } = params;
+  if (!isColumnarStrategy(strategy.name)) {
+    throw invalid(source, `strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`);
+  }
+  const k = labels.length;
+  const singleLabel = task !== 'textcat-multilabel';
+  const needsText = task === 'textcat' || task === 'textcat-multilabel' || task === 'ner';
+  const [lo, hi] = scoreRange(strategy.name, k);
+  const reuseEntropy = singleLabel && strategy.name === 'entropy';
+  const { top, audit, stats } = sink;
+  const exclude = params.exclude !== undefined && params.exclude.length > 0 ? params.exclude : undefined;
+  let scores = new Float64Array(PARQUET_BATCH_ROWS);
+  let rowBase = 0;
+  const batches = format === 'arrow' ? arrowBatches(source) : parquetBatches(source);
+  for await (const batch of batches) {
+    if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
+    const n = batch.numRows;
+    if (n === 0) continue;
+    const ids = batch.getChild('id');
+    if (ids === null) throw invalid(source, 'no id column');
+    const model = batch.getChild('model');
+    const text = batch.getChild('text');
+    const { values, rowError } = probMatrix(batch, labels, source);
+    if (scores.length < n) scores = new Float64Array(n);
+    const r = scoreRowMajor(strategy.name, values, k, scores);
+    if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
+    const idsClean = ids.nullCount === 0;
+    const rejects: Reject[] = [];
+    for (let i = 0; i < n; i++) {
+      const line = rowBase + i + 1;
+      stats.read++;
+      const reject = (reason: string, field?: string, id?: string) => {
+        stats.rejected++;
+        const rj: Reject = { object: source.uri, line, reason };
+        if (field !== undefined) rj.field = field;
+        if (id !== undefined) rj.id = id;
+        rejects.push(rj);
+      };
+      if (!idsClean || rowError.size > 0) {
+        const idr = idAt(ids, i);
+        if ('reason' in idr) { reject(idr.reason, 'id'); continue; }
+        const re = rowError.get(i);
+        if (re !== undefined) { reject(re.reason, re.field, idr.id); continue; }
+      }
+      const s = scores[i];
+      const off = i * k;
+      if (Number.isNaN(s)) {
+        let j = 0;
+        while (j < k && values[off + j] >= 0 && values[off + j] <= 1) j++;
+        reject(`probability ${describeBad(values[off + j])}`, `probs.${labels[j]}`, stringAt(ids, i));
+        continue;
+      }
+      let best = -1;
+      let bestJ = 0;
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const p = values[off + j];
+        sum += p;
+        if (p > best) { best = p; bestJ = j; }
+      }
+      if (singleLabel && Math.abs(sum - 1) > params.probTolerance) {
+        reject(`probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${params.probTolerance})`, 'probs', stringAt(ids, i));
+        continue;
+      }
+      if (needsText && text !== null && !text.isValid(i)) {
+        reject(`task ${task} needs text`, 'text', stringAt(ids, i));
+        continue;
+      }
+      // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
+      const w = top.worst();
+      const mayTop = top.size < top.capacity || (w !== undefined && s >= w.score);
+      let id: string | undefined;
+      if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {
+        const idr = idAt(ids, i);
+        if ('reason' in idr) { reject(idr.reason, 'id'); continue; }
+        id = idr.id;
+        if (exclude !== undefined && hasKey(exclude, exclusionKey(id, stringAt(model, i)))) { stats.skipped++; continue; }
+      }
+      stats.scored++;
+      stats.scoreHist[binIndex(s, lo, hi, SCORE_BINS)]++;
+      stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
+      stats.confidenceNano += Math.round(best * 1e9);
+      if (singleLabel) {
+        if (reuseEntropy) stats.entropyNano += Math.round(s * 1e9);
+        else {
+          let ent = 0;
+          for (let j = 0; j < k; j++) { const p = values[off + j]; if (p > 0) ent -= p * Math.log(p); }
+          stats.entropyNano += Math.round(ent * 1e9);
+        }
+        stats.labelCounts[labels[bestJ]] = (stats.labelCounts[labels[bestJ]] ?? 0) + 1;
+      } else {
+        for (let j = 0; j < k; j++) if (values[off + j] >= 0.5) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + 1;
+      }
+      if (id === undefined) continue;
+      const u = audit.capacity > 0 ? uniform01(strategy.seed, id) : NaN;
+      const probe = { id, score: s, u, source: { object: source.uri, line } };
+      const keepTop = mayTop && top.wouldKeep(probe as ScoredEntry);
+      const keepAudit = audit.capacity > 0 && audit.wouldKeep(probe as ScoredEntry);
+      if (!keepTop && !keepAudit) continue;
+      const record: PredictionRecord = { id, probs: {} };
+      for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
+      const t = stringAt(text, i);
+      if (t !== undefined) record.text = t;
+      const m = stringAt(model, i);
+      if (m !== undefined) record.model = m;
+      // Kept entries always carry their audit draw, as JSONL entries do (partials and rounds read it).
+      const entry: ScoredEntry = { ...probe, u: Number.isNaN(u) ? uniform01(strategy.seed, id) : u, record };
+      if (keepTop) top.push(entry);
+      if (keepAudit) audit.push(entry);
+    }
+    rowBase += n;
+    stats.confidenceSum = stats.confidenceNano / 1e9;
+    stats.entropySum = stats.entropyNano / 1e9;
+    if (rejects.length > 0) await sink.onRejects(rejects);
+    sink.onProgress?.(rowBase);
+  }
+}

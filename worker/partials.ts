@@ -1,0 +1,160 @@
+/**
+ * Sharded scoring: which shard scores which inputs, the partial result a
+ * shard writes, and the reduce that merges a complete set of partials into
+ * exactly what one unsharded run produces. Exactness follows from the heaps'
+ * total order (scoring/topk.ts): the top-K of a union is the top-K of the
+ * parts' top-Ks, and populations and stats are sums of integers.
+ */
+import { createHash } from 'node:crypto';
+import { addStats, emptyStats } from '../scoring/chunk.js';
+import { BottomK, TopK } from '../scoring/topk.js';
+import type { ChunkStats, ScoredEntry } from '../scoring/types.js';
+import { ReviewloopError } from './errors.js';
+import type { Source } from './sources.js';
+
+export const PARTIAL_KIND = 'reviewloop-partial';
+export const PARTIAL_VERSION = 1;
+
+/** `I/N`, 0-based index (what Cloud Run's CLOUD_RUN_TASK_INDEX and Kubernetes' JOB_COMPLETION_INDEX give). */
+export interface ShardSpec { index: number; count: number }
+
+export function parseShard(spec: string): ShardSpec {
+  const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) {
+    throw Object.assign(new Error(`--shard ${JSON.stringify(spec)}: expected I/N with 0 ≤ I < N (e.g. 0/4)`), { code: 'USAGE' });
+  }
+  return { index, count };
+}
+
+/** Hash of the full input list (names and sizes, in order): shards of one run must agree on it. */
+export function inputsHash(sources: Source[]): string {
+  const h = createHash('sha256');
+  for (const s of sources) h.update(`${s.uri}\u0000${s.size ?? -1}\n`);
+  return h.digest('hex');
+}
+
+/**
+ * Shard of each source, balanced by size: largest first onto the least
+ * loaded shard (ties: lower shard), sizes tied by URI. Deterministic, so
+ * every shard computes the same assignment independently.
+ */
+export function assignShards(sources: Source[], count: number): number[] {
+  const order = sources.map((s, i) => i).sort((a, b) => {
+    const sa = sources[a].size ?? 0;
+    const sb = sources[b].size ?? 0;
+    if (sa !== sb) return sb - sa;
+    return sources[a].uri < sources[b].uri ? -1 : sources[a].uri > sources[b].uri ? 1 : a - b;
+  });
+  const load = new Array<number>(count).fill(0);
+  const shardOf = new Array<number>(sources.length).fill(0);
+  for (const i of order) {
+    let best = 0;
+    for (let s = 1; s < count; s++) if (load[s] < load[best]) best = s;
+    shardOf[i] = best;
+    load[best] += sources[i].size ?? 0;
+  }
+  return shardOf;
+}
+
+/** Everything that must match between shards of one run (and between a partial and its reduce). */
+export interface PartialParams {
+  task: string;
+  labels: string[];
+  strategy: string;
+  reduce?: string;
+  seed: string;
+  /** Entries each shard kept for the ranking; reduce can ask for at most this many. */
+  topK: number;
+  /** Entries each shard kept for the audit draw. */
+  auditK: number;
+  /** The --audit share the shards ran with (reduce's default). */
+  auditFraction: number;
+  format: string;
+}
+
+/** What `score --shard I/N` writes. */
+export interface PartialResult {
+  kind: typeof PARTIAL_KIND;
+  version: typeof PARTIAL_VERSION;
+  shard: ShardSpec;
+  inputsHash: string;
+  /** This shard's inputs (URIs), in scoring order. */
+  inputs: string[];
+  params: PartialParams;
+  /** Records scored (the audit population). */
+  population: number;
+  stats: ChunkStats;
+  top: ScoredEntry[];
+  audit: ScoredEntry[];
+}
+
+export function partialJson(p: PartialResult): string {
+  return `${JSON.stringify(p)}\n`;
+}
+
+/** Parses one partial file's text; `origin` names it in errors. */
+export function parsePartial(text: string, origin: string): PartialResult {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new ReviewloopError('INPUT_INVALID', `${origin}: not a partial result (malformed JSON: ${(err as Error).message})`);
+  }
+  const p = v as Partial<PartialResult>;
+  if (p?.kind !== PARTIAL_KIND || p.version !== PARTIAL_VERSION || !p.shard || !Array.isArray(p.top) || !Array.isArray(p.audit) || !p.params || !p.stats) {
+    throw new ReviewloopError('INPUT_INVALID', `${origin}: not a reviewloop partial result (version ${PARTIAL_VERSION})`);
+  }
+  return p as PartialResult;
+}
+
+export interface Reduced {
+  top: ScoredEntry[];
+  audit: ScoredEntry[];
+  population: number;
+  stats: ChunkStats;
+  params: PartialParams;
+}
+
+/**
+ * Merges a complete set of partials. Refuses partials from different runs
+ * (inputs, parameters or shard counts differ), duplicates that disagree, and
+ * an incomplete set, naming the missing shards.
+ */
+export function reducePartials(partials: Array<{ origin: string; partial: PartialResult }>): Reduced {
+  if (partials.length === 0) throw new ReviewloopError('INPUT_INVALID', 'no partial results given');
+  const first = partials[0].partial;
+  const count = first.shard.count;
+  const paramsKey = JSON.stringify(first.params);
+  const byIndex = new Map<number, { origin: string; partial: PartialResult }>();
+  for (const item of partials) {
+    const p = item.partial;
+    if (p.shard.count !== count) throw new ReviewloopError('INPUT_INVALID', `${item.origin} is shard ${p.shard.index}/${p.shard.count}, ${partials[0].origin} is from a ${count}-shard run`);
+    if (p.inputsHash !== first.inputsHash) throw new ReviewloopError('INPUT_INVALID', `${item.origin} was scored over a different input list than ${partials[0].origin}`);
+    if (JSON.stringify(p.params) !== paramsKey) throw new ReviewloopError('INPUT_INVALID', `${item.origin} was scored with different parameters than ${partials[0].origin}`);
+    const prev = byIndex.get(p.shard.index);
+    if (prev !== undefined) {
+      if (JSON.stringify(prev.partial) !== JSON.stringify(p)) throw new ReviewloopError('CONFLICT', `${prev.origin} and ${item.origin} are both shard ${p.shard.index}/${count} but differ`);
+      continue;
+    }
+    byIndex.set(p.shard.index, item);
+  }
+  const missing: number[] = [];
+  for (let i = 0; i < count; i++) if (!byIndex.has(i)) missing.push(i);
+  if (missing.length > 0) {
+    throw new ReviewloopError('SHARDS_MISSING', `incomplete set: shard${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${count}`).join(', ')} missing (have ${byIndex.size} of ${count})`, { details: { missing } });
+  }
+  const top = new TopK<ScoredEntry>(first.params.topK);
+  const audit = new BottomK<ScoredEntry>(first.params.auditK);
+  const stats = emptyStats();
+  let population = 0;
+  for (let i = 0; i < count; i++) {
+    const p = byIndex.get(i)!.partial;
+    top.merge([p.top]);
+    audit.merge([p.audit]);
+    addStats(stats, p.stats);
+    population += p.population;
+  }
+  return { top: top.values(), audit: audit.values(), population, stats, params: first.params };
+}
