@@ -1,0 +1,99 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin/reviewloop.js');
+
+function cli(args: string[], cwd = ROOT) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, REVIEWLOOP_DEBUG: '' }, timeout: 120_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('reviewloop CLI as a user runs it', () => {
+  let dir: string;
+  let demo: ReturnType<typeof cli>;
+  beforeAll(() => {
+    expect(existsSync(path.join(ROOT, 'dist/worker/cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    dir = mkdtempSync(path.join(tmpdir(), 'rl-cli-'));
+    demo = cli(['demo', '--dir', path.join(dir, 'demo')]);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('explains every command and flag', () => {
+    const help = cli(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of ['demo', 'round', 'merge', 'status', 'query', 'report']) expect(help.out).toContain(c);
+    const round = cli(['round', '--help']);
+    expect(round.out).toMatch(/--round <id>/);
+    expect(round.out).toMatch(/--project <name>/);
+    expect(round.out).toMatch(/-c, --config <file>/);
+  });
+
+  it('demo runs two rounds end to end and says the reviewer is simulated', () => {
+    expect(demo.code, demo.err).toBe(0);
+    expect(demo.out).toContain('SIMULATED');
+    expect(demo.out).toMatch(/round 20261101T0200Z support-intents: scored 1500, rejected 4, queued 120 \(12 audit\)/);
+    expect(demo.out).toMatch(/merge support-intents: snapshot v2/);
+    expect(demo.out).toMatch(/PSI \d\.\d{3}/);
+    expect(demo.out).toMatch(/F1 \d\.\d{3}/);
+    expect(existsSync(path.join(dir, 'demo/report.html'))).toBe(true);
+    expect(existsSync(path.join(dir, 'demo/data/support-intents/snapshots/v000002/data.arrow'))).toBe(true);
+  });
+
+  it('a second demo run changes nothing and says so', () => {
+    const again = cli(['demo', '--dir', path.join(dir, 'demo')]);
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toContain('[already done]');
+    expect(again.out).toContain('(nothing new)');
+  });
+
+  it('status, query and report work on the demo config', () => {
+    const cfg = path.join(dir, 'demo/reviewloop.yaml');
+    const status = cli(['status', '-c', cfg]);
+    expect(status.code, status.err).toBe(0);
+    expect(status.out).toMatch(/support-intents \(textcat/);
+    expect(status.out).toMatch(/snapshot: v2/);
+    const json = JSON.parse(cli(['status', '-c', cfg, '--json']).out);
+    expect(json.projects.map((p: { project: string }) => p.project)).toEqual(['support-intents', 'contract-entities']);
+    const q = cli(['query', '-c', cfg, 'SELECT project, count(*) AS n FROM rounds GROUP BY project ORDER BY project', '--json']);
+    expect(q.code, q.err).toBe(0);
+    expect(JSON.parse(q.out)).toEqual([{ project: 'contract-entities', n: 2 }, { project: 'support-intents', n: 2 }]);
+    const table = cli(['query', '-c', cfg, 'SELECT round_id, items_queued FROM rounds WHERE project = \'support-intents\' ORDER BY 1']);
+    expect(table.out).toMatch(/round_id\s+items_queued\n-+\s+-+\n20261101T0200Z\s+120/);
+    const report = cli(['report', '-c', cfg, '--project', 'support-intents', '--out', path.join(dir, 'r.html')]);
+    expect(report.code, report.err).toBe(0);
+    expect(existsSync(path.join(dir, 'r.html'))).toBe(true);
+  });
+
+  it('runs a round and a merge by hand and is idempotent', () => {
+    const cfg = path.join(dir, 'demo/reviewloop.yaml');
+    const again = cli(['round', '-c', cfg, '--project', 'support-intents', '--round', '20261101T0200Z']);
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toMatch(/round 20261101T0200Z already exists; nothing changed/);
+    const merge = cli(['merge', '-c', cfg, '--project', 'contract-entities']);
+    expect(merge.out).toMatch(/no new exports; snapshot stays at v2/);
+    const manual = cli(['round', '-c', cfg, '--project', 'support-intents', '--round', 'relabel-1']);
+    expect(manual.code, manual.err).toBe(0);
+    expect(manual.out).toMatch(/round relabel-1 written: 0 queued/);
+  });
+
+  it('rejects a bad config with the path of the problem and exit code 78', () => {
+    const cfg = path.join(dir, 'bad.yaml');
+    writeFileSync(cfg, 'storage: {root: ./x}\nprojects:\n  - {name: p, task: textcat, labels: [a], strategy: {name: entropy, topK: 0}}\n');
+    const r = cli(['round', '-c', cfg, '--round', 'r1']);
+    expect(r.code).toBe(78);
+    expect(r.err).toContain('projects[0].strategy.topK');
+  });
+
+  it('needs a round id when the project has no schedule (exit 2), and names missing projects', () => {
+    const cfg = path.join(dir, 'nosched.yaml');
+    writeFileSync(cfg, 'storage: {root: ./x}\nstats: {sink: none}\nprojects:\n  - {name: p, task: textcat, labels: [a, b], strategy: {name: entropy, topK: 5}}\n');
+    expect(cli(['round', '-c', cfg]).code).toBe(2);
+    const r = cli(['merge', '-c', cfg, '--project', 'nope']);
+    expect(r.code).toBe(78);
+    expect(r.err).toContain('no project "nope"');
+  });
+});
