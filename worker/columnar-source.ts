@@ -18,7 +18,7 @@
 import { open } from 'node:fs/promises';
 import { openAsBlob } from 'node:fs';
 import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
-import { SCORE_BINS, CONFIDENCE_BINS, binIndex } from '../scoring/chunk.js';
+import { SCORE_BINS, CONFIDENCE_BINS, binIndex, emptyStats } from '../scoring/chunk.js';
 import { isColumnarStrategy, scoreRowMajor, type ProbArray } from '../scoring/columnar.js';
 import { exclusionKey, hasKey, uniform01 } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
@@ -41,7 +41,8 @@ export interface ColumnarParams {
 export interface ColumnarSink {
   top: TopK<ScoredEntry>;
   audit: BottomK<ScoredEntry>;
-  stats: ChunkStats;
+  /** Receives each batch's stats (nano sums stay exact per batch, as per JSONL chunk). */
+  onStats: (stats: ChunkStats) => void;
   onRejects: (rejects: Reject[]) => void | Promise<void>;
   /** Rows read so far in this object. */
   onProgress?: (rows: number) => void;
@@ -203,7 +204,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   const needsText = task === 'textcat' || task === 'textcat-multilabel' || task === 'ner';
   const [lo, hi] = scoreRange(strategy.name, k);
   const reuseEntropy = singleLabel && strategy.name === 'entropy';
-  const { top, audit, stats } = sink;
+  const { top, audit } = sink;
   const exclude = params.exclude !== undefined && params.exclude.length > 0 ? params.exclude : undefined;
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   let rowBase = 0;
@@ -212,6 +213,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
     const n = batch.numRows;
     if (n === 0) continue;
+    const stats = emptyStats();
     const ids = batch.getChild('id');
     if (ids === null) throw invalid(source, 'no id column');
     const model = batch.getChild('model');
@@ -307,6 +309,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     rowBase += n;
     stats.confidenceSum = stats.confidenceNano / 1e9;
     stats.entropySum = stats.entropyNano / 1e9;
+    sink.onStats(stats);
     if (rejects.length > 0) await sink.onRejects(rejects);
     sink.onProgress?.(rowBase);
   }

@@ -32,10 +32,14 @@ export interface ScoreParams {
   exclude?: BigUint64Array;
 }
 
+/** Exact totals of `confidenceNano` / `entropyNano` (decimal BigInt strings): partial runs add these, not the rounded Numbers. */
+export interface ExactSums { confidenceNano: string; entropyNano: string }
+
 export interface ScoreRunResult {
   top: ScoredEntry[];
   audit: ScoredEntry[];
   stats: ChunkStats;
+  exact: ExactSums;
 }
 
 export interface ScoreRunHooks {
@@ -120,7 +124,12 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       await emitInOrder();
       if (failure) break;
       await scoreColumnarSource(source, format, params, {
-        top, audit, stats,
+        top, audit,
+        onStats: (b) => {
+          addStats(stats, b);
+          confidenceNano += BigInt(b.confidenceNano);
+          entropyNano += BigInt(b.entropyNano);
+        },
         onRejects: async (r) => { await hooks.onRejects?.(r); },
         onProgress: () => hooks.onProgress?.(stats.read, bytesRead),
       }, hooks.signal);
@@ -174,5 +183,5 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   stats.entropySum = Number(entropyNano) / 1e9;
   // Key order follows which chunk finished first; sort so the manifest bytes do not.
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { top: top.values(), audit: audit.values(), stats };
+  return { top: top.values(), audit: audit.values(), stats, exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() } };
 }

@@ -1,0 +1,253 @@
+// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --keep]`
+//
+// Generates a seeded synthetic file of six-class predictions (native JSONL,
+// ~200 bytes a record) under bench/out/, converts it to Arrow IPC and Parquet,
+// then runs on the same data in the same run:
+//   1. bench/baseline.py: what a user would write (json + numpy, argpartition);
+//   2. `reviewloop score FILE.jsonl --strategy entropy --top K`;
+//   3. the same over Arrow IPC and over Parquet.
+// Prints records/s, peak RSS (from /proc, polled, children included) and the
+// ratio to the baseline, and checks that every run returns the same top-K ids.
+// numpy is installed into a venv under bench/out/ when `python3 -c 'import numpy'` fails.
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT = join(ROOT, 'bench', 'out');
+const LABELS = ['billing', 'shipping', 'returns', 'account', 'technical', 'other'];
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : process.argv[i + 1];
+}
+const RECORDS = Number(arg('records', '1000000'));
+const TOP = Number(arg('top', '1000'));
+const THREADS = arg('threads', undefined);
+const SEED = Number(arg('seed', '42'));
+
+/** mulberry32: tiny, seeded, good enough for synthetic data. */
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = ['my', 'order', 'never', 'arrived', 'refund', 'please', 'card', 'charged', 'twice', 'login', 'fails', 'app', 'crashes', 'when', 'I', 'open', 'it', 'where', 'is', 'parcel', 'change', 'address', 'password', 'reset', 'broken', 'item'];
+
+async function generate(file, n, seed) {
+  const rand = rng(seed);
+  const out = createWriteStream(file);
+  let buf = [];
+  for (let i = 0; i < n; i++) {
+    // Peaky or flat at random, so the entropy ranking has a real tail to find.
+    const alpha = 0.3 + rand() * 3;
+    const e = LABELS.map(() => Math.pow(-Math.log(1 - rand()), alpha));
+    const s = e.reduce((a, b) => a + b, 0);
+    const probs = LABELS.map((l, j) => `"${l}":${(e[j] / s).toFixed(6)}`).join(',');
+    const words = [];
+    const nw = 5 + Math.floor(rand() * 6);
+    for (let w = 0; w < nw; w++) words.push(WORDS[Math.floor(rand() * WORDS.length)]);
+    buf.push(`{"id":"item-${String(i).padStart(9, '0')}","text":"${words.join(' ')}","probs":{${probs}},"model":"v12"}`);
+    if (buf.length === 10000) {
+      if (!out.write(`${buf.join('\n')}\n`)) await new Promise((r) => out.once('drain', r));
+      buf = [];
+    }
+  }
+  if (buf.length > 0) out.write(`${buf.join('\n')}\n`);
+  await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));
+}
+
+/** Streams the JSONL into Arrow IPC (file format) and Parquet, batch by batch, with a List<Float64> `probs` column. */
+async function convert(jsonl, arrowFile, parquetFile) {
+  const arrow = await import('apache-arrow');
+  const pq = await import('parquet-wasm');
+  const { createReadStream } = await import('node:fs');
+  const { createInterface } = await import('node:readline');
+  const probsType = new arrow.List(new arrow.Field('item', new arrow.Float64(), false));
+  const schema = new arrow.Schema([
+    new arrow.Field('id', new arrow.Utf8(), false),
+    new arrow.Field('text', new arrow.Utf8(), true),
+    new arrow.Field('probs', probsType, false),
+    new arrow.Field('model', new arrow.Utf8(), true),
+  ]);
+  const writer = arrow.RecordBatchFileWriter.throughNode();
+  const arrowOut = createWriteStream(arrowFile);
+  writer.pipe(arrowOut);
+  const batches = [];
+  let rows = [];
+  const flush = () => {
+    if (rows.length === 0) return;
+    const builders = {
+      id: arrow.makeBuilder({ type: new arrow.Utf8() }),
+      text: arrow.makeBuilder({ type: new arrow.Utf8() }),
+      probs: arrow.makeBuilder({ type: probsType }),
+      model: arrow.makeBuilder({ type: new arrow.Utf8() }),
+    };
+    for (const r of rows) {
+      builders.id.append(r.id);
+      builders.text.append(r.text);
+      builders.probs.append(LABELS.map((l) => r.probs[l]));
+      builders.model.append(r.model);
+    }
+    const data = arrow.makeData({
+      type: new arrow.Struct(schema.fields), length: rows.length, nullCount: 0,
+      children: ['id', 'text', 'probs', 'model'].map((k) => builders[k].finish().flush()),
+    });
+    const batch = new arrow.RecordBatch(schema, data);
+    writer.write(batch);
+    batches.push(batch);
+    rows = [];
+  };
+  const rl = createInterface({ input: createReadStream(jsonl), crlfDelay: Infinity });
+  let parquetChunks = 0;
+  for await (const line of rl) {
+    if (line.length === 0) continue;
+    rows.push(JSON.parse(line));
+    if (rows.length === 65536) {
+      flush();
+      // One Parquet file per run; parquet-wasm writes a whole table, so group batches into row groups of ~1M rows.
+      if (batches.length * 65536 >= 1 << 20) parquetChunks += await writeParquetPart(arrow, pq, batches.splice(0), parquetFile, parquetChunks);
+    }
+  }
+  flush();
+  if (batches.length > 0) parquetChunks += await writeParquetPart(arrow, pq, batches.splice(0), parquetFile, parquetChunks);
+  writer.end();
+  await new Promise((r) => arrowOut.on('close', r));
+}
+
+async function writeParquetPart(arrow, pq, batches, parquetFile, index) {
+  const table = new arrow.Table(batches);
+  const ipc = arrow.tableToIPC(table, 'stream');
+  const wasmTable = pq.Table.fromIPCStream(ipc);
+  const props = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.SNAPPY).build();
+  const bytes = pq.writeParquet(wasmTable, props);
+  const { writeFileSync, mkdirSync: mk } = await import('node:fs');
+  mk(parquetFile, { recursive: true });
+  writeFileSync(join(parquetFile, `part-${String(index).padStart(5, '0')}.parquet`), bytes);
+  return 1;
+}
+
+/** Runs a command, polling /proc for the peak RSS of it and its descendants. */
+function measure(cmd, args, env = process.env) {
+  return new Promise((done, fail) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => err.push(d));
+    let peak = 0;
+    const poll = setInterval(() => {
+      const rss = treeRss(child.pid);
+      if (rss > peak) peak = rss;
+    }, 20);
+    child.on('error', fail);
+    child.on('exit', (code) => {
+      clearInterval(poll);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) return fail(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${Buffer.concat(err).toString()}`));
+      done({ seconds, peakRss: peak, stdout: Buffer.concat(out).toString() });
+    });
+  });
+}
+
+function treeRss(pid) {
+  let total = 0;
+  const kids = new Map();
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push(Number(p));
+    } catch { /* exited */ }
+  }
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop();
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) total += Number(m[1]) * 1024;
+    } catch { /* exited */ }
+    stack.push(...(kids.get(p) ?? []));
+  }
+  return total;
+}
+
+function python() {
+  if (spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0) return 'python3';
+  const venv = join(OUT, 'venv');
+  const py = join(venv, 'bin', 'python');
+  if (!existsSync(py) || spawnSync(py, ['-c', 'import numpy'], { stdio: 'ignore' }).status !== 0) {
+    console.log('[bench] numpy missing: installing it into bench/out/venv');
+    if (spawnSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' }).status !== 0) throw new Error('python3 -m venv failed');
+    if (spawnSync(py, ['-m', 'pip', 'install', '--quiet', 'numpy'], { stdio: 'inherit' }).status !== 0) throw new Error('pip install numpy failed');
+  }
+  return py;
+}
+
+const mb = (b) => `${(b / 1048576).toFixed(0)} MB`;
+const rate = (n, s) => `${(n / s / 1e6).toFixed(2)} M rec/s`;
+
+async function main() {
+  mkdirSync(OUT, { recursive: true });
+  const base = join(OUT, `synthetic-${RECORDS}-s${SEED}`);
+  const jsonl = `${base}.jsonl`;
+  const arrowFile = `${base}.arrow`;
+  const parquetDir = `${base}.parquet.d`;
+  if (!existsSync(jsonl)) {
+    console.log(`[bench] generating ${RECORDS} records → ${jsonl}`);
+    await generate(`${jsonl}.tmp`, RECORDS, SEED);
+    (await import('node:fs')).renameSync(`${jsonl}.tmp`, jsonl);
+  }
+  if (!existsSync(arrowFile) || !existsSync(parquetDir)) {
+    console.log('[bench] converting to Arrow IPC and Parquet');
+    const fs = await import('node:fs');
+    fs.rmSync(`${parquetDir}.tmp`, { recursive: true, force: true });
+    await convert(jsonl, `${arrowFile}.tmp`, `${parquetDir}.tmp`);
+    fs.rmSync(parquetDir, { recursive: true, force: true });
+    fs.renameSync(`${parquetDir}.tmp`, parquetDir);
+    fs.renameSync(`${arrowFile}.tmp`, arrowFile);
+  }
+  if (!existsSync(join(ROOT, 'dist', 'worker', 'cli.js'))) throw new Error('run "npm run build" first');
+  console.log(`[bench] ${RECORDS} records; JSONL ${mb(statSync(jsonl).size)}, Arrow ${mb(statSync(arrowFile).size)}, Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
+
+  const py = python();
+  const results = [];
+  const baseline = await measure(py, [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)]);
+  results.push({ name: 'python baseline (json + numpy)', ...baseline, ids: baseline.stdout.trim().split('\n') });
+
+  const rl = (inputs) => ['bin/reviewloop.js', 'score', ...inputs, '--task', 'textcat', '--strategy', 'entropy', '--labels', LABELS.join(','), '--top', String(TOP), ...(THREADS ? ['--threads', THREADS] : [])];
+  for (const [name, inputs] of [['reviewloop JSONL', [jsonl]], ['reviewloop Arrow IPC', [arrowFile]], ['reviewloop Parquet', [parquetDir]]]) {
+    const r = await measure(process.execPath, rl(inputs));
+    results.push({ name, ...r, ids: r.stdout.trim().split('\n').map((l) => JSON.parse(l).id) });
+  }
+
+  const b = results[0];
+  console.log('');
+  console.log(`${'run'.padEnd(32)} ${'seconds'.padStart(8)} ${'records/s'.padStart(16)} ${'peak RSS'.padStart(9)} ${'vs baseline'.padStart(12)}  same top-${TOP}`);
+  let allSame = true;
+  for (const r of results) {
+    const same = r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);
+    const sameSet = same || (r.ids.length === b.ids.length && new Set(r.ids).size === new Set([...r.ids, ...b.ids]).size);
+    allSame &&= sameSet;
+    console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${rate(RECORDS, r.seconds).padStart(16)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`);
+  }
+  if (!allSame) {
+    console.error('[bench] top-K ids differ between runs');
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
