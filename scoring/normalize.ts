@@ -251,6 +251,9 @@ function readBoxes(raw: unknown, opts: NormalizeOptions, id: string): BoxesResul
   return { ok: true, boxes };
 }
 
+/** `meta` key set on a record whose boxes are still fractions of an unknown image size. */
+export const NORMALIZED_BOXES_FLAG = 'reviewloop_boxes_normalized';
+
 /** Item id for a Vertex AI line: instance.id / key, else a gs:// content URI, else a stable hash of the instance. */
 export function vertexItemId(instance: Record<string, unknown>): string {
   const direct = readId(instance.id) ?? readId(instance.key);
@@ -294,7 +297,12 @@ function normalizeVertex(v: Record<string, unknown>, opts: NormalizeOptions): No
     if (!Array.isArray(boxes) || boxes.length !== nameArr.length) return fail('prediction.bboxes', 'bboxes must be an array with one entry per displayName', id);
     const w = Number(instance.width);
     const h = Number(instance.height);
-    if (!(w > 0) || !(h > 0)) return fail('instance.width', 'detection bboxes are normalised: instance.width and instance.height are needed to convert them to pixels', id);
+    const sized = w > 0 && h > 0;
+    // Without a size on the line, an image URI lets the round read it from the object's metadata (worker/box-sizes.ts).
+    if (!sized && !(typeof native.image === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(native.image))) {
+      return fail('instance.width', 'detection bboxes are normalised: instance.width and instance.height (or an image URI whose object has width/height metadata) are needed to convert them to pixels', id);
+    }
+    if (!sized) native.meta = { [NORMALIZED_BOXES_FLAG]: true };
     const out: unknown[] = [];
     for (let i = 0; i < boxes.length; i++) {
       const b = boxes[i];
@@ -303,7 +311,8 @@ function normalizeVertex(v: Record<string, unknown>, opts: NormalizeOptions): No
       if (x1 < x0 || y1 < y0) return fail(`prediction.bboxes[${i}]`, 'xMax < xMin or yMax < yMin', id);
       // Pixel coordinates rounded to 1e-6 so 0.1 × 200 is 20, not 20.000000000000004.
       const px = (v: number) => Math.round(v * 1e6) / 1e6;
-      out.push({ x: px(x0 * w), y: px(y0 * h), w: px((x1 - x0) * w), h: px((y1 - y0) * h), label: nameArr[i], score: confArr[i] });
+      out.push(sized ? { x: px(x0 * w), y: px(y0 * h), w: px((x1 - x0) * w), h: px((y1 - y0) * h), label: nameArr[i], score: confArr[i] }
+        : { x: x0, y: y0, w: x1 - x0, h: y1 - y0, label: nameArr[i], score: confArr[i] });
     }
     native.boxes = out;
   } else if (pred.textSegmentStartOffsets !== undefined) {

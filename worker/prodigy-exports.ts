@@ -59,7 +59,9 @@ export function parseExportLine(text: string, object: string, line: number): Exp
     if (!Array.isArray(v.accept) || !v.accept.every((x) => typeof x === 'string' || typeof x === 'number')) return bad('accept', 'must be a list of option ids');
     accept = v.accept.map(String);
   }
-  const isImage = typeof v.image === 'string' || v._view_id === 'image_manual';
+  // Prodigy's `review` recipe writes `_view_id: "review"` and the reviewed task's view as `view_id`.
+  const view = v._view_id === 'review' && typeof v.view_id === 'string' ? v.view_id : typeof v._view_id === 'string' ? v._view_id : null;
+  const isImage = typeof v.image === 'string' || view === 'image_manual';
   let spans: Answer['spans'] = null;
   let boxes: Answer['boxes'] = null;
   if (v.spans !== undefined && v.spans !== null) {
@@ -118,7 +120,7 @@ export function parseExportLine(text: string, object: string, line: number): Exp
     spans,
     boxes,
     audio_spans: audioSpans,
-    view: typeof v._view_id === 'string' ? v._view_id : null,
+    view,
     source: `${object}#L${line}`,
     adjudicated: Array.isArray(v.versions),
   };

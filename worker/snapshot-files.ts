@@ -55,18 +55,28 @@ export function arrowBytes(rows: SnapshotRow[]): Buffer {
   return Buffer.from(tableToIPC(toArrowTable(rows), 'file'));
 }
 
-/** Prodigy's view of a row: the resolved annotation as a task with an answer, plus every row field. */
+/**
+ * Prodigy's view of a row (what `prodigy db-in` imports): the resolved
+ * annotation as a task with an answer, plus every row field under `reviewloop`.
+ * A conflict carries no agreed label, so it is imported as `ignore`; a row
+ * whose only answer rejected one label is that binary task (`label` + `reject`).
+ */
 export function prodigyLine(r: SnapshotRow): Record<string, unknown> {
-  const answer = r.status === 'labelled' || r.status === 'negative-only' ? 'accept' : r.status === 'ignored' ? 'ignore' : 'reject';
+  const binaryNegative = r.status === 'negative-only' && r.negatives.length === 1;
+  const answer = r.status === 'labelled' || (r.status === 'negative-only' && !binaryNegative) ? 'accept'
+    : r.status === 'rejected' || binaryNegative ? 'reject' : 'ignore';
   const out: Record<string, unknown> = {};
   if (r.text !== null) out.text = r.text;
   if (r.image !== null) out.image = r.image;
   if (r.audio !== null) out.audio = r.audio;
+  if (r.width !== null) out.width = r.width;
+  if (r.height !== null) out.height = r.height;
   if (r.tokens !== null) out.tokens = r.tokens;
   if (r.spans !== null) out.spans = r.spans;
   else if (r.boxes !== null) out.spans = r.boxes;
   if (r.audio_spans !== null) out.audio_spans = r.audio_spans;
-  if (r.labels.length > 0 || r.task.startsWith('textcat') || r.task === 'image') out.accept = r.labels;
+  if (binaryNegative) out.label = r.negatives[0];
+  else if (r.labels.length > 0 || r.task.startsWith('textcat') || r.task === 'image') out.accept = r.labels;
   out.answer = answer;
   out._input_hash = r.input_hash;
   out._task_hash = r.task_hash;

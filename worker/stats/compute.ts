@@ -8,8 +8,8 @@ import type { TaskType } from '../../scoring/types.js';
 import type { Answer, RoundManifest, SnapshotRow } from '../model.js';
 import {
   acceptanceRate, agreement, cohensKappaPairs, delta, expectedCalibrationError, fleissKappa, ignoreRate,
-  interArrivalSeconds, jsDivergence, meanOf, precisionRecallF1, psi, psiBand, quantiles,
-  type AnswerCounts, type PrfItem, type Rating,
+  interArrivalSeconds, intervalIoU, jsDivergence, matchByIoU, meanOf, precisionRecallF1, psi, psiBand, quantiles, rectIoU,
+  type AnswerCounts, type PrfItem, type Rating, type Rect,
 } from './metrics.js';
 import type { Row, Rows } from './tables.js';
 
@@ -98,8 +98,8 @@ export interface MergeStatsInput {
  * Rows for one merge: `label_quality` (scopes merge/snapshot × slices
  * all/uncertainty/audit, per label and "*"), cumulative `annotators` and
  * `annotator_agreement`, and the `snapshots` row.
- * Quality covers textcat, textcat-multilabel and ner; other tasks get no
- * quality rows yet. Rows count when status is `labelled` and a prediction exists.
+ * Quality covers every task type (see {@link evaluateRow}). Rows count when
+ * a prediction exists and the human answer says what the truth is.
  */
 export function mergeRows(input: MergeStatsInput): Rows {
   const eventTime = input.asOf ? iso(input.asOf) : fallbackTime(input.all);
@@ -149,16 +149,44 @@ function fallbackTime(rows: SnapshotRow[]): string {
 
 interface Evaluated { item: PrfItem; same: boolean; confidence: number | null; top: string | null }
 
-/** Model prediction vs human label of one row, as decision sets; null when not evaluable. */
+/**
+ * Model prediction vs human label of one row, as decision sets; null when not evaluable.
+ * - textcat, image, audio clips: the arg-max label vs the resolved label; a binary reject of
+ *   the arg-max label (status `negative-only`) is a false positive with no gold label.
+ * - textcat-multilabel: labels at or above {@link MULTILABEL_THRESHOLD} vs the accepted set.
+ * - ner: spans by exact (start, end, label).
+ * - image-boxes: boxes matched one-to-one by IoU ≥ {@link IOU_THRESHOLD} within a label
+ *   (polygons by their bounding box); audio regions by interval IoU ≥ the same threshold.
+ */
 export function evaluateRow(row: SnapshotRow, task: TaskType): Evaluated | null {
-  if (row.status !== 'labelled' || !row.prediction) return null;
+  if (!row.prediction) return null;
   const weight = row.audit && row.inclusion_p && row.inclusion_p > 0 ? 1 / row.inclusion_p : 1;
   const probs = row.prediction.probs as Record<string, number> | undefined;
-  if (task === 'textcat' || task === 'image') {
+  // Audio is clip classification unless the reviewer answered with regions (audio_manual).
+  const clip = task === 'textcat' || task === 'image' || (task === 'audio' && row.audio_spans === null);
+  if (clip && row.status === 'negative-only' && probs) {
+    const top = argmax(probs);
+    if (top === null || !row.negatives.includes(top)) return null;
+    return { item: { predicted: [{ label: top, key: top }], gold: [], weight }, same: false, confidence: probs[top], top };
+  }
+  if (row.status !== 'labelled') return null;
+  if (clip) {
     if (!probs || row.label === null) return null;
     const top = argmax(probs);
     if (top === null) return null;
     return { item: { predicted: [{ label: top, key: top }], gold: [{ label: row.label, key: row.label }], weight }, same: top === row.label, confidence: probs[top], top };
+  }
+  if (task === 'image-boxes') {
+    const boxes = row.prediction.boxes as Array<{ x: number; y: number; w: number; h: number; label: string }> | undefined;
+    if (!Array.isArray(boxes) || !row.boxes) return null;
+    const pred = boxes.map((b) => ({ label: b.label, rect: { x: b.x, y: b.y, width: b.w, height: b.h } }));
+    const gold = row.boxes.flatMap((b) => { const rect = rectOf(b); return rect ? [{ label: b.label, rect }] : []; });
+    return matched(matchByIoU(pred, gold, (p, g) => rectIoU(p.rect, g.rect)), pred.length, gold.length, weight);
+  }
+  if (task === 'audio') {
+    const spans = row.prediction.audio_spans as Array<{ start: number; end: number; label: string }> | undefined;
+    if (!Array.isArray(spans) || !row.audio_spans) return null;
+    return matched(matchByIoU(spans, row.audio_spans, intervalIoU), spans.length, row.audio_spans.length, weight);
   }
   if (task === 'textcat-multilabel') {
     if (!probs) return null;
@@ -176,6 +204,21 @@ export function evaluateRow(row: SnapshotRow, task: TaskType): Evaluated | null 
     return { item: { predicted: pred, gold, weight }, same, confidence: null, top: null };
   }
   return null;
+}
+
+function matched(m: ReturnType<typeof matchByIoU>, nPred: number, nGold: number, weight: number): Evaluated {
+  return { item: { predicted: m.predicted, gold: m.gold, weight }, same: m.matched === nPred && m.matched === nGold, confidence: null, top: null };
+}
+
+/** A human box as a rectangle: its x/y/width/height, else the bounding box of its points. */
+function rectOf(b: NonNullable<SnapshotRow['boxes']>[number]): Rect | null {
+  if (b.x !== undefined && b.y !== undefined && b.width !== undefined && b.height !== undefined) return { x: b.x, y: b.y, width: b.width, height: b.height };
+  if (!b.points || b.points.length === 0) return null;
+  const xs = b.points.map((p) => p[0]);
+  const ys = b.points.map((p) => p[1]);
+  const x = Math.min(...xs);
+  const y = Math.min(...ys);
+  return { x, y, width: Math.max(...xs) - x, height: Math.max(...ys) - y };
 }
 
 function argmax(probs: Record<string, number>): string | null {

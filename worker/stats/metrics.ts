@@ -327,3 +327,63 @@ export function interArrivalSeconds(answers: ReadonlyArray<{ annotator: string |
   }
   return out;
 }
+
+/** An axis-aligned rectangle in pixels; (x, y) is the top-left corner. */
+export interface Rect { x: number; y: number; width: number; height: number }
+
+/**
+ * Intersection over union of two rectangles.
+ * @returns a value in [0, 1]; 0 when the union is empty.
+ */
+export function rectIoU(a: Rect, b: Rect): number {
+  const iw = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const ih = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  const inter = iw > 0 && ih > 0 ? iw * ih : 0;
+  const union = a.width * a.height + b.width * b.height - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** IoU of two intervals [start, end) (audio regions in seconds). */
+export function intervalIoU(a: { start: number; end: number }, b: { start: number; end: number }): number {
+  const inter = Math.max(0, Math.min(a.end, b.end) - Math.max(a.start, b.start));
+  const union = (a.end - a.start) + (b.end - b.start) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Default IoU a predicted region needs to count as finding a human one (the PASCAL VOC rule). */
+export const IOU_THRESHOLD = 0.5;
+
+/**
+ * One-to-one matching of predicted to gold regions of the same label by IoU:
+ * greedy, highest IoU first (ties: lower predicted index, then lower gold
+ * index), each region matched at most once, pairs below `threshold` never.
+ * The result plugs into {@link precisionRecallF1}: a matched pair shares a
+ * key (a TP), an unmatched prediction is an FP, an unmatched gold region an FN.
+ * @param threshold minimum IoU, inclusive. Default {@link IOU_THRESHOLD}.
+ */
+export function matchByIoU<P extends { label: string }, G extends { label: string }>(
+  predicted: readonly P[], gold: readonly G[], iou: (p: P, g: G) => number, threshold = IOU_THRESHOLD,
+): { predicted: Array<{ label: string; key: string }>; gold: Array<{ label: string; key: string }>; matched: number } {
+  const pairs: Array<{ i: number; j: number; v: number }> = [];
+  predicted.forEach((p, i) => gold.forEach((g, j) => {
+    if (p.label !== g.label) return;
+    const v = iou(p, g);
+    if (v >= threshold) pairs.push({ i, j, v });
+  }));
+  pairs.sort((a, b) => b.v - a.v || a.i - b.i || a.j - b.j);
+  const pKey = predicted.map((_, i) => `p${i}`);
+  const gKey = gold.map((_, j) => `g${j}`);
+  const usedP = new Set<number>();
+  const usedG = new Set<number>();
+  for (const { i, j } of pairs) {
+    if (usedP.has(i) || usedG.has(j)) continue;
+    usedP.add(i);
+    usedG.add(j);
+    pKey[i] = gKey[j] = `m${i}:${j}`;
+  }
+  return {
+    predicted: predicted.map((p, i) => ({ label: p.label, key: pKey[i] })),
+    gold: gold.map((g, j) => ({ label: g.label, key: gKey[j] })),
+    matched: usedP.size,
+  };
+}
