@@ -24,6 +24,7 @@ import type { ObjectStore } from './store.js';
 import { jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
 import { readLatest, readSnapshotRows } from './snapshot.js';
 import { splitQueue } from './annotators.js';
+import { resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
 import { kCenterSelect, quotaSelect } from './selection-plugins.js';
 
 export interface RoundOptions {
@@ -39,6 +40,8 @@ export interface RoundOptions {
   signal?: AbortSignal;
   /** Rewrites gs:// media for reviewers (signed URLs); identity when absent. */
   mediaUrl?: (uri: string) => string;
+  /** Image size for Vertex AI boxes given without one. Default: `width`/`height` metadata of image objects in `store`. */
+  imageSize?: ImageSizeHook;
 }
 
 export interface RoundResult {
@@ -193,6 +196,7 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     applyQuotas: quotaSelect,
   });
 
+  await resolveImageSizes(selection, opts.imageSize ?? storeImageSize(store), (r) => rejectLines.push(JSON.stringify(r)));
   const view: View = (project.queue.view as View | undefined) ?? defaultView(project.task);
   const ctx: TaskContext = {
     project: project.name, round: roundId, task: project.task, view, labels: project.labels,
