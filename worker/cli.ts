@@ -13,6 +13,7 @@ import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
 import { runMerge } from './merge.js';
 import { runRound } from './round.js';
+import { resolveShard, runRoundShard } from './shard.js';
 import { latestSlot, slotRoundId } from './round-id.js';
 import { statusReport } from './status.js';
 import { printTable } from './table.js';
@@ -66,7 +67,10 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .addOption(configOption())
     .option('--project <name>', 'project to run (required when several are configured)')
     .option('--round <id>', 'round id; default: the latest slot of schedule.round (e.g. 20261127T0200Z)')
-    .action(async (opts: { config: string; project?: string; round?: string }) => {
+    .option('--shard <I/N|auto>', 'score shard I (0-based) of N into rounds/R/partials/; `auto` reads CLOUD_RUN_TASK_INDEX/COUNT or JOB_COMPLETION_INDEX')
+    .option('--shards <N>', 'shard count (implies --shard auto when --shard is absent); Kubernetes indexed Jobs need it')
+    .option('--no-finish', 'with --shard: never write the round, even when this shard completes the set (a separate `reviewloop reduce --round R` will)')
+    .action(async (opts: { config: string; project?: string; round?: string; shard?: string; shards?: string; finish: boolean }) => {
       await withApp(opts.config, logger, async (app) => {
         const project = app.project(opts.project);
         let roundId = opts.round;
@@ -74,7 +78,14 @@ export function buildProgram(io: CliIO = defaultIO): Command {
           if (!project.schedule.round) throw Object.assign(new Error('no --round given and the project has no schedule.round to derive one from'), { code: 'USAGE' });
           roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
         }
-        const r = await runRound({ project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger });
+        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger };
+        const shard = resolveShard(opts.shard, opts.shards);
+        const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish);
+        if (sharded?.status === 'partial') {
+          io.out(`round ${roundId} shard ${shard!.index}/${shard!.count} written: ${app.projectStore(project).uri(sharded.partial!)}${sharded.missing ? ` (waiting for shard${sharded.missing.length > 1 ? 's' : ''} ${sharded.missing.join(', ')})` : ''}\n`);
+          return;
+        }
+        const r = sharded?.result ?? await runRound(roundOpts);
         const c = r.manifest.counts;
         io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled\n`);
         io.out(`queue: ${app.projectStore(project).uri(r.manifest.files.queue[0])}\n`);

@@ -8,14 +8,14 @@
 import { exclusionKey } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
 import type { ProjectConfig } from '../config/schema.js';
-import type { PredictionRecord, Reject } from '../scoring/types.js';
+import type { ChunkStats, PredictionRecord, Reject, ScoredEntry } from '../scoring/types.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
 import type { ConsumedObject, RoundManifest, SnapshotRow } from './model.js';
 import type { ScoringPool } from './pool.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
 import { slotTimeOf, validateRoundId } from './round-id.js';
-import { scoreSources, sharedKeys } from './score-run.js';
+import { scoreSources, sharedKeys, type ExactSums } from './score-run.js';
 import { auditTarget, select } from './select.js';
 import { isDataObject, type Source } from './sources.js';
 import { roundBatchId, roundRows } from './stats/compute.js';
@@ -26,6 +26,9 @@ import { readLatest, readSnapshotRows } from './snapshot.js';
 import { splitQueue } from './annotators.js';
 import { resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
 import { kCenterSelect, quotaSelect } from './selection-plugins.js';
+import { listingStart } from './listing.js';
+import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
+import type { MediaSignerOptions } from './signing.js';
 
 export interface RoundOptions {
   project: ProjectConfig;
@@ -38,8 +41,10 @@ export interface RoundOptions {
   chunkBytes: number;
   logger?: Logger;
   signal?: AbortSignal;
-  /** Rewrites gs:// media for reviewers (signed URLs); identity when absent. */
+  /** Rewrites gs:// media for reviewers; default for image/audio tasks: V4 signed URLs (worker/media.ts). */
   mediaUrl?: (uri: string) => string;
+  /** Key or client that signs media URLs; its `now` is the wall clock. Default: Application Default Credentials. */
+  mediaSigner?: MediaSignerOptions;
   /** Image size for Vertex AI boxes given without one. Default: `width`/`height` metadata of image objects in `store`. */
   imageSize?: ImageSizeHook;
 }
@@ -55,13 +60,17 @@ export interface RoundResult {
  * Pinned in plan.json so a rerun after a crash sees exactly the same inputs,
  * even if merges or new uploads happened in between.
  */
-interface RoundPlan {
+export interface RoundPlan {
   kind: 'reviewloop.round-plan';
   round: string;
   objects: ConsumedObject[];
   updatedMax: string | null;
   previousRounds: string[];
   snapshotVersion: number | null;
+  /** Where the listing of the predictions prefix started; absent = a full listing (worker/listing.ts). */
+  listedFrom?: string;
+  /** Media tasks: the instant media URLs are signed at, pinned so a rerun writes the same queue bytes (worker/media.ts). */
+  mediaSignedAt?: string;
 }
 
 export const roundDir = (r: string) => `rounds/${r}`;
@@ -78,7 +87,7 @@ export async function listRounds(store: ObjectStore): Promise<RoundManifest[]> {
 }
 
 /** The plan fixes which objects (and generations) a round consumes, so a rerun sees the same inputs. */
-async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[]): Promise<RoundPlan> {
+async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number): Promise<RoundPlan> {
   const name = `${roundDir(roundId)}/plan.json`;
   const existing = await readJson<RoundPlan>(store, name);
   if (existing) return existing;
@@ -87,7 +96,8 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
   const objects: ConsumedObject[] = [];
   let updatedMax: string | null = null;
   const prefix = project.predictions.prefix;
-  for await (const o of store.list(prefix)) {
+  const listedFrom = listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
+  for await (const o of store.list(prefix, { startOffset: listedFrom })) {
     if (!isDataObject(o.name)) continue;
     if (consumed.has(`${o.name}\u0000${o.generation}`)) continue;
     objects.push({ name: o.name, generation: o.generation, size: o.size });
@@ -97,6 +107,8 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
   const plan: RoundPlan = {
     kind: 'reviewloop.round-plan', round: roundId, objects, updatedMax,
     previousRounds: previous.map((m) => m.round), snapshotVersion: latest?.pointer.version ?? null,
+    ...(listedFrom === undefined ? {} : { listedFrom }),
+    ...(MEDIA_TASKS.has(project.task) ? { mediaSignedAt: signingInstant(now) } : {}),
   };
   try {
     await store.write(name, jsonFile(plan), { ifGenerationMatch: '0', contentType: 'application/json' });
@@ -138,55 +150,99 @@ function seedFor(project: ProjectConfig, roundId: string): string {
   return `${String(project.strategy.seed)}:${roundId}`;
 }
 
-export async function runRound(opts: RoundOptions): Promise<RoundResult> {
+/** A round whose plan is fixed but whose manifest is not written yet: what the score and finish phases share. */
+export interface OpenRound {
+  roundId: string;
+  plan: RoundPlan;
+  /** Completed rounds the plan pins as history. */
+  previous: RoundManifest[];
+  seed: string;
+  log: Logger;
+}
+
+/** What scoring produced: merged heaps, stats, and reject lines (JSON) in plan order. */
+export interface RoundScores {
+  top: ScoredEntry[];
+  audit: ScoredEntry[];
+  stats: ChunkStats;
+  rejects: string[];
+}
+
+/** Plans the round (or reads its plan); `exists` when its manifest is already there. */
+export async function openRound(opts: RoundOptions): Promise<{ exists: RoundResult } | { open: OpenRound }> {
   const { project, store } = opts;
   const roundId = validateRoundId(opts.roundId);
   const log = (opts.logger ?? silentLogger).child({ project: project.name, round: roundId, job: 'round' });
-  const dir = roundDir(roundId);
   const all = await listRounds(store);
   const done = all.find((m) => m.round === roundId);
   if (done) {
     log.info(`round ${roundId} already complete; nothing changed`);
     await writeRoundStats(opts, done, all);
-    return { status: 'exists', manifest: done };
+    return { exists: { status: 'exists', manifest: done } };
   }
-  const plan = await planRound(store, project, roundId, all);
+  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)());
   // Plans written before pinning existed carry no history: fall back to what exists now.
   const pinned = new Set(plan.previousRounds ?? all.map((m) => m.round));
   const previous = all.filter((m) => pinned.has(m.round));
-  log.info(`round ${roundId}: ${plan.objects.length} new prediction object(s)`);
+  return { open: { roundId, plan, previous, seed: seedFor(project, roundId), log } };
+}
 
+/** Entries each heap keeps: the queue size, or the diversity candidate count when larger. */
+export function heapSizes(project: ProjectConfig): { topK: number; auditK: number } {
+  const s = project.strategy;
+  return { topK: Math.max(s.topK, s.diversity?.candidates ?? 0), auditK: auditTarget(s.topK, s.auditFraction) };
+}
+
+/**
+ * Scores `objects` (default: the whole plan; a shard passes its share, in
+ * plan order). Exact BigInt sums come back too, so shards can be summed
+ * without rounding.
+ */
+export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[] = round.plan.objects): Promise<RoundScores & { exact: ExactSums }> {
+  const { project, store } = opts;
   const strategy = project.strategy;
-  const seed = seedFor(project, roundId);
-  const auditK = auditTarget(strategy.topK, strategy.auditFraction);
-  const sources: Source[] = plan.objects.map((o) => ({
+  const sources: Source[] = objects.map((o) => ({
     uri: store.uri(o.name),
     name: o.name,
     size: o.size,
     open: () => store.readStream(o.name, { generation: o.generation }),
   }));
-
-  const rejectLines: string[] = [];
+  const rejects: string[] = [];
   const result = await scoreSources(sources, {
     task: project.task,
     labels: project.labels,
-    strategy: { name: strategy.name, reduce: strategy.reduce, seed },
-    topK: Math.max(strategy.topK, strategy.diversity?.candidates ?? 0),
-    auditK,
+    strategy: { name: strategy.name, reduce: strategy.reduce, seed: round.seed },
+    ...heapSizes(project),
     keepEmbedding: strategy.diversity !== undefined,
     maxLineBytes: strategy.maxLineBytes,
     probTolerance: strategy.probTolerance,
     chunkBytes: opts.chunkBytes,
     format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
-    exclude: sharedKeys(await exclusionKeys(store, previous, plan.snapshotVersion ?? null)),
+    exclude: sharedKeys(await exclusionKeys(store, round.previous, round.plan.snapshotVersion ?? null)),
   }, opts.pool, {
     signal: opts.signal,
-    onRejects: (rs: Reject[]) => { for (const r of rs) rejectLines.push(JSON.stringify(r)); },
+    onRejects: (rs: Reject[]) => { for (const r of rs) rejects.push(JSON.stringify(r)); },
   });
+  return { top: result.top, audit: result.audit, stats: result.stats, rejects, exact: result.exact };
+}
 
-  const stats = result.stats;
+export async function runRound(opts: RoundOptions): Promise<RoundResult> {
+  const opened = await openRound(opts);
+  if ('exists' in opened) return opened.exists;
+  const round = opened.open;
+  round.log.info(`round ${round.roundId}: ${round.plan.objects.length} new prediction object(s)`);
+  return finishRound(opts, round, await scoreRound(opts, round));
+}
+
+/** Selection, queue, items, rejects, then the manifest last: everything after scoring. */
+export async function finishRound(opts: RoundOptions, round: OpenRound, scores: RoundScores): Promise<RoundResult> {
+  const { project, store } = opts;
+  const { roundId, plan, previous, seed, log } = round;
+  const dir = roundDir(roundId);
+  const strategy = project.strategy;
+  const stats = scores.stats;
   const population = stats.scored;
-  const selection = select(result.top, result.audit, population, {
+  const selection = select(scores.top, scores.audit, population, {
     topK: strategy.topK,
     auditFraction: strategy.auditFraction,
     labels: project.labels,
@@ -196,11 +252,14 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     applyQuotas: quotaSelect,
   });
 
-  await resolveImageSizes(selection, opts.imageSize ?? storeImageSize(store), (r) => rejectLines.push(JSON.stringify(r)));
+  await resolveImageSizes(selection, opts.imageSize ?? storeImageSize(store), (r) => scores.rejects.push(JSON.stringify(r)));
   const view: View = (project.queue.view as View | undefined) ?? defaultView(project.task);
   const ctx: TaskContext = {
     project: project.name, round: roundId, task: project.task, view, labels: project.labels,
-    strategy: strategy.name, acceptThreshold: project.queue.acceptThreshold, mediaUrl: opts.mediaUrl,
+    strategy: strategy.name, acceptThreshold: project.queue.acceptThreshold,
+    mediaUrl: opts.mediaUrl ?? (MEDIA_TASKS.has(project.task) ? await signMediaUrls(gcsMediaUris(selection.items.map((i) => i.entry.record)), {
+      ttlSeconds: project.queue.signedUrlTtlSeconds, signedAt: plan.mediaSignedAt, signer: opts.mediaSigner, logger: log,
+    }) : undefined),
   };
   const tasks = selection.items.map((item) => buildTask(ctx, item));
   const queueFiles: Array<[string, string]> = [[`${dir}/queue.jsonl`, jsonLines(tasks)]];
@@ -215,13 +274,13 @@ export async function runRound(opts: RoundOptions): Promise<RoundResult> {
     model: i.entry.record.model ?? null, source: `${i.entry.source.object}#L${i.entry.source.line}`,
     prediction: predictionOf(i.entry.record),
   })));
-  const rejectsText = rejectLines.length > 0 ? `${rejectLines.join('\n')}\n` : '';
+  const rejectsText = scores.rejects.length > 0 ? `${scores.rejects.join('\n')}\n` : '';
   await writeOnce(store, `${dir}/rejects.jsonl`, rejectsText, 'application/x-ndjson');
 
   if (stats.read > 0 && stats.rejected / stats.read > strategy.maxRejectRatio) {
     throw new ReviewloopError('REJECT_RATIO_EXCEEDED', `round ${roundId}: ${stats.rejected} of ${stats.read} records rejected (${(100 * stats.rejected / stats.read).toFixed(1)}% > ${(100 * strategy.maxRejectRatio).toFixed(1)}%); see ${store.uri(`${dir}/rejects.jsonl`)}`, { details: { round: roundId } });
   }
-  for (const [name, text] of queueFiles) await writeOnce(store, name, text, 'application/x-ndjson');
+  for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   await writeOnce(store, `${dir}/items.jsonl`, itemsText, 'application/x-ndjson');
 
   const slot = slotTimeOf(roundId);

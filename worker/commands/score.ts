@@ -17,6 +17,7 @@ import {
   PARTIAL_KIND, PARTIAL_VERSION, type PartialResult,
 } from '../partials.js';
 import { ScoringPool } from '../pool.js';
+import { reduceRoundCommand } from '../shard.js';
 import { createProgress } from '../progress.js';
 import { scoreSources, type ScoreParams } from '../score-run.js';
 import { auditTarget, select } from '../select.js';
@@ -195,11 +196,18 @@ export function register(program: Command, env: CommandEnv): void {
 
   program.command('reduce')
     .description('merge the partial results of `score --shard I/N` (all N shards) into the unsharded output')
-    .argument('<partial...>', 'partial result files')
+    .argument('[partial...]', 'partial result files (or --round R)')
     .option('--top <K>', 'items to select (default: what the shards used)')
     .option('--audit <fraction>', 'audit share (default: what the shards used)')
     .option('--out <file>', 'output file (default: stdout)')
-    .action(async (files: string[], opts: { top?: string; audit?: string; out?: string }) => {
+    // Sharded rounds (worker/shard.ts): merge rounds/R/partials/ into round R.
+    .option('--round <id>', 'write round R from the partials of `round --shard I/N` under rounds/R/partials/')
+    .option('--shards <N>', 'with --round: the shard count (default: read off the partials)')
+    .option('--project <name>', 'with --round: the project')
+    .addOption(env.configOption())
+    .action(async (files: string[], opts: { top?: string; audit?: string; out?: string; round?: string; shards?: string; project?: string; config: string }) => {
+      if (opts.round !== undefined) return reduceRoundCommand({ env, config: opts.config, project: opts.project, round: opts.round, shards: opts.shards });
+      if (files.length === 0) throw usage('give the partial result files, or --round R for a sharded round');
       await runReduce(files, opts, env.io);
     });
 }
