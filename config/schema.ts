@@ -20,11 +20,17 @@ export const strategyNames = [
   'random',
 ] as const;
 
+/** Rounds over raw items (`predictions.format: objects`) sample instead of ranking; `random` works for both. */
+export const samplingStrategyNames = ['stratified-random', 'sequential'] as const;
+const rawStrategies: readonly string[] = ['random', ...samplingStrategyNames];
+
 export const taskTypes = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'] as const;
 export const views = ['choice', 'classification', 'ner_manual', 'spans_manual', 'image_manual', 'audio_manual'] as const;
 
 const strategySchema = z.strictObject({
-  name: z.enum(strategyNames),
+  name: z.enum([...strategyNames, ...samplingStrategyNames]),
+  /** `stratified-random`: strata are the object's folder under the prefix, or a metadata field (`meta.region`). Default `folder`. */
+  stratifyBy: z.string().regex(/^(folder|meta\.[^\s.]+)$/, '"folder" or "meta.<field>"').optional(),
   /** Items in the queue (uncertainty ranking plus audit slice). */
   topK: z.number().int().min(1).max(10_000_000),
   /** Share of `topK` filled by a uniform random audit sample. Default 0. */
@@ -57,7 +63,10 @@ const projectSchema = z.strictObject({
   predictions: z.strictObject({
     prefix: z.string().default('predictions/'),
     format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
-    include: z.string().optional(),
+    /** `objects`: a glob over names under `prefix`, e.g. `**` + `/*.{jpg,png}`; other objects are ignored. Default: all. */
+    include: z.string().min(1).optional(),
+    /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
+    maxTextBytes: z.number().int().min(1).default(1024 * 1024),
   }).prefault({}),
   strategy: strategySchema,
   queue: z.strictObject({
@@ -87,6 +96,22 @@ const projectSchema = z.strictObject({
     for (const label of Object.keys(p.strategy.quotas)) {
       if (!p.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['strategy', 'quotas', label], message: `unknown label "${label}" (labels: ${p.labels.join(', ')})` });
     }
+  }
+  const raw = p.predictions.format === 'objects';
+  if (raw && !rawStrategies.includes(p.strategy.name)) {
+    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `raw objects have no model scores to rank: use ${rawStrategies.join(', ')}` });
+  }
+  if (!raw && (samplingStrategyNames as readonly string[]).includes(p.strategy.name)) {
+    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} samples raw items: it needs predictions.format: objects` });
+  }
+  if (p.strategy.stratifyBy !== undefined && p.strategy.name !== 'stratified-random') {
+    ctx.addIssue({ code: 'custom', path: ['strategy', 'stratifyBy'], message: 'only used by stratified-random' });
+  }
+  if (raw) {
+    for (const key of ['diversity', 'quotas'] as const) {
+      if (p.strategy[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', key], message: 'needs model predictions; not available with predictions.format: objects' });
+    }
+    if (p.strategy.auditFraction > 0) ctx.addIssue({ code: 'custom', path: ['strategy', 'auditFraction'], message: 'raw rounds are already sampled; set 0 with predictions.format: objects' });
   }
   if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
     ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });

@@ -3,6 +3,7 @@
  * These are part of the storage contract (DESIGN.md): change them additively.
  */
 import type { ChunkStats, StrategyName, TaskType } from '../scoring/types.js';
+import type { SamplingName } from '../scoring/sampling.js';
 
 export interface ConsumedObject {
   name: string;
@@ -20,7 +21,8 @@ export interface RoundManifest {
   task: TaskType;
   model: string | null;
   strategy: {
-    name: StrategyName;
+    /** A scoring strategy, or for rounds over raw objects a sampling one (worker/raw-round.ts). */
+    name: StrategyName | SamplingName;
     topK: number;
     auditFraction: number;
     seed: string;

@@ -29,6 +29,7 @@ import { kCenterSelect, quotaSelect } from './selection-plugins.js';
 import { listingStart } from './listing.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
 import type { MediaSignerOptions } from './signing.js';
+import { runRawRound, scoringStrategy } from './raw-round.js';
 
 export interface RoundOptions {
   project: ProjectConfig;
@@ -121,7 +122,7 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
 }
 
 /** (id, model) pairs already queued in earlier rounds or present in the latest snapshot. */
-async function exclusionKeys(store: ObjectStore, previous: RoundManifest[], snapshotVersion: number | null): Promise<bigint[]> {
+export async function exclusionKeys(store: ObjectStore, previous: RoundManifest[], snapshotVersion: number | null): Promise<bigint[]> {
   const keys: bigint[] = [];
   for (const m of previous) {
     for (const q of m.files.queue) {
@@ -171,6 +172,7 @@ export interface RoundScores {
 /** Plans the round (or reads its plan); `exists` when its manifest is already there. */
 export async function openRound(opts: RoundOptions): Promise<{ exists: RoundResult } | { open: OpenRound }> {
   const { project, store } = opts;
+  scoringStrategy(project); // raw-object projects never plan a prediction round (runRawRound)
   const roundId = validateRoundId(opts.roundId);
   const log = (opts.logger ?? silentLogger).child({ project: project.name, round: roundId, job: 'round' });
   const all = await listRounds(store);
@@ -200,7 +202,7 @@ export function heapSizes(project: ProjectConfig): { topK: number; auditK: numbe
  */
 export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[] = round.plan.objects): Promise<RoundScores & { exact: ExactSums }> {
   const { project, store } = opts;
-  const strategy = project.strategy;
+  const strategy = scoringStrategy(project);
   const sources: Source[] = objects.map((o) => ({
     uri: store.uri(o.name),
     name: o.name,
@@ -227,6 +229,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
 }
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {
+  if (opts.project.predictions.format === 'objects') return runRawRound(opts);
   const opened = await openRound(opts);
   if ('exists' in opened) return opened.exists;
   const round = opened.open;
@@ -239,7 +242,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
   const { project, store } = opts;
   const { roundId, plan, previous, seed, log } = round;
   const dir = roundDir(roundId);
-  const strategy = project.strategy;
+  const strategy = scoringStrategy(project);
   const stats = scores.stats;
   const population = stats.scored;
   const selection = select(scores.top, scores.audit, population, {
@@ -326,7 +329,7 @@ function predictionOf(rec: PredictionRecord): Record<string, unknown> {
   return p;
 }
 
-async function writeRoundStats(opts: RoundOptions, manifest: RoundManifest, all: RoundManifest[]): Promise<void> {
+export async function writeRoundStats(opts: RoundOptions, manifest: RoundManifest, all: RoundManifest[]): Promise<void> {
   if (!opts.sink) return;
   const idx = all.findIndex((m) => m.round === manifest.round);
   const prev = idx > 0 ? all[idx - 1] : null;
