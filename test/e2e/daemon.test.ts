@@ -138,8 +138,11 @@ describe.concurrent('reviewloop run', () => {
     const snap = JSON.parse(readFileSync(join(s.project, 'snapshots', s.snapshots()[0], 'manifest.json'), 'utf8'));
     expect(snap.consumed.map((c: { name: string }) => c.name)).toEqual([`annotations/${r1}/alice.jsonl`]);
 
-    const m = await metrics(port);
-    expect(m.get('reviewloop_runs_total{project="intents",job="round",outcome="success"}')).toBe(s.complete().length);
+    // A manifest is visible a moment before its run is counted (stats, done marker): wait for the count.
+    const m = await waitFor('/metrics to count both rounds', async () => {
+      const now = await metrics(port);
+      return now.get('reviewloop_runs_total{project="intents",job="round",outcome="success"}') === s.complete().length && now;
+    }, 20_000, [d]);
     expect(m.get('reviewloop_runs_total{project="intents",job="merge",outcome="success"}')).toBeGreaterThanOrEqual(2);
     expect(m.get('reviewloop_items_scored_total{project="intents"}')).toBe(3000);
     expect(m.get('reviewloop_queue_items{project="intents"}')).toBe(m2.counts.queued);
@@ -157,6 +160,21 @@ describe.concurrent('reviewloop run', () => {
       return now.get('reviewloop_merge_pending_exports{project="intents"}') === 1 && now;
     }, 20_000, [d]);
     expect(backlog.get('reviewloop_merge_lag_seconds{project="intents"}')).toBeGreaterThan(0);
+
+    // SIGHUP with an invalid file: reported, counted, and the running config stays.
+    const cfgPath = join(s.dir, 'rl.yaml');
+    const good = readFileSync(cfgPath, 'utf8');
+    writeFileSync(cfgPath, good.replace('topK: 40', 'topK: -1'));
+    d.proc.kill('SIGHUP');
+    const rejected = await waitFor('the rejected reload', () => d.lines.find((l) => /config reload rejected/.test(String(l.message))), 10_000, [d]);
+    expect(rejected).toMatchObject({ severity: 'ERROR' });
+    expect(String(rejected.message)).toMatch(/projects\[0\]\.strategy\.topK/);
+    writeFileSync(cfgPath, good);
+    d.proc.kill('SIGHUP');
+    await waitFor('the accepted reload', () => d.lines.find((l) => l.message === 'config reloaded'), 10_000, [d]);
+    const after = await metrics(port);
+    expect(after.get('reviewloop_config_reloads_total{result="invalid"}')).toBe(1);
+    expect(after.get('reviewloop_config_reloads_total{result="ok"}')).toBe(1);
 
     const round1Log = d.lines.find((l) => l.round === r1 && / done in /.test(String(l.message)));
     expect(round1Log).toMatchObject({ severity: 'INFO', project: 'intents', job: 'round', round: r1 });
@@ -199,6 +217,13 @@ describe.concurrent('reviewloop run', () => {
     for (const f of files) expect(readFileSync(join(dirOf, f)).equals(resumed.get(f)!), f).toBe(true);
   }, 150_000);
 
+  it('exits 78 on an invalid config and names the path', async ({ expect }) => {
+    const s = setup('badcfg', { httpPort: 0 }, { round: '0 2 * * 7 *' });
+    const d = start(['run', '-c', s.writeConfig('rl.yaml', { shutdownGraceMs: -5 })]);
+    expect((await d.exit).code).toBe(78);
+    expect(d.lines.map((l) => String(l.message)).join('\n')).toMatch(/CONFIG_INVALID: invalid config .*\n\s+worker\.shutdownGraceMs: /);
+  });
+
   it('three replicas on one root run each slot exactly once', async ({ expect }) => {
     const ports = [await freePort(), await freePort(), await freePort()];
     const s = setup('replicas', { shutdownGraceMs: 5000 }, { round: '*/2 * * * * *', merge: '*/3 * * * * *' });
@@ -208,17 +233,21 @@ describe.concurrent('reviewloop run', () => {
     s.stage('batch-b', 32, 800);
     s.review(first, 'alice', 5);
     await waitFor('a second round and a snapshot', () => s.complete().length >= 2 && s.snapshots().length >= 1, 90_000, replicas);
-    const scraped = await Promise.all(ports.map((p) => metrics(p)));
+    const doneIds = (job: string) => readdirSync(join(s.project, 'state', 'done', job)).sort();
+    const sum = (ms: Array<Map<string, number>>, key: string) => ms.reduce((acc, m) => acc + (m.get(key) ?? 0), 0);
+    // Each slot ran on exactly one replica: successful runs summed over replicas = slots done.
+    const scraped = await waitFor('metrics that account for every finished slot', async () => {
+      const ms = await Promise.all(ports.map((p) => metrics(p)));
+      return sum(ms, 'reviewloop_runs_total{project="intents",job="round",outcome="success"}') === doneIds('round').length
+        && sum(ms, 'reviewloop_runs_total{project="intents",job="merge",outcome="success"}') === doneIds('merge').length && ms;
+    }, 20_000, replicas);
     await Promise.all(replicas.map(async (r) => { r.proc.kill('SIGTERM'); expect((await r.exit).code).toBe(0); }));
 
-    const sum = (key: string) => scraped.reduce((acc, m) => acc + (m.get(key) ?? 0), 0);
-    const roundSlots = readdirSync(join(s.project, 'state', 'done', 'round')).sort();
-    const mergeSlots = readdirSync(join(s.project, 'state', 'done', 'merge')).sort();
+    const roundSlots = doneIds('round');
+    expect(roundSlots.length).toBeGreaterThanOrEqual(2);
     expect(s.complete()).toEqual(roundSlots);
     expect(s.rounds()).toEqual(roundSlots);
-    // Each slot ran on exactly one replica: runs across replicas = slots.
-    expect(sum('reviewloop_runs_total{project="intents",job="round",outcome="success"}')).toBe(roundSlots.length);
-    expect(sum('reviewloop_runs_total{project="intents",job="merge",outcome="success"}')).toBe(mergeSlots.length);
+    expect(sum(scraped, 'reviewloop_takeovers_total{project="intents",job="round"}')).toBe(0);
     const starts = replicas.flatMap((r) => r.lines.filter((l) => l.job === 'round' && / starting$/.test(String(l.message))).map((l) => l.slot));
     expect([...starts].sort()).toEqual(roundSlots);
     // The others saw the lease or the finished slot and skipped.
