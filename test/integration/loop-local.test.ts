@@ -130,7 +130,8 @@ describe('re-queueing and re-exports', () => {
     const dir = tempDir('requeue');
     const pool = new ScoringPool({ threads: 1 });
     try {
-      const config = loopConfig(dir, { strategy: { name: 'entropy', topK: 1000, seed: 1 }, queue: {} });
+      // `again/` sorts before the consumed `b0/`: an incremental listing would see it only at the next full rescan (worker/listing.ts).
+      const config = loopConfig(dir, { strategy: { name: 'entropy', topK: 1000, seed: 1 }, queue: {}, predictions: { listing: { mode: 'full' } } });
       const store = projectStore(new LocalStore(dir), 'intents');
       await stageBatch(store, 0, 50);
       const r1 = await runRound({ project: config.projects[0], store, pool, sink: null, roundId: 'r1', chunkBytes: 4096 });
