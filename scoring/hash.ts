@@ -65,6 +65,15 @@ export function exclusionKey(id: string, model: string | undefined): bigint {
   return (BigInt(murmur3(key, 0x2545f491)) << 32n) | BigInt(murmur3(key, 0x9e3779b9));
 }
 
+/**
+ * Whether (id, model) was queued or labelled before. An item queued or
+ * labelled without a model (cold start over raw objects) counts for every
+ * model: a human already answered it before any model existed.
+ */
+export function isExcluded(sorted: BigUint64Array, id: string, model: string | undefined): boolean {
+  return hasKey(sorted, exclusionKey(id, model)) || (model !== undefined && hasKey(sorted, exclusionKey(id, undefined)));
+}
+
 /** Binary search in a sorted BigUint64Array. */
 export function hasKey(sorted: BigUint64Array, key: bigint): boolean {
   let lo = 0;

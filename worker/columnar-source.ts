@@ -20,7 +20,7 @@ import { openAsBlob } from 'node:fs';
 import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import { SCORE_BINS, CONFIDENCE_BINS, binIndex, emptyStats } from '../scoring/chunk.js';
 import { isColumnarStrategy, scoreRowMajor, type ProbArray } from '../scoring/columnar.js';
-import { exclusionKey, hasKey, uniform01 } from '../scoring/hash.js';
+import { isExcluded, uniform01 } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
@@ -272,7 +272,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
         const idr = idAt(ids, i);
         if ('reason' in idr) { reject(idr.reason, 'id'); continue; }
         id = idr.id;
-        if (exclude !== undefined && hasKey(exclude, exclusionKey(id, stringAt(model, i)))) { stats.skipped++; continue; }
+        if (exclude !== undefined && isExcluded(exclude, id, stringAt(model, i))) { stats.skipped++; continue; }
       }
       stats.scored++;
       stats.scoreHist[binIndex(s, lo, hi, SCORE_BINS)]++;

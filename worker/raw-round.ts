@@ -12,7 +12,7 @@
  */
 import type { ProjectConfig, StrategyConfig, strategyNames } from '../config/schema.js';
 import { emptyStats } from '../scoring/chunk.js';
-import { exclusionKey, hasKey } from '../scoring/hash.js';
+import { isExcluded } from '../scoring/hash.js';
 import { Sampler, type Candidate, type SamplingName, type StratumCount } from '../scoring/sampling.js';
 import { splitQueue } from './annotators.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
@@ -167,7 +167,7 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
   const offer = (it: RawItem) => {
     if (latestGen.get(it.object) !== BigInt(it.generation)) return;
     // Raw items carry no model: the key is (id, no model), the same key a cold-start queue line leaves behind.
-    if (exclude.length > 0 && hasKey(exclude, exclusionKey(it.id, undefined))) { skipped++; return; }
+    if (exclude.length > 0 && isExcluded(exclude, it.id, undefined)) { skipped++; return; }
     sampler.add({ ...it, source: { object: it.object, line: it.line }, stratum: stratumOf(it, stratifyBy) });
   };
   for await (const it of earlierItems(store, previous, strategy.maxLineBytes)) offer(it);
