@@ -81,7 +81,7 @@ describe('JobRunner', () => {
     const metrics = createMetrics({ poolUtilization: () => null, mergeBacklog: async () => new Map() });
     const { runner: r, calls } = runner('a', { round: () => gate.promise }, { metrics });
     const running = r.tick('p', 'round', S1);
-    await new Promise((res) => setTimeout(res, 50));
+    // The run is registered synchronously: the next tick sees it at once.
     expect(await r.tick('p', 'round', S2)).toEqual({ status: 'skipped', reason: 'overlap', slotId: '20261127T0215Z' });
     // Another job of the same project is not blocked.
     expect((await r.tick('p', 'merge', S2)).status).toBe('ran');
@@ -93,10 +93,11 @@ describe('JobRunner', () => {
 
   it('lets only one replica run a slot: the other sees the lease and skips', async () => {
     const gate = deferred();
-    const a = runner('a', { round: () => gate.promise });
+    const started = deferred();
+    const a = runner('a', { round: () => { started.resolve(); return gate.promise; } });
     const b = runner('b', {});
     const running = a.runner.tick('p', 'round', S1);
-    await new Promise((res) => setTimeout(res, 50));
+    await started.promise; // a holds the lease from here on
     expect(await b.runner.tick('p', 'round', S1)).toMatchObject({ status: 'skipped', reason: 'lease' });
     gate.resolve();
     await running;
