@@ -87,7 +87,7 @@ describe('JobRunner', () => {
     expect((await r.tick('p', 'merge', S2)).status).toBe('ran');
     gate.resolve();
     await running;
-    expect(calls).toEqual(['round:20261127T0200Z', 'merge:20261127T0215Z']);
+    expect([...calls].sort()).toEqual(['merge:20261127T0215Z', 'round:20261127T0200Z']);
     expect(await metrics.registry.metrics()).toContain('reviewloop_skipped_total{project="p",job="round",reason="overlap"} 1');
   });
 
