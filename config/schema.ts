@@ -56,6 +56,12 @@ const strategySchema = z.strictObject({
   maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
 });
 
+/** Incremental listing (worker/listing.ts): `fullRescanEvery` runs between full listings, 0 = never. */
+const listing = (fullRescanEvery: number) => z.strictObject({
+  mode: z.enum(['incremental', 'full']).default('incremental'),
+  fullRescanEvery: z.number().int().min(0).default(fullRescanEvery),
+}).prefault({});
+
 const projectSchema = z.strictObject({
   name,
   task: z.enum(taskTypes),
@@ -67,6 +73,8 @@ const projectSchema = z.strictObject({
     include: z.string().min(1).optional(),
     /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
     maxTextBytes: z.number().int().min(1).default(1024 * 1024),
+    /** Default: incremental, a full rescan every 10th round. */
+    listing: listing(10),
   }).prefault({}),
   strategy: strategySchema,
   queue: z.strictObject({
@@ -80,6 +88,8 @@ const projectSchema = z.strictObject({
   }).prefault({}),
   merge: z.strictObject({
     conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
+    /** Default: incremental, a full rescan every 4th merge (exports are few; corrections should not wait long). */
+    listing: listing(4),
   }).prefault({}),
   snapshot: z.strictObject({
     formats: z.array(z.enum(['arrow', 'jsonl', 'parquet'])).min(1).default(['arrow', 'jsonl']),
