@@ -14,6 +14,9 @@ import { answerKey, parseExportLine, type BadExportLine, type ParsedExportLine }
 import { inputHash as projectInputHash } from './prodigy-tasks.js';
 import { resolveAnswers } from './resolve.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from './snapshot.js';
+import { listingStart } from './listing.js';
+import { mediaUriOf } from './media.js';
+import { withRetry } from './retry.js';
 import { mergeBatchId, mergeRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
@@ -23,7 +26,7 @@ export interface MergeOptions {
   store: ObjectStore;
   sink: StatsSink | null;
   logger?: Logger;
-  /** Rebase attempts after losing a race to a concurrent merge. Default 5. */
+  /** Attempts in total when concurrent merges take the same version (each re-reads and re-applies). Default 8. */
   maxAttempts?: number;
 }
 
@@ -64,13 +67,18 @@ function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
 
 export async function runMerge(opts: MergeOptions): Promise<MergeResult> {
   const log = (opts.logger ?? silentLogger).child({ project: opts.project.name, job: 'merge' });
-  const attempts = opts.maxAttempts ?? 5;
-  for (let attempt = 0; attempt < attempts; attempt++) {
+  const attempts = opts.maxAttempts ?? 8;
+  // A CONFLICT on the snapshot's files means another merge took this version: it has committed
+  // (rebase at once) or is still writing (back off, then rebase on top of it).
+  return withRetry(async (attempt) => {
     const result = await mergeOnce(opts, log);
     if (result !== 'lost-race') return result;
-    log.warn('another merge committed first; re-reading and re-applying');
-  }
-  throw new ReviewloopError('CONFLICT', `merge lost ${attempts} races in a row to concurrent merges`, { retryable: true });
+    throw new ReviewloopError('CONFLICT', `another merge committed first ${attempt + 1} time(s) in a row`, { retryable: true });
+  }, {
+    maxAttempts: attempts, baseDelayMs: 250, budgetMs: 120_000,
+    retryable: (err) => isReviewloopError(err, 'CONFLICT'),
+    onRetry: (err) => log.warn(`${(err as Error).message}; re-reading and re-applying`),
+  });
 }
 
 async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult | 'lost-race'> {
@@ -82,7 +90,8 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const consumed = new Set<string>();
   for (const s of snaps) for (const c of s.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
   const fresh: ConsumedObject[] = [];
-  for await (const o of store.list('annotations/')) {
+  const startOffset = listingStart('annotations/', snaps.flatMap((s) => s.consumed.map((c) => c.name)), snaps.length, project.merge.listing);
+  for await (const o of store.list('annotations/', { startOffset })) {
     if (!isExportObject(o.name) || consumed.has(`${o.name}\u0000${o.generation}`)) continue;
     fresh.push({ name: o.name, generation: o.generation, size: o.size });
   }
@@ -197,8 +206,9 @@ async function newRow(id: string, p: ParsedExportLine, task: TaskType, version: 
   const t = p.task;
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
   row.text = str(t.text);
-  row.image = str(t.image);
-  row.audio = str(t.audio);
+  // Reviewers saw signed URLs; the snapshot keeps the stable gs:// URI, never an expiring bearer URL.
+  row.image = typeof t.image === 'string' ? mediaUriOf(t.image) : null;
+  row.audio = typeof t.audio === 'string' ? mediaUriOf(t.audio) : null;
   if (typeof t.width === 'number') row.width = t.width;
   if (typeof t.height === 'number') row.height = t.height;
   if (Array.isArray(t.tokens)) row.tokens = t.tokens;
