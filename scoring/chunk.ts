@@ -3,11 +3,14 @@
  * items, score, keep the local top-K and audit candidates, count stats.
  * Pure and synchronous; the piscina task module wraps it.
  */
-import { exclusionKey, hasKey, uniform01 } from './hash.js';
+import { fastLineScratch, fastProbs, parseFastLine, type FastLineScratch } from './fast-line.js';
+import { isExcluded, uniform01 } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
-import { scoreRange, scoreRecord } from './strategies.js';
+import {
+  entropy, leastConfidence, margin, multilabelEntropy, multilabelMinMargin, ratio, scoreRange, scoreRecord,
+} from './strategies.js';
 import { BottomK, TopK } from './topk.js';
-import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry } from './types.js';
+import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
 
 export const CONFIDENCE_BINS = 10;
 export const SCORE_BINS = 20;
@@ -86,6 +89,29 @@ export interface ChunkResult {
   stats: ChunkStats;
 }
 
+type ProbKernel = (p: ArrayLike<number>, offset: number, k: number) => number;
+
+/** The kernel `scoreRecord` applies for probability strategies, or null for the rest. */
+function probKernel(name: StrategyName): ProbKernel | null {
+  switch (name) {
+    case 'least-confidence': return leastConfidence;
+    case 'margin': return margin;
+    case 'ratio': return ratio;
+    case 'entropy': return entropy;
+    case 'multilabel-entropy': return multilabelEntropy;
+    case 'multilabel-min-margin': return multilabelMinMargin;
+    default: return null;
+  }
+}
+
+/** Fast-path state when this chunk's task, format and strategy allow it (see fast-line.ts). */
+function fastPath(input: ScoreChunkInput): { s: FastLineScratch; kernel: ProbKernel } | null {
+  const kernel = probKernel(input.strategy.name);
+  if (kernel === null || input.format === 'vertex' || (input.task !== 'textcat' && input.task !== 'textcat-multilabel')) return null;
+  const s = fastLineScratch(input.labels, input.task === 'textcat', input.probTolerance);
+  return s === null ? null : { s, kernel };
+}
+
 export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
   const labelSet = new Set(input.labels);
   const nopts: NormalizeOptions = { task: input.task, labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format };
@@ -96,6 +122,9 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
   const stats = emptyStats();
   const lines = decodeLines(input.chunk);
   const singleLabel = input.task !== 'textcat-multilabel';
+  const fast = fastPath(input);
+  const excluding = input.exclude !== undefined && input.exclude.length > 0;
+  const { labels } = input;
 
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
@@ -111,6 +140,42 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
     };
     if (line === null) { reject('invalid UTF-8'); continue; }
     if (line.length > input.maxLineBytes) { reject(`line longer than ${input.maxLineBytes} bytes`); continue; }
+    if (fast !== null && parseFastLine(line, fast.s)) {
+      // Same checks, stats and entry as below, from the scanned fields; see fast-line.ts for why it is exact.
+      const f = fast.s;
+      if (excluding && isExcluded(input.exclude!, f.id, f.model)) { stats.skipped++; continue; }
+      const score = fast.kernel(f.row, 0, f.k);
+      stats.scored++;
+      stats.scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
+      let best = -1;
+      let bestJ = 0;
+      let ent = 0;
+      for (let j = 0; j < f.k; j++) {
+        if (f.present[j] === 0) continue;
+        const p = f.row[j];
+        if (p > best) { best = p; bestJ = j; }
+        if (singleLabel && p > 0) ent -= p * Math.log(p);
+      }
+      stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
+      stats.confidenceNano += Math.round(best * 1e9);
+      stats.entropyNano += Math.round(ent * 1e9);
+      if (singleLabel) stats.labelCounts[labels[bestJ]] = (stats.labelCounts[labels[bestJ]] ?? 0) + 1;
+      else for (let j = 0; j < f.k; j++) if (f.row[j] >= 0.5) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + 1;
+      const probe: ScoredEntry = { id: f.id, score, u: NaN, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
+      const keepTop = top.wouldKeep(probe);
+      if (input.auditK > 0) probe.u = uniform01(input.strategy.seed, f.id);
+      const keepAudit = input.auditK > 0 && audit.wouldKeep(probe);
+      if (!keepTop && !keepAudit) continue;
+      if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, f.id);
+      const rec: PredictionRecord = { id: f.id };
+      if (f.text !== undefined) rec.text = f.text;
+      if (f.model !== undefined) rec.model = f.model;
+      rec.probs = fastProbs(f, labels);
+      probe.record = rec;
+      if (keepTop) top.push(probe);
+      if (keepAudit) audit.push(probe);
+      continue;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -121,7 +186,7 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
     const norm = normalizeRecord(value, nopts);
     if (!norm.ok) { reject(norm.reason, norm.field, norm.id); continue; }
     const rec = norm.record;
-    if (input.exclude && input.exclude.length > 0 && hasKey(input.exclude, exclusionKey(rec.id, rec.model))) {
+    if (excluding && isExcluded(input.exclude!, rec.id, rec.model)) {
       stats.skipped++;
       continue;
     }
@@ -152,12 +217,15 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
     const entry: ScoredEntry = {
       id: rec.id,
       score: scored.score,
-      u: uniform01(input.strategy.seed, rec.id),
+      u: NaN,
       source: { object: input.object, line: lineNo },
       record: rec,
     };
+    // The audit draw (two hashes) is only paid for records that can use it.
+    const keepTop = top.wouldKeep(entry);
+    if (keepTop || input.auditK > 0) entry.u = uniform01(input.strategy.seed, rec.id);
     // Only retained entries pay for slimming; most records are dropped by the heaps.
-    if (top.wouldKeep(entry)) top.push({ ...entry, record: slim(rec, input.keepEmbedding) });
+    if (keepTop) top.push({ ...entry, record: slim(rec, input.keepEmbedding) });
     if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: slim(rec, false) });
   }
   stats.confidenceSum = stats.confidenceNano / 1e9;

@@ -126,7 +126,8 @@ async function writeParquetPart(arrow, pq, batches, parquetFile, index) {
   const table = new arrow.Table(batches);
   const ipc = arrow.tableToIPC(table, 'stream');
   const wasmTable = pq.Table.fromIPCStream(ipc);
-  const props = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.SNAPPY).build();
+  // Row groups of 64Ki rows, so a reader streams them instead of holding a whole file's group.
+  const props = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.SNAPPY).setMaxRowGroupSize(65536).build();
   const bytes = pq.writeParquet(wasmTable, props);
   const { writeFileSync, mkdirSync: mk } = await import('node:fs');
   mk(parquetFile, { recursive: true });
@@ -134,52 +135,46 @@ async function writeParquetPart(arrow, pq, batches, parquetFile, index) {
   return 1;
 }
 
-/** Runs a command, polling /proc for the peak RSS of it and its descendants. */
+/**
+ * Runs a command under /usr/bin/time -v (peak RSS of the process, worker
+ * threads included, and CPU seconds); without it, polls /proc for the RSS.
+ */
 function measure(cmd, args, env = process.env) {
+  const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
   return new Promise((done, fail) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = timeBin
+      ? spawn(timeBin, ['-v', cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out = [];
     const err = [];
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => err.push(d));
     let peak = 0;
-    const poll = setInterval(() => {
-      const rss = treeRss(child.pid);
-      if (rss > peak) peak = rss;
-    }, 20);
+    const poll = timeBin ? null : setInterval(() => { peak = Math.max(peak, treeRss(child.pid)); }, 20);
     child.on('error', fail);
     child.on('exit', (code) => {
-      clearInterval(poll);
+      if (poll) clearInterval(poll);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (code !== 0) return fail(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${Buffer.concat(err).toString()}`));
-      done({ seconds, peakRss: peak, stdout: Buffer.concat(out).toString() });
+      const text = Buffer.concat(err).toString();
+      if (code !== 0) return fail(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${text}`));
+      let cpu = NaN;
+      if (timeBin) {
+        peak = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1] ?? 0) * 1024;
+        cpu = Number(/User time \(seconds\): ([\d.]+)/.exec(text)?.[1] ?? NaN) + Number(/System time \(seconds\): ([\d.]+)/.exec(text)?.[1] ?? NaN);
+      }
+      done({ seconds, cpu, peakRss: peak, stdout: Buffer.concat(out).toString() });
     });
   });
 }
 
 function treeRss(pid) {
-  let total = 0;
-  const kids = new Map();
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!kids.has(ppid)) kids.set(ppid, []);
-      kids.get(ppid).push(Number(p));
-    } catch { /* exited */ }
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
   }
-  const stack = [pid];
-  while (stack.length > 0) {
-    const p = stack.pop();
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) total += Number(m[1]) * 1024;
-    } catch { /* exited */ }
-    stack.push(...(kids.get(p) ?? []));
-  }
-  return total;
 }
 
 function python() {
@@ -233,13 +228,13 @@ async function main() {
 
   const b = results[0];
   console.log('');
-  console.log(`${'run'.padEnd(32)} ${'seconds'.padStart(8)} ${'records/s'.padStart(16)} ${'peak RSS'.padStart(9)} ${'vs baseline'.padStart(12)}  same top-${TOP}`);
+  console.log(`${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${'vs baseline'.padStart(12)}  same top-${TOP}`);
   let allSame = true;
   for (const r of results) {
     const same = r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);
     const sameSet = same || (r.ids.length === b.ids.length && new Set(r.ids).size === new Set([...r.ids, ...b.ids]).size);
     allSame &&= sameSet;
-    console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${rate(RECORDS, r.seconds).padStart(16)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`);
+    console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`);
   }
   if (!allSame) {
     console.error('[bench] top-K ids differ between runs');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  Field, Float32, Float64, Int32, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8, type DataType,
+  type Builder, Field, Float32, Float64, Int32, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8, type DataType,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ function jsonl(rs: Row[]): string {
 }
 
 function table(rs: Row[], layout: 'list' | 'columns', float: DataType = new Float64(), batchRows = 128): Table {
-  const fields = [new Field('id', new Utf8(), true), new Field('text', new Utf8(), true), new Field('model', new Utf8(), true)];
+  const fields: Field[] = [new Field('id', new Utf8(), true), new Field('text', new Utf8(), true), new Field('model', new Utf8(), true)];
   const listType = new List(new Field('item', float, false));
   if (layout === 'list') fields.push(new Field('probs', listType, false));
   else for (const l of LABELS) fields.push(new Field(l, float, false));
@@ -54,7 +54,8 @@ function table(rs: Row[], layout: 'list' | 'columns', float: DataType = new Floa
   const batches: RecordBatch[] = [];
   for (let at = 0; at < rs.length; at += batchRows) {
     const part = rs.slice(at, at + batchRows);
-    const b = new Map(fields.map((f) => [f.name, makeBuilder({ type: f.type, nullValues: [null] })]));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one map over builders of several types
+    const b = new Map<string, Builder<any>>(fields.map((f) => [f.name, makeBuilder({ type: f.type, nullValues: [null] })]));
     for (const r of part) {
       b.get('id')!.append(r.id);
       b.get('text')!.append(r.text);
