@@ -17,10 +17,20 @@ function pixels(width: number, height: number, seed: number): Buffer {
   return data;
 }
 
-/** A baseline JPEG; `exif` is an APP1 payload starting with "Exif\0\0" (see {@link exifWithOrientation}). */
+const jpegCache = new Map<string, Buffer>();
+
+/**
+ * A baseline JPEG; `exif` is an APP1 payload starting with "Exif\0\0" (see {@link exifWithOrientation}).
+ * Memoised: jpeg-js builds its Huffman tables on every call (~0.1 s), so tests reuse a few sizes.
+ */
 export function makeJpeg(width: number, height: number, opts: { seed?: number; exif?: Buffer } = {}): Buffer {
-  const enc = jpeg.encode({ data: pixels(width, height, opts.seed ?? 0), width, height, exifBuffer: opts.exif } as jpeg.RawImageData<Buffer>, 80);
-  return Buffer.from(enc.data);
+  const key = `${width}x${height}:${opts.seed ?? 0}:${opts.exif?.toString('hex') ?? ''}`;
+  let bytes = jpegCache.get(key);
+  if (!bytes) {
+    const enc = jpeg.encode({ data: pixels(width, height, opts.seed ?? 0), width, height, exifBuffer: opts.exif } as jpeg.RawImageData<Buffer>, 80);
+    jpegCache.set(key, (bytes = Buffer.from(enc.data)));
+  }
+  return bytes;
 }
 
 function chunk(type: string, body: Buffer): Buffer {
