@@ -10,6 +10,7 @@
  * later writes predictions with the same ids continues the same history.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import picomatch from 'picomatch';
 import type { ProjectConfig } from '../config/schema.js';
 import { IMAGE_HEADER_BYTES, imageSize } from '../scoring/image-size.js';
@@ -246,7 +247,10 @@ export async function loadContent(store: ObjectStore, items: RawItem[], project:
       // Invalid UTF-8 shows as U+FFFD rather than losing the item; a leading BOM is not text.
       out.set(it.id, { text: new TextDecoder().decode(bytes) });
     } else {
-      out.set(it.id, { [it.kind]: store.uri(it.object), ...(it.width ? { width: it.width, height: it.height } : {}) });
+      const uri = store.uri(it.object);
+      // Prodigy reads local media by path (it cannot fetch file:// URLs); gs:// URIs go to the signing hook.
+      const media = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
+      out.set(it.id, { [it.kind]: media, ...(it.width ? { width: it.width, height: it.height } : {}) });
     }
   }
   for (const list of byObject.values()) {
