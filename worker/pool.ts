@@ -39,6 +39,8 @@ export class ScoringPool {
       minThreads: this.threads,
       maxThreads: this.threads,
       idleTimeout: 30_000,
+      // A small young generation keeps each thread's RSS low; chunk garbage dies young either way.
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
   }
 

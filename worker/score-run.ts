@@ -8,7 +8,6 @@ import { addStats, emptyStats } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { chunkLines } from './chunker.js';
-import { scoreColumnarSource } from './columnar-source.js';
 import { ReviewloopError } from './errors.js';
 import type { ScoringPool } from './pool.js';
 import { decompressed, formatOf, type Source } from './sources.js';
@@ -123,6 +122,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       }
       await emitInOrder();
       if (failure) break;
+      // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
+      const { scoreColumnarSource } = await import('./columnar-source.js');
       await scoreColumnarSource(source, format, params, {
         top, audit,
         onStats: (b) => {
