@@ -113,6 +113,8 @@ export interface ScoringQueryOptions {
 export interface ScoringQuery {
   query: string;
   params: Record<string, unknown>;
+  /** GoogleSQL type of each parameter (INT64 values must reach the API as strings). */
+  types: Record<string, string | string[]>;
 }
 
 const ident = (name: string, what: string) => {
@@ -141,11 +143,13 @@ export function scoringQuery(o: ScoringQueryOptions): ScoringQuery {
   let values: string[];
   let valid: string;
   const params: Record<string, unknown> = { seed: o.seed, top_k: o.topK, audit_k: o.auditK };
+  const types: Record<string, string | string[]> = { seed: 'STRING', top_k: 'INT64', audit_k: 'INT64' };
   if (o.shape.kind === 'array') {
     const c = `t.${ident(o.shape.column, 'probabilities column')}`;
     values = o.labels.map((_, i) => `IFNULL((SELECT ANY_VALUE(x.p) FROM UNNEST(${c}) AS x WHERE x.label = @label_${i}), 0)`);
-    o.labels.forEach((l, i) => { params[`label_${i}`] = l; });
+    o.labels.forEach((l, i) => { params[`label_${i}`] = l; types[`label_${i}`] = 'STRING'; });
     params.labels = o.labels;
+    types.labels = ['STRING'];
     // Like gatherProbs: every entry a known label (once) with p in [0, 1], at least one entry.
     valid = `ARRAY_LENGTH(${c}) > 0 AND NOT EXISTS (SELECT 1 FROM UNNEST(${c}) AS x WHERE x.label IS NULL OR x.label NOT IN UNNEST(@labels) OR NOT (x.p >= 0 AND x.p <= 1))`
       + ` AND (SELECT COUNT(DISTINCT x.label) FROM UNNEST(${c}) AS x) = ARRAY_LENGTH(${c})`;
@@ -155,11 +159,13 @@ export function scoringQuery(o: ScoringQueryOptions): ScoringQuery {
     values = cs.map((c) => `IFNULL(${c}, 0)`);
     valid = `(${cs.map((c) => `(${c} IS NULL OR (${c} >= 0 AND ${c} <= 1))`).join(' AND ')}) AND COALESCE(${cs.join(', ')}) IS NOT NULL`;
   }
+  let sumOk = 'TRUE';
   if (o.task !== 'textcat-multilabel') {
-    valid += ` AND ABS(${values.reduce((a, v) => `(${a} + ${v})`, '0')} - 1) <= @tolerance`;
+    sumOk = `ABS(${p.reduce((a, v) => `(${a} + ${v})`, '0')} - 1) <= @tolerance`;
     params.tolerance = o.probTolerance;
+    types.tolerance = 'FLOAT64';
   }
-  let from = 'src';
+  let from = 'checked';
   const levels: string[] = [];
   kernel.steps.forEach((step, i) => {
     levels.push(`s${i} AS (SELECT *, ${step.map(([n, e]) => `${e} AS ${n}`).join(', ')} FROM ${from})`);
@@ -168,18 +174,20 @@ export function scoringQuery(o: ScoringQueryOptions): ScoringQuery {
   const pList = p.join(', ');
   const query = [
     'WITH src AS (',
-    `  SELECT ${id} AS id, ${values.map((v, i) => `${v} AS p${i}`).join(', ')}, IFNULL(${id} IS NOT NULL AND ${valid}, FALSE) AS ok`,
+    // The CAST is a no-op in BigQuery; the emulator keeps integer-looking JSON values (0, 1) as integers.
+    `  SELECT ${id} AS id, ${values.map((v, i) => `CAST(${v} AS FLOAT64) AS p${i}`).join(', ')}, IFNULL(${id} IS NOT NULL AND ${valid}, FALSE) AS shape_ok`,
     `  FROM ${table} AS t`,
     '),',
+    `checked AS (SELECT id, ${p.join(', ')}, IFNULL(shape_ok AND ${sumOk}, FALSE) AS ok FROM src),`,
     ...levels.map((l) => `${l},`),
     `scored AS (SELECT id, ${pList}, ${kernel.score} AS score, ((FARM_FINGERPRINT(CONCAT(@seed, '/', id)) >> 11) & 9007199254740991) / 9007199254740992 AS u FROM ${from} WHERE ok),`,
-    'counts AS (SELECT COUNT(*) AS n_read, COUNTIF(ok) AS n_scored FROM src),',
+    'counts AS (SELECT COUNT(*) AS n_read, COUNTIF(ok) AS n_scored FROM checked),',
     `top AS (SELECT 'top' AS slice, id, score, u, ${pList} FROM scored ORDER BY score DESC, id ASC LIMIT @top_k),`,
     `audit AS (SELECT 'audit' AS slice, id, score, u, ${pList} FROM scored ORDER BY u ASC, id ASC LIMIT @audit_k),`,
     `totals_row AS (SELECT 'counts' AS slice, CAST(NULL AS STRING) AS id, CAST(NULL AS FLOAT64) AS score, CAST(NULL AS FLOAT64) AS u, ${p.map((c) => `CAST(NULL AS FLOAT64) AS ${c}`).join(', ')})`,
     'SELECT r.*, counts.n_read, counts.n_scored',
     'FROM (SELECT * FROM top UNION ALL SELECT * FROM audit UNION ALL SELECT * FROM totals_row) AS r CROSS JOIN counts',
-    "ORDER BY r.slice DESC, IF(r.slice = 'audit', r.u, -r.score), r.id",
+    "ORDER BY r.slice DESC, IF(r.slice = 'audit', r.u, 0 - r.score), r.id",
   ].join('\n');
-  return { query, params };
+  return { query, params, types };
 }

@@ -18,6 +18,7 @@ import {
 } from '../partials.js';
 import { ScoringPool } from '../pool.js';
 import { reduceRoundCommand } from '../shard.js';
+import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQueryCliOptions } from '../bq-engine.js';
 import { createProgress } from '../progress.js';
 import { scoreSources, type ScoreParams } from '../score-run.js';
 import { auditTarget, select } from '../select.js';
@@ -26,7 +27,7 @@ import type { ScoredEntry } from '../../scoring/types.js';
 
 const TASKS: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'];
 
-interface ScoreOpts {
+interface ScoreOpts extends BigQueryCliOptions {
   task: TaskType;
   strategy: StrategyName;
   labels?: string;
@@ -96,6 +97,13 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const threads = o.threads === undefined ? undefined : intOpt('--threads', o.threads, 1);
 
+  if (o.engine !== undefined && o.engine !== 'local') {
+    // Scoring inside BigQuery (worker/bq-engine.ts): same selection and output, no local inputs.
+    const r = await scoreInBigQuery(bigQueryScoreOptions(o, { labels, task: o.task, strategy: o.strategy, seed: o.seed, topK, auditK: auditTarget(topK, auditFraction), probTolerance: Number(o.probTolerance) }, inputs));
+    await writeResult(o.out, rankedLines(r.top, r.audit, r.scored, topK, auditFraction, labels), io);
+    io.err(`scored ${r.scored} of ${r.read} rows in ${o.table} (BigQuery): ${r.read - r.scored} rejected\n`);
+    return;
+  }
   const resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
   let rejectsOut: ReturnType<typeof createWriteStream> | undefined;
   const pool = new ScoringPool({ threads });
@@ -169,9 +177,9 @@ async function runReduce(files: string[], o: { top?: string; audit?: string; out
 }
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('score')
+  addBigQueryOptions(program.command('score'))
     .description('rank prediction records by a strategy and print the selection as JSONL ({"id","score","rank","audit"} in rank order)')
-    .argument('<input...>', 'files, directories, globs, gs://bucket/prefix, or - for stdin')
+    .argument('[input...]', 'files, directories, globs, gs://bucket/prefix, or - for stdin (none with --engine bigquery)')
     .requiredOption('--task <task>', `task type: ${TASKS.join(', ')}`)
     .requiredOption('--strategy <name>', 'scoring strategy (entropy, margin, least-confidence, …)')
     .option('--labels <a,b,...>', 'labels, in the order of score vectors')

@@ -75,7 +75,7 @@ export async function openBigQuerySink(options: BigQuerySinkOptions): Promise<St
   return sink;
 }
 
-function isLoopback(url: string): boolean {
+export function isLoopback(url: string): boolean {
   try {
     const host = new URL(url).hostname;
     return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '::1';
@@ -85,7 +85,7 @@ function isLoopback(url: string): boolean {
 }
 
 /** A static token: the emulator ignores auth, and no token refresh may reach Google. */
-function dummyAuthClient(): OAuth2Client {
+export function dummyAuthClient(): OAuth2Client {
   const c = new OAuth2Client();
   c.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 10 * 365 * 24 * 3600 * 1000 });
   return c;
