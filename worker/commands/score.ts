@@ -104,6 +104,7 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
     io.err(`scored ${r.scored} of ${r.read} rows in ${o.table} (BigQuery): ${r.read - r.scored} rejected\n`);
     return;
   }
+  if (inputs.length === 0) throw usage('give at least one input (file, directory, glob, gs:// prefix or -), or --engine bigquery --table P.D.T');
   const resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
   let rejectsOut: ReturnType<typeof createWriteStream> | undefined;
   const pool = new ScoringPool({ threads });
