@@ -14,7 +14,7 @@ import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 class CountingStore extends PrefixedStore {
   calls = new Map<string, number>();
   listed = new Map<string, number>();
-  async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
+  override async *list(prefix: string, options?: ListOptions): AsyncIterable<ObjectInfo> {
     const key = prefix.split('/')[0];
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
     for await (const o of super.list(prefix, options)) {

@@ -169,7 +169,7 @@ describe('signed media URLs in image queues on a gs:// root', () => {
       storage: { root: `gs://${bucket.name}/root`, apiEndpoint: gcsEndpoint() }, stats: { sink: 'none' },
       projects: [{ name: 'pets', task: 'image', labels: ['cat', 'dog'], strategy: { name: 'least-confidence', topK: 6 }, queue: { signedUrlTtlSeconds: TTL, annotators: ['ann', 'bob'] } }],
     }));
-    const env = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile };
+    const env: NodeJS.ProcessEnv = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile };
     delete env.STORAGE_EMULATOR_HOST;
     const { stdout, stderr } = await run(process.execPath, ['bin/reviewloop.js', 'resign', '--round', ROUND, '-c', cfg, '--ttl-seconds', '600'], { cwd: REPO, env });
     const base = `gs://${bucket.name}/root/pets/rounds/${ROUND}`;

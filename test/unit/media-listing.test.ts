@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { listingStart } from '../../worker/listing.js';
-import { canonicalQueue, gcsMediaUris, mediaUriOf, signMediaUrls } from '../../worker/media.js';
+import { canonicalQueue, gcsMediaUris, mapMediaFields, mediaUriOf, signMediaUrls } from '../../worker/media.js';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const credentials = { client_email: 'unit@reviewloop-test.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
@@ -29,7 +29,7 @@ describe('signed media URLs map back to gs:// URIs', () => {
     const tasks = [{ image: 'gs://b/1.jpg', meta: { id: '1' }, _input_hash: 1 }, { audio: 'gs://b/2.wav', text: 'gs://b/2.wav', _input_hash: 2 }];
     const at = (now: number) => signMediaUrls(gcsMediaUris(tasks), { ttlSeconds: TTL, signer: { credentials, now: () => now } });
     const [s1, s2] = [await at(Date.now()), await at(Date.now() + 60_000)];
-    const q = (s: (u: string) => string) => tasks.map((t) => JSON.stringify({ ...t, ...('image' in t ? { image: s(t.image) } : { audio: s(t.audio) }) })).join('\n');
+    const q = (s: (u: string) => string) => tasks.map((t) => JSON.stringify(mapMediaFields(t, (v) => (v.startsWith('gs://') ? s(v) : v)))).join('\n');
     expect(q(s1)).not.toBe(q(s2));
     expect(canonicalQueue(q(s1))).toBe(canonicalQueue(q(s2)));
     expect(canonicalQueue(q(s1))).toBe(tasks.map((t) => JSON.stringify(t)).join('\n'));
