@@ -15,7 +15,7 @@ import { emptyStats } from '../scoring/chunk.js';
 import { isExcluded } from '../scoring/hash.js';
 import { Sampler, type Candidate, type SamplingName, type StratumCount } from '../scoring/sampling.js';
 import { splitQueue } from './annotators.js';
-import { ReviewloopError, isReviewloopError } from './errors.js';
+import { ReviewloopError } from './errors.js';
 import { listingStart } from './listing.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
 import { silentLogger } from './log.js';
@@ -27,7 +27,7 @@ import { exclusionKeys, listRounds, roundDir, writeRoundStats, type RoundOptions
 import { sharedKeys } from './score-run.js';
 import { readLatest } from './snapshot.js';
 import type { ObjectStore } from './store.js';
-import { jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
+import { firstWriteWins, jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
 
 /** Pinned inputs of a raw round (see `RoundPlan` in round.ts for why). */
 interface RawRoundPlan {
@@ -90,14 +90,8 @@ async function planRawRound(store: ObjectStore, project: ProjectConfig, roundId:
     previousRounds: previous.map((m) => m.round), snapshotVersion: latest,
     ...(MEDIA_TASKS.has(project.task) ? { mediaSignedAt: signingInstant(now) } : {}),
   };
-  try {
-    await store.write(name, jsonFile(plan), { ifGenerationMatch: '0', contentType: 'application/json' });
-    return plan;
-  } catch (err) {
-    // Another replica planned this round first: use its plan so both produce the same bytes.
-    if (isReviewloopError(err, 'ALREADY_EXISTS')) return (await readJson<RawRoundPlan>(store, name))!;
-    throw err;
-  }
+  // Another replica may have planned this round first: then its plan is used, so both produce the same bytes.
+  return firstWriteWins(store, name, plan);
 }
 
 function stratumOf(item: RawItem, stratifyBy: string): string {

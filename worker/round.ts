@@ -21,7 +21,7 @@ import { isDataObject, type Source } from './sources.js';
 import { roundBatchId, roundRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
-import { jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
+import { firstWriteWins, jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
 import { readLatest, readSnapshotRows } from './snapshot.js';
 import { splitQueue } from './annotators.js';
 import { resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
@@ -111,14 +111,8 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
     ...(listedFrom === undefined ? {} : { listedFrom }),
     ...(MEDIA_TASKS.has(project.task) ? { mediaSignedAt: signingInstant(now) } : {}),
   };
-  try {
-    await store.write(name, jsonFile(plan), { ifGenerationMatch: '0', contentType: 'application/json' });
-    return plan;
-  } catch (err) {
-    // Another replica planned this round first: use its plan so both produce the same bytes.
-    if (isReviewloopError(err, 'ALREADY_EXISTS')) return (await readJson<RoundPlan>(store, name))!;
-    throw err;
-  }
+  // Another replica may have planned this round first: then its plan is used, so both produce the same bytes.
+  return firstWriteWins(store, name, plan);
 }
 
 /** (id, model) pairs already queued in earlier rounds or present in the latest snapshot. */

@@ -45,3 +45,18 @@ export function jsonLines(values: Iterable<unknown>): string {
   for (const v of values) out += `${JSON.stringify(v)}\n`;
   return out;
 }
+
+/**
+ * Create-only write of a JSON document where the first writer wins: when
+ * another process created it first, its document is returned instead, so
+ * every replica goes on with the same one (round plans).
+ */
+export async function firstWriteWins<T>(store: ObjectStore, name: string, value: T): Promise<T> {
+  try {
+    await store.write(name, jsonFile(value), { ifGenerationMatch: '0', contentType: 'application/json' });
+    return value;
+  } catch (err) {
+    if (isReviewloopError(err, 'ALREADY_EXISTS')) return (await readJson<T>(store, name))!;
+    throw err;
+  }
+}
