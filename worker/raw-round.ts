@@ -139,7 +139,7 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
   const seed = `${String(strategy.seed)}:${roundId}`;
   log.info(`round ${roundId}: ${plan.objects.length} new raw object(s)${plan.listedFrom ? ` (listed from ${plan.listedFrom})` : ''}`);
 
-  const found = await discover(store, plan.objects, { project, maxLineBytes: strategy.maxLineBytes });
+  const found = await discover(store, plan.objects, { project, maxLineBytes: strategy.maxLineBytes, signal: opts.signal });
   opts.signal?.throwIfAborted();
   await writeOnce(store, `${dir}/objects.jsonl`, jsonLines(found.items), 'application/x-ndjson');
   const rejectsText = jsonLines(found.rejects);

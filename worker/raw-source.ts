@@ -142,6 +142,8 @@ export interface DiscoverOptions {
   project: ProjectConfig;
   /** Records on longer lines are rejected unread. */
   maxLineBytes: number;
+  /** Stops probing between objects (shutdown past the grace period). */
+  signal?: AbortSignal;
 }
 
 /** Probes new objects once (in plan order, so the output is deterministic) and turns them into items and rejects. */
@@ -150,6 +152,7 @@ export async function discover(store: ObjectStore, objects: PlannedObject[], opt
   let next = 0;
   const worker = async () => {
     while (next < objects.length) {
+      opts.signal?.throwIfAborted();
       const i = next++;
       results[i] = await discoverOne(store, objects[i], opts);
     }
