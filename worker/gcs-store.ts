@@ -7,7 +7,7 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Storage, type Bucket, type File, type FileMetadata } from '@google-cloud/storage';
 import { ReviewloopError } from './errors.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { backoffDelayMs, withRetry, type RetryOptions } from './retry.js';
 import {
   alreadyExists, conflict, notFound, validateObjectName,
   type ListOptions, type ObjectInfo, type ObjectStore, type ReadRange, type WriteOptions,
@@ -111,11 +111,27 @@ export class GcsStore implements ObjectStore {
       return out;
     }
     const range = options.range;
-    // A mid-stream failure cannot be retried transparently: the caller re-reads from its last offset.
-    const src = file.createReadStream(range ? { start: range.start, end: range.end, validation: false } : {});
-    // pipe(), not pipeline(): pipeline would destroy `out` with the raw client error before we can map it.
-    src.on('error', (err: unknown) => out.destroy(mapGcsError(err, name)));
-    src.pipe(out);
+    const retry = this.options.retry ?? {};
+    const started = Date.now();
+    // Until the first byte arrives a failed request is repeated like any other call (one 429 must not
+    // fail a round); a mid-stream failure cannot be retried transparently: the caller re-reads from its last offset.
+    const open = (attempt: number) => {
+      let flowing = false;
+      const src = file.createReadStream(range ? { start: range.start, end: range.end, validation: false } : {});
+      // pipe(), not pipeline(): pipeline would destroy `out` with the raw client error before we can map it.
+      src.pipe(out);
+      src.once('data', () => { flowing = true; });
+      src.on('error', (raw: unknown) => {
+        const err = mapGcsError(raw, name);
+        const again = !flowing && err.retryable && attempt + 1 < (retry.maxAttempts ?? 6) && Date.now() - started < (retry.budgetMs ?? 60_000);
+        if (!again) return out.destroy(err);
+        src.unpipe(out);
+        const delayMs = backoffDelayMs(attempt, retry.baseDelayMs ?? 100, retry.maxDelayMs ?? 5000, retry.random ?? Math.random);
+        this.options.onRetry?.(err, attempt + 1, delayMs, 'readStream');
+        setTimeout(() => { if (!out.destroyed) open(attempt + 1); }, delayMs);
+      });
+    };
+    open(0);
     return out;
   }
 

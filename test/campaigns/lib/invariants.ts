@@ -71,8 +71,9 @@ export async function checkExportLines(fig: Figures, store: ObjectStore, exporte
 
 /** Queue files hold each item once, and exactly the manifest's count. */
 export async function checkQueues(fig: Figures, store: ObjectStore, roundId: string): Promise<void> {
-  const m = (await readJson<RoundManifest>(store, `rounds/${roundId}/manifest.json`))!;
-  const ids = jsonl(await store.read(m.files.queue[0])).map((t) => t.meta.id as string);
-  check(fig, 'queue items neither duplicated nor missing', new Set(ids).size === ids.length && ids.length === m.counts.queued, () => `${roundId}: ${ids.length} lines, ${new Set(ids).size} ids, manifest says ${m.counts.queued}`);
+  const m = await readJson<RoundManifest>(store, `rounds/${roundId}/manifest.json`);
+  if (!check(fig, 'the round is committed', m !== null, () => `${roundId} has no manifest`)) return;
+  const ids = jsonl(await store.read(m!.files.queue[0])).map((t) => t.meta.id as string);
+  check(fig, 'queue items neither duplicated nor missing', new Set(ids).size === ids.length && ids.length === m!.counts.queued, () => `${roundId}: ${ids.length} lines, ${new Set(ids).size} ids, manifest says ${m!.counts.queued}`);
 }
 
