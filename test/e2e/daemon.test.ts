@@ -137,6 +137,10 @@ describe.concurrent('reviewloop run', () => {
     expect(r1 < r2).toBe(true);
     const snap = JSON.parse(readFileSync(join(s.project, 'snapshots', s.snapshots()[0], 'manifest.json'), 'utf8'));
     expect(snap.consumed.map((c: { name: string }) => c.name)).toEqual([`annotations/${r1}/alice.jsonl`]);
+    // After a merge with stats the daemon publishes the report beside the data.
+    const report = await waitFor('the published report', () => existsSync(join(s.project, 'reports', 'report-v000001.html')), 20_000, [d]);
+    expect(report).toBe(true);
+    expect(readFileSync(join(s.project, 'reports', 'report-v000001.html'), 'utf8')).toMatch(/<svg[\s\S]*Drift over rounds/);
 
     // A manifest is visible a moment before its run is counted (stats, done marker): wait for the count.
     const m = await waitFor('/metrics to count both rounds', async () => {

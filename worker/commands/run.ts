@@ -18,6 +18,7 @@ import { EXIT, ReviewloopError, isReviewloopError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
 import { createLogger, type Logger } from '../log.js';
 import { runMerge } from '../merge.js';
+import { uploadReport } from '../report-upload.js';
 import { MergeBacklogTracker } from '../merge-lag.js';
 import { createMetrics, type DaemonMetrics, type JobName } from '../metrics.js';
 import { startOpsServer, type OpsServer } from '../ops-http.js';
@@ -52,7 +53,11 @@ function realJobs(app: AppContext, metrics: DaemonMetrics): { jobs: Record<JobNa
       metrics.queueItems.set({ project: project.name }, r.manifest.counts.queued);
     },
     merge: async ({ project, store, logger }) => {
-      await runMerge({ project, store, sink: await app.sink(), logger });
+      const sink = await app.sink();
+      const m = await runMerge({ project, store, sink, logger });
+      if (m.status === 'created' && m.manifest && app.config.stats.sink !== 'none') {
+        logger.info(`report published: ${await uploadReport(store, sink, project, m.manifest)}`);
+      }
     },
   };
   return { jobs, pool: () => pool };
