@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { STRATEGY_NAMES } from '../scoring/strategies.js';
 
 /**
  * The one schema for reviewloop.yaml. Key names are a public contract
@@ -10,15 +11,8 @@ const cron = z.string().min(1).refine((s) => s.trim().split(/\s+/).length >= 5 &
 const bqIdent = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'letters, digits and "_", starting with a letter or "_"');
 const endpoint = z.string().url().nullable().optional();
 
-export const strategyNames = [
-  'least-confidence', 'margin', 'ratio', 'entropy',
-  'multilabel-entropy', 'multilabel-min-margin',
-  'span-min', 'span-mean', 'token-entropy',
-  'box-min', 'box-mean', 'box-count-weighted',
-  'vote-entropy', 'kl-disagreement',
-  'bald', 'variation-ratio',
-  'random',
-] as const;
+/** The scoring strategies, defined once beside their kernels in scoring/strategies.ts. */
+export const strategyNames = STRATEGY_NAMES;
 
 /** Rounds over raw items (`predictions.format: objects`) sample instead of ranking; `random` works for both. */
 export const samplingStrategyNames = ['stratified-random', 'sequential'] as const;

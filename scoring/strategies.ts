@@ -44,7 +44,7 @@ export type ScoreResult =
   | { ok: false; field: string; reason: string };
 
 /** Every strategy name, in the order of DESIGN.md. */
-export const STRATEGY_NAMES: readonly StrategyName[] = Object.freeze([
+export const STRATEGY_NAMES = Object.freeze([
   'least-confidence', 'margin', 'ratio', 'entropy',
   'multilabel-entropy', 'multilabel-min-margin',
   'span-min', 'span-mean', 'token-entropy',
@@ -52,7 +52,9 @@ export const STRATEGY_NAMES: readonly StrategyName[] = Object.freeze([
   'vote-entropy', 'kl-disagreement',
   'bald', 'variation-ratio',
   'random',
-] as const);
+] as const) satisfies readonly StrategyName[];
+// Compile-time check that no StrategyName is missing from the list above.
+export const ALL_STRATEGIES_LISTED: [Exclude<StrategyName, (typeof STRATEGY_NAMES)[number]>] extends [never] ? true : never = true;
 
 /** True when `name` is one of `STRATEGY_NAMES`. */
 export function isStrategyName(name: string): name is StrategyName {
