@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SQL_STRATEGIES } from '../scoring/sql.js';
 import { STRATEGY_NAMES } from '../scoring/strategies.js';
 
 /**
@@ -69,6 +70,25 @@ const projectSchema = z.strictObject({
     maxTextBytes: z.number().int().min(1).default(1024 * 1024),
     /** Default: incremental, a full rescan every 10th round. */
     listing: listing(10),
+    /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/bq-round.ts). */
+    table: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE').optional(),
+    /** `engine: bigquery`: STRING id column. Default `id`. */
+    idColumn: bqIdent.optional(),
+    /** `engine: bigquery`: ARRAY<STRUCT<label STRING, p FLOAT64>> column. Default `probs`. */
+    probsColumn: bqIdent.optional(),
+    /** `engine: bigquery`: one FLOAT64 column per label, in `labels` order, instead of `probsColumn`. */
+    labelColumns: z.array(bqIdent).min(1).optional(),
+    /** `engine: bigquery`: where the query runs. */
+    bigquery: z.strictObject({
+      /** Job location. Default `US`. */
+      location: z.string().default('US'),
+      /** API endpoint for emulators (http://127.0.0.1:9050); null = Google. */
+      apiEndpoint: endpoint,
+      /** Project that runs (and pays for) the query. Default: the table's project. */
+      billingProject: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Google Cloud project id').optional(),
+      /** Read the table `FOR SYSTEM_TIME AS OF` the plan's instant, so reruns see the same rows (BigQuery time travel, up to 7 days). Default false. */
+      timeTravel: z.boolean().default(false),
+    }).optional(),
   }).prefault({}),
   strategy: strategySchema,
   queue: z.strictObject({
@@ -116,6 +136,23 @@ const projectSchema = z.strictObject({
       if (p.strategy[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', key], message: 'needs model predictions; not available with predictions.format: objects' });
     }
     if (p.strategy.auditFraction > 0) ctx.addIssue({ code: 'custom', path: ['strategy', 'auditFraction'], message: 'raw rounds are already sampled; set 0 with predictions.format: objects' });
+  }
+  if (p.strategy.engine === 'bigquery') {
+    if (p.predictions.table === undefined) ctx.addIssue({ code: 'custom', path: ['predictions', 'table'], message: 'strategy.engine: bigquery reads PROJECT.DATASET.TABLE from here' });
+    if (!(SQL_STRATEGIES as readonly string[]).includes(p.strategy.name)) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} has no SQL form; strategy.engine: bigquery supports ${SQL_STRATEGIES.join(', ')}` });
+    }
+    if (p.strategy.diversity !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', 'diversity'], message: 'needs embeddings, which strategy.engine: bigquery does not read' });
+    if (p.predictions.labelColumns && p.predictions.probsColumn !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['predictions', 'probsColumn'], message: 'give probsColumn or labelColumns, not both' });
+    }
+    if (p.predictions.labelColumns && p.predictions.labelColumns.length !== p.labels.length) {
+      ctx.addIssue({ code: 'custom', path: ['predictions', 'labelColumns'], message: `${p.predictions.labelColumns.length} columns for ${p.labels.length} labels (one per label, in labels order)` });
+    }
+  } else {
+    for (const key of ['table', 'idColumn', 'probsColumn', 'labelColumns', 'bigquery'] as const) {
+      if (p.predictions[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['predictions', key], message: 'only read with strategy.engine: bigquery' });
+    }
   }
   if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
     ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });

@@ -108,6 +108,18 @@ export interface ScoringQueryOptions {
   auditK: number;
   /** Allowed |Σp − 1| for single-label tasks. */
   probTolerance: number;
+  /** STRING column passed through as `text` (queue tasks show it). Default: none. */
+  textColumn?: string;
+  /** STRING column with the model version: passed through as `model` and matched by `exclude.pairs`. Default: none. */
+  modelColumn?: string;
+  /**
+   * Rows skipped (counted as `n_skipped`, never scored) like the local
+   * engine's isExcluded: `ids` for every model, `pairs` (from {@link exclusionPairKey})
+   * only for that model and only with a `modelColumn`. Default: none.
+   */
+  exclude?: { ids: string[]; pairs: string[] };
+  /** ISO instant: read the table `FOR SYSTEM_TIME AS OF` it (BigQuery time travel; the emulator lacks it). Default: now. */
+  asOf?: string;
 }
 
 export interface ScoringQuery {
@@ -115,6 +127,15 @@ export interface ScoringQuery {
   params: Record<string, unknown>;
   /** GoogleSQL type of each parameter (INT64 values must reach the API as strings). */
   types: Record<string, string | string[]>;
+}
+
+/**
+ * (id, model) as one STRING, the same in JS and in the query: the model's
+ * length in code points (CHAR_LENGTH) prefixes it, so no separator can be
+ * forged by an id or model containing it.
+ */
+export function exclusionPairKey(id: string, model: string): string {
+  return `${[...model].length}:${model}:${id}`;
 }
 
 const ident = (name: string, what: string) => {
@@ -125,9 +146,10 @@ const ident = (name: string, what: string) => {
 /**
  * One query: rows are validated and scored in a scan, then the top-K by
  * (score DESC, id ASC) and the audit draw by (u ASC, id ASC) come back as
- * `slice` 'top' / 'audit' rows with `p0 … p{k-1}`, and every row carries the
- * table's `read` and `scored` counts (also on a lone 'counts' row, so an
- * empty selection still reports them).
+ * `slice` 'top' / 'audit' rows with `p0 … p{k-1}` (and `text` / `model` when
+ * those columns are given), and every row carries the table's `read`,
+ * `scored` and `skipped` counts (also on a lone 'counts' row, so an empty
+ * selection still reports them).
  *
  * The audit draw's `u` is the top 53 bits of FARM_FINGERPRINT(seed || '/' || id)
  * over 2^53: uniform in [0, 1) and seeded like the JS draw, but not the same
@@ -159,6 +181,29 @@ export function scoringQuery(o: ScoringQueryOptions): ScoringQuery {
     values = cs.map((c) => `IFNULL(${c}, 0)`);
     valid = `(${cs.map((c) => `(${c} IS NULL OR (${c} >= 0 AND ${c} <= 1))`).join(' AND ')}) AND COALESCE(${cs.join(', ')}) IS NOT NULL`;
   }
+  const pass: Array<[name: string, column: string]> = [];
+  if (o.textColumn !== undefined) pass.push(['text', `t.${ident(o.textColumn, 'text column')}`]);
+  if (o.modelColumn !== undefined) pass.push(['model', `t.${ident(o.modelColumn, 'model column')}`]);
+  const passNames = pass.map(([n]) => n);
+  // The emulator refuses parameters a query does not use: only what applies is sent.
+  const skip: string[] = [];
+  if (o.exclude && o.exclude.ids.length > 0) {
+    skip.push(`${id} IN UNNEST(@exclude_ids)`);
+    params.exclude_ids = o.exclude.ids;
+    types.exclude_ids = ['STRING'];
+  }
+  if (o.exclude && o.exclude.pairs.length > 0 && o.modelColumn !== undefined) {
+    const m = `IFNULL(t.${ident(o.modelColumn, 'model column')}, '')`;
+    skip.push(`CONCAT(CAST(CHAR_LENGTH(${m}) AS STRING), ':', ${m}, ':', ${id}) IN UNNEST(@exclude_pairs)`);
+    params.exclude_pairs = o.exclude.pairs;
+    types.exclude_pairs = ['STRING'];
+  }
+  let asOf = '';
+  if (o.asOf !== undefined) {
+    asOf = ' FOR SYSTEM_TIME AS OF TIMESTAMP(@as_of)';
+    params.as_of = o.asOf;
+    types.as_of = 'STRING';
+  }
   let sumOk = 'TRUE';
   if (o.task !== 'textcat-multilabel') {
     sumOk = `ABS(${p.reduce((a, v) => `(${a} + ${v})`, '0')} - 1) <= @tolerance`;
@@ -171,21 +216,22 @@ export function scoringQuery(o: ScoringQueryOptions): ScoringQuery {
     levels.push(`s${i} AS (SELECT *, ${step.map(([n, e]) => `${e} AS ${n}`).join(', ')} FROM ${from})`);
     from = `s${i}`;
   });
-  const pList = p.join(', ');
+  const pList = [...p, ...passNames].join(', ');
   const query = [
     'WITH src AS (',
     // The CAST is a no-op in BigQuery; the emulator keeps integer-looking JSON values (0, 1) as integers.
-    `  SELECT ${id} AS id, ${values.map((v, i) => `CAST(${v} AS FLOAT64) AS p${i}`).join(', ')}, IFNULL(${id} IS NOT NULL AND ${valid}, FALSE) AS shape_ok`,
-    `  FROM ${table} AS t`,
+    `  SELECT ${id} AS id, ${values.map((v, i) => `CAST(${v} AS FLOAT64) AS p${i}`).join(', ')}, ${pass.map(([n, c]) => `CAST(${c} AS STRING) AS ${n}, `).join('')}IFNULL(${id} IS NOT NULL AND ${valid}, FALSE) AS shape_ok, ${skip.length > 0 ? `IFNULL(${skip.join(' OR ')}, FALSE)` : 'FALSE'} AS excluded`,
+    `  FROM ${table}${asOf} AS t`,
     '),',
-    `checked AS (SELECT id, ${p.join(', ')}, IFNULL(shape_ok AND ${sumOk}, FALSE) AS ok FROM src),`,
+    // Like the local engine: valid but already queued or labelled = skipped, neither scored nor rejected.
+    `checked AS (SELECT id, ${pList}, IFNULL(shape_ok AND ${sumOk}, FALSE) AND NOT excluded AS ok, IFNULL(shape_ok AND ${sumOk}, FALSE) AND excluded AS is_skipped FROM src),`,
     ...levels.map((l) => `${l},`),
     `scored AS (SELECT id, ${pList}, ${kernel.score} AS score, ((FARM_FINGERPRINT(CONCAT(@seed, '/', id)) >> 11) & 9007199254740991) / 9007199254740992 AS u FROM ${from} WHERE ok),`,
-    'counts AS (SELECT COUNT(*) AS n_read, COUNTIF(ok) AS n_scored FROM checked),',
+    'counts AS (SELECT COUNT(*) AS n_read, COUNTIF(ok) AS n_scored, COUNTIF(is_skipped) AS n_skipped FROM checked),',
     `top AS (SELECT 'top' AS slice, id, score, u, ${pList} FROM scored ORDER BY score DESC, id ASC LIMIT @top_k),`,
     `audit AS (SELECT 'audit' AS slice, id, score, u, ${pList} FROM scored ORDER BY u ASC, id ASC LIMIT @audit_k),`,
-    `totals_row AS (SELECT 'counts' AS slice, CAST(NULL AS STRING) AS id, CAST(NULL AS FLOAT64) AS score, CAST(NULL AS FLOAT64) AS u, ${p.map((c) => `CAST(NULL AS FLOAT64) AS ${c}`).join(', ')})`,
-    'SELECT r.*, counts.n_read, counts.n_scored',
+    `totals_row AS (SELECT 'counts' AS slice, CAST(NULL AS STRING) AS id, CAST(NULL AS FLOAT64) AS score, CAST(NULL AS FLOAT64) AS u, ${[...p.map((c) => `CAST(NULL AS FLOAT64) AS ${c}`), ...passNames.map((c) => `CAST(NULL AS STRING) AS ${c}`)].join(', ')})`,
+    'SELECT r.*, counts.n_read, counts.n_scored, counts.n_skipped',
     'FROM (SELECT * FROM top UNION ALL SELECT * FROM audit UNION ALL SELECT * FROM totals_row) AS r CROSS JOIN counts',
     "ORDER BY r.slice DESC, IF(r.slice = 'audit', r.u, 0 - r.score), r.id",
   ].join('\n');

@@ -44,6 +44,14 @@ export interface BigQueryScoreOptions {
   location?: string;
   /** e.g. `http://127.0.0.1:9050` for the emulator; null = Google. */
   apiEndpoint?: string | null;
+  /** STRING column copied into each selected record's `text`. Default: none. */
+  textColumn?: string;
+  /** STRING column copied into each selected record's `model`; also what `exclude.pairs` match. Default: none. */
+  modelColumn?: string;
+  /** Already queued or labelled rows, skipped in the query (scoring/sql.ts). Default: none. */
+  exclude?: { ids: string[]; pairs: string[] };
+  /** ISO instant the table is read as of (time travel). Default: now. */
+  asOf?: string;
 }
 
 export interface BigQueryScoreResult {
@@ -53,6 +61,8 @@ export interface BigQueryScoreResult {
   read: number;
   /** Rows that passed validation and were scored (the audit population). */
   scored: number;
+  /** Valid rows skipped by `exclude`. */
+  skipped: number;
 }
 
 interface ResultRow {
@@ -62,6 +72,9 @@ interface ResultRow {
   u: number | null;
   n_read: number;
   n_scored: number;
+  n_skipped: number;
+  text?: string | null;
+  model?: string | null;
   [p: string]: unknown;
 }
 
@@ -73,17 +86,12 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
     q = scoringQuery({
       table, idColumn: o.idColumn, shape: o.shape ?? { kind: 'array', column: 'probs' }, labels: o.labels, task: o.task,
       strategy: o.strategy, seed: o.seed, topK: o.topK, auditK: o.auditK, probTolerance: o.probTolerance ?? 1e-3,
+      textColumn: o.textColumn, modelColumn: o.modelColumn, exclude: o.exclude, asOf: o.asOf,
     });
   } catch (err) {
     throw Object.assign(new Error((err as Error).message), { code: 'USAGE' });
   }
-  const endpoint = o.apiEndpoint ?? null;
-  const client = new BigQuery({
-    projectId: o.billingProject ?? table.project,
-    location: o.location ?? 'US',
-    ...(endpoint ? { apiEndpoint: endpoint.replace(/\/+$/, '') } : {}),
-    ...(endpoint && isLoopback(endpoint) ? { authClient: dummyAuthClient() } : {}),
-  });
+  const client = bigQueryClient(o, table.project);
   let rows: ResultRow[];
   try {
     // A query job has no side effects, so retrying a transient failure is safe.
@@ -97,7 +105,12 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
   const source = { object: `bq://${o.table}`, line: 0 };
   const entry = (r: ResultRow): ScoredEntry => ({
     id: r.id!, score: r.score!, u: r.u!, source,
-    record: { id: r.id!, probs: Object.fromEntries(o.labels.map((l, i) => [l, r[`p${i}`] as number])) },
+    record: {
+      id: r.id!,
+      ...(typeof r.text === 'string' ? { text: r.text } : {}),
+      ...(typeof r.model === 'string' ? { model: r.model } : {}),
+      probs: Object.fromEntries(o.labels.map((l, i) => [l, r[`p${i}`] as number])),
+    },
   });
   const counts = rows.find((r) => r.slice === 'counts');
   return {
@@ -105,7 +118,19 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
     audit: rows.filter((r) => r.slice === 'audit').map(entry).sort(compareDrawn),
     read: Number(counts?.n_read ?? 0),
     scored: Number(counts?.n_scored ?? 0),
+    skipped: Number(counts?.n_skipped ?? 0),
   };
+}
+
+/** A client for the query's billing project; the emulator (a loopback endpoint) gets a dummy credential. */
+export function bigQueryClient(o: Pick<BigQueryScoreOptions, 'billingProject' | 'location' | 'apiEndpoint'>, tableProject: string): BigQuery {
+  const endpoint = o.apiEndpoint ?? null;
+  return new BigQuery({
+    projectId: o.billingProject ?? tableProject,
+    location: o.location ?? 'US',
+    ...(endpoint ? { apiEndpoint: endpoint.replace(/\/+$/, '') } : {}),
+    ...(endpoint && isLoopback(endpoint) ? { authClient: dummyAuthClient() } : {}),
+  });
 }
 
 /** Options `reviewloop score` gains for this engine (worker/commands/score.ts adds them with one call). */

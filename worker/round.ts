@@ -30,6 +30,7 @@ import { listingStart } from './listing.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
 import type { MediaSignerOptions } from './signing.js';
 import { runRawRound, scoringStrategy } from './raw-round.js';
+import type { BigQueryPin } from './bq-round.js';
 
 export interface RoundOptions {
   project: ProjectConfig;
@@ -72,6 +73,8 @@ export interface RoundPlan {
   listedFrom?: string;
   /** Media tasks: the instant media URLs are signed at, pinned so a rerun writes the same queue bytes (worker/media.ts). */
   mediaSignedAt?: string;
+  /** `strategy.engine: bigquery`: the table scored instead of objects, and its state at planning (worker/bq-round.ts). */
+  bigquery?: BigQueryPin;
 }
 
 export const roundDir = (r: string) => `rounds/${r}`;
@@ -88,17 +91,19 @@ export async function listRounds(store: ObjectStore): Promise<RoundManifest[]> {
 }
 
 /** The plan fixes which objects (and generations) a round consumes, so a rerun sees the same inputs. */
-async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number): Promise<RoundPlan> {
+async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number, pinTable?: PinTable): Promise<RoundPlan> {
   const name = `${roundDir(roundId)}/plan.json`;
   const existing = await readJson<RoundPlan>(store, name);
   if (existing) return existing;
   const consumed = new Set<string>();
   for (const m of previous) for (const c of m.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
   const objects: ConsumedObject[] = [];
+  const bigquery = pinTable ? await pinTable(now) : undefined;
   let updatedMax: string | null = null;
   const prefix = project.predictions.prefix;
-  const listedFrom = listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
-  for await (const o of store.list(prefix, { startOffset: listedFrom })) {
+  const listedFrom = bigquery ? undefined : listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
+  // A BigQuery round reads its table, not the prefix.
+  if (!bigquery) for await (const o of store.list(prefix, { startOffset: listedFrom })) {
     if (!isDataObject(o.name)) continue;
     if (consumed.has(`${o.name}\u0000${o.generation}`)) continue;
     objects.push({ name: o.name, generation: o.generation, size: o.size });
@@ -110,14 +115,20 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
     previousRounds: previous.map((m) => m.round), snapshotVersion: latest?.pointer.version ?? null,
     ...(listedFrom === undefined ? {} : { listedFrom }),
     ...(MEDIA_TASKS.has(project.task) ? { mediaSignedAt: signingInstant(now) } : {}),
+    ...(bigquery ? { bigquery } : {}),
   };
   // Another replica may have planned this round first: then its plan is used, so both produce the same bytes.
   return firstWriteWins(store, name, plan);
 }
 
-/** (id, model) pairs already queued in earlier rounds or present in the latest snapshot. */
+/** Keys of the (id, model) pairs already queued in earlier rounds or present in the latest snapshot. */
 export async function exclusionKeys(store: ObjectStore, previous: RoundManifest[], snapshotVersion: number | null): Promise<bigint[]> {
-  const keys: bigint[] = [];
+  return (await excludedItems(store, previous, snapshotVersion)).map(([id, model]) => exclusionKey(id, model));
+}
+
+/** (id, model) pairs already queued in earlier rounds or present in the latest snapshot; model undefined = none. */
+export async function excludedItems(store: ObjectStore, previous: RoundManifest[], snapshotVersion: number | null): Promise<Array<[id: string, model: string | undefined]>> {
+  const keys: Array<[string, string | undefined]> = [];
   for (const m of previous) {
     for (const q of m.files.queue) {
       let text: string;
@@ -130,13 +141,13 @@ export async function exclusionKeys(store: ObjectStore, previous: RoundManifest[
       for (const line of text.split('\n')) {
         if (!line) continue;
         const meta = (JSON.parse(line) as { meta?: { id?: string; model?: string | null } }).meta;
-        if (meta?.id !== undefined) keys.push(exclusionKey(meta.id, meta.model ?? undefined));
+        if (meta?.id !== undefined) keys.push([meta.id, meta.model ?? undefined]);
       }
     }
   }
   if (snapshotVersion !== null) {
     const rows: SnapshotRow[] = await readSnapshotRows(store, snapshotVersion);
-    for (const r of rows) keys.push(exclusionKey(r.id, r.model ?? undefined));
+    for (const r of rows) keys.push([r.id, r.model ?? undefined]);
   }
   return keys;
 }
@@ -163,10 +174,16 @@ export interface RoundScores {
   rejects: string[];
 }
 
-/** Plans the round (or reads its plan); `exists` when its manifest is already there. */
-export async function openRound(opts: RoundOptions): Promise<{ exists: RoundResult } | { open: OpenRound }> {
+/** Pins a BigQuery round's table at planning time (worker/bq-round.ts); `now` in ms. */
+export type PinTable = (now: number) => Promise<BigQueryPin>;
+
+/** Plans the round (or reads its plan); `exists` when its manifest is already there. `pinTable`: the round reads a BigQuery table. */
+export async function openRound(opts: RoundOptions, pinTable?: PinTable): Promise<{ exists: RoundResult } | { open: OpenRound }> {
   const { project, store } = opts;
   scoringStrategy(project); // raw-object projects never plan a prediction round (runRawRound)
+  if (project.strategy.engine === 'bigquery' && !pinTable) {
+    throw new ReviewloopError('CONFIG_INVALID', `project ${project.name}: strategy.engine: bigquery scores in one query; run the round unsharded (reviewloop round without --shard)`);
+  }
   const roundId = validateRoundId(opts.roundId);
   const log = (opts.logger ?? silentLogger).child({ project: project.name, round: roundId, job: 'round' });
   const all = await listRounds(store);
@@ -176,7 +193,7 @@ export async function openRound(opts: RoundOptions): Promise<{ exists: RoundResu
     await writeRoundStats(opts, done, all);
     return { exists: { status: 'exists', manifest: done } };
   }
-  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)());
+  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)(), pinTable);
   // Plans written before pinning existed carry no history: fall back to what exists now.
   const pinned = new Set(plan.previousRounds ?? all.map((m) => m.round));
   const previous = all.filter((m) => pinned.has(m.round));
@@ -224,6 +241,8 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {
   if (opts.project.predictions.format === 'objects') return runRawRound(opts);
+  // Loaded on demand: local rounds never load the BigQuery client.
+  if (opts.project.strategy.engine === 'bigquery') return (await import('./bq-round.js')).runBigQueryRound(opts);
   const opened = await openRound(opts);
   if ('exists' in opened) return opened.exists;
   const round = opened.open;
