@@ -150,3 +150,13 @@ describe('inter-arrival times', () => {
     expect([...m.entries()]).toEqual([['a', [30, 30]], ['b', []]]);
   });
 });
+
+describe('report labels', () => {
+  it('drop the dataset prefix Prodigy puts on every session id', async () => {
+    const { dropSharedPrefix } = await import('../../worker/stats/report.js');
+    const short = dropSharedPrefix(['support-intents-alice', 'support-intents-bob']);
+    expect(short('support-intents-alice')).toBe('alice');
+    expect(dropSharedPrefix(['alice', 'bob'])('alice')).toBe('alice');
+    expect(dropSharedPrefix(['team-a', 'team-a'])('team-a')).toBe('a');
+  });
+});

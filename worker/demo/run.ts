@@ -128,9 +128,11 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     print('');
     print('drift vs previous round:');
     for (const d of drift) print(`  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}), JS(labels) ${fmt(d.js_labels)}`);
-    print('model quality against the corrections (latest snapshot):');
-    for (const q of quality) print(`  ${q.project} v${q.snapshot_version}: F1 ${fmt(q.f1_score)}, model-human agreement ${fmt(q.agreement)}`);
-    for (const k of kappa) print(`  ${k.project} v${k.snapshot_version}: Fleiss' kappa ${fmt(k.kappa)}`);
+    // Rows come ordered by version: the last one per project is the latest snapshot.
+    const latest = <T extends Record<string, unknown>>(rows: T[]) => [...new Map(rows.map((r) => [r.project, r])).values()];
+    print('model quality against the corrections (latest snapshot, cumulative):');
+    for (const q of latest(quality)) print(`  ${q.project} v${q.snapshot_version}: F1 ${fmt(q.f1_score)}, model-human agreement ${fmt(q.agreement)}`);
+    for (const k of latest(kappa)) print(`  ${k.project} v${k.snapshot_version}: Fleiss' kappa ${fmt(k.kappa)}`);
     const reportPath = path.join(abs, 'report.html');
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');
     await writeFile(reportPath, renderReport(data));

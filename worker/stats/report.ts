@@ -132,11 +132,24 @@ function acceptanceChart(d: ReportData): string | null {
     series: [s('acceptance_rate', 'acceptance rate'), s('agreement', 'model = human'), s('ignore_rate', 'ignore rate')] });
 }
 
+/**
+ * Prodigy names sessions `DATASET-NAME`, so every annotator id starts with the
+ * same dataset: drop that shared `…-` prefix from axis labels so names fit.
+ */
+export function dropSharedPrefix(names: string[]): (name: string) => string {
+  if (names.length < 2) return (n) => n;
+  let prefix = names[0];
+  for (const n of names) while (!n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  const cut = prefix.lastIndexOf('-') + 1;
+  return (n) => (cut > 0 && n.length > cut ? n.slice(cut) : n);
+}
+
 function agreementChart(d: ReportData): string | null {
   if (d.agreement.length === 0) return null;
   const latest = Math.max(...d.agreement.map((r) => num(r.snapshot_version) ?? 0));
   const rows = d.agreement.filter((r) => r.snapshot_version === latest);
-  const names = rows.map((r) => (r.metric === 'fleiss' ? 'Fleiss (all)' : `${r.annotator_a} – ${r.annotator_b}`));
+  const short = dropSharedPrefix(rows.flatMap((r) => (r.metric === 'fleiss' ? [] : [String(r.annotator_a), String(r.annotator_b)])));
+  const names = rows.map((r) => (r.metric === 'fleiss' ? 'Fleiss (all)' : `${short(String(r.annotator_a))} – ${short(String(r.annotator_b))}`));
   return svg({ grid: { ...grid, left: 140 }, tooltip: {}, title: { text: `snapshot v${latest}`, left: 'right', textStyle: { fontSize: 12, color: '#6b7280' } },
     xAxis: { type: 'value', min: -1, max: 1, name: 'kappa', nameLocation: 'middle', nameGap: 28 },
     yAxis: { type: 'category', data: names },
