@@ -93,6 +93,16 @@ async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
   }
 }
 
+/** Reader failures on corrupt bytes (apache-arrow TypeErrors, parquet-wasm error strings) become INPUT_INVALID naming the object. */
+async function* typedErrors(source: Source, format: string, batches: AsyncGenerator<RecordBatch>): AsyncGenerator<RecordBatch> {
+  try {
+    yield* batches;
+  } catch (err) {
+    if (err instanceof ReviewloopError) throw err;
+    throw new ReviewloopError('INPUT_INVALID', `${source.uri}: not a readable ${format} file: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { object: source.uri } });
+  }
+}
+
 function invalid(source: Source, message: string): ReviewloopError {
   return new ReviewloopError('INPUT_INVALID', `${source.uri}: ${message}`, { details: { object: source.uri } });
 }
@@ -208,7 +218,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   const exclude = params.exclude !== undefined && params.exclude.length > 0 ? params.exclude : undefined;
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   let rowBase = 0;
-  const batches = format === 'arrow' ? arrowBatches(source) : parquetBatches(source);
+  const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source) : parquetBatches(source));
   for await (const batch of batches) {
     if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
     const n = batch.numRows;
