@@ -3,7 +3,7 @@
  * items, score, keep the local top-K and audit candidates, count stats.
  * Pure and synchronous; the piscina task module wraps it.
  */
-import { fastLineScratch, fastProbs, parseFastLine, type FastLineScratch } from './fast-line.js';
+import { fastLineScratch, fastProbs, fastString, parseFastBytes, parseFastLine, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01 } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import {
@@ -112,7 +112,44 @@ function fastPath(input: ScoreChunkInput): { s: FastLineScratch; kernel: ProbKer
   return s === null ? null : { s, kernel };
 }
 
-export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
+/** Decodes one line of a chunk; null when it is not UTF-8. A BOM is dropped only at the chunk's start, as decoding the whole chunk did. */
+function decodeLine(chunk: Uint8Array, start: number, end: number): string | null {
+  try {
+    return (start === 0 ? fatalDecoder : fatalKeepBom).decode(chunk.subarray(start, end));
+  } catch {
+    return null;
+  }
+}
+
+const fatalKeepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Adds one fast-path record's probabilities to the stats, as the general path does for the same record. */
+function fastStats(stats: ChunkStats, f: FastLineScratch, labels: readonly string[], singleLabel: boolean, entropyScore: number): void {
+  let best = -1;
+  let bestJ = 0;
+  // The entropy kernel runs the same operations in the same (label) order, so its score is this sum to the bit.
+  let ent = Number.isNaN(entropyScore) ? 0 : entropyScore;
+  const sumEnt = singleLabel && Number.isNaN(entropyScore);
+  for (let j = 0; j < f.k; j++) {
+    if (f.present[j] === 0) continue;
+    const p = f.row[j];
+    if (p > best) { best = p; bestJ = j; }
+    if (sumEnt && p > 0) ent -= p * Math.log(p);
+  }
+  stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
+  stats.confidenceNano += Math.round(best * 1e9);
+  stats.entropyNano += Math.round(ent * 1e9);
+  if (singleLabel) stats.labelCounts[labels[bestJ]] = (stats.labelCounts[labels[bestJ]] ?? 0) + 1;
+  else for (let j = 0; j < f.k; j++) if (f.row[j] >= 0.5) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + 1;
+}
+
+/** Test hook: `fastPath: false` forces every line through JSON.parse + normalizeRecord (the reference the fast paths must match). */
+export interface ScoreChunkOptions {
+  /** Default true. */
+  fastPath?: boolean;
+}
+
+export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOptions = {}): ChunkResult {
   const labelSet = new Set(input.labels);
   const nopts: NormalizeOptions = { task: input.task, labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format };
   const [lo, hi] = scoreRange(input.strategy.name, input.labels.length);
@@ -120,16 +157,67 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
   const audit = new BottomK<ScoredEntry>(input.auditK);
   const rejects: Reject[] = [];
   const stats = emptyStats();
-  const lines = decodeLines(input.chunk);
   const singleLabel = input.task !== 'textcat-multilabel';
-  const fast = fastPath(input);
+  const fast = options.fastPath === false ? null : fastPath(input);
   const excluding = input.exclude !== undefined && input.exclude.length > 0;
   const { labels } = input;
+  const buf = input.chunk;
+  const n = buf.length;
+  const auditing = input.auditK > 0;
+  const floor = input.topFloor ?? -Infinity;
+  const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
+  // Node's Buffer#indexOf is memchr; Uint8Array#indexOf is several times slower per line.
+  const finder: Uint8Array = typeof Buffer === 'function' ? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) : buf;
 
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
+  // Lines are found in the bytes (split on \n, as decoding then splitting did); the common shape is
+  // scanned there without decoding, every other line is decoded and takes the string paths.
+  for (let start = 0, i = 0; start <= n; i++) {
+    const nl = finder.indexOf(10, start);
+    const end = nl === -1 ? n : nl;
     const lineNo = input.firstLine + i;
-    if (line !== null && line.trim().length === 0) continue;
+    const lineStart = start;
+    start = end + 1; // past n after the last line
+    if (fast !== null && end - lineStart <= input.maxLineBytes && parseFastBytes(buf, lineStart, end, fast.s)) {
+      // Same checks, stats and entry as the general path, from the scanned bytes; see fast-line.ts for why it is exact.
+      const f = fast.s;
+      stats.read++;
+      let id: string | undefined;
+      if (excluding) {
+        id = fastString(buf, f.idStart, f.idEnd)!;
+        if (isExcluded(input.exclude!, id, fastString(buf, f.modelStart, f.modelEnd))) { stats.skipped++; continue; }
+      }
+      const score = fast.kernel(f.row, 0, f.k);
+      stats.scored++;
+      stats.scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
+      fastStats(stats, f, labels, singleLabel, entropyIsScore ? score : NaN);
+      // Most records lose to the top heap's worst on score alone: they never become strings.
+      const w = top.worst();
+      const mayTop = score >= floor && (top.size < top.capacity || (w !== undefined && score >= w.score));
+      if (!mayTop && !auditing) continue;
+      id ??= fastString(buf, f.idStart, f.idEnd)!;
+      const probe: ScoredEntry = { id, score, u: NaN, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
+      const keepTop = mayTop && top.wouldKeep(probe);
+      if (auditing) probe.u = uniform01(input.strategy.seed, id);
+      const keepAudit = auditing && audit.wouldKeep(probe);
+      if (keepTop || keepAudit) {
+        if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, id);
+        const rec: PredictionRecord = { id };
+        const text = fastString(buf, f.textStart, f.textEnd);
+        if (text !== undefined) rec.text = text;
+        const model = fastString(buf, f.modelStart, f.modelEnd);
+        if (model !== undefined) rec.model = model;
+        rec.probs = fastProbs(f, labels);
+        probe.record = rec;
+        if (keepTop) top.push(probe);
+        if (keepAudit) audit.push(probe);
+      }
+      continue;
+    }
+    generalLine(decodeLine(buf, lineStart, end), lineNo);
+  }
+
+  function generalLine(line: string | null, lineNo: number): void {
+    if (line !== null && line.trim().length === 0) return;
     stats.read++;
     const reject = (reason: string, field?: string, id?: string) => {
       stats.rejected++;
@@ -138,34 +226,21 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
       if (id !== undefined) r.id = id;
       rejects.push(r);
     };
-    if (line === null) { reject('invalid UTF-8'); continue; }
-    if (line.length > input.maxLineBytes) { reject(`line longer than ${input.maxLineBytes} bytes`); continue; }
+    if (line === null) { reject('invalid UTF-8'); return; }
+    if (line.length > input.maxLineBytes) { reject(`line longer than ${input.maxLineBytes} bytes`); return; }
     if (fast !== null && parseFastLine(line, fast.s)) {
       // Same checks, stats and entry as below, from the scanned fields; see fast-line.ts for why it is exact.
       const f = fast.s;
-      if (excluding && isExcluded(input.exclude!, f.id, f.model)) { stats.skipped++; continue; }
+      if (excluding && isExcluded(input.exclude!, f.id, f.model)) { stats.skipped++; return; }
       const score = fast.kernel(f.row, 0, f.k);
       stats.scored++;
       stats.scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
-      let best = -1;
-      let bestJ = 0;
-      let ent = 0;
-      for (let j = 0; j < f.k; j++) {
-        if (f.present[j] === 0) continue;
-        const p = f.row[j];
-        if (p > best) { best = p; bestJ = j; }
-        if (singleLabel && p > 0) ent -= p * Math.log(p);
-      }
-      stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
-      stats.confidenceNano += Math.round(best * 1e9);
-      stats.entropyNano += Math.round(ent * 1e9);
-      if (singleLabel) stats.labelCounts[labels[bestJ]] = (stats.labelCounts[labels[bestJ]] ?? 0) + 1;
-      else for (let j = 0; j < f.k; j++) if (f.row[j] >= 0.5) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + 1;
+      fastStats(stats, f, labels, singleLabel, NaN);
       const probe: ScoredEntry = { id: f.id, score, u: NaN, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
-      const keepTop = top.wouldKeep(probe);
-      if (input.auditK > 0) probe.u = uniform01(input.strategy.seed, f.id);
-      const keepAudit = input.auditK > 0 && audit.wouldKeep(probe);
-      if (!keepTop && !keepAudit) continue;
+      const keepTop = score >= floor && top.wouldKeep(probe);
+      if (auditing) probe.u = uniform01(input.strategy.seed, f.id);
+      const keepAudit = auditing && audit.wouldKeep(probe);
+      if (!keepTop && !keepAudit) return;
       if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, f.id);
       const rec: PredictionRecord = { id: f.id };
       if (f.text !== undefined) rec.text = f.text;
@@ -174,24 +249,24 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
       probe.record = rec;
       if (keepTop) top.push(probe);
       if (keepAudit) audit.push(probe);
-      continue;
+      return;
     }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (err) {
       reject(`malformed JSON: ${(err as Error).message}`);
-      continue;
+      return;
     }
     const norm = normalizeRecord(value, nopts);
-    if (!norm.ok) { reject(norm.reason, norm.field, norm.id); continue; }
+    if (!norm.ok) { reject(norm.reason, norm.field, norm.id); return; }
     const rec = norm.record;
     if (excluding && isExcluded(input.exclude!, rec.id, rec.model)) {
       stats.skipped++;
-      continue;
+      return;
     }
     const scored = scoreRecord(rec, input.labels, input.strategy);
-    if (!scored.ok) { reject(scored.reason, scored.field, rec.id); continue; }
+    if (!scored.ok) { reject(scored.reason, scored.field, rec.id); return; }
     stats.scored++;
     stats.scoreHist[binIndex(scored.score, lo, hi, SCORE_BINS)]++;
     if (rec.probs) {
@@ -222,7 +297,7 @@ export function scoreChunkSync(input: ScoreChunkInput): ChunkResult {
       record: rec,
     };
     // The audit draw (two hashes) is only paid for records that can use it.
-    const keepTop = top.wouldKeep(entry);
+    const keepTop = scored.score >= floor && top.wouldKeep(entry);
     if (keepTop || input.auditK > 0) entry.u = uniform01(input.strategy.seed, rec.id);
     // Only retained entries pay for slimming; most records are dropped by the heaps.
     if (keepTop) top.push({ ...entry, record: slim(rec, input.keepEmbedding) });

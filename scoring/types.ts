@@ -114,6 +114,12 @@ export interface ScoreChunkInput {
   topK: number;
   /** Heap size kept per chunk for the audit sample (smallest `u`). */
   auditK: number;
+  /**
+   * Score of the worst entry in the run's full top-K heap so far, when it is
+   * full: records scoring below it cannot make the final top-K, so the chunk
+   * need not keep them. Default: none (-Infinity).
+   */
+  topFloor?: number;
   /** Keep records' `embedding` in entries (only when diversity selection needs it). */
   keepEmbedding: boolean;
   /** Lines longer than this (bytes) are rejected unparsed. */

@@ -20,7 +20,9 @@ export interface ChunkerOptions {
   maxLineBytes: number;
 }
 
-function countNewlines(buf: Uint8Array): number {
+function countNewlines(bytes: Uint8Array): number {
+  // Buffer#indexOf is memchr: several times faster than Uint8Array#indexOf, and this runs on the main thread.
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let n = 0;
   let i = buf.indexOf(10);
   while (i !== -1) {

@@ -163,6 +163,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         strategy: params.strategy,
         topK: params.topK,
         auditK: params.auditK,
+        // Once the run's heap is full, chunks drop what cannot beat its worst: far fewer entries built, cloned and merged.
+        topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
         keepEmbedding: params.keepEmbedding,
         maxLineBytes: params.maxLineBytes,
         probTolerance: params.probTolerance,

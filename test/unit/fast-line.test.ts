@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { scoreChunkSync } from '../../scoring/chunk.js';
-import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
+import { fastLineScratch, parseFastBytes, parseFastLine } from '../../scoring/fast-line.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
 
 const LABELS = ['pos', 'neg', 'neutral'];
 
-function input(lines: string[], task: TaskType = 'textcat', name: StrategyName = 'entropy'): ScoreChunkInput {
+function input(lines: string[] | Uint8Array, task: TaskType = 'textcat', name: StrategyName = 'entropy'): ScoreChunkInput {
   return {
-    kind: 'score-chunk', chunk: new TextEncoder().encode(lines.join('\n')), object: 'o', firstLine: 1, format: 'auto', task,
+    kind: 'score-chunk', chunk: lines instanceof Uint8Array ? lines : new TextEncoder().encode(lines.join('\n')), object: 'o', firstLine: 1, format: 'auto', task,
     labels: LABELS, strategy: { name, seed: 's' }, topK: 50, auditK: 3, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3,
   };
 }
@@ -69,5 +69,83 @@ describe('fast JSONL path', () => {
       const strip = (r: typeof fast) => JSON.stringify({ ...r, rejects: r.rejects.map((x) => [x.line, x.field, x.id]) });
       expect(strip(fast)).toBe(strip(slow));
     }), { numRuns: 300 });
+  });
+
+  it('accepts from bytes exactly what it accepts from the decoded line', () => {
+    const s = fastLineScratch(LABELS, true, 1e-3)!;
+    const enc = new TextEncoder();
+    for (const line of [
+      '{"id":"a","text":"t","probs":{"pos":0.25,"neg":0.75}}',
+      ' { "probs" : { "neg" : 1e-1 , "pos":0.9 } , "text":"x" ,"id":"b" , "model":"m"} \r',
+      '{"id":"é😀","text":"\u2028ü","probs":{"pos":1}}',
+      '{"id":"a","text":"t","probs":{"pos":1E0}}',
+      '{"id":"a","text":"t","probs":{"pos":-0}}',
+      '{"id":"a","text":"t","probs":{"pos":0.5,"neg":0.5}} x',
+    ]) {
+      const bytes = enc.encode(line);
+      expect(parseFastBytes(bytes, 0, bytes.length, s), line).toBe(parseFastLine(line, s));
+    }
+    // Malformed UTF-8 inside a string: the string path (which rejects the line) decides.
+    const bad = Uint8Array.from([...enc.encode('{"id":"a","text":"'), 0xc3, ...enc.encode('","probs":{"pos":1}}')]);
+    expect(parseFastBytes(bad, 0, bad.length, s)).toBe(false);
+  });
+
+  it('matches JSON.parse + normalizeRecord on arbitrary bytes: escapes, unicode, numbers, duplicates, whitespace, bad UTF-8 (property)', () => {
+    const digits = (min: number, max: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: min, maxLength: max }).map((d) => d.join(''));
+    const num = fc.oneof(
+      fc.double({ min: 0, max: 1, noNaN: true }).map((x) => JSON.stringify(x)),
+      fc.tuple(digits(0, 25), fc.integer({ min: -30, max: 30 }), fc.constantFrom('e', 'E', 'e+'), fc.boolean())
+        .map(([d, e, mark, neg]) => `${neg ? '-' : ''}0.${d || '0'}${e === 0 ? '' : `${mark}${e}`}`),
+      fc.tuple(digits(1, 20), fc.integer({ min: -40, max: 0 })).map(([d, e]) => `${d.replace(/^0+(?=\d)/, '')}e${e}`),
+      fc.constantFrom('0', '1', '-0', '-0.0', '0.0e0', '1e400', '1e-400', '0.1e1', '2', '01', '1.', '.5', '+1', '1e', '-', '0x1', 'NaN', '"0.5"', 'null',
+        '0.30000000000000004', '0.1000000000000000055511151231257827', '0.99999999999999999999', '4.9e-324', '9007199254740993e-16'),
+    );
+    const str = fc.oneof(
+      fc.string({ maxLength: 6 }).map((x) => JSON.stringify(x)),
+      fc.string({ unit: 'binary', maxLength: 6 }).map((x) => JSON.stringify(x)),
+      fc.constantFrom('"a\\"b"', '"\\u0041"', '"tab\there"', '"\ufeffbom"', '"é"', '""', '7', 'null', '"a\\\\"', '"x'),
+    );
+    const key = fc.constantFrom('id', 'text', 'probs', 'model', 'meta', 'i\\u0064', 'ID');
+    const ws = fc.constantFrom('', ' ', '\t', '\r', ' \t ');
+    const member = fc.oneof(
+      { arbitrary: fc.tuple(fc.constantFrom('id', 'text', 'model'), str), weight: 6 },
+      {
+        arbitrary: fc.tuple(fc.constant('probs'), fc.array(fc.tuple(fc.constantFrom(...LABELS, 'po', 'other'), num), { maxLength: 4 })
+          .map((ps) => `{${ps.map(([l, v]) => `"${l}":${v}`).join(',')}}`)),
+        weight: 4,
+      },
+      { arbitrary: fc.tuple(key, fc.oneof(str, num, fc.constant('{"a":[1,{"b":"}"}]}'))), weight: 1 },
+    );
+    const line = fc.tuple(fc.array(member, { minLength: 0, maxLength: 6 }), ws, ws).map(([ms, a, b]) => `${a}{${ms.map(([k, v]) => `${a}"${k}"${b}:${a}${v}`).join(`,${b}`)}}${b}`);
+    const base = fc.record({ id: str, text: str, p: fc.array(num, { minLength: 3, maxLength: 3 }), model: str }).map((r) =>
+      `{"id":${r.id},"text":${r.text},"probs":{"pos":${r.p[0]},"neg":${r.p[1]},"neutral":${r.p[2]}},"model":${r.model}}`);
+    const good = fc.tuple(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 1e6 }), fc.string({ unit: 'grapheme', maxLength: 5 }))
+      .map(([a, b, id]) => { const t = a + b || 1; return `{"id":${JSON.stringify(`i${id}`)},"text":"t","probs":{"pos":${a / t},"neg":${b / t}}}`; });
+    // Byte-level damage: a stray continuation byte, a truncated sequence, a raw control character, a lone high byte.
+    const damage = fc.option(fc.tuple(fc.nat(), fc.constantFrom([0x80], [0xc3], [0xe2, 0x82], [0x01], [0x09], [0xff], [0xed, 0xa0, 0x80], [0xef, 0xbb, 0xbf])), { nil: undefined });
+    const enc = new TextEncoder();
+    const chunkOf = (lines: Array<[string, [number, readonly number[]] | undefined]>, crlf: boolean): Uint8Array => {
+      const parts: number[] = [];
+      for (const [l, d] of lines) {
+        const bytes = Array.from(enc.encode(l));
+        if (d !== undefined) bytes.splice(d[0] % (bytes.length + 1), 0, ...d[1]);
+        parts.push(...bytes, ...(crlf ? [0x0d, 0x0a] : [0x0a]));
+      }
+      return Uint8Array.from(parts);
+    };
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.oneof(line, base, good, fc.constant('')), damage), { minLength: 1, maxLength: 25 }),
+      fc.boolean(),
+      fc.constantFrom<TaskType>('textcat', 'textcat-multilabel'),
+      fc.constantFrom<StrategyName>('entropy', 'margin', 'least-confidence', 'multilabel-entropy'),
+      fc.constantFrom(0, 2),
+      fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }),
+      (lines, crlf, task, name, auditK, topFloor) => {
+        const inp = { ...input(chunkOf(lines, crlf), task, name), topK: 4, auditK, topFloor };
+        const fast = scoreChunkSync(inp);
+        const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(slow));
+      },
+    ), { numRuns: 400 });
   });
 });
