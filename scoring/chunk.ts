@@ -3,6 +3,7 @@
  * items, score, keep the local top-K and audit candidates, count stats.
  * Pure and synchronous; the piscina task module wraps it.
  */
+import { isUtf8 } from 'node:buffer';
 import { fastLineScratch, fastProbs, fastString, parseFastBytes, parseFastLine, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01 } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
@@ -112,10 +113,14 @@ function fastPath(input: ScoreChunkInput): { s: FastLineScratch; kernel: ProbKer
   return s === null ? null : { s, kernel };
 }
 
-/** Decodes one line of a chunk; null when it is not UTF-8. A BOM is dropped only at the chunk's start, as decoding the whole chunk did. */
-function decodeLine(chunk: Uint8Array, start: number, end: number): string | null {
+/**
+ * Decodes one line of a chunk as `decodeLines` would have; null when it is not
+ * UTF-8. A leading BOM is dropped where that did: at the chunk's start, or on
+ * every line of a chunk that is not valid UTF-8 as a whole.
+ */
+function decodeLine(chunk: Uint8Array, start: number, end: number, chunkValid: boolean): string | null {
   try {
-    return (start === 0 ? fatalDecoder : fatalKeepBom).decode(chunk.subarray(start, end));
+    return (start === 0 || !chunkValid ? fatalDecoder : fatalKeepBom).decode(chunk.subarray(start, end));
   } catch {
     return null;
   }
@@ -165,6 +170,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const n = buf.length;
   const auditing = input.auditK > 0;
   const floor = input.topFloor ?? -Infinity;
+  let chunkValid: boolean | undefined; // checked (natively) on the first line that needs decoding
   const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
   // Node's Buffer#indexOf is memchr; Uint8Array#indexOf is several times slower per line.
   const finder: Uint8Array = typeof Buffer === 'function' ? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) : buf;
@@ -213,7 +219,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       }
       continue;
     }
-    generalLine(decodeLine(buf, lineStart, end), lineNo);
+    chunkValid ??= isUtf8(buf);
+    generalLine(decodeLine(buf, lineStart, end, chunkValid), lineNo);
   }
 
   function generalLine(line: string | null, lineNo: number): void {

@@ -368,19 +368,18 @@ function byteNumber(b: Uint8Array, i: number, end: number, s: FastLineScratch): 
   return j;
 }
 
-/** Index of the label whose quoted UTF-8 name starts at `i`, trying `guess` first; -1 if none. */
+function labelMatches(b: Uint8Array, i: number, end: number, lb: Uint8Array): boolean {
+  const n = lb.length;
+  if (i + n >= end || b[i + n] !== 0x22) return false;
+  for (let x = 0; x < n; x++) if (b[i + x] !== lb[x]) return false;
+  return true;
+}
+
+/** Index of the label whose quoted UTF-8 name starts at `i`, trying `guess` (the next in config order) first; -1 if none. */
 function labelAtBytes(b: Uint8Array, i: number, end: number, s: FastLineScratch, guess: number): number {
   const lbs = s.labelBytes;
-  for (let t = -1; t < s.k; t++) {
-    const j = t === -1 ? guess : t;
-    if (j >= s.k || (t !== -1 && j === guess)) continue;
-    const lb = lbs[j];
-    const n = lb.length;
-    if (i + n >= end || b[i + n] !== 0x22) continue;
-    let x = 0;
-    while (x < n && b[i + x] === lb[x]) x++;
-    if (x === n) return j;
-  }
+  if (guess < s.k && labelMatches(b, i, end, lbs[guess])) return guess;
+  for (let j = 0; j < s.k; j++) if (j !== guess && labelMatches(b, i, end, lbs[j])) return j;
   return -1;
 }
 
@@ -430,8 +429,9 @@ function keyBit(b: Uint8Array, i: number, len: number): number {
  * ranges in `s.idStart`… (decode them with {@link fastString} when needed).
  */
 export function parseFastBytes(b: Uint8Array, start: number, end: number, s: FastLineScratch): boolean {
-  s.row.fill(0);
-  s.present.fill(0);
+  // Plain loops: TypedArray#fill is a builtin call, dearer than six stores.
+  const { row, present } = s;
+  for (let j = 0; j < s.k; j++) { row[j] = 0; present[j] = 0; }
   s.count = 0;
   s.idStart = s.idEnd = s.textStart = s.textEnd = s.modelStart = s.modelEnd = -1;
   let idUnits = 0;

@@ -1,4 +1,4 @@
-// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --keep]`
+// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline]`
 //
 // Generates a seeded synthetic file of six-class predictions (native JSONL,
 // ~200 bytes a record) under bench/out/, converts it to Arrow IPC and Parquet,
@@ -26,6 +26,9 @@ const RECORDS = Number(arg('records', '1000000'));
 const TOP = Number(arg('top', '1000'));
 const THREADS = arg('threads', undefined);
 const SEED = Number(arg('seed', '42'));
+/** Which reviewloop inputs to run; the Arrow/Parquet conversion (slow at 10M) only happens when one of them is asked for. */
+const FORMATS = new Set(arg('formats', 'jsonl,arrow,parquet').split(','));
+const BASELINE = !process.argv.includes('--no-baseline');
 
 /** mulberry32: tiny, seeded, good enough for synthetic data. */
 function rng(seed) {
@@ -203,7 +206,8 @@ async function main() {
     await generate(`${jsonl}.tmp`, RECORDS, SEED);
     (await import('node:fs')).renameSync(`${jsonl}.tmp`, jsonl);
   }
-  if (!existsSync(arrowFile) || !existsSync(parquetDir)) {
+  const columnar = FORMATS.has('arrow') || FORMATS.has('parquet');
+  if (columnar && (!existsSync(arrowFile) || !existsSync(parquetDir))) {
     console.log('[bench] converting to Arrow IPC and Parquet');
     const fs = await import('node:fs');
     fs.rmSync(`${parquetDir}.tmp`, { recursive: true, force: true });
@@ -213,22 +217,28 @@ async function main() {
     fs.renameSync(`${arrowFile}.tmp`, arrowFile);
   }
   if (!existsSync(join(ROOT, 'dist', 'worker', 'cli.js'))) throw new Error('run "npm run build" first');
-  console.log(`[bench] ${RECORDS} records; JSONL ${mb(statSync(jsonl).size)}, Arrow ${mb(statSync(arrowFile).size)}, Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
+  const sizes = [`JSONL ${mb(statSync(jsonl).size)}`];
+  if (columnar) sizes.push(`Arrow ${mb(statSync(arrowFile).size)}`, `Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
+  console.log(`[bench] ${RECORDS} records; ${sizes.join(', ')}; load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
-  const py = python();
   const results = [];
-  const baseline = await measure(py, [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)]);
-  results.push({ name: 'python baseline (json + numpy)', ...baseline, ids: baseline.stdout.trim().split('\n') });
+  if (BASELINE) {
+    const baseline = await measure(python(), [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)]);
+    results.push({ name: 'python baseline (json + numpy)', ...baseline, ids: baseline.stdout.trim().split('\n') });
+  }
 
   const rl = (inputs) => ['bin/reviewloop.js', 'score', ...inputs, '--task', 'textcat', '--strategy', 'entropy', '--labels', LABELS.join(','), '--top', String(TOP), ...(THREADS ? ['--threads', THREADS] : [])];
-  for (const [name, inputs] of [['reviewloop JSONL', [jsonl]], ['reviewloop Arrow IPC', [arrowFile]], ['reviewloop Parquet', [parquetDir]]]) {
+  const runs = [['jsonl', 'reviewloop JSONL', [jsonl]], ['arrow', 'reviewloop Arrow IPC', [arrowFile]], ['parquet', 'reviewloop Parquet', [parquetDir]]].filter(([f]) => FORMATS.has(f));
+  for (const [, name, inputs] of runs) {
     const r = await measure(process.execPath, rl(inputs));
     results.push({ name, ...r, ids: r.stdout.trim().split('\n').map((l) => JSON.parse(l).id) });
   }
 
+  // Without the baseline, ratios and the id check are against the first reviewloop run.
   const b = results[0];
   console.log('');
-  console.log(`${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${'vs baseline'.padStart(12)}  same top-${TOP}`);
+  console.log(`load average after: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${(BASELINE ? 'vs baseline' : 'vs first').padStart(12)}  same top-${TOP}`);
   let allSame = true;
   for (const r of results) {
     const same = r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);

@@ -200,15 +200,27 @@ function idAt(ids: Vector, i: number): { id: string } | { reason: string } {
   return { id };
 }
 
-/**
- * Scores every batch of one Arrow/Parquet object into the sink. Rejects are
- * handed over per batch, in row order.
- */
-export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal): Promise<void> {
+/** What one batch's row loop reads; a plain object so the loop runs in its own (synchronous, optimisable) function. */
+interface BatchRows {
+  source: Source;
+  params: ColumnarParams;
+  sink: ColumnarSink;
+  stats: ChunkStats;
+  ids: Vector;
+  model: Vector | null;
+  text: Vector | null;
+  values: ProbArray;
+  rowError: Map<number, { field: string; reason: string }>;
+  scores: Float64Array;
+  n: number;
+  rowBase: number;
+  labelN: Float64Array;
+}
+
+/** Validates, counts and offers to the heaps the rows of one scored batch; returns its rejects in row order. */
+function scoreBatchRows(b: BatchRows): Reject[] {
+  const { source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN } = b;
   const { labels, task, strategy } = params;
-  if (!isColumnarStrategy(strategy.name)) {
-    throw invalid(source, `strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`);
-  }
   const k = labels.length;
   const singleLabel = task !== 'textcat-multilabel';
   const needsText = task === 'textcat' || task === 'textcat-multilabel' || task === 'ner';
@@ -216,7 +228,117 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   const reuseEntropy = singleLabel && strategy.name === 'entropy';
   const { top, audit } = sink;
   const exclude = params.exclude !== undefined && params.exclude.length > 0 ? params.exclude : undefined;
+  const idsClean = ids.nullCount === 0;
+  const checkRows = !idsClean || rowError.size > 0;
+  const checkText = needsText && text !== null && text.nullCount > 0;
+  const rejects: Reject[] = [];
+  const reject = (line: number, reason: string, field?: string, id?: string) => {
+    stats.rejected++;
+    const rj: Reject = { object: source.uri, line, reason };
+    if (field !== undefined) rj.field = field;
+    if (id !== undefined) rj.id = id;
+    rejects.push(rj);
+  };
+  // Per-label counts by index; turned into stats.labelCounts once per batch.
+  labelN.fill(0);
+  let confidenceNano = 0;
+  let entropyNano = 0;
+  const { scoreHist, confidenceHist } = stats;
+  let worstTop = top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity;
+  stats.read += n;
+  for (let i = 0; i < n; i++) {
+    if (checkRows) {
+      const idr = idAt(ids, i);
+      if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
+      const re = rowError.get(i);
+      if (re !== undefined) { reject(rowBase + i + 1, re.reason, re.field, idr.id); continue; }
+    }
+    const s = scores[i];
+    const off = i * k;
+    if (Number.isNaN(s)) {
+      let j = 0;
+      while (j < k && values[off + j] >= 0 && values[off + j] <= 1) j++;
+      reject(rowBase + i + 1, `probability ${describeBad(values[off + j])}`, `probs.${labels[j]}`, stringAt(ids, i));
+      continue;
+    }
+    let best = -1;
+    let bestJ = 0;
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      const p = values[off + j];
+      sum += p;
+      if (p > best) { best = p; bestJ = j; }
+    }
+    if (singleLabel && Math.abs(sum - 1) > params.probTolerance) {
+      reject(rowBase + i + 1, `probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${params.probTolerance})`, 'probs', stringAt(ids, i));
+      continue;
+    }
+    if (checkText && !text.isValid(i)) {
+      reject(rowBase + i + 1, `task ${task} needs text`, 'text', stringAt(ids, i));
+      continue;
+    }
+    // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
+    const mayTop = s >= worstTop;
+    let id: string | undefined;
+    if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {
+      const idr = idAt(ids, i);
+      if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
+      id = idr.id;
+      if (exclude !== undefined && isExcluded(exclude, id, stringAt(model, i))) { stats.skipped++; continue; }
+    }
+    stats.scored++;
+    scoreHist[binIndex(s, lo, hi, SCORE_BINS)]++;
+    confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
+    confidenceNano += Math.round(best * 1e9);
+    if (singleLabel) {
+      if (reuseEntropy) entropyNano += Math.round(s * 1e9);
+      else {
+        let ent = 0;
+        for (let j = 0; j < k; j++) { const p = values[off + j]; if (p > 0) ent -= p * Math.log(p); }
+        entropyNano += Math.round(ent * 1e9);
+      }
+      labelN[bestJ]++;
+    } else {
+      for (let j = 0; j < k; j++) if (values[off + j] >= 0.5) labelN[j]++;
+    }
+    if (id === undefined) continue;
+    const line = rowBase + i + 1;
+    const u = audit.capacity > 0 ? uniform01(strategy.seed, id) : NaN;
+    const probe = { id, score: s, u, source: { object: source.uri, line } };
+    const keepTop = mayTop && top.wouldKeep(probe as ScoredEntry);
+    const keepAudit = audit.capacity > 0 && audit.wouldKeep(probe as ScoredEntry);
+    if (!keepTop && !keepAudit) continue;
+    const record: PredictionRecord = { id, probs: {} };
+    for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
+    const t = stringAt(text, i);
+    if (t !== undefined) record.text = t;
+    const m = stringAt(model, i);
+    if (m !== undefined) record.model = m;
+    // Kept entries always carry their audit draw, as JSONL entries do (partials and rounds read it).
+    const entry: ScoredEntry = { ...probe, u: Number.isNaN(u) ? uniform01(strategy.seed, id) : u, record };
+    if (keepTop) top.push(entry);
+    if (keepAudit) audit.push(entry);
+    if (top.size >= top.capacity) worstTop = top.worst()?.score ?? Infinity;
+  }
+  // Integer sums below 2^53 per batch: the same totals as adding row by row.
+  stats.confidenceNano += confidenceNano;
+  stats.entropyNano += entropyNano;
+  for (let j = 0; j < k; j++) if (labelN[j] > 0) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + labelN[j];
+  return rejects;
+}
+
+/**
+ * Scores every batch of one Arrow/Parquet object into the sink. Rejects are
+ * handed over per batch, in row order.
+ */
+export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal): Promise<void> {
+  const { labels, strategy } = params;
+  if (!isColumnarStrategy(strategy.name)) {
+    throw invalid(source, `strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`);
+  }
+  const k = labels.length;
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
+  const labelN = new Float64Array(k);
   let rowBase = 0;
   const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source) : parquetBatches(source));
   for await (const batch of batches) {
@@ -232,90 +354,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     if (scores.length < n) scores = new Float64Array(n);
     const r = scoreRowMajor(strategy.name, values, k, scores);
     if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
-    const idsClean = ids.nullCount === 0;
-    const rejects: Reject[] = [];
-    for (let i = 0; i < n; i++) {
-      const line = rowBase + i + 1;
-      stats.read++;
-      const reject = (reason: string, field?: string, id?: string) => {
-        stats.rejected++;
-        const rj: Reject = { object: source.uri, line, reason };
-        if (field !== undefined) rj.field = field;
-        if (id !== undefined) rj.id = id;
-        rejects.push(rj);
-      };
-      if (!idsClean || rowError.size > 0) {
-        const idr = idAt(ids, i);
-        if ('reason' in idr) { reject(idr.reason, 'id'); continue; }
-        const re = rowError.get(i);
-        if (re !== undefined) { reject(re.reason, re.field, idr.id); continue; }
-      }
-      const s = scores[i];
-      const off = i * k;
-      if (Number.isNaN(s)) {
-        let j = 0;
-        while (j < k && values[off + j] >= 0 && values[off + j] <= 1) j++;
-        reject(`probability ${describeBad(values[off + j])}`, `probs.${labels[j]}`, stringAt(ids, i));
-        continue;
-      }
-      let best = -1;
-      let bestJ = 0;
-      let sum = 0;
-      for (let j = 0; j < k; j++) {
-        const p = values[off + j];
-        sum += p;
-        if (p > best) { best = p; bestJ = j; }
-      }
-      if (singleLabel && Math.abs(sum - 1) > params.probTolerance) {
-        reject(`probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${params.probTolerance})`, 'probs', stringAt(ids, i));
-        continue;
-      }
-      if (needsText && text !== null && !text.isValid(i)) {
-        reject(`task ${task} needs text`, 'text', stringAt(ids, i));
-        continue;
-      }
-      // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
-      const w = top.worst();
-      const mayTop = top.size < top.capacity || (w !== undefined && s >= w.score);
-      let id: string | undefined;
-      if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {
-        const idr = idAt(ids, i);
-        if ('reason' in idr) { reject(idr.reason, 'id'); continue; }
-        id = idr.id;
-        if (exclude !== undefined && isExcluded(exclude, id, stringAt(model, i))) { stats.skipped++; continue; }
-      }
-      stats.scored++;
-      stats.scoreHist[binIndex(s, lo, hi, SCORE_BINS)]++;
-      stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
-      stats.confidenceNano += Math.round(best * 1e9);
-      if (singleLabel) {
-        if (reuseEntropy) stats.entropyNano += Math.round(s * 1e9);
-        else {
-          let ent = 0;
-          for (let j = 0; j < k; j++) { const p = values[off + j]; if (p > 0) ent -= p * Math.log(p); }
-          stats.entropyNano += Math.round(ent * 1e9);
-        }
-        stats.labelCounts[labels[bestJ]] = (stats.labelCounts[labels[bestJ]] ?? 0) + 1;
-      } else {
-        for (let j = 0; j < k; j++) if (values[off + j] >= 0.5) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + 1;
-      }
-      if (id === undefined) continue;
-      const u = audit.capacity > 0 ? uniform01(strategy.seed, id) : NaN;
-      const probe = { id, score: s, u, source: { object: source.uri, line } };
-      const keepTop = mayTop && top.wouldKeep(probe as ScoredEntry);
-      const keepAudit = audit.capacity > 0 && audit.wouldKeep(probe as ScoredEntry);
-      if (!keepTop && !keepAudit) continue;
-      const record: PredictionRecord = { id, probs: {} };
-      for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
-      const t = stringAt(text, i);
-      if (t !== undefined) record.text = t;
-      const m = stringAt(model, i);
-      if (m !== undefined) record.model = m;
-      // Kept entries always carry their audit draw, as JSONL entries do (partials and rounds read it).
-      const entry: ScoredEntry = { ...probe, u: Number.isNaN(u) ? uniform01(strategy.seed, id) : u, record };
-      if (keepTop) top.push(entry);
-      if (keepAudit) audit.push(entry);
-    }
+    const rejects = scoreBatchRows({ source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
     rowBase += n;
     stats.confidenceSum = stats.confidenceNano / 1e9;
     stats.entropySum = stats.entropyNano / 1e9;

@@ -27,14 +27,21 @@ export function taskModulePath(): string {
 }
 
 export class ScoringPool {
-  private readonly pool: Piscina;
+  private piscina: Piscina | null = null;
+  private readonly filename: string;
   private closed = false;
   readonly threads: number;
 
   constructor(options: ScoringPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
-    this.pool = new Piscina({
-      filename: taskModulePath(),
+    this.filename = taskModulePath();
+  }
+
+  /** Threads start on the first chunk: a run over Arrow/Parquet only (scored on the main thread) never pays for them. */
+  private get pool(): Piscina {
+    if (this.closed) throw new ReviewloopError('INTERNAL', 'scoring pool is closed');
+    this.piscina ??= new Piscina({
+      filename: this.filename,
       name: 'scoreChunk',
       minThreads: this.threads,
       maxThreads: this.threads,
@@ -42,6 +49,7 @@ export class ScoringPool {
       // A small young generation keeps each thread's RSS low; chunk garbage dies young either way.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
+    return this.piscina;
   }
 
   /** Runs one chunk; the chunk's buffer is transferred, not copied. */
@@ -57,12 +65,12 @@ export class ScoringPool {
 
   /** Fraction of thread time busy since start (0..1), for /metrics. */
   utilization(): number {
-    return this.pool.utilization;
+    return this.piscina?.utilization ?? 0;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.pool.destroy();
+    await this.piscina?.destroy();
   }
 }

@@ -148,4 +148,17 @@ describe('fast JSONL path', () => {
       },
     ), { numRuns: 400 });
   });
+
+  it('decodes lines as decoding the whole chunk did (a BOM is dropped at the chunk start, or on every line of a chunk with bad UTF-8)', () => {
+    const enc = new TextEncoder();
+    const rec = '{"id":"b","text":"t","probs":{"pos":1}}';
+    const bom = [0xef, 0xbb, 0xbf];
+    const chunk = (bad: boolean) => Uint8Array.from([...bom, ...enc.encode(`${rec}\n`), ...bom, ...enc.encode(`${rec}\n`), ...(bad ? [0xff, 0x0a] : [])]);
+    const valid = scoreChunkSync(input(chunk(false)));
+    expect(valid.stats.scored).toBe(1);
+    expect(valid.rejects.map((r) => r.line)).toEqual([2]);
+    const invalid = scoreChunkSync(input(chunk(true)));
+    expect(invalid.stats.scored).toBe(2);
+    expect(invalid.rejects.map((r) => [r.line, r.reason])).toEqual([[3, 'invalid UTF-8']]);
+  });
 });
