@@ -86,7 +86,7 @@ export async function runFaultCampaign(opts: FaultOptions): Promise<Figures> {
     if (mode === 'rate' && random() < opts.faultRate) fault = pick(KINDS);
     if (mode === 'outage' && requests > outageAfter) fault = pick(OUTAGE_KINDS);
     if (fault !== 'pass') bump(fig.tried, `${mode === 'rate' ? 'faults' : 'outageFaults'}.${fault}`);
-    if (mode !== 'off') bump(fig.tried, 'requests');
+    if (mode !== 'off') bump(fig.tried, mode === 'rate' ? 'requests' : 'outageRequests');
     if (process.env.RL_CHAOS_TRACE) process.stderr.write(`${mode} ${fault} ${method} ${url.slice(0, 160)}\n`);
     return fault;
   }, { stallMs: opts.stallMs ?? 300 });
