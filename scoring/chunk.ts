@@ -5,7 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { fastLineScratch, fastProbs, fastString, parseFastBytes, parseFastLine, type FastLineScratch } from './fast-line.js';
-import { isExcluded, uniform01 } from './hash.js';
+import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import {
   entropy, leastConfidence, margin, multilabelEntropy, multilabelMinMargin, ratio, scoreRange, scoreRecord,
@@ -170,6 +170,16 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const n = buf.length;
   const auditing = input.auditK > 0;
   const floor = input.topFloor ?? -Infinity;
+  // `${seed}\u0000` then the id's bytes: what uniform01 hashes, so the draw needs no id string.
+  const seedBytes = new TextEncoder().encode(`${input.strategy.seed}\u0000`);
+  let key = new Uint8Array(seedBytes.length + 64);
+  key.set(seedBytes);
+  const auditDraw = (b: Uint8Array, start: number, end: number): number => {
+    const len = seedBytes.length + end - start;
+    if (key.length < len) { key = new Uint8Array(len * 2); key.set(seedBytes); }
+    key.set(b.subarray(start, end), seedBytes.length);
+    return uniform01Key(key.subarray(0, len));
+  };
   let chunkValid: boolean | undefined; // checked (natively) on the first line that needs decoding
   const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
   // Node's Buffer#indexOf is memchr; Uint8Array#indexOf is several times slower per line.
@@ -196,15 +206,21 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       stats.scored++;
       stats.scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
       fastStats(stats, f, labels, singleLabel, entropyIsScore ? score : NaN);
-      // Most records lose to the top heap's worst on score alone: they never become strings.
+      // Most records lose to both heaps' worst on score (and audit draw, hashed from the id's bytes) alone: they never become strings.
       const w = top.worst();
       const mayTop = score >= floor && (top.size < top.capacity || (w !== undefined && score >= w.score));
-      if (!mayTop && !auditing) continue;
+      let u = NaN;
+      let mayAudit = false;
+      if (auditing) {
+        u = auditDraw(buf, f.idStart, f.idEnd);
+        const wa = audit.worst();
+        mayAudit = audit.size < audit.capacity || (wa !== undefined && u <= wa.u);
+      }
+      if (!mayTop && !mayAudit) continue;
       id ??= fastString(buf, f.idStart, f.idEnd)!;
-      const probe: ScoredEntry = { id, score, u: NaN, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
+      const probe: ScoredEntry = { id, score, u, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
       const keepTop = mayTop && top.wouldKeep(probe);
-      if (auditing) probe.u = uniform01(input.strategy.seed, id);
-      const keepAudit = auditing && audit.wouldKeep(probe);
+      const keepAudit = mayAudit && audit.wouldKeep(probe);
       if (keepTop || keepAudit) {
         if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, id);
         const rec: PredictionRecord = { id };

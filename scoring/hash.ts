@@ -53,7 +53,11 @@ export function signed32(x: number): number {
  * hashes, so ties are practically impossible and every thread agrees.
  */
 export function uniform01(seed: string, id: string): number {
-  const key = `${seed}\u0000${id}`;
+  return uniform01Key(encoder.encode(`${seed}\u0000${id}`));
+}
+
+/** `uniform01` from the UTF-8 bytes of `${seed}\u0000${id}`, for callers holding bytes (the JSONL byte scanner). */
+export function uniform01Key(key: Uint8Array): number {
   const hi = murmur3(key, 0x9747b28c) >>> 5; // 27 bits
   const lo = murmur3(key, 0x5bd1e995) >>> 6; // 26 bits
   return (hi * 67108864 + lo) / 9007199254740992;

@@ -140,8 +140,10 @@ describe('fast JSONL path', () => {
       fc.constantFrom<StrategyName>('entropy', 'margin', 'least-confidence', 'multilabel-entropy'),
       fc.constantFrom(0, 2),
       fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }),
-      (lines, crlf, task, name, auditK, topFloor) => {
-        const inp = { ...input(chunkOf(lines, crlf), task, name), topK: 4, auditK, topFloor };
+      fc.constantFrom('s', 'é😀', '\ud800', ''),
+      (lines, crlf, task, name, auditK, topFloor, seed) => {
+        const base = input(chunkOf(lines, crlf), task, name);
+        const inp = { ...base, strategy: { ...base.strategy, seed }, topK: 4, auditK, topFloor };
         const fast = scoreChunkSync(inp);
         const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
         expect(JSON.stringify(fast)).toBe(JSON.stringify(slow));
