@@ -14,14 +14,14 @@
  *   the local order (UTF-16), which differs only for ids with characters
  *   beyond U+FFFF at the top-K boundary.
  */
-import { BigQuery } from '@google-cloud/bigquery';
+import type { BigQuery } from '@google-cloud/bigquery';
 import type { Command } from 'commander';
 import { parseTableRef, scoringQuery, type ProbShape } from '../scoring/sql.js';
 import { compareDrawn, compareRanked } from '../scoring/topk.js';
 import type { ScoredEntry, StrategyName, TaskType } from '../scoring/types.js';
 import { ReviewloopError } from './errors.js';
 import { withRetry } from './retry.js';
-import { dummyAuthClient, isLoopback } from './stats/bigquery-sink.js';
+import { dummyAuthClient, isLoopback, loadBigQuery } from './lazy-deps.js';
 
 export interface BigQueryScoreOptions {
   /** PROJECT.DATASET.TABLE holding the predictions. */
@@ -125,6 +125,7 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
 /** A client for the query's billing project; the emulator (a loopback endpoint) gets a dummy credential. */
 export function bigQueryClient(o: Pick<BigQueryScoreOptions, 'billingProject' | 'location' | 'apiEndpoint'>, tableProject: string): BigQuery {
   const endpoint = o.apiEndpoint ?? null;
+  const { BigQuery } = loadBigQuery();
   return new BigQuery({
     projectId: o.billingProject ?? tableProject,
     location: o.location ?? 'US',

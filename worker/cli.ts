@@ -7,16 +7,15 @@ import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { openApp, type AppContext } from './app.js';
-import { COMMAND_MODULES } from './commands/index.js';
+import type { AppContext } from './app.js';
+import { loadCommandModules, type RegisterCommands } from './commands/index.js';
 import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
-import { runMerge } from './merge.js';
-import { runRound } from './round.js';
-import { resolveShard, runRoundShard } from './shard.js';
 import { latestSlot, slotRoundId } from './round-id.js';
-import { statusReport } from './status.js';
 import { printTable } from './table.js';
+
+/** Commands defined in this file; their heavy modules are imported inside the actions (start-up time). */
+const CORE_COMMANDS = ['demo', 'round', 'merge', 'status', 'query', 'report'];
 
 export interface CliIO {
   out: (s: string) => void;
@@ -35,6 +34,7 @@ export interface CommandEnv {
 
 export async function withApp<T>(configPath: string, logger: Logger, fn: (app: AppContext) => Promise<T>): Promise<T> {
   const config: Config = await loadConfig(configPath);
+  const { openApp } = await import('./app.js');
   const app = openApp(config, { logger });
   try {
     return await fn(app);
@@ -43,7 +43,7 @@ export async function withApp<T>(configPath: string, logger: Logger, fn: (app: A
   }
 }
 
-export function buildProgram(io: CliIO = defaultIO): Command {
+export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] = []): Command {
   const logger = createLogger();
   const program = new Command('reviewloop')
     .description('Active-learning review loop: predictions in GCS → ranked Prodigy queues → corrected labels → versioned training snapshots, with drift and quality stats.')
@@ -79,6 +79,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
           roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
         }
         const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger };
+        const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('./round.js'), import('./shard.js')]);
         const shard = resolveShard(opts.shard, opts.shards);
         const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish);
         if (sharded?.status === 'partial') {
@@ -99,6 +100,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .action(async (opts: { config: string; project?: string }) => {
       await withApp(opts.config, logger, async (app) => {
         const project = app.project(opts.project);
+        const { runMerge } = await import('./merge.js');
         const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger });
         if (m.status === 'nothing-new') io.out(`no new exports; snapshot stays at v${m.version ?? 0}\n`);
         else io.out(`snapshot v${m.version} written: ${m.manifest!.counts.answers} answers merged, ${m.manifest!.counts.items} items, ${m.badLines.length} bad export line(s) skipped\n`);
@@ -113,6 +115,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .option('--json', 'print JSON')
     .action(async (opts: { config: string; project?: string; json?: boolean }) => {
       await withApp(opts.config, logger, async (app) => {
+        const { statusReport } = await import('./status.js');
         const report = await statusReport(app, opts.project);
         if (opts.json) io.out(`${JSON.stringify(report, null, 2)}\n`);
         else io.out(report.text);
@@ -146,14 +149,14 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     });
 
   const env: CommandEnv = { io, logger, withApp: (p, fn) => withApp(p, logger, fn), configOption };
-  for (const register of COMMAND_MODULES) register(program, env);
+  for (const register of modules) register(program, env);
   return program;
 }
 
 /** Entry point: returns the process exit code instead of exiting, so tests can call it. */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
-  const program = buildProgram(io);
   try {
+    const program = buildProgram(io, await loadCommandModules(argv, CORE_COMMANDS));
     await program.parseAsync(argv);
     return EXIT.OK;
   } catch (err) {

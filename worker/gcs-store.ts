@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Storage, type Bucket, type File, type FileMetadata } from '@google-cloud/storage';
+import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
+import { loadStorage } from './lazy-deps.js';
 import { ReviewloopError } from './errors.js';
 import { backoffDelayMs, withRetry, type RetryOptions } from './retry.js';
 import {
@@ -275,6 +276,7 @@ export class GcsStore implements ObjectStore {
 function makeClient(options: GcsStoreOptions): Storage {
   const endpoint = options.apiEndpoint ?? undefined;
   const emulator = endpoint !== undefined && !options.useAuthWithCustomEndpoint;
+  const { Storage } = loadStorage();
   return new Storage({
     apiEndpoint: endpoint,
     projectId: options.projectId ?? (emulator ? 'reviewloop-local' : undefined),

@@ -1,4 +1,5 @@
-import { Storage } from '@google-cloud/storage';
+import type { Storage } from '@google-cloud/storage';
+import { loadStorage } from './lazy-deps.js';
 import { ReviewloopError } from './errors.js';
 
 /** V4 signed URLs live at most 7 days (GCS limit), in seconds. */
@@ -28,7 +29,7 @@ export class MediaSigner {
 
   constructor(options: MediaSignerOptions = {}) {
     // Never a custom endpoint here: a signed URL must name the real storage host the browser will fetch.
-    this.storage = options.storage ?? new Storage({ credentials: options.credentials, projectId: options.projectId });
+    this.storage = options.storage ?? new (loadStorage().Storage)({ credentials: options.credentials, projectId: options.projectId });
     this.now = options.now ?? Date.now;
   }
 

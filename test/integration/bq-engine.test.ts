@@ -20,7 +20,7 @@ import type { StrategyName, TaskType } from '../../scoring/types.js';
 import { scoreInBigQuery } from '../../worker/bq-engine.js';
 import { ScoringPool } from '../../worker/pool.js';
 import { scoreSources } from '../../worker/score-run.js';
-import { dummyAuthClient } from '../../worker/stats/bigquery-sink.js';
+import { dummyAuthClient } from '../../worker/lazy-deps.js';
 import { emulatorEnv } from '../helpers/emulators.js';
 
 process.env.METADATA_SERVER_DETECTION = 'none';

@@ -19,7 +19,7 @@ import { parseTableRef, scoringQuery } from '../../scoring/sql.js';
 import { LocalStore } from '../../worker/local-store.js';
 import { ScoringPool } from '../../worker/pool.js';
 import { runRound, type RoundPlan } from '../../worker/round.js';
-import { dummyAuthClient } from '../../worker/stats/bigquery-sink.js';
+import { dummyAuthClient } from '../../worker/lazy-deps.js';
 import type { ObjectStore } from '../../worker/store.js';
 import { writeOnce } from '../../worker/write-once.js';
 import { emulatorEnv } from '../helpers/emulators.js';

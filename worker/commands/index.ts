@@ -1,14 +1,28 @@
 /**
  * Command modules beyond the core loop (score, reduce, run, push-annotations, …).
- * Each exports one `register(program, env)`; adding a command is one line here.
+ * Each exports one `register(program, env)`. They are loaded by name so a
+ * command starts with only its own dependencies; help loads them all.
  */
 import type { Command } from 'commander';
 import type { CommandEnv } from '../cli.js';
-import { register as registerPushAnnotations } from './push-annotations.js';
-import { register as registerResign } from './resign.js';
-import { register as registerRun } from './run.js';
-import { register as registerScore } from './score.js';
 
 export type RegisterCommands = (program: Command, env: CommandEnv) => void;
 
-export const COMMAND_MODULES: RegisterCommands[] = [registerRun, registerScore, registerPushAnnotations, registerResign];
+const score = async () => (await import('./score.js')).register;
+
+/** Command name → its module's register function; adding a command is one line here. */
+export const COMMAND_LOADERS: Record<string, () => Promise<RegisterCommands>> = {
+  run: async () => (await import('./run.js')).register,
+  score,
+  reduce: score,
+  'push-annotations': async () => (await import('./push-annotations.js')).register,
+  resign: async () => (await import('./resign.js')).register,
+};
+
+/** The modules `argv` needs: its command's, none for a core command, all for help or an unknown word. */
+export async function loadCommandModules(argv: string[], coreCommands: string[]): Promise<RegisterCommands[]> {
+  const name = argv.slice(2).find((a) => !a.startsWith('-'));
+  if (name !== undefined && coreCommands.includes(name)) return [];
+  const loaders = name !== undefined && name in COMMAND_LOADERS ? [COMMAND_LOADERS[name]] : [...new Set(Object.values(COMMAND_LOADERS))];
+  return [...new Set(await Promise.all(loaders.map((load) => load())))];
+}

@@ -17,7 +17,6 @@ import {
   PARTIAL_KIND, PARTIAL_VERSION, type PartialResult,
 } from '../partials.js';
 import { ScoringPool } from '../pool.js';
-import { reduceRoundCommand } from '../shard.js';
 import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQueryCliOptions } from '../bq-engine.js';
 import { createProgress } from '../progress.js';
 import { scoreSources, type ScoreParams } from '../score-run.js';
@@ -215,7 +214,8 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--project <name>', 'with --round: the project')
     .addOption(env.configOption())
     .action(async (files: string[], opts: { top?: string; audit?: string; out?: string; round?: string; shards?: string; project?: string; config: string }) => {
-      if (opts.round !== undefined) return reduceRoundCommand({ env, config: opts.config, project: opts.project, round: opts.round, shards: opts.shards });
+      // The round machinery is heavy; only `reduce --round` needs it.
+      if (opts.round !== undefined) return (await import('../shard.js')).reduceRoundCommand({ env, config: opts.config, project: opts.project, round: opts.round, shards: opts.shards });
       if (files.length === 0) throw usage('give the partial result files, or --round R for a sharded round');
       await runReduce(files, opts, env.io);
     });

@@ -20,8 +20,8 @@
  */
 import { createHash } from 'node:crypto';
 import { BigQuery, type Dataset, type Job, type Table } from '@google-cloud/bigquery';
-import { OAuth2Client } from 'google-auth-library';
 import { ReviewloopError } from '../errors.js';
+import { dummyAuthClient, isLoopback } from '../lazy-deps.js';
 import { isRetryable, withRetry } from '../retry.js';
 import { checkParamNames, contentSha256, normalizeValue, stampBatch, type ResultValue, type StatsSink } from './sink.js';
 import { IDENT_RE, TABLES, VIEWS, bigqueryFields, tableDef, type Row, type Rows, type TableDef, type TableName } from './tables.js';
@@ -73,22 +73,6 @@ export async function openBigQuerySink(options: BigQuerySinkOptions): Promise<St
   const sink = new BigQuerySink(client, options, emulator);
   await sink.ensureSchema();
   return sink;
-}
-
-export function isLoopback(url: string): boolean {
-  try {
-    const host = new URL(url).hostname;
-    return host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || host === '::1';
-  } catch {
-    return false;
-  }
-}
-
-/** A static token: the emulator ignores auth, and no token refresh may reach Google. */
-export function dummyAuthClient(): OAuth2Client {
-  const c = new OAuth2Client();
-  c.setCredentials({ access_token: 'emulator', expiry_date: Date.now() + 10 * 365 * 24 * 3600 * 1000 });
-  return c;
 }
 
 class BigQuerySink implements StatsSink {
