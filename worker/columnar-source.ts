@@ -84,9 +84,13 @@ async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
   const file = await pq.ParquetFile.fromFile(blob);
   try {
     const names = tableFromIPC(file.schema().intoIPCStream()).schema.fields.map((f) => f.name);
-    const stream = await file.stream({ batchSize: PARQUET_BATCH_ROWS, columns: names.filter((n) => n !== 'meta' && n !== 'embedding') });
-    for await (const rb of stream as AsyncIterable<{ intoIPCStream(): Uint8Array }>) {
-      for (const batch of tableFromIPC(rb.intoIPCStream()).batches) yield batch;
+    const columns = names.filter((n) => n !== 'meta' && n !== 'embedding');
+    // One row group at a time with read(), not stream(): on corrupt bytes stream() traps inside
+    // wasm and never settles (a hung round), while read() rejects with an error we can name.
+    const groups = file.metadata().numRowGroups();
+    for (let g = 0; g < groups; g++) {
+      const table = await file.read({ rowGroups: [g], columns, batchSize: PARQUET_BATCH_ROWS });
+      for (const batch of tableFromIPC(table.intoIPCStream()).batches) yield batch;
     }
   } finally {
     file.free();

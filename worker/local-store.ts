@@ -22,7 +22,7 @@ export interface LocalStoreOptions {
    * old belongs to a crashed process. Default 30000.
    */
   staleLockMs?: number;
-  /** How long a writer waits for a busy lock before failing with CONFLICT (retryable), in ms. Default 10000. */
+  /** How long a writer waits for a busy lock before failing with CONFLICT (retryable), in ms. Default staleLockMs + 5000. */
   lockWaitMs?: number;
 }
 
@@ -47,7 +47,8 @@ export class LocalStore implements ObjectStore {
   constructor(root: string, options: LocalStoreOptions = {}) {
     this.root = path.resolve(root);
     this.staleLockMs = options.staleLockMs ?? 30_000;
-    this.lockWaitMs = options.lockWaitMs ?? 10_000;
+    // Waiters outlast a stale lock, so a writer killed while holding one delays others, never fails them.
+    this.lockWaitMs = options.lockWaitMs ?? this.staleLockMs + 5_000;
   }
 
   uri(name: string): string {
