@@ -16,7 +16,7 @@
  * file that has the column are rejected as JSONL would be.
  */
 import { open } from 'node:fs/promises';
-import { openAsBlob } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import { SCORE_BINS, CONFIDENCE_BINS, binIndex, emptyStats } from '../scoring/chunk.js';
 import { isColumnarStrategy, scoreRowMajor, type ProbArray } from '../scoring/columnar.js';
@@ -25,6 +25,7 @@ import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { ReviewloopError } from './errors.js';
+import { compiledModulePath } from './pool.js';
 import { decompressed, type Source } from './sources.js';
 
 /** What a columnar object is scored with (a subset of `ScoreParams`). */
@@ -68,32 +69,42 @@ async function* arrowBatches(source: Source): AsyncGenerator<RecordBatch> {
   for await (const batch of reader) yield batch;
 }
 
-/** Record batches of a Parquet object via parquet-wasm, only the columns we use. */
+/**
+ * Record batches of a Parquet object, one row group at a time, decoded in a
+ * worker thread (worker/parquet-thread.ts) so a wasm trap on corrupt bytes
+ * fails this object instead of killing the process.
+ */
 async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
-  const pq = await import('parquet-wasm');
   const { tableFromIPC } = await import('apache-arrow');
-  let blob: Blob;
-  if (source.path !== undefined) {
-    blob = await openAsBlob(source.path);
-  } else {
+  let bytes: Uint8Array | undefined;
+  if (source.path === undefined) {
     // parquet-wasm needs random access; a remote object is buffered once.
     const parts: Uint8Array[] = [];
     for await (const p of source.open() as AsyncIterable<Uint8Array>) parts.push(p);
-    blob = new Blob(parts);
+    bytes = Buffer.concat(parts);
   }
-  const file = await pq.ParquetFile.fromFile(blob);
+  const worker = new Worker(compiledModulePath('worker/parquet-thread.js'), {
+    workerData: { path: source.path, bytes, exclude: ['meta', 'embedding'], batchRows: PARQUET_BATCH_ROWS },
+  });
+  type Reply = { groups?: number; ipc?: Uint8Array; error?: string };
+  const next = () => new Promise<Reply>((resolve, reject) => {
+    const off = () => { worker.off('message', onMessage); worker.off('error', onError); worker.off('exit', onExit); };
+    const onMessage = (m: Reply) => { off(); if (m.error !== undefined) reject(new Error(m.error)); else resolve(m); };
+    const onError = (e: Error) => { off(); reject(e); };
+    const onExit = (code: number) => { off(); reject(new Error(`parquet reader thread exited with code ${code}`)); };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
   try {
-    const names = tableFromIPC(file.schema().intoIPCStream()).schema.fields.map((f) => f.name);
-    const columns = names.filter((n) => n !== 'meta' && n !== 'embedding');
-    // One row group at a time with read(), not stream(): on corrupt bytes stream() traps inside
-    // wasm and never settles (a hung round), while read() rejects with an error we can name.
-    const groups = file.metadata().numRowGroups();
-    for (let g = 0; g < groups; g++) {
-      const table = await file.read({ rowGroups: [g], columns, batchSize: PARQUET_BATCH_ROWS });
-      for (const batch of tableFromIPC(table.intoIPCStream()).batches) yield batch;
+    const { groups } = await next();
+    for (let g = 0; g < (groups ?? 0); g++) {
+      worker.postMessage({ group: g });
+      const { ipc } = await next();
+      for (const batch of tableFromIPC(ipc!).batches) yield batch;
     }
   } finally {
-    file.free();
+    await worker.terminate();
   }
 }
 

@@ -17,13 +17,17 @@ export interface ScoringPoolOptions {
  * the sources run under a TS loader (vitest), workers still need plain JS, so
  * fall back to the build output.
  */
-export function taskModulePath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const sibling = path.join(here, '..', 'scoring', 'task.js');
+export function compiledModulePath(rel: string): string {
+  const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const sibling = path.join(root, rel);
   if (existsSync(sibling)) return sibling;
-  const built = path.join(here, '..', 'dist', 'scoring', 'task.js');
+  const built = path.join(root, 'dist', rel);
   if (existsSync(built)) return built;
-  throw new ReviewloopError('INTERNAL', `scoring task module not found at ${sibling} or ${built}: run "npm run build"`);
+  throw new ReviewloopError('INTERNAL', `module ${rel} not found at ${sibling} or ${built}: run "npm run build"`);
+}
+
+export function taskModulePath(): string {
+  return compiledModulePath('scoring/task.js');
 }
 
 export class ScoringPool {

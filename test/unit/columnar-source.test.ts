@@ -151,3 +151,31 @@ function makeVector(values: Array<string | number>) {
   for (const v of values) b.append(v);
   return b.finish().toVector();
 }
+
+describe('corrupt Parquet', () => {
+  it('ends in INPUT_INVALID naming the object, even when parquet-wasm traps inside wasm', async () => {
+    const { tableFromJSON, tableToIPC } = await import('apache-arrow');
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ id: `r${i}`, text: `t${i}`, probs: [0.5, 0.3, 0.2] }));
+    const good = Buffer.from(pq.writeParquet(pq.Table.fromIPCStream(tableToIPC(tableFromJSON(rows), 'stream'))));
+    const outcomes = { ok: 0, invalid: 0, trapped: 0 };
+    let x = 12345;
+    // Seeded bit flips; about half hit data pages that make the wasm decoder trap ("unreachable"),
+    // which in the main thread would kill the process from an uncatchable callback.
+    for (let t = 0; t < 40; t++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      const bytes = Buffer.from(good);
+      bytes[x % bytes.length] ^= 1 << (t % 8);
+      const source: Source = { uri: 'gs://b/p/flipped.parquet', name: 'flipped.parquet', open: () => Readable.from([bytes]) };
+      try {
+        await scoreSources([source], { task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 's' }, topK: 5, auditK: 0, keepEmbedding: false, maxLineBytes: 4096, probTolerance: 1e-3, chunkBytes: 65536, format: 'auto' }, pool);
+        outcomes.ok++;
+      } catch (err) {
+        expect(err).toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('gs://b/p/flipped.parquet') });
+        outcomes.invalid++;
+        if (/unreachable/.test((err as Error).message)) outcomes.trapped++;
+      }
+    }
+    expect(outcomes.ok + outcomes.invalid).toBe(40);
+    expect(outcomes.trapped).toBeGreaterThan(0);
+  }, 120_000);
+});
