@@ -7,9 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { fastLineScratch, fastProbs, fastString, parseFastBytes, parseFastLine, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
-import {
-  entropy, leastConfidence, margin, multilabelEntropy, multilabelMinMargin, ratio, scoreRange, scoreRecord,
-} from './strategies.js';
+import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
 
@@ -90,24 +88,9 @@ export interface ChunkResult {
   stats: ChunkStats;
 }
 
-type ProbKernel = (p: ArrayLike<number>, offset: number, k: number) => number;
-
-/** The kernel `scoreRecord` applies for probability strategies, or null for the rest. */
-function probKernel(name: StrategyName): ProbKernel | null {
-  switch (name) {
-    case 'least-confidence': return leastConfidence;
-    case 'margin': return margin;
-    case 'ratio': return ratio;
-    case 'entropy': return entropy;
-    case 'multilabel-entropy': return multilabelEntropy;
-    case 'multilabel-min-margin': return multilabelMinMargin;
-    default: return null;
-  }
-}
-
 /** Fast-path state when this chunk's task, format and strategy allow it (see fast-line.ts). */
-function fastPath(input: ScoreChunkInput): { s: FastLineScratch; kernel: ProbKernel } | null {
-  const kernel = probKernel(input.strategy.name);
+function fastPath(input: ScoreChunkInput): { s: FastLineScratch; kernel: ProbabilityKernel } | null {
+  const kernel = probabilityKernel(input.strategy.name);
   if (kernel === null || input.format === 'vertex' || (input.task !== 'textcat' && input.task !== 'textcat-multilabel')) return null;
   const s = fastLineScratch(input.labels, input.task === 'textcat', input.probTolerance);
   return s === null ? null : { s, kernel };

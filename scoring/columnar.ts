@@ -16,9 +16,7 @@
  */
 
 import type { StrategyName } from './types.js';
-import {
-  entropy, leastConfidence, margin, multilabelEntropy, multilabelMinMargin, ratio,
-} from './strategies.js';
+import { probabilityKernel } from './strategies.js';
 
 /** Strategies that depend on the probability vector alone and so have a columnar form. */
 export type ColumnarStrategy =
@@ -43,19 +41,6 @@ export type ColumnarResult =
   | { ok: true; scores: Float64Array; invalid: number }
   | { ok: false; field: string; reason: string };
 
-type Kernel = (p: ArrayLike<number>, offset: number, k: number) => number;
-
-function kernelOf(name: StrategyName): Kernel | null {
-  switch (name) {
-    case 'least-confidence': return leastConfidence;
-    case 'margin': return margin;
-    case 'ratio': return ratio;
-    case 'entropy': return entropy;
-    case 'multilabel-entropy': return multilabelEntropy;
-    case 'multilabel-min-margin': return multilabelMinMargin;
-    default: return null;
-  }
-}
 
 let row = new Float64Array(64);
 
@@ -77,7 +62,7 @@ function outBuffer(n: number, out: Float64Array | undefined): Float64Array | str
  * allocating).
  */
 export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, out?: Float64Array): ColumnarResult {
-  const kernel = kernelOf(name);
+  const kernel = probabilityKernel(name);
   if (kernel === null) return { ok: false, field: 'strategy', reason: `${name} has no columnar form` };
   if (!Number.isInteger(k) || k < 1) return { ok: false, field: 'probs', reason: `label count must be a positive integer, got ${k}` };
   if (probs.length % k !== 0) return { ok: false, field: 'probs', reason: `${probs.length} values is not a multiple of ${k} labels` };
@@ -118,7 +103,7 @@ export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, o
  * for row i, columns in configured label order), all of the same length.
  */
 export function scoreColumns(name: StrategyName, columns: readonly ProbArray[], out?: Float64Array): ColumnarResult {
-  const kernel = kernelOf(name);
+  const kernel = probabilityKernel(name);
   if (kernel === null) return { ok: false, field: 'strategy', reason: `${name} has no columnar form` };
   const k = columns.length;
   if (k === 0) return { ok: false, field: 'probs', reason: 'no label columns' };

@@ -56,6 +56,22 @@ export const STRATEGY_NAMES = Object.freeze([
 // Compile-time check that no StrategyName is missing from the list above.
 export const ALL_STRATEGIES_LISTED: [Exclude<StrategyName, (typeof STRATEGY_NAMES)[number]>] extends [never] ? true : never = true;
 
+/** A kernel over one probability vector: `p[offset .. offset + k)`. */
+export type ProbabilityKernel = (p: ArrayLike<number>, offset: number, k: number) => number;
+
+/** The kernel `scoreRecord` applies for the probability strategies (also used column-wise), or null for the rest. */
+export function probabilityKernel(name: StrategyName): ProbabilityKernel | null {
+  switch (name) {
+    case 'least-confidence': return leastConfidence;
+    case 'margin': return margin;
+    case 'ratio': return ratio;
+    case 'entropy': return entropy;
+    case 'multilabel-entropy': return multilabelEntropy;
+    case 'multilabel-min-margin': return multilabelMinMargin;
+    default: return null;
+  }
+}
+
 /** True when `name` is one of `STRATEGY_NAMES`. */
 export function isStrategyName(name: string): name is StrategyName {
   return (STRATEGY_NAMES as readonly string[]).includes(name);
