@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -30,17 +30,12 @@ const SEED = Number(arg('seed', '42'));
 const FORMATS = new Set(arg('formats', 'jsonl,arrow,parquet').split(','));
 const BASELINE = !process.argv.includes('--no-baseline');
 
-/** mulberry32: tiny, seeded, good enough for synthetic data. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+if (!existsSync(join(ROOT, 'dist', 'worker', 'cli.js'))) {
+  console.error('[bench] run "npm run build" first');
+  process.exit(2);
 }
+// The demo's seeded generator (mulberry32), so bench data and demo data come from one implementation.
+const { rng } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'demo', 'data.js')).href);
 
 const WORDS = ['my', 'order', 'never', 'arrived', 'refund', 'please', 'card', 'charged', 'twice', 'login', 'fails', 'app', 'crashes', 'when', 'I', 'open', 'it', 'where', 'is', 'parcel', 'change', 'address', 'password', 'reset', 'broken', 'item'];
 
@@ -216,7 +211,6 @@ async function main() {
     fs.renameSync(`${parquetDir}.tmp`, parquetDir);
     fs.renameSync(`${arrowFile}.tmp`, arrowFile);
   }
-  if (!existsSync(join(ROOT, 'dist', 'worker', 'cli.js'))) throw new Error('run "npm run build" first');
   const sizes = [`JSONL ${mb(statSync(jsonl).size)}`];
   if (columnar) sizes.push(`Arrow ${mb(statSync(arrowFile).size)}`, `Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
   console.log(`[bench] ${RECORDS} records; ${sizes.join(', ')}; load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
