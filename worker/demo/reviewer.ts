@@ -27,7 +27,12 @@ export interface ReviewOptions {
 
 type Task = Record<string, unknown> & { meta: { id: string } };
 
-export function reviewChoice(tasks: Task[], gold: Map<string, string>, opts: ReviewOptions): string {
+/**
+ * The shared reviewer loop: paced timestamps, skips (ignore) at the annotator's
+ * rate, and `answer` for the rest. The random draws happen in a fixed order,
+ * so the same seed gives the same export.
+ */
+function simulate<G>(tasks: Task[], gold: Map<string, G>, opts: ReviewOptions, ignored: Record<string, unknown>, answer: (task: Task, g: G, r: () => number) => Record<string, unknown>): string {
   const r = rng(opts.seed);
   let t = opts.startAt;
   let out = '';
@@ -35,39 +40,29 @@ export function reviewChoice(tasks: Task[], gold: Map<string, string>, opts: Rev
     t += Math.round(opts.annotator.paceSeconds * (0.4 + r() * 1.2));
     const g = gold.get(task.meta.id);
     const base = stamp(task, opts, t);
-    if (g === undefined || r() < opts.annotator.ignoreRate) {
-      out += `${JSON.stringify({ ...base, accept: [], answer: 'ignore' })}\n`;
-      continue;
-    }
-    const label = r() < opts.annotator.errorRate ? opts.labels[Math.floor(r() * opts.labels.length)] : g;
-    out += `${JSON.stringify({ ...base, accept: [label], answer: 'accept' })}\n`;
+    const fields = g === undefined || r() < opts.annotator.ignoreRate ? { ...ignored, answer: 'ignore' } : { ...answer(task, g, r), answer: 'accept' };
+    out += `${JSON.stringify({ ...base, ...fields })}\n`;
   }
   return out;
 }
 
+export function reviewChoice(tasks: Task[], gold: Map<string, string>, opts: ReviewOptions): string {
+  return simulate(tasks, gold, opts, { accept: [] }, (_task, g, r) => ({
+    accept: [r() < opts.annotator.errorRate ? opts.labels[Math.floor(r() * opts.labels.length)] : g],
+  }));
+}
+
 export function reviewSpans(tasks: Task[], gold: Map<string, Array<{ start: number; end: number; label: string }>>, opts: ReviewOptions): string {
-  const r = rng(opts.seed);
-  let t = opts.startAt;
-  let out = '';
-  for (const task of tasks) {
-    t += Math.round(opts.annotator.paceSeconds * (0.4 + r() * 1.2));
-    const g = gold.get(task.meta.id);
-    const base = stamp(task, opts, t);
-    if (g === undefined || r() < opts.annotator.ignoreRate) {
-      out += `${JSON.stringify({ ...base, answer: 'ignore' })}\n`;
-      continue;
-    }
+  return simulate(tasks, gold, opts, {}, (task, g, r) => {
     const tokens = task.tokens as Array<{ start: number; end: number; id: number }>;
-    const spans = g
-      .filter(() => r() >= opts.annotator.errorRate)
-      .map((s) => ({
+    return {
+      spans: g.filter(() => r() >= opts.annotator.errorRate).map((s) => ({
         start: s.start, end: s.end, label: s.label,
         token_start: tokens.find((tk) => tk.start === s.start)?.id ?? 0,
         token_end: tokens.find((tk) => tk.end === s.end)?.id ?? 0,
-      }));
-    out += `${JSON.stringify({ ...base, spans, answer: 'accept' })}\n`;
-  }
-  return out;
+      })),
+    };
+  });
 }
 
 function stamp(task: Task, opts: ReviewOptions, t: number): Record<string, unknown> {
