@@ -16,26 +16,19 @@
  */
 import type { BigQuery } from '@google-cloud/bigquery';
 import type { Command } from 'commander';
-import { parseTableRef, scoringQuery, type ProbShape } from '../scoring/sql.js';
+import { parseTableRef, scoringQuery, type ProbShape, type ScoringQueryOptions } from '../scoring/sql.js';
 import { compareDrawn, compareRanked } from '../scoring/topk.js';
 import type { ScoredEntry, StrategyName, TaskType } from '../scoring/types.js';
 import { ReviewloopError } from './errors.js';
 import { withRetry } from './retry.js';
 import { dummyAuthClient, isLoopback, loadBigQuery } from './lazy-deps.js';
 
-export interface BigQueryScoreOptions {
+/** What the scoring query takes (scoring/sql.ts), with the table as text and client settings. */
+export type BigQueryScoreOptions = Omit<ScoringQueryOptions, 'table' | 'shape' | 'probTolerance'> & {
   /** PROJECT.DATASET.TABLE holding the predictions. */
   table: string;
-  /** STRING id column. Default `id`. */
-  idColumn?: string;
   /** Probabilities as ARRAY<STRUCT<label STRING, p FLOAT64>> in this column (default `probs`), or one column per label. */
   shape?: ProbShape;
-  labels: string[];
-  task: TaskType;
-  strategy: StrategyName;
-  seed: string;
-  topK: number;
-  auditK: number;
   /** Allowed |Σp − 1| for single-label tasks. Default 1e-3. */
   probTolerance?: number;
   /** Project that runs (and pays for) the query. Default: the table's project. */
@@ -44,15 +37,7 @@ export interface BigQueryScoreOptions {
   location?: string;
   /** e.g. `http://127.0.0.1:9050` for the emulator; null = Google. */
   apiEndpoint?: string | null;
-  /** STRING column copied into each selected record's `text`. Default: none. */
-  textColumn?: string;
-  /** STRING column copied into each selected record's `model`; also what `exclude.pairs` match. Default: none. */
-  modelColumn?: string;
-  /** Already queued or labelled rows, skipped in the query (scoring/sql.ts). Default: none. */
-  exclude?: { ids: string[]; pairs: string[] };
-  /** ISO instant the table is read as of (time travel). Default: now. */
-  asOf?: string;
-}
+};
 
 export interface BigQueryScoreResult {
   top: ScoredEntry[];

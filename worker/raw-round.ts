@@ -22,7 +22,7 @@ import { silentLogger } from './log.js';
 import type { RoundManifest } from './model.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
 import { discover, loadContent, objectLines, planned, rawObjectFilter, type PlannedObject, type RawItem } from './raw-source.js';
-import { slotTimeOf, validateRoundId } from './round-id.js';
+import { roundEventTime, validateRoundId } from './round-id.js';
 import { exclusionKeys, listRounds, roundDir, writeRoundStats, type RoundOptions, type RoundResult } from './round.js';
 import { sharedKeys } from './score-run.js';
 import { readLatest } from './snapshot.js';
@@ -205,13 +205,12 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
   }))), 'application/x-ndjson');
 
   const stats = { ...emptyStats(), read, scored: sample.population, rejected: found.rejects.length, skipped };
-  const slot = slotTimeOf(roundId);
   const manifest: RawRoundManifest = {
     kind: 'reviewloop.round',
     schemaVersion: 1,
     project: project.name,
     round: roundId,
-    slotTime: (slot ?? (plan.updatedMax ? new Date(plan.updatedMax) : new Date(0))).toISOString(),
+    slotTime: roundEventTime(roundId, plan.updatedMax),
     task: project.task,
     model: null,
     strategy: { name: sampling, topK: strategy.topK, auditFraction: 0, seed, reduce: strategy.reduce },

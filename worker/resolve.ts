@@ -3,19 +3,12 @@
  * `ignore` is recorded but is no label; a binary `reject` is a negative for
  * its label; adjudicated answers (Prodigy `review` output) take precedence.
  */
-import type { Answer, ResolvedStatus } from './model.js';
+import type { Answer, SnapshotRow } from './model.js';
 
 export type ConflictPolicy = 'latest' | 'majority' | 'unanimous';
 
-export interface Resolution {
-  status: ResolvedStatus;
-  label: string | null;
-  labels: string[];
-  negatives: string[];
-  spans: Answer['spans'];
-  boxes: Answer['boxes'];
-  audio_spans: Answer['audio_spans'];
-}
+/** The resolved fields of a snapshot row. */
+export type Resolution = Pick<SnapshotRow, 'status' | 'label' | 'labels' | 'negatives' | 'spans' | 'boxes' | 'audio_spans'>;
 
 function isBinary(a: Answer): boolean {
   return a.label !== null && a.accept === null && a.spans === null && a.boxes === null && a.audio_spans === null;

@@ -18,6 +18,14 @@ export function slotTimeOf(roundId: string): Date | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
+/**
+ * The time a round's figures refer to: its slot for a slot-shaped id, else
+ * the newest input object's update time (never "now", so reruns agree).
+ */
+export function roundEventTime(roundId: string, newestInputUpdated: string | null): string {
+  return (slotTimeOf(roundId) ?? (newestInputUpdated ? new Date(newestInputUpdated) : new Date(0))).toISOString();
+}
+
 export function validateRoundId(roundId: string): string {
   if (!MANUAL_RE.test(roundId) || roundId.includes('..')) {
     throw new ReviewloopError('CONFIG_INVALID', `invalid round id ${JSON.stringify(roundId)}: use letters, digits, ".", "_" and "-" (at most 64), e.g. 20261127T0200Z or relabel-3`);

@@ -14,7 +14,7 @@ import { silentLogger, type Logger } from './log.js';
 import type { ConsumedObject, RoundManifest, SnapshotRow } from './model.js';
 import type { ScoringPool } from './pool.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
-import { slotTimeOf, validateRoundId } from './round-id.js';
+import { roundEventTime, validateRoundId } from './round-id.js';
 import { scoreSources, sharedKeys, type ExactSums } from './score-run.js';
 import { auditTarget, select } from './select.js';
 import { isDataObject, type Source } from './sources.js';
@@ -299,14 +299,13 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   await writeOnce(store, `${dir}/items.jsonl`, itemsText, 'application/x-ndjson');
 
-  const slot = slotTimeOf(roundId);
   const models = [...new Set(selection.items.map((i) => i.entry.record.model).filter((m): m is string => m !== undefined))].sort();
   const manifest: RoundManifest = {
     kind: 'reviewloop.round',
     schemaVersion: 1,
     project: project.name,
     round: roundId,
-    slotTime: (slot ?? (plan.updatedMax ? new Date(plan.updatedMax) : new Date(0))).toISOString(),
+    slotTime: roundEventTime(roundId, plan.updatedMax),
     task: project.task,
     model: models.length === 0 ? null : models.join(','),
     strategy: {
