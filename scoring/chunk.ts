@@ -4,7 +4,8 @@
  * Pure and synchronous; the piscina task module wraps it.
  */
 import { isUtf8 } from 'node:buffer';
-import { fastLineScratch, fastProbs, fastString, parseFastBytes, parseFastLine, type FastLineScratch } from './fast-line.js';
+import { fastString, parseFastBytes } from './fast-bytes.js';
+import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
@@ -111,26 +112,6 @@ function decodeLine(chunk: Uint8Array, start: number, end: number, chunkValid: b
 
 const fatalKeepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Adds one fast-path record's probabilities to the stats, as the general path does for the same record. */
-function fastStats(stats: ChunkStats, f: FastLineScratch, labels: readonly string[], singleLabel: boolean, entropyScore: number): void {
-  let best = -1;
-  let bestJ = 0;
-  // The entropy kernel runs the same operations in the same (label) order, so its score is this sum to the bit.
-  let ent = Number.isNaN(entropyScore) ? 0 : entropyScore;
-  const sumEnt = singleLabel && Number.isNaN(entropyScore);
-  for (let j = 0; j < f.k; j++) {
-    if (f.present[j] === 0) continue;
-    const p = f.row[j];
-    if (p > best) { best = p; bestJ = j; }
-    if (sumEnt && p > 0) ent -= p * Math.log(p);
-  }
-  stats.confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
-  stats.confidenceNano += Math.round(best * 1e9);
-  stats.entropyNano += Math.round(ent * 1e9);
-  if (singleLabel) stats.labelCounts[labels[bestJ]] = (stats.labelCounts[labels[bestJ]] ?? 0) + 1;
-  else for (let j = 0; j < f.k; j++) if (f.row[j] >= 0.5) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + 1;
-}
-
 /** Test hook: `fastPath: false` forces every line through JSON.parse + normalizeRecord (the reference the fast paths must match). */
 export interface ScoreChunkOptions {
   /** Default true. */
@@ -165,33 +146,60 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   };
   let chunkValid: boolean | undefined; // checked (natively) on the first line that needs decoding
   const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
-  // Node's Buffer#indexOf is memchr; Uint8Array#indexOf is several times slower per line.
   const finder: Uint8Array = typeof Buffer === 'function' ? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) : buf;
+
+  // Per-chunk counters as locals and typed arrays (folded into `stats` at the end): this loop runs
+  // once per record, and property writes on a shared object cost more than the parse of a number.
+  const k = labels.length;
+  const labelN = new Float64Array(k);
+  let fastRead = 0;
+  let fastScored = 0;
+  let fastSkipped = 0;
+  let confidenceNano = 0;
+  let entropyNano = 0;
+  const { scoreHist, confidenceHist } = stats;
+  const maxLine = input.maxLineBytes;
+  // Worst score still kept by the top heap (-Infinity while it has room; +Infinity when K is 0).
+  const topWorst = () => (top.size < top.capacity ? -Infinity : (top.worst()?.score ?? Infinity));
+  let worstTop = topWorst();
 
   // Lines are found in the bytes (split on \n, as decoding then splitting did); the common shape is
   // scanned there without decoding, every other line is decoded and takes the string paths.
   for (let start = 0, i = 0; start <= n; i++) {
-    const nl = finder.indexOf(10, start);
-    const end = nl === -1 ? n : nl;
-    const lineNo = input.firstLine + i;
     const lineStart = start;
-    start = end + 1; // past n after the last line
-    if (fast !== null && end - lineStart <= input.maxLineBytes && parseFastBytes(buf, lineStart, end, fast.s)) {
+    let end = fast === null ? -1 : parseFastBytes(buf, lineStart, n, fast.s);
+    if (end !== -1 && end - lineStart <= maxLine) {
+      start = end + 1; // past n after the last line
       // Same checks, stats and entry as the general path, from the scanned bytes; see fast-line.ts for why it is exact.
-      const f = fast.s;
-      stats.read++;
+      const f = fast!.s;
+      fastRead++;
       let id: string | undefined;
       if (excluding) {
         id = fastString(buf, f.idStart, f.idEnd)!;
-        if (isExcluded(input.exclude!, id, fastString(buf, f.modelStart, f.modelEnd))) { stats.skipped++; continue; }
+        if (isExcluded(input.exclude!, id, fastString(buf, f.modelStart, f.modelEnd))) { fastSkipped++; continue; }
       }
-      const score = fast.kernel(f.row, 0, f.k);
-      stats.scored++;
-      stats.scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
-      fastStats(stats, f, labels, singleLabel, entropyIsScore ? score : NaN);
+      const score = fast!.kernel(f.row, 0, k);
+      fastScored++;
+      scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
+      // Confidence, entropy and label counts, as the general path computes them for the same record.
+      const { row, present } = f;
+      let best = -1;
+      let bestJ = 0;
+      // The entropy kernel runs the same operations in the same (label) order, so its score is this sum to the bit.
+      let ent = entropyIsScore ? score : 0;
+      for (let j = 0; j < k; j++) {
+        if (present[j] === 0) continue;
+        const p = row[j];
+        if (p > best) { best = p; bestJ = j; }
+        if (singleLabel && !entropyIsScore && p > 0) ent -= p * Math.log(p);
+      }
+      confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
+      confidenceNano += Math.round(best * 1e9);
+      entropyNano += Math.round(ent * 1e9);
+      if (singleLabel) labelN[bestJ]++;
+      else for (let j = 0; j < k; j++) if (row[j] >= 0.5) labelN[j]++;
       // Most records lose to both heaps' worst on score (and audit draw, hashed from the id's bytes) alone: they never become strings.
-      const w = top.worst();
-      const mayTop = score >= floor && (top.size < top.capacity || (w !== undefined && score >= w.score));
+      const mayTop = score >= floor && score >= worstTop;
       let u = NaN;
       let mayAudit = false;
       if (auditing) {
@@ -201,7 +209,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       }
       if (!mayTop && !mayAudit) continue;
       id ??= fastString(buf, f.idStart, f.idEnd)!;
-      const probe: ScoredEntry = { id, score, u, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
+      const probe: ScoredEntry = { id, score, u, source: { object: input.object, line: input.firstLine + i }, record: undefined as unknown as PredictionRecord };
       const keepTop = mayTop && top.wouldKeep(probe);
       const keepAudit = mayAudit && audit.wouldKeep(probe);
       if (keepTop || keepAudit) {
@@ -213,14 +221,25 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
         if (model !== undefined) rec.model = model;
         rec.probs = fastProbs(f, labels);
         probe.record = rec;
-        if (keepTop) top.push(probe);
+        if (keepTop) { top.push(probe); worstTop = topWorst(); }
         if (keepAudit) audit.push(probe);
       }
       continue;
     }
+    // Node's Buffer#indexOf is memchr; Uint8Array#indexOf is several times slower per line.
+    const nl = finder.indexOf(10, lineStart);
+    end = nl === -1 ? n : nl;
+    start = end + 1;
     chunkValid ??= isUtf8(buf);
-    generalLine(decodeLine(buf, lineStart, end, chunkValid), lineNo);
+    generalLine(decodeLine(buf, lineStart, end, chunkValid), input.firstLine + i);
+    worstTop = topWorst();
   }
+  stats.read += fastRead;
+  stats.scored += fastScored;
+  stats.skipped += fastSkipped;
+  stats.confidenceNano += confidenceNano;
+  stats.entropyNano += entropyNano;
+  for (let j = 0; j < k; j++) if (labelN[j] > 0) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + labelN[j];
 
   function generalLine(line: string | null, lineNo: number): void {
     if (line !== null && line.trim().length === 0) return;
@@ -234,29 +253,6 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     };
     if (line === null) { reject('invalid UTF-8'); return; }
     if (line.length > input.maxLineBytes) { reject(`line longer than ${input.maxLineBytes} bytes`); return; }
-    if (fast !== null && parseFastLine(line, fast.s)) {
-      // Same checks, stats and entry as below, from the scanned fields; see fast-line.ts for why it is exact.
-      const f = fast.s;
-      if (excluding && isExcluded(input.exclude!, f.id, f.model)) { stats.skipped++; return; }
-      const score = fast.kernel(f.row, 0, f.k);
-      stats.scored++;
-      stats.scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
-      fastStats(stats, f, labels, singleLabel, NaN);
-      const probe: ScoredEntry = { id: f.id, score, u: NaN, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
-      const keepTop = score >= floor && top.wouldKeep(probe);
-      if (auditing) probe.u = uniform01(input.strategy.seed, f.id);
-      const keepAudit = auditing && audit.wouldKeep(probe);
-      if (!keepTop && !keepAudit) return;
-      if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, f.id);
-      const rec: PredictionRecord = { id: f.id };
-      if (f.text !== undefined) rec.text = f.text;
-      if (f.model !== undefined) rec.model = f.model;
-      rec.probs = fastProbs(f, labels);
-      probe.record = rec;
-      if (keepTop) top.push(probe);
-      if (keepAudit) audit.push(probe);
-      return;
-    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -311,5 +307,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   }
   stats.confidenceSum = stats.confidenceNano / 1e9;
   stats.entropySum = stats.entropyNano / 1e9;
+  // Key order would otherwise depend on which path counted a label first.
+  stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return { top: top.values(), audit: audit.values(), rejects, stats };
 }
