@@ -3,8 +3,8 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { ScoreChunkInput, ScoreChunkOutput } from '../scoring/types.js';
 import { ReviewloopError } from './errors.js';
+import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 
 /** Options for {@link ScoringPool}. */
 export interface ScoringPoolOptions {
@@ -27,7 +27,7 @@ export function compiledModulePath(rel: string): string {
 }
 
 export function taskModulePath(): string {
-  return compiledModulePath('scoring/task.js');
+  return compiledModulePath('worker/score-task.js');
 }
 
 export class ScoringPool {
@@ -41,7 +41,7 @@ export class ScoringPool {
     this.filename = taskModulePath();
   }
 
-  /** Threads start on the first chunk: a run over Arrow/Parquet only (scored on the main thread) never pays for them. */
+  /** Threads start on the first chunk (or {@link start}): a run over Arrow/Parquet only (scored on the main thread) never pays for them. */
   private get pool(): Piscina {
     if (this.closed) throw new ReviewloopError('INTERNAL', 'scoring pool is closed');
     this.piscina ??= new Piscina({
@@ -56,14 +56,21 @@ export class ScoringPool {
     return this.piscina;
   }
 
-  /** Runs one chunk; the chunk's buffer is transferred, not copied. */
-  async score(input: ScoreChunkInput): Promise<ScoreChunkOutput> {
-    const transfer = input.chunk.byteOffset === 0 && input.chunk.byteLength === input.chunk.buffer.byteLength ? [input.chunk.buffer as ArrayBuffer] : [];
+  /** Starts the threads now instead of on the first chunk, so their start-up overlaps the caller's. */
+  start(): void {
+    void this.pool;
+  }
+
+  /** Runs one chunk (its buffer is transferred, not copied) or one byte range (the thread reads it). */
+  async score(input: ScoreTaskInput): Promise<ScoreTaskOutput> {
+    const c = 'chunk' in input ? input.chunk : undefined;
+    const transfer = c !== undefined && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? [c.buffer as ArrayBuffer] : [];
     try {
-      return (await this.pool.run(input, { transferList: transfer })) as ScoreChunkOutput;
+      return (await this.pool.run(input, { transferList: transfer })) as ScoreTaskOutput;
     } catch (err) {
       // A crashed worker (OOM, native fault) surfaces here: name the object and chunk.
-      return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from line ${input.firstLine}: ${(err as Error).message}` };
+      const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : `line ${input.firstLine}`;
+      return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where}: ${(err as Error).message}` };
     }
   }
 

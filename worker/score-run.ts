@@ -1,16 +1,20 @@
 /**
  * Streams sources through the worker pool with bounded memory: at most
  * `inflight` chunks are alive at once, each worker returns only its local
- * top-K, and the main thread merges. Rejects leave in input order whatever
+ * top-K, and the main thread merges. Local uncompressed JSONL files are not
+ * streamed at all: threads read their own byte ranges (line-range.ts). Rejects leave in input order whatever
  * order the threads finish in, so outputs are byte-for-byte reproducible.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { chunkLines } from './chunker.js';
 import { ReviewloopError } from './errors.js';
+import { planRanges } from './line-range.js';
 import type { ScoringPool } from './pool.js';
-import { decompressed, formatOf, type Source } from './sources.js';
+import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
+import { decompressed, formatOf, isGzipName, type Source } from './sources.js';
 
 export interface ScoreParams {
   task: TaskType;
@@ -23,7 +27,7 @@ export interface ScoreParams {
   keepEmbedding: boolean;
   maxLineBytes: number;
   probTolerance: number;
-  /** Bytes per chunk sent to a worker. */
+  /** Bytes per chunk sent to a worker, or per byte range a worker reads itself from a local file. */
   chunkBytes: number;
   /** `auto` decides per object from its name (.arrow/.parquet) and per line (native vs Vertex AI); `arrow`/`parquet` force a columnar reader. */
   format: 'auto' | 'native' | 'vertex' | 'arrow' | 'parquet';
@@ -57,70 +61,136 @@ export function sharedKeys(keys: bigint[]): BigUint64Array {
   return arr;
 }
 
+/** What a finished task leaves for the in-order apply step. */
+interface Finished {
+  out: ScoreTaskOutput | null;
+  /** Rejects decided on this thread (a line too long to buffer). */
+  rejects: Reject[];
+  /** Bytes of input the task covered, for progress. */
+  bytes: number;
+  /** Set for byte-range tasks: their line numbers count from 1 and are shifted here. */
+  ranged: boolean;
+  /** First task of its source: line numbering starts again. */
+  firstOfSource: boolean;
+  object: string;
+}
+
+/** True when a local file can be split into byte ranges its threads read themselves (not gzip, by name or by magic). */
+function rangeable(source: Source, format: ScoreParams['format']): boolean {
+  if (source.path === undefined || source.size === undefined || isGzipName(source.name) || format === 'arrow' || format === 'parquet') return false;
+  const head = Buffer.alloc(2);
+  const fd = openSync(source.path, 'r');
+  try {
+    return readSync(fd, head, 0, 2, 0) < 2 || head[0] !== 0x1f || head[1] !== 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function shiftLines(out: { top: ScoredEntry[]; audit: ScoredEntry[]; rejects: Reject[] }, by: number): void {
+  if (by === 0) return;
+  // Structured clone keeps shared references shared: an entry (or its source) kept by both heaps is one object here.
+  const seen = new Set<object>();
+  for (const e of [...out.top, ...out.audit]) {
+    if (seen.has(e.source)) continue;
+    seen.add(e.source);
+    e.source.line += by;
+  }
+  for (const r of out.rejects) r.line += by;
+}
+
 export async function scoreSources(sources: Source[], params: ScoreParams, pool: ScoringPool, hooks: ScoreRunHooks = {}): Promise<ScoreRunResult> {
   const top = new TopK<ScoredEntry>(params.topK);
   const audit = new BottomK<ScoredEntry>(params.auditK);
   const stats = emptyStats();
   const inflightLimit = Math.max(2, pool.threads * 2);
   const pending = new Map<number, Promise<void>>();
-  const doneRejects = new Map<number, Reject[]>();
+  // Results are applied in submission order: rejects leave in input order, and a range's line
+  // numbers are only known once every range before it has reported how many lines it owned.
+  const finished = new Map<number, Finished>();
   let nextSeq = 0;
-  let nextToEmit = 0;
+  let nextToApply = 0;
+  let lineBase = 1;
   let bytesRead = 0;
   let failure: Error | null = null;
   // Exact totals past 2^53 units; converted once at the end so the result is the same bit for bit.
   let confidenceNano = 0n;
   let entropyNano = 0n;
 
-  const emitInOrder = async () => {
-    while (doneRejects.has(nextToEmit)) {
-      const r = doneRejects.get(nextToEmit)!;
-      doneRejects.delete(nextToEmit);
-      nextToEmit++;
-      if (r.length > 0) await hooks.onRejects?.(r);
-    }
-  };
-
-  const submit = (seq: number, input: ScoreChunkInput | null, rejects: Reject[]) => {
-    const p = (async () => {
-      let chunkRejects = rejects;
-      if (input) {
-        const out = await pool.score(input);
+  const applyInOrder = async () => {
+    while (finished.has(nextToApply)) {
+      const f = finished.get(nextToApply)!;
+      finished.delete(nextToApply);
+      nextToApply++;
+      if (f.firstOfSource) lineBase = 1;
+      bytesRead += f.bytes;
+      let rejects = f.rejects;
+      if (f.out !== null) {
+        const out = f.out;
         if (!out.ok) {
-          failure ??= new ReviewloopError('SCORING_FAILED', out.message, { details: { object: input.object, line: input.firstLine, code: out.code } });
-          chunkRejects = [];
-        } else {
-          for (const e of out.top) top.push(e);
-          for (const e of out.audit) audit.push(e);
-          addStats(stats, out.stats);
-          confidenceNano += BigInt(out.stats.confidenceNano);
-          entropyNano += BigInt(out.stats.entropyNano);
-          chunkRejects = out.rejects;
+          failure ??= new ReviewloopError('SCORING_FAILED', out.message, { details: { object: f.object, line: lineBase, code: out.code } });
+          continue;
         }
+        if (failure) continue;
+        if (f.ranged) {
+          shiftLines(out, lineBase - 1);
+          lineBase += out.lines ?? 0;
+        }
+        for (const e of out.top) top.push(e);
+        for (const e of out.audit) audit.push(e);
+        addStats(stats, out.stats);
+        confidenceNano += BigInt(out.stats.confidenceNano);
+        entropyNano += BigInt(out.stats.entropyNano);
+        rejects = out.rejects;
       }
-      doneRejects.set(seq, chunkRejects);
-      pending.delete(seq);
-    })();
-    pending.set(seq, p);
-  };
-
-  const waitForRoom = async () => {
-    while (pending.size >= inflightLimit) {
-      await Promise.race(pending.values());
-      await emitInOrder();
+      if (!failure && rejects.length > 0) await hooks.onRejects?.(rejects);
+      hooks.onProgress?.(stats.read, bytesRead);
     }
   };
+
+  const submit = (seq: number, input: ScoreTaskInput | null, f: Omit<Finished, 'out'>) => {
+    if (input === null) {
+      // Nothing to run: finished now (an async wrapper would delete itself from `pending` before being added).
+      finished.set(seq, { ...f, out: null });
+      return;
+    }
+    pending.set(seq, pool.score(input).then((out) => {
+      finished.set(seq, { ...f, out });
+      pending.delete(seq);
+    }));
+  };
+
+  const waitForRoom = async (limit: number) => {
+    while (pending.size >= limit) {
+      await Promise.race(pending.values());
+      await applyInOrder();
+    }
+    await applyInOrder();
+  };
+
+  const chunkInput = (source: Source, lineFormat: ScoreChunkInput['format']): Omit<ScoreChunkInput, 'chunk' | 'firstLine'> => ({
+    kind: 'score-chunk',
+    object: source.uri,
+    format: lineFormat,
+    task: params.task,
+    labels: params.labels,
+    strategy: params.strategy,
+    topK: params.topK,
+    auditK: params.auditK,
+    // Once the run's heap is full, chunks drop what cannot beat its worst: far fewer entries built, cloned and merged.
+    topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
+    keepEmbedding: params.keepEmbedding,
+    maxLineBytes: params.maxLineBytes,
+    probTolerance: params.probTolerance,
+    exclude: params.exclude,
+  });
 
   for (const source of sources) {
     if (failure) break;
     const format = formatOf(source.name, params.format);
     if (format !== 'jsonl') {
       // Columnar objects are scored on this thread; earlier chunks finish first so rejects stay in input order.
-      while (pending.size > 0) {
-        await Promise.race(pending.values());
-        await emitInOrder();
-      }
-      await emitInOrder();
+      await waitForRoom(1);
       if (failure) break;
       // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
       const { scoreColumnarSource } = await import('./columnar-source.js');
@@ -139,45 +209,34 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       continue;
     }
     const lineFormat = params.format === 'arrow' || params.format === 'parquet' ? 'auto' : params.format;
+    let firstOfSource = true;
+    if (rangeable(source, params.format)) {
+      for (const range of planRanges(source.path!, source.size!, params.chunkBytes)) {
+        if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
+        await waitForRoom(inflightLimit);
+        if (failure) break;
+        submit(nextSeq++, { ...chunkInput(source, lineFormat), range }, { rejects: [], bytes: range.end - range.start, ranged: true, firstOfSource, object: source.uri });
+        firstOfSource = false;
+      }
+      continue;
+    }
     const bytes = decompressed(source.open(), source.name);
     for await (const item of chunkLines(bytes, { chunkBytes: params.chunkBytes, maxLineBytes: params.maxLineBytes })) {
       if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
+      await waitForRoom(inflightLimit);
       if (failure) break;
-      await waitForRoom();
-      const seq = nextSeq++;
+      const common = { ranged: false, firstOfSource, object: source.uri };
+      firstOfSource = false;
       if ('oversized' in item) {
         stats.read++;
         stats.rejected++;
-        submit(seq, null, [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }]);
+        submit(nextSeq++, null, { ...common, bytes: 0, rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }] });
         continue;
       }
-      bytesRead += item.bytes.length;
-      submit(seq, {
-        kind: 'score-chunk',
-        chunk: item.bytes,
-        object: source.uri,
-        firstLine: item.firstLine,
-        format: lineFormat,
-        task: params.task,
-        labels: params.labels,
-        strategy: params.strategy,
-        topK: params.topK,
-        auditK: params.auditK,
-        // Once the run's heap is full, chunks drop what cannot beat its worst: far fewer entries built, cloned and merged.
-        topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
-        keepEmbedding: params.keepEmbedding,
-        maxLineBytes: params.maxLineBytes,
-        probTolerance: params.probTolerance,
-        exclude: params.exclude,
-      }, []);
-      hooks.onProgress?.(stats.read, bytesRead);
+      submit(nextSeq++, { ...chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [] });
     }
   }
-  while (pending.size > 0) {
-    await Promise.race(pending.values());
-    await emitInOrder();
-  }
-  await emitInOrder();
+  await waitForRoom(1);
   if (failure) throw failure;
   hooks.onProgress?.(stats.read, bytesRead);
   stats.confidenceNano = Number(confidenceNano);
