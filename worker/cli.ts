@@ -5,13 +5,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
-import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { AppContext } from './app.js';
 import { loadCommandModules, type RegisterCommands } from './commands/index.js';
 import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
-import { latestSlot, slotRoundId } from './round-id.js';
 import { printTable } from './table.js';
 
 /** Commands defined in this file; their heavy modules are imported inside the actions (start-up time). */
@@ -33,6 +31,8 @@ export interface CommandEnv {
 }
 
 export async function withApp<T>(configPath: string, logger: Logger, fn: (app: AppContext) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: zod and yaml cost ~170 ms of start-up that `score` never needs.
+  const { loadConfig } = await import('../config/load.js');
   const config: Config = await loadConfig(configPath);
   const { openApp } = await import('./app.js');
   const app = openApp(config, { logger });
@@ -76,6 +76,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
         let roundId = opts.round;
         if (roundId === undefined) {
           if (!project.schedule.round) throw Object.assign(new Error('no --round given and the project has no schedule.round to derive one from'), { code: 'USAGE' });
+          const { latestSlot, slotRoundId } = await import('./round-id.js');
           roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
         }
         const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger };

@@ -104,10 +104,13 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
     return;
   }
   if (inputs.length === 0) throw usage('give at least one input (file, directory, glob, gs:// prefix or -), or --engine bigquery --table P.D.T');
-  const resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
   let rejectsOut: ReturnType<typeof createWriteStream> | undefined;
   const pool = new ScoringPool({ threads });
+  // Threads boot (~0.1 s each, loading their modules) while this thread resolves the inputs.
+  pool.start();
+  let resolved: Awaited<ReturnType<typeof resolveInputs>> | undefined;
   try {
+    resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
     let sources = resolved.sources;
     const hash = inputsHash(sources);
     if (shard !== undefined) {
@@ -156,7 +159,7 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
     io.err(`scored ${s.scored} of ${s.read} records from ${sources.length} input(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${s.rejected} rejected${s.rejected > 0 && o.rejects === undefined ? ' (see them with --rejects FILE)' : ''}\n`);
   } finally {
     await pool.close();
-    await resolved.close();
+    await resolved?.close();
     if (rejectsOut !== undefined) {
       const r = rejectsOut;
       await new Promise<void>((done, fail) => r.end((err?: Error | null) => (err ? fail(err) : done())));
