@@ -47,19 +47,53 @@ export interface ColumnarSink {
   onRejects: (rejects: Reject[]) => void | Promise<void>;
   /** Rows read so far in this object. */
   onProgress?: (rows: number) => void;
+  /** Score of the worst entry of the run's full top heap (see ScoreChunkInput.topFloor): rows below it are not kept. */
+  topFloor?: number;
 }
 
 /** Rows per Parquet batch. */
 const PARQUET_BATCH_ROWS = 65_536;
 const MAX_ID_LENGTH = 1024;
 
-/** Record batches of an Arrow IPC object: a local file is read by seeking, anything else streamed. */
-async function* arrowBatches(source: Source): AsyncGenerator<RecordBatch> {
+/** Batches [from, to) of an Arrow IPC file, read by index. */
+export interface BatchRange { from: number; to: number }
+
+/**
+ * How many record batches a local Arrow IPC *file* holds (read from its
+ * footer, nothing else), so they can be scored in parallel by index; null for
+ * streams, remote and gzipped objects, which are read front to back.
+ */
+export async function arrowBatchCount(source: Source): Promise<number | null> {
+  if (source.path === undefined || /\.gz$/i.test(source.path)) return null;
+  const fh = await open(source.path);
+  try {
+    const reader = await RecordBatchReader.from(fh);
+    await reader.open();
+    return reader.isFile() ? reader.numRecordBatches : null;
+  } catch (err) {
+    throw new ReviewloopError('INPUT_INVALID', `${source.uri}: not a readable arrow file: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { object: source.uri } });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Record batches of an Arrow IPC object: a local file is read by seeking (only `range` when given), anything else streamed. */
+async function* arrowBatches(source: Source, range?: BatchRange): AsyncGenerator<RecordBatch> {
   if (source.path !== undefined && !/\.gz$/i.test(source.path)) {
     const fh = await open(source.path);
     try {
       const reader = await RecordBatchReader.from(fh);
-      for await (const batch of reader) yield batch;
+      if (range === undefined) {
+        for await (const batch of reader) yield batch;
+        return;
+      }
+      await reader.open();
+      if (!reader.isFile()) throw invalid(source, 'batches by index need the Arrow IPC file format');
+      for (let b = range.from; b < range.to; b++) {
+        const batch = await reader.readRecordBatch(b);
+        if (batch === null) throw invalid(source, `record batch ${b} is missing`);
+        yield batch;
+      }
     } finally {
       await fh.close();
     }
@@ -232,7 +266,52 @@ interface BatchRows {
   labelN: Float64Array;
 }
 
-/** Validates, counts and offers to the heaps the rows of one scored batch; returns its rejects in row order. */
+/**
+ * True when every id is usable without looking at it as a string: integers,
+ * or UTF-8 strings of 1…MAX_ID_LENGTH bytes (bytes ≥ UTF-16 units, so the
+ * length rule holds). Anything else is checked row by row.
+ */
+function idsAllValid(ids: Vector): boolean {
+  const t = ids.type.typeId;
+  if (t === Type.Int) return true;
+  if (t !== Type.Utf8) return false;
+  for (const d of ids.data) {
+    const offs = d.valueOffsets as Int32Array;
+    for (let i = d.offset, end = d.offset + d.length; i < end; i++) {
+      const len = offs[i + 1] - offs[i];
+      if (len < 1 || len > MAX_ID_LENGTH) return false;
+    }
+  }
+  return true;
+}
+
+/** Offers row i (valid, scored `s`) to the heaps, building its record only if one keeps it; true when the top heap is full after. */
+function offer(b: BatchRows, i: number, id: string, s: number, mayTop: boolean): boolean {
+  const { source, params, sink, text, model, values, rowBase } = b;
+  const { labels, strategy } = params;
+  const { top, audit } = sink;
+  const k = labels.length;
+  const off = i * k;
+  const line = rowBase + i + 1;
+  const u = audit.capacity > 0 ? uniform01(strategy.seed, id) : NaN;
+  const probe = { id, score: s, u, source: { object: source.uri, line } };
+  const keepTop = mayTop && top.wouldKeep(probe as ScoredEntry);
+  const keepAudit = audit.capacity > 0 && audit.wouldKeep(probe as ScoredEntry);
+  if (!keepTop && !keepAudit) return false;
+  const record: PredictionRecord = { id, probs: {} };
+  for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
+  const t = stringAt(text, i);
+  if (t !== undefined) record.text = t;
+  const m = stringAt(model, i);
+  if (m !== undefined) record.model = m;
+  // Kept entries always carry their audit draw, as JSONL entries do (partials and rounds read it).
+  const entry: ScoredEntry = { ...probe, u: Number.isNaN(u) ? uniform01(strategy.seed, id) : u, record };
+  if (keepTop) top.push(entry);
+  if (keepAudit) audit.push(entry);
+  return top.size >= top.capacity;
+}
+
+/** Validates, counts and offers to the heaps the rows of one batch; returns its rejects in row order. */
 function scoreBatchRows(b: BatchRows): Reject[] {
   const { source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN } = b;
   const { labels, task, strategy } = params;
@@ -243,9 +322,11 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   const reuseEntropy = singleLabel && strategy.name === 'entropy';
   const { top, audit } = sink;
   const exclude = params.exclude !== undefined && params.exclude.length > 0 ? params.exclude : undefined;
-  const idsClean = ids.nullCount === 0;
+  const idsClean = ids.nullCount === 0 && idsAllValid(ids);
   const checkRows = !idsClean || rowError.size > 0;
   const checkText = needsText && text !== null && text.nullCount > 0;
+  const r = scoreRowMajor(strategy.name, values, k, scores);
+  if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
   const rejects: Reject[] = [];
   const reject = (line: number, reason: string, field?: string, id?: string) => {
     stats.rejected++;
@@ -259,7 +340,8 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   let confidenceNano = 0;
   let entropyNano = 0;
   const { scoreHist, confidenceHist } = stats;
-  let worstTop = top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity;
+  const floor = sink.topFloor ?? -Infinity;
+  let worstTop = Math.max(floor, top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity);
   stats.read += n;
   for (let i = 0; i < n; i++) {
     if (checkRows) {
@@ -317,23 +399,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       for (let j = 0; j < k; j++) if (values[off + j] >= 0.5) labelN[j]++;
     }
     if (id === undefined) continue;
-    const line = rowBase + i + 1;
-    const u = audit.capacity > 0 ? uniform01(strategy.seed, id) : NaN;
-    const probe = { id, score: s, u, source: { object: source.uri, line } };
-    const keepTop = mayTop && top.wouldKeep(probe as ScoredEntry);
-    const keepAudit = audit.capacity > 0 && audit.wouldKeep(probe as ScoredEntry);
-    if (!keepTop && !keepAudit) continue;
-    const record: PredictionRecord = { id, probs: {} };
-    for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
-    const t = stringAt(text, i);
-    if (t !== undefined) record.text = t;
-    const m = stringAt(model, i);
-    if (m !== undefined) record.model = m;
-    // Kept entries always carry their audit draw, as JSONL entries do (partials and rounds read it).
-    const entry: ScoredEntry = { ...probe, u: Number.isNaN(u) ? uniform01(strategy.seed, id) : u, record };
-    if (keepTop) top.push(entry);
-    if (keepAudit) audit.push(entry);
-    if (top.size >= top.capacity) worstTop = top.worst()?.score ?? Infinity;
+    if (offer(b, i, id, s, mayTop)) worstTop = Math.max(floor, top.worst()?.score ?? Infinity);
   }
   // Integer sums below 2^53 per batch: the same totals as adding row by row.
   stats.confidenceNano += confidenceNano;
@@ -346,7 +412,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
  * Scores every batch of one Arrow/Parquet object into the sink. Rejects are
  * handed over per batch, in row order.
  */
-export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal): Promise<void> {
+export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal, range?: BatchRange): Promise<void> {
   const { labels, strategy } = params;
   if (!isColumnarStrategy(strategy.name)) {
     throw invalid(source, `strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`);
@@ -355,7 +421,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   const labelN = new Float64Array(k);
   let rowBase = 0;
-  const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source) : parquetBatches(source));
+  const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range) : parquetBatches(source));
   for await (const batch of batches) {
     if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
     const n = batch.numRows;
@@ -365,10 +431,11 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     if (ids === null) throw invalid(source, 'no id column');
     const model = batch.getChild('model');
     const text = batch.getChild('text');
-    const { values, rowError } = probMatrix(batch, labels, source);
+    const matrix = probMatrix(batch, labels, source);
+    const { rowError } = matrix;
+    // Float32 widens to float64 exactly (as a JSON reader would have produced the same doubles): one copy, then one code path.
+    const values = matrix.values instanceof Float64Array ? matrix.values : Float64Array.from(matrix.values);
     if (scores.length < n) scores = new Float64Array(n);
-    const r = scoreRowMajor(strategy.name, values, k, scores);
-    if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
     const rejects = scoreBatchRows({ source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
     rowBase += n;
     stats.confidenceSum = stats.confidenceNano / 1e9;

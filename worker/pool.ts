@@ -61,15 +61,15 @@ export class ScoringPool {
     void this.pool;
   }
 
-  /** Runs one chunk (its buffer is transferred, not copied) or one byte range (the thread reads it). */
+  /** Runs one chunk (its buffer is transferred, not copied), one byte range or one Arrow record batch (the thread reads those). */
   async score(input: ScoreTaskInput): Promise<ScoreTaskOutput> {
     const c = 'chunk' in input ? input.chunk : undefined;
     const transfer = c !== undefined && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? [c.buffer as ArrayBuffer] : [];
     try {
-      return (await this.pool.run(input, { transferList: transfer })) as ScoreTaskOutput;
+      return (await this.pool.run(input, { transferList: transfer, name: input.kind === 'score-arrow' ? 'scoreArrow' : 'scoreChunk' })) as ScoreTaskOutput;
     } catch (err) {
       // A crashed worker (OOM, native fault) surfaces here: name the object and chunk.
-      const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : `line ${input.firstLine}`;
+      const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : 'batch' in input ? `record batch ${input.batch}` : `line ${input.firstLine}`;
       return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where}: ${(err as Error).message}` };
     }
   }

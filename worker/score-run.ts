@@ -128,7 +128,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       if (f.out !== null) {
         const out = f.out;
         if (!out.ok) {
-          failure ??= new ReviewloopError('SCORING_FAILED', out.message, { details: { object: f.object, line: lineBase, code: out.code } });
+          // Bad input found on a thread stays INPUT_INVALID; anything else is a scoring failure.
+          failure ??= new ReviewloopError(out.code === 'INPUT_INVALID' ? 'INPUT_INVALID' : 'SCORING_FAILED', out.message, { details: { object: f.object, line: lineBase, code: out.code } });
           continue;
         }
         if (failure) continue;
@@ -188,6 +189,24 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   for (const source of sources) {
     if (failure) break;
     const format = formatOf(source.name, params.format);
+    // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
+    const batchCount = format === 'arrow' ? await (await import('./columnar-source.js')).arrowBatchCount(source) : null;
+    if (batchCount !== null) {
+      // A local Arrow IPC file: one task per record batch, each read by index on a scoring thread.
+      let firstOfSource = true;
+      for (let batch = 0; batch < batchCount; batch++) {
+        if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
+        await waitForRoom(inflightLimit);
+        if (failure) break;
+        const { task, labels, strategy, topK, auditK, probTolerance, exclude } = params;
+        const topFloor = top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined;
+        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, batch, task, labels, strategy, topK, auditK, topFloor, probTolerance, exclude }, {
+          rejects: [], bytes: Math.floor(((source.size ?? 0) * (batch + 1)) / batchCount) - Math.floor(((source.size ?? 0) * batch) / batchCount), ranged: true, firstOfSource, object: source.uri,
+        });
+        firstOfSource = false;
+      }
+      continue;
+    }
     if (format !== 'jsonl') {
       // Columnar objects are scored on this thread; earlier chunks finish first so rejects stay in input order.
       await waitForRoom(1);

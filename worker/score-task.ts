@@ -4,19 +4,32 @@
  * file); the scoring itself is scoring/chunk.ts, pure. Errors never cross the
  * thread boundary as thrown class instances, only as tagged values.
  */
-import { scoreChunkSync } from '../scoring/chunk.js';
-import type { ScoreChunkInput, ScoreChunkOutput } from '../scoring/types.js';
+import { createReadStream } from 'node:fs';
+import { addStats, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
+import { BottomK, TopK } from '../scoring/topk.js';
+import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../scoring/types.js';
+import { isReviewloopError } from './errors.js';
 import { readRangeLines, type FileRange } from './line-range.js';
 
 /** A chunk of lines the thread reads itself; line numbers in the result count from 1 within the range. */
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };
 
-export type ScoreTaskInput = ScoreChunkInput | RangeChunkInput;
+/** One record batch of a local Arrow IPC file, read by index; row numbers in the result count from 1 within it. */
+export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'probTolerance' | 'exclude'> {
+  kind: 'score-arrow';
+  /** URI for rejects and entries. */
+  object: string;
+  name: string;
+  path: string;
+  batch: number;
+}
+
+export type ScoreTaskInput = ScoreChunkInput | RangeChunkInput | ArrowBatchInput;
 
 /** The chunk's result, plus for a range how many lines it owned (so the caller can number the next one). */
 export type ScoreTaskOutput = ScoreChunkOutput & { lines?: number };
 
-export function scoreChunk(input: ScoreTaskInput): ScoreTaskOutput {
+export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskOutput {
   const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : `lines ${input.firstLine}…`;
   try {
     if (!('range' in input)) return { ok: true, ...scoreChunkSync(input) };
@@ -33,5 +46,30 @@ export function scoreChunk(input: ScoreTaskInput): ScoreTaskOutput {
   } catch (err) {
     const e = err as Error;
     return { ok: false, code: 'SCORING_FAILED', message: `${input.object} ${where}: ${e?.message ?? String(err)}` };
+  }
+}
+
+/** Scores one Arrow record batch here instead of on the main thread (worker/columnar-source.ts does the rows). */
+export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutput> {
+  try {
+    // Loaded on first use: threads that only see JSONL never load apache-arrow.
+    const { scoreColumnarSource } = await import('./columnar-source.js');
+    const top = new TopK<ScoredEntry>(input.topK);
+    const audit = new BottomK<ScoredEntry>(input.auditK);
+    const stats = emptyStats();
+    const rejects: Reject[] = [];
+    let rows = 0;
+    const source = { uri: input.object, name: input.name, path: input.path, open: () => createReadStream(input.path) };
+    await scoreColumnarSource(source, 'arrow', input, {
+      top, audit, topFloor: input.topFloor,
+      onStats: (b) => { addStats(stats, b); },
+      onRejects: (r) => { rejects.push(...r); },
+      onProgress: (n) => { rows = n; },
+    }, undefined, { from: input.batch, to: input.batch + 1 });
+    return { ok: true, top: top.values(), audit: audit.values(), rejects, stats, lines: rows };
+  } catch (err) {
+    // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.
+    const code = isReviewloopError(err) ? err.code : 'SCORING_FAILED';
+    return { ok: false, code, message: (err as Error)?.message ?? String(err) };
   }
 }

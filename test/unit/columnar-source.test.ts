@@ -32,6 +32,9 @@ function rows(n: number): Row[] {
   out[100].probs = [-0.1, 0.6, 0.5];
   out[150].probs = [0.5, 0.5, 0.5];
   out[200].id = null;
+  // Present but empty, and too sure to reach a heap: still rejected, as JSONL does (it used to slip through).
+  out[280].id = '';
+  out[280].probs = [0.98, 0.01, 0.01];
   // Exact ties on score: broken by id, in every format.
   out[260].probs = out[10].probs.slice();
   out[261].probs = out[10].probs.slice();
@@ -106,7 +109,7 @@ describe('columnar sources', () => {
   it('Arrow IPC (file, seeking) and Parquet rank, draw and count exactly as JSONL', async () => {
     const ref = await run([fileSource(join(dir, 'p.jsonl'))].map((s) => ({ ...s, open: () => Readable.from([Buffer.from(jsonl(data))]) })));
     expect(ref.top).toHaveLength(20);
-    expect(ref.stats.scored).toBe(296);
+    expect(ref.stats.scored).toBe(295);
     for (const file of ['p.arrow', 'p.parquet']) {
       const got = await run([fileSource(join(dir, file))]);
       expect(got.top, file).toEqual(ref.top);
@@ -130,16 +133,20 @@ describe('columnar sources', () => {
       [101, 'probs.a', 'r0100'],
       [151, 'probs', 'r0150'],
       [201, 'id', undefined],
+      [281, 'id', undefined],
     ]);
     const jsonRejects = (await run([bytesSource('p.jsonl', Buffer.from(jsonl(data)))])).rejects.map((r) => r[0]);
-    expect(jsonRejects).toEqual([51, 101, 151, 201]);
+    expect(jsonRejects).toEqual([51, 101, 151, 201, 281]);
+    // Without an audit sample most rows never materialise their id; the empty one is still caught.
+    const noAudit = await run([fileSource(join(dir, 'p.arrow'))], params({ auditK: 0 }));
+    expect(noAudit.rejects.map((r) => r[0])).toEqual([51, 101, 151, 201, 281]);
   });
 
   it('widens float32 exactly and refuses what it cannot score column-wise', async () => {
     const f32 = bytesSource('f.arrow', tableToIPC(table(data, 'list', new Float32()), 'file'));
     const got = await run([f32]);
     expect(got.top).toHaveLength(20);
-    expect(got.stats.scored).toBe(296);
+    expect(got.stats.scored).toBe(295);
     await expect(run([fileSource(join(dir, 'p.arrow'))], params({ strategy: { name: 'span-min', seed: 's' } }))).rejects.toMatchObject({ code: 'INPUT_INVALID' });
     const badType = bytesSource('i.arrow', tableToIPC(new Table({ id: makeVector(['x']), probs: makeVector([1]) }), 'file'));
     await expect(run([badType])).rejects.toThrow(/probs must be a list of floats/);
