@@ -110,11 +110,13 @@ describe('columnar sources', () => {
     const ref = await run([fileSource(join(dir, 'p.jsonl'))].map((s) => ({ ...s, open: () => Readable.from([Buffer.from(jsonl(data))]) })));
     expect(ref.top).toHaveLength(20);
     expect(ref.stats.scored).toBe(295);
-    for (const file of ['p.arrow', 'p.parquet']) {
-      const got = await run([fileSource(join(dir, file))]);
+    for (const [file, p] of [['p.arrow', params()], ['p.arrow', params({ arrowParallelMinBytes: 0 })], ['p.parquet', params()]] as const) {
+      // arrowParallelMinBytes 0: every record batch is a pool task, read by index on a scoring thread.
+      const got = await run([fileSource(join(dir, file))], p);
       expect(got.top, file).toEqual(ref.top);
       expect(got.audit, file).toEqual(ref.audit);
       expect(got.stats, file).toEqual(ref.stats);
+      expect(got.rejects, file).toEqual(ref.rejects.map(([line, field]) => [line, field, line === 201 || line === 281 ? undefined : expect.any(String)]));
     }
   });
 
@@ -138,8 +140,10 @@ describe('columnar sources', () => {
     const jsonRejects = (await run([bytesSource('p.jsonl', Buffer.from(jsonl(data)))])).rejects.map((r) => r[0]);
     expect(jsonRejects).toEqual([51, 101, 151, 201, 281]);
     // Without an audit sample most rows never materialise their id; the empty one is still caught.
-    const noAudit = await run([fileSource(join(dir, 'p.arrow'))], params({ auditK: 0 }));
-    expect(noAudit.rejects.map((r) => r[0])).toEqual([51, 101, 151, 201, 281]);
+    for (const arrowParallelMinBytes of [undefined, 0]) {
+      const noAudit = await run([fileSource(join(dir, 'p.arrow'))], params({ auditK: 0, arrowParallelMinBytes }));
+      expect(noAudit.rejects.map((r) => r[0])).toEqual([51, 101, 151, 201, 281]);
+    }
   });
 
   it('widens float32 exactly and refuses what it cannot score column-wise', async () => {
