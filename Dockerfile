@@ -10,6 +10,10 @@
 # (node:22.12.0-bookworm-slim@sha256:…) in your registry mirror, and bump both together.
 
 FROM node:22.12.0-bookworm-slim AS build
+# A C compiler for the native JSONL line scanner (native/line-scan.c); Node's headers come with the image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc=4:12.2.0-3 libc6-dev=2.36-9* \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 # `prepare` would run tsc before the sources are here; the build is the next step.
@@ -18,6 +22,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY config ./config
 COPY scoring ./scoring
 COPY worker ./worker
+COPY native ./native
+COPY scripts/build-native.mjs ./scripts/
 RUN npm run build
 
 FROM node:22.12.0-bookworm-slim AS runtime

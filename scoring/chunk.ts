@@ -5,6 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { fastString, parseFastBytes } from './fast-bytes.js';
+import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-scan.js';
 import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
@@ -87,6 +88,8 @@ export interface ChunkResult {
   audit: ScoredEntry[];
   rejects: Reject[];
   stats: ChunkStats;
+  /** Lines in the chunk: newlines, plus one for bytes after the last newline. */
+  lines: number;
 }
 
 /** Fast-path state when this chunk's task, format and strategy allow it (see fast-line.ts). */
@@ -112,10 +115,14 @@ function decodeLine(chunk: Uint8Array, start: number, end: number, chunkValid: b
 
 const fatalKeepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Test hook: `fastPath: false` forces every line through JSON.parse + normalizeRecord (the reference the fast paths must match). */
+/** Lines a scanner parses per batch (the typed arrays it fills are sized for this many). */
+const SCAN_BATCH_LINES = 4096;
+
 export interface ScoreChunkOptions {
-  /** Default true. */
+  /** Test hook: false forces every line through JSON.parse + normalizeRecord (the reference the fast paths must match). Default true. */
   fastPath?: boolean;
+  /** The native line scanner (native/line-scan.c) when the calling thread loaded it; default: the JS scanner. Results are the same. */
+  nativeScan?: NativeScan;
 }
 
 export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOptions = {}): ChunkResult {
@@ -146,7 +153,6 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   };
   let chunkValid: boolean | undefined; // checked (natively) on the first line that needs decoding
   const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
-  const finder: Uint8Array = typeof Buffer === 'function' ? Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength) : buf;
 
   // Per-chunk counters as locals and typed arrays (folded into `stats` at the end): this loop runs
   // once per record, and property writes on a shared object cost more than the parse of a number.
@@ -158,38 +164,80 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   let confidenceNano = 0;
   let entropyNano = 0;
   const { scoreHist, confidenceHist } = stats;
-  const maxLine = input.maxLineBytes;
+  const scanConfig = { labels, singleLabel: input.task === 'textcat', probTolerance: input.probTolerance, maxLineBytes: input.maxLineBytes };
   // Worst score still kept by the top heap (-Infinity while it has room; +Infinity when K is 0).
   const topWorst = () => (top.size < top.capacity ? -Infinity : (top.worst()?.score ?? Infinity));
   let worstTop = topWorst();
 
-  // Lines are found in the bytes (split on \n, as decoding then splitting did); the common shape is
-  // scanned there without decoding, every other line is decoded and takes the string paths.
-  for (let start = 0, i = 0; start <= n; i++) {
-    const lineStart = start;
-    let end = fast === null ? -1 : parseFastBytes(buf, lineStart, n, fast.s);
-    if (end !== -1 && end - lineStart <= maxLine) {
+  const scanner = fast === null ? jsLineScanner(null) : (options.nativeScan !== undefined ? nativeLineScanner(options.nativeScan, scanConfig) : null) ?? jsLineScanner(scanConfig);
+  const cap = Math.max(1, Math.min(SCAN_BATCH_LINES, (n >> 4) + 2));
+  const meta = new Int32Array(cap * META);
+  const probs = new Float64Array(cap * scanner.k);
+  const present = new Uint8Array(cap * scanner.k);
+  // A record that may reach a heap: build its entry (strings, record) and offer it. Kept out of the
+  // loop's function so its first use cannot deoptimise the loop; true when the top heap changed.
+  const offerFast = (l: number, lineStart: number, lineNo: number, score: number, u: number, mayTop: boolean, mayAudit: boolean, known: string | undefined): boolean => {
+    const mo = l * META;
+    const id = known ?? fastString(buf, meta[mo + 2], meta[mo + 3])!;
+    const probe: ScoredEntry = { id, score, u, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
+    const keepTop = mayTop && top.wouldKeep(probe);
+    const keepAudit = mayAudit && audit.wouldKeep(probe);
+    if (!keepTop && !keepAudit) return false;
+    if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, id);
+    const rec: PredictionRecord = { id };
+    const text = fastString(buf, meta[mo + 4], meta[mo + 5]);
+    if (text !== undefined) rec.text = text;
+    const model = fastString(buf, meta[mo + 6], meta[mo + 7]);
+    if (model !== undefined) rec.model = model;
+    // The record keeps the line's key order: parse it once more (rare: only kept entries) for that.
+    parseFastBytes(buf, lineStart, n, fast!.s);
+    rec.probs = fastProbs(fast!.s, labels);
+    probe.record = rec;
+    if (keepTop) top.push(probe);
+    if (keepAudit) audit.push(probe);
+    return keepTop;
+  };
+
+  // Lines are found in the bytes (split on \n, as decoding then splitting did) by a line scanner
+  // (line-scan.ts), a batch at a time: the common shape comes back parsed, every other line is
+  // decoded here and takes the general path.
+  let i = 0; // line index within the chunk
+  for (let start = 0; start <= n;) {
+    const lines = scanner.scan(buf, start, meta, probs, present);
+    for (let l = 0; l < lines; l++, i++) {
+      const mo = l * META;
+      const lineStart = start;
+      const end = meta[mo];
       start = end + 1; // past n after the last line
+      if (meta[mo + 1] === 0) {
+        // An empty line (the one after a chunk's last newline, most often) is skipped without decoding anything.
+        if (end === lineStart) continue;
+        chunkValid ??= isUtf8(buf);
+        generalLine(decodeLine(buf, lineStart, end, chunkValid), input.firstLine + i);
+        worstTop = topWorst();
+        continue;
+      }
       // Same checks, stats and entry as the general path, from the scanned bytes; see fast-line.ts for why it is exact.
-      const f = fast!.s;
+      const idStart = meta[mo + 2];
+      const idEnd = meta[mo + 3];
+      const ro = l * k;
       fastRead++;
       let id: string | undefined;
       if (excluding) {
-        id = fastString(buf, f.idStart, f.idEnd)!;
-        if (isExcluded(input.exclude!, id, fastString(buf, f.modelStart, f.modelEnd))) { fastSkipped++; continue; }
+        id = fastString(buf, idStart, idEnd)!;
+        if (isExcluded(input.exclude!, id, fastString(buf, meta[mo + 6], meta[mo + 7]))) { fastSkipped++; continue; }
       }
-      const score = fast!.kernel(f.row, 0, k);
+      const score = fast!.kernel(probs, ro, k);
       fastScored++;
       scoreHist[binIndex(score, lo, hi, SCORE_BINS)]++;
       // Confidence, entropy and label counts, as the general path computes them for the same record.
-      const { row, present } = f;
       let best = -1;
       let bestJ = 0;
       // The entropy kernel runs the same operations in the same (label) order, so its score is this sum to the bit.
       let ent = entropyIsScore ? score : 0;
       for (let j = 0; j < k; j++) {
-        if (present[j] === 0) continue;
-        const p = row[j];
+        if (present[ro + j] === 0) continue;
+        const p = probs[ro + j];
         if (p > best) { best = p; bestJ = j; }
         if (singleLabel && !entropyIsScore && p > 0) ent -= p * Math.log(p);
       }
@@ -197,42 +245,19 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       confidenceNano += Math.round(best * 1e9);
       entropyNano += Math.round(ent * 1e9);
       if (singleLabel) labelN[bestJ]++;
-      else for (let j = 0; j < k; j++) if (row[j] >= 0.5) labelN[j]++;
+      else for (let j = 0; j < k; j++) if (probs[ro + j] >= 0.5) labelN[j]++;
       // Most records lose to both heaps' worst on score (and audit draw, hashed from the id's bytes) alone: they never become strings.
       const mayTop = score >= floor && score >= worstTop;
       let u = NaN;
       let mayAudit = false;
       if (auditing) {
-        u = auditDraw(buf, f.idStart, f.idEnd);
+        u = auditDraw(buf, idStart, idEnd);
         const wa = audit.worst();
         mayAudit = audit.size < audit.capacity || (wa !== undefined && u <= wa.u);
       }
       if (!mayTop && !mayAudit) continue;
-      id ??= fastString(buf, f.idStart, f.idEnd)!;
-      const probe: ScoredEntry = { id, score, u, source: { object: input.object, line: input.firstLine + i }, record: undefined as unknown as PredictionRecord };
-      const keepTop = mayTop && top.wouldKeep(probe);
-      const keepAudit = mayAudit && audit.wouldKeep(probe);
-      if (keepTop || keepAudit) {
-        if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, id);
-        const rec: PredictionRecord = { id };
-        const text = fastString(buf, f.textStart, f.textEnd);
-        if (text !== undefined) rec.text = text;
-        const model = fastString(buf, f.modelStart, f.modelEnd);
-        if (model !== undefined) rec.model = model;
-        rec.probs = fastProbs(f, labels);
-        probe.record = rec;
-        if (keepTop) { top.push(probe); worstTop = topWorst(); }
-        if (keepAudit) audit.push(probe);
-      }
-      continue;
+      if (offerFast(l, lineStart, input.firstLine + i, score, u, mayTop, mayAudit, id)) worstTop = topWorst();
     }
-    // Node's Buffer#indexOf is memchr; Uint8Array#indexOf is several times slower per line.
-    const nl = finder.indexOf(10, lineStart);
-    end = nl === -1 ? n : nl;
-    start = end + 1;
-    chunkValid ??= isUtf8(buf);
-    generalLine(decodeLine(buf, lineStart, end, chunkValid), input.firstLine + i);
-    worstTop = topWorst();
   }
   stats.read += fastRead;
   stats.scored += fastScored;
@@ -309,5 +334,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   stats.entropySum = stats.entropyNano / 1e9;
   // Key order would otherwise depend on which path counted a label first.
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { top: top.values(), audit: audit.values(), rejects, stats };
+  // Segments split on \n; the empty one after a final newline is not a line.
+  const lines = n === 0 || buf[n - 1] === 10 ? i - 1 : i;
+  return { top: top.values(), audit: audit.values(), rejects, stats, lines };
 }

@@ -7,7 +7,7 @@
  * reads one byte before `start` to learn whether a line starts at `start`,
  * and reads past `end` to the newline that ends its last line. Ranges are cut
  * at fixed offsets without looking at the data, and no line is read twice or
- * missed. Line numbers are not known inside a range; each result reports how
+ * missed. Line numbers are not known inside a range; its scorer reports how
  * many lines it owned and the caller adds the lines of the ranges before it.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
@@ -35,8 +35,6 @@ export function planRanges(path: string, size: number, rangeBytes: number): File
 export interface RangeLines {
   /** Whole lines; the last one lacks its newline only at the end of the file. */
   bytes: Uint8Array;
-  /** Lines owned, counted as the stream chunker counts them: newlines, plus an unterminated last line, plus an oversized tail. */
-  lines: number;
   /** 1-based number (within the range) of a last line longer than `maxLineBytes`, left unread; 0 when none. */
   oversizedLine: number;
 }
@@ -78,7 +76,7 @@ export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLin
     let first = 0;
     if (range.start > 0) {
       const nl = buf.indexOf(10);
-      if (nl === -1 || nl + 1 >= head) return { bytes: new Uint8Array(0), lines: 0, oversizedLine: 0 };
+      if (nl === -1 || nl + 1 >= head) return { bytes: new Uint8Array(0), oversizedLine: 0 };
       first = nl + 1;
     }
     let len = head;
@@ -108,11 +106,7 @@ export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLin
         len = tailStart;
       }
     }
-    const bytes = buf.subarray(first, len);
-    let lines = countNewlines(buf, first, len);
-    if (len > first && buf[len - 1] !== 10) lines++;
-    if (oversizedLine > 0) lines++;
-    return { bytes, lines, oversizedLine };
+    return { bytes: buf.subarray(first, len), oversizedLine };
   } finally {
     closeSync(fd);
   }

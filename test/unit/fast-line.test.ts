@@ -4,6 +4,10 @@ import { scoreChunkSync } from '../../scoring/chunk.js';
 import { parseFastBytes } from '../../scoring/fast-bytes.js';
 import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
+import { loadNativeScan } from '../../worker/native-scan.js';
+
+// The native line scanner (native/line-scan.c), built by `npm run build`; every property below runs it too.
+const nativeScan = loadNativeScan();
 
 const LABELS = ['pos', 'neg', 'neutral'];
 
@@ -18,6 +22,10 @@ function input(lines: string[] | Uint8Array, task: TaskType = 'textcat', name: S
 const slowTwin = (line: string) => line.replace(/\}\s*$/, ',"zz_extra":1}');
 
 describe('fast JSONL path', () => {
+  it('has the native line scanner to test (built by npm run build with the system C compiler)', () => {
+    expect(nativeScan, 'dist/native/line-scan.node missing or not loadable: run npm run build (needs cc and node_api.h)').toBeTypeOf('function');
+  });
+
   it('accepts only what it reproduces exactly', () => {
     const s = fastLineScratch(LABELS, true, 1e-3)!;
     expect(parseFastLine('{"id":"a","text":"t","probs":{"pos":0.25,"neg":0.75}}', s)).toBe(true);
@@ -99,7 +107,10 @@ describe('fast JSONL path', () => {
         .map(([d, e, mark, neg]) => `${neg ? '-' : ''}0.${d || '0'}${e === 0 ? '' : `${mark}${e}`}`),
       fc.tuple(digits(1, 20), fc.integer({ min: -40, max: 0 })).map(([d, e]) => `${d.replace(/^0+(?=\d)/, '')}e${e}`),
       fc.constantFrom('0', '1', '-0', '-0.0', '0.0e0', '1e400', '1e-400', '0.1e1', '2', '01', '1.', '.5', '+1', '1e', '-', '0x1', 'NaN', '"0.5"', 'null',
-        '0.30000000000000004', '0.1000000000000000055511151231257827', '0.99999999999999999999', '4.9e-324', '9007199254740993e-16'),
+        '0.30000000000000004', '0.1000000000000000055511151231257827', '0.99999999999999999999', '4.9e-324', '9007199254740993e-16',
+        // Mantissas either side of 2^53 and of 19 digits, with leading and trailing zeros: where an integer accumulator could part from a double one.
+        '9007199254740991e-16', '9007199254740992e-16', '0.0000000000000000000001234', '0.1000000000000000000000', '1234567890123456789e-19',
+        '12345678901234567890e-20', '0.000000000000000000000000000000000001e30', '1.0000000000000000000000000000001'),
     );
     const str = fc.oneof(
       fc.string({ maxLength: 6 }).map((x) => JSON.stringify(x)),
@@ -147,7 +158,9 @@ describe('fast JSONL path', () => {
         const inp = { ...base, strategy: { ...base.strategy, seed }, topK: 4, auditK, topFloor };
         const fast = scoreChunkSync(inp);
         const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
+        const native = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { nativeScan });
         expect(JSON.stringify(fast)).toBe(JSON.stringify(slow));
+        expect(JSON.stringify(native)).toBe(JSON.stringify(slow));
       },
     ), { numRuns: 400 });
   });

@@ -1,0 +1,305 @@
+/*
+ * Native twin of scoring/fast-bytes.ts + the JS line scanner in
+ * scoring/line-scan.ts: finds the lines of a JSONL chunk and parses the
+ * common record shape {"id","text","probs":{label:p},"model"} straight from
+ * UTF-8 bytes. It must accept exactly the lines the JS scanner accepts and
+ * produce the same doubles (test/unit/line-scan.test.ts compares them on
+ * random bytes); scoring itself stays in JS so Math.log is the only log.
+ *
+ * Build: scripts/build-native.mjs (optional; without it the JS scanner runs).
+ * Compiled with -ffp-contract=off so m * 10 + d is never fused into an FMA:
+ * the same IEEE operations as the JS parser, the same bits.
+ */
+#include <node_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ID_LENGTH 1024
+#define META 8
+#define MAX_LABELS 256
+
+static const double POW10[23] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+typedef struct {
+  const uint8_t *labels;   /* label bytes, concatenated */
+  const int32_t *offsets;  /* k + 1 offsets into labels */
+  int k;
+  int single;
+  double tolerance;
+} config_t;
+
+static inline int ws(uint8_t c) { return c == 0x20 || c == 0x09 || c == 0x0d; }
+
+static inline int label_matches(const uint8_t *b, int64_t i, int64_t end, const config_t *c, int j) {
+  int64_t n = c->offsets[j + 1] - c->offsets[j];
+  if (i + n >= end || b[i + n] != 0x22) return 0;
+  return memcmp(b + i, c->labels + c->offsets[j], (size_t)n) == 0;
+}
+
+static inline int in_range(const uint8_t *b, int64_t i, int64_t end, int lo, int hi) {
+  return i < end && b[i] >= lo && b[i] <= hi;
+}
+
+/* Number() of a JSON number's text: correctly rounded, as glibc strtod is. */
+static double slow_number(const uint8_t *b, int64_t from, int64_t to) {
+  char small[128];
+  size_t n = (size_t)(to - from);
+  char *s = n < sizeof small ? small : malloc(n + 1);
+  if (s == NULL) return NAN;
+  memcpy(s, b + from, n);
+  s[n] = 0;
+  double v = strtod(s, NULL);
+  if (s != small) free(s);
+  return v;
+}
+
+/* One line at b[start…]; its end (newline or `end`) when it takes the fast path, else -1. */
+static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const config_t *c, double *row, uint8_t *present, int32_t *meta) {
+  const int k = c->k;
+  int order[MAX_LABELS];
+  int count = 0;
+  for (int j = 0; j < k; j++) { row[j] = 0; present[j] = 0; }
+  int64_t id0 = -1, id1 = -1, t0 = -1, t1 = -1, m0 = -1, m1 = -1, idUnits = 0;
+  int seen = 0;
+  int64_t i = start;
+  uint8_t ch;
+  while (i < end && ws(b[i])) i++;
+  if (i >= end || b[i] != 0x7b) return -1;
+  i++;
+  while (i < end && ws(b[i])) i++;
+  for (;;) {
+    if (i >= end || b[i] != 0x22) return -1;
+    int64_t k0 = i + 1, k1 = k0;
+    while (k1 < end && b[k1] != 0x22) k1++;
+    if (k1 >= end) return -1;
+    int64_t len = k1 - k0;
+    int bit = 0;
+    if (len == 2) { if (b[k0] == 'i' && b[k0 + 1] == 'd') bit = 1; }
+    else if (len == 4) { if (memcmp(b + k0, "text", 4) == 0) bit = 2; }
+    else if (len == 5) {
+      if (memcmp(b + k0, "probs", 5) == 0) bit = 4;
+      else if (memcmp(b + k0, "model", 5) == 0) bit = 8;
+    }
+    if (bit == 0 || (seen & bit) != 0) return -1;
+    seen |= bit;
+    i = k1 + 1;
+    while (i < end && ws(b[i])) i++;
+    if (i >= end || b[i] != 0x3a) return -1;
+    i++;
+    while (i < end && ws(b[i])) i++;
+    if (i >= end) return -1;
+    if (bit == 4) {
+      if (b[i] != 0x7b) return -1;
+      i++;
+      while (i < end && ws(b[i])) i++;
+      if (i >= end || b[i] == 0x7d) return -1;
+      for (;;) {
+        if (i >= end || b[i] != 0x22) return -1;
+        int li = -1;
+        if (count < k && label_matches(b, i + 1, end, c, count)) li = count;
+        else for (int j = 0; j < k; j++) if (j != count && label_matches(b, i + 1, end, c, j)) { li = j; break; }
+        if (li == -1 || present[li]) return -1;
+        i += (c->offsets[li + 1] - c->offsets[li]) + 2;
+        while (i < end && ws(b[i])) i++;
+        if (i >= end || b[i] != 0x3a) return -1;
+        i++;
+        while (i < end && ws(b[i])) i++;
+        int64_t n0 = i;
+        int neg = i < end && b[i] == 0x2d;
+        if (neg) i++;
+        if (i >= end) return -1;
+        ch = b[i];
+        /* The JS parser accumulates the mantissa in doubles; below 2^53 every step is exact there,
+         * so an integer gives the same value (and is far quicker). Past 19 digits it stops, which
+         * is past 2^53: both then take the slow path. */
+        uint64_t m = 0;
+        int digits = 0;
+        if (ch == 0x30) i++;
+        else if (ch >= 0x31 && ch <= 0x39) {
+          while (i < end && (ch = b[i]) >= 0x30 && ch <= 0x39) { if (digits < 19) m = m * 10 + (ch - 0x30); digits++; i++; }
+        } else return -1;
+        double exp = 0;
+        if (i < end && b[i] == 0x2e) {
+          i++;
+          int64_t f0 = i;
+          while (i < end && (ch = b[i]) >= 0x30 && ch <= 0x39) { if (digits < 19) m = m * 10 + (ch - 0x30); if (digits > 0 || ch != 0x30) digits++; i++; }
+          if (i == f0) return -1;
+          exp = (double)(f0 - i);
+        }
+        if (i < end && (b[i] | 0x20) == 0x65) {
+          i++;
+          int eneg = 0;
+          if (i < end && (b[i] == 0x2b || b[i] == 0x2d)) { eneg = b[i] == 0x2d; i++; }
+          int64_t e0 = i;
+          double e = 0;
+          while (i < end && (ch = b[i]) >= 0x30 && ch <= 0x39) { if (e < 1e6) e = e * 10 + (ch - 0x30); i++; }
+          if (i == e0) return -1;
+          exp += eneg ? -e : e;
+        }
+        double v;
+        if (digits < 19 && m < 9007199254740992ULL && exp >= -22 && exp <= 22) {
+          v = exp >= 0 ? (double)m * POW10[(int)exp] : (double)m / POW10[(int)-exp];
+          if (neg) v = -v;
+        } else {
+          v = slow_number(b, n0, i);
+        }
+        if (!(v >= 0 && v <= 1)) return -1;
+        row[li] = v;
+        present[li] = 1;
+        order[count++] = li;
+        while (i < end && ws(b[i])) i++;
+        if (i >= end) return -1;
+        ch = b[i++];
+        if (ch == 0x7d) break;
+        if (ch != 0x2c) return -1;
+        while (i < end && ws(b[i])) i++;
+      }
+    } else {
+      if (b[i] != 0x22) return -1;
+      int64_t v0 = i + 1, units = 0;
+      /* The first quote ends the string unless an escape comes before it, and escapes, control
+       * characters and malformed UTF-8 all send the line to the slow path, as the JS scanner does.
+       * (A quote byte never occurs inside a UTF-8 sequence.) The check loop vectorises. */
+      const uint8_t *q = memchr(b + v0, 0x22, (size_t)(end - v0));
+      if (q == NULL) return -1;
+      int64_t qe = q - b;
+      unsigned bad = 0, high = 0;
+      for (int64_t p = v0; p < qe; p++) {
+        uint8_t x = b[p];
+        bad |= (unsigned)(x < 0x20) | (unsigned)(x == 0x5c);
+        high |= x;
+      }
+      if (bad) return -1;
+      if ((high & 0x80) == 0) {
+        units = qe - v0;
+      } else {
+        /* Well-formed UTF-8 only (Unicode table 3-7, as TextDecoder's fatal mode checks). */
+        for (i = v0; i < qe;) {
+          ch = b[i];
+          if (ch < 0x80) { i++; units++; }
+          else if (ch >= 0xc2 && ch <= 0xdf) {
+            if (!in_range(b, i + 1, qe, 0x80, 0xbf)) return -1;
+            i += 2;
+            units++;
+          } else if (ch >= 0xe0 && ch <= 0xef) {
+            if (!in_range(b, i + 1, qe, ch == 0xe0 ? 0xa0 : 0x80, ch == 0xed ? 0x9f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf)) return -1;
+            i += 3;
+            units++;
+          } else if (ch >= 0xf0 && ch <= 0xf4) {
+            if (!in_range(b, i + 1, qe, ch == 0xf0 ? 0x90 : 0x80, ch == 0xf4 ? 0x8f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf) || !in_range(b, i + 3, qe, 0x80, 0xbf)) return -1;
+            i += 4;
+            units += 2; /* a surrogate pair */
+          } else {
+            return -1;
+          }
+        }
+      }
+      i = qe;
+      if (bit == 1) { id0 = v0; id1 = i; idUnits = units; }
+      else if (bit == 2) { t0 = v0; t1 = i; }
+      else { m0 = v0; m1 = i; }
+      i++;
+    }
+    while (i < end && ws(b[i])) i++;
+    if (i >= end) return -1;
+    ch = b[i++];
+    if (ch == 0x7d) break;
+    if (ch != 0x2c) return -1;
+    while (i < end && ws(b[i])) i++;
+  }
+  while (i < end && ws(b[i])) i++;
+  if (i != end && b[i] != 0x0a) return -1;
+  if ((seen & 7) != 7 || idUnits == 0 || idUnits > MAX_ID_LENGTH) return -1;
+  if (c->single) {
+    double sum = 0;
+    for (int j = 0; j < count; j++) sum += row[order[j]];
+    if (fabs(sum - 1) > c->tolerance) return -1;
+  }
+  meta[2] = (int32_t)id0; meta[3] = (int32_t)id1;
+  meta[4] = (int32_t)t0; meta[5] = (int32_t)t1;
+  meta[6] = (int32_t)m0; meta[7] = (int32_t)m1;
+  return i;
+}
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "line-scan: bad arguments"); return NULL; } } while (0)
+
+/* The data of a typed array of type `want`; 0 when `v` is not one. */
+static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
+  napi_typedarray_type type = napi_int8_array;
+  size_t offset = 0;
+  napi_value ab;
+  *data = NULL;
+  *length = 0;
+  return napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) == napi_ok && type == want;
+}
+
+/*
+ * scan(buf, from, labelBytes, labelOffsets, single, tolerance, maxLineBytes, meta, probs, present) → lines
+ * Scans lines from byte `from` until `buf` ends or `meta` is full (8 int32 per line:
+ * end, fast, idStart, idEnd, textStart, textEnd, modelStart, modelEnd).
+ */
+static napi_value scan(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 10) { napi_throw_error(env, NULL, "line-scan: 10 arguments expected"); return NULL; }
+  size_t n, nl, no, nmeta, nprobs, npresent;
+  void *pb, *plabels, *poffsets, *pmeta, *pprobs, *ppresent;
+  int ok = typed(env, argv[0], napi_uint8_array, &pb, &n)
+    && typed(env, argv[2], napi_uint8_array, &plabels, &nl)
+    && typed(env, argv[3], napi_int32_array, &poffsets, &no)
+    && typed(env, argv[7], napi_int32_array, &pmeta, &nmeta)
+    && typed(env, argv[8], napi_float64_array, &pprobs, &nprobs)
+    && typed(env, argv[9], napi_uint8_array, &ppresent, &npresent);
+  const uint8_t *b = pb;
+  const uint8_t *labels = plabels;
+  const int32_t *offsets = poffsets;
+  int32_t *meta = pmeta;
+  double *probs = pprobs;
+  uint8_t *present = ppresent;
+  int64_t from, maxLine;
+  bool single;
+  double tolerance;
+  CHECK(napi_get_value_int64(env, argv[1], &from));
+  CHECK(napi_get_value_bool(env, argv[4], &single));
+  CHECK(napi_get_value_double(env, argv[5], &tolerance));
+  CHECK(napi_get_value_int64(env, argv[6], &maxLine));
+  int k = ok ? (int)no - 1 : 0;
+  if (!ok || k < 1 || k > MAX_LABELS || offsets[k] > (int32_t)nl || n > INT32_MAX || from < 0 || from > (int64_t)n) {
+    napi_throw_error(env, NULL, "line-scan: bad arguments");
+    return NULL;
+  }
+  config_t c = { labels, offsets, k, single, tolerance };
+  size_t cap = nmeta / META;
+  if (nprobs / (size_t)k < cap) cap = nprobs / (size_t)k;
+  if (npresent / (size_t)k < cap) cap = npresent / (size_t)k;
+  int64_t start = from;
+  size_t lines = 0;
+  while (start <= (int64_t)n && lines < cap) {
+    int32_t *mt = meta + lines * META;
+    int64_t e = parse_line(b, start, (int64_t)n, &c, probs + lines * k, present + lines * k, mt);
+    if (e != -1 && e - start <= maxLine) {
+      mt[1] = 1;
+    } else {
+      const uint8_t *hit = start < (int64_t)n ? memchr(b + start, 0x0a, (size_t)((int64_t)n - start)) : NULL;
+      e = hit ? hit - b : (int64_t)n;
+      mt[1] = 0;
+    }
+    mt[0] = (int32_t)e;
+    lines++;
+    start = e + 1;
+  }
+  napi_value out;
+  CHECK(napi_create_int64(env, (int64_t)lines, &out));
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
+  return exports;
+}
