@@ -21,7 +21,7 @@ import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQuer
 import { createProgress } from '../progress.js';
 import { scoreSources, type ScoreParams } from '../score-run.js';
 import { auditTarget, select } from '../select.js';
-import { isGzipName } from '../sources.js';
+import { formatOf, isGzipName } from '../sources.js';
 import type { ScoredEntry } from '../../scoring/types.js';
 
 const TASKS: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'];
@@ -106,11 +106,12 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
   if (inputs.length === 0) throw usage('give at least one input (file, directory, glob, gs:// prefix or -), or --engine bigquery --table P.D.T');
   let rejectsOut: ReturnType<typeof createWriteStream> | undefined;
   const pool = new ScoringPool({ threads });
-  // Threads boot (~0.1 s each, loading their modules) while this thread resolves the inputs.
-  pool.start();
   let resolved: Awaited<ReturnType<typeof resolveInputs>> | undefined;
   try {
     resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
+    // JSONL is scored in the pool: its threads boot (~0.1 s each) while this one sets the run up.
+    // Columnar-only runs leave it alone (small Arrow/Parquet objects are scored here; ~70 MB saved).
+    if (resolved.sources.some((x) => formatOf(x.name, o.format) === 'jsonl')) pool.start();
     let sources = resolved.sources;
     const hash = inputsHash(sources);
     if (shard !== undefined) {
