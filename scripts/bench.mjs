@@ -1,4 +1,4 @@
-// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline]`
+// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline] [-- --repeat R]`
 //
 // Generates a seeded synthetic file of six-class predictions (native JSONL,
 // ~200 bytes a record) under bench/out/, converts it to Arrow IPC and Parquet,
@@ -8,6 +8,9 @@
 //   3. the same over Arrow IPC and over Parquet.
 // Prints records/s, peak RSS (from /proc, polled, children included) and the
 // ratio to the baseline, and checks that every run returns the same top-K ids.
+// With --repeat R every run (the baseline too) goes R times, interleaved, and
+// the table shows medians with the fastest and slowest wall times: shared
+// 2-vCPU machines drift by 2x within minutes, and one run can land anywhere.
 // numpy is installed into a venv under bench/out/ when `python3 -c 'import numpy'` fails.
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -29,6 +32,7 @@ const SEED = Number(arg('seed', '42'));
 /** Which reviewloop inputs to run; the Arrow/Parquet conversion (slow at 10M) only happens when one of them is asked for. */
 const FORMATS = new Set(arg('formats', 'jsonl,arrow,parquet').split(','));
 const BASELINE = !process.argv.includes('--no-baseline');
+const REPEAT = Math.max(1, Number(arg('repeat', '1')));
 
 if (!existsSync(join(ROOT, 'dist', 'worker', 'cli.js'))) {
   console.error('[bench] run "npm run build" first');
@@ -215,30 +219,43 @@ async function main() {
   if (columnar) sizes.push(`Arrow ${mb(statSync(arrowFile).size)}`, `Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
   console.log(`[bench] ${RECORDS} records; ${sizes.join(', ')}; load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
-  const results = [];
-  if (BASELINE) {
-    const baseline = await measure(python(), [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)]);
-    results.push({ name: 'python baseline (json + numpy)', ...baseline, ids: baseline.stdout.trim().split('\n') });
-  }
-
   const rl = (inputs) => ['bin/reviewloop.js', 'score', ...inputs, '--task', 'textcat', '--strategy', 'entropy', '--labels', LABELS.join(','), '--top', String(TOP), ...(THREADS ? ['--threads', THREADS] : [])];
-  const runs = [['jsonl', 'reviewloop JSONL', [jsonl]], ['arrow', 'reviewloop Arrow IPC', [arrowFile]], ['parquet', 'reviewloop Parquet', [parquetDir]]].filter(([f]) => FORMATS.has(f));
-  for (const [, name, inputs] of runs) {
-    const r = await measure(process.execPath, rl(inputs));
-    results.push({ name, ...r, ids: r.stdout.trim().split('\n').map((l) => JSON.parse(l).id) });
+  const plan = [];
+  if (BASELINE) plan.push({ name: 'python baseline (json + numpy)', cmd: python(), args: [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)], ids: (out) => out.trim().split('\n') });
+  for (const [f, name, inputs] of [['jsonl', 'reviewloop JSONL', [jsonl]], ['arrow', 'reviewloop Arrow IPC', [arrowFile]], ['parquet', 'reviewloop Parquet', [parquetDir]]]) {
+    if (FORMATS.has(f)) plan.push({ name, cmd: process.execPath, args: rl(inputs), ids: (out) => out.trim().split('\n').map((l) => JSON.parse(l).id) });
   }
+  // Rounds interleave the runs, so a slow spell of the machine hits all of them alike.
+  const samples = plan.map(() => []);
+  for (let round = 0; round < REPEAT; round++) {
+    for (let i = 0; i < plan.length; i++) samples[i].push(await measure(plan[i].cmd, plan[i].args));
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+  const results = plan.map((p, i) => {
+    const runs = samples[i];
+    const wall = runs.map((r) => r.seconds);
+    return {
+      name: p.name,
+      seconds: median(wall), min: Math.min(...wall), max: Math.max(...wall),
+      cpu: median(runs.map((r) => r.cpu)), peakRss: Math.max(...runs.map((r) => r.peakRss)),
+      ids: p.ids(runs[0].stdout),
+      sameEveryTime: runs.every((r) => r.stdout === runs[0].stdout),
+    };
+  });
 
   // Without the baseline, ratios and the id check are against the first reviewloop run.
   const b = results[0];
   console.log('');
   console.log(`load average after: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  console.log(`${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${(BASELINE ? 'vs baseline' : 'vs first').padStart(12)}  same top-${TOP}`);
+  if (REPEAT > 1) console.log(`${REPEAT} runs each, interleaved: median wall (fastest–slowest), median CPU, highest peak RSS`);
+  console.log(`${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${REPEAT > 1 ? `${'range s'.padStart(12)} ` : ''}${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${(BASELINE ? 'vs baseline' : 'vs first').padStart(12)}  same top-${TOP}`);
   let allSame = true;
   for (const r of results) {
-    const same = r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);
+    const same = r.sameEveryTime && r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);
     const sameSet = same || (r.ids.length === b.ids.length && new Set(r.ids).size === new Set([...r.ids, ...b.ids]).size);
     allSame &&= sameSet;
-    console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`);
+    const range = REPEAT > 1 ? `${`${r.min.toFixed(2)}–${r.max.toFixed(2)}`.padStart(12)} ` : '';
+    console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${range}${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`);
   }
   if (!allSame) {
     console.error('[bench] top-K ids differ between runs');
