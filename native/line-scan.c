@@ -39,6 +39,21 @@ static inline int label_matches(const uint8_t *b, int64_t i, int64_t end, const 
   return memcmp(b + i, c->labels + c->offsets[j], (size_t)n) == 0;
 }
 
+/* After a member: whitespace, then `,` (1, whitespace after it skipped) or `}` (0); -1 for anything else. */
+static inline int separator(const uint8_t *b, int64_t *at, int64_t end) {
+  int64_t i = *at;
+  while (i < end && ws(b[i])) i++;
+  if (i >= end) return -1;
+  uint8_t ch = b[i++];
+  if (ch == 0x2c) {
+    while (i < end && ws(b[i])) i++;
+    *at = i;
+    return 1;
+  }
+  *at = i;
+  return ch == 0x7d ? 0 : -1;
+}
+
 static inline int in_range(const uint8_t *b, int64_t i, int64_t end, int lo, int hi) {
   return i < end && b[i] >= lo && b[i] <= hi;
 }
@@ -150,12 +165,9 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
         row[li] = v;
         present[li] = 1;
         order[count++] = li;
-        while (i < end && ws(b[i])) i++;
-        if (i >= end) return -1;
-        ch = b[i++];
-        if (ch == 0x7d) break;
-        if (ch != 0x2c) return -1;
-        while (i < end && ws(b[i])) i++;
+        int more = separator(b, &i, end);
+        if (more < 0) return -1;
+        if (!more) break;
       }
     } else {
       if (b[i] != 0x22) return -1;
@@ -203,12 +215,9 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
       else { m0 = v0; m1 = i; }
       i++;
     }
-    while (i < end && ws(b[i])) i++;
-    if (i >= end) return -1;
-    ch = b[i++];
-    if (ch == 0x7d) break;
-    if (ch != 0x2c) return -1;
-    while (i < end && ws(b[i])) i++;
+    int more = separator(b, &i, end);
+    if (more < 0) return -1;
+    if (!more) break;
   }
   while (i < end && ws(b[i])) i++;
   if (i != end && b[i] != 0x0a) return -1;

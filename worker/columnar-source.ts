@@ -119,6 +119,8 @@ async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
   }
   const worker = new Worker(compiledModulePath('worker/parquet-thread.js'), {
     workerData: { path: source.path, bytes, exclude: ['meta', 'embedding'], batchRows: PARQUET_BATCH_ROWS },
+    // Its garbage is one row group's IPC bytes at a time: a small young generation keeps RSS down (as the pool's).
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
   type Reply = { groups?: number; ipc?: Uint8Array; error?: string };
   const next = () => new Promise<Reply>((resolve, reject) => {
