@@ -281,6 +281,9 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "line-scan: bad arguments");
     return NULL;
   }
+  for (int j = 0; j < k; j++) {
+    if (offsets[j] < 0 || offsets[j + 1] < offsets[j]) { napi_throw_error(env, NULL, "line-scan: bad label offsets"); return NULL; }
+  }
   config_t c = { labels, offsets, k, single, tolerance };
   size_t cap = nmeta / META;
   if (nprobs / (size_t)k < cap) cap = nprobs / (size_t)k;
