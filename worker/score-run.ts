@@ -2,8 +2,10 @@
  * Streams sources through the worker pool with bounded memory: at most
  * `inflight` chunks are alive at once, each worker returns only its local
  * top-K, and the main thread merges. Local uncompressed JSONL files are not
- * streamed at all: threads read their own byte ranges (line-range.ts). Rejects leave in input order whatever
- * order the threads finish in, so outputs are byte-for-byte reproducible.
+ * streamed at all: threads read their own byte ranges (line-range.ts), and
+ * large local Arrow files their own record batches. Rejects leave in input
+ * order whatever order the threads finish in, so outputs are byte-for-byte
+ * reproducible.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
@@ -84,6 +86,8 @@ interface Finished {
   /** First task of its source: line numbering starts again. */
   firstOfSource: boolean;
   object: string;
+  /** First line of a streamed chunk (ranges learn theirs when applied). */
+  firstLine?: number;
 }
 
 /** True when a local file can be split into byte ranges its threads read themselves (not gzip, by name or by magic). */
@@ -140,7 +144,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         const out = f.out;
         if (!out.ok) {
           // Bad input found on a thread stays INPUT_INVALID; anything else is a scoring failure.
-          failure ??= new ReviewloopError(out.code === 'INPUT_INVALID' ? 'INPUT_INVALID' : 'SCORING_FAILED', out.message, { details: { object: f.object, line: lineBase, code: out.code } });
+          failure ??= new ReviewloopError(out.code === 'INPUT_INVALID' ? 'INPUT_INVALID' : 'SCORING_FAILED', out.message, { details: { object: f.object, line: f.firstLine ?? lineBase, code: out.code } });
           continue;
         }
         if (failure) continue;
@@ -264,7 +268,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         submit(nextSeq++, null, { ...common, bytes: 0, rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }] });
         continue;
       }
-      submit(nextSeq++, { ...chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [] });
+      submit(nextSeq++, { ...chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [], firstLine: item.firstLine });
     }
   }
   await waitForRoom(1);
