@@ -10,7 +10,8 @@
  * missed. Line numbers are not known inside a range; its scorer reports how
  * many lines it owned and the caller adds the lines of the ranges before it.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { ReviewloopError } from './errors.js';
 
 /** One byte range of a local file, planned by {@link planRanges}. */
 export interface FileRange {
@@ -21,13 +22,15 @@ export interface FileRange {
   end: number;
   /** File size when the run was planned: bytes appended later are not read. */
   size: number;
+  /** The version a round pinned (mtime in ns): a file replaced since fails with NOT_FOUND, as the store would. */
+  generation?: string;
 }
 
 /** Ranges of about `rangeBytes` covering a file of `size` bytes. */
-export function planRanges(path: string, size: number, rangeBytes: number): FileRange[] {
+export function planRanges(path: string, size: number, rangeBytes: number, generation?: string): FileRange[] {
   const step = Math.max(1, Math.floor(rangeBytes));
   const out: FileRange[] = [];
-  for (let start = 0; start < size; start += step) out.push({ path, start, end: Math.min(size, start + step), size });
+  for (let start = 0; start < size; start += step) out.push({ path, start, end: Math.min(size, start + step), size, ...(generation === undefined ? {} : { generation }) });
   return out;
 }
 
@@ -65,8 +68,18 @@ function countNewlines(buf: Buffer, from: number, to: number): number {
 
 /** Reads the lines `range` owns (see the module comment). */
 export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLines {
-  const fd = openSync(range.path, 'r');
+  let fd: number;
   try {
+    fd = openSync(range.path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ReviewloopError('NOT_FOUND', `${range.path}: no such object`, { cause: err });
+    throw err;
+  }
+  try {
+    // The open fd pins one inode (the local store replaces files by rename), so this check covers every byte read below.
+    if (range.generation !== undefined && fstatSync(fd, { bigint: true }).mtimeNs.toString() !== range.generation) {
+      throw new ReviewloopError('NOT_FOUND', `${range.path}#${range.generation}: the object changed since the round was planned`);
+    }
     const from = range.start === 0 ? 0 : range.start - 1;
     const head = range.end - from;
     let buf = room(head);

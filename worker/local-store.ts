@@ -84,6 +84,10 @@ export class LocalStore implements ObjectStore {
     }
   }
 
+  localPath(name: string): string {
+    return this.pathOf(name);
+  }
+
   readStream(name: string, options: { range?: ReadRange; generation?: string } = {}): Readable {
     const out = new PassThrough();
     // Opening first pins the inode, so the generation check and the bytes refer to one version.

@@ -91,6 +91,11 @@ export class PrefixedStore implements ObjectStore {
     return this.inner.readStream(this.full(name), options);
   }
 
+  get localPath(): ((name: string) => string) | undefined {
+    const inner = this.inner;
+    return inner.localPath === undefined ? undefined : (name: string) => inner.localPath!(this.full(name));
+  }
+
   async write(name: string, data: Buffer | string, options?: WriteOptions): Promise<ObjectInfo> {
     return this.strip(await this.inner.write(this.full(name), data, options));
   }

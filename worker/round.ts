@@ -17,7 +17,7 @@ import { buildTask, defaultView, type TaskContext, type View } from './prodigy-t
 import { roundEventTime, validateRoundId } from './round-id.js';
 import { scoreSources, sharedKeys, type ExactSums } from './score-run.js';
 import { auditTarget, select } from './select.js';
-import { isDataObject, type Source } from './sources.js';
+import { formatOf, isDataObject, type Source } from './sources.js';
 import { roundBatchId, roundRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
@@ -219,6 +219,9 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     name: o.name,
     size: o.size,
     open: () => store.readStream(o.name, { generation: o.generation }),
+    // A local store's JSONL objects are read by the scoring threads in byte ranges, generation-checked;
+    // columnar objects keep going through the store (their readers do not check generations).
+    ...(store.localPath !== undefined && formatOf(o.name) === 'jsonl' ? { path: store.localPath(o.name), generation: o.generation } : {}),
   }));
   const rejects: string[] = [];
   const result = await scoreSources(sources, {

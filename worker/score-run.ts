@@ -94,7 +94,13 @@ interface Finished {
 function rangeable(source: Source, format: ScoreParams['format']): boolean {
   if (source.path === undefined || source.size === undefined || isGzipName(source.name) || format === 'arrow' || format === 'parquet') return false;
   const head = Buffer.alloc(2);
-  const fd = openSync(source.path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(source.path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ReviewloopError('NOT_FOUND', `${source.uri}: no such object`, { cause: err, details: { object: source.uri } });
+    throw err;
+  }
   try {
     return readSync(fd, head, 0, 2, 0) < 2 || head[0] !== 0x1f || head[1] !== 0x8b;
   } finally {
@@ -143,8 +149,10 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       if (f.out !== null) {
         const out = f.out;
         if (!out.ok) {
-          // Bad input found on a thread stays INPUT_INVALID; anything else is a scoring failure.
-          failure ??= new ReviewloopError(out.code === 'INPUT_INVALID' ? 'INPUT_INVALID' : 'SCORING_FAILED', out.message, { details: { object: f.object, line: f.firstLine ?? lineBase, code: out.code } });
+          // Bad input and a replaced object keep their codes across the thread boundary (as the store's
+          // stream would have raised them); anything else is a scoring failure.
+          const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : 'SCORING_FAILED';
+          failure ??= new ReviewloopError(code, out.message, { details: { object: f.object, line: f.firstLine ?? lineBase, code: out.code } });
           continue;
         }
         if (failure) continue;
@@ -246,7 +254,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     const lineFormat = params.format === 'arrow' || params.format === 'parquet' ? 'auto' : params.format;
     let firstOfSource = true;
     if (rangeable(source, params.format)) {
-      for (const range of planRanges(source.path!, source.size!, params.chunkBytes)) {
+      for (const range of planRanges(source.path!, source.size!, params.chunkBytes, source.generation)) {
         if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
         await waitForRoom(inflightLimit);
         if (failure) break;

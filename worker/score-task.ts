@@ -50,7 +50,7 @@ export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskO
     return { ok: true, ...out, lines: out.lines + (owned.oversizedLine > 0 ? 1 : 0) };
   } catch (err) {
     const e = err as Error;
-    return { ok: false, code: 'SCORING_FAILED', message: `${input.object} ${where}: ${e?.message ?? String(err)}` };
+    return { ok: false, code: isReviewloopError(err) ? err.code : 'SCORING_FAILED', message: `${input.object} ${where}: ${e?.message ?? String(err)}` };
   }
 }
 

@@ -11,8 +11,10 @@ export interface Source {
   /** Short name used in chunk errors; the object name for store objects. */
   name: string;
   size?: number;
-  /** Local file path, when there is one: columnar readers then seek instead of buffering. */
+  /** Local file path, when there is one: columnar readers then seek instead of buffering, JSONL is read in byte ranges. */
   path?: string;
+  /** The version of `path` a round pinned (its mtime in ns): range readers check it, as the store would. */
+  generation?: string;
   open(): Readable;
 }
 

@@ -48,6 +48,13 @@ export interface ObjectStore {
   stat(name: string): Promise<ObjectInfo | null>;
   read(name: string, options?: { generation?: string }): Promise<Buffer>;
   readStream(name: string, options?: { range?: ReadRange; generation?: string }): Readable;
+  /**
+   * The file behind `name` when the store is a local directory, so scoring
+   * threads can read byte ranges of it themselves. Readers must check the
+   * generation they were given (a local generation is the file's mtime in ns).
+   * Absent on remote stores.
+   */
+  localPath?(name: string): string;
   write(name: string, data: Buffer | string, options?: WriteOptions): Promise<ObjectInfo>;
   /** Streams a large body; the precondition is applied when the object becomes visible. */
   writeStream(name: string, body: Readable, options?: WriteOptions): Promise<ObjectInfo>;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -78,4 +78,15 @@ describe('byte ranges of a local file', () => {
       expect(ranged).toEqual(streamed);
     }), { numRuns: 120 });
   }, 120_000);
+
+  it('check the generation a round pinned: a replaced or deleted object fails with NOT_FOUND, as the store does', async () => {
+    const file = join(dir, 'g.jsonl');
+    writeFileSync(file, '{"id":"a","text":"t","probs":{"a":0.5,"b":0.5}}\n');
+    const st = statSync(file, { bigint: true });
+    const source = (generation: string) => ({ uri: 'g.jsonl', name: 'g.jsonl', path: file, size: Number(st.size), generation, open: () => Readable.from([]) });
+    expect((await scoreSources([source(st.mtimeNs.toString())], params(1 << 20), pool)).stats.scored).toBe(1);
+    await expect(scoreSources([source((st.mtimeNs - 1n).toString())], params(1 << 20), pool)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('changed since the round was planned') });
+    unlinkSync(file);
+    await expect(scoreSources([source(st.mtimeNs.toString())], params(1 << 20), pool)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
 });
