@@ -233,6 +233,85 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
   return i;
 }
 
+/* MurmurHash3 x86 32-bit, as scoring/hash.ts murmur3 (same integer steps, so the same bits). */
+static uint32_t murmur3(const uint8_t *data, size_t len, uint32_t seed) {
+  const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
+  uint32_t h = seed;
+  size_t blocks = len & ~(size_t)3;
+  for (size_t i = 0; i < blocks; i += 4) {
+    uint32_t k = (uint32_t)data[i] | ((uint32_t)data[i + 1] << 8) | ((uint32_t)data[i + 2] << 16) | ((uint32_t)data[i + 3] << 24);
+    k *= c1;
+    k = (k << 15) | (k >> 17);
+    k *= c2;
+    h ^= k;
+    h = (h << 13) | (h >> 19);
+    h = h * 5 + 0xe6546b64u;
+  }
+  size_t tail = len & 3;
+  if (tail > 0) {
+    uint32_t k = 0;
+    if (tail == 3) k ^= (uint32_t)data[blocks + 2] << 16;
+    if (tail >= 2) k ^= (uint32_t)data[blocks + 1] << 8;
+    k ^= data[blocks];
+    k *= c1;
+    k = (k << 15) | (k >> 17);
+    k *= c2;
+    h ^= k;
+  }
+  h ^= (uint32_t)len;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+/* Bytes a + b + c in one buffer (the stack one when they fit); NULL when out of memory. */
+static uint8_t *concat3(uint8_t *stack, size_t room, const uint8_t *a, size_t na, const uint8_t *b, size_t nb, const uint8_t *c, size_t nc) {
+  size_t n = na + nb + nc;
+  uint8_t *out = n <= room ? stack : malloc(n);
+  if (out == NULL) return NULL;
+  if (na > 0) memcpy(out, a, na);
+  if (nb > 0) memcpy(out + na, b, nb);
+  if (nc > 0) memcpy(out + na + nb, c, nc);
+  return out;
+}
+
+/* uniform01Key of scoring/hash.ts over seed bytes + id bytes: 53 bits from two hashes. */
+static double audit_draw(const uint8_t *seed, size_t nseed, const uint8_t *id, size_t nid) {
+  uint8_t stack[1024];
+  uint8_t *key = concat3(stack, sizeof stack, seed, nseed, id, nid, NULL, 0);
+  if (key == NULL) return NAN;
+  size_t n = nseed + nid;
+  double hi = (double)(murmur3(key, n, 0x9747b28cu) >> 5);
+  double lo = (double)(murmur3(key, n, 0x5bd1e995u) >> 6);
+  if (key != stack) free(key);
+  return (hi * 67108864.0 + lo) / 9007199254740992.0;
+}
+
+static int has_key(const uint64_t *sorted, size_t n, uint64_t key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (sorted[mid] == key) return 1;
+    if (sorted[mid] < key) lo = mid + 1; else hi = mid;
+  }
+  return 0;
+}
+
+/* exclusionKey(id, model) of scoring/hash.ts: murmur3 of `${id}\0${model}` under two seeds; -1 when out of memory. */
+static int exclusion_hit(const uint64_t *sorted, size_t n, const uint8_t *id, size_t nid, const uint8_t *model, size_t nmodel) {
+  static const uint8_t zero = 0;
+  uint8_t stack[1024];
+  uint8_t *key = concat3(stack, sizeof stack, id, nid, &zero, 1, model, nmodel);
+  if (key == NULL) return -1;
+  size_t len = nid + 1 + nmodel;
+  uint64_t k = ((uint64_t)murmur3(key, len, 0x2545f491u) << 32) | murmur3(key, len, 0x9e3779b9u);
+  if (key != stack) free(key);
+  return has_key(sorted, n, k);
+}
+
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "line-scan: bad arguments"); return NULL; } } while (0)
 
 /* The data of a typed array of type `want`; 0 when `v` is not one. */
@@ -246,15 +325,19 @@ static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **d
 }
 
 /*
- * scan(buf, from, labelBytes, labelOffsets, single, tolerance, maxLineBytes, meta, probs, present) → lines
+ * scan(buf, from, labelBytes, labelOffsets, single, tolerance, maxLineBytes, meta, probs, present
+ *      [, seedBytes, exclude, draws]) → lines
  * Scans lines from byte `from` until `buf` ends or `meta` is full (8 int32 per line:
- * end, fast, idStart, idEnd, textStart, textEnd, modelStart, modelEnd).
+ * end, fast, idStart, idEnd, textStart, textEnd, modelStart, modelEnd). With the three
+ * optional arguments, a fast line whose (id, model) is in `exclude` (sorted keys, see
+ * exclusionKey in scoring/hash.ts) gets fast = 3, and `draws` (when not empty) receives
+ * each other fast line's audit draw, uniform01 of seedBytes + id bytes.
  */
 static napi_value scan(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 13;
+  napi_value argv[13];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 10) { napi_throw_error(env, NULL, "line-scan: 10 arguments expected"); return NULL; }
+  if (argc != 10 && argc != 13) { napi_throw_error(env, NULL, "line-scan: 10 or 13 arguments expected"); return NULL; }
   size_t n, nl, no, nmeta, nprobs, npresent;
   void *pb, *plabels, *poffsets, *pmeta, *pprobs, *ppresent;
   int ok = typed(env, argv[0], napi_uint8_array, &pb, &n)
@@ -285,7 +368,24 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     if (offsets[j] < 0 || offsets[j + 1] < offsets[j]) { napi_throw_error(env, NULL, "line-scan: bad label offsets"); return NULL; }
   }
   config_t c = { labels, offsets, k, single, tolerance };
+  /* Optional: audit draws (seed bytes, one double per line) and the exclusion keys. */
+  const uint8_t *seed = NULL;
+  const uint64_t *exclude = NULL;
+  double *draws = NULL;
+  size_t nseed = 0, nexclude = 0, ndraws = 0;
+  if (argc == 13) {
+    void *pseed, *pexclude, *pdraws;
+    if (!typed(env, argv[10], napi_uint8_array, &pseed, &nseed) || !typed(env, argv[11], napi_biguint64_array, &pexclude, &nexclude)
+        || !typed(env, argv[12], napi_float64_array, &pdraws, &ndraws)) {
+      napi_throw_error(env, NULL, "line-scan: bad draw/exclusion arguments");
+      return NULL;
+    }
+    seed = pseed;
+    exclude = pexclude;
+    draws = ndraws > 0 ? pdraws : NULL;
+  }
   size_t cap = nmeta / META;
+  if (draws != NULL && ndraws < cap) cap = ndraws;
   if (nprobs / (size_t)k < cap) cap = nprobs / (size_t)k;
   if (npresent / (size_t)k < cap) cap = npresent / (size_t)k;
   int64_t start = from;
@@ -295,6 +395,16 @@ static napi_value scan(napi_env env, napi_callback_info info) {
     int64_t e = parse_line(b, start, (int64_t)n, &c, probs + lines * k, present + lines * k, mt);
     if (e != -1 && e - start <= maxLine) {
       mt[1] = 1;
+      const uint8_t *id = b + mt[2];
+      size_t nid = (size_t)(mt[3] - mt[2]);
+      if (nexclude > 0) {
+        /* isExcluded: (id, model), and for a record with a model also (id, no model). */
+        int hit = exclusion_hit(exclude, nexclude, id, nid, mt[6] < 0 ? NULL : b + mt[6], mt[6] < 0 ? 0 : (size_t)(mt[7] - mt[6]));
+        if (hit == 0 && mt[6] >= 0) hit = exclusion_hit(exclude, nexclude, id, nid, NULL, 0);
+        if (hit < 0) { napi_throw_error(env, NULL, "line-scan: out of memory"); return NULL; }
+        if (hit) mt[1] = 3;
+      }
+      if (draws != NULL) draws[lines] = mt[1] == 3 ? NAN : audit_draw(seed, nseed, id, nid);
     } else {
       const uint8_t *hit = start < (int64_t)n ? memchr(b + start, 0x0a, (size_t)((int64_t)n - start)) : NULL;
       e = hit ? hit - b : (int64_t)n;

@@ -201,15 +201,24 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   // Lines are found in the bytes (split on \n, as decoding then splitting did) by a line scanner
   // (line-scan.ts), a batch at a time: the common shape comes back parsed, every other line is
   // decoded here and takes the general path.
+  // The native scanner also checks exclusions and draws the audit sample from the id's bytes
+  // (fast = 3: excluded); the JS scanner leaves both to this loop.
+  const keyed = scanner.scanWithKeys !== undefined && (excluding || auditing);
+  const draws = new Float64Array(keyed && auditing ? cap : 0);
+  const noKeys = new BigUint64Array(0);
   let i = 0; // line index within the chunk
   for (let start = 0; start <= n;) {
-    const lines = scanner.scan(buf, start, meta, probs, present);
+    const lines = keyed
+      ? scanner.scanWithKeys!(buf, start, meta, probs, present, seedBytes, input.exclude ?? noKeys, draws)
+      : scanner.scan(buf, start, meta, probs, present);
     for (let l = 0; l < lines; l++, i++) {
       const mo = l * META;
       const lineStart = start;
       const end = meta[mo];
       start = end + 1; // past n after the last line
-      if (meta[mo + 1] === 0) {
+      const kind = meta[mo + 1];
+      if (kind === 3) { fastRead++; fastSkipped++; continue; }
+      if (kind === 0) {
         // An empty line (the one after a chunk's last newline, most often) is skipped without decoding anything.
         if (end === lineStart) continue;
         chunkValid ??= isUtf8(buf);
@@ -223,7 +232,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       const ro = l * k;
       fastRead++;
       let id: string | undefined;
-      if (excluding) {
+      if (excluding && !keyed) {
         id = fastString(buf, idStart, idEnd)!;
         if (isExcluded(input.exclude!, id, fastString(buf, meta[mo + 6], meta[mo + 7]))) { fastSkipped++; continue; }
       }
@@ -251,7 +260,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       let u = NaN;
       let mayAudit = false;
       if (auditing) {
-        u = auditDraw(buf, idStart, idEnd);
+        u = keyed ? draws[l] : auditDraw(buf, idStart, idEnd);
         const wa = audit.worst();
         mayAudit = audit.size < audit.capacity || (wa !== undefined && u <= wa.u);
       }

@@ -22,6 +22,13 @@ export interface LineScanner {
    * flags at probs[L*k] and present[L*k].
    */
   scan(buf: Uint8Array, from: number, meta: Int32Array, probs: Float64Array, present: Uint8Array): number;
+  /**
+   * Native only: `scan`, plus per fast line the exclusion check (fast = 3 when
+   * (id, model) is in `exclude`, as `isExcluded` decides) and, when `draws` is
+   * not empty, the audit draw (`uniform01Key` of `seedBytes` + the id's bytes)
+   * at draws[L]. Same bits as the JS functions in hash.ts.
+   */
+  scanWithKeys?(buf: Uint8Array, from: number, meta: Int32Array, probs: Float64Array, present: Uint8Array, seedBytes: Uint8Array, exclude: BigUint64Array, draws: Float64Array): number;
 }
 
 /** What a scanner checks lines against. */
@@ -37,6 +44,7 @@ export interface ScanConfig {
 export type NativeScan = (
   buf: Uint8Array, from: number, labelBytes: Uint8Array, labelOffsets: Int32Array, single: boolean,
   tolerance: number, maxLineBytes: number, meta: Int32Array, probs: Float64Array, present: Uint8Array,
+  ...keys: [] | [seedBytes: Uint8Array, exclude: BigUint64Array, draws: Float64Array]
 ) => number;
 
 function capacity(k: number, meta: Int32Array, probs: Float64Array, present: Uint8Array): number {
@@ -98,5 +106,7 @@ export function nativeLineScanner(scan: NativeScan, config: ScanConfig): LineSca
   return {
     k: config.labels.length,
     scan: (buf, from, meta, probs, present) => scan(buf, from, bytes, offsets, singleLabel, probTolerance, maxLineBytes, meta, probs, present),
+    scanWithKeys: (buf, from, meta, probs, present, seedBytes, exclude, draws) =>
+      scan(buf, from, bytes, offsets, singleLabel, probTolerance, maxLineBytes, meta, probs, present, seedBytes, exclude, draws),
   };
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { scoreChunkSync } from '../../scoring/chunk.js';
 import { parseFastBytes } from '../../scoring/fast-bytes.js';
 import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
+import { exclusionKey } from '../../scoring/hash.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
 import { loadNativeScan } from '../../worker/native-scan.js';
 
@@ -153,9 +154,21 @@ describe('fast JSONL path', () => {
       fc.constantFrom(0, 2),
       fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }),
       fc.constantFrom('s', 'é😀', '\ud800', ''),
-      (lines, crlf, task, name, auditK, topFloor, seed) => {
+      fc.boolean(),
+      (lines, crlf, task, name, auditK, topFloor, seed, excluding) => {
         const base = input(chunkOf(lines, crlf), task, name);
-        const inp = { ...base, strategy: { ...base.strategy, seed }, topK: 4, auditK, topFloor };
+        // Every other parseable record's (id, model), and the bare id of one in three: hits of both kinds isExcluded checks.
+        const keys: bigint[] = [];
+        lines.forEach(([l], x) => {
+          try {
+            const r = JSON.parse(l) as { id?: unknown; model?: unknown };
+            if (typeof r.id !== 'string') return;
+            if (x % 2 === 0) keys.push(exclusionKey(r.id, typeof r.model === 'string' ? r.model : undefined));
+            if (x % 3 === 0) keys.push(exclusionKey(r.id, undefined));
+          } catch { /* not JSON: nothing to exclude */ }
+        });
+        const exclude = excluding ? BigUint64Array.from([...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) : undefined;
+        const inp = { ...base, strategy: { ...base.strategy, seed }, topK: 4, auditK, topFloor, exclude };
         const fast = scoreChunkSync(inp);
         const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
         const native = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { nativeScan });
