@@ -25,7 +25,7 @@ import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { ReviewloopError } from './errors.js';
-import { compiledModulePath } from './pool.js';
+import { compiledModulePath } from './module-path.js';
 import { decompressed, type Source } from './sources.js';
 
 /** What a columnar object is scored with (a subset of `ScoreParams`). */

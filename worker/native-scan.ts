@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import type { NativeScan } from '../scoring/line-scan.js';
-import { compiledModulePath } from './pool.js';
+import { compiledModulePath } from './module-path.js';
 
 /** The native scan function, or undefined (see the module comment). */
 export function loadNativeScan(): NativeScan | undefined {

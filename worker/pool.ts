@@ -1,29 +1,13 @@
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { ReviewloopError } from './errors.js';
+import { compiledModulePath } from './module-path.js';
 import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 
 /** Options for {@link ScoringPool}. */
 export interface ScoringPoolOptions {
   /** Worker threads. Default: `os.availableParallelism()`. */
   threads?: number;
-}
-
-/**
- * Resolves the compiled task module. Under `dist/` it sits beside us; when
- * the sources run under a TS loader (vitest), workers still need plain JS, so
- * fall back to the build output.
- */
-export function compiledModulePath(rel: string): string {
-  const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-  const sibling = path.join(root, rel);
-  if (existsSync(sibling)) return sibling;
-  const built = path.join(root, 'dist', rel);
-  if (existsSync(built)) return built;
-  throw new ReviewloopError('INTERNAL', `module ${rel} not found at ${sibling} or ${built}: run "npm run build"`);
 }
 
 export function taskModulePath(): string {

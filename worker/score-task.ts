@@ -1,7 +1,8 @@
 /**
  * The piscina task module: one named export per task kind. It is the only
  * place a scoring thread does I/O (reading its own byte range of a local
- * file); the scoring itself is scoring/chunk.ts, pure. Errors never cross the
+ * file, or one record batch of an Arrow file); the scoring itself is
+ * scoring/chunk.ts, pure. Errors never cross the
  * thread boundary as thrown class instances, only as tagged values.
  */
 import { createReadStream } from 'node:fs';
