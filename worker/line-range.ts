@@ -66,15 +66,19 @@ function countNewlines(buf: Buffer, from: number, to: number): number {
   return n;
 }
 
-/** Reads the lines `range` owns (see the module comment). */
-export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLines {
-  let fd: number;
+/** Opens an object's local file for reading; a missing file is NOT_FOUND naming `object`, as a store read would be. */
+export function openObjectFile(path: string, object: string): number {
   try {
-    fd = openSync(range.path, 'r');
+    return openSync(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ReviewloopError('NOT_FOUND', `${range.path}: no such object`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ReviewloopError('NOT_FOUND', `${object}: no such object`, { cause: err, details: { object } });
     throw err;
   }
+}
+
+/** Reads the lines `range` owns (see the module comment). */
+export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLines {
+  const fd = openObjectFile(range.path, range.path);
   try {
     // The open fd pins one inode (the local store replaces files by rename), so this check covers every byte read below.
     if (range.generation !== undefined && fstatSync(fd, { bigint: true }).mtimeNs.toString() !== range.generation) {

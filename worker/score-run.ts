@@ -7,13 +7,13 @@
  * order whatever order the threads finish in, so outputs are byte-for-byte
  * reproducible.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { chunkLines } from './chunker.js';
 import { ReviewloopError } from './errors.js';
-import { planRanges } from './line-range.js';
+import { openObjectFile, planRanges } from './line-range.js';
 import type { ScoringPool } from './pool.js';
 import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 import { decompressed, formatOf, isGzipName, type Source } from './sources.js';
@@ -94,13 +94,7 @@ interface Finished {
 function rangeable(source: Source, format: ScoreParams['format']): boolean {
   if (source.path === undefined || source.size === undefined || isGzipName(source.name) || format === 'arrow' || format === 'parquet') return false;
   const head = Buffer.alloc(2);
-  let fd: number;
-  try {
-    fd = openSync(source.path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ReviewloopError('NOT_FOUND', `${source.uri}: no such object`, { cause: err, details: { object: source.uri } });
-    throw err;
-  }
+  const fd = openObjectFile(source.path, source.uri);
   try {
     return readSync(fd, head, 0, 2, 0) < 2 || head[0] !== 0x1f || head[1] !== 0x8b;
   } finally {
