@@ -14,7 +14,6 @@ import type { ProjectConfig, StrategyConfig, strategyNames } from '../config/sch
 import { emptyStats } from '../scoring/chunk.js';
 import { isExcluded } from '../scoring/hash.js';
 import { Sampler, type Candidate, type SamplingName, type StratumCount } from '../scoring/sampling.js';
-import { splitQueue } from './annotators.js';
 import { ReviewloopError } from './errors.js';
 import { listingStart } from './listing.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
@@ -22,12 +21,12 @@ import { silentLogger } from './log.js';
 import type { RoundManifest } from './model.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
 import { discover, loadContent, objectLines, planned, rawObjectFilter, type PlannedObject, type RawItem } from './raw-source.js';
-import { roundEventTime, validateRoundId } from './round-id.js';
-import { exclusionKeys, listRounds, roundDir, writeRoundStats, type RoundOptions, type RoundResult } from './round.js';
+import { validateRoundId } from './round-id.js';
+import { commitManifest, exclusionKeys, listRounds, manifestFiles, manifestHead, queueFilesOf, roundDir, writeRoundStats, type RoundOptions, type RoundResult } from './round.js';
 import { sharedKeys } from './score-run.js';
 import { readLatest } from './snapshot.js';
 import type { ObjectStore } from './store.js';
-import { firstWriteWins, jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
+import { firstWriteWins, jsonLines, readJson, writeOnce } from './write-once.js';
 
 /** Pinned inputs of a raw round (see `RoundPlan` in round.ts for why). */
 interface RawRoundPlan {
@@ -193,12 +192,7 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
     meta.stratum = p.item.stratum;
     return t;
   });
-  const queueFiles: Array<[string, string]> = [[`${dir}/queue.jsonl`, jsonLines(tasks)]];
-  if (project.queue.annotators && project.queue.annotators.length > 0) {
-    for (const [annotator, list] of splitQueue(tasks, project.queue.annotators, project.queue.overlap)) {
-      queueFiles.push([`${dir}/queue-${annotator}.jsonl`, jsonLines(list)]);
-    }
-  }
+  const queueFiles = queueFilesOf(dir, tasks, project);
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   await writeOnce(store, `${dir}/items.jsonl`, jsonLines(picked.map((p, i) => ({
     id: p.item.id, rank: i + 1, audit: false, p: null, score: score(p.u), model: null, source: sourceOf(p.item), prediction: {},
@@ -206,12 +200,7 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
 
   const stats = { ...emptyStats(), read, scored: sample.population, rejected: found.rejects.length, skipped };
   const manifest: RawRoundManifest = {
-    kind: 'reviewloop.round',
-    schemaVersion: 1,
-    project: project.name,
-    round: roundId,
-    slotTime: roundEventTime(roundId, plan.updatedMax),
-    task: project.task,
+    ...manifestHead(project, roundId, plan),
     model: null,
     strategy: { name: sampling, topK: strategy.topK, auditFraction: 0, seed, reduce: strategy.reduce },
     labels: project.labels,
@@ -221,12 +210,8 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
     stats,
     queuedScores: [],
     scoreRange: [0, 1],
-    files: { queue: queueFiles.map(([n]) => n), rejects: `${dir}/rejects.jsonl`, items: `${dir}/items.jsonl` },
-    listedUpTo: plan.objects.length > 0 ? plan.objects[plan.objects.length - 1].name : null,
+    ...manifestFiles(dir, queueFiles, plan),
     raw: { objects: `${dir}/objects.jsonl`, discovered: found.items.length, sampling, stratifyBy: sampling === 'stratified-random' ? stratifyBy : null, strata: sample.strata },
   };
-  const { created } = await writeOnce(store, `${dir}/manifest.json`, jsonFile(manifest));
-  log.info(`round ${roundId} ${created ? 'written' : 'already written by another run'}: ${tasks.length} queued by ${sampling} from ${sample.population} available (${found.items.length} new, ${skipped} already queued or labelled, ${found.rejects.length} rejected)`);
-  await writeRoundStats(opts, manifest, [...previous, manifest]);
-  return { status: created ? 'created' : 'exists', manifest };
+  return commitManifest(opts, manifest, previous, log, `${tasks.length} queued by ${sampling} from ${sample.population} available (${found.items.length} new, ${skipped} already queued or labelled, ${found.rejects.length} rejected)`);
 }

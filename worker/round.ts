@@ -281,12 +281,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     }) : undefined),
   };
   const tasks = selection.items.map((item) => buildTask(ctx, item));
-  const queueFiles: Array<[string, string]> = [[`${dir}/queue.jsonl`, jsonLines(tasks)]];
-  if (project.queue.annotators && project.queue.annotators.length > 0) {
-    for (const [annotator, list] of splitQueue(tasks, project.queue.annotators, project.queue.overlap)) {
-      queueFiles.push([`${dir}/queue-${annotator}.jsonl`, jsonLines(list)]);
-    }
-  }
+  const queueFiles = queueFilesOf(dir, tasks, project);
   // The model's full prediction per queued item: the merge joins it back for quality stats and lineage.
   const itemsText = jsonLines(selection.items.map((i) => ({
     id: i.entry.id, rank: i.rank, audit: i.audit, p: i.audit ? i.p ?? null : null, score: i.entry.score,
@@ -304,12 +299,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
 
   const models = [...new Set(selection.items.map((i) => i.entry.record.model).filter((m): m is string => m !== undefined))].sort();
   const manifest: RoundManifest = {
-    kind: 'reviewloop.round',
-    schemaVersion: 1,
-    project: project.name,
-    round: roundId,
-    slotTime: roundEventTime(roundId, plan.updatedMax),
-    task: project.task,
+    ...manifestHead(project, roundId, plan),
     model: models.length === 0 ? null : models.join(','),
     strategy: {
       name: strategy.name, topK: strategy.topK, auditFraction: strategy.auditFraction, seed, reduce: strategy.reduce,
@@ -326,11 +316,46 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     stats,
     queuedScores: selection.items.filter((i) => !i.audit).map((i) => i.entry.score),
     scoreRange: scoreRange(strategy.name, project.labels.length),
+    ...manifestFiles(dir, queueFiles, plan),
+  };
+  return commitManifest(opts, manifest, previous, log, `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${stats.skipped} skipped`);
+}
+
+/** The queue file, plus one per annotator when the project splits its queue. */
+export function queueFilesOf(dir: string, tasks: Array<Record<string, unknown>>, project: ProjectConfig): Array<[string, string]> {
+  const queueFiles: Array<[string, string]> = [[`${dir}/queue.jsonl`, jsonLines(tasks)]];
+  if (project.queue.annotators && project.queue.annotators.length > 0) {
+    for (const [annotator, list] of splitQueue(tasks, project.queue.annotators, project.queue.overlap)) {
+      queueFiles.push([`${dir}/queue-${annotator}.jsonl`, jsonLines(list)]);
+    }
+  }
+  return queueFiles;
+}
+
+/** The fields every round manifest starts with (model rounds and raw rounds alike). */
+export function manifestHead(project: ProjectConfig, roundId: string, plan: Pick<RoundPlan, 'updatedMax'>): Pick<RoundManifest, 'kind' | 'schemaVersion' | 'project' | 'round' | 'slotTime' | 'task'> {
+  return {
+    kind: 'reviewloop.round',
+    schemaVersion: 1,
+    project: project.name,
+    round: roundId,
+    slotTime: roundEventTime(roundId, plan.updatedMax),
+    task: project.task,
+  };
+}
+
+/** The files a round wrote and where its listing got to. */
+export function manifestFiles(dir: string, queueFiles: Array<[string, string]>, plan: { objects: ReadonlyArray<{ name: string }> }): Pick<RoundManifest, 'files' | 'listedUpTo'> {
+  return {
     files: { queue: queueFiles.map(([n]) => n), rejects: `${dir}/rejects.jsonl`, items: `${dir}/items.jsonl` },
     listedUpTo: plan.objects.length > 0 ? plan.objects[plan.objects.length - 1].name : null,
   };
-  const { created } = await writeOnce(store, `${dir}/manifest.json`, jsonFile(manifest));
-  log.info(`round ${roundId} ${created ? 'written' : 'already written by another run'}: ${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${stats.skipped} skipped`);
+}
+
+/** Writes the manifest last (the round's commit point), logs `summary`, records its stats. */
+export async function commitManifest<M extends RoundManifest>(opts: RoundOptions, manifest: M, previous: RoundManifest[], log: Logger, summary: string): Promise<{ status: 'created' | 'exists'; manifest: M }> {
+  const { created } = await writeOnce(opts.store, `${roundDir(manifest.round)}/manifest.json`, jsonFile(manifest));
+  log.info(`round ${manifest.round} ${created ? 'written' : 'already written by another run'}: ${summary}`);
   await writeRoundStats(opts, manifest, [...previous, manifest]);
   return { status: created ? 'created' : 'exists', manifest };
 }
