@@ -2,22 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isReviewloopError } from '../../worker/errors.js';
+import { errorCode } from '../helpers/errors.js';
 import { GcsStore } from '../../worker/gcs-store.js';
 import { Lease, claimSlot } from '../../worker/lease.js';
 import { LocalStore } from '../../worker/local-store.js';
 import type { ObjectStore } from '../../worker/store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket } from '../helpers/gcs.js';
-
-async function outcome(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return isReviewloopError(err) ? err.code : String(err);
-  }
-}
 
 function leaseSuite(label: string, make: () => Promise<{ open(): ObjectStore; cleanup(): Promise<void> }>): void {
   describe(`Lease on ${label}`, () => {
@@ -36,13 +27,13 @@ function leaseSuite(label: string, make: () => Promise<{ open(): ObjectStore; cl
       const first = await a.acquire();
       expect(first.holder).toBe('a');
       expect(a.held).toBe(true);
-      expect(await outcome(b.acquire())).toBe('LEASE_HELD');
+      expect(await errorCode(b.acquire())).toBe('LEASE_HELD');
       t += 30_000;
       const renewed = await a.renew();
       expect(renewed.generation).not.toBe(first.generation);
       expect(Date.parse(renewed.expiresAt)).toBe(t + 60_000);
       t += 45_000; // past the first expiry, within the renewed one
-      expect(await outcome(b.acquire())).toBe('LEASE_HELD');
+      expect(await errorCode(b.acquire())).toBe('LEASE_HELD');
       await a.release();
       await a.release(); // idempotent
       expect((await b.acquire()).holder).toBe('b');
@@ -56,7 +47,7 @@ function leaseSuite(label: string, make: () => Promise<{ open(): ObjectStore; cl
       t += 1500;
       expect(a.held).toBe(false);
       expect((await b.acquire()).holder).toBe('b');
-      expect(await outcome(a.renew())).toBe('LEASE_HELD');
+      expect(await errorCode(a.renew())).toBe('LEASE_HELD');
       await a.release(); // must not delete b's lease
       expect((await b.read())?.holder).toBe('b');
       expect((await b.renew()).holder).toBe('b');
@@ -64,7 +55,7 @@ function leaseSuite(label: string, make: () => Promise<{ open(): ObjectStore; cl
 
     it('concurrent acquires: exactly one winner', async () => {
       const leases = Array.from({ length: 6 }, (_, i) => new Lease(fx.open(), { holder: `r${i}`, ttlMs: 60_000, now: clock }));
-      const results = await Promise.all(leases.map((l) => outcome(l.acquire())));
+      const results = await Promise.all(leases.map((l) => errorCode(l.acquire())));
       expect(results.filter((r) => r === 'OK')).toHaveLength(1);
       expect(results.filter((r) => r === 'LEASE_HELD')).toHaveLength(5);
       const winner = leases[results.indexOf('OK')];
@@ -75,7 +66,7 @@ function leaseSuite(label: string, make: () => Promise<{ open(): ObjectStore; cl
       await new Lease(fx.open(), { holder: 'old', ttlMs: 10, now: clock }).acquire();
       t += 1000;
       const leases = Array.from({ length: 5 }, (_, i) => new Lease(fx.open(), { holder: `r${i}`, ttlMs: 60_000, now: clock }));
-      const results = await Promise.all(leases.map((l) => outcome(l.acquire())));
+      const results = await Promise.all(leases.map((l) => errorCode(l.acquire())));
       expect(results.filter((r) => r === 'OK')).toHaveLength(1);
     });
 
@@ -85,7 +76,7 @@ function leaseSuite(label: string, make: () => Promise<{ open(): ObjectStore; cl
       const winner = `r${results.indexOf(true)}`;
       expect(await claimSlot(fx.open(), 'round', '20261127T0200Z', winner, clock)).toBe(true);
       expect(await claimSlot(fx.open(), 'round', '20261127T0300Z', 'r0', clock)).toBe(true);
-      expect(await outcome(claimSlot(fx.open(), '../x', 'y', 'r0'))).toBe('PATH_INVALID');
+      expect(await errorCode(claimSlot(fx.open(), '../x', 'y', 'r0'))).toBe('PATH_INVALID');
     });
   });
 }

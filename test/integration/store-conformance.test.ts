@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isReviewloopError } from '../../worker/errors.js';
+import { errorCode } from '../helpers/errors.js';
 import { GcsStore } from '../../worker/gcs-store.js';
 import { LocalStore } from '../../worker/local-store.js';
 import type { ObjectInfo, ObjectStore } from '../../worker/store.js';
@@ -30,15 +30,6 @@ async function drain(r: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return isReviewloopError(err) ? err.code : `raw:${String(err)}`;
-  }
-}
-
 /** The one contract every ObjectStore must meet, run against each implementation. */
 function conformance(label: string, make: () => Promise<Fixture>): void {
   describe(`ObjectStore conformance: ${label}`, () => {
@@ -59,7 +50,7 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
       expect(Number.isNaN(Date.parse(st!.updated))).toBe(false);
       expect((await store.read('a/b.jsonl')).toString()).toBe('{"id":1}\n');
       expect(await store.stat('a/missing')).toBeNull();
-      expect(await codeOf(store.read('a/missing'))).toBe('NOT_FOUND');
+      expect(await errorCode(store.read('a/missing'))).toBe('NOT_FOUND');
       expect(store.uri('a/b.jsonl')).toMatch(/a\/b\.jsonl$/);
     });
 
@@ -68,7 +59,7 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
       expect((await drain(store.readStream('r.bin'))).toString()).toBe('0123456789');
       expect((await drain(store.readStream('r.bin', { range: { start: 2, end: 5 } }))).toString()).toBe('2345');
       expect((await drain(store.readStream('r.bin', { range: { start: 7 } }))).toString()).toBe('789');
-      expect(await codeOf(drain(store.readStream('nope.bin')))).toBe('NOT_FOUND');
+      expect(await errorCode(drain(store.readStream('nope.bin')))).toBe('NOT_FOUND');
     });
 
     it('lists by prefix in name order, across pages, from a startOffset', async () => {
@@ -86,8 +77,8 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
 
     it('create-only writes fail with ALREADY_EXISTS and leave the object alone', async () => {
       await store.write('m.json', 'one', { ifGenerationMatch: '0' });
-      expect(await codeOf(store.write('m.json', 'two', { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
-      expect(await codeOf(store.writeStream('m.json', Readable.from([Buffer.from('three')]), { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
+      expect(await errorCode(store.write('m.json', 'two', { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
+      expect(await errorCode(store.writeStream('m.json', Readable.from([Buffer.from('three')]), { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
       expect((await store.read('m.json')).toString()).toBe('one');
     });
 
@@ -96,13 +87,13 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
       const g2 = (await store.write('l.json', 'v2', { ifGenerationMatch: g1 })).generation;
       expect(g2).not.toBe(g1);
       expect(BigInt(g2) > BigInt(g1)).toBe(true);
-      expect(await codeOf(store.write('l.json', 'v3', { ifGenerationMatch: g1 }))).toBe('CONFLICT');
-      expect(await codeOf(store.write('absent.json', 'x', { ifGenerationMatch: '12345' }))).toBe('CONFLICT');
+      expect(await errorCode(store.write('l.json', 'v3', { ifGenerationMatch: g1 }))).toBe('CONFLICT');
+      expect(await errorCode(store.write('absent.json', 'x', { ifGenerationMatch: '12345' }))).toBe('CONFLICT');
       expect((await store.read('l.json')).toString()).toBe('v2');
       const g3 = (await store.write('l.json', 'v3')).generation;
       expect(BigInt(g3) > BigInt(g2)).toBe(true);
       expect((await store.read('l.json', { generation: g3 })).toString()).toBe('v3');
-      expect(await codeOf(store.read('l.json', { generation: g1 }))).toBe('NOT_FOUND');
+      expect(await errorCode(store.read('l.json', { generation: g1 }))).toBe('NOT_FOUND');
     });
 
     it('streams large bodies with preconditions', async () => {
@@ -110,8 +101,8 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
       big.write('head');
       const made = await store.writeStream('big/x.bin', Readable.from([big.subarray(0, 1000), big.subarray(1000)]), { ifGenerationMatch: '0' });
       expect(made.size).toBe(big.length);
-      expect(await codeOf(store.writeStream('big/x.bin', Readable.from([big]), { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
-      expect(await codeOf(store.writeStream('big/x.bin', Readable.from([big]), { ifGenerationMatch: '1' }))).toBe('CONFLICT');
+      expect(await errorCode(store.writeStream('big/x.bin', Readable.from([big]), { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
+      expect(await errorCode(store.writeStream('big/x.bin', Readable.from([big]), { ifGenerationMatch: '1' }))).toBe('CONFLICT');
       const next = await store.writeStream('big/x.bin', Readable.from([Buffer.from('small')]), { ifGenerationMatch: made.generation });
       expect(next.size).toBe(5);
       expect((await store.read('big/x.bin')).toString()).toBe('small');
@@ -119,11 +110,11 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
 
     it('deletes with and without a generation precondition', async () => {
       const g = (await store.write('d/x', 'x')).generation;
-      expect(await codeOf(store.delete('d/x', { ifGenerationMatch: '1' }))).toBe('CONFLICT');
+      expect(await errorCode(store.delete('d/x', { ifGenerationMatch: '1' }))).toBe('CONFLICT');
       expect(await store.stat('d/x')).not.toBeNull();
       await store.delete('d/x', { ifGenerationMatch: g });
       expect(await store.stat('d/x')).toBeNull();
-      expect(await codeOf(store.delete('d/x'))).toBe('NOT_FOUND');
+      expect(await errorCode(store.delete('d/x'))).toBe('NOT_FOUND');
       await store.write('d/y', 'y');
       await store.delete('d/y');
       expect(await collect(store.list('d/'))).toEqual([]);
@@ -134,16 +125,16 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
 
     it('rejects names that could escape the root with PATH_INVALID', async () => {
       for (const bad of ['../x', 'a/../../x', '/etc/passwd', 'a/./b', 'a\u0000b', 'a\nb', 'a\\b', '']) {
-        expect(await codeOf(store.write(bad, 'x')), bad).toBe('PATH_INVALID');
-        expect(await codeOf(store.read(bad)), bad).toBe('PATH_INVALID');
-        expect(await codeOf(store.stat(bad)), bad).toBe('PATH_INVALID');
-        expect(await codeOf(store.delete(bad)), bad).toBe('PATH_INVALID');
+        expect(await errorCode(store.write(bad, 'x')), bad).toBe('PATH_INVALID');
+        expect(await errorCode(store.read(bad)), bad).toBe('PATH_INVALID');
+        expect(await errorCode(store.stat(bad)), bad).toBe('PATH_INVALID');
+        expect(await errorCode(store.delete(bad)), bad).toBe('PATH_INVALID');
       }
     });
 
     it('concurrent create-only writers: exactly one wins', async () => {
       const writers = Array.from({ length: 8 }, (_, i) => (i === 0 ? store : fx.another()));
-      const results = await Promise.all(writers.map((s, i) => codeOf(s.write('race/manifest.json', `writer-${i}`, { ifGenerationMatch: '0' }))));
+      const results = await Promise.all(writers.map((s, i) => errorCode(s.write('race/manifest.json', `writer-${i}`, { ifGenerationMatch: '0' }))));
       expect(results.filter((r) => r === 'OK')).toHaveLength(1);
       expect(results.filter((r) => r === 'ALREADY_EXISTS')).toHaveLength(7);
       const winner = results.indexOf('OK');
@@ -153,7 +144,7 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
     it('concurrent guarded replaces of one generation: exactly one wins', async () => {
       const g = (await store.write('race/LATEST.json', 'v0')).generation;
       const writers = Array.from({ length: 6 }, (_, i) => (i === 0 ? store : fx.another()));
-      const results = await Promise.all(writers.map((s, i) => codeOf(s.write('race/LATEST.json', `v1-${i}`, { ifGenerationMatch: g }))));
+      const results = await Promise.all(writers.map((s, i) => errorCode(s.write('race/LATEST.json', `v1-${i}`, { ifGenerationMatch: g }))));
       expect(results.filter((r) => r === 'OK')).toHaveLength(1);
       expect(results.filter((r) => r === 'CONFLICT')).toHaveLength(5);
       expect((await store.read('race/LATEST.json')).toString()).toBe(`v1-${results.indexOf('OK')}`);
@@ -213,7 +204,7 @@ describe('GcsStore retries never duplicate or clobber', () => {
   it('a lost response is not mistaken for success when someone else wrote different bytes', async () => {
     await new GcsStore(`gs://${bucket.name}/p`, { apiEndpoint: gcsEndpoint() }).write('x.json', 'theirs', { ifGenerationMatch: '0' });
     faults = ['unavailable'];
-    expect(await codeOf(store.write('x.json', 'mine', { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
+    expect(await errorCode(store.write('x.json', 'mine', { ifGenerationMatch: '0' }))).toBe('ALREADY_EXISTS');
     expect((await store.read('x.json')).toString()).toBe('theirs');
   });
 

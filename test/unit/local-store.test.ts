@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isReviewloopError } from '../../worker/errors.js';
+import { errorCode } from '../helpers/errors.js';
 import { LOCAL_HIDDEN_DIR, LocalStore } from '../../worker/local-store.js';
 import type { ObjectInfo } from '../../worker/store.js';
 
@@ -16,15 +16,6 @@ async function names(it: AsyncIterable<ObjectInfo>): Promise<string[]> {
   const out: string[] = [];
   for await (const o of it) out.push(o.name);
   return out;
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (err) {
-    return isReviewloopError(err) ? err.code : String(err);
-  }
 }
 
 describe('LocalStore', () => {
@@ -39,10 +30,10 @@ describe('LocalStore', () => {
   it('never lets a name reach outside the root, nor into its hidden folder', async () => {
     await writeFile(join(dir, 'secret'), 'outside');
     for (const bad of ['../secret', 'a/../../secret', '/tmp/x', `${LOCAL_HIDDEN_DIR}/tmp/x`, `${LOCAL_HIDDEN_DIR}`, 'a//b', 'a/', 'C:\\x', 'a\u007fb']) {
-      expect(await code(store.write(bad, 'x')), bad).toBe('PATH_INVALID');
-      expect(await code(store.read(bad)), bad).toBe('PATH_INVALID');
+      expect(await errorCode(store.write(bad, 'x')), bad).toBe('PATH_INVALID');
+      expect(await errorCode(store.read(bad)), bad).toBe('PATH_INVALID');
     }
-    expect(await code(store.stat('../secret'))).toBe('PATH_INVALID');
+    expect(await errorCode(store.stat('../secret'))).toBe('PATH_INVALID');
     expect(await names(store.list(''))).toEqual([]);
   });
 
