@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addon.h"
+
 #define MAX_ID_LENGTH 1024
 #define META 8
 #define MAX_LABELS 256
@@ -312,18 +314,6 @@ static int exclusion_hit(const uint64_t *sorted, size_t n, const uint8_t *id, si
   return has_key(sorted, n, k);
 }
 
-#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "line-scan: bad arguments"); return NULL; } } while (0)
-
-/* The data of a typed array of type `want`; 0 when `v` is not one. */
-static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
-  napi_typedarray_type type = napi_int8_array;
-  size_t offset = 0;
-  napi_value ab;
-  *data = NULL;
-  *length = 0;
-  return napi_get_typedarray_info(env, v, &type, length, data, &ab, &offset) == napi_ok && type == want;
-}
-
 /*
  * scan(buf, from, labelBytes, labelOffsets, single, tolerance, maxLineBytes, meta, probs, present
  *      [, seedBytes, exclude, draws]) → lines
@@ -333,7 +323,7 @@ static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **d
  * exclusionKey in scoring/hash.ts) gets fast = 3, and `draws` (when not empty) receives
  * each other fast line's audit draw, uniform01 of seedBytes + id bytes.
  */
-static napi_value scan(napi_env env, napi_callback_info info) {
+napi_value scan_js(napi_env env, napi_callback_info info) {
   size_t argc = 13;
   napi_value argv[13];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -417,11 +407,4 @@ static napi_value scan(napi_env env, napi_callback_info info) {
   napi_value out;
   CHECK(napi_create_int64(env, (int64_t)lines, &out));
   return out;
-}
-
-NAPI_MODULE_INIT() {
-  napi_value fn;
-  if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
-  return exports;
 }

@@ -9,6 +9,7 @@ import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-
 import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
+import { foldSettled, settleBatch, settleCounts, SETTLED, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
@@ -123,6 +124,8 @@ export interface ScoreChunkOptions {
   fastPath?: boolean;
   /** The native line scanner (native/line-scan.c) when the calling thread loaded it; default: the JS scanner. Results are the same. */
   nativeScan?: NativeScan;
+  /** The native row settler (native/settle.c) when loaded: counts rows that reach no heap in C. Results are the same. */
+  nativeSettle?: NativeSettle;
 }
 
 export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOptions = {}): ChunkResult {
@@ -206,17 +209,29 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const keyed = scanner.scanWithKeys !== undefined && (excluding || auditing);
   const draws = new Float64Array(keyed && auditing ? cap : 0);
   const noKeys = new BigUint64Array(0);
+  // Single-label entropy rows that reach no heap are counted natively (settle.ts); they come back as
+  // SETTLED. Exclusions and audit draws must then be the scanner's, so the settler sees them.
+  const settle = options.nativeSettle !== undefined && fast !== null && entropyIsScore && (keyed || (!excluding && !auditing)) ? options.nativeSettle : undefined;
+  const counts = settleCounts(k, SCORE_BINS, CONFIDENCE_BINS);
+  const kinds = meta.subarray(1);
+  const range = [lo, hi] as const;
   let i = 0; // line index within the chunk
   for (let start = 0; start <= n;) {
     const lines = keyed
       ? scanner.scanWithKeys!(buf, start, meta, probs, present, seedBytes, input.exclude ?? noKeys, draws)
       : scanner.scan(buf, start, meta, probs, present);
+    if (settle !== undefined) {
+      const wa = audit.worst();
+      const drawFloor = auditing ? (audit.size < audit.capacity || wa === undefined ? Infinity : wa.u) : 0;
+      settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top.capacity - top.size, draws, drawFloor);
+    }
     for (let l = 0; l < lines; l++, i++) {
       const mo = l * META;
       const lineStart = start;
       const end = meta[mo];
       start = end + 1; // past n after the last line
       const kind = meta[mo + 1];
+      if (kind === SETTLED) { fastRead++; continue; }
       if (kind === 3) { fastRead++; fastSkipped++; continue; }
       if (kind === 0) {
         // An empty line (the one after a chunk's last newline, most often) is skipped without decoding anything.
@@ -268,6 +283,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       if (offerFast(l, lineStart, input.firstLine + i, score, u, mayTop, mayAudit, id)) worstTop = topWorst();
     }
   }
+  foldSettled(counts, stats, labelN);
   stats.read += fastRead;
   stats.scored += fastScored;
   stats.skipped += fastSkipped;

@@ -16,6 +16,7 @@
  */
 
 import type { StrategyName } from './types.js';
+import { SETTLED } from './settle.js';
 import { probabilityKernel } from './strategies.js';
 
 /** Strategies that depend on the probability vector alone and so have a columnar form. */
@@ -59,9 +60,10 @@ function outBuffer(n: number, out: Float64Array | undefined): Float64Array | str
  * Scores a row-major n × k matrix (`probs[i*k + j]` = probability of label j
  * for row i, labels in configured order). `out`, when given, must have room
  * for n scores and is returned filled (reuse it across batches to avoid
- * allocating).
+ * allocating). Rows whose `kinds` entry is SETTLED (already counted by the
+ * native settler) are left unscored.
  */
-export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, out?: Float64Array): ColumnarResult {
+export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, out?: Float64Array, kinds?: Int32Array): ColumnarResult {
   const kernel = probabilityKernel(name);
   if (kernel === null) return { ok: false, field: 'strategy', reason: `${name} has no columnar form` };
   if (!Number.isInteger(k) || k < 1) return { ok: false, field: 'probs', reason: `label count must be a positive integer, got ${k}` };
@@ -73,6 +75,7 @@ export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, o
   if (probs instanceof Float64Array) {
     // Rows are scored in place: no copy at all.
     for (let i = 0, off = 0; i < n; i++, off += k) {
+      if (kinds !== undefined && kinds[i] === SETTLED) continue;
       let good = true;
       for (let j = off, end = off + k; j < end; j++) {
         const v = probs[j];

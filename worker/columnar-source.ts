@@ -24,8 +24,11 @@ import { isExcluded, uniform01 } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
+import { foldSettled, settleBatch, settleCounts, SETTLED, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
+import { ArrowFileReader } from './arrow-file.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
+import { loadNativeSettle } from './native-scan.js';
 import { decompressed, type Source } from './sources.js';
 
 /** What a columnar object is scored with (a subset of `ScoreParams`). */
@@ -36,6 +39,8 @@ export interface ColumnarParams {
   /** Allowed |Σp − 1| for single-label probabilities. */
   probTolerance: number;
   exclude?: BigUint64Array;
+  /** Test hook: null runs without the native row settler (scoring/settle.ts), to compare against. Default: the settler when built. */
+  nativeSettle?: NativeSettle | null;
 }
 
 /** Where a scored batch goes: the run's heaps and stats, shared with the JSONL path. */
@@ -54,6 +59,8 @@ export interface ColumnarSink {
 /** Rows per Parquet batch. */
 const PARQUET_BATCH_ROWS = 65_536;
 const MAX_ID_LENGTH = 1024;
+const NO_PRESENT = new Uint8Array(0);
+const NO_DRAWS = new Float64Array(0);
 
 /** Batches [from, to) of an Arrow IPC file, read by index. */
 export interface BatchRange { from: number; to: number }
@@ -80,6 +87,21 @@ export async function arrowBatchCount(source: Source): Promise<number | null> {
 /** Record batches of an Arrow IPC object: a local file is read by seeking (only `range` when given), anything else streamed. */
 async function* arrowBatches(source: Source, range?: BatchRange): AsyncGenerator<RecordBatch> {
   if (source.path !== undefined && !/\.gz$/i.test(source.path)) {
+    // Synchronous reads into one reused buffer where the file allows (arrow-file.ts); each batch is
+    // consumed before the next is read, which that buffer requires.
+    const sync = ArrowFileReader.open(source.path);
+    if (sync !== null) {
+      try {
+        const to = range?.to ?? sync.numBatches;
+        for (let b = range?.from ?? 0; b < to; b++) {
+          if (b >= sync.numBatches) throw invalid(source, `record batch ${b} is missing`);
+          yield sync.readBatch(b) ?? await readOneBatch(source.path, b, source);
+        }
+      } finally {
+        sync.close();
+      }
+      return;
+    }
     const fh = await open(source.path);
     try {
       const reader = await RecordBatchReader.from(fh);
@@ -101,6 +123,20 @@ async function* arrowBatches(source: Source, range?: BatchRange): AsyncGenerator
   }
   const reader = await RecordBatchReader.from(decompressed(source.open(), source.name));
   for await (const batch of reader) yield batch;
+}
+
+/** One batch through apache-arrow's own reader (compressed bodies). */
+async function readOneBatch(path: string, b: number, source: Source): Promise<RecordBatch> {
+  const fh = await open(path);
+  try {
+    const reader = await RecordBatchReader.from(fh);
+    await reader.open();
+    const batch = reader.isFile() ? await reader.readRecordBatch(b) : null;
+    if (batch === null) throw invalid(source, `record batch ${b} is missing`);
+    return batch;
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -253,6 +289,8 @@ function idAt(ids: Vector, i: number): { id: string } | { reason: string } {
 
 /** What one batch's row loop reads; a plain object so the loop runs in its own (synchronous, optimisable) function. */
 interface BatchRows {
+  /** Native row settler, when loaded (settle.ts), with its counts and a kinds buffer reused across batches. */
+  settle: { fn: NativeSettle; counts: SettleCounts; kinds: Int32Array } | undefined;
   source: Source;
   params: ColumnarParams;
   sink: ColumnarSink;
@@ -327,7 +365,16 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   const idsClean = ids.nullCount === 0 && idsAllValid(ids);
   const checkRows = !idsClean || rowError.size > 0;
   const checkText = needsText && text !== null && text.nullCount > 0;
-  const r = scoreRowMajor(strategy.name, values, k, scores);
+  // Single-label entropy over clean rows: the settler counts, in C, the rows that reach no heap.
+  const floor = sink.topFloor ?? -Infinity;
+  let worstTop = Math.max(floor, top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity);
+  let kinds: Int32Array | undefined;
+  if (b.settle !== undefined && reuseEntropy && values instanceof Float64Array && exclude === undefined && audit.capacity === 0 && !checkRows && !checkText) {
+    if (b.settle.kinds.length < n) b.settle.kinds = new Int32Array(n);
+    kinds = b.settle.kinds;
+    settleBatch(b.settle.fn, b.settle.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, NO_DRAWS, 0);
+  }
+  const r = scoreRowMajor(strategy.name, values, k, scores, kinds);
   if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
   const rejects: Reject[] = [];
   const reject = (line: number, reason: string, field?: string, id?: string) => {
@@ -342,10 +389,9 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   let confidenceNano = 0;
   let entropyNano = 0;
   const { scoreHist, confidenceHist } = stats;
-  const floor = sink.topFloor ?? -Infinity;
-  let worstTop = Math.max(floor, top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity);
   stats.read += n;
   for (let i = 0; i < n; i++) {
+    if (kinds !== undefined && kinds[i] === SETTLED) continue;
     if (checkRows) {
       const idr = idAt(ids, i);
       if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
@@ -403,6 +449,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     if (id === undefined) continue;
     if (offer(b, i, id, s, mayTop)) worstTop = Math.max(floor, top.worst()?.score ?? Infinity);
   }
+  if (kinds !== undefined) foldSettled(b.settle!.counts, stats, labelN);
   // Integer sums below 2^53 per batch: the same totals as adding row by row.
   stats.confidenceNano += confidenceNano;
   stats.entropyNano += entropyNano;
@@ -422,6 +469,8 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   const k = labels.length;
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   const labelN = new Float64Array(k);
+  const settleFn = params.nativeSettle === null ? undefined : params.nativeSettle ?? loadNativeSettle();
+  const settle = settleFn === undefined ? undefined : { fn: settleFn, counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0) };
   let rowBase = 0;
   const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range) : parquetBatches(source));
   for await (const batch of batches) {
@@ -438,7 +487,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     // Float32 widens to float64 exactly (as a JSON reader would have produced the same doubles): one copy, then one code path.
     const values = matrix.values instanceof Float64Array ? matrix.values : Float64Array.from(matrix.values);
     if (scores.length < n) scores = new Float64Array(n);
-    const rejects = scoreBatchRows({ source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
+    const rejects = scoreBatchRows({ settle, source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
     rowBase += n;
     stats.confidenceSum = stats.confidenceNano / 1e9;
     stats.entropySum = stats.entropyNano / 1e9;

@@ -1,20 +1,38 @@
 /**
- * Loads the native line scanner (native/line-scan.c, built by
- * scripts/build-native.mjs into dist/native/) for the scoring threads. It is an
+ * Loads the native module (native/*.c, built by scripts/build-native.mjs into
+ * dist/native/): the JSONL line scanner and the row settler. It is an
  * accelerator only: when it was not built (no C compiler) or
- * REVIEWLOOP_NATIVE=0, scoring uses the JS scanner and gives the same results.
+ * REVIEWLOOP_NATIVE=0, scoring runs in JS and gives the same results.
  */
 import { createRequire } from 'node:module';
 import type { NativeScan } from '../scoring/line-scan.js';
+import type { NativeSettle } from '../scoring/settle.js';
 import { compiledModulePath } from './module-path.js';
+
+interface NativeModule { scan?: NativeScan; settle?: NativeSettle }
+
+let loaded: NativeModule | undefined;
+
+function nativeModule(): NativeModule {
+  if (loaded !== undefined) return loaded;
+  loaded = {};
+  if (process.env.REVIEWLOOP_NATIVE === '0') return loaded;
+  try {
+    loaded = createRequire(import.meta.url)(compiledModulePath('native/line-scan.node')) as NativeModule;
+  } catch {
+    // Not built here: the JS paths run.
+  }
+  return loaded;
+}
 
 /** The native scan function, or undefined (see the module comment). */
 export function loadNativeScan(): NativeScan | undefined {
-  if (process.env.REVIEWLOOP_NATIVE === '0') return undefined;
-  try {
-    const mod = createRequire(import.meta.url)(compiledModulePath('native/line-scan.node')) as { scan?: NativeScan };
-    return typeof mod.scan === 'function' ? mod.scan : undefined;
-  } catch {
-    return undefined;
-  }
+  const { scan } = nativeModule();
+  return typeof scan === 'function' ? scan : undefined;
+}
+
+/** The native settle function, or undefined (see the module comment). */
+export function loadNativeSettle(): NativeSettle | undefined {
+  const { settle } = nativeModule();
+  return typeof settle === 'function' ? settle : undefined;
 }

@@ -11,10 +11,10 @@ import { BottomK, TopK } from '../scoring/topk.js';
 import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../scoring/types.js';
 import { isReviewloopError } from './errors.js';
 import { readRangeLines, type FileRange } from './line-range.js';
-import { loadNativeScan } from './native-scan.js';
+import { loadNativeScan, loadNativeSettle } from './native-scan.js';
 
-// Once per thread: the native line scanner when it was built (same results, faster).
-const nativeScan = loadNativeScan();
+// Once per thread: the native line scanner and row settler when they were built (same results, faster).
+const native = { nativeScan: loadNativeScan(), nativeSettle: loadNativeSettle() };
 
 /** A chunk of lines the thread reads itself; line numbers in the result count from 1 within the range. */
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };
@@ -37,10 +37,10 @@ export type ScoreTaskOutput = ScoreChunkOutput & { lines?: number };
 export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskOutput {
   const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : `lines ${input.firstLine}…`;
   try {
-    if (!('range' in input)) return { ok: true, ...scoreChunkSync(input, { nativeScan }) };
+    if (!('range' in input)) return { ok: true, ...scoreChunkSync(input, native) };
     const { range, ...rest } = input;
     const owned = readRangeLines(range, input.maxLineBytes);
-    const out = scoreChunkSync({ ...rest, chunk: owned.bytes, firstLine: 1 }, { nativeScan });
+    const out = scoreChunkSync({ ...rest, chunk: owned.bytes, firstLine: 1 }, native);
     if (owned.oversizedLine > 0) {
       // The tail line was never read whole; reported here, last, as the stream chunker would.
       out.stats.read++;

@@ -1,0 +1,40 @@
+/* Shared by line-scan.c (JSONL lines) and the Arrow row path: see settle.c. */
+#ifndef REVIEWLOOP_SETTLE_H
+#define REVIEWLOOP_SETTLE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A row's kind once settled (1 = eligible, anything else is left alone). */
+#define SETTLED 4
+
+/*
+ * Bound on |C entropy - JS entropy| for a row of k labels whose C entropy is e:
+ * each log is off by at most 4 ulp (libmvec) + 1 ulp (V8), each of the 2k
+ * products and sums adds at most one rounding, and every term is at most e.
+ * 64 + 2k ulp of (e + 1e-3) is far above that; the 1e-3 covers e near 0.
+ */
+#define SETTLE_DELTA(e, k) ((64.0 + 2.0 * (k)) * 2.220446049250313e-16 * (fabs(e) + 1e-3))
+
+typedef struct {
+  const double *probs;    /* row-major n x k */
+  const uint8_t *present; /* n x k presence flags, or NULL: all present */
+  int32_t *kinds;         /* kinds[i * stride]: 1 = eligible; set to SETTLED */
+  size_t stride;
+  size_t n;
+  int k;
+  double lo, hi;          /* the strategy's score range (histogram) */
+  double threshold;       /* rows surely below it reach no heap */
+  int need;               /* room left in the top heap: the threshold then also comes from this batch */
+  const double *draws;    /* audit draws per row, or NULL when not auditing */
+  double drawFloor;       /* rows whose draw is above it reach no audit heap */
+  double *acc;            /* scored, confidenceNano, entropyNano, scoreHist[scoreBins], confHist[confBins], labelN[k] */
+  int scoreBins, confBins;
+} settle_args_t;
+
+/* Scratch doubles settle_rows needs. */
+#define SETTLE_SCRATCH(n, k) ((n) * (k) + 2 * (n))
+
+int64_t settle_rows(const settle_args_t *a, double *scratch);
+void validate_rows(const double *probs, size_t n, int k, double tolerance, int32_t *kinds);
+
+#endif
