@@ -47,10 +47,8 @@ static inline double floor_small(double x) {
   return t > x ? t - 1.0 : t;
 }
 
-/* scoring/chunk.ts binIndex, same operations. Monotonic in x, so equal bins at both ends of an interval mean equal bins inside. */
-static inline int bin_index(double x, double lo, double hi, int bins) {
-  if (!(hi > lo)) return 0;
-  double i = floor_small(((x - lo) / (hi - lo)) * bins);
+/* A histogram bin clamped to [0, bins), as scoring/chunk.ts binIndex clamps it. */
+static inline int clamp_bin(double i, int bins) {
   return i < 0 ? 0 : i >= bins ? bins - 1 : (int)i;
 }
 
@@ -108,6 +106,9 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   /* Counted in locals and written back once: acc may alias nothing, but the compiler cannot know that. */
   const int k1 = k, sbins = a->scoreBins, cbins = a->confBins;
   const double lo = a->lo, hi = a->hi, drawFloor = a->drawFloor;
+  /* binIndex puts everything in bin 0 when the range is empty. */
+  const int ranged = hi > lo;
+  const double scale = ranged ? sbins / (hi - lo) : 0, slack = 1e-12 * (sbins + 1);
   const double *restrict draws = a->draws;
   const double *restrict probs = a->probs;
   const uint8_t *restrict present = a->present;
@@ -122,8 +123,15 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
     double d = SETTLE_DELTA(e, k1);
     if (!(e + d < threshold)) continue;
     if (draws != NULL && !(draws[i] > drawFloor)) continue;
-    int sb = bin_index(e - d, lo, hi, sbins);
-    if (sb != bin_index(e + d, lo, hi, sbins)) continue;
+    /* binIndex computes floor(((v - lo) / (hi - lo)) * bins), within 2 ulp of the real value; y is
+     * within 3 ulp of it for e. Widened by slack (far above those ulps for bins <= 256), equal clamped
+     * floors at both ends (clamp and floor are monotonic) mean JS's bin for the exact score is that one. No division per row. */
+    int sb = 0;
+    if (ranged) {
+      double y = (e - lo) * scale, t = d * scale * (1 + 1e-9) + slack;
+      sb = clamp_bin(floor_small(y - t), sbins);
+      if (sb != clamp_bin(floor_small(y + t), sbins)) continue;
+    }
     double nano = js_round((e - d) * 1e9);
     if (nano != js_round((e + d) * 1e9)) continue;
     const double *p = probs + i * k1;
@@ -140,7 +148,8 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
     confNano += js_round(best * 1e9);
     entNano += nano;
     scoreHist[sb]++;
-    confHist[bin_index(best, 0, 1, cbins)]++;
+    /* binIndex(best, 0, 1, bins): (best - 0) / (1 - 0) is best exactly, so this is its floor to the bit. */
+    confHist[clamp_bin(floor_small(best * cbins), cbins)]++;
     labelN[bestJ]++;
     *kind = SETTLED;
     settled++;
