@@ -1,6 +1,6 @@
 /*
  * The native module (dist/native/line-scan.node): `scan` (line-scan.c) and
- * `settle` (settle.c), bound here.
+ * `settle` (settle.c, settle-avx2.c), bound here.
  */
 
 #include "addon.h"
@@ -61,11 +61,24 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* forceScalar(on): test hook, runs the settler's scalar kernels even where AVX2 is available. */
+static napi_value force_scalar_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool on = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok) { napi_throw_error(env, NULL, "forceScalar: one boolean expected"); return NULL; }
+  settle_force_scalar = on;
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "settle", NAPI_AUTO_LENGTH, settle_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "settle", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "forceScalar", NAPI_AUTO_LENGTH, force_scalar_js, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "forceScalar", fn) != napi_ok) return NULL;
   return exports;
 }

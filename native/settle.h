@@ -31,10 +31,35 @@ typedef struct {
   int scoreBins, confBins;
 } settle_args_t;
 
-/* Scratch doubles settle_rows needs. */
-#define SETTLE_SCRATCH(n, k) ((n) * (k) + 2 * (n))
+/* Rows per block of logs and verdicts (see settle_rows). */
+#define SETTLE_BLOCK 2048
+/* Scratch doubles settle_rows needs: entropies and lower bounds per row, one block of logs and verdicts. */
+#define SETTLE_SCRATCH(n, k) (2 * (n) + SETTLE_BLOCK * ((k) + 5))
+
+/* Score-bin arithmetic shared by both kernels (see decide_scalar). */
+#define SETTLE_SCALE(lo, hi, bins) ((hi) > (lo) ? (bins) / ((hi) - (lo)) : 0.0)
+#define SETTLE_SLACK(bins) (1e-12 * ((bins) + 1))
+
+/* Per-row results of the decision pass over one block (row from + r at index r): nano is NaN for rows left to JS. */
+typedef struct {
+  double *nano, *cnano, *sb, *cb, *bestJ;
+} verdicts_t;
 
 int64_t settle_rows(const settle_args_t *a, double *scratch);
 void validate_rows(const double *probs, size_t n, int k, double tolerance, int32_t *kinds);
+
+/* The two kernels: scalar (any CPU), and AVX2 four rows at a time (settle-avx2.c), same results to the bit. */
+void entropies_scalar(const double *probs, const double *lg, size_t from, size_t to, int k, double *h);
+/* Rows [from, to) of the block starting at row base. */
+void decide_scalar(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t base, size_t from, size_t to);
+void validate_scalar(const double *probs, size_t from, size_t n, int k, double tolerance, int32_t *kinds);
+void entropies_avx2(const double *probs, const double *lg, size_t n, int k, double *h);
+void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t from, size_t to);
+void validate_avx2(const double *probs, size_t n, int k, double tolerance, int32_t *kinds);
+
+/* Whether the AVX2 kernels run (x86-64 with AVX2, unless a test forced scalar). */
+int has_avx2(void);
+/* Test hook: 1 forces the scalar kernels. */
+extern int settle_force_scalar;
 
 #endif

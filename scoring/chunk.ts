@@ -9,7 +9,7 @@ import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-
 import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
-import { foldSettled, settleBatch, settleCounts, SETTLED, type NativeSettle } from './settle.js';
+import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
@@ -216,28 +216,35 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const kinds = meta.subarray(1);
   const range = [lo, hi] as const;
   let i = 0; // line index within the chunk
+  const visit = new Int32Array(cap);
   for (let start = 0; start <= n;) {
     const lines = keyed
       ? scanner.scanWithKeys!(buf, start, meta, probs, present, seedBytes, input.exclude ?? noKeys, draws)
       : scanner.scan(buf, start, meta, probs, present);
+    let settled = 0;
     if (settle !== undefined) {
       const wa = audit.worst();
       const drawFloor = auditing ? (audit.size < audit.capacity || wa === undefined ? Infinity : wa.u) : 0;
-      settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top.capacity - top.size, draws, drawFloor);
+      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top.capacity - top.size, draws, drawFloor);
     }
-    for (let l = 0; l < lines; l++, i++) {
+    // Settled lines need only their count. The loop below visits the rest, so once nearly every line
+    // settles it runs rarely: V8 then never spends 100 ms re-optimising this function's big body.
+    fastRead += settled;
+    const visits = settled === 0 ? lines : unsettledRows(kinds, META, lines, visit);
+    const batchStart = start;
+    for (let x = 0; x < visits; x++) {
+      const l = settled === 0 ? x : visit[x];
       const mo = l * META;
-      const lineStart = start;
+      const lineStart = l === 0 ? batchStart : meta[mo - META] + 1;
       const end = meta[mo];
-      start = end + 1; // past n after the last line
+      const lineNo = input.firstLine + i + l;
       const kind = meta[mo + 1];
-      if (kind === SETTLED) { fastRead++; continue; }
       if (kind === 3) { fastRead++; fastSkipped++; continue; }
       if (kind === 0) {
         // An empty line (the one after a chunk's last newline, most often) is skipped without decoding anything.
         if (end === lineStart) continue;
         chunkValid ??= isUtf8(buf);
-        generalLine(decodeLine(buf, lineStart, end, chunkValid), input.firstLine + i);
+        generalLine(decodeLine(buf, lineStart, end, chunkValid), lineNo);
         worstTop = topWorst();
         continue;
       }
@@ -280,8 +287,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
         mayAudit = audit.size < audit.capacity || (wa !== undefined && u <= wa.u);
       }
       if (!mayTop && !mayAudit) continue;
-      if (offerFast(l, lineStart, input.firstLine + i, score, u, mayTop, mayAudit, id)) worstTop = topWorst();
+      if (offerFast(l, lineStart, lineNo, score, u, mayTop, mayAudit, id)) worstTop = topWorst();
     }
+    i += lines;
+    start = meta[(lines - 1) * META] + 1; // past n after the last line
   }
   foldSettled(counts, stats, labelN);
   stats.read += fastRead;

@@ -54,7 +54,14 @@ export function settleBatch(
   settle: NativeSettle, c: SettleCounts, probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
   tolerance: number, range: readonly [number, number], threshold: number, need: number, draws: Float64Array, drawFloor: number,
 ): number {
-  const room = n * k + 2 * n;
+  const room = 2 * n + 2048 * (k + 5); // SETTLE_SCRATCH in native/settle.h
   if (c.scratch.length < room) c.scratch = new Float64Array(room);
   return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, need, draws, drawFloor, c.acc, c.scoreBins, c.confBins, c.scratch);
+}
+
+/** Writes the indices of rows not SETTLED (kinds[i * stride]) into `out`; returns how many. Small on purpose: it is the hot loop. */
+export function unsettledRows(kinds: Int32Array, stride: number, n: number, out: Int32Array): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) if (kinds[i * stride] !== SETTLED) out[m++] = i;
+  return m;
 }

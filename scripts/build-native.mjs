@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const src = ['addon.c', 'line-scan.c', 'settle.c'].map((f) => join(ROOT, 'native', f));
+const src = ['addon.c', 'line-scan.c', 'settle.c', 'settle-avx2.c'].map((f) => join(ROOT, 'native', f));
 const out = join(ROOT, 'dist', 'native', 'line-scan.node');
 const cc = process.env.CC ?? 'cc';
 // Node's headers: beside the binary (official tarballs, Docker images) or the distro's.

@@ -24,7 +24,7 @@ import { isExcluded, uniform01 } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
-import { foldSettled, settleBatch, settleCounts, SETTLED, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
+import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
 import { ArrowFileReader } from './arrow-file.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
@@ -290,7 +290,7 @@ function idAt(ids: Vector, i: number): { id: string } | { reason: string } {
 /** What one batch's row loop reads; a plain object so the loop runs in its own (synchronous, optimisable) function. */
 interface BatchRows {
   /** Native row settler, when loaded (settle.ts), with its counts and a kinds buffer reused across batches. */
-  settle: { fn: NativeSettle; counts: SettleCounts; kinds: Int32Array } | undefined;
+  settle: { fn: NativeSettle; counts: SettleCounts; kinds: Int32Array; visit: Int32Array } | undefined;
   source: Source;
   params: ColumnarParams;
   sink: ColumnarSink;
@@ -370,7 +370,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   let worstTop = Math.max(floor, top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity);
   let kinds: Int32Array | undefined;
   if (b.settle !== undefined && reuseEntropy && values instanceof Float64Array && exclude === undefined && audit.capacity === 0 && !checkRows && !checkText) {
-    if (b.settle.kinds.length < n) b.settle.kinds = new Int32Array(n);
+    if (b.settle.kinds.length < n) { b.settle.kinds = new Int32Array(n); b.settle.visit = new Int32Array(n); }
     kinds = b.settle.kinds;
     settleBatch(b.settle.fn, b.settle.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, NO_DRAWS, 0);
   }
@@ -390,8 +390,10 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   let entropyNano = 0;
   const { scoreHist, confidenceHist } = stats;
   stats.read += n;
-  for (let i = 0; i < n; i++) {
-    if (kinds !== undefined && kinds[i] === SETTLED) continue;
+  // Settled rows are counted already; the loop visits the rest only, so it stays rarely run and cheap to optimise.
+  const visits = kinds === undefined ? n : unsettledRows(kinds, 1, n, b.settle!.visit);
+  for (let x = 0; x < visits; x++) {
+    const i = kinds === undefined ? x : b.settle!.visit[x];
     if (checkRows) {
       const idr = idAt(ids, i);
       if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
@@ -470,7 +472,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   const labelN = new Float64Array(k);
   const settleFn = params.nativeSettle === null ? undefined : params.nativeSettle ?? loadNativeSettle();
-  const settle = settleFn === undefined ? undefined : { fn: settleFn, counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0) };
+  const settle = settleFn === undefined ? undefined : { fn: settleFn, counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0), visit: new Int32Array(0) };
   let rowBase = 0;
   const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range) : parquetBatches(source));
   for await (const batch of batches) {

@@ -5,7 +5,8 @@ import {
   Dictionary, Field, FixedSizeList, Float64, Int32, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC, Utf8,
   type Builder, type DataType,
 } from 'apache-arrow';
-import { afterAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { binIndex, CONFIDENCE_BINS, emptyStats, SCORE_BINS, scoreChunkSync } from '../../scoring/chunk.js';
 import { exclusionKey } from '../../scoring/hash.js';
 import { SETTLED, settleBatch, settleCounts, foldSettled } from '../../scoring/settle.js';
@@ -14,12 +15,18 @@ import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
 import { ArrowFileReader } from '../../worker/arrow-file.js';
 import { scoreColumnarSource } from '../../worker/columnar-source.js';
+import { compiledModulePath } from '../../worker/module-path.js';
 import { loadNativeScan, loadNativeSettle } from '../../worker/native-scan.js';
 
 const nativeSettle = loadNativeSettle();
+// The native module's test hook: true runs the scalar kernels even where AVX2 is available.
+const forceScalar = (createRequire(import.meta.url)(compiledModulePath('native/line-scan.node')) as { forceScalar: (on: boolean) => void }).forceScalar;
 const nativeScan = loadNativeScan();
 const dir = mkdtempSync(join(tmpdir(), 'rl-settle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => forceScalar(false));
+/** Both kernels (AVX2 four rows at a time where the CPU has it, and scalar) must settle the same way. */
+const KERNELS = [false, true] as const;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -49,7 +56,8 @@ describe('native row settler', () => {
     expect(nativeSettle, 'dist/native/line-scan.node missing settle: run npm run build').toBeTypeOf('function');
   });
 
-  it('settles only rows whose every decision is the same as JS makes it, even a few ulps from a bin or rounding edge', () => {
+  it.each(KERNELS)('settles only rows whose every decision is the same as JS makes it, even a few ulps from a bin or rounding edge (scalar: %s)', (scalar) => {
+    forceScalar(scalar);
     const k = 2;
     const [lo, hi] = scoreRange('entropy', k);
     const h = (p: number) => entropy([p, 1 - p]);
@@ -98,7 +106,8 @@ describe('native row settler', () => {
     expect(Array.from(kinds.subarray(edgeRows)).filter((x) => x === SETTLED).length).toBeGreaterThan(1990);
   });
 
-  it('leaves invalid rows, rows that may reach a heap and rows that may be audited to JS', () => {
+  it.each(KERNELS)('leaves invalid rows, rows that may reach a heap and rows that may be audited to JS (scalar: %s)', (scalar) => {
+    forceScalar(scalar);
     const k = 3;
     const range = scoreRange('entropy', k);
     const rows = [[0.2, 0.3, 0.5], [0.9, 0.05, 0.05], [NaN, 0.5, 0.5], [-0.1, 0.6, 0.5], [0.5, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.98, 0.01, 0.01]];
@@ -139,7 +148,8 @@ function records(n: number, seed: number): string[] {
 }
 
 describe('settled JSONL chunks', () => {
-  it('give the same top, audit, rejects and stats as JS alone, with floors, audits and exclusions', () => {
+  it.each(KERNELS)('give the same top, audit, rejects and stats as JS alone, with floors, audits and exclusions (scalar: %s)', (scalar) => {
+    forceScalar(scalar);
     const lines = records(30_000, 11);
     const chunk = new TextEncoder().encode(lines.join('\n') + '\n');
     const exclude = BigUint64Array.from([...new Set(lines.filter((_, i) => i % 13 === 0).map((_, i) => exclusionKey(`item-${i * 13}`, i % 2 === 0 ? undefined : 'v1')))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -191,7 +201,8 @@ async function scoreArrowFile(path: string, topK: number, auditK: number, settle
 describe('settled Arrow batches', () => {
   const lines = records(20_000, 5);
 
-  it('give the same result as JS alone, for list and fixed-size-list probabilities', async () => {
+  it.each(KERNELS)('give the same result as JS alone, for list and fixed-size-list probabilities (scalar: %s)', async (scalar) => {
+    forceScalar(scalar);
     for (const layout of ['list', 'fixed'] as const) {
       const path = join(dir, `${layout}.arrow`);
       writeFileSync(path, tableToIPC(arrowTable(lines, layout, 3000), 'file'));
