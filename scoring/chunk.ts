@@ -179,6 +179,9 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const present = new Uint8Array(cap * scanner.k);
   // A record that may reach a heap: build its entry (strings, record) and offer it. Kept out of the
   // loop's function so its first use cannot deoptimise the loop; true when the top heap changed.
+  // Kept fast entries get their record (and audit draw) only at the end, when still kept: a heap
+  // filling up evicts most of what it took, and building records was most of an offer's cost.
+  const unbuilt = new Map<ScoredEntry, number>();
   const offerFast = (l: number, lineStart: number, lineNo: number, score: number, u: number, mayTop: boolean, mayAudit: boolean, known: string | undefined): boolean => {
     const mo = l * META;
     const id = known ?? fastString(buf, meta[mo + 2], meta[mo + 3])!;
@@ -186,19 +189,23 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     const keepTop = mayTop && top.wouldKeep(probe);
     const keepAudit = mayAudit && audit.wouldKeep(probe);
     if (!keepTop && !keepAudit) return false;
-    if (Number.isNaN(probe.u)) probe.u = uniform01(input.strategy.seed, id);
-    const rec: PredictionRecord = { id };
-    const text = fastString(buf, meta[mo + 4], meta[mo + 5]);
-    if (text !== undefined) rec.text = text;
-    const model = fastString(buf, meta[mo + 6], meta[mo + 7]);
-    if (model !== undefined) rec.model = model;
-    // The record keeps the line's key order: parse it once more (rare: only kept entries) for that.
-    parseFastBytes(buf, lineStart, n, fast!.s);
-    rec.probs = fastProbs(fast!.s, labels);
-    probe.record = rec;
+    unbuilt.set(probe, lineStart);
     if (keepTop) top.push(probe);
     if (keepAudit) audit.push(probe);
     return keepTop;
+  };
+  /** The record of a fast line, as the general path would build it (the line's key order: parsed once more). */
+  const build = (e: ScoredEntry, lineStart: number): void => {
+    const f = fast!.s;
+    parseFastBytes(buf, lineStart, n, f);
+    const rec: PredictionRecord = { id: e.id };
+    const text = fastString(buf, f.textStart, f.textEnd);
+    if (text !== undefined) rec.text = text;
+    const model = fastString(buf, f.modelStart, f.modelEnd);
+    if (model !== undefined) rec.model = model;
+    rec.probs = fastProbs(f, labels);
+    e.record = rec;
+    if (Number.isNaN(e.u)) e.u = uniform01(input.strategy.seed, e.id);
   };
 
   // Lines are found in the bytes (split on \n, as decoding then splitting did) by a line scanner
@@ -370,5 +377,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   // Segments split on \n; the empty one after a final newline is not a line.
   const lines = n === 0 || buf[n - 1] === 10 ? i - 1 : i;
-  return { top: top.values(), audit: audit.values(), rejects, stats, lines };
+  const kept = { top: top.values(), audit: audit.values() };
+  for (const e of [...kept.top, ...kept.audit]) {
+    const at = unbuilt.get(e);
+    if (at !== undefined) { unbuilt.delete(e); build(e, at); }
+  }
+  return { ...kept, rejects, stats, lines };
 }
