@@ -16,7 +16,6 @@
  */
 
 import type { StrategyName } from './types.js';
-import { SETTLED } from './settle.js';
 import { probabilityKernel } from './strategies.js';
 
 /** Strategies that depend on the probability vector alone and so have a columnar form. */
@@ -36,6 +35,9 @@ export function isColumnarStrategy(name: StrategyName): name is ColumnarStrategy
 
 /** A probability buffer as Arrow/Parquet readers hand it out. */
 export type ProbArray = Float64Array | Float32Array;
+
+/** A subset of rows: indices rows[0 … count). */
+export interface RowList { rows: Int32Array; count: number }
 
 /** Scores for a batch, or why the batch could not be scored at all. */
 export type ColumnarResult =
@@ -60,10 +62,10 @@ function outBuffer(n: number, out: Float64Array | undefined): Float64Array | str
  * Scores a row-major n × k matrix (`probs[i*k + j]` = probability of label j
  * for row i, labels in configured order). `out`, when given, must have room
  * for n scores and is returned filled (reuse it across batches to avoid
- * allocating). Rows whose `kinds` entry is SETTLED (already counted by the
- * native settler) are left unscored.
+ * allocating). With `only`, just those rows are scored (the ones the native
+ * settler left); the others keep whatever `out` held.
  */
-export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, out?: Float64Array, kinds?: Int32Array): ColumnarResult {
+export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, out?: Float64Array, only?: RowList): ColumnarResult {
   const kernel = probabilityKernel(name);
   if (kernel === null) return { ok: false, field: 'strategy', reason: `${name} has no columnar form` };
   if (!Number.isInteger(k) || k < 1) return { ok: false, field: 'probs', reason: `label count must be a positive integer, got ${k}` };
@@ -74,8 +76,10 @@ export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, o
   let invalid = 0;
   if (probs instanceof Float64Array) {
     // Rows are scored in place: no copy at all.
-    for (let i = 0, off = 0; i < n; i++, off += k) {
-      if (kinds !== undefined && kinds[i] === SETTLED) continue;
+    const rows = only?.count ?? n;
+    for (let x = 0; x < rows; x++) {
+      const i = only === undefined ? x : only.rows[x];
+      const off = i * k;
       let good = true;
       for (let j = off, end = off + k; j < end; j++) {
         const v = probs[j];

@@ -10,9 +10,15 @@
  * A returned batch views the shared buffer: it is valid until the next
  * readBatch() on the same reader. Files this does not cover (dictionaries,
  * compressed bodies) get null, and the caller uses apache-arrow's reader.
+ *
+ * A caller may also name the columns it reads (`BatchColumns`): only those
+ * buffers are read, and of the `lazy` ones all but the last (a string
+ * column's bytes); fillBatch() reads the rest when strings are needed. The
+ * scorer needs ids and texts only for the few rows that can reach a heap, and
+ * skipping them and any unused column halves the bytes read.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { MessageHeader, RecordBatch, Struct, type Schema } from 'apache-arrow';
+import { MessageHeader, RecordBatch, Struct, Type, type Schema } from 'apache-arrow';
 import { makeData } from 'apache-arrow/data';
 import { Footer } from 'apache-arrow/ipc/metadata/file';
 import { Message } from 'apache-arrow/ipc/metadata/message';
@@ -38,11 +44,36 @@ function readAt(fd: number, into: Uint8Array, length: number, position: number):
 const spare: Uint8Array[] = [];
 const MAX_SPARE = 2;
 
+/** Columns a reader of a batch uses; see the module comment. */
+export interface BatchColumns {
+  /** Read whole. */
+  eager: readonly string[];
+  /** Read but for their last buffer (a string column's bytes) until fillBatch(). */
+  lazy: readonly string[];
+}
+
+/** Reads what a partial readBatch() left out: one row's strings, or (row undefined) everything. */
+type Fill = (row?: number) => void;
+const unread = new WeakMap<RecordBatch, Fill>();
+
+/**
+ * Makes the lazy columns of a partly read batch readable: for `row` only (a
+ * few small reads), or for every row. A no-op for batches read whole.
+ */
+export function fillBatch(batch: RecordBatch, row?: number): void {
+  const fill = unread.get(batch);
+  if (fill === undefined) return;
+  if (row === undefined) unread.delete(batch);
+  fill(row);
+}
+
 export class ArrowFileReader {
   readonly schema: Schema;
   private readonly footer: Footer;
   private body = spare.pop() ?? new Uint8Array(0);
   private fd: number | null;
+  /** Batches read so far: a partly read batch can only be filled while it is the latest. */
+  private reads = 0;
 
   private constructor(fd: number, footer: Footer) {
     this.fd = fd;
@@ -78,8 +109,8 @@ export class ArrowFileReader {
     return this.footer.numRecordBatches;
   }
 
-  /** Batch `index`, or null when its body is compressed (apache-arrow's reader decodes those). */
-  readBatch(index: number): RecordBatch | null {
+  /** Batch `index`, or null when its body is compressed (apache-arrow's reader decodes those). With `columns`, read partly (see the module comment). */
+  readBatch(index: number, columns?: BatchColumns): RecordBatch | null {
     if (this.fd === null) throw new Error('reader is closed');
     const block = this.footer.getRecordBatch(index);
     if (block === null) throw new Error(`record batch ${index} is missing`);
@@ -97,10 +128,58 @@ export class ArrowFileReader {
     const bodyLength = message.bodyLength;
     // Rounded up so a later, slightly larger batch does not reallocate; never shrinks.
     if (this.body.length < bodyLength) this.body = new Uint8Array(Math.ceil(bodyLength * 1.25 / 8) * 8);
-    readAt(this.fd, this.body, bodyLength, block.offset + block.metaDataLength);
-    const loader = new VectorLoader(this.body.subarray(0, bodyLength), header.nodes, header.buffers, new Map(), this.schema.metadataVersion, header.variadicBufferCounts);
-    const children = loader.visitMany(this.schema.fields);
-    return new RecordBatch(this.schema, makeData({ type: new Struct(this.schema.fields), length: header.length, children }));
+    const body = this.body.subarray(0, bodyLength);
+    const at = block.offset + block.metaDataLength;
+    const read = ++this.reads;
+    const loader = new VectorLoader(body, header.nodes, header.buffers, new Map(), this.schema.metadataVersion, header.variadicBufferCounts);
+    // Which buffers each top-level column took, as the loader consumed them (no per-type layout table here).
+    const counter = loader as unknown as { buffersIndex: number };
+    const children = this.schema.fields.map((f) => {
+      const first = counter.buffersIndex + 1;
+      const data = loader.visit(f);
+      return { data, name: f.name, first, last: counter.buffersIndex };
+    });
+    const batch = new RecordBatch(this.schema, makeData({ type: new Struct(this.schema.fields), length: header.length, children: children.map((c) => c.data) }));
+    if (columns === undefined) {
+      readAt(this.fd, body, bodyLength, at);
+      return batch;
+    }
+    const now = new Set<number>();
+    // Lazy string columns: their bytes, read per row through the offsets (read now) when asked.
+    const strings: Array<{ offsets: Int32Array; region: { offset: number; length: number } }> = [];
+    for (const c of children) {
+      const lazy = columns.lazy.includes(c.name) && (c.data.typeId === Type.Utf8 || c.data.typeId === Type.Binary) && c.last > c.first;
+      const upTo = columns.eager.includes(c.name) || (columns.lazy.includes(c.name) && !lazy) ? c.last : lazy ? c.last - 1 : c.first - 1;
+      for (let b = c.first; b <= upTo; b++) now.add(b);
+      if (lazy) strings.push({ offsets: c.data.valueOffsets as Int32Array, region: header.buffers[c.last] });
+    }
+    const later = header.buffers.map((_, b) => b).filter((b) => !now.has(b));
+    this.readBuffers(body, at, header.buffers, [...now]);
+    if (later.length > 0) {
+      const fd = this.fd;
+      unread.set(batch, (row) => {
+        if (this.reads !== read || this.fd !== fd) throw new Error('batch filled after the reader moved on');
+        if (row === undefined) { this.readBuffers(body, at, header.buffers, later); return; }
+        for (const { offsets, region } of strings) {
+          const start = region.offset + offsets[row];
+          const length = offsets[row + 1] - offsets[row];
+          if (length > 0 && offsets[row + 1] <= region.length) readAt(fd, body.subarray(start), length, at + start);
+        }
+      });
+    }
+    return batch;
+  }
+
+  /** Reads the given buffers of a body at file offset `at`, merging neighbours into one read. */
+  private readBuffers(body: Uint8Array, at: number, regions: ReadonlyArray<{ offset: number; length: number }>, which: number[]): void {
+    const spans = which.map((b) => regions[b]).filter((r) => r.length > 0).sort((x, y) => x.offset - y.offset);
+    for (let i = 0; i < spans.length;) {
+      const start = spans[i].offset;
+      let end = start + spans[i].length;
+      // Padding between buffers is at most 63 bytes: cheaper to read than to split the read.
+      while (++i < spans.length && spans[i].offset <= end + 64) end = Math.max(end, spans[i].offset + spans[i].length);
+      readAt(this.fd!, body.subarray(start), end - start, at + start);
+    }
   }
 
   close(): void {

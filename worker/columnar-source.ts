@@ -25,7 +25,7 @@ import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
-import { ArrowFileReader } from './arrow-file.js';
+import { ArrowFileReader, fillBatch, type BatchColumns } from './arrow-file.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
 import { loadNativeSettle } from './native-scan.js';
@@ -60,6 +60,8 @@ export interface ColumnarSink {
 const PARQUET_BATCH_ROWS = 65_536;
 const MAX_ID_LENGTH = 1024;
 const NO_PRESENT = new Uint8Array(0);
+/** Up to this many visited rows in a batch, each reads its own strings; past it the batch's are read at once. */
+const STRINGS_PER_ROW_MAX = 512;
 const NO_DRAWS = new Float64Array(0);
 
 /** Batches [from, to) of an Arrow IPC file, read by index. */
@@ -85,7 +87,7 @@ export async function arrowBatchCount(source: Source): Promise<number | null> {
 }
 
 /** Record batches of an Arrow IPC object: a local file is read by seeking (only `range` when given), anything else streamed. */
-async function* arrowBatches(source: Source, range?: BatchRange): AsyncGenerator<RecordBatch> {
+async function* arrowBatches(source: Source, range?: BatchRange, columns?: BatchColumns): AsyncGenerator<RecordBatch> {
   if (source.path !== undefined && !/\.gz$/i.test(source.path)) {
     // Synchronous reads into one reused buffer where the file allows (arrow-file.ts); each batch is
     // consumed before the next is read, which that buffer requires.
@@ -95,7 +97,7 @@ async function* arrowBatches(source: Source, range?: BatchRange): AsyncGenerator
         const to = range?.to ?? sync.numBatches;
         for (let b = range?.from ?? 0; b < to; b++) {
           if (b >= sync.numBatches) throw invalid(source, `record batch ${b} is missing`);
-          yield sync.readBatch(b) ?? await readOneBatch(source.path, b, source);
+          yield sync.readBatch(b, columns) ?? await readOneBatch(source.path, b, source);
         }
       } finally {
         sync.close();
@@ -289,6 +291,8 @@ function idAt(ids: Vector, i: number): { id: string } | { reason: string } {
 
 /** What one batch's row loop reads; a plain object so the loop runs in its own (synchronous, optimisable) function. */
 interface BatchRows {
+  /** Makes row `row`'s (or every row's) strings readable: a partly read Arrow batch reads them now (arrow-file.ts). Call before any id, text or model string. */
+  strings: (row?: number) => void;
   /** Native row settler, when loaded (settle.ts), with its counts and a kinds buffer reused across batches. */
   settle: { fn: NativeSettle; counts: SettleCounts; kinds: Int32Array; visit: Int32Array } | undefined;
   source: Source;
@@ -374,7 +378,14 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     kinds = b.settle.kinds;
     settleBatch(b.settle.fn, b.settle.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, NO_DRAWS, 0);
   }
-  const r = scoreRowMajor(strategy.name, values, k, scores, kinds);
+  // Settled rows are counted already; the rest are scored exactly and visited by the loop below, which
+  // so stays rarely run and cheap to optimise.
+  const visits = kinds === undefined ? n : unsettledRows(kinds, 1, n, b.settle!.visit);
+  const r = scoreRowMajor(strategy.name, values, k, scores, kinds === undefined ? undefined : { rows: b.settle!.visit, count: visits });
+  // A few visited rows read their own strings (a few small reads each); many read the whole batch's once.
+  let allStrings = false;
+  const strings = visits <= STRINGS_PER_ROW_MAX ? b.strings : (row: number) => { if (!allStrings) { allStrings = true; b.strings(); } void row; };
+  const idString = (row: number) => { strings(row); return stringAt(ids, row); };
   if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
   const rejects: Reject[] = [];
   const reject = (line: number, reason: string, field?: string, id?: string) => {
@@ -390,11 +401,10 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   let entropyNano = 0;
   const { scoreHist, confidenceHist } = stats;
   stats.read += n;
-  // Settled rows are counted already; the loop visits the rest only, so it stays rarely run and cheap to optimise.
-  const visits = kinds === undefined ? n : unsettledRows(kinds, 1, n, b.settle!.visit);
   for (let x = 0; x < visits; x++) {
     const i = kinds === undefined ? x : b.settle!.visit[x];
     if (checkRows) {
+      strings(i);
       const idr = idAt(ids, i);
       if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
       const re = rowError.get(i);
@@ -405,7 +415,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     if (Number.isNaN(s)) {
       let j = 0;
       while (j < k && values[off + j] >= 0 && values[off + j] <= 1) j++;
-      reject(rowBase + i + 1, `probability ${describeBad(values[off + j])}`, `probs.${labels[j]}`, stringAt(ids, i));
+      reject(rowBase + i + 1, `probability ${describeBad(values[off + j])}`, `probs.${labels[j]}`, idString(i));
       continue;
     }
     let best = -1;
@@ -417,17 +427,18 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       if (p > best) { best = p; bestJ = j; }
     }
     if (singleLabel && Math.abs(sum - 1) > params.probTolerance) {
-      reject(rowBase + i + 1, `probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${params.probTolerance})`, 'probs', stringAt(ids, i));
+      reject(rowBase + i + 1, `probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${params.probTolerance})`, 'probs', idString(i));
       continue;
     }
     if (checkText && !text.isValid(i)) {
-      reject(rowBase + i + 1, `task ${task} needs text`, 'text', stringAt(ids, i));
+      reject(rowBase + i + 1, `task ${task} needs text`, 'text', idString(i));
       continue;
     }
     // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
     const mayTop = s >= worstTop;
     let id: string | undefined;
     if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {
+      strings(i);
       const idr = idAt(ids, i);
       if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
       id = idr.id;
@@ -474,7 +485,9 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   const settleFn = params.nativeSettle === null ? undefined : params.nativeSettle ?? loadNativeSettle();
   const settle = settleFn === undefined ? undefined : { fn: settleFn, counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0), visit: new Int32Array(0) };
   let rowBase = 0;
-  const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range) : parquetBatches(source));
+  // Ids, texts and models are needed as strings only for rows that can reach a heap: their bytes are read on demand.
+  const columns: BatchColumns = { eager: ['probs', ...labels], lazy: ['id', 'text', 'model'] };
+  const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range, columns) : parquetBatches(source));
   for await (const batch of batches) {
     if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
     const n = batch.numRows;
@@ -489,7 +502,7 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     // Float32 widens to float64 exactly (as a JSON reader would have produced the same doubles): one copy, then one code path.
     const values = matrix.values instanceof Float64Array ? matrix.values : Float64Array.from(matrix.values);
     if (scores.length < n) scores = new Float64Array(n);
-    const rejects = scoreBatchRows({ settle, source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
+    const rejects = scoreBatchRows({ strings: (row) => fillBatch(batch, row), settle, source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
     rowBase += n;
     stats.confidenceSum = stats.confidenceNano / 1e9;
     stats.entropySum = stats.entropyNano / 1e9;

@@ -13,7 +13,7 @@ import { SETTLED, settleBatch, settleCounts, foldSettled } from '../../scoring/s
 import { entropy, scoreRange } from '../../scoring/strategies.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
-import { ArrowFileReader } from '../../worker/arrow-file.js';
+import { ArrowFileReader, fillBatch } from '../../worker/arrow-file.js';
 import { scoreColumnarSource } from '../../worker/columnar-source.js';
 import { compiledModulePath } from '../../worker/module-path.js';
 import { loadNativeScan, loadNativeSettle } from '../../worker/native-scan.js';
@@ -233,6 +233,36 @@ describe('synchronous Arrow file reader', () => {
       expect(() => reader.readBatch(4)).toThrow(/record batch 4 is missing/);
     } finally {
       reader.close();
+      reader.close();
+    }
+  });
+
+  it('reads only the named columns, and a row\'s strings or the whole batch on demand', () => {
+    const path = join(dir, 'p.arrow');
+    const rows = records(1500, 4);
+    const bytes = tableToIPC(arrowTable(rows, 'list', 600), 'file');
+    writeFileSync(path, bytes);
+    const ref = tableFromIPC(bytes);
+    const reader = ArrowFileReader.open(path)!;
+    try {
+      // A first batch read whole leaves its bytes in the buffer: the partial read must not show them.
+      reader.readBatch(1);
+      const batch = reader.readBatch(0, { eager: ['probs'], lazy: ['id', 'text'] })!;
+      const want = ref.batches[0];
+      expect(Array.from(batch.getChild('probs')!.data[0].children[0].values as Float64Array)).toEqual(Array.from(want.getChild('probs')!.data[0].children[0].values as Float64Array));
+      // Offsets are read, bytes are not: ids come out wrong until their row is filled.
+      expect(Array.from(batch.getChild('id')!.data[0].valueOffsets)).toEqual(Array.from(want.getChild('id')!.data[0].valueOffsets));
+      expect(batch.getChild('id')!.get(7)).not.toBe(want.getChild('id')!.get(7));
+      fillBatch(batch, 7);
+      expect([batch.getChild('id')!.get(7), batch.getChild('text')!.get(7)]).toEqual([want.getChild('id')!.get(7), want.getChild('text')!.get(7)]);
+      expect(batch.getChild('id')!.get(8)).not.toBe(want.getChild('id')!.get(8));
+      fillBatch(batch);
+      expect(JSON.stringify(batch.toArray())).toBe(JSON.stringify(want.toArray()));
+      const next = reader.readBatch(2, { eager: ['probs'], lazy: ['id'] })!;
+      expect(() => fillBatch(batch, 3)).not.toThrow(); // filled whole already: nothing left to read
+      reader.readBatch(1);
+      expect(() => fillBatch(next, 3)).toThrow(/moved on/);
+    } finally {
       reader.close();
     }
   });
