@@ -53,7 +53,7 @@ export class ScoringPool {
       return (await this.pool.run(input, { transferList: transfer, name: input.kind === 'score-arrow' ? 'scoreArrow' : 'scoreChunk' })) as ScoreTaskOutput;
     } catch (err) {
       // A crashed worker (OOM, native fault) surfaces here: name the object and chunk.
-      const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : 'batch' in input ? `record batch ${input.batch}` : `line ${input.firstLine}`;
+      const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : 'batches' in input ? `record batches ${input.batches.from}…${input.batches.to - 1}` : `line ${input.firstLine}`;
       return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where}: ${(err as Error).message}` };
     }
   }

@@ -74,6 +74,17 @@ export function sharedKeys(keys: bigint[]): BigUint64Array {
  */
 const ARROW_PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 
+/** Whether an Arrow object is big enough to be scored in the pool, batch by batch (local IPC files only; see arrowBatchCount). */
+function arrowInPool(source: Source, minBytes = ARROW_PARALLEL_MIN_BYTES): boolean {
+  return (source.size ?? 0) >= minBytes;
+}
+
+/** Whether scoring `source` uses the pool's threads, so a caller can start them early. */
+export function scoredInPool(source: Source, format: ScoreParams['format'], arrowParallelMinBytes?: number): boolean {
+  const f = formatOf(source.name, format);
+  return f === 'jsonl' || (f === 'arrow' && source.path !== undefined && !/\.gz$/i.test(source.path) && arrowInPool(source, arrowParallelMinBytes));
+}
+
 /** What a finished task leaves for the in-order apply step. */
 interface Finished {
   out: ScoreTaskOutput | null;
@@ -207,19 +218,23 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     if (failure) break;
     const format = formatOf(source.name, params.format);
     // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
-    const parallel = format === 'arrow' && (source.size ?? 0) >= (params.arrowParallelMinBytes ?? ARROW_PARALLEL_MIN_BYTES);
+    const parallel = format === 'arrow' && arrowInPool(source, params.arrowParallelMinBytes);
     const batchCount = parallel ? await (await import('./columnar-source.js')).arrowBatchCount(source) : null;
     if (batchCount !== null) {
-      // A local Arrow IPC file: one task per record batch, each read by index on a scoring thread.
+      // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
+      // About sixteen tasks per thread: enough to balance the threads, few enough that per-task costs
+      // (messages, opening the file, a fresh top heap returning its entries) stay small.
+      const group = Math.max(1, Math.ceil(batchCount / (pool.threads * 16)));
       let firstOfSource = true;
-      for (let batch = 0; batch < batchCount; batch++) {
+      for (let from = 0; from < batchCount; from += group) {
         if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
         await waitForRoom(inflightLimit);
         if (failure) break;
+        const to = Math.min(batchCount, from + group);
         const { task, labels, strategy, topK, auditK, probTolerance, exclude } = params;
         const topFloor = top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined;
-        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, batch, task, labels, strategy, topK, auditK, topFloor, probTolerance, exclude }, {
-          rejects: [], bytes: Math.floor(((source.size ?? 0) * (batch + 1)) / batchCount) - Math.floor(((source.size ?? 0) * batch) / batchCount), ranged: true, firstOfSource, object: source.uri,
+        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, probTolerance, exclude }, {
+          rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
         });
         firstOfSource = false;
       }

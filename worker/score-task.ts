@@ -10,6 +10,7 @@ import { addStats, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../scoring/types.js';
 import { isReviewloopError } from './errors.js';
+import type { BatchRange } from './columnar-source.js';
 import { readRangeLines, type FileRange } from './line-range.js';
 import { loadNativeScan, loadNativeSettle } from './native-scan.js';
 
@@ -19,14 +20,15 @@ const native = { nativeScan: loadNativeScan(), nativeSettle: loadNativeSettle() 
 /** A chunk of lines the thread reads itself; line numbers in the result count from 1 within the range. */
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };
 
-/** One record batch of a local Arrow IPC file, read by index; row numbers in the result count from 1 within it. */
+/** Consecutive record batches of a local Arrow IPC file, read by index; row numbers in the result count from 1 within them. */
 export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'probTolerance' | 'exclude'> {
   kind: 'score-arrow';
   /** URI for rejects and entries. */
   object: string;
   name: string;
   path: string;
-  batch: number;
+  /** Batches [from, to). */
+  batches: BatchRange;
 }
 
 export type ScoreTaskInput = ScoreChunkInput | RangeChunkInput | ArrowBatchInput;
@@ -55,7 +57,7 @@ export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskO
   }
 }
 
-/** Scores one Arrow record batch here instead of on the main thread (worker/columnar-source.ts does the rows). */
+/** Scores Arrow record batches here instead of on the main thread (worker/columnar-source.ts does the rows). */
 export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutput> {
   try {
     // Loaded on first use: threads that only see JSONL never load apache-arrow.
@@ -71,7 +73,7 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
       onStats: (b) => { addStats(stats, b); },
       onRejects: (r) => { rejects.push(...r); },
       onProgress: (n) => { rows = n; },
-    }, undefined, { from: input.batch, to: input.batch + 1 });
+    }, undefined, input.batches);
     return { ok: true, top: top.values(), audit: audit.values(), rejects, stats, lines: rows };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.

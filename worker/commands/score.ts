@@ -19,7 +19,7 @@ import {
 import { ScoringPool } from '../pool.js';
 import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQueryCliOptions } from '../bq-engine.js';
 import { createProgress } from '../progress.js';
-import { scoreSources, type ScoreParams } from '../score-run.js';
+import { scoredInPool, scoreSources, type ScoreParams } from '../score-run.js';
 import { auditTarget, select } from '../select.js';
 import { formatOf, isGzipName } from '../sources.js';
 import type { ScoredEntry } from '../../scoring/types.js';
@@ -109,9 +109,9 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
   let resolved: Awaited<ReturnType<typeof resolveInputs>> | undefined;
   try {
     resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
-    // JSONL is scored in the pool: its threads boot (~0.1 s each) while this one sets the run up.
-    // Columnar-only runs leave it alone (small Arrow/Parquet objects are scored here; ~70 MB saved).
-    if (resolved.sources.some((x) => formatOf(x.name, o.format) === 'jsonl')) pool.start();
+    // JSONL and large Arrow files are scored in the pool: its threads boot (~0.1 s each) while this
+    // one sets the run up. Other runs leave it alone (small Arrow, Parquet: scored here; ~70 MB saved).
+    if (resolved.sources.some((x) => scoredInPool(x, o.format))) pool.start();
     let sources = resolved.sources;
     const hash = inputsHash(sources);
     if (shard !== undefined) {
