@@ -118,6 +118,22 @@ const fatalKeepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Lines a scanner parses per batch (the typed arrays it fills are sized for this many). */
 const SCAN_BATCH_LINES = 4096;
+const NO_DRAWS = new Float64Array(0);
+
+interface ScanArrays { meta: Int32Array; probs: Float64Array; present: Uint8Array; visit: Int32Array; draws: Float64Array }
+/** The scan arrays, reused by every chunk on this thread (scoreChunkSync is synchronous): fresh ones per chunk were most of a thread's garbage. */
+let arrays: ScanArrays | undefined;
+
+/** Arrays for `cap` lines of `k` labels: views of the thread's reused ones, grown when too small. */
+function scanArrays(cap: number, k: number): ScanArrays {
+  if (arrays === undefined || arrays.meta.length < cap * META || arrays.probs.length < cap * k) {
+    const c = Math.max(cap, SCAN_BATCH_LINES);
+    arrays = { meta: new Int32Array(c * META), probs: new Float64Array(c * k), present: new Uint8Array(c * k), visit: new Int32Array(c), draws: new Float64Array(c) };
+  }
+  const a = arrays;
+  // Views of exactly the sizes a fresh allocation had: the scanners size their batches by them.
+  return { meta: a.meta.subarray(0, cap * META), probs: a.probs.subarray(0, cap * k), present: a.present.subarray(0, cap * k), visit: a.visit.subarray(0, cap), draws: a.draws.subarray(0, cap) };
+}
 
 export interface ScoreChunkOptions {
   /** Test hook: false forces every line through JSON.parse + normalizeRecord (the reference the fast paths must match). Default true. */
@@ -174,9 +190,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
 
   const scanner = fast === null ? jsLineScanner(null) : (options.nativeScan !== undefined ? nativeLineScanner(options.nativeScan, scanConfig) : null) ?? jsLineScanner(scanConfig);
   const cap = Math.max(1, Math.min(SCAN_BATCH_LINES, (n >> 4) + 2));
-  const meta = new Int32Array(cap * META);
-  const probs = new Float64Array(cap * scanner.k);
-  const present = new Uint8Array(cap * scanner.k);
+  const { meta, probs, present, visit, draws: drawRoom } = scanArrays(cap, scanner.k);
   // A record that may reach a heap: build its entry (strings, record) and offer it. Kept out of the
   // loop's function so its first use cannot deoptimise the loop; true when the top heap changed.
   // Kept fast entries get their record (and audit draw) only at the end, when still kept: a heap
@@ -214,7 +228,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   // The native scanner also checks exclusions and draws the audit sample from the id's bytes
   // (fast = 3: excluded); the JS scanner leaves both to this loop.
   const keyed = scanner.scanWithKeys !== undefined && (excluding || auditing);
-  const draws = new Float64Array(keyed && auditing ? cap : 0);
+  const draws = keyed && auditing ? drawRoom : NO_DRAWS;
   const noKeys = new BigUint64Array(0);
   // Single-label entropy rows that reach no heap are counted natively (settle.ts); they come back as
   // SETTLED. Exclusions and audit draws must then be the scanner's, so the settler sees them.
@@ -223,7 +237,6 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const kinds = meta.subarray(1);
   const range = [lo, hi] as const;
   let i = 0; // line index within the chunk
-  const visit = new Int32Array(cap);
   for (let start = 0; start <= n;) {
     const lines = keyed
       ? scanner.scanWithKeys!(buf, start, meta, probs, present, seedBytes, input.exclude ?? noKeys, draws)

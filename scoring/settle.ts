@@ -28,12 +28,13 @@ export interface SettleCounts {
   readonly acc: Float64Array;
   readonly scoreBins: number;
   readonly confBins: number;
-  /** The settler's working memory, grown as batches need and reused. */
-  scratch: Float64Array;
 }
 
+/** The settler's working memory, grown as batches need and reused by every call on this thread (calls are synchronous). */
+let scratch = new Float64Array(0);
+
 export function settleCounts(k: number, scoreBins: number, confBins: number): SettleCounts {
-  return { acc: new Float64Array(3 + scoreBins + confBins + k), scoreBins, confBins, scratch: new Float64Array(0) };
+  return { acc: new Float64Array(3 + scoreBins + confBins + k), scoreBins, confBins };
 }
 
 /** Adds what the settler counted into `stats` and `labelN`, then zeroes the counts (nano sums and counts are integers, so totals stay exact). */
@@ -55,8 +56,8 @@ export function settleBatch(
   tolerance: number, range: readonly [number, number], threshold: number, need: number, draws: Float64Array, drawFloor: number,
 ): number {
   const room = 2 * n + 2048 * (k + 5); // SETTLE_SCRATCH in native/settle.h
-  if (c.scratch.length < room) c.scratch = new Float64Array(room);
-  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, need, draws, drawFloor, c.acc, c.scoreBins, c.confBins, c.scratch);
+  if (scratch.length < room) scratch = new Float64Array(room);
+  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, need, draws, drawFloor, c.acc, c.scoreBins, c.confBins, scratch);
 }
 
 /** Writes the indices of rows not SETTLED (kinds[i * stride]) into `out`; returns how many. Small on purpose: it is the hot loop. */

@@ -21,7 +21,7 @@ import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQuer
 import { createProgress } from '../progress.js';
 import { scoredInPool, scoreSources, type ScoreParams } from '../score-run.js';
 import { auditTarget, select } from '../select.js';
-import { formatOf, isGzipName } from '../sources.js';
+import { isGzipName } from '../sources.js';
 import type { ScoredEntry } from '../../scoring/types.js';
 
 const TASKS: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'];
