@@ -199,7 +199,7 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--rejects <file>', 'write rejected records as JSONL {object, line, id?, field?, reason}')
     .addOption(new Option('--reduce <how>', 'token-entropy: reduce per-token entropies by').choices(['max', 'mean']))
     .option('--api-endpoint <url>', 'GCS API endpoint for gs:// inputs (emulators)')
-    .option('--chunk-bytes <n>', 'bytes per scoring chunk', String(4 * 1024 * 1024))
+    .option('--chunk-bytes <n>', 'bytes per scoring chunk', String(16 * 1024 * 1024))
     .option('--max-line-bytes <n>', 'reject lines longer than this', String(16 * 1024 * 1024))
     .option('--prob-tolerance <x>', 'allowed |Σp − 1| for single-label probabilities', '0.001')
     .action(async (inputs: string[], opts: ScoreOpts) => {
