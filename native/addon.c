@@ -48,12 +48,11 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "settle: bad arguments");
     return NULL;
   }
-  if (tolerance >= 0) validate_rows(pprobs, (size_t)n, (int)k, tolerance, pkinds);
   settle_args_t a = {
     .probs = pprobs, .present = npresent == 0 ? NULL : ppresent, .kinds = pkinds, .stride = (size_t)stride,
     .n = (size_t)n, .k = (int)k, .lo = lo, .hi = hi, .threshold = threshold, .need = (int)need,
     .draws = ndraws == 0 ? NULL : pdraws, .drawFloor = drawFloor, .acc = pacc,
-    .scoreBins = (int)scoreBins, .confBins = (int)confBins,
+    .scoreBins = (int)scoreBins, .confBins = (int)confBins, .tolerance = tolerance,
   };
   int64_t settled = settle_rows(&a, pscratch);
   napi_value out;

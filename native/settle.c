@@ -154,26 +154,57 @@ void decide_scalar(const settle_args_t *a, const double *h, const verdicts_t *v,
   }
 }
 
+/* Counts a block's settled rows (verdicts not NaN) and marks them SETTLED. */
+typedef struct {
+  double scored, confNano, entNano;
+  uint32_t scoreHist[256], confHist[256], labelN[4096];
+} tally_t;
+
+static void tally_block(const settle_args_t *a, const verdicts_t *v, size_t from, size_t to, tally_t *t) {
+  for (size_t i = from; i < to; i++) {
+    const size_t r = i - from;
+    if (isnan(v->nano[r])) continue;
+    t->scored += 1;
+    t->entNano += v->nano[r];
+    t->confNano += v->cnano[r];
+    t->scoreHist[(int)v->sb[r]]++;
+    t->confHist[(int)v->cb[r]]++;
+    t->labelN[(int)v->bestJ[r]]++;
+    a->kinds[i * a->stride] = SETTLED;
+  }
+}
+
+/* Validation (when asked), logs and entropies of rows [from, from + count). */
+static void prepare_block(const settle_args_t *a, double *lg, double *h, size_t from, size_t count, int vector) {
+  const int k = a->k;
+  const double *p = a->probs + from * k;
+  if (a->tolerance >= 0) {
+    if (vector) validate_avx2(p, count, k, a->tolerance, a->kinds + from);
+    else validate_scalar(p, 0, count, k, a->tolerance, a->kinds + from);
+  }
+  logs(p, lg, count * k);
+  if (vector) entropies_avx2(p, lg, count, k, h + from);
+  else entropies_scalar(p, lg, 0, count, k, h + from);
+}
+
 int64_t settle_rows(const settle_args_t *a, double *scratch) {
   const int k = a->k;
   const size_t n = a->n;
-  /* Logs and verdicts are kept for one block of rows at a time: a whole 64k-row batch's worth
-   * (7 MB) streamed through memory and made the settler four times slower than in cache. */
+  /* Work goes block by block so a block's probabilities, logs and verdicts stay in cache: a whole
+   * 64k-row batch's worth (7 MB) streamed through memory and made the settler four times slower. */
   double *h = scratch;                  /* n approximate entropies */
   double *tmp = h + n;                  /* lower bounds, for the threshold */
   double *lg = tmp + n;                 /* SETTLE_BLOCK * k logs */
   double *vb = lg + SETTLE_BLOCK * (size_t)k;
   verdicts_t v = { vb, vb + SETTLE_BLOCK, vb + 2 * SETTLE_BLOCK, vb + 3 * SETTLE_BLOCK, vb + 4 * SETTLE_BLOCK };
   const int vector = has_avx2();
-  for (size_t from = 0; from < n; from += SETTLE_BLOCK) {
-    size_t count = n - from < SETTLE_BLOCK ? n - from : SETTLE_BLOCK;
-    logs(a->probs + from * k, lg, count * k);
-    if (vector) entropies_avx2(a->probs + from * k, lg, count, k, h + from);
-    else entropies_scalar(a->probs + from * k, lg, 0, count, k, h + from);
-  }
+  static __thread tally_t t;
+  memset(&t, 0, sizeof t);
   double threshold = a->threshold;
   if (a->need > 0) {
-    /* Only lower bounds above the threshold can raise it: most rows once a floor is known. */
+    /* The threshold may come from this batch's own rows: every entropy first, then the decisions. */
+    for (size_t from = 0; from < n; from += SETTLE_BLOCK) prepare_block(a, lg, h, from, n - from < SETTLE_BLOCK ? n - from : SETTLE_BLOCK, vector);
+    /* Only lower bounds above the threshold can raise it. */
     size_t above = 0;
     for (size_t i = 0; i < n; i++) {
       if (a->kinds[i * a->stride] != 1) continue;
@@ -182,27 +213,17 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
     }
     if (above >= (size_t)a->need) threshold = nth_largest(tmp, (int64_t)above, (int64_t)a->need - 1);
   }
-  /* Counted in locals and written back once. */
-  const int sbins = a->scoreBins, cbins = a->confBins;
-  double scored = 0, confNano = 0, entNano = 0;
-  uint32_t scoreHist[256] = {0}, confHist[256] = {0}, labelN[4096];
-  memset(labelN, 0, sizeof(uint32_t) * (size_t)k);
   for (size_t from = 0; from < n; from += SETTLE_BLOCK) {
     size_t to = n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK;
+    /* With the threshold known up front, one pass per block. */
+    if (a->need == 0) prepare_block(a, lg, h, from, to - from, vector);
     if (vector) decide_avx2(a, h, &v, threshold, from, to);
     else decide_scalar(a, h, &v, threshold, from, from, to);
-    for (size_t i = from; i < to; i++) {
-      const size_t r = i - from;
-      if (isnan(v.nano[r])) continue;
-      scored += 1;
-      entNano += v.nano[r];
-      confNano += v.cnano[r];
-      scoreHist[(int)v.sb[r]]++;
-      confHist[(int)v.cb[r]]++;
-      labelN[(int)v.bestJ[r]]++;
-      a->kinds[i * a->stride] = SETTLED;
-    }
+    tally_block(a, &v, from, to, &t);
   }
+  const int sbins = a->scoreBins, cbins = a->confBins;
+  double scored = t.scored, confNano = t.confNano, entNano = t.entNano;
+  uint32_t *scoreHist = t.scoreHist, *confHist = t.confHist, *labelN = t.labelN;
   double *acc = a->acc;
   acc[0] += scored;
   acc[1] += confNano;
@@ -227,7 +248,3 @@ void validate_scalar(const double *probs, size_t from, size_t n, int k, double t
   }
 }
 
-void validate_rows(const double *probs, size_t n, int k, double tolerance, int32_t *kinds) {
-  if (has_avx2()) validate_avx2(probs, n, k, tolerance, kinds);
-  else validate_scalar(probs, 0, n, k, tolerance, kinds);
-}

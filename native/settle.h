@@ -29,6 +29,7 @@ typedef struct {
   double drawFloor;       /* rows whose draw is above it reach no audit heap */
   double *acc;            /* scored, confidenceNano, entropyNano, scoreHist[scoreBins], confHist[confBins], labelN[k] */
   int scoreBins, confBins;
+  double tolerance;       /* >= 0: validate each row first (stride 1): kinds[i] = 1 valid, 0 not */
 } settle_args_t;
 
 /* Rows per block of logs and verdicts (see settle_rows). */
@@ -46,7 +47,6 @@ typedef struct {
 } verdicts_t;
 
 int64_t settle_rows(const settle_args_t *a, double *scratch);
-void validate_rows(const double *probs, size_t n, int k, double tolerance, int32_t *kinds);
 
 /* The two kernels: scalar (any CPU), and AVX2 four rows at a time (settle-avx2.c), same results to the bit. */
 void entropies_scalar(const double *probs, const double *lg, size_t from, size_t to, int k, double *h);
