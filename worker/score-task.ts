@@ -6,6 +6,7 @@
  * thread boundary as thrown class instances, only as tagged values.
  */
 import { createReadStream } from 'node:fs';
+import { workerData } from 'node:worker_threads';
 import { addStats, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../scoring/types.js';
@@ -16,6 +17,9 @@ import { loadNativeScan, loadNativeSettle } from './native-scan.js';
 
 // Once per thread: the native line scanner and row settler when they were built (same results, faster).
 const native = { nativeScan: loadNativeScan(), nativeSettle: loadNativeSettle() };
+// A run with large Arrow files loads their reader now, while the main thread is still setting up;
+// scoreArrow's own import then finds it loaded. A failure surfaces there, with the batch named.
+if ((workerData as { warmArrow?: boolean } | null)?.warmArrow === true) import('./columnar-source.js').catch(() => undefined);
 
 /** A chunk of lines the thread reads itself; line numbers in the result count from 1 within the range. */
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };

@@ -21,7 +21,7 @@ import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQuer
 import { createProgress } from '../progress.js';
 import { scoredInPool, scoreSources, type ScoreParams } from '../score-run.js';
 import { auditTarget, select } from '../select.js';
-import { isGzipName } from '../sources.js';
+import { formatOf, isGzipName } from '../sources.js';
 import type { ScoredEntry } from '../../scoring/types.js';
 
 const TASKS: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'];
@@ -111,7 +111,7 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
     resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
     // JSONL and large Arrow files are scored in the pool: its threads boot (~0.1 s each) while this
     // one sets the run up. Other runs leave it alone (small Arrow, Parquet: scored here; ~70 MB saved).
-    if (resolved.sources.some((x) => scoredInPool(x, o.format))) pool.start();
+    if (resolved.sources.some((x) => scoredInPool(x, o.format))) pool.start({ arrow: resolved.sources.some((x) => formatOf(x.name, o.format) === 'arrow' && scoredInPool(x, o.format)) });
     let sources = resolved.sources;
     const hash = inputsHash(sources);
     if (shard !== undefined) {
