@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { AppContext } from './app.js';
+import type { ScoringPool } from './pool.js';
 import { loadCommandModules, type RegisterCommands } from './commands/index.js';
 import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
@@ -26,6 +27,8 @@ const defaultIO: CliIO = { out: (s) => process.stdout.write(s), err: (s) => proc
 export interface CommandEnv {
   io: CliIO;
   logger: Logger;
+  /** `score` over JSONL files: a scoring pool started before the command modules loaded (see earlyScorePool); the command adopts or closes it. */
+  earlyPool?: Promise<ScoringPool>;
   withApp: <T>(configPath: string, fn: (app: AppContext) => Promise<T>) => Promise<T>;
   configOption: () => Option;
 }
@@ -43,7 +46,7 @@ export async function withApp<T>(configPath: string, logger: Logger, fn: (app: A
   }
 }
 
-export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] = []): Command {
+export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] = [], earlyPool?: Promise<ScoringPool>): Command {
   const logger = createLogger();
   const program = new Command('reviewloop')
     .description('Active-learning review loop: predictions in GCS → ranked Prodigy queues → corrected labels → versioned training snapshots, with drift and quality stats.')
@@ -149,15 +152,36 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
       });
     });
 
-  const env: CommandEnv = { io, logger, withApp: (p, fn) => withApp(p, logger, fn), configOption };
+  const env: CommandEnv = { io, logger, withApp: (p, fn) => withApp(p, logger, fn), configOption, earlyPool };
   for (const register of modules) register(program, env);
   return program;
 }
 
+/**
+ * For `reviewloop score` with JSONL files among its arguments: a scoring pool started now, before
+ * the command's modules load (~50 ms), so the threads' own start-up (~0.1 s) overlaps this
+ * thread's. Anything else (directories, globs, gs://, columnar files) starts its pool once the
+ * inputs are resolved, as before.
+ */
+function earlyScorePool(argv: string[]): Promise<ScoringPool> | undefined {
+  const args = argv.slice(2);
+  if (args[0] !== 'score' || !args.some((a) => /\.(jsonl|ndjson)(\.gz)?$/i.test(a)) || args.some((a) => /^(--engine|--help|-h|--shard)\b/.test(a))) return undefined;
+  const at = args.findIndex((a) => a === '--threads' || a.startsWith('--threads='));
+  const value = at === -1 ? undefined : args[at].startsWith('--threads=') ? args[at].slice('--threads='.length) : args[at + 1];
+  const threads = value === undefined ? undefined : Number(value);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) return undefined;
+  return import('./pool.js').then(({ ScoringPool: Pool }) => {
+    const pool = new Pool({ threads });
+    pool.start();
+    return pool;
+  });
+}
+
 /** Entry point: returns the process exit code instead of exiting, so tests can call it. */
 export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  const earlyPool = earlyScorePool(argv);
   try {
-    const program = buildProgram(io, await loadCommandModules(argv, CORE_COMMANDS));
+    const program = buildProgram(io, await loadCommandModules(argv, CORE_COMMANDS), earlyPool);
     await program.parseAsync(argv);
     return EXIT.OK;
   } catch (err) {
@@ -171,5 +195,8 @@ export async function main(argv: string[], io: CliIO = defaultIO): Promise<numbe
     const message = isReviewloopError(err) ? `${err.code}: ${err.message}` : (err as Error)?.stack ?? String(err);
     io.err(`reviewloop: ${redactString(message)}\n`);
     return exitCodeFor(err);
+  } finally {
+    // Closed here whatever the command did with it (close() is idempotent): a usage error must not leave threads running.
+    await (await earlyPool?.catch(() => undefined))?.close();
   }
 }

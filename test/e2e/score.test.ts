@@ -109,5 +109,14 @@ describe('reviewloop score', () => {
     const nothing = cli(['score', 'nope/*.jsonl', ...base]);
     expect(nothing.code).toBe(1);
     expect(nothing.err).toMatch(/matches no files/);
+    // A .jsonl argument starts the pool before the command is parsed: bad usage and a missing file still end in errors.
+    for (const args of [['score', 'in/a.jsonl', '--task', 'nope', '--strategy', 'margin', '--labels', LABELS], ['score', 'in/a.jsonl', ...base, '--bogus'], ['score', 'missing.jsonl', ...base]]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+      expect(r.signal, args.join(' ')).toBeNull();
+      expect(r.status, args.join(' ')).not.toBe(0);
+    }
+    // The early pool is used with the thread count asked for, and the output does not depend on it.
+    expect(cli(['score', 'in/a.jsonl', ...base, '--threads', '1']).out).toBe(file.out);
+    expect(cli(['score', 'in/a.jsonl', ...base, '--threads=3']).out).toBe(file.out);
   });
 });

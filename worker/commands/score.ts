@@ -86,7 +86,7 @@ async function writeResult(out: string | undefined, text: string, io: CliIO): Pr
   await rename(tmp, out);
 }
 
-async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void> {
+async function runScore(inputs: string[], o: ScoreOpts, io: CliIO, earlyPool?: Promise<ScoringPool>): Promise<void> {
   if (!TASKS.includes(o.task)) throw usage(`--task must be one of ${TASKS.join(', ')}`);
   if (!STRATEGY_NAMES.includes(o.strategy)) throw usage(`--strategy must be one of ${STRATEGY_NAMES.join(', ')}`);
   const labels = (o.labels ?? '').split(',').map((l) => l.trim()).filter((l) => l.length > 0);
@@ -105,7 +105,9 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO): Promise<void
   }
   if (inputs.length === 0) throw usage('give at least one input (file, directory, glob, gs:// prefix or -), or --engine bigquery --table P.D.T');
   let rejectsOut: ReturnType<typeof createWriteStream> | undefined;
-  const pool = new ScoringPool({ threads });
+  // The pool main() started early for JSONL files, when it has the thread count asked for (main closes it otherwise).
+  const early = await earlyPool;
+  const pool = early !== undefined && (threads === undefined || early.threads === threads) ? early : new ScoringPool({ threads });
   let resolved: Awaited<ReturnType<typeof resolveInputs>> | undefined;
   try {
     resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
@@ -203,7 +205,7 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--max-line-bytes <n>', 'reject lines longer than this', String(16 * 1024 * 1024))
     .option('--prob-tolerance <x>', 'allowed |Σp − 1| for single-label probabilities', '0.001')
     .action(async (inputs: string[], opts: ScoreOpts) => {
-      await runScore(inputs, opts, env.io);
+      await runScore(inputs, opts, env.io, env.earlyPool);
     });
 
   program.command('reduce')
