@@ -110,8 +110,134 @@ static double slow_number(const uint8_t *b, int64_t from, int64_t to) {
   return v;
 }
 
-/* One line at b[start…]; its end (newline or `end`) when it takes the fast path, else -1. */
-static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const config_t *c, double *row, uint8_t *present, int32_t *meta) {
+/*
+ * A JSON number at b[i…] with the JS parser's grammar: its end, and the exact operands of its
+ * value (*mant times or divided by 10^|*pw|, done by finish_line); -1 when malformed.
+ * The JS parser accumulates the mantissa in doubles; below 2^53 every step is exact there, so an
+ * integer gives the same value (and is far quicker). With at most 18 digits in all the integer is
+ * exact; past that (or past 2^53) both take the slow, correctly rounded path, as does the JS
+ * parser: the same double either way.
+ */
+static inline int64_t parse_number(const uint8_t *b, int64_t i, int64_t end, double *mant, int *pw) {
+  int64_t n0 = i;
+  int neg = i < end && b[i] == 0x2d;
+  if (neg) i++;
+  if (i >= end) return -1;
+  uint8_t ch = b[i];
+  uint64_t m = 0;
+  int64_t d0 = i;
+  if (ch == 0x30) i++;
+  else if (ch >= 0x31 && ch <= 0x39) i = digit_run(b, i, end, &m);
+  else return -1;
+  int64_t digits = i - d0;
+  double exp = 0;
+  if (i < end && b[i] == 0x2e) {
+    i++;
+    int64_t f0 = i;
+    i = digit_run(b, i, end, &m);
+    if (i == f0) return -1;
+    digits += i - f0;
+    exp = (double)(f0 - i);
+  }
+  if (i < end && (b[i] | 0x20) == 0x65) {
+    i++;
+    int eneg = 0;
+    if (i < end && (b[i] == 0x2b || b[i] == 0x2d)) { eneg = b[i] == 0x2d; i++; }
+    int64_t e0 = i;
+    double e = 0;
+    while (i < end && (ch = b[i]) >= 0x30 && ch <= 0x39) { if (e < 1e6) e = e * 10 + (ch - 0x30); i++; }
+    if (i == e0) return -1;
+    exp += eneg ? -e : e;
+  }
+  /* Divided later, all of a line's together: one division after another's parse waited on the
+   * divider each time; issued back to back they overlap. */
+  if (digits <= 18 && m < 9007199254740992ULL && exp >= -22 && exp <= 22) {
+    *mant = neg ? -(double)m : (double)m;
+    *pw = (int)exp;
+  } else {
+    *mant = slow_number(b, n0, i);
+    *pw = 0;
+  }
+  return i;
+}
+
+/*
+ * A string's content from b[v0…]: the index of the quote that ends it, and its length in UTF-16
+ * units; -1 when the fast path cannot take it. The first quote ends the string unless an escape
+ * comes before it, and escapes, control characters and malformed UTF-8 all send the line to the
+ * slow path, as the JS scanner does. (A quote byte never occurs inside a UTF-8 sequence.) The
+ * check loop vectorises.
+ */
+static inline int64_t parse_string(const uint8_t *b, int64_t v0, int64_t end, int64_t *unitsOut) {
+  const uint8_t *q = memchr(b + v0, 0x22, (size_t)(end - v0));
+  if (q == NULL) return -1;
+  int64_t qe = q - b, units = 0;
+  unsigned bad = 0, high = 0;
+  for (int64_t p = v0; p < qe; p++) {
+    uint8_t x = b[p];
+    bad |= (unsigned)(x < 0x20) | (unsigned)(x == 0x5c);
+    high |= x;
+  }
+  if (bad) return -1;
+  if ((high & 0x80) == 0) {
+    units = qe - v0;
+  } else {
+    /* Well-formed UTF-8 only (Unicode table 3-7, as TextDecoder's fatal mode checks). */
+    for (int64_t i = v0; i < qe;) {
+      uint8_t ch = b[i];
+      if (ch < 0x80) { i++; units++; }
+      else if (ch >= 0xc2 && ch <= 0xdf) {
+        if (!in_range(b, i + 1, qe, 0x80, 0xbf)) return -1;
+        i += 2;
+        units++;
+      } else if (ch >= 0xe0 && ch <= 0xef) {
+        if (!in_range(b, i + 1, qe, ch == 0xe0 ? 0xa0 : 0x80, ch == 0xed ? 0x9f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf)) return -1;
+        i += 3;
+        units++;
+      } else if (ch >= 0xf0 && ch <= 0xf4) {
+        if (!in_range(b, i + 1, qe, ch == 0xf0 ? 0x90 : 0x80, ch == 0xf4 ? 0x8f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf) || !in_range(b, i + 3, qe, 0x80, 0xbf)) return -1;
+        i += 4;
+        units += 2; /* a surrogate pair */
+      } else {
+        return -1;
+      }
+    }
+  }
+  *unitsOut = units;
+  return qe;
+}
+
+/*
+ * The checks and outputs both parsers share once a line's structure is read: the id's length,
+ * each value in [0, 1] (divided now, see parse_number), the sum for single-label tasks, the meta
+ * slots. Returns lineEnd, or -1.
+ */
+static int64_t finish_line(const config_t *c, int count, const int *order, const double *mant, const int *pw, double *row,
+                           int64_t idUnits, const int64_t spans[6], int32_t *meta, int64_t lineEnd) {
+  if (idUnits == 0 || idUnits > MAX_ID_LENGTH) return -1;
+  for (int j = 0; j < count; j++) {
+    /* m * 10^p or m / 10^-p: one correctly rounded operation on exact operands (m < 2^53, p <= 22). */
+    double v = pw[j] >= 0 ? mant[j] * POW10[pw[j]] : mant[j] / POW10[-pw[j]];
+    if (!(v >= 0 && v <= 1)) return -1;
+    row[order[j]] = v;
+  }
+  if (c->single) {
+    double sum = 0;
+    for (int j = 0; j < count; j++) sum += row[order[j]];
+    if (fabs(sum - 1) > c->tolerance) return -1;
+  }
+  for (int x = 0; x < 6; x++) meta[2 + x] = (int32_t)spans[x];
+  return lineEnd;
+}
+
+/* Where parse_line found each number (by order of appearance), for learning a template. */
+typedef struct {
+  int64_t numStart[MAX_LABELS], numEnd[MAX_LABELS];
+  int label[MAX_LABELS];
+} learn_t;
+
+/* One line at b[start…]; its end (newline or `end`) when it takes the fast path, else -1. With `learn`, records where its numbers are. */
+static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const config_t *c, double *row, uint8_t *present, int32_t *meta, learn_t *learn) {
   const int k = c->k;
   int order[MAX_LABELS];
   double mant[MAX_LABELS];
@@ -121,7 +247,6 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
   int64_t id0 = -1, id1 = -1, t0 = -1, t1 = -1, m0 = -1, m1 = -1, idUnits = 0;
   int seen = 0;
   int64_t i = start;
-  uint8_t ch;
   while (i < end && ws(b[i])) i++;
   if (i >= end || b[i] != 0x7b) return -1;
   i++;
@@ -164,48 +289,9 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
         i++;
         while (i < end && ws(b[i])) i++;
         int64_t n0 = i;
-        int neg = i < end && b[i] == 0x2d;
-        if (neg) i++;
-        if (i >= end) return -1;
-        ch = b[i];
-        /* The JS parser accumulates the mantissa in doubles; below 2^53 every step is exact there,
-         * so an integer gives the same value (and is far quicker). With at most 18 digits in all
-         * the integer is exact; past that (or past 2^53) both take the slow, correctly rounded
-         * path, as does the JS parser: the same double either way. */
-        uint64_t m = 0;
-        int64_t d0 = i;
-        if (ch == 0x30) i++;
-        else if (ch >= 0x31 && ch <= 0x39) i = digit_run(b, i, end, &m);
-        else return -1;
-        int64_t digits = i - d0;
-        double exp = 0;
-        if (i < end && b[i] == 0x2e) {
-          i++;
-          int64_t f0 = i;
-          i = digit_run(b, i, end, &m);
-          if (i == f0) return -1;
-          digits += i - f0;
-          exp = (double)(f0 - i);
-        }
-        if (i < end && (b[i] | 0x20) == 0x65) {
-          i++;
-          int eneg = 0;
-          if (i < end && (b[i] == 0x2b || b[i] == 0x2d)) { eneg = b[i] == 0x2d; i++; }
-          int64_t e0 = i;
-          double e = 0;
-          while (i < end && (ch = b[i]) >= 0x30 && ch <= 0x39) { if (e < 1e6) e = e * 10 + (ch - 0x30); i++; }
-          if (i == e0) return -1;
-          exp += eneg ? -e : e;
-        }
-        /* Fast values are divided after the loop, all together: one division after another's
-         * parse waited on the divider each time; issued back to back they overlap. */
-        if (digits <= 18 && m < 9007199254740992ULL && exp >= -22 && exp <= 22) {
-          mant[count] = neg ? -(double)m : (double)m;
-          pw[count] = (int)exp;
-        } else {
-          mant[count] = slow_number(b, n0, i);
-          pw[count] = 0;
-        }
+        i = parse_number(b, i, end, &mant[count], &pw[count]);
+        if (i < 0) return -1;
+        if (learn != NULL) { learn->numStart[count] = n0; learn->numEnd[count] = i; learn->label[count] = li; }
         present[li] = 1;
         order[count++] = li;
         int more = separator(b, &i, end);
@@ -215,43 +301,8 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
     } else {
       if (b[i] != 0x22) return -1;
       int64_t v0 = i + 1, units = 0;
-      /* The first quote ends the string unless an escape comes before it, and escapes, control
-       * characters and malformed UTF-8 all send the line to the slow path, as the JS scanner does.
-       * (A quote byte never occurs inside a UTF-8 sequence.) The check loop vectorises. */
-      const uint8_t *q = memchr(b + v0, 0x22, (size_t)(end - v0));
-      if (q == NULL) return -1;
-      int64_t qe = q - b;
-      unsigned bad = 0, high = 0;
-      for (int64_t p = v0; p < qe; p++) {
-        uint8_t x = b[p];
-        bad |= (unsigned)(x < 0x20) | (unsigned)(x == 0x5c);
-        high |= x;
-      }
-      if (bad) return -1;
-      if ((high & 0x80) == 0) {
-        units = qe - v0;
-      } else {
-        /* Well-formed UTF-8 only (Unicode table 3-7, as TextDecoder's fatal mode checks). */
-        for (i = v0; i < qe;) {
-          ch = b[i];
-          if (ch < 0x80) { i++; units++; }
-          else if (ch >= 0xc2 && ch <= 0xdf) {
-            if (!in_range(b, i + 1, qe, 0x80, 0xbf)) return -1;
-            i += 2;
-            units++;
-          } else if (ch >= 0xe0 && ch <= 0xef) {
-            if (!in_range(b, i + 1, qe, ch == 0xe0 ? 0xa0 : 0x80, ch == 0xed ? 0x9f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf)) return -1;
-            i += 3;
-            units++;
-          } else if (ch >= 0xf0 && ch <= 0xf4) {
-            if (!in_range(b, i + 1, qe, ch == 0xf0 ? 0x90 : 0x80, ch == 0xf4 ? 0x8f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf) || !in_range(b, i + 3, qe, 0x80, 0xbf)) return -1;
-            i += 4;
-            units += 2; /* a surrogate pair */
-          } else {
-            return -1;
-          }
-        }
-      }
+      int64_t qe = parse_string(b, v0, end, &units);
+      if (qe < 0) return -1;
       i = qe;
       if (bit == 1) { id0 = v0; id1 = i; idUnits = units; }
       else if (bit == 2) { t0 = v0; t1 = i; }
@@ -264,22 +315,115 @@ static int64_t parse_line(const uint8_t *b, int64_t start, int64_t end, const co
   }
   while (i < end && ws(b[i])) i++;
   if (i != end && b[i] != 0x0a) return -1;
-  if ((seen & 7) != 7 || idUnits == 0 || idUnits > MAX_ID_LENGTH) return -1;
-  for (int j = 0; j < count; j++) {
-    /* m * 10^p or m / 10^-p: one correctly rounded operation on exact operands (m < 2^53, p <= 22). */
-    double v = pw[j] >= 0 ? mant[j] * POW10[pw[j]] : mant[j] / POW10[-pw[j]];
-    if (!(v >= 0 && v <= 1)) return -1;
-    row[order[j]] = v;
+  if ((seen & 7) != 7) return -1;
+  const int64_t spans[6] = {id0, id1, t0, t1, m0, m1};
+  return finish_line(c, count, order, mant, pw, row, idUnits, spans, meta, i);
+}
+
+
+/*
+ * A line's shape, learned from one parse_line accepted: the bytes between its values (keys,
+ * punctuation, whitespace, exactly as they were) and what each value is. A later line with the
+ * same bytes between values that parse as the same kinds is the line parse_line would have read
+ * the same way, since its structure is those bytes; reading it by template skips the key and
+ * label matching, which took half of parse_line's time on files written by one program.
+ */
+#define TEMPLATE_BYTES 2048
+#define SLOT_ID (-1)
+#define SLOT_TEXT (-2)
+#define SLOT_MODEL (-3)
+
+typedef struct {
+  int valid, slots;
+  int kind[MAX_LABELS + 3];            /* SLOT_ID/TEXT/MODEL, or the label index of a number */
+  int32_t litOff[MAX_LABELS + 4], litLen[MAX_LABELS + 4]; /* literal before each slot; [slots]: after the last */
+  uint8_t lit[TEMPLATE_BYTES];
+} template_t;
+
+/* Whether a[0, len) equals b[0, len): eight bytes at a time, inline (a memcmp call per literal was a fifth of the time). */
+static inline int same_bytes(const uint8_t *a, const uint8_t *b, int32_t len) {
+  int32_t x = 0;
+  for (; x + 8 <= len; x += 8) {
+    uint64_t u, v;
+    memcpy(&u, a + x, 8);
+    memcpy(&v, b + x, 8);
+    if (u != v) return 0;
   }
-  if (c->single) {
-    double sum = 0;
-    for (int j = 0; j < count; j++) sum += row[order[j]];
-    if (fabs(sum - 1) > c->tolerance) return -1;
+  for (; x < len; x++) if (a[x] != b[x]) return 0;
+  return 1;
+}
+
+/* Learns `t` from the line at b[start, lineEnd) that parse_line accepted (meta: its string spans). */
+static void learn_template(template_t *t, const uint8_t *b, int64_t start, int64_t lineEnd, const int32_t *meta, const learn_t *l, int count) {
+  int64_t from[MAX_LABELS + 3], to[MAX_LABELS + 3];
+  int kind[MAX_LABELS + 3], n = 0;
+  const int kinds[3] = {SLOT_ID, SLOT_TEXT, SLOT_MODEL};
+  for (int x = 0; x < 3; x++) {
+    if (meta[2 + 2 * x] < 0) continue;
+    from[n] = meta[2 + 2 * x]; to[n] = meta[3 + 2 * x]; kind[n++] = kinds[x];
   }
-  meta[2] = (int32_t)id0; meta[3] = (int32_t)id1;
-  meta[4] = (int32_t)t0; meta[5] = (int32_t)t1;
-  meta[6] = (int32_t)m0; meta[7] = (int32_t)m1;
-  return i;
+  for (int j = 0; j < count; j++) { from[n] = l->numStart[j]; to[n] = l->numEnd[j]; kind[n++] = l->label[j]; }
+  /* By position (insertion sort: a few slots). */
+  for (int x = 1; x < n; x++) {
+    int64_t f = from[x], e = to[x];
+    int kk = kind[x], y = x - 1;
+    while (y >= 0 && from[y] > f) { from[y + 1] = from[y]; to[y + 1] = to[y]; kind[y + 1] = kind[y]; y--; }
+    from[y + 1] = f; to[y + 1] = e; kind[y + 1] = kk;
+  }
+  t->valid = 0;
+  int32_t used = 0;
+  int64_t at = start;
+  for (int x = 0; x <= n; x++) {
+    int64_t until = x < n ? from[x] : lineEnd;
+    int64_t len = until - at;
+    if (len < 0 || used + len > TEMPLATE_BYTES) return;
+    memcpy(t->lit + used, b + at, (size_t)len);
+    t->litOff[x] = used;
+    t->litLen[x] = (int32_t)len;
+    used += (int32_t)len;
+    if (x < n) { t->kind[x] = kind[x]; at = to[x]; }
+  }
+  t->slots = n;
+  t->valid = 1;
+}
+
+/* The line at b[start…] read by template: its end as parse_line would return it, or -1 when it does not fit (parse_line then decides). */
+static int64_t match_template(const template_t *t, const uint8_t *b, int64_t start, int64_t end, const config_t *c, double *row, uint8_t *present, int32_t *meta) {
+  int order[MAX_LABELS];
+  double mant[MAX_LABELS];
+  int pw[MAX_LABELS];
+  int count = 0;
+  int64_t spans[6] = {-1, -1, -1, -1, -1, -1}, idUnits = 0;
+  int64_t i = start;
+  for (int x = 0; x <= t->slots; x++) {
+    int32_t len = t->litLen[x];
+    if (end - i < len || !same_bytes(b + i, t->lit + t->litOff[x], len)) return -1;
+    i += len;
+    if (x == t->slots) break;
+    int kind = t->kind[x];
+    if (kind >= 0) {
+      i = parse_number(b, i, end, &mant[count], &pw[count]);
+      if (i < 0) return -1;
+      order[count++] = kind;
+    } else {
+      int64_t units = 0, q = parse_string(b, i, end, &units);
+      if (q < 0) return -1;
+      int at = kind == SLOT_ID ? 0 : kind == SLOT_TEXT ? 2 : 4;
+      spans[at] = i; spans[at + 1] = q;
+      if (kind == SLOT_ID) idUnits = units;
+      i = q;
+    }
+  }
+  if (i != end && b[i] != 0x0a) return -1;
+  for (int j = 0; j < c->k; j++) { row[j] = 0; present[j] = 0; }
+  for (int j = 0; j < count; j++) present[order[j]] = 1;
+  return finish_line(c, count, order, mant, pw, row, idUnits, spans, meta, i);
+}
+
+static int count_present(const uint8_t *present, int k) {
+  int n = 0;
+  for (int j = 0; j < k; j++) n += present[j];
+  return n;
 }
 
 /* MurmurHash3 x86 32-bit, as scoring/hash.ts murmur3 (same integer steps, so the same bits). */
@@ -427,9 +571,19 @@ napi_value scan_js(napi_env env, napi_callback_info info) {
   if (npresent / (size_t)k < cap) cap = npresent / (size_t)k;
   int64_t start = from;
   size_t lines = 0;
+  /* Per call, on the stack (thread-local storage in a loaded module costs a call per access): a
+   * batch's lines come from one chunk, most often from one writer. */
+  template_t tpl;
+  learn_t learn;
+  tpl.valid = 0;
   while (start <= (int64_t)n && lines < cap) {
     int32_t *mt = meta + lines * META;
-    int64_t e = parse_line(b, start, (int64_t)n, &c, probs + lines * k, present + lines * k, mt);
+    int64_t e = tpl.valid ? match_template(&tpl, b, start, (int64_t)n, &c, probs + lines * k, present + lines * k, mt) : -1;
+    if (e == -1) {
+      e = parse_line(b, start, (int64_t)n, &c, probs + lines * k, present + lines * k, mt, &learn);
+      /* The next lines likely share this one's shape. */
+      if (e != -1) learn_template(&tpl, b, start, e, mt, &learn, count_present(present + lines * k, k));
+    }
     if (e != -1 && e - start <= maxLine) {
       mt[1] = 1;
       const uint8_t *id = b + mt[2];

@@ -178,6 +178,36 @@ describe('fast JSONL path', () => {
     ), { numRuns: 400 });
   });
 
+  it('reads lines of one shape by template exactly as line by line, near misses included', () => {
+    // The native scanner learns a line's shape (keys, punctuation, whitespace) and reads the next lines by it.
+    const shape = (id: string, text: string, a: string, b: string, tail = '') => `{"id":"${id}","text":"${text}","probs":{"pos":${a},"neg":${b}},"model":"m"}${tail}`;
+    const lines = [
+      shape('a', 't', '0.25', '0.75'),
+      shape('b', 'x","probs":{"pos":0.5', '0.5', '0.5'), // the text holds the next literal: the first quote ends it (not JSON)
+      shape('c', 't', '0.5e0', '0.5'),
+      shape('d', 't', '0.5e', '0.5'), // malformed number in a number slot
+      shape('e', 't', '"0.5"', '0.5'), // a string where a number was
+      shape('f', 't', '0.2', '0.8', ' '), // trailing space: not the learned tail, still a fast line
+      shape('', 't', '0.2', '0.8'), // empty id
+      shape('g', 'a\\\\b', '0.2', '0.8'), // an escaped backslash: the general path reads it
+      shape('h', 't', '0.9', '0.9'), // sum off
+      shape('i', 't', '1', '0', '\r'),
+      shape('j', 'é😀', '0.1', '0.9'),
+      `{"text":"t","id":"k","probs":{"neg":0.5,"pos":0.5},"model":"m"}`, // another order
+      shape('l', 't', '0.3', '0.7'),
+      shape('m', 't', '0.3', '0.7', 'x'), // bytes after the learned tail
+      shape('n', 't', '0.3', '0.7', '}'),
+      shape('o', 't', '0.3', '0.7', ' ,'),
+      shape('p', 't', '0.3', '0.7'),
+    ];
+    const inp = { ...input(lines), topK: 20, auditK: 0 };
+    const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
+    const native = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { nativeScan });
+    expect(JSON.stringify(native)).toBe(JSON.stringify(slow));
+    expect(native.top.length).toBeGreaterThan(6);
+    expect(native.rejects.length).toBeGreaterThan(3);
+  });
+
   it('decodes lines as decoding the whole chunk did (a BOM is dropped at the chunk start, or on every line of a chunk with bad UTF-8)', () => {
     const enc = new TextEncoder();
     const rec = '{"id":"b","text":"t","probs":{"pos":1}}';
