@@ -120,6 +120,8 @@ export interface ScoreChunkInput {
    * need not keep them. Default: none (-Infinity).
    */
   topFloor?: number;
+  /** The scoring run (one scoreSources call) the chunk belongs to: a thread shares a floor between a run's chunks (worker/thread-floor.ts). */
+  run?: string;
   /** Keep records' `embedding` in entries (only when diversity selection needs it). */
   keepEmbedding: boolean;
   /** Lines longer than this (bytes) are rejected unparsed. */

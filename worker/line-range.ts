@@ -86,7 +86,8 @@ export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLin
     }
     const from = range.start === 0 ? 0 : range.start - 1;
     const head = range.end - from;
-    let buf = room(head);
+    // Room for the tail line past `end` too, so it rarely costs a copy of the whole range.
+    let buf = room(head + 64 * 1024);
     const got = readFully(fd, buf, 0, head, from);
     if (got < head) throw new Error(`${range.path} shrank while being read (wanted ${head} bytes at ${from}, got ${got})`);
     // The first line this range owns starts after the first newline at or after start-1.

@@ -7,6 +7,7 @@
  * order whatever order the threads finish in, so outputs are byte-for-byte
  * reproducible.
  */
+import { randomUUID } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
@@ -130,6 +131,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   const audit = new BottomK<ScoredEntry>(params.auditK);
   const stats = emptyStats();
   const inflightLimit = Math.max(2, pool.threads * 2);
+  // Names this run to the threads, which keep a floor per run (worker/thread-floor.ts).
+  const run = randomUUID();
   const pending = new Map<number, Promise<void>>();
   // Results are applied in submission order: rejects leave in input order, and a range's line
   // numbers are only known once every range before it has reported how many lines it owned.
@@ -208,6 +211,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     auditK: params.auditK,
     // Once the run's heap is full, chunks drop what cannot beat its worst: far fewer entries built, cloned and merged.
     topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
+    run,
     keepEmbedding: params.keepEmbedding,
     maxLineBytes: params.maxLineBytes,
     probTolerance: params.probTolerance,
@@ -233,7 +237,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         const to = Math.min(batchCount, from + group);
         const { task, labels, strategy, topK, auditK, probTolerance, exclude } = params;
         const topFloor = top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined;
-        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, probTolerance, exclude }, {
+        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, run, probTolerance, exclude }, {
           rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
         });
         firstOfSource = false;

@@ -14,7 +14,10 @@ import { isReviewloopError } from './errors.js';
 import type { BatchRange } from './columnar-source.js';
 import { readRangeLines, type FileRange } from './line-range.js';
 import { loadNativeScan, loadNativeSettle } from './native-scan.js';
+import { ThreadFloors } from './thread-floor.js';
 
+// Per run, the best scores this thread kept: a floor for its next tasks (see thread-floor.ts).
+const floors = new ThreadFloors();
 // Once per thread: the native line scanner and row settler when they were built (same results, faster).
 const native = { nativeScan: loadNativeScan(), nativeSettle: loadNativeSettle() };
 // A run with large Arrow files loads their reader now, while the main thread is still setting up;
@@ -25,7 +28,7 @@ if ((workerData as { warmArrow?: boolean } | null)?.warmArrow === true) import('
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };
 
 /** Consecutive record batches of a local Arrow IPC file, read by index; row numbers in the result count from 1 within them. */
-export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'probTolerance' | 'exclude'> {
+export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'run' | 'probTolerance' | 'exclude'> {
   kind: 'score-arrow';
   /** URI for rejects and entries. */
   object: string;
@@ -40,13 +43,24 @@ export type ScoreTaskInput = ScoreChunkInput | RangeChunkInput | ArrowBatchInput
 /** The chunk's result, plus for a range how many lines it owned (so the caller can number the next one). */
 export type ScoreTaskOutput = ScoreChunkOutput & { lines?: number };
 
+/** The higher of the run's floor sent with the task and this thread's own for the run. */
+function withFloor<T extends { topFloor?: number; run?: string; topK: number }>(input: T): T {
+  const mine = floors.floor(input.run, input.topK);
+  return mine > (input.topFloor ?? -Infinity) ? { ...input, topFloor: mine } : input;
+}
+
 export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskOutput {
   const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : `lines ${input.firstLine}…`;
   try {
-    if (!('range' in input)) return { ok: true, ...scoreChunkSync(input, native) };
+    if (!('range' in input)) {
+      const whole = scoreChunkSync(withFloor(input), native);
+      floors.note(input.run, input.topK, whole.top.map((e) => e.score));
+      return { ok: true, ...whole };
+    }
     const { range, ...rest } = input;
     const owned = readRangeLines(range, input.maxLineBytes);
-    const out = scoreChunkSync({ ...rest, chunk: owned.bytes, firstLine: 1 }, native);
+    const out = scoreChunkSync(withFloor({ ...rest, chunk: owned.bytes, firstLine: 1 }), native);
+    floors.note(input.run, input.topK, out.top.map((e) => e.score));
     if (owned.oversizedLine > 0) {
       // The tail line was never read whole; reported here, last, as the stream chunker would.
       out.stats.read++;
@@ -73,12 +87,14 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
     let rows = 0;
     const source = { uri: input.object, name: input.name, path: input.path, open: () => createReadStream(input.path) };
     await scoreColumnarSource(source, 'arrow', input, {
-      top, audit, topFloor: input.topFloor,
+      top, audit, topFloor: withFloor(input).topFloor,
       onStats: (b) => { addStats(stats, b); },
       onRejects: (r) => { rejects.push(...r); },
       onProgress: (n) => { rows = n; },
     }, undefined, input.batches);
-    return { ok: true, top: top.values(), audit: audit.values(), rejects, stats, lines: rows };
+    const kept = top.values();
+    floors.note(input.run, input.topK, kept.map((e) => e.score));
+    return { ok: true, top: kept, audit: audit.values(), rejects, stats, lines: rows };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.
     const code = isReviewloopError(err) ? err.code : 'SCORING_FAILED';
