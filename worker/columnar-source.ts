@@ -67,25 +67,6 @@ const NO_DRAWS = new Float64Array(0);
 /** Batches [from, to) of an Arrow IPC file, read by index. */
 export interface BatchRange { from: number; to: number }
 
-/**
- * How many record batches a local Arrow IPC *file* holds (read from its
- * footer, nothing else), so they can be scored in parallel by index; null for
- * streams, remote and gzipped objects, which are read front to back.
- */
-export async function arrowBatchCount(source: Source): Promise<number | null> {
-  if (source.path === undefined || /\.gz$/i.test(source.path)) return null;
-  const fh = await open(source.path);
-  try {
-    const reader = await RecordBatchReader.from(fh);
-    await reader.open();
-    return reader.isFile() ? reader.numRecordBatches : null;
-  } catch (err) {
-    throw new ReviewloopError('INPUT_INVALID', `${source.uri}: not a readable arrow file: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { object: source.uri } });
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Record batches of an Arrow IPC object: a local file is read by seeking (only `range` when given), anything else streamed. */
 async function* arrowBatches(source: Source, range?: BatchRange, columns?: BatchColumns): AsyncGenerator<RecordBatch> {
   if (source.path !== undefined && !/\.gz$/i.test(source.path)) {

@@ -12,6 +12,7 @@ import { closeSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
 import { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
+import { arrowFileBatchCount } from './arrow-footer.js';
 import { chunkLines } from './chunker.js';
 import { ReviewloopError } from './errors.js';
 import { openObjectFile, planRanges } from './line-range.js';
@@ -75,15 +76,15 @@ export function sharedKeys(keys: bigint[]): BigUint64Array {
  */
 const ARROW_PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 
-/** Whether an Arrow object is big enough to be scored in the pool, batch by batch (local IPC files only; see arrowBatchCount). */
+/** Whether an Arrow object is scored in the pool, batch by batch: a local, uncompressed file big enough to be worth it. */
 function arrowInPool(source: Source, minBytes = ARROW_PARALLEL_MIN_BYTES): boolean {
-  return (source.size ?? 0) >= minBytes;
+  return source.path !== undefined && !/\.gz$/i.test(source.path) && (source.size ?? 0) >= minBytes;
 }
 
 /** Whether scoring `source` uses the pool's threads, so a caller can start them early. */
 export function scoredInPool(source: Source, format: ScoreParams['format'], arrowParallelMinBytes?: number): boolean {
   const f = formatOf(source.name, format);
-  return f === 'jsonl' || (f === 'arrow' && source.path !== undefined && !/\.gz$/i.test(source.path) && arrowInPool(source, arrowParallelMinBytes));
+  return f === 'jsonl' || (f === 'arrow' && arrowInPool(source, arrowParallelMinBytes));
 }
 
 /** What a finished task leaves for the in-order apply step. */
@@ -223,7 +224,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     const format = formatOf(source.name, params.format);
     // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
     const parallel = format === 'arrow' && arrowInPool(source, params.arrowParallelMinBytes);
-    const batchCount = parallel ? await (await import('./columnar-source.js')).arrowBatchCount(source) : null;
+    const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri) : null;
     if (batchCount !== null) {
       // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
       // About sixteen tasks per thread: enough to balance the threads, few enough that per-task costs

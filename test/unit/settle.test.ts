@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -14,6 +14,7 @@ import { entropy, scoreRange } from '../../scoring/strategies.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
 import { ArrowFileReader, fillBatch } from '../../worker/arrow-file.js';
+import { arrowFileBatchCount } from '../../worker/arrow-footer.js';
 import { scoreColumnarSource } from '../../worker/columnar-source.js';
 import { compiledModulePath } from '../../worker/module-path.js';
 import { loadNativeScan, loadNativeSettle } from '../../worker/native-scan.js';
@@ -265,6 +266,25 @@ describe('synchronous Arrow file reader', () => {
     } finally {
       reader.close();
     }
+  });
+
+  it('counts record batches from the footer alone, as apache-arrow does', async () => {
+    const { RecordBatchReader } = await import('apache-arrow');
+    for (const [rows, per] of [[2500, 700], [10, 10], [1, 1], [3000, 64]] as const) {
+      const path = join(dir, `n${rows}-${per}.arrow`);
+      writeFileSync(path, tableToIPC(arrowTable(records(rows, 2), 'fixed', per), 'file'));
+      const reader = RecordBatchReader.from(new Uint8Array(readFileSync(path)));
+      reader.open();
+      expect(arrowFileBatchCount(path), path).toBe(reader.numRecordBatches);
+    }
+    const stream = join(dir, 'c.arrows');
+    writeFileSync(stream, tableToIPC(arrowTable(records(10, 1), 'list', 10), 'stream'));
+    expect(arrowFileBatchCount(stream)).toBeNull();
+    // A file cut short keeps its leading magic but loses the footer: a typed error naming the object.
+    const cut = join(dir, 'cut.arrow');
+    const whole = tableToIPC(arrowTable(records(100, 1), 'list', 50), 'file');
+    writeFileSync(cut, whole.subarray(0, whole.length - 20));
+    expect(() => arrowFileBatchCount(cut, 'gs://b/cut.arrow')).toThrow(/gs:\/\/b\/cut.arrow: not a readable arrow file/);
   });
 
   it('declines streams, non-Arrow files and dictionary columns, so apache-arrow reads them', () => {
