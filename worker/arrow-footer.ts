@@ -10,6 +10,9 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { ReviewloopError } from './errors.js';
 
+/** Arrow files from this size on are scored in the pool, batch by batch (smaller ones on the main thread: measured crossover). */
+export const ARROW_PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
+
 const MAGIC = Buffer.from('ARROW1');
 /** int32 footer length + magic, at the end of the file. */
 const TRAILER = 4 + MAGIC.length;
