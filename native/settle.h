@@ -1,4 +1,4 @@
-/* Shared by line-scan.c (JSONL lines) and the Arrow row path: see settle.c. */
+/* The row settler (settle.c, settle-avx2.c), called from JS for JSONL lines after line-scan.c and for Arrow rows. */
 #ifndef REVIEWLOOP_SETTLE_H
 #define REVIEWLOOP_SETTLE_H
 #include <stddef.h>
