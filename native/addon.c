@@ -1,6 +1,6 @@
 /*
- * The native module (dist/native/line-scan.node): `scan` (line-scan.c) and
- * `settle` (settle.c, settle-avx2.c), bound here.
+ * The native module (dist/native/line-scan.node): `scan` and `keys`
+ * (line-scan.c) and `settle` (settle.c, settle-avx2.c), bound here.
  */
 
 #include "addon.h"
@@ -77,6 +77,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "settle", NAPI_AUTO_LENGTH, settle_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "settle", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "keys", NAPI_AUTO_LENGTH, keys_js, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "keys", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "forceScalar", NAPI_AUTO_LENGTH, force_scalar_js, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "forceScalar", fn) != napi_ok) return NULL;
   return exports;

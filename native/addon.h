@@ -16,5 +16,6 @@ static inline int typed(napi_env env, napi_value v, napi_typedarray_type want, v
 }
 
 napi_value scan_js(napi_env env, napi_callback_info info);
+napi_value keys_js(napi_env env, napi_callback_info info);
 
 #endif

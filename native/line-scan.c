@@ -168,6 +168,31 @@ static inline int64_t parse_number(const uint8_t *b, int64_t i, int64_t end, dou
  * slow path, as the JS scanner does. (A quote byte never occurs inside a UTF-8 sequence.) The
  * check loop vectorises.
  */
+/* UTF-16 length of b[from, to) when it is well-formed UTF-8 (Unicode table 3-7, as TextDecoder's fatal mode checks), else -1. */
+static int64_t utf8_units(const uint8_t *b, int64_t from, int64_t to) {
+  int64_t units = 0;
+  for (int64_t i = from; i < to;) {
+    uint8_t ch = b[i];
+    if (ch < 0x80) { i++; units++; }
+    else if (ch >= 0xc2 && ch <= 0xdf) {
+      if (!in_range(b, i + 1, to, 0x80, 0xbf)) return -1;
+      i += 2;
+      units++;
+    } else if (ch >= 0xe0 && ch <= 0xef) {
+      if (!in_range(b, i + 1, to, ch == 0xe0 ? 0xa0 : 0x80, ch == 0xed ? 0x9f : 0xbf) || !in_range(b, i + 2, to, 0x80, 0xbf)) return -1;
+      i += 3;
+      units++;
+    } else if (ch >= 0xf0 && ch <= 0xf4) {
+      if (!in_range(b, i + 1, to, ch == 0xf0 ? 0x90 : 0x80, ch == 0xf4 ? 0x8f : 0xbf) || !in_range(b, i + 2, to, 0x80, 0xbf) || !in_range(b, i + 3, to, 0x80, 0xbf)) return -1;
+      i += 4;
+      units += 2; /* a surrogate pair */
+    } else {
+      return -1;
+    }
+  }
+  return units;
+}
+
 static inline int64_t parse_string(const uint8_t *b, int64_t v0, int64_t end, int64_t *unitsOut) {
   const uint8_t *q = memchr(b + v0, 0x22, (size_t)(end - v0));
   if (q == NULL) return -1;
@@ -179,30 +204,8 @@ static inline int64_t parse_string(const uint8_t *b, int64_t v0, int64_t end, in
     high |= x;
   }
   if (bad) return -1;
-  if ((high & 0x80) == 0) {
-    units = qe - v0;
-  } else {
-    /* Well-formed UTF-8 only (Unicode table 3-7, as TextDecoder's fatal mode checks). */
-    for (int64_t i = v0; i < qe;) {
-      uint8_t ch = b[i];
-      if (ch < 0x80) { i++; units++; }
-      else if (ch >= 0xc2 && ch <= 0xdf) {
-        if (!in_range(b, i + 1, qe, 0x80, 0xbf)) return -1;
-        i += 2;
-        units++;
-      } else if (ch >= 0xe0 && ch <= 0xef) {
-        if (!in_range(b, i + 1, qe, ch == 0xe0 ? 0xa0 : 0x80, ch == 0xed ? 0x9f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf)) return -1;
-        i += 3;
-        units++;
-      } else if (ch >= 0xf0 && ch <= 0xf4) {
-        if (!in_range(b, i + 1, qe, ch == 0xf0 ? 0x90 : 0x80, ch == 0xf4 ? 0x8f : 0xbf) || !in_range(b, i + 2, qe, 0x80, 0xbf) || !in_range(b, i + 3, qe, 0x80, 0xbf)) return -1;
-        i += 4;
-        units += 2; /* a surrogate pair */
-      } else {
-        return -1;
-      }
-    }
-  }
+  if ((high & 0x80) == 0) units = qe - v0;
+  else if ((units = utf8_units(b, v0, qe)) < 0) return -1;
   *unitsOut = units;
   return qe;
 }
@@ -471,6 +474,11 @@ static uint8_t *concat3(uint8_t *stack, size_t room, const uint8_t *a, size_t na
   return out;
 }
 
+/* GCC cannot see that concat3 fills every byte murmur3 reads (n = nseed + nid of them) once this is inlined into keys_js. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 /* uniform01Key of scoring/hash.ts over seed bytes + id bytes: 53 bits from two hashes. */
 static double audit_draw(const uint8_t *seed, size_t nseed, const uint8_t *id, size_t nid) {
   uint8_t stack[1024];
@@ -482,6 +490,9 @@ static double audit_draw(const uint8_t *seed, size_t nseed, const uint8_t *id, s
   if (key != stack) free(key);
   return (hi * 67108864.0 + lo) / 9007199254740992.0;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 static int has_key(const uint64_t *sorted, size_t n, uint64_t key) {
   size_t lo = 0, hi = n;
@@ -608,4 +619,69 @@ napi_value scan_js(napi_env env, napi_callback_info info) {
   napi_value out;
   CHECK(napi_create_int64(env, (int64_t)lines, &out));
   return out;
+}
+
+/* Whether bytes decode to the same string with and without BOM handling, i.e. do not start with one (apache-arrow's decoder drops it). */
+static inline int no_bom(const uint8_t *p, size_t n) {
+  return !(n >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf);
+}
+
+/*
+ * keys(seedBytes, exclude, n, idData, idOffsets, modelData, modelOffsets, modelValid, hasModel, auditing, draws)
+ * For Arrow rows with UTF-8 ids: draws[i] = the audit draw of row i's id (uniform01 of seed + id
+ * bytes), or +Infinity when not auditing; -Infinity when (id, model) may be excluded (isExcluded),
+ * or when the bytes would not decode to the string JS hashes (bad UTF-8, a leading BOM). The
+ * settler never settles a row whose draw is -Infinity, so JS decides those exactly.
+ */
+napi_value keys_js(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 11) { napi_throw_error(env, NULL, "keys: 11 arguments expected"); return NULL; }
+  void *pseed, *pexclude, *pid, *pidOff, *pmodel, *pmodelOff, *pvalid, *pdraws;
+  size_t nseed, nexclude, nid, nidOff, nmodel, nmodelOff, nvalid, ndraws;
+  int64_t n;
+  bool hasModel, auditing;
+  int ok = typed(env, argv[0], napi_uint8_array, &pseed, &nseed)
+    && typed(env, argv[1], napi_biguint64_array, &pexclude, &nexclude)
+    && typed(env, argv[3], napi_uint8_array, &pid, &nid)
+    && typed(env, argv[4], napi_int32_array, &pidOff, &nidOff)
+    && typed(env, argv[5], napi_uint8_array, &pmodel, &nmodel)
+    && typed(env, argv[6], napi_int32_array, &pmodelOff, &nmodelOff)
+    && typed(env, argv[7], napi_uint8_array, &pvalid, &nvalid)
+    && typed(env, argv[10], napi_float64_array, &pdraws, &ndraws);
+  CHECK(napi_get_value_int64(env, argv[2], &n));
+  CHECK(napi_get_value_bool(env, argv[8], &hasModel));
+  CHECK(napi_get_value_bool(env, argv[9], &auditing));
+  const int32_t *idOff = pidOff, *modelOff = pmodelOff;
+  if (!ok || n < 0 || nidOff < (size_t)n + 1 || ndraws < (size_t)n || (hasModel && nmodelOff < (size_t)n + 1)
+      || (nvalid != 0 && nvalid * 8 < (size_t)n)) {
+    napi_throw_error(env, NULL, "keys: bad arguments");
+    return NULL;
+  }
+  const uint8_t *ids = pid, *models = pmodel, *valid = pvalid, *seed = pseed;
+  const uint64_t *exclude = pexclude;
+  double *draws = pdraws;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t a = idOff[i], z = idOff[i + 1];
+    if (a < 0 || z < a || (size_t)z > nid || utf8_units(ids, a, z) < 0 || !no_bom(ids + a, (size_t)(z - a))) { draws[i] = -INFINITY; continue; }
+    if (nexclude > 0) {
+      const uint8_t *m = NULL;
+      size_t nm = 0;
+      if (hasModel && (nvalid == 0 || (valid[i >> 3] >> (i & 7)) & 1)) {
+        int64_t ma = modelOff[i], mz = modelOff[i + 1];
+        if (ma < 0 || mz < ma || (size_t)mz > nmodel || utf8_units(models, ma, mz) < 0 || !no_bom(models + ma, (size_t)(mz - ma))) { draws[i] = -INFINITY; continue; }
+        m = models + ma;
+        nm = (size_t)(mz - ma);
+      }
+      /* isExcluded: (id, model), and for a row with a model also (id, no model). */
+      static const uint8_t none = 0;
+      int hit = exclusion_hit(exclude, nexclude, ids + a, (size_t)(z - a), m == NULL ? &none : m, m == NULL ? 0 : nm);
+      if (hit == 0 && m != NULL) hit = exclusion_hit(exclude, nexclude, ids + a, (size_t)(z - a), NULL, 0);
+      if (hit < 0) { napi_throw_error(env, NULL, "keys: out of memory"); return NULL; }
+      if (hit) { draws[i] = -INFINITY; continue; }
+    }
+    draws[i] = auditing ? audit_draw(seed, nseed, ids + a, (size_t)(z - a)) : INFINITY;
+  }
+  return NULL;
 }

@@ -207,7 +207,8 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
     /* Only lower bounds above the threshold can raise it. */
     size_t above = 0;
     for (size_t i = 0; i < n; i++) {
-      if (a->kinds[i * a->stride] != 1) continue;
+      /* A row drawn -Infinity may be excluded (see keys in line-scan.c): it may never reach the heap, so it cannot vouch for a threshold. */
+      if (a->kinds[i * a->stride] != 1 || (a->draws != NULL && a->draws[i] == -INFINITY)) continue;
       double lower = h[i] - SETTLE_DELTA(h[i], k);
       if (lower > threshold) tmp[above++] = lower;
     }

@@ -25,7 +25,7 @@ typedef struct {
   double lo, hi;          /* the strategy's score range (histogram) */
   double threshold;       /* rows surely below it reach no heap */
   int need;               /* room left in the top heap: the threshold then also comes from this batch */
-  const double *draws;    /* audit draws per row, or NULL when not auditing */
+  const double *draws;    /* audit draws per row, or NULL when not auditing; -Infinity: the row may be excluded (never settled, never sets the threshold) */
   double drawFloor;       /* rows whose draw is above it reach no audit heap */
   double *acc;            /* scored, confidenceNano, entropyNano, scoreHist[scoreBins], confHist[confBins], labelN[k] */
   int scoreBins, confBins;

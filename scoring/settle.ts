@@ -23,6 +23,17 @@ export type NativeSettle = (
   draws: Float64Array, drawFloor: number, acc: Float64Array, scoreBins: number, confBins: number, scratch: Float64Array,
 ) => number;
 
+/**
+ * The native module's `keys` export: per Arrow row with a UTF-8 id, its audit
+ * draw (or +Infinity when not auditing), or -Infinity when the row may be
+ * excluded or its bytes would not decode to the string JS hashes. The settler
+ * never settles a row whose draw is not above the floor, so JS decides those.
+ */
+export type NativeKeys = (
+  seedBytes: Uint8Array, exclude: BigUint64Array, n: number, idData: Uint8Array, idOffsets: Int32Array,
+  modelData: Uint8Array, modelOffsets: Int32Array, modelValid: Uint8Array, hasModel: boolean, auditing: boolean, draws: Float64Array,
+) => void;
+
 /** The settler's counts for one chunk or batch: rows scored, two nano sums, both histograms, per-label counts. */
 export interface SettleCounts {
   readonly acc: Float64Array;

@@ -24,11 +24,11 @@ import { isExcluded, uniform01 } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
-import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
+import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeKeys, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
 import { ArrowFileReader, fillBatch, type BatchColumns } from './arrow-file.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
-import { loadNativeSettle } from './native-scan.js';
+import { loadNativeKeys, loadNativeSettle } from './native-scan.js';
 import { decompressed, type Source } from './sources.js';
 
 /** What a columnar object is scored with (a subset of `ScoreParams`). */
@@ -63,6 +63,14 @@ const NO_PRESENT = new Uint8Array(0);
 /** Up to this many visited rows in a batch, each reads its own strings; past it the batch's are read at once. */
 const STRINGS_PER_ROW_MAX = 512;
 const NO_DRAWS = new Float64Array(0);
+const NO_KEYS = new BigUint64Array(0);
+const NO_OFFSETS = new Int32Array(0);
+
+/** Whether the native key function can read these columns' bytes as they are: one UTF-8 chunk each, from offset 0. */
+function keysReadable(keys: NativeKeys | undefined, ids: Vector, model: Vector | null): boolean {
+  const plain = (v: Vector) => v.type.typeId === Type.Utf8 && v.data.length === 1 && v.data[0].offset === 0;
+  return keys !== undefined && plain(ids) && (model === null || plain(model));
+}
 
 /** Batches [from, to) of an Arrow IPC file, read by index. */
 export interface BatchRange { from: number; to: number }
@@ -275,7 +283,7 @@ interface BatchRows {
   /** Makes row `row`'s (or every row's) strings readable: a partly read Arrow batch reads them now (arrow-file.ts). Call before any id, text or model string. */
   strings: (row?: number) => void;
   /** Native row settler, when loaded (settle.ts), with its counts and a kinds buffer reused across batches. */
-  settle: { fn: NativeSettle; counts: SettleCounts; kinds: Int32Array; visit: Int32Array } | undefined;
+  settle: { fn: NativeSettle; keys: NativeKeys | undefined; seedBytes: Uint8Array; counts: SettleCounts; kinds: Int32Array; visit: Int32Array; draws: Float64Array } | undefined;
   source: Source;
   params: ColumnarParams;
   sink: ColumnarSink;
@@ -354,10 +362,24 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   const floor = sink.topFloor ?? -Infinity;
   let worstTop = Math.max(floor, top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity);
   let kinds: Int32Array | undefined;
-  if (b.settle !== undefined && reuseEntropy && values instanceof Float64Array && exclude === undefined && audit.capacity === 0 && !checkRows && !checkText) {
-    if (b.settle.kinds.length < n) { b.settle.kinds = new Int32Array(n); b.settle.visit = new Int32Array(n); }
-    kinds = b.settle.kinds;
-    settleBatch(b.settle.fn, b.settle.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, NO_DRAWS, 0);
+  // Audits and exclusions need each row's draw and exclusion check, from its id (and model) bytes natively.
+  const keyed = exclude !== undefined || audit.capacity > 0;
+  const st = b.settle;
+  if (st !== undefined && reuseEntropy && values instanceof Float64Array && !checkRows && !checkText && (!keyed || keysReadable(st.keys, ids, model))) {
+    if (st.kinds.length < n) { st.kinds = new Int32Array(n); st.visit = new Int32Array(n); st.draws = new Float64Array(n); }
+    kinds = st.kinds;
+    let drawFloor = 0;
+    if (keyed) {
+      const idData = ids.data[0];
+      const m = model?.data[0];
+      st.keys!(st.seedBytes, exclude ?? NO_KEYS, n, idData.values as Uint8Array, idData.valueOffsets as Int32Array,
+        (m?.values as Uint8Array | undefined) ?? NO_PRESENT, (m?.valueOffsets as Int32Array | undefined) ?? NO_OFFSETS,
+        m !== undefined && m.nullCount > 0 ? m.nullBitmap! : NO_PRESENT, m !== undefined, audit.capacity > 0, st.draws);
+      // Rows drawn above the audit heap's worst cannot enter it; while it has room, none settle.
+      const wa = audit.worst();
+      drawFloor = audit.capacity === 0 ? 0 : audit.size < audit.capacity || wa === undefined ? Infinity : wa.u;
+    }
+    settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, keyed ? st.draws : NO_DRAWS, drawFloor);
   }
   // Settled rows are counted already; the rest are scored exactly and visited by the loop below, which
   // so stays rarely run and cheap to optimise.
@@ -464,10 +486,15 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   const labelN = new Float64Array(k);
   const settleFn = params.nativeSettle === null ? undefined : params.nativeSettle ?? loadNativeSettle();
-  const settle = settleFn === undefined ? undefined : { fn: settleFn, counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0), visit: new Int32Array(0) };
+  const settle = settleFn === undefined ? undefined : {
+    fn: settleFn, keys: loadNativeKeys(), seedBytes: new TextEncoder().encode(`${strategy.seed}\u0000`),
+    counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0), visit: new Int32Array(0), draws: new Float64Array(0),
+  };
   let rowBase = 0;
-  // Ids, texts and models are needed as strings only for rows that can reach a heap: their bytes are read on demand.
-  const columns: BatchColumns = { eager: ['probs', ...labels], lazy: ['id', 'text', 'model'] };
+  // Ids, texts and models are needed as strings only for rows that can reach a heap: their bytes are read on demand,
+  // except ids (and models) when every row's audit draw (or exclusion) is computed from them.
+  const keyed = (sink.audit.capacity > 0 || (params.exclude?.length ?? 0) > 0) ? ['id', ...((params.exclude?.length ?? 0) > 0 ? ['model'] : [])] : [];
+  const columns: BatchColumns = { eager: ['probs', ...labels, ...keyed], lazy: ['id', 'text', 'model'].filter((c) => !keyed.includes(c)) };
   const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range, columns) : parquetBatches(source));
   for await (const batch of batches) {
     if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');

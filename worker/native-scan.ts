@@ -6,10 +6,10 @@
  */
 import { createRequire } from 'node:module';
 import type { NativeScan } from '../scoring/line-scan.js';
-import type { NativeSettle } from '../scoring/settle.js';
+import type { NativeKeys, NativeSettle } from '../scoring/settle.js';
 import { compiledModulePath } from './module-path.js';
 
-interface NativeModule { scan?: NativeScan; settle?: NativeSettle }
+interface NativeModule { scan?: NativeScan; settle?: NativeSettle; keys?: NativeKeys }
 
 let loaded: NativeModule | undefined;
 
@@ -35,4 +35,10 @@ export function loadNativeScan(): NativeScan | undefined {
 export function loadNativeSettle(): NativeSettle | undefined {
   const { settle } = nativeModule();
   return typeof settle === 'function' ? settle : undefined;
+}
+
+/** The native audit-draw and exclusion function for Arrow rows, or undefined (see the module comment). */
+export function loadNativeKeys(): NativeKeys | undefined {
+  const { keys } = nativeModule();
+  return typeof keys === 'function' ? keys : undefined;
 }

@@ -188,13 +188,13 @@ function arrowTable(lines: string[], probsType: 'list' | 'fixed', batchRows: num
   return new Table(batches);
 }
 
-async function scoreArrowFile(path: string, topK: number, auditK: number, settle: boolean, topFloor?: number) {
+async function scoreArrowFile(path: string, topK: number, auditK: number, settle: boolean, topFloor?: number, exclude?: BigUint64Array) {
   const top = new TopK<ScoredEntry>(topK);
   const audit = new BottomK<ScoredEntry>(auditK);
   const stats: ChunkStats[] = [];
   const rejects: Reject[] = [];
   await scoreColumnarSource({ uri: path, name: path, path, open: () => { throw new Error('should seek'); } }, 'arrow',
-    { task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' }, probTolerance: 1e-3, nativeSettle: settle ? undefined : null },
+    { task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' }, probTolerance: 1e-3, exclude, nativeSettle: settle ? undefined : null },
     { top, audit, topFloor, onStats: (s) => { stats.push(s); }, onRejects: (r) => { rejects.push(...r); } });
   return JSON.stringify({ top: top.values(), audit: audit.values(), stats, rejects });
 }
@@ -207,10 +207,17 @@ describe('settled Arrow batches', () => {
     for (const layout of ['list', 'fixed'] as const) {
       const path = join(dir, `${layout}.arrow`);
       writeFileSync(path, tableToIPC(arrowTable(lines, layout, 3000), 'file'));
-      for (const [topK, auditK, floor] of [[100, 0, undefined], [1000, 0, undefined], [50, 0, 1.4], [100, 10, undefined]] as const) {
-        const plain = await scoreArrowFile(path, topK, auditK, false, floor);
-        expect(await scoreArrowFile(path, topK, auditK, true, floor), `${layout} top ${topK}`).toBe(plain);
+      // Every 11th row excluded: half by (id, its model), half by the bare id.
+      const exclude = BigUint64Array.from([...new Set(lines.filter((_, i) => i % 11 === 0).map((l, i) => {
+        const r = JSON.parse(l) as { id: string; model: string };
+        return exclusionKey(r.id, i % 2 === 0 ? r.model : undefined);
+      }))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      for (const [topK, auditK, floor, ex] of [[100, 0, undefined, undefined], [1000, 0, undefined, undefined], [50, 0, 1.4, undefined], [100, 10, undefined, undefined],
+        [100, 0, undefined, exclude], [200, 25, undefined, exclude], [0, 30, undefined, undefined]] as const) {
+        const plain = await scoreArrowFile(path, topK, auditK, false, floor, ex);
+        expect(await scoreArrowFile(path, topK, auditK, true, floor, ex), `${layout} top ${topK} audit ${auditK} exclude ${ex !== undefined}`).toBe(plain);
         expect(plain).toContain('"reason":"probability is negative');
+        if (ex !== undefined) expect(JSON.parse(plain).stats.some((x: ChunkStats) => x.skipped > 0)).toBe(true);
       }
     }
   });
