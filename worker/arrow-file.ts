@@ -17,12 +17,13 @@
  * scorer needs ids and texts only for the few rows that can reach a heap, and
  * skipping them and any unused column halves the bytes read.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { MessageHeader, RecordBatch, Struct, Type, type Schema } from 'apache-arrow';
 import { makeData } from 'apache-arrow/data';
 import { Footer } from 'apache-arrow/ipc/metadata/file';
 import { Message } from 'apache-arrow/ipc/metadata/message';
 import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
+import { openObjectFile } from './line-range.js';
 
 const MAGIC = 'ARROW1';
 /** Trailer: int32 footer length + magic. */
@@ -81,9 +82,13 @@ export class ArrowFileReader {
     this.schema = footer.schema;
   }
 
-  /** A reader over `path`, or null when it is not an Arrow IPC file this reader covers (see the module comment). */
-  static open(path: string): ArrowFileReader | null {
-    const fd = openSync(path, 'r');
+  /**
+   * A reader over `path`, or null when it is not an Arrow IPC file this reader covers (see the
+   * module comment). With `generation`, a file that is not that generation of `object` is NOT_FOUND
+   * (the fd it keeps pins the checked inode).
+   */
+  static open(path: string, generation?: string, object = path): ArrowFileReader | null {
+    const fd = openObjectFile(path, object, generation);
     try {
       const size = fstatSync(fd).size;
       const head = new Uint8Array(MAGIC.length);

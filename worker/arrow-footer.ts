@@ -7,8 +7,9 @@
  * Footer layout (format/File.fbs): a root table whose field 3 is the vector
  * of record-batch blocks. Anything that does not check out is INPUT_INVALID.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { ReviewloopError } from './errors.js';
+import { openObjectFile } from './line-range.js';
 
 /** Arrow files from this size on are scored in the pool, batch by batch (smaller ones on the main thread: measured crossover). */
 export const ARROW_PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
@@ -30,9 +31,9 @@ function readExactly(fd: number, length: number, position: number): Buffer {
   return buf.subarray(0, done);
 }
 
-/** The count, or null when `path` is not the IPC *file* format (a stream: read front to back). */
-export function arrowFileBatchCount(path: string, uri = path): number | null {
-  const fd = openSync(path, 'r');
+/** The count, or null when `path` is not the IPC *file* format (a stream: read front to back). A missing file, or not the pinned `generation`, is NOT_FOUND. */
+export function arrowFileBatchCount(path: string, uri = path, generation?: string): number | null {
+  const fd = openObjectFile(path, uri, generation);
   try {
     const size = fstatSync(fd).size;
     if (size < 2 * MAGIC.length + TRAILER || !readExactly(fd, MAGIC.length, 0).equals(MAGIC)) return null;

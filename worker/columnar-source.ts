@@ -79,8 +79,13 @@ export interface BatchRange { from: number; to: number }
 async function* arrowBatches(source: Source, range?: BatchRange, columns?: BatchColumns): AsyncGenerator<RecordBatch> {
   if (source.path !== undefined && !/\.gz$/i.test(source.path)) {
     // Synchronous reads into one reused buffer where the file allows (arrow-file.ts); each batch is
-    // consumed before the next is read, which that buffer requires.
-    const sync = ArrowFileReader.open(source.path);
+    // consumed before the next is read, which that buffer requires. A pinned generation is checked there.
+    const sync = ArrowFileReader.open(source.path, source.generation, source.uri);
+    if (sync === null && source.generation !== undefined) {
+      // apache-arrow's own readers do not check generations: read a pinned object through its store.
+      yield* streamBatches(source);
+      return;
+    }
     if (sync !== null) {
       try {
         const to = range?.to ?? sync.numBatches;
@@ -112,14 +117,22 @@ async function* arrowBatches(source: Source, range?: BatchRange, columns?: Batch
     }
     return;
   }
+  yield* streamBatches(source);
+}
+
+/** Every batch, front to back, from the object's stream (the store's, which checks a pinned generation). */
+async function* streamBatches(source: Source): AsyncGenerator<RecordBatch> {
   const reader = await RecordBatchReader.from(decompressed(source.open(), source.name));
   for await (const batch of reader) yield batch;
 }
 
-/** One batch through apache-arrow's own reader (compressed bodies). */
+/** One batch through apache-arrow's own reader (compressed bodies), from the pinned generation when there is one. */
 async function readOneBatch(path: string, b: number, source: Source): Promise<RecordBatch> {
   const fh = await open(path);
   try {
+    if (source.generation !== undefined && (await fh.stat({ bigint: true })).mtimeNs.toString() !== source.generation) {
+      throw new ReviewloopError('NOT_FOUND', `${source.uri}#${source.generation}: the object changed since the round was planned`, { details: { object: source.uri } });
+    }
     const reader = await RecordBatchReader.from(fh);
     await reader.open();
     const batch = reader.isFile() ? await reader.readRecordBatch(b) : null;

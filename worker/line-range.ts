@@ -66,8 +66,22 @@ function countNewlines(buf: Buffer, from: number, to: number): number {
   return n;
 }
 
-/** Opens an object's local file for reading; a missing file is NOT_FOUND naming `object`, as a store read would be. */
-export function openObjectFile(path: string, object: string): number {
+/**
+ * Opens an object's local file for reading; a missing file is NOT_FOUND naming `object`, as a store
+ * read would be, and so is one whose generation (mtime in ns) is not `generation` when given. The
+ * open fd pins one inode (the local store replaces files by rename), so the check covers every
+ * byte read through it.
+ */
+export function openObjectFile(path: string, object: string, generation?: string): number {
+  const fd = openFile(path, object);
+  if (generation !== undefined && fstatSync(fd, { bigint: true }).mtimeNs.toString() !== generation) {
+    closeSync(fd);
+    throw new ReviewloopError('NOT_FOUND', `${object}#${generation}: the object changed since the round was planned`, { details: { object } });
+  }
+  return fd;
+}
+
+function openFile(path: string, object: string): number {
   try {
     return openSync(path, 'r');
   } catch (err) {
@@ -78,12 +92,8 @@ export function openObjectFile(path: string, object: string): number {
 
 /** Reads the lines `range` owns (see the module comment). */
 export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLines {
-  const fd = openObjectFile(range.path, range.path);
+  const fd = openObjectFile(range.path, range.path, range.generation);
   try {
-    // The open fd pins one inode (the local store replaces files by rename), so this check covers every byte read below.
-    if (range.generation !== undefined && fstatSync(fd, { bigint: true }).mtimeNs.toString() !== range.generation) {
-      throw new ReviewloopError('NOT_FOUND', `${range.path}#${range.generation}: the object changed since the round was planned`);
-    }
     const from = range.start === 0 ? 0 : range.start - 1;
     const head = range.end - from;
     // Room for the tail line past `end` too, so it rarely costs a copy of the whole range.

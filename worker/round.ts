@@ -219,9 +219,10 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     name: o.name,
     size: o.size,
     open: () => store.readStream(o.name, { generation: o.generation }),
-    // A local store's JSONL objects are read by the scoring threads in byte ranges, generation-checked;
-    // columnar objects keep going through the store (their readers do not check generations).
-    ...(store.localPath !== undefined && formatOf(o.name) === 'jsonl' ? { path: store.localPath(o.name), generation: o.generation } : {}),
+    // A local store's JSONL objects are read by the scoring threads in byte ranges, and its Arrow files
+    // batch by batch (arrow-file.ts), both generation-checked; Parquet keeps going through the store
+    // (its reader does not check generations).
+    ...(store.localPath !== undefined && (formatOf(o.name) === 'jsonl' || formatOf(o.name) === 'arrow') ? { path: store.localPath(o.name), generation: o.generation } : {}),
   }));
   const rejects: string[] = [];
   const result = await scoreSources(sources, {

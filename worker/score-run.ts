@@ -223,7 +223,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     const format = formatOf(source.name, params.format);
     // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
     const parallel = format === 'arrow' && arrowInPool(source, params.arrowParallelMinBytes);
-    const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri) : null;
+    const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri, source.generation) : null;
     if (batchCount !== null) {
       // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
       // About sixteen tasks per thread: enough to balance the threads, few enough that per-task costs
@@ -237,7 +237,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         const to = Math.min(batchCount, from + group);
         const { task, labels, strategy, topK, auditK, probTolerance, exclude } = params;
         const topFloor = top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined;
-        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, run, probTolerance, exclude }, {
+        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, run, probTolerance, exclude }, {
           rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
         });
         firstOfSource = false;

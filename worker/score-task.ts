@@ -34,6 +34,8 @@ export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels'
   object: string;
   name: string;
   path: string;
+  /** The object's pinned generation (a round's plan), checked when the file is opened. */
+  generation?: string;
   /** Batches [from, to). */
   batches: BatchRange;
 }
@@ -85,7 +87,7 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
     const stats = emptyStats();
     const rejects: Reject[] = [];
     let rows = 0;
-    const source = { uri: input.object, name: input.name, path: input.path, open: () => createReadStream(input.path) };
+    const source = { uri: input.object, name: input.name, path: input.path, generation: input.generation, open: () => createReadStream(input.path) };
     await scoreColumnarSource(source, 'arrow', input, {
       top, audit, topFloor: withFloor(input).topFloor,
       onStats: (b) => { addStats(stats, b); },

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -118,6 +118,19 @@ describe('columnar sources', () => {
       expect(got.stats, file).toEqual(ref.stats);
       expect(got.rejects, file).toEqual(ref.rejects.map(([line, field]) => [line, field, line === 201 || line === 281 ? undefined : expect.any(String)]));
     }
+  });
+
+  it('checks the generation a round pinned on a local Arrow file, on this thread and in the pool', async () => {
+    const file = join(dir, 'g.arrow');
+    writeFileSync(file, tableToIPC(table(data, 'list'), 'file'));
+    const st = statSync(file, { bigint: true });
+    const pinned = (generation: string): Source => ({ ...fileSource(file), size: Number(st.size), generation, open: () => { throw new Error('should seek'); } });
+    for (const arrowParallelMinBytes of [undefined, 0]) {
+      expect((await run([pinned(st.mtimeNs.toString())], params({ arrowParallelMinBytes }))).stats.scored).toBe(295);
+      await expect(run([pinned((st.mtimeNs - 1n).toString())], params({ arrowParallelMinBytes }))).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('changed since the round was planned') });
+    }
+    unlinkSync(file);
+    for (const arrowParallelMinBytes of [undefined, 0]) await expect(run([pinned(st.mtimeNs.toString())], params({ arrowParallelMinBytes }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('reads Arrow streams from any byte stream, and one float column per label', async () => {
