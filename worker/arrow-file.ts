@@ -17,25 +17,18 @@
  * scorer needs ids and texts only for the few rows that can reach a heap, and
  * skipping them and any unused column halves the bytes read.
  */
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { MessageHeader, RecordBatch, Struct, Type, type Schema } from 'apache-arrow';
 import { makeData } from 'apache-arrow/data';
 import { Footer } from 'apache-arrow/ipc/metadata/file';
 import { Message } from 'apache-arrow/ipc/metadata/message';
 import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
-import { openObjectFile } from './line-range.js';
-
-const MAGIC = 'ARROW1';
-/** Trailer: int32 footer length + magic. */
-const TRAILER = 4 + MAGIC.length;
+import { readFooter } from './arrow-footer.js';
+import { openObjectFile, readFully } from './line-range.js';
 
 function readAt(fd: number, into: Uint8Array, length: number, position: number): void {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, into, done, length - done, position + done);
-    if (n === 0) throw new Error(`unexpected end of file at byte ${position + done}`);
-    done += n;
-  }
+  const got = readFully(fd, into, 0, length, position);
+  if (got < length) throw new Error(`unexpected end of file at byte ${position + got}`);
 }
 
 /**
@@ -90,18 +83,10 @@ export class ArrowFileReader {
   static open(path: string, generation?: string, object = path): ArrowFileReader | null {
     const fd = openObjectFile(path, object, generation);
     try {
-      const size = fstatSync(fd).size;
-      const head = new Uint8Array(MAGIC.length);
-      if (size < 2 * MAGIC.length + TRAILER) return close(fd);
-      readAt(fd, head, MAGIC.length, 0);
-      if (Buffer.from(head).toString('latin1') !== MAGIC) return close(fd);
-      const tail = new Uint8Array(TRAILER);
-      readAt(fd, tail, TRAILER, size - TRAILER);
-      const footerLength = new DataView(tail.buffer).getInt32(0, true);
-      if (Buffer.from(tail.subarray(4)).toString('latin1') !== MAGIC || footerLength <= 0 || footerLength > size - TRAILER) return close(fd);
-      const bytes = new Uint8Array(footerLength);
-      readAt(fd, bytes, footerLength, size - TRAILER - footerLength);
-      const footer = Footer.decode(bytes);
+      // Streams, and files whose trailer does not hold up, are left to apache-arrow's reader.
+      const read = readFooter(fd);
+      if (read === null || 'malformed' in read) return close(fd);
+      const footer = Footer.decode(read.footer);
       if (footer.numDictionaries > 0 || footer.schema.dictionaries.size > 0) return close(fd);
       return new ArrowFileReader(fd, footer);
     } catch (err) {

@@ -7,9 +7,9 @@
  * Footer layout (format/File.fbs): a root table whose field 3 is the vector
  * of record-batch blocks. Anything that does not check out is INPUT_INVALID.
  */
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { ReviewloopError } from './errors.js';
-import { openObjectFile } from './line-range.js';
+import { openObjectFile, readFully } from './line-range.js';
 
 /** Arrow files from this size on are scored in the pool, batch by batch (smaller ones on the main thread: measured crossover). */
 export const ARROW_PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
@@ -22,27 +22,32 @@ const RECORD_BATCHES_FIELD = 3;
 
 function readExactly(fd: number, length: number, position: number): Buffer {
   const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return buf.subarray(0, done);
+  return buf.subarray(0, readFully(fd, buf, 0, length, position));
+}
+
+/**
+ * The footer bytes of the Arrow IPC file open at `fd`: null when it is not the *file* format (a
+ * stream, or not Arrow), `{ malformed }` when it starts like one but its trailer does not hold up.
+ */
+export function readFooter(fd: number): { footer: Buffer } | { malformed: string } | null {
+  const size = fstatSync(fd).size;
+  if (size < 2 * MAGIC.length + TRAILER || !readExactly(fd, MAGIC.length, 0).equals(MAGIC)) return null;
+  const tail = readExactly(fd, TRAILER, size - TRAILER);
+  if (!tail.subarray(4).equals(MAGIC)) return { malformed: 'no footer magic at the end' };
+  const length = tail.readInt32LE(0);
+  if (length <= 0 || length > size - TRAILER - MAGIC.length) return { malformed: `footer length ${length}` };
+  return { footer: readExactly(fd, length, size - TRAILER - length) };
 }
 
 /** The count, or null when `path` is not the IPC *file* format (a stream: read front to back). A missing file, or not the pinned `generation`, is NOT_FOUND. */
 export function arrowFileBatchCount(path: string, uri = path, generation?: string): number | null {
   const fd = openObjectFile(path, uri, generation);
   try {
-    const size = fstatSync(fd).size;
-    if (size < 2 * MAGIC.length + TRAILER || !readExactly(fd, MAGIC.length, 0).equals(MAGIC)) return null;
-    const tail = readExactly(fd, TRAILER, size - TRAILER);
     const bad = (why: string) => new ReviewloopError('INPUT_INVALID', `${uri}: not a readable arrow file: ${why}`, { details: { object: uri } });
-    if (!tail.subarray(4).equals(MAGIC)) throw bad('no footer magic at the end');
-    const length = tail.readInt32LE(0);
-    if (length <= 0 || length > size - TRAILER - MAGIC.length) throw bad(`footer length ${length}`);
-    const f = readExactly(fd, length, size - TRAILER - length);
+    const read = readFooter(fd);
+    if (read === null) return null;
+    if ('malformed' in read) throw bad(read.malformed);
+    const f = read.footer;
     const u32 = (at: number) => { if (at < 0 || at + 4 > f.length) throw bad('footer offset out of range'); return f.readUInt32LE(at); };
     const table = u32(0);
     const vtable = table - f.readInt32LE(table);

@@ -50,7 +50,8 @@ function room(n: number): Buffer {
   return scratch;
 }
 
-function readFully(fd: number, buf: Buffer, at: number, len: number, position: number): number {
+/** Reads up to `len` bytes at `position` into buf[at…], looping over short reads; returns how many (fewer only at the end of the file). */
+export function readFully(fd: number, buf: Uint8Array, at: number, len: number, position: number): number {
   let got = 0;
   while (got < len) {
     const n = readSync(fd, buf, at + got, len - got, position + got);
