@@ -516,6 +516,13 @@ static int exclusion_hit(const uint64_t *sorted, size_t n, const uint8_t *id, si
   return has_key(sorted, n, k);
 }
 
+/* isExcluded of scoring/hash.ts: (id, model), and for a record with a model (non-NULL) also (id, no model); -1 when out of memory. */
+static int is_excluded(const uint64_t *sorted, size_t n, const uint8_t *id, size_t nid, const uint8_t *model, size_t nmodel) {
+  int hit = exclusion_hit(sorted, n, id, nid, model, model == NULL ? 0 : nmodel);
+  if (hit == 0 && model != NULL) hit = exclusion_hit(sorted, n, id, nid, NULL, 0);
+  return hit;
+}
+
 /*
  * scan(buf, from, labelBytes, labelOffsets, single, tolerance, maxLineBytes, meta, probs, present
  *      [, seedBytes, exclude, draws]) → lines
@@ -600,9 +607,7 @@ napi_value scan_js(napi_env env, napi_callback_info info) {
       const uint8_t *id = b + mt[2];
       size_t nid = (size_t)(mt[3] - mt[2]);
       if (nexclude > 0) {
-        /* isExcluded: (id, model), and for a record with a model also (id, no model). */
-        int hit = exclusion_hit(exclude, nexclude, id, nid, mt[6] < 0 ? NULL : b + mt[6], mt[6] < 0 ? 0 : (size_t)(mt[7] - mt[6]));
-        if (hit == 0 && mt[6] >= 0) hit = exclusion_hit(exclude, nexclude, id, nid, NULL, 0);
+        int hit = is_excluded(exclude, nexclude, id, nid, mt[6] < 0 ? NULL : b + mt[6], (size_t)(mt[7] - mt[6]));
         if (hit < 0) { napi_throw_error(env, NULL, "line-scan: out of memory"); return NULL; }
         if (hit) mt[1] = 3;
       }
@@ -674,10 +679,7 @@ napi_value keys_js(napi_env env, napi_callback_info info) {
         m = models + ma;
         nm = (size_t)(mz - ma);
       }
-      /* isExcluded: (id, model), and for a row with a model also (id, no model). */
-      static const uint8_t none = 0;
-      int hit = exclusion_hit(exclude, nexclude, ids + a, (size_t)(z - a), m == NULL ? &none : m, m == NULL ? 0 : nm);
-      if (hit == 0 && m != NULL) hit = exclusion_hit(exclude, nexclude, ids + a, (size_t)(z - a), NULL, 0);
+      int hit = is_excluded(exclude, nexclude, ids + a, (size_t)(z - a), m, nm);
       if (hit < 0) { napi_throw_error(env, NULL, "keys: out of memory"); return NULL; }
       if (hit) { draws[i] = -INFINITY; continue; }
     }

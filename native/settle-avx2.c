@@ -52,7 +52,7 @@ AVX2 void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t 
   const int ranged = a->hi > a->lo;
   const __m256d lo = _mm256_set1_pd(a->lo), scale = _mm256_set1_pd(SETTLE_SCALE(a->lo, a->hi, sbins));
   const __m256d slack = _mm256_set1_pd(SETTLE_SLACK(sbins)), widen = _mm256_set1_pd(1 + 1e-9);
-  const __m256d c = _mm256_set1_pd((64.0 + 2.0 * k) * 2.220446049250313e-16), milli = _mm256_set1_pd(1e-3);
+  const __m256d c = _mm256_set1_pd(SETTLE_DELTA_SCALE(k)), milli = _mm256_set1_pd(1e-3);
   const __m256d giga = _mm256_set1_pd(1e9), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
   const __m256d nan = _mm256_set1_pd(NAN), abs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
   const __m256d t4 = _mm256_set1_pd(threshold), drawFloor = _mm256_set1_pd(a->drawFloor), cb4 = _mm256_set1_pd(cbins);

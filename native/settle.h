@@ -13,7 +13,8 @@
  * products and sums adds at most one rounding, and every term is at most e.
  * 64 + 2k ulp of (e + 1e-3) is far above that; the 1e-3 covers e near 0.
  */
-#define SETTLE_DELTA(e, k) ((64.0 + 2.0 * (k)) * 2.220446049250313e-16 * (fabs(e) + 1e-3))
+#define SETTLE_DELTA_SCALE(k) ((64.0 + 2.0 * (k)) * 2.220446049250313e-16)
+#define SETTLE_DELTA(e, k) (SETTLE_DELTA_SCALE(k) * (fabs(e) + 1e-3))
 
 typedef struct {
   const double *probs;    /* row-major n x k */
