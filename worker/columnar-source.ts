@@ -26,6 +26,7 @@ import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeKeys, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
 import { ArrowFileReader, fillBatch, type BatchColumns } from './arrow-file.js';
+import { checkGeneration } from './line-range.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
 import { loadNativeKeys, loadNativeSettle } from './native-scan.js';
@@ -130,9 +131,7 @@ async function* streamBatches(source: Source): AsyncGenerator<RecordBatch> {
 async function readOneBatch(path: string, b: number, source: Source): Promise<RecordBatch> {
   const fh = await open(path);
   try {
-    if (source.generation !== undefined && (await fh.stat({ bigint: true })).mtimeNs.toString() !== source.generation) {
-      throw new ReviewloopError('NOT_FOUND', `${source.uri}#${source.generation}: the object changed since the round was planned`, { details: { object: source.uri } });
-    }
+    if (source.generation !== undefined) checkGeneration((await fh.stat({ bigint: true })).mtimeNs, source.generation, source.uri);
     const reader = await RecordBatchReader.from(fh);
     await reader.open();
     const batch = reader.isFile() ? await reader.readRecordBatch(b) : null;

@@ -75,11 +75,20 @@ function countNewlines(buf: Buffer, from: number, to: number): number {
  */
 export function openObjectFile(path: string, object: string, generation?: string): number {
   const fd = openFile(path, object);
-  if (generation !== undefined && fstatSync(fd, { bigint: true }).mtimeNs.toString() !== generation) {
+  try {
+    if (generation !== undefined) checkGeneration(fstatSync(fd, { bigint: true }).mtimeNs, generation, object);
+  } catch (err) {
     closeSync(fd);
-    throw new ReviewloopError('NOT_FOUND', `${object}#${generation}: the object changed since the round was planned`, { details: { object } });
+    throw err;
   }
   return fd;
+}
+
+/** NOT_FOUND unless an open file's mtime (ns) is the generation a round pinned for `object`. */
+export function checkGeneration(mtimeNs: bigint, generation: string, object: string): void {
+  if (mtimeNs.toString() !== generation) {
+    throw new ReviewloopError('NOT_FOUND', `${object}#${generation}: the object changed since the round was planned`, { details: { object } });
+  }
 }
 
 function openFile(path: string, object: string): number {
