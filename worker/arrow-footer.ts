@@ -4,10 +4,10 @@
  * batches to the scoring threads, and loading apache-arrow to get it cost
  * ~0.2 s before the first task could leave (the threads load it anyway).
  *
- * Footer layout (format/File.fbs): a root table whose field 3 is the vector
- * of record-batch blocks. Anything that does not check out is INPUT_INVALID.
+ * Anything that does not check out is INPUT_INVALID.
  */
 import { closeSync, fstatSync } from 'node:fs';
+import { footerBatchCount } from './arrow-ipc.js';
 import { ReviewloopError } from './errors.js';
 import { openObjectFile, readFully } from './line-range.js';
 
@@ -17,8 +17,6 @@ export const ARROW_PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 const MAGIC = Buffer.from('ARROW1');
 /** int32 footer length + magic, at the end of the file. */
 const TRAILER = 4 + MAGIC.length;
-/** Footer field holding the record-batch blocks. */
-const RECORD_BATCHES_FIELD = 3;
 
 function readExactly(fd: number, length: number, position: number): Buffer {
   const buf = Buffer.alloc(length);
@@ -47,17 +45,11 @@ export function arrowFileBatchCount(path: string, uri = path, generation?: strin
     const read = readFooter(fd);
     if (read === null) return null;
     if ('malformed' in read) throw bad(read.malformed);
-    const f = read.footer;
-    const u32 = (at: number) => { if (at < 0 || at + 4 > f.length) throw bad('footer offset out of range'); return f.readUInt32LE(at); };
-    const table = u32(0);
-    const vtable = table - f.readInt32LE(table);
-    if (vtable < 0 || vtable + 4 > f.length) throw bad('footer vtable out of range');
-    const vtableSize = f.readUInt16LE(vtable);
-    const slot = 4 + 2 * RECORD_BATCHES_FIELD;
-    const field = slot + 2 <= vtableSize ? f.readUInt16LE(vtable + slot) : 0;
-    if (field === 0) return 0;
-    const vector = table + field + u32(table + field);
-    return u32(vector);
+    try {
+      return footerBatchCount(read.footer);
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
   } finally {
     closeSync(fd);
   }

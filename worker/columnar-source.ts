@@ -17,7 +17,6 @@
  */
 import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { RecordBatchReader, Type, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import { SCORE_BINS, CONFIDENCE_BINS, binIndex, emptyStats } from '../scoring/chunk.js';
 import { isColumnarStrategy, scoreRowMajor, type ProbArray } from '../scoring/columnar.js';
 import { isExcluded, uniform01 } from '../scoring/hash.js';
@@ -25,11 +24,13 @@ import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeKeys, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
+import type { ColumnBatch, ColumnData, ColumnVector } from './arrow-column.js';
 import { ArrowFileReader, fillBatch, type BatchColumns } from './arrow-file.js';
+import { ArrowType } from './arrow-ipc.js';
 import { checkGeneration } from './line-range.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
-import { loadNativeKeys, loadNativeSettle } from './native-scan.js';
+import { loadNativeKeys, loadNativeSettle, loadOffsetSpans } from './native-scan.js';
 import { decompressed, type Source } from './sources.js';
 
 /** What a columnar object is scored with (a subset of `ScoreParams`). */
@@ -66,10 +67,11 @@ const STRINGS_PER_ROW_MAX = 512;
 const NO_DRAWS = new Float64Array(0);
 const NO_KEYS = new BigUint64Array(0);
 const NO_OFFSETS = new Int32Array(0);
+const spans = loadOffsetSpans();
 
 /** Whether the native key function can read these columns' bytes as they are: one UTF-8 chunk each, from offset 0. */
-function keysReadable(keys: NativeKeys | undefined, ids: Vector, model: Vector | null): boolean {
-  const plain = (v: Vector) => v.type.typeId === Type.Utf8 && v.data.length === 1 && v.data[0].offset === 0;
+function keysReadable(keys: NativeKeys | undefined, ids: ColumnVector, model: ColumnVector | null): boolean {
+  const plain = (v: ColumnVector) => v.type.typeId === ArrowType.Utf8 && v.data.length === 1 && v.data[0].offset === 0;
   return keys !== undefined && plain(ids) && (model === null || plain(model));
 }
 
@@ -77,11 +79,11 @@ function keysReadable(keys: NativeKeys | undefined, ids: Vector, model: Vector |
 export interface BatchRange { from: number; to: number }
 
 /** Record batches of an Arrow IPC object: a local file is read by seeking (only `range` when given), anything else streamed. */
-async function* arrowBatches(source: Source, range?: BatchRange, columns?: BatchColumns): AsyncGenerator<RecordBatch> {
+async function* arrowBatches(source: Source, range?: BatchRange, columns?: BatchColumns): AsyncGenerator<ColumnBatch> {
   if (source.path !== undefined && !/\.gz$/i.test(source.path)) {
     // Synchronous reads into one reused buffer where the file allows (arrow-file.ts); each batch is
     // consumed before the next is read, which that buffer requires. A pinned generation is checked there.
-    const sync = ArrowFileReader.open(source.path, source.generation, source.uri);
+    const sync = ArrowFileReader.open(source.path, source.generation, source.uri, columns);
     if (sync === null && source.generation !== undefined) {
       // apache-arrow's own readers do not check generations: read a pinned object through its store.
       yield* streamBatches(source);
@@ -92,13 +94,14 @@ async function* arrowBatches(source: Source, range?: BatchRange, columns?: Batch
         const to = range?.to ?? sync.numBatches;
         for (let b = range?.from ?? 0; b < to; b++) {
           if (b >= sync.numBatches) throw invalid(source, `record batch ${b} is missing`);
-          yield sync.readBatch(b, columns) ?? await readOneBatch(source.path, b, source);
+          yield sync.readBatch(b) ?? await readOneBatch(source.path, b, source);
         }
       } finally {
         sync.close();
       }
       return;
     }
+    const { RecordBatchReader } = await import('apache-arrow');
     const fh = await open(source.path);
     try {
       const reader = await RecordBatchReader.from(fh);
@@ -122,13 +125,15 @@ async function* arrowBatches(source: Source, range?: BatchRange, columns?: Batch
 }
 
 /** Every batch, front to back, from the object's stream (the store's, which checks a pinned generation). */
-async function* streamBatches(source: Source): AsyncGenerator<RecordBatch> {
+async function* streamBatches(source: Source): AsyncGenerator<ColumnBatch> {
+  const { RecordBatchReader } = await import('apache-arrow');
   const reader = await RecordBatchReader.from(decompressed(source.open(), source.name));
   for await (const batch of reader) yield batch;
 }
 
 /** One batch through apache-arrow's own reader (compressed bodies), from the pinned generation when there is one. */
-async function readOneBatch(path: string, b: number, source: Source): Promise<RecordBatch> {
+async function readOneBatch(path: string, b: number, source: Source): Promise<ColumnBatch> {
+  const { RecordBatchReader } = await import('apache-arrow');
   const fh = await open(path);
   try {
     if (source.generation !== undefined) checkGeneration((await fh.stat({ bigint: true })).mtimeNs, source.generation, source.uri);
@@ -147,7 +152,7 @@ async function readOneBatch(path: string, b: number, source: Source): Promise<Re
  * worker thread (worker/parquet-thread.ts) so a wasm trap on corrupt bytes
  * fails this object instead of killing the process.
  */
-async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
+async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
   const { tableFromIPC } = await import('apache-arrow');
   let bytes: Uint8Array | undefined;
   if (source.path === undefined) {
@@ -184,7 +189,7 @@ async function* parquetBatches(source: Source): AsyncGenerator<RecordBatch> {
 }
 
 /** Reader failures on corrupt bytes (apache-arrow TypeErrors, parquet-wasm error strings) become INPUT_INVALID naming the object. */
-async function* typedErrors(source: Source, format: string, batches: AsyncGenerator<RecordBatch>): AsyncGenerator<RecordBatch> {
+async function* typedErrors(source: Source, format: string, batches: AsyncGenerator<ColumnBatch>): AsyncGenerator<ColumnBatch> {
   try {
     yield* batches;
   } catch (err) {
@@ -197,12 +202,12 @@ function invalid(source: Source, message: string): ReviewloopError {
   return new ReviewloopError('INPUT_INVALID', `${source.uri}: ${message}`, { details: { object: source.uri } });
 }
 
-function isFloat(v: Vector | null): boolean {
-  return v !== null && v.type.typeId === Type.Float;
+function isFloat(v: ColumnVector | null): boolean {
+  return v !== null && v.type.typeId === ArrowType.Float;
 }
 
 /** The typed values of a primitive Data, offset applied. */
-function valuesOf(d: Data): ProbArray {
+function valuesOf(d: ColumnData): ProbArray {
   const vals = d.values as ProbArray;
   return vals.subarray(d.offset, d.offset + d.length);
 }
@@ -215,7 +220,7 @@ interface ProbMatrix {
 }
 
 /** Pulls the batch's probabilities into a row-major matrix over `labels`, zero-copy when the layout allows. */
-function probMatrix(batch: RecordBatch, labels: string[], source: Source): ProbMatrix {
+function probMatrix(batch: ColumnBatch, labels: string[], source: Source): ProbMatrix {
   const n = batch.numRows;
   const k = labels.length;
   const rowError = new Map<number, { field: string; reason: string }>();
@@ -224,22 +229,21 @@ function probMatrix(batch: RecordBatch, labels: string[], source: Source): ProbM
     const t = probs.type.typeId;
     const d = probs.data[0];
     const child = d.children[0];
-    if ((t !== Type.List && t !== Type.FixedSizeList) || child === undefined || child.type.typeId !== Type.Float) {
+    if ((t !== ArrowType.List && t !== ArrowType.FixedSizeList) || child === undefined || child.typeId !== ArrowType.Float) {
       throw invalid(source, `column probs must be a list of floats, got ${String(probs.type)}`);
     }
     const childVals = child.values as ProbArray;
-    if (t === Type.FixedSizeList) {
-      const width = (probs.type as { listSize: number }).listSize;
+    if (t === ArrowType.FixedSizeList) {
+      const width = probs.type.listSize;
       if (width !== k) throw invalid(source, `column probs has ${width} values per row for ${k} labels`);
       const start = child.offset + d.offset * k;
       const values = childVals.subarray(start, start + n * k);
       if (d.nullCount > 0) for (let i = 0; i < n; i++) if (!probs.isValid(i)) rowError.set(i, { field: 'probs', reason: 'probs is null' });
       return { values, rowError };
     }
-    const offs = d.valueOffsets as Int32Array;
+    const offs = d.valueOffsets;
     const o0 = offs[d.offset];
-    let regular = d.nullCount === 0 && offs[d.offset + n] - o0 === n * k;
-    for (let i = 0; regular && i < n; i++) if (offs[d.offset + i + 1] - offs[d.offset + i] !== k) regular = false;
+    const regular = d.nullCount === 0 && offs[d.offset + n] - o0 === n * k && spans(offs, d.offset, n, k, k);
     if (regular) return { values: childVals.subarray(child.offset + o0, child.offset + o0 + n * k), rowError };
     // Ragged or null rows: copy, and let the bad rows fail validation with their reason.
     const values = new Float64Array(n * k);
@@ -275,14 +279,14 @@ function describeBad(v: number): string {
   return `is above 1 (${v})`;
 }
 
-function stringAt(v: Vector | null, i: number): string | undefined {
+function stringAt(v: ColumnVector | null, i: number): string | undefined {
   if (v === null || !v.isValid(i)) return undefined;
   const x: unknown = v.get(i);
   return x === null || x === undefined ? undefined : String(x);
 }
 
 /** Why row i's id is unusable, or its id. */
-function idAt(ids: Vector, i: number): { id: string } | { reason: string } {
+function idAt(ids: ColumnVector, i: number): { id: string } | { reason: string } {
   if (!ids.isValid(i)) return { reason: 'missing id' };
   const raw: unknown = ids.get(i);
   const id = typeof raw === 'bigint' || typeof raw === 'number' ? String(raw) : raw;
@@ -300,9 +304,9 @@ interface BatchRows {
   params: ColumnarParams;
   sink: ColumnarSink;
   stats: ChunkStats;
-  ids: Vector;
-  model: Vector | null;
-  text: Vector | null;
+  ids: ColumnVector;
+  model: ColumnVector | null;
+  text: ColumnVector | null;
   values: ProbArray;
   rowError: Map<number, { field: string; reason: string }>;
   scores: Float64Array;
@@ -316,18 +320,11 @@ interface BatchRows {
  * or UTF-8 strings of 1…MAX_ID_LENGTH bytes (bytes ≥ UTF-16 units, so the
  * length rule holds). Anything else is checked row by row.
  */
-function idsAllValid(ids: Vector): boolean {
+function idsAllValid(ids: ColumnVector): boolean {
   const t = ids.type.typeId;
-  if (t === Type.Int) return true;
-  if (t !== Type.Utf8) return false;
-  for (const d of ids.data) {
-    const offs = d.valueOffsets as Int32Array;
-    for (let i = d.offset, end = d.offset + d.length; i < end; i++) {
-      const len = offs[i + 1] - offs[i];
-      if (len < 1 || len > MAX_ID_LENGTH) return false;
-    }
-  }
-  return true;
+  if (t === ArrowType.Int) return true;
+  if (t !== ArrowType.Utf8) return false;
+  return ids.data.every((d) => spans(d.valueOffsets, d.offset, d.length, 1, MAX_ID_LENGTH));
 }
 
 /** Offers row i (valid, scored `s`) to the heaps, building its record only if one keeps it; true when the top heap is full after. */

@@ -9,7 +9,10 @@ import type { NativeScan } from '../scoring/line-scan.js';
 import type { NativeKeys, NativeSettle } from '../scoring/settle.js';
 import { compiledModulePath } from './module-path.js';
 
-interface NativeModule { scan?: NativeScan; settle?: NativeSettle; keys?: NativeKeys }
+/** Whether every row i < n spans offsets[from + i + 1] - offsets[from + i] in [min, max] (Arrow list and string offsets). */
+export type OffsetSpans = (offsets: Int32Array, from: number, n: number, min: number, max: number) => boolean;
+
+interface NativeModule { scan?: NativeScan; settle?: NativeSettle; keys?: NativeKeys; spans?: OffsetSpans }
 
 let loaded: NativeModule | undefined;
 
@@ -41,4 +44,18 @@ export function loadNativeSettle(): NativeSettle | undefined {
 export function loadNativeKeys(): NativeKeys | undefined {
   const { keys } = nativeModule();
   return typeof keys === 'function' ? keys : undefined;
+}
+
+/** The offsets check, native when built (see the module comment), else the same loop in JS. */
+export function loadOffsetSpans(): OffsetSpans {
+  const { spans } = nativeModule();
+  return typeof spans === 'function' ? spans : jsSpans;
+}
+
+function jsSpans(offsets: Int32Array, from: number, n: number, min: number, max: number): boolean {
+  for (let i = from; i < from + n; i++) {
+    const d = offsets[i + 1] - offsets[i];
+    if (d < min || d > max) return false;
+  }
+  return true;
 }

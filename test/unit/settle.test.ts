@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Dictionary, Field, FixedSizeList, Float64, Int32, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC, Utf8,
+  Field, FixedSizeList, Float64, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8,
   type Builder, type DataType,
 } from 'apache-arrow';
 import { createRequire } from 'node:module';
@@ -13,8 +13,6 @@ import { SETTLED, settleBatch, settleCounts, foldSettled } from '../../scoring/s
 import { entropy, scoreRange } from '../../scoring/strategies.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
-import { ArrowFileReader, fillBatch } from '../../worker/arrow-file.js';
-import { arrowFileBatchCount } from '../../worker/arrow-footer.js';
 import { scoreColumnarSource } from '../../worker/columnar-source.js';
 import { compiledModulePath } from '../../worker/module-path.js';
 import { loadNativeScan, loadNativeSettle } from '../../worker/native-scan.js';
@@ -220,91 +218,5 @@ describe('settled Arrow batches', () => {
         if (ex !== undefined) expect(JSON.parse(plain).stats.some((x: ChunkStats) => x.skipped > 0)).toBe(true);
       }
     }
-  });
-});
-
-describe('synchronous Arrow file reader', () => {
-  it('reads every batch as apache-arrow does, and reuses one body buffer', () => {
-    const path = join(dir, 'r.arrow');
-    const bytes = tableToIPC(arrowTable(records(2500, 9), 'list', 700), 'file');
-    writeFileSync(path, bytes);
-    const ref = tableFromIPC(bytes);
-    const reader = ArrowFileReader.open(path)!;
-    try {
-      expect(reader.numBatches).toBe(4);
-      for (let b = 0; b < 4; b++) {
-        const batch = reader.readBatch(b)!;
-        expect(batch.numRows).toBe(ref.batches[b].numRows);
-        // Compared now: the next read reuses the buffer this batch views.
-        expect(JSON.stringify(batch.toArray())).toBe(JSON.stringify(ref.batches[b].toArray()));
-      }
-      expect(() => reader.readBatch(4)).toThrow(/record batch 4 is missing/);
-    } finally {
-      reader.close();
-      reader.close();
-    }
-  });
-
-  it('reads only the named columns, and a row\'s strings or the whole batch on demand', () => {
-    const path = join(dir, 'p.arrow');
-    const rows = records(1500, 4);
-    const bytes = tableToIPC(arrowTable(rows, 'list', 600), 'file');
-    writeFileSync(path, bytes);
-    const ref = tableFromIPC(bytes);
-    const reader = ArrowFileReader.open(path)!;
-    try {
-      // A first batch read whole leaves its bytes in the buffer: the partial read must not show them.
-      reader.readBatch(1);
-      const batch = reader.readBatch(0, { eager: ['probs'], lazy: ['id', 'text'] })!;
-      const want = ref.batches[0];
-      expect(Array.from(batch.getChild('probs')!.data[0].children[0].values as Float64Array)).toEqual(Array.from(want.getChild('probs')!.data[0].children[0].values as Float64Array));
-      // Offsets are read, bytes are not: ids come out wrong until their row is filled.
-      expect(Array.from(batch.getChild('id')!.data[0].valueOffsets)).toEqual(Array.from(want.getChild('id')!.data[0].valueOffsets));
-      expect(batch.getChild('id')!.get(7)).not.toBe(want.getChild('id')!.get(7));
-      fillBatch(batch, 7);
-      expect([batch.getChild('id')!.get(7), batch.getChild('text')!.get(7)]).toEqual([want.getChild('id')!.get(7), want.getChild('text')!.get(7)]);
-      expect(batch.getChild('id')!.get(8)).not.toBe(want.getChild('id')!.get(8));
-      fillBatch(batch);
-      expect(JSON.stringify(batch.toArray())).toBe(JSON.stringify(want.toArray()));
-      const next = reader.readBatch(2, { eager: ['probs'], lazy: ['id'] })!;
-      expect(() => fillBatch(batch, 3)).not.toThrow(); // filled whole already: nothing left to read
-      reader.readBatch(1);
-      expect(() => fillBatch(next, 3)).toThrow(/moved on/);
-    } finally {
-      reader.close();
-    }
-  });
-
-  it('counts record batches from the footer alone, as apache-arrow does', async () => {
-    const { RecordBatchReader } = await import('apache-arrow');
-    for (const [rows, per] of [[2500, 700], [10, 10], [1, 1], [3000, 64]] as const) {
-      const path = join(dir, `n${rows}-${per}.arrow`);
-      writeFileSync(path, tableToIPC(arrowTable(records(rows, 2), 'fixed', per), 'file'));
-      const reader = RecordBatchReader.from(new Uint8Array(readFileSync(path)));
-      reader.open();
-      expect(arrowFileBatchCount(path), path).toBe(reader.numRecordBatches);
-    }
-    const stream = join(dir, 'c.arrows');
-    writeFileSync(stream, tableToIPC(arrowTable(records(10, 1), 'list', 10), 'stream'));
-    expect(arrowFileBatchCount(stream)).toBeNull();
-    // A file cut short keeps its leading magic but loses the footer: a typed error naming the object.
-    const cut = join(dir, 'cut.arrow');
-    const whole = tableToIPC(arrowTable(records(100, 1), 'list', 50), 'file');
-    writeFileSync(cut, whole.subarray(0, whole.length - 20));
-    expect(() => arrowFileBatchCount(cut, 'gs://b/cut.arrow')).toThrow(/gs:\/\/b\/cut.arrow: not a readable arrow file/);
-  });
-
-  it('declines streams, non-Arrow files and dictionary columns, so apache-arrow reads them', () => {
-    const stream = join(dir, 's.arrows');
-    writeFileSync(stream, tableToIPC(arrowTable(records(10, 1), 'list', 10), 'stream'));
-    const text = join(dir, 't.arrow');
-    writeFileSync(text, '{"id":"a"}\n'.repeat(10));
-    const dict = join(dir, 'd.arrow');
-    const type = new Dictionary(new Utf8(), new Int32());
-    const builder = makeBuilder({ type });
-    for (const v of ['x', 'y', 'x']) builder.append(v);
-    const schema = new Schema([new Field('model', type, false)]);
-    writeFileSync(dict, tableToIPC(new Table([new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 3, nullCount: 0, children: [builder.finish().flush()] }))]), 'file'));
-    for (const p of [stream, text, dict]) expect(ArrowFileReader.open(p), p).toBeNull();
   });
 });
