@@ -3,14 +3,13 @@
  * openApp and closes it; errors become a one-line message on stderr and a
  * documented exit code (see README "Exit codes").
  */
-import { statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { AppContext } from './app.js';
-import { ARROW_PARALLEL_MIN_BYTES } from './arrow-footer.js';
 import type { ScoringPool } from './pool.js';
 import { loadCommandModules, type RegisterCommands } from './commands/index.js';
+import { earlyScorePool } from './early-pool.js';
 import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
 import { printTable } from './table.js';
@@ -160,39 +159,10 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
 }
 
 /**
- * For `reviewloop score` with JSONL files (or Arrow files big enough for the pool) among its
- * arguments: a scoring pool started now, before the command's modules load (~50 ms), so the
- * threads' own start-up (~0.1 s) overlaps this thread's. Anything else (directories, globs,
- * gs://, small columnar files) starts its pool once the inputs are resolved, as before.
+ * Entry point: returns the process exit code instead of exiting, so tests can call it.
+ * `earlyPool`: a pool bin/reviewloop.js started before this module loaded (early-pool.ts); closed here either way.
  */
-function earlyScorePool(argv: string[]): Promise<ScoringPool> | undefined {
-  const args = argv.slice(2);
-  if (args[0] !== 'score' || args.some((a) => /^(--engine|--help|-h|--shard)\b/.test(a))) return undefined;
-  // Large Arrow files are scored in the pool too, and its threads then load the Arrow reader while they wait.
-  const arrow = args.some((a) => /\.(arrow|feather|ipc)$/i.test(a) && sizeOf(a) >= ARROW_PARALLEL_MIN_BYTES);
-  if (!arrow && !args.some((a) => /\.(jsonl|ndjson)(\.gz)?$/i.test(a))) return undefined;
-  const at = args.findIndex((a) => a === '--threads' || a.startsWith('--threads='));
-  const value = at === -1 ? undefined : args[at].startsWith('--threads=') ? args[at].slice('--threads='.length) : args[at + 1];
-  const threads = value === undefined ? undefined : Number(value);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) return undefined;
-  return import('./pool.js').then(({ ScoringPool: Pool }) => {
-    const pool = new Pool({ threads });
-    pool.start({ arrow });
-    return pool;
-  });
-}
-
-function sizeOf(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
-/** Entry point: returns the process exit code instead of exiting, so tests can call it. */
-export async function main(argv: string[], io: CliIO = defaultIO): Promise<number> {
-  const earlyPool = earlyScorePool(argv);
+export async function main(argv: string[], io: CliIO = defaultIO, earlyPool = earlyScorePool(argv)): Promise<number> {
   try {
     const program = buildProgram(io, await loadCommandModules(argv, CORE_COMMANDS), earlyPool);
     await program.parseAsync(argv);
