@@ -1,9 +1,13 @@
 /*
- * The settler's kernels four rows at a time (AVX2), one row per lane. Each
- * lane runs the scalar kernel's operations in the same order (settle.c), so
+ * The settler's kernel four rows at a time (AVX2), one row per lane. Each
+ * lane runs the scalar kernels' operations in the same order (settle.c), so
  * the results are the same to the bit: the entropy subtracts p * log p label
  * by label, skipping p = 0 by a blend rather than adding zero; floors are
  * vroundpd, exact like the scalar truncation trick. settle.test.ts runs both.
+ *
+ * Validation, entropy and verdicts run in one pass (rows_avx2): as three
+ * kernels each gathered every row's probabilities again, and the gathers
+ * were most of their time.
  */
 #include <math.h>
 #include <stdint.h>
@@ -32,36 +36,54 @@ AVX2 static inline __m256d column4(const double *m, size_t i, int k, int j) {
   return _mm256_set_pd(r[3 * k], r[2 * k], r[k], r[0]);
 }
 
-AVX2 void entropies_avx2(const double *probs, const double *lg, size_t n, int k, double *h) {
-  size_t i = 0;
-  const __m256d zero = _mm256_setzero_pd();
-  for (; i + 4 <= n; i += 4) {
-    __m256d e = zero;
-    for (int j = 0; j < k; j++) {
-      __m256d p = column4(probs, i, k, j);
-      __m256d t = _mm256_sub_pd(e, _mm256_mul_pd(p, column4(lg, i, k, j)));
-      e = _mm256_blendv_pd(e, t, _mm256_cmp_pd(p, zero, _CMP_GT_OQ));
-    }
-    _mm256_storeu_pd(h + i, e);
-  }
-  entropies_scalar(probs, lg, i, n, k, h);
-}
+/* Up to this many labels, a row group's probabilities are gathered once and kept; more are gathered per use. */
+#define CACHED_K 16
 
-AVX2 void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t from, size_t to) {
+AVX2 void rows_avx2(const settle_args_t *a, const double *lg, double *h, const verdicts_t *v, double threshold, size_t from, size_t to, int mode) {
   const int k = a->k, sbins = a->scoreBins, cbins = a->confBins;
-  const int ranged = a->hi > a->lo;
+  const int ranged = a->hi > a->lo, cached = k <= CACHED_K;
+  const int prepare = (mode & ROWS_PREPARE) != 0, decide = (mode & ROWS_DECIDE) != 0, validate = prepare && a->tolerance >= 0;
   const __m256d lo = _mm256_set1_pd(a->lo), scale = _mm256_set1_pd(SETTLE_SCALE(a->lo, a->hi, sbins));
   const __m256d slack = _mm256_set1_pd(SETTLE_SLACK(sbins)), widen = _mm256_set1_pd(1 + 1e-9);
   const __m256d c = _mm256_set1_pd(SETTLE_DELTA_SCALE(k)), milli = _mm256_set1_pd(1e-3);
   const __m256d giga = _mm256_set1_pd(1e9), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
   const __m256d nan = _mm256_set1_pd(NAN), abs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
   const __m256d t4 = _mm256_set1_pd(threshold), drawFloor = _mm256_set1_pd(a->drawFloor), cb4 = _mm256_set1_pd(cbins);
+  const __m256d tol = _mm256_set1_pd(a->tolerance);
+  __m256d pc[CACHED_K];
   size_t i = from;
   for (; i + 4 <= to; i += 4) {
     const size_t r = i - from;
+    if (cached) for (int j = 0; j < k; j++) pc[j] = column4(a->probs, i, k, j);
+#define COL(j) (cached ? pc[j] : column4(a->probs, i, k, j))
+    __m256d e;
+    if (prepare) {
+      if (validate) {
+        __m256d good = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+        __m256d sum = zero;
+        for (int j = 0; j < k; j++) {
+          __m256d p = COL(j);
+          good = _mm256_and_pd(good, _mm256_and_pd(_mm256_cmp_pd(p, zero, _CMP_GE_OQ), _mm256_cmp_pd(p, one, _CMP_LE_OQ)));
+          sum = _mm256_add_pd(sum, p);
+        }
+        /* !(|sum - 1| > tolerance): a NaN sum only comes with a value that already failed. */
+        __m256d off = _mm256_cmp_pd(_mm256_and_pd(_mm256_sub_pd(sum, one), abs), tol, _CMP_GT_OQ);
+        int bits = _mm256_movemask_pd(_mm256_andnot_pd(off, good));
+        for (int q = 0; q < 4; q++) a->kinds[i + q] = (bits >> q) & 1;
+      }
+      e = zero;
+      for (int j = 0; j < k; j++) {
+        __m256d p = COL(j);
+        __m256d t = _mm256_sub_pd(e, _mm256_mul_pd(p, column4(lg, r, k, j)));
+        e = _mm256_blendv_pd(e, t, _mm256_cmp_pd(p, zero, _CMP_GT_OQ));
+      }
+      _mm256_storeu_pd(h + i, e);
+    } else {
+      e = _mm256_loadu_pd(h + i);
+    }
+    if (!decide) continue;
     const int32_t *kd = a->kinds + i * a->stride;
     __m256d ok = _mm256_cmp_pd(_mm256_set_pd(kd[3 * a->stride], kd[2 * a->stride], kd[a->stride], kd[0]), one, _CMP_EQ_OQ);
-    __m256d e = _mm256_loadu_pd(h + i);
     /* SETTLE_DELTA, same operations. */
     __m256d d = _mm256_mul_pd(c, _mm256_add_pd(_mm256_and_pd(e, abs), milli));
     ok = _mm256_and_pd(ok, _mm256_cmp_pd(_mm256_add_pd(e, d), t4, _CMP_LT_OQ));
@@ -81,7 +103,7 @@ AVX2 void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t 
     ok = _mm256_and_pd(ok, _mm256_cmp_pd(nano, js_round4(_mm256_mul_pd(_mm256_add_pd(e, d), giga)), _CMP_EQ_OQ));
     __m256d best = _mm256_set1_pd(-1), bestJ = zero;
     for (int j = 0; j < k; j++) {
-      __m256d p = column4(a->probs, i, k, j);
+      __m256d p = COL(j);
       __m256d take = _mm256_cmp_pd(p, best, _CMP_GT_OQ);
       if (a->present != NULL) {
         const uint8_t *pr = a->present + i * (size_t)k + j;
@@ -90,38 +112,19 @@ AVX2 void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t 
       best = _mm256_blendv_pd(best, p, take);
       bestJ = _mm256_blendv_pd(bestJ, _mm256_set1_pd(j), take);
     }
+#undef COL
     _mm256_storeu_pd(v->nano + r, _mm256_blendv_pd(nan, nano, ok));
     _mm256_storeu_pd(v->sb + r, sb);
     _mm256_storeu_pd(v->bestJ + r, bestJ);
     _mm256_storeu_pd(v->cnano + r, js_round4(_mm256_mul_pd(best, giga)));
     _mm256_storeu_pd(v->cb + r, clamp4(_mm256_floor_pd(_mm256_mul_pd(best, cb4)), cbins));
   }
-  decide_scalar(a, h, v, threshold, from, i, to);
-}
-
-AVX2 void validate_avx2(const double *probs, size_t n, int k, double tolerance, int32_t *kinds) {
-  const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0), tol = _mm256_set1_pd(tolerance);
-  const __m256d abs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    __m256d good = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-    __m256d sum = zero;
-    for (int j = 0; j < k; j++) {
-      __m256d p = column4(probs, i, k, j);
-      good = _mm256_and_pd(good, _mm256_and_pd(_mm256_cmp_pd(p, zero, _CMP_GE_OQ), _mm256_cmp_pd(p, one, _CMP_LE_OQ)));
-      sum = _mm256_add_pd(sum, p);
-    }
-    /* !(|sum - 1| > tolerance): a NaN sum only comes with a value that already failed. */
-    __m256d off = _mm256_cmp_pd(_mm256_and_pd(_mm256_sub_pd(sum, one), abs), tol, _CMP_GT_OQ);
-    int bits = _mm256_movemask_pd(_mm256_andnot_pd(off, good));
-    for (int r = 0; r < 4; r++) kinds[i + r] = (bits >> r) & 1;
-  }
-  validate_scalar(probs, i, n, k, tolerance, kinds);
+  rows_scalar(a, lg, h, v, threshold, from, i, to, mode);
 }
 
 #else
-/* Not x86-64: has_avx2() is 0 and these are never called; they exist for the linker. */
-void entropies_avx2(const double *probs, const double *lg, size_t n, int k, double *h) { entropies_scalar(probs, lg, 0, n, k, h); }
-void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t from, size_t to) { decide_scalar(a, h, v, threshold, from, from, to); }
-void validate_avx2(const double *probs, size_t n, int k, double tolerance, int32_t *kinds) { validate_scalar(probs, 0, n, k, tolerance, kinds); }
+/* Not x86-64: has_avx2() is 0 and this is never called; it exists for the linker. */
+void rows_avx2(const settle_args_t *a, const double *lg, double *h, const verdicts_t *v, double threshold, size_t from, size_t to, int mode) {
+  rows_scalar(a, lg, h, v, threshold, from, from, to, mode);
+}
 #endif

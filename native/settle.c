@@ -101,7 +101,7 @@ static double nth_largest(double *v, int64_t n, int64_t want) {
   return v[want];
 }
 
-void entropies_scalar(const double *probs, const double *lg, size_t from, size_t to, int k, double *h) {
+static void entropies_scalar(const double *probs, const double *lg, size_t from, size_t to, int k, double *h) {
   for (size_t i = from; i < to; i++) {
     const double *p = probs + i * k;
     const double *l = lg + i * k;
@@ -111,7 +111,7 @@ void entropies_scalar(const double *probs, const double *lg, size_t from, size_t
   }
 }
 
-void decide_scalar(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t base, size_t from, size_t to) {
+static void decide_scalar(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t base, size_t from, size_t to) {
   const int k = a->k, sbins = a->scoreBins, cbins = a->confBins;
   const double lo = a->lo, hi = a->hi;
   const int ranged = hi > lo;
@@ -174,17 +174,34 @@ static void tally_block(const settle_args_t *a, const verdicts_t *v, size_t from
   }
 }
 
-/* Validation (when asked), logs and entropies of rows [from, from + count). */
-static void prepare_block(const settle_args_t *a, double *lg, double *h, size_t from, size_t count, int vector) {
-  const int k = a->k;
-  const double *p = a->probs + from * k;
-  if (a->tolerance >= 0) {
-    if (vector) validate_avx2(p, count, k, a->tolerance, a->kinds + from);
-    else validate_scalar(p, 0, count, k, a->tolerance, a->kinds + from);
+/* Marks rows of a row-major matrix valid (1) or not (0) as scoring/columnar-source.ts decides: every value in [0, 1], sum within tolerance of 1. */
+static void validate_scalar(const double *probs, size_t from, size_t n, int k, double tolerance, int32_t *kinds) {
+  for (size_t i = from; i < n; i++) {
+    const double *p = probs + i * k;
+    int good = 1;
+    double sum = 0;
+    for (int j = 0; j < k; j++) {
+      if (!(p[j] >= 0 && p[j] <= 1)) { good = 0; break; }
+      sum += p[j];
+    }
+    kinds[i] = good && !(fabs(sum - 1) > tolerance);
   }
-  logs(p, lg, count * k);
-  if (vector) entropies_avx2(p, lg, count, k, h + from);
-  else entropies_scalar(p, lg, 0, count, k, h + from);
+}
+
+void rows_scalar(const settle_args_t *a, const double *lg, double *h, const verdicts_t *v, double threshold, size_t base, size_t from, size_t to, int mode) {
+  const int k = a->k;
+  if (mode & ROWS_PREPARE) {
+    if (a->tolerance >= 0) validate_scalar(a->probs, from, to, k, a->tolerance, a->kinds);
+    entropies_scalar(a->probs + base * k, lg, from - base, to - base, k, h + base);
+  }
+  if (mode & ROWS_DECIDE) decide_scalar(a, h, v, threshold, base, from, to);
+}
+
+/* One pass over rows [from, to): their logs first when preparing, then the kernel. */
+static void block_rows(const settle_args_t *a, double *lg, double *h, const verdicts_t *v, double threshold, size_t from, size_t to, int mode, int vector) {
+  if (mode & ROWS_PREPARE) logs(a->probs + from * a->k, lg, (to - from) * a->k);
+  if (vector) rows_avx2(a, lg, h, v, threshold, from, to, mode);
+  else rows_scalar(a, lg, h, v, threshold, from, from, to, mode);
 }
 
 int64_t settle_rows(const settle_args_t *a, double *scratch) {
@@ -203,7 +220,7 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   double threshold = a->threshold;
   if (a->need > 0) {
     /* The threshold may come from this batch's own rows: every entropy first, then the decisions. */
-    for (size_t from = 0; from < n; from += SETTLE_BLOCK) prepare_block(a, lg, h, from, n - from < SETTLE_BLOCK ? n - from : SETTLE_BLOCK, vector);
+    for (size_t from = 0; from < n; from += SETTLE_BLOCK) block_rows(a, lg, h, &v, threshold, from, n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK, ROWS_PREPARE, vector);
     /* Only lower bounds above the threshold can raise it. */
     size_t above = 0;
     for (size_t i = 0; i < n; i++) {
@@ -217,9 +234,7 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   for (size_t from = 0; from < n; from += SETTLE_BLOCK) {
     size_t to = n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK;
     /* With the threshold known up front, one pass per block. */
-    if (a->need == 0) prepare_block(a, lg, h, from, to - from, vector);
-    if (vector) decide_avx2(a, h, &v, threshold, from, to);
-    else decide_scalar(a, h, &v, threshold, from, from, to);
+    block_rows(a, lg, h, &v, threshold, from, to, a->need == 0 ? ROWS_PREPARE | ROWS_DECIDE : ROWS_DECIDE, vector);
     tally_block(a, &v, from, to, &t);
   }
   const int sbins = a->scoreBins, cbins = a->confBins;
@@ -234,18 +249,3 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   for (int j = 0; j < k; j++) acc[3 + sbins + cbins + j] += labelN[j];
   return (int64_t)scored;
 }
-
-/* Marks rows of a row-major matrix valid (1) or not (0) as scoring/columnar-source.ts decides: every value in [0, 1], sum within tolerance of 1. */
-void validate_scalar(const double *probs, size_t from, size_t n, int k, double tolerance, int32_t *kinds) {
-  for (size_t i = from; i < n; i++) {
-    const double *p = probs + i * k;
-    int good = 1;
-    double sum = 0;
-    for (int j = 0; j < k; j++) {
-      if (!(p[j] >= 0 && p[j] <= 1)) { good = 0; break; }
-      sum += p[j];
-    }
-    kinds[i] = good && !(fabs(sum - 1) > tolerance);
-  }
-}
-

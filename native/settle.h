@@ -49,14 +49,17 @@ typedef struct {
 
 int64_t settle_rows(const settle_args_t *a, double *scratch);
 
-/* The two kernels: scalar (any CPU), and AVX2 four rows at a time (settle-avx2.c), same results to the bit. */
-void entropies_scalar(const double *probs, const double *lg, size_t from, size_t to, int k, double *h);
-/* Rows [from, to) of the block starting at row base. */
-void decide_scalar(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t base, size_t from, size_t to);
-void validate_scalar(const double *probs, size_t from, size_t n, int k, double tolerance, int32_t *kinds);
-void entropies_avx2(const double *probs, const double *lg, size_t n, int k, double *h);
-void decide_avx2(const settle_args_t *a, const double *h, const verdicts_t *v, double threshold, size_t from, size_t to);
-void validate_avx2(const double *probs, size_t n, int k, double tolerance, int32_t *kinds);
+/* What a pass over a block's rows does: validate (when tolerance >= 0) and compute entropies into h, and/or decide verdicts (from h when not preparing). */
+#define ROWS_PREPARE 1
+#define ROWS_DECIDE 2
+
+/*
+ * The two kernels over rows [from, to) of the block starting at row base (lg holds the block's
+ * logs, verdicts are indexed from base): scalar (any CPU), and AVX2 four rows at a time
+ * (settle-avx2.c, base = from), same results to the bit.
+ */
+void rows_scalar(const settle_args_t *a, const double *lg, double *h, const verdicts_t *v, double threshold, size_t base, size_t from, size_t to, int mode);
+void rows_avx2(const settle_args_t *a, const double *lg, double *h, const verdicts_t *v, double threshold, size_t from, size_t to, int mode);
 
 /* Whether the AVX2 kernels run (x86-64 with AVX2, unless a test forced scalar). */
 int has_avx2(void);
