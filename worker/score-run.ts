@@ -226,11 +226,12 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri, source.generation) : null;
     if (batchCount !== null) {
       // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
-      // About sixteen tasks per thread: enough to balance the threads, few enough that per-task costs
-      // (messages, opening the file, a fresh top heap returning its entries) stay small.
-      const group = Math.max(1, Math.ceil(batchCount / (pool.threads * 16)));
+      // Guided sizes: each task takes 1/(2 x threads) of the batches left, down to one batch. The
+      // first tasks are large, so there are few of them (per-task costs: messages, opening the file,
+      // a fresh top heap filling up), and the last ones small, so the threads finish together.
       let firstOfSource = true;
-      for (let from = 0; from < batchCount; from += group) {
+      for (let from = 0, group = 0; from < batchCount; from += group) {
+        group = Math.max(1, Math.ceil((batchCount - from) / (pool.threads * 2)));
         if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
         await waitForRoom(inflightLimit);
         if (failure) break;

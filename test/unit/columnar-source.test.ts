@@ -111,7 +111,7 @@ describe('columnar sources', () => {
     expect(ref.top).toHaveLength(20);
     expect(ref.stats.scored).toBe(295);
     for (const [file, p] of [['p.arrow', params()], ['p.arrow', params({ arrowParallelMinBytes: 0 })], ['p.parquet', params()]] as const) {
-      // arrowParallelMinBytes 0: every record batch is a pool task, read by index on a scoring thread.
+      // arrowParallelMinBytes 0: the record batches are pool tasks, read by index on the scoring threads.
       const got = await run([fileSource(join(dir, file))], p);
       expect(got.top, file).toEqual(ref.top);
       expect(got.audit, file).toEqual(ref.audit);
