@@ -128,11 +128,12 @@ class FlatBuffer {
   i16(at: number): number { this.check(at, 2); return this.view.getInt16(at, true); }
   i32(at: number): number { this.check(at, 4); return this.view.getInt32(at, true); }
   u32(at: number): number { this.check(at, 4); return this.view.getUint32(at, true); }
+  /** An int64 as a Number, from its two halves (no BigInt per field); beyond ±2^53 is an error. */
   i64(at: number): number {
     this.check(at, 8);
-    const v = this.view.getBigInt64(at, true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${this.what}: value ${v} out of range`);
-    return Number(v);
+    const hi = this.view.getInt32(at + 4, true);
+    if (hi >= 0x200000 || hi < -0x200000) throw new Error(`${this.what}: 64-bit value at ${at} out of range`);
+    return hi * 0x1_0000_0000 + this.view.getUint32(at, true);
   }
   /** The position an offset at `at` points to. */
   deref(at: number): number { return at + this.u32(at); }
