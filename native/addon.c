@@ -8,26 +8,28 @@
 
 /*
  * settle(probs, present, kinds, stride, n, k, tolerance, lo, hi, threshold, need,
- *        draws, drawFloor, acc, scoreBins, confBins, scratch) → rows settled
+ *        draws, drawFloor, acc, scoreBins, confBins, scratch, visit) → rows settled
  * With tolerance >= 0 the rows are validated first (kinds[i] = 1 valid, 0 not;
  * stride must be 1). An empty `present` means all present, an empty `draws`
  * no audit. `scratch` holds SETTLE_SCRATCH(n, k) doubles (the caller's, reused:
  * fresh megabytes per batch cost more in page faults than the work). See
- * settle.h for the rest.
+ * settle.h for the rest. `visit` (n ints) receives the indices of the rows
+ * left unsettled, in order: n - settled of them.
  */
 static napi_value settle_js(napi_env env, napi_callback_info info) {
-  size_t argc = 17;
-  napi_value argv[17];
+  size_t argc = 18;
+  napi_value argv[18];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 17) { napi_throw_error(env, NULL, "settle: 17 arguments expected"); return NULL; }
-  void *pprobs, *ppresent, *pkinds, *pdraws, *pacc, *pscratch;
-  size_t nprobs, npresent, nkinds, ndraws, nacc, nscratch;
+  if (argc != 18) { napi_throw_error(env, NULL, "settle: 18 arguments expected"); return NULL; }
+  void *pprobs, *ppresent, *pkinds, *pdraws, *pacc, *pscratch, *pvisit;
+  size_t nprobs, npresent, nkinds, ndraws, nacc, nscratch, nvisit;
   int ok = typed(env, argv[0], napi_float64_array, &pprobs, &nprobs)
     && typed(env, argv[1], napi_uint8_array, &ppresent, &npresent)
     && typed(env, argv[2], napi_int32_array, &pkinds, &nkinds)
     && typed(env, argv[11], napi_float64_array, &pdraws, &ndraws)
     && typed(env, argv[13], napi_float64_array, &pacc, &nacc)
-    && typed(env, argv[16], napi_float64_array, &pscratch, &nscratch);
+    && typed(env, argv[16], napi_float64_array, &pscratch, &nscratch)
+    && typed(env, argv[17], napi_int32_array, &pvisit, &nvisit);
   int64_t stride, n, k, need, scoreBins, confBins;
   double tolerance, lo, hi, threshold, drawFloor;
   CHECK(napi_get_value_int64(env, argv[3], &stride));
@@ -44,7 +46,7 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
   if (!ok || n < 0 || k < 1 || k > 4096 || stride < 1 || need < 0 || scoreBins < 1 || scoreBins > 256 || confBins < 1 || confBins > 256
       || nprobs < (size_t)(n * k) || (npresent != 0 && npresent < (size_t)(n * k))
       || (n > 0 && nkinds < (size_t)((n - 1) * stride + 1)) || (ndraws != 0 && ndraws < (size_t)n)
-      || nacc < (size_t)(3 + scoreBins + confBins + k) || (tolerance >= 0 && stride != 1) || nscratch < (size_t)SETTLE_SCRATCH(n, k)) {
+      || nacc < (size_t)(3 + scoreBins + confBins + k) || (tolerance >= 0 && stride != 1) || nscratch < (size_t)SETTLE_SCRATCH(n, k) || nvisit < (size_t)n) {
     napi_throw_error(env, NULL, "settle: bad arguments");
     return NULL;
   }
@@ -52,7 +54,7 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
     .probs = pprobs, .present = npresent == 0 ? NULL : ppresent, .kinds = pkinds, .stride = (size_t)stride,
     .n = (size_t)n, .k = (int)k, .lo = lo, .hi = hi, .threshold = threshold, .need = (int)need,
     .draws = ndraws == 0 ? NULL : pdraws, .drawFloor = drawFloor, .acc = pacc,
-    .scoreBins = (int)scoreBins, .confBins = (int)confBins, .tolerance = tolerance,
+    .scoreBins = (int)scoreBins, .confBins = (int)confBins, .tolerance = tolerance, .visit = pvisit,
   };
   int64_t settled = settle_rows(&a, pscratch);
   napi_value out;

@@ -154,16 +154,16 @@ static void decide_scalar(const settle_args_t *a, const double *h, const verdict
   }
 }
 
-/* Counts a block's settled rows (verdicts not NaN) and marks them SETTLED. */
+/* Counts a block's settled rows (verdicts not NaN) and marks them SETTLED; lists the others in a->visit from *m. */
 typedef struct {
   double scored, confNano, entNano;
   uint32_t scoreHist[256], confHist[256], labelN[4096];
 } tally_t;
 
-static void tally_block(const settle_args_t *a, const verdicts_t *v, size_t from, size_t to, tally_t *t) {
+static void tally_block(const settle_args_t *a, const verdicts_t *v, size_t from, size_t to, tally_t *t, size_t *m) {
   for (size_t i = from; i < to; i++) {
     const size_t r = i - from;
-    if (isnan(v->nano[r])) continue;
+    if (isnan(v->nano[r])) { a->visit[(*m)++] = (int32_t)i; continue; }
     t->scored += 1;
     t->entNano += v->nano[r];
     t->confNano += v->cnano[r];
@@ -218,6 +218,7 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   static __thread tally_t t;
   memset(&t, 0, sizeof t);
   double threshold = a->threshold;
+  size_t unsettled = 0;
   if (a->need > 0) {
     /* The threshold may come from this batch's own rows: every entropy first, then the decisions. */
     for (size_t from = 0; from < n; from += SETTLE_BLOCK) block_rows(a, lg, h, &v, threshold, from, n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK, ROWS_PREPARE, vector);
@@ -235,7 +236,7 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
     size_t to = n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK;
     /* With the threshold known up front, one pass per block. */
     block_rows(a, lg, h, &v, threshold, from, to, a->need == 0 ? ROWS_PREPARE | ROWS_DECIDE : ROWS_DECIDE, vector);
-    tally_block(a, &v, from, to, &t);
+    tally_block(a, &v, from, to, &t, &unsettled);
   }
   const int sbins = a->scoreBins, cbins = a->confBins;
   double scored = t.scored, confNano = t.confNano, entNano = t.entNano;

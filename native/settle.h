@@ -31,6 +31,7 @@ typedef struct {
   double *acc;            /* scored, confidenceNano, entropyNano, scoreHist[scoreBins], confHist[confBins], labelN[k] */
   int scoreBins, confBins;
   double tolerance;       /* >= 0: validate each row first (stride 1): kinds[i] = 1 valid, 0 not */
+  int32_t *visit;         /* receives the indices of the rows left unsettled, in order (n - settled of them) */
 } settle_args_t;
 
 /* Rows per block of logs and verdicts (see settle_rows). */

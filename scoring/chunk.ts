@@ -9,7 +9,7 @@ import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-
 import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
-import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeSettle } from './settle.js';
+import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
@@ -245,12 +245,12 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     if (settle !== undefined) {
       const wa = audit.worst();
       const drawFloor = auditing ? (audit.size < audit.capacity || wa === undefined ? Infinity : wa.u) : 0;
-      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top.capacity - top.size, draws, drawFloor);
+      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top.capacity - top.size, draws, drawFloor, visit);
     }
     // Settled lines need only their count. The loop below visits the rest, so once nearly every line
     // settles it runs rarely: V8 then never spends 100 ms re-optimising this function's big body.
     fastRead += settled;
-    const visits = settled === 0 ? lines : unsettledRows(kinds, META, lines, visit);
+    const visits = lines - settled;
     const batchStart = start;
     for (let x = 0; x < visits; x++) {
       const l = settled === 0 ? x : visit[x];

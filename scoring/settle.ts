@@ -15,12 +15,13 @@ export const SETTLED = 4;
  * The native module's `settle` export. With `tolerance` ≥ 0 it first marks each
  * row valid (kinds[i] = 1) or not (0); otherwise rows with kinds[i·stride] = 1
  * are the eligible ones. An empty `present` means every label is present, an
- * empty `draws` that nothing is audited. Returns how many rows it settled.
+ * empty `draws` that nothing is audited. Returns how many rows it settled,
+ * and lists the others' indices, in order, in `visit` (n − settled of them).
  */
 export type NativeSettle = (
   probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
   tolerance: number, lo: number, hi: number, threshold: number, need: number,
-  draws: Float64Array, drawFloor: number, acc: Float64Array, scoreBins: number, confBins: number, scratch: Float64Array,
+  draws: Float64Array, drawFloor: number, acc: Float64Array, scoreBins: number, confBins: number, scratch: Float64Array, visit: Int32Array,
 ) => number;
 
 /**
@@ -61,19 +62,12 @@ export function foldSettled(c: SettleCounts, stats: ChunkStats, labelN: Float64A
   acc.fill(0);
 }
 
-/** Calls `settle` into `c`; see NativeSettle. */
+/** Calls `settle` into `c`; see NativeSettle. The rows left to JS are visit[0 … n − settled). */
 export function settleBatch(
   settle: NativeSettle, c: SettleCounts, probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
-  tolerance: number, range: readonly [number, number], threshold: number, need: number, draws: Float64Array, drawFloor: number,
+  tolerance: number, range: readonly [number, number], threshold: number, need: number, draws: Float64Array, drawFloor: number, visit: Int32Array,
 ): number {
   const room = 2 * n + 2048 * (k + 5); // SETTLE_SCRATCH in native/settle.h
   if (scratch.length < room) scratch = new Float64Array(room);
-  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, need, draws, drawFloor, c.acc, c.scoreBins, c.confBins, scratch);
-}
-
-/** Writes the indices of rows not SETTLED (kinds[i * stride]) into `out`; returns how many. Small on purpose: it is the hot loop. */
-export function unsettledRows(kinds: Int32Array, stride: number, n: number, out: Int32Array): number {
-  let m = 0;
-  for (let i = 0; i < n; i++) if (kinds[i * stride] !== SETTLED) out[m++] = i;
-  return m;
+  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, need, draws, drawFloor, c.acc, c.scoreBins, c.confBins, scratch, visit);
 }

@@ -23,7 +23,7 @@ import { isExcluded, uniform01 } from '../scoring/hash.js';
 import { scoreRange } from '../scoring/strategies.js';
 import type { BottomK, TopK } from '../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
-import { foldSettled, settleBatch, settleCounts, unsettledRows, type NativeKeys, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
+import { foldSettled, settleBatch, settleCounts, type NativeKeys, type NativeSettle, type SettleCounts } from '../scoring/settle.js';
 import type { ColumnBatch, ColumnData, ColumnVector } from './arrow-column.js';
 import { ArrowFileReader, fillBatch, type BatchColumns } from './arrow-file.js';
 import { ArrowType } from './arrow-ipc.js';
@@ -371,6 +371,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   const floor = sink.topFloor ?? -Infinity;
   let worstTop = Math.max(floor, top.size >= top.capacity ? (top.worst()?.score ?? Infinity) : -Infinity);
   let kinds: Int32Array | undefined;
+  let settled = 0;
   // Audits and exclusions need each row's draw and exclusion check, from its id (and model) bytes natively.
   const keyed = exclude !== undefined || audit.capacity > 0;
   const st = b.settle;
@@ -388,11 +389,11 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       const wa = audit.worst();
       drawFloor = audit.capacity === 0 ? 0 : audit.size < audit.capacity || wa === undefined ? Infinity : wa.u;
     }
-    settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, keyed ? st.draws : NO_DRAWS, drawFloor);
+    settled = settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top.capacity - top.size, keyed ? st.draws : NO_DRAWS, drawFloor, st.visit);
   }
   // Settled rows are counted already; the rest are scored exactly and visited by the loop below, which
   // so stays rarely run and cheap to optimise.
-  const visits = kinds === undefined ? n : unsettledRows(kinds, 1, n, b.settle!.visit);
+  const visits = kinds === undefined ? n : n - settled;
   const r = scoreRowMajor(strategy.name, values, k, scores, kinds === undefined ? undefined : { rows: b.settle!.visit, count: visits });
   // A few visited rows read their own strings (a few small reads each); many read the whole batch's once.
   let allStrings = false;

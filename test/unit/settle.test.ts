@@ -76,7 +76,10 @@ describe('native row settler', () => {
     ps.forEach((p, i) => { probs[i * k] = p; probs[i * k + 1] = 1 - p; });
     const kinds = new Int32Array(n);
     const counts = settleCounts(k, SCORE_BINS, CONFIDENCE_BINS);
-    const settled = settleBatch(nativeSettle!, counts, probs, new Uint8Array(0), kinds, 1, n, k, 1e-9, [lo, hi], Infinity, 0, new Float64Array(0), 0);
+    const visit = new Int32Array(n).fill(-1);
+    const settled = settleBatch(nativeSettle!, counts, probs, new Uint8Array(0), kinds, 1, n, k, 1e-9, [lo, hi], Infinity, 0, new Float64Array(0), 0, visit);
+    // The rows left to JS, listed in order for its loop.
+    expect(Array.from(visit.subarray(0, n - settled))).toEqual([...kinds.keys()].filter((i) => kinds[i] !== SETTLED));
     // What JS counts for the same settled rows.
     const want = emptyStats();
     const labelN = new Float64Array(k);
@@ -114,7 +117,7 @@ describe('native row settler', () => {
     const n = rows.length;
     const run = (threshold: number, need: number, draws = new Float64Array(0), drawFloor = 0) => {
       const kinds = new Int32Array(n);
-      settleBatch(nativeSettle!, settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), probs, new Uint8Array(0), kinds, 1, n, k, 1e-3, range, threshold, need, draws, drawFloor);
+      settleBatch(nativeSettle!, settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), probs, new Uint8Array(0), kinds, 1, n, k, 1e-3, range, threshold, need, draws, drawFloor, new Int32Array(n));
       return Array.from(kinds);
     };
     // Invalid rows come back 0 (JS rejects them with the reason); valid ones 1 or settled.
