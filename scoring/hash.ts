@@ -5,10 +5,28 @@
  */
 
 const encoder = new TextEncoder();
+/** UTF-8 bytes of the string being hashed; reused (hashing is synchronous), grown as needed. */
+let scratch = new Uint8Array(256);
+
+/**
+ * The UTF-8 bytes of `s`, in `scratch` (valid until the next call). ASCII, the usual id, is copied
+ * in JS: TextEncoder.encode() allocated a buffer per call and was most of the cost of a draw.
+ */
+function utf8(s: string): Uint8Array {
+  const n = s.length;
+  // At most 3 bytes per UTF-16 unit.
+  if (scratch.length < 3 * n) scratch = new Uint8Array(Math.max(3 * n, 2 * scratch.length));
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return scratch.subarray(0, encoder.encodeInto(s, scratch).written);
+    scratch[i] = c;
+  }
+  return scratch.subarray(0, n);
+}
 
 /** MurmurHash3 x86 32-bit over the UTF-8 bytes of `input`; unsigned result. */
 export function murmur3(input: string | Uint8Array, seed = 0): number {
-  const data = typeof input === 'string' ? encoder.encode(input) : input;
+  const data = typeof input === 'string' ? utf8(input) : input;
   const len = data.length;
   const c1 = 0xcc9e2d51;
   const c2 = 0x1b873593;
@@ -53,7 +71,7 @@ export function signed32(x: number): number {
  * hashes, so ties are practically impossible and every thread agrees.
  */
 export function uniform01(seed: string, id: string): number {
-  return uniform01Key(encoder.encode(`${seed}\u0000${id}`));
+  return uniform01Key(utf8(`${seed}\u0000${id}`));
 }
 
 /** `uniform01` from the UTF-8 bytes of `${seed}\u0000${id}`, for callers holding bytes (the JSONL byte scanner). */
