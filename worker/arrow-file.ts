@@ -20,7 +20,7 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { ArrowType, decodeBatchHeader, decodeFooter, fieldExtent, type IpcBatchHeader, type IpcField, type IpcFooter } from './arrow-ipc.js';
-import { IpcBatch, IpcColumn, columnReadable, valuesClass, type ColumnBatch, type ColumnData, type ColumnValues } from './arrow-column.js';
+import { IpcBatch, IpcColumn, columnData, columnReadable, valuesClass, type ColumnBatch, type ColumnData, type ColumnValues } from './arrow-column.js';
 import { readFooter } from './arrow-footer.js';
 import { openObjectFile, readFully } from './line-range.js';
 
@@ -178,22 +178,21 @@ export class ArrowFileReader {
     const { length, nullCount } = nodes[node];
     const where = `record batch ${index}, column ${f.name}`;
     const nullBitmap = view(Uint8Array, body, regions[buffer], nullCount > 0 ? Math.ceil(length / 8) : 0, where);
-    const base = { typeId: f.typeId, offset: 0, length, nullCount, nullBitmap };
     const empty = new Uint8Array(0);
     if (f.typeId === ArrowType.List || f.typeId === ArrowType.FixedSizeList) {
       const list = f.typeId === ArrowType.List;
       const child = this.columnData(f.children[0], nodes, regions, node + 1, buffer + (list ? 2 : 1), body, index);
       const valueOffsets = list ? view(Int32Array, body, regions[buffer + 1], length + 1, where) : new Int32Array(0);
       if (list ? !spans(valueOffsets, length, child.length) : child.length < length * (f.listSize ?? 0)) throw new Error(`${where}: list values run past the child's ${child.length}`);
-      return { ...base, values: empty, valueOffsets, children: [child] };
+      return columnData(f.typeId, length, nullCount, nullBitmap, empty, valueOffsets, [child]);
     }
     if (f.typeId === ArrowType.Utf8) {
       const valueOffsets = view(Int32Array, body, regions[buffer + 1], length + 1, where);
       const bytes = regions[buffer + 2];
       if (!spans(valueOffsets, length, bytes.length)) throw new Error(`${where}: string offsets run past the ${bytes.length} bytes`);
-      return { ...base, values: body.subarray(bytes.offset, bytes.offset + bytes.length), valueOffsets, children: [] };
+      return columnData(f.typeId, length, nullCount, nullBitmap, body.subarray(bytes.offset, bytes.offset + bytes.length), valueOffsets, []);
     }
-    return { ...base, values: view(valuesClass(f), body, regions[buffer + 1], length, where), valueOffsets: new Int32Array(0), children: [] };
+    return columnData(f.typeId, length, nullCount, nullBitmap, view(valuesClass(f), body, regions[buffer + 1], length, where), new Int32Array(0), []);
   }
 
   /** Reads the given buffers of a body at file offset `at`, merging neighbours into one read. */
