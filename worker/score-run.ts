@@ -268,7 +268,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     const lineFormat = params.format === 'arrow' || params.format === 'parquet' ? 'auto' : params.format;
     let firstOfSource = true;
     if (rangeable(source, params.format)) {
-      for (const range of planRanges(source.path!, source.size!, params.chunkBytes, source.generation)) {
+      for (const range of planRanges(source.path!, source.size!, params.chunkBytes, source.generation, pool.threads)) {
         if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
         await waitForRoom(inflightLimit);
         if (failure) break;

@@ -44,14 +44,19 @@ async function run(source: Source, chunkBytes: number) {
 
 describe('byte ranges of a local file', () => {
   it('own every line exactly once, whatever the range size', () => {
-    fc.assert(fc.property(fc.array(line, { maxLength: 40 }), fc.boolean(), fc.integer({ min: 1, max: 400 }), (lines, trailing, rangeBytes) => {
+    fc.assert(fc.property(fc.array(line, { maxLength: 40 }), fc.boolean(), fc.integer({ min: 1, max: 400 }), fc.integer({ min: 0, max: 4 }), (lines, trailing, rangeBytes, threads) => {
       const text = lines.join('\n') + (trailing && lines.length > 0 ? '\n' : '');
       const file = join(dir, 'own.jsonl');
       writeFileSync(file, text);
       const size = statSync(file).size;
       const owned: string[] = [];
       let lineCount = 0;
-      for (const r of planRanges(file, size, rangeBytes)) {
+      const ranges = planRanges(file, size, rangeBytes, undefined, threads);
+      // Contiguous, none longer than asked, the tail cut smaller only when threads are given.
+      ranges.forEach((r, i) => { expect(r.start).toBe(i === 0 ? 0 : ranges[i - 1].end); expect(r.end - r.start).toBeLessThanOrEqual(rangeBytes); });
+      if (size > 0) expect(ranges.at(-1)!.end).toBe(size);
+      if (threads === 0) expect(ranges.length).toBe(Math.ceil(size / rangeBytes));
+      for (const r of ranges) {
         const got = readRangeLines(r, MAX_LINE);
         const body = Buffer.from(got.bytes).toString();
         const split = body.length === 0 ? [] : body.replace(/\n$/, '').split('\n');
