@@ -210,6 +210,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   };
   /** The record of a fast line, as the general path would build it (the line's key order: parsed once more). */
   const build = (e: ScoredEntry, lineStart: number): void => {
+    if (Number.isNaN(e.u)) e.u = uniform01(input.strategy.seed, e.id);
+    if (input.keepRecords === false) { e.record = { id: e.id }; return; }
     const f = fast!.s;
     parseFastBytes(buf, lineStart, n, f);
     const rec: PredictionRecord = { id: e.id };
@@ -219,7 +221,6 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     if (model !== undefined) rec.model = model;
     rec.probs = fastProbs(f, labels);
     e.record = rec;
-    if (Number.isNaN(e.u)) e.u = uniform01(input.strategy.seed, e.id);
   };
 
   // Lines are found in the bytes (split on \n, as decoding then splitting did) by a line scanner
@@ -381,8 +382,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     const keepTop = scored.score >= floor && top.wouldKeep(entry);
     if (keepTop || input.auditK > 0) entry.u = uniform01(input.strategy.seed, rec.id);
     // Only retained entries pay for slimming; most records are dropped by the heaps.
-    if (keepTop) top.push({ ...entry, record: slim(rec, input.keepEmbedding) });
-    if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: slim(rec, false) });
+    if (keepTop) top.push({ ...entry, record: input.keepRecords === false ? { id: rec.id } : slim(rec, input.keepEmbedding) });
+    if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: input.keepRecords === false ? { id: rec.id } : slim(rec, false) });
   }
   stats.confidenceSum = stats.confidenceNano / 1e9;
   stats.entropySum = stats.entropyNano / 1e9;

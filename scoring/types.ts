@@ -124,6 +124,8 @@ export interface ScoreChunkInput {
   run?: string;
   /** Keep records' `embedding` in entries (only when diversity selection needs it). */
   keepEmbedding: boolean;
+  /** false: kept entries' records hold their id only, for callers that need just ids and scores (`reviewloop score`). Default true. */
+  keepRecords?: boolean;
   /** Lines longer than this (bytes) are rejected unparsed. */
   maxLineBytes: number;
   /** Allowed |Σp − 1| for single-label probabilities. */

@@ -41,6 +41,8 @@ export interface ColumnarParams {
   /** Allowed |Σp − 1| for single-label probabilities. */
   probTolerance: number;
   exclude?: BigUint64Array;
+  /** false: kept entries' records hold their id only (ScoreChunkInput.keepRecords); text and model strings are then never read. Default true. */
+  keepRecords?: boolean;
   /** Test hook: null runs without the native row settler (scoring/settle.ts), to compare against. Default: the settler when built. */
   nativeSettle?: NativeSettle | null;
 }
@@ -329,28 +331,36 @@ function idsAllValid(ids: ColumnVector): boolean {
 
 /** Offers row i (valid, scored `s`) to the heaps, building its record only if one keeps it; true when the top heap is full after. */
 function offer(b: BatchRows, i: number, id: string, s: number, mayTop: boolean): boolean {
-  const { source, params, sink, text, model, values, rowBase } = b;
-  const { labels, strategy } = params;
+  const { source, params, sink, rowBase } = b;
+  const { strategy } = params;
   const { top, audit } = sink;
-  const k = labels.length;
-  const off = i * k;
   const line = rowBase + i + 1;
   const u = audit.capacity > 0 ? uniform01(strategy.seed, id) : NaN;
   const probe = { id, score: s, u, source: { object: source.uri, line } };
   const keepTop = mayTop && top.wouldKeep(probe as ScoredEntry);
   const keepAudit = audit.capacity > 0 && audit.wouldKeep(probe as ScoredEntry);
   if (!keepTop && !keepAudit) return false;
-  const record: PredictionRecord = { id, probs: {} };
-  for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
-  const t = stringAt(text, i);
-  if (t !== undefined) record.text = t;
-  const m = stringAt(model, i);
-  if (m !== undefined) record.model = m;
+  const record: PredictionRecord = { id };
+  if (params.keepRecords !== false) fillRecord(b, record, i);
   // Kept entries always carry their audit draw, as JSONL entries do (partials and rounds read it).
   const entry: ScoredEntry = { ...probe, u: Number.isNaN(u) ? uniform01(strategy.seed, id) : u, record };
   if (keepTop) top.push(entry);
   if (keepAudit) audit.push(entry);
   return top.size >= top.capacity;
+}
+
+/** A kept row's probabilities, text and model, into its record. */
+function fillRecord(b: BatchRows, record: PredictionRecord, i: number): void {
+  const { text, model, values } = b;
+  const { labels } = b.params;
+  const k = labels.length;
+  const off = i * k;
+  record.probs = {};
+  for (let j = 0; j < k; j++) record.probs![labels[j]] = values[off + j];
+  const t = stringAt(text, i);
+  if (t !== undefined) record.text = t;
+  const m = stringAt(model, i);
+  if (m !== undefined) record.model = m;
 }
 
 /** Validates, counts and offers to the heaps the rows of one batch; returns its rejects in row order. */
@@ -504,7 +514,9 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
   // Ids, texts and models are needed as strings only for rows that can reach a heap: their bytes are read on demand,
   // except ids (and models) when every row's audit draw (or exclusion) is computed from them.
   const keyed = (sink.audit.capacity > 0 || (params.exclude?.length ?? 0) > 0) ? ['id', ...((params.exclude?.length ?? 0) > 0 ? ['model'] : [])] : [];
-  const columns: BatchColumns = { eager: ['probs', ...labels, ...keyed], lazy: ['id', 'text', 'model'].filter((c) => !keyed.includes(c)) };
+  // Without records, a model is read only to check exclusions; text still is, for its validity (text tasks reject rows without).
+  const lazy = ['id', 'text', ...(params.keepRecords === false ? [] : ['model'])];
+  const columns: BatchColumns = { eager: ['probs', ...labels, ...keyed], lazy: lazy.filter((c) => !keyed.includes(c)) };
   const batches = typedErrors(source, format, format === 'arrow' ? arrowBatches(source, range, columns) : parquetBatches(source));
   for await (const batch of batches) {
     if (signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');

@@ -29,6 +29,8 @@ export interface ScoreParams {
   /** Entries kept for the audit sample. */
   auditK: number;
   keepEmbedding: boolean;
+  /** false: entries' records hold their id only (see ScoreChunkInput.keepRecords). Default true. */
+  keepRecords?: boolean;
   maxLineBytes: number;
   probTolerance: number;
   /** Bytes per chunk sent to a worker, or per byte range a worker reads itself from a local file. */
@@ -213,6 +215,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
     run,
     keepEmbedding: params.keepEmbedding,
+    keepRecords: params.keepRecords,
     maxLineBytes: params.maxLineBytes,
     probTolerance: params.probTolerance,
     exclude: params.exclude,
@@ -236,9 +239,9 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         await waitForRoom(inflightLimit);
         if (failure) break;
         const to = Math.min(batchCount, from + group);
-        const { task, labels, strategy, topK, auditK, probTolerance, exclude } = params;
+        const { task, labels, strategy, topK, auditK, probTolerance, exclude, keepRecords } = params;
         const topFloor = top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined;
-        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, run, probTolerance, exclude }, {
+        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, run, probTolerance, exclude, keepRecords }, {
           rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
         });
         firstOfSource = false;

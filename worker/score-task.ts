@@ -28,7 +28,7 @@ if ((workerData as { warmArrow?: boolean } | null)?.warmArrow === true) import('
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };
 
 /** Consecutive record batches of a local Arrow IPC file, read by index; row numbers in the result count from 1 within them. */
-export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'run' | 'probTolerance' | 'exclude'> {
+export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'run' | 'probTolerance' | 'exclude' | 'keepRecords'> {
   kind: 'score-arrow';
   /** URI for rejects and entries. */
   object: string;

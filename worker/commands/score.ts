@@ -129,6 +129,8 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO, earlyPool?: P
       topK,
       auditK,
       keepEmbedding: false,
+      // The output is ids and scores; partials (--shard) keep whole records, as they always have.
+      keepRecords: shard !== undefined,
       maxLineBytes: intOpt('--max-line-bytes', o.maxLineBytes, 1024),
       probTolerance: Number(o.probTolerance),
       chunkBytes: intOpt('--chunk-bytes', o.chunkBytes, 64 * 1024),
