@@ -10,8 +10,9 @@ export interface ScoringPoolOptions {
   threads?: number;
 }
 
+/** The file each scoring thread loads: a CommonJS entry that imports worker/score-task.js (see score-task-entry.cts for why). */
 export function taskModulePath(): string {
-  return compiledModulePath('worker/score-task.js');
+  return compiledModulePath('worker/score-task-entry.cjs');
 }
 
 export class ScoringPool {
