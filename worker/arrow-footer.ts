@@ -1,8 +1,8 @@
 /**
  * How many record batches a local Arrow IPC file holds, read straight from
- * its footer's flatbuffer: the main thread needs only that number to hand the
- * batches to the scoring threads, and loading apache-arrow to get it cost
- * ~0.2 s before the first task could leave (the threads load it anyway).
+ * its footer's flatbuffer (arrow-ipc.ts): the main thread needs only that
+ * number to hand the batches to the scoring threads, and loading apache-arrow
+ * to get it cost ~0.2 s before the first task could leave.
  *
  * Anything that does not check out is INPUT_INVALID.
  */

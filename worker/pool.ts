@@ -45,8 +45,8 @@ export class ScoringPool {
 
   /**
    * Starts the threads now instead of on the first chunk, so their start-up overlaps the caller's.
-   * With `arrow`, each thread also loads the Arrow reader while it waits (~0.1 s of module
-   * compilation that was otherwise on the first batch's path).
+   * With `arrow`, each thread also loads the Arrow reader while it waits (~10 ms of module
+   * loading that was otherwise on the first batch's path).
    */
   start(options: { arrow?: boolean } = {}): void {
     if (this.piscina === null) this.warmArrow = options.arrow ?? false;

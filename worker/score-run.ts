@@ -71,10 +71,10 @@ export function sharedKeys(keys: bigint[]): BigUint64Array {
 
 /**
  * Arrow files at least this big are scored batch by batch in the pool;
- * smaller ones on this thread. Each pool thread pays ~0.1 s of CPU to load
- * apache-arrow, and two threads on a 2-vCPU machine do ~1.3x the work of one:
- * measured with `npm run bench`, 1M rows (118 MB) finish sooner on one thread
- * (0.95 s vs 1.2 s), 10M rows (1.2 GB) sooner in the pool (3.3 s vs 4.6 s).
+ * smaller ones on this thread. Starting the threads costs ~0.1 s, and two
+ * threads on a 2-vCPU machine do ~1.3x the work of one: measured with
+ * `npm run bench`, 1M rows (118 MB) finish sooner on one thread (0.37 s vs
+ * 0.52 s), 10M rows (1.2 GB) sooner in the pool (0.8 s vs ~3 s).
  */
 
 /** Whether an Arrow object is scored in the pool, batch by batch: a local, uncompressed file big enough to be worth it. */

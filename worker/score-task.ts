@@ -80,7 +80,7 @@ export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskO
 /** Scores Arrow record batches here instead of on the main thread (worker/columnar-source.ts does the rows). */
 export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutput> {
   try {
-    // Loaded on first use: threads that only see JSONL never load apache-arrow.
+    // Loaded on first use: threads that only see JSONL never load the Arrow reader.
     const { scoreColumnarSource } = await import('./columnar-source.js');
     const top = new TopK<ScoredEntry>(input.topK);
     const audit = new BottomK<ScoredEntry>(input.auditK);
