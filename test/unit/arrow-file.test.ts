@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -6,9 +7,12 @@ import {
   TimestampMillisecond, Uint8, Utf8, tableFromIPC, tableToIPC, vectorFromArray, type DataType,
 } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ChunkStats, Reject, ScoredEntry } from '../../scoring/types.js';
+import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ColumnBatch } from '../../worker/arrow-column.js';
 import { ArrowFileReader, fillBatch, type BatchColumns } from '../../worker/arrow-file.js';
 import { arrowFileBatchCount } from '../../worker/arrow-footer.js';
+import { scoreColumnarSource } from '../../worker/columnar-source.js';
 import { ArrowType, decodeFooter } from '../../worker/arrow-ipc.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rl-arrow-file-'));
@@ -65,7 +69,10 @@ function rowsOf(batch: ColumnBatch, name: string): unknown[] {
   for (let i = 0; i < batch.numRows; i++) {
     if (!c.isValid(i)) out.push(null);
     else if (c.type.typeId === ArrowType.List) out.push(Array.from(d.children[0].values.subarray(d.children[0].offset + d.valueOffsets[d.offset + i], d.children[0].offset + d.valueOffsets[d.offset + i + 1]) as Float64Array));
-    else if (c.type.typeId === ArrowType.FixedSizeList) out.push(Array.from(d.children[0].values.subarray(d.children[0].offset + (d.offset + i) * 3, d.children[0].offset + (d.offset + i + 1) * 3) as Float32Array));
+    else if (c.type.typeId === ArrowType.FixedSizeList) {
+      const w = c.type.listSize!;
+      out.push(Array.from(d.children[0].values.subarray(d.children[0].offset + (d.offset + i) * w, d.children[0].offset + (d.offset + i + 1) * w) as Float32Array));
+    }
     else out.push(c.get(i));
   }
   return out;
@@ -184,5 +191,69 @@ describe('synchronous Arrow file reader', () => {
       }
     }
     expect(threw).toBeGreaterThan(30);
+  });
+});
+
+/** Files pyarrow wrote (scripts/arrow-fixtures.py): what most prediction files look like. */
+const FIXTURES = fileURLToPath(new URL('../fixtures/arrow/', import.meta.url));
+const PA_LABELS = ['billing', 'shipping', 'returns', 'account', 'technical', 'other'];
+
+/** Top, audit, stats and rejects of one Arrow object, as the run would keep them. */
+async function scoreFile(path: string, uri: string): Promise<{ top: unknown[]; audit: unknown[]; stats: ChunkStats[]; rejects: Reject[] }> {
+  const top = new TopK<ScoredEntry>(25);
+  const audit = new BottomK<ScoredEntry>(5);
+  const stats: ChunkStats[] = [];
+  const rejects: Reject[] = [];
+  await scoreColumnarSource({ uri, name: path, path, open: () => { throw new Error('should seek'); } }, 'arrow',
+    { task: 'textcat', labels: PA_LABELS, strategy: { name: 'entropy', seed: 's' }, probTolerance: 1e-3 },
+    { top, audit, onStats: (x) => { stats.push(x); }, onRejects: (r) => { rejects.push(...r); } });
+  const view = (es: ScoredEntry[]) => es.map((e) => [e.id, e.score, e.u, e.source.line, e.record]);
+  return { top: view(top.values()), audit: view(audit.values()), stats, rejects };
+}
+
+describe('Arrow files pyarrow writes', () => {
+  it('are read as apache-arrow reads them, whole or string bytes on demand, stepping over struct, timestamp, bool and embedding columns', () => {
+    for (const [file, used] of [['pyarrow-list.arrow', ['id', 'text', 'model', 'probs']], ['pyarrow-fixed32.arrow', ['id', 'probs']], ['pyarrow-columns.arrow', ['id', ...PA_LABELS]]] as const) {
+      const path = join(FIXTURES, file);
+      const ref = tableFromIPC(readFileSync(path));
+      expect(ref.batches.length, file).toBe(3);
+      for (const lazy of [[], used.filter((c) => c === 'id' || c === 'text' || c === 'model')]) {
+        const reader = ArrowFileReader.open(path, undefined, path, { eager: used.filter((c) => !lazy.includes(c)), lazy })!;
+        expect(reader, file).not.toBeNull();
+        try {
+          for (let b = 0; b < reader.numBatches; b++) {
+            const batch = reader.readBatch(b)!;
+            fillBatch(batch);
+            for (const c of used) expect(rowsOf(batch, c), `${file} batch ${b} ${c}`).toEqual(rowsOf(ref.batches[b] as unknown as ColumnBatch, c));
+          }
+        } finally {
+          reader.close();
+        }
+      }
+    }
+  });
+
+  it('that this reader leaves to apache-arrow (a dictionary column, a large_string id) score as the plain layouts do', async () => {
+    for (const file of ['pyarrow-dictionary.arrow', 'pyarrow-large.arrow']) {
+      const path = join(FIXTURES, file);
+      expect(ArrowFileReader.open(path, undefined, path, { eager: ['probs', 'id', 'model'], lazy: [] }), file).toBeNull();
+    }
+    // The same ids and probabilities in four layouts; only the records differ (no text; a model in one).
+    const scored = await Promise.all(['pyarrow-columns.arrow', 'pyarrow-dictionary.arrow', 'pyarrow-large.arrow'].map((f) => scoreFile(join(FIXTURES, f), 'x')));
+    const bare = (r: (typeof scored)[number]) => JSON.stringify([r.top, r.audit].map((es) => es.map((e) => (e as unknown[]).slice(0, 4))));
+    expect(scored[0].top.length).toBe(25);
+    for (const r of scored.slice(1)) expect(bare(r)).toBe(bare(scored[0]));
+    expect(scored.map((r) => r.rejects.length)).toEqual([0, 0, 0]);
+  });
+
+  it('with nulls, score and reject as the same rows read by apache-arrow from a stream', async () => {
+    const path = join(FIXTURES, 'pyarrow-list.arrow');
+    const stream = join(dir, 'pyarrow-list.arrows');
+    writeFileSync(stream, tableToIPC(tableFromIPC(readFileSync(path)), 'stream'));
+    const mine = await scoreFile(path, 'x');
+    const theirs = await scoreFile(stream, 'x');
+    expect(JSON.stringify(mine)).toBe(JSON.stringify(theirs));
+    // Row 18 has no id, row 30 no probabilities; every 11th text is null (textcat needs text).
+    expect(mine.rejects.map((r) => [r.line, r.field])).toEqual(expect.arrayContaining([[18, 'id'], [30, 'probs'], [4, 'text']]));
   });
 });
