@@ -166,7 +166,8 @@ export class ArrowFileReader {
         for (const { offsets, region } of strings) {
           const start = region.offset + offsets[row];
           const length = offsets[row + 1] - offsets[row];
-          if (length > 0 && offsets[row + 1] <= region.length) readAt(fd, body.subarray(start), length, at + start);
+          // Only the ends of the offsets were checked (columnData): a corrupt row in between reads nothing.
+          if (length > 0 && offsets[row] >= 0 && offsets[row + 1] <= region.length) readAt(fd, body.subarray(start), length, at + start);
         }
       });
     }
