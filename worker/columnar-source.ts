@@ -31,6 +31,7 @@ import { checkGeneration } from './line-range.js';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
 import { loadNativeKeys, loadNativeSettle, loadOffsetSpans } from './native-scan.js';
+import type { ParquetOpen } from './parquet-thread.js';
 import { decompressed, type Source } from './sources.js';
 
 /** What a columnar object is scored with (a subset of `ScoreParams`). */
@@ -149,6 +150,42 @@ async function readOneBatch(path: string, b: number, source: Source): Promise<Co
   }
 }
 
+/** The Parquet thread kept between objects (parquet-thread.ts), while no object is using it. */
+let idleParquet: { worker: Worker; timer: NodeJS.Timeout } | undefined;
+/** An idle Parquet thread ends after this long: a daemon between rounds should not hold its ~60 MB. */
+const PARQUET_IDLE_MS = 5_000;
+
+/** A Parquet thread: the idle one, or a new one (objects read at the same time get one each). */
+function parquetThread(): Worker {
+  if (idleParquet !== undefined) {
+    const { worker, timer } = idleParquet;
+    idleParquet = undefined;
+    clearTimeout(timer);
+    return worker;
+  }
+  const worker = new Worker(compiledModulePath('worker/parquet-thread.js'), {
+    // A small young generation keeps its RSS down (as the pool's).
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
+  });
+  // It must not keep a finished process alive; every read waits on it by its own promises.
+  worker.unref();
+  return worker;
+}
+
+/** Keeps a thread that finished an object for the next one, or ends it when one is kept already. */
+function releaseParquetThread(worker: Worker): void {
+  if (idleParquet !== undefined) {
+    void worker.terminate();
+    return;
+  }
+  const timer = setTimeout(() => {
+    if (idleParquet?.worker === worker) idleParquet = undefined;
+    void worker.terminate();
+  }, PARQUET_IDLE_MS);
+  timer.unref();
+  idleParquet = { worker, timer };
+}
+
 /**
  * Record batches of a Parquet object, one row group at a time, decoded in a
  * worker thread (worker/parquet-thread.ts) so a wasm trap on corrupt bytes
@@ -163,13 +200,9 @@ async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
     for await (const p of source.open() as AsyncIterable<Uint8Array>) parts.push(p);
     bytes = Buffer.concat(parts);
   }
-  const worker = new Worker(compiledModulePath('worker/parquet-thread.js'), {
-    workerData: { path: source.path, bytes, exclude: ['meta', 'embedding'], batchRows: PARQUET_BATCH_ROWS },
-    // Its garbage is one row group's IPC bytes at a time: a small young generation keeps RSS down (as the pool's).
-    resourceLimits: { maxYoungGenerationSizeMb: 8 },
-  });
-  type Reply = { groups?: number; ipc?: Uint8Array; error?: string };
-  const next = () => new Promise<Reply>((resolve, reject) => {
+  const worker = parquetThread();
+  type Reply = { groups?: number; length?: number; shared?: SharedArrayBuffer; error?: string };
+  const ask = (msg: object) => new Promise<Reply>((resolve, reject) => {
     const off = () => { worker.off('message', onMessage); worker.off('error', onError); worker.off('exit', onExit); };
     const onMessage = (m: Reply) => { off(); if (m.error !== undefined) reject(new Error(m.error)); else resolve(m); };
     const onError = (e: Error) => { off(); reject(e); };
@@ -177,16 +210,25 @@ async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
     worker.on('message', onMessage);
     worker.on('error', onError);
     worker.on('exit', onExit);
+    worker.postMessage(msg);
   });
+  // Kept for the next object only when this one was read to the end without a failure.
+  let reusable = false;
   try {
-    const { groups } = await next();
+    const open: ParquetOpen = { path: source.path, bytes, exclude: ['meta', 'embedding'], batchRows: PARQUET_BATCH_ROWS };
+    const { groups } = await ask({ open });
+    let shared: SharedArrayBuffer | undefined;
     for (let g = 0; g < (groups ?? 0); g++) {
-      worker.postMessage({ group: g });
-      const { ipc } = await next();
-      for (const batch of tableFromIPC(ipc!).batches) yield batch;
+      const reply = await ask({ group: g });
+      shared = reply.shared ?? shared;
+      if (shared === undefined || reply.length === undefined || reply.length > shared.byteLength) throw new Error(`row group ${g}: the reader thread sent no bytes`);
+      // Views into the thread's buffer: every batch of this group is scored (records copy what they keep) before the next group is asked for.
+      for (const batch of tableFromIPC(new Uint8Array(shared, 0, reply.length)).batches) yield batch;
     }
+    reusable = true;
   } finally {
-    await worker.terminate();
+    if (reusable) releaseParquetThread(worker);
+    else await worker.terminate();
   }
 }
 

@@ -120,6 +120,22 @@ describe('columnar sources', () => {
     }
   });
 
+  it('reads Parquet objects one after another through one kept thread, each one whole, local or remote', async () => {
+    // Different rows per object, so a group read from the wrong object (or not read) would show.
+    const other = rows(300).map((r, i) => ({ ...r, id: r.id === null ? null : `o${i}`, probs: r.probs.slice().reverse() }));
+    const wasm = pq.Table.fromIPCStream(tableToIPC(table(other, 'list'), 'stream'));
+    const otherBytes = pq.writeParquet(wasm, new pq.WriterPropertiesBuilder().setMaxRowGroupSize(70).build());
+    writeFileSync(join(dir, 'o.parquet'), otherBytes);
+    writeFileSync(join(dir, 'o.jsonl'), jsonl(other));
+    const asJsonl = (f: string, text: string) => ({ ...fileSource(join(dir, f)), open: () => Readable.from([Buffer.from(text)]) });
+    const ref = await run([asJsonl('p.jsonl', jsonl(data)), asJsonl('o.jsonl', jsonl(other)), asJsonl('p.jsonl', jsonl(data))]);
+    const got = await run([fileSource(join(dir, 'p.parquet')), bytesSource('o.parquet', otherBytes), fileSource(join(dir, 'p.parquet'))]);
+    expect(got.stats).toEqual(ref.stats);
+    expect(got.top).toEqual(ref.top);
+    expect(got.audit).toEqual(ref.audit);
+    expect(got.stats.read).toBe(900);
+  });
+
   it('checks the generation a round pinned on a local Arrow file, on this thread and in the pool', async () => {
     const file = join(dir, 'g.arrow');
     writeFileSync(file, tableToIPC(table(data, 'list'), 'file'));
