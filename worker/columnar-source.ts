@@ -161,15 +161,14 @@ function parquetThread(): Worker {
     const { worker, timer } = idleParquet;
     idleParquet = undefined;
     clearTimeout(timer);
+    // Referenced while in use: a read waiting for its reply must keep the process alive.
+    worker.ref();
     return worker;
   }
-  const worker = new Worker(compiledModulePath('worker/parquet-thread.js'), {
+  return new Worker(compiledModulePath('worker/parquet-thread.js'), {
     // A small young generation keeps its RSS down (as the pool's).
     resourceLimits: { maxYoungGenerationSizeMb: 8 },
   });
-  // It must not keep a finished process alive; every read waits on it by its own promises.
-  worker.unref();
-  return worker;
 }
 
 /** Keeps a thread that finished an object for the next one, or ends it when one is kept already. */
@@ -182,7 +181,9 @@ function releaseParquetThread(worker: Worker): void {
     if (idleParquet?.worker === worker) idleParquet = undefined;
     void worker.terminate();
   }, PARQUET_IDLE_MS);
+  // Idle, neither it nor its timer keeps a finished process alive.
   timer.unref();
+  worker.unref();
   idleParquet = { worker, timer };
 }
 
