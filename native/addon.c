@@ -104,17 +104,16 @@ static napi_value force_scalar_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Plain writable, enumerable properties, as assigning them would make. */
+#define EXPORT(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_writable | napi_enumerable | napi_configurable, NULL }
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  if (napi_create_function(env, "scan", NAPI_AUTO_LENGTH, scan_js, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "scan", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "settle", NAPI_AUTO_LENGTH, settle_js, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "settle", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "keys", NAPI_AUTO_LENGTH, keys_js, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "keys", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "spans", NAPI_AUTO_LENGTH, spans_js, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "spans", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "forceScalar", NAPI_AUTO_LENGTH, force_scalar_js, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "forceScalar", fn) != napi_ok) return NULL;
-  return exports;
+  const napi_property_descriptor fns[] = {
+    EXPORT("scan", scan_js),
+    EXPORT("settle", settle_js),
+    EXPORT("keys", keys_js),
+    EXPORT("spans", spans_js),
+    EXPORT("forceScalar", force_scalar_js),
+  };
+  return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) == napi_ok ? exports : NULL;
 }
