@@ -69,14 +69,6 @@ export function sharedKeys(keys: bigint[]): BigUint64Array {
   return arr;
 }
 
-/**
- * Arrow files at least this big are scored batch by batch in the pool;
- * smaller ones on this thread. Starting the threads costs ~0.1 s, and two
- * threads on a 2-vCPU machine do ~1.3x the work of one: measured with
- * `npm run bench`, 1M rows (118 MB) finish sooner on one thread (0.37 s vs
- * 0.52 s), 10M rows (1.2 GB) sooner in the pool (0.8 s vs ~3 s).
- */
-
 /** Whether an Arrow object is scored in the pool, batch by batch: a local, uncompressed file big enough to be worth it. */
 function arrowInPool(source: Source, minBytes = ARROW_PARALLEL_MIN_BYTES): boolean {
   return source.path !== undefined && !/\.gz$/i.test(source.path) && (source.size ?? 0) >= minBytes;
@@ -202,29 +194,33 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     await applyInOrder();
   };
 
-  const chunkInput = (source: Source, lineFormat: ScoreChunkInput['format']): Omit<ScoreChunkInput, 'chunk' | 'firstLine'> => ({
-    kind: 'score-chunk',
-    object: source.uri,
-    format: lineFormat,
+  /** What every task of the run carries, JSONL chunk or Arrow batches. */
+  const taskFields = () => ({
     task: params.task,
     labels: params.labels,
     strategy: params.strategy,
     topK: params.topK,
     auditK: params.auditK,
-    // Once the run's heap is full, chunks drop what cannot beat its worst: far fewer entries built, cloned and merged.
+    // Once the run's heap is full, tasks drop what cannot beat its worst: far fewer entries built, cloned and merged.
     topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
     run,
-    keepEmbedding: params.keepEmbedding,
     keepRecords: params.keepRecords,
-    maxLineBytes: params.maxLineBytes,
     probTolerance: params.probTolerance,
     exclude: params.exclude,
+  });
+
+  const chunkInput = (source: Source, lineFormat: ScoreChunkInput['format']): Omit<ScoreChunkInput, 'chunk' | 'firstLine'> => ({
+    kind: 'score-chunk',
+    object: source.uri,
+    format: lineFormat,
+    ...taskFields(),
+    keepEmbedding: params.keepEmbedding,
+    maxLineBytes: params.maxLineBytes,
   });
 
   for (const source of sources) {
     if (failure) break;
     const format = formatOf(source.name, params.format);
-    // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
     const parallel = format === 'arrow' && arrowInPool(source, params.arrowParallelMinBytes);
     const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri, source.generation) : null;
     if (batchCount !== null) {
@@ -239,9 +235,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         await waitForRoom(inflightLimit);
         if (failure) break;
         const to = Math.min(batchCount, from + group);
-        const { task, labels, strategy, topK, auditK, probTolerance, exclude, keepRecords } = params;
-        const topFloor = top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined;
-        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, task, labels, strategy, topK, auditK, topFloor, run, probTolerance, exclude, keepRecords }, {
+        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, ...taskFields() }, {
           rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
         });
         firstOfSource = false;
