@@ -77,8 +77,9 @@ export function decodeLines(chunk: Uint8Array): Array<string | null> {
   }
 }
 
-/** Keeps only what the queue and the snapshot need, so K retained entries stay small. */
-function slim(rec: PredictionRecord, keepEmbedding: boolean): PredictionRecord {
+/** Keeps only what the queue and the snapshot need (the id alone without `keepRecords`), so K retained entries stay small. */
+function slim(rec: PredictionRecord, keepEmbedding: boolean, keepRecords: boolean | undefined): PredictionRecord {
+  if (keepRecords === false) return { id: rec.id };
   if (keepEmbedding || rec.embedding === undefined) return rec;
   const { embedding: _dropped, ...rest } = rec;
   return rest;
@@ -382,8 +383,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     const keepTop = scored.score >= floor && top.wouldKeep(entry);
     if (keepTop || input.auditK > 0) entry.u = uniform01(input.strategy.seed, rec.id);
     // Only retained entries pay for slimming; most records are dropped by the heaps.
-    if (keepTop) top.push({ ...entry, record: input.keepRecords === false ? { id: rec.id } : slim(rec, input.keepEmbedding) });
-    if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: input.keepRecords === false ? { id: rec.id } : slim(rec, false) });
+    if (keepTop) top.push({ ...entry, record: slim(rec, input.keepEmbedding, input.keepRecords) });
+    if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: slim(rec, false, input.keepRecords) });
   }
   stats.confidenceSum = stats.confidenceNano / 1e9;
   stats.entropySum = stats.entropyNano / 1e9;

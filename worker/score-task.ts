@@ -51,18 +51,20 @@ function withFloor<T extends { topFloor?: number; run?: string; topK: number }>(
   return mine > (input.topFloor ?? -Infinity) ? { ...input, topFloor: mine } : input;
 }
 
+/** Scores a chunk above the thread's floor for its run, then raises that floor by what the chunk kept. */
+function scoreWithFloor(input: ScoreChunkInput): ReturnType<typeof scoreChunkSync> {
+  const out = scoreChunkSync(withFloor(input), native);
+  floors.note(input.run, input.topK, out.top.map((e) => e.score));
+  return out;
+}
+
 export function scoreChunk(input: ScoreChunkInput | RangeChunkInput): ScoreTaskOutput {
   const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : `lines ${input.firstLine}…`;
   try {
-    if (!('range' in input)) {
-      const whole = scoreChunkSync(withFloor(input), native);
-      floors.note(input.run, input.topK, whole.top.map((e) => e.score));
-      return { ok: true, ...whole };
-    }
+    if (!('range' in input)) return { ok: true, ...scoreWithFloor(input) };
     const { range, ...rest } = input;
     const owned = readRangeLines(range, input.maxLineBytes);
-    const out = scoreChunkSync(withFloor({ ...rest, chunk: owned.bytes, firstLine: 1 }), native);
-    floors.note(input.run, input.topK, out.top.map((e) => e.score));
+    const out = scoreWithFloor({ ...rest, chunk: owned.bytes, firstLine: 1 });
     if (owned.oversizedLine > 0) {
       // The tail line was never read whole; reported here, last, as the stream chunker would.
       out.stats.read++;
