@@ -52,7 +52,7 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
   }
   settle_args_t a = {
     .probs = pprobs, .present = npresent == 0 ? NULL : ppresent, .kinds = pkinds, .stride = (size_t)stride,
-    .n = (size_t)n, .k = (int)k, .lo = lo, .hi = hi, .threshold = threshold, .need = (int)need,
+    .n = (size_t)n, .k = (int)k, .lo = lo, .hi = hi, .threshold = threshold, .need = (int)(need > n ? n + 1 : need),
     .draws = ndraws == 0 ? NULL : pdraws, .drawFloor = drawFloor, .acc = pacc,
     .scoreBins = (int)scoreBins, .confBins = (int)confBins, .tolerance = tolerance, .visit = pvisit,
   };

@@ -220,7 +220,9 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   double threshold = a->threshold;
   size_t unsettled = 0;
   if (a->need > 0) {
-    /* The threshold may come from this batch's own rows: every entropy first, then the decisions. */
+    /* The threshold may come from this batch's own rows: every entropy first, then the decisions.
+     * Sound only because need is the heap's capacity K, not its free room: K rows whose exact scores
+     * lie above a value prove the run's final K-th best lies above it too, whatever the heap holds. */
     for (size_t from = 0; from < n; from += SETTLE_BLOCK) block_rows(a, lg, h, &v, threshold, from, n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK, ROWS_PREPARE, vector);
     /* Only lower bounds above the threshold can raise it. */
     size_t above = 0;

@@ -25,7 +25,7 @@ typedef struct {
   int k;
   double lo, hi;          /* the strategy's score range (histogram) */
   double threshold;       /* rows surely below it reach no heap */
-  int need;               /* room left in the top heap: the threshold then also comes from this batch */
+  int need;               /* 0, or K while the top heap is not full: the need-th best of this batch's rows then also bounds the threshold (see batchBound in scoring/settle.ts) */
   const double *draws;    /* audit draws per row, or NULL when not auditing; -Infinity: the row may be excluded (never settled, never sets the threshold) */
   double drawFloor;       /* rows whose draw is above it reach no audit heap */
   double *acc;            /* scored, confidenceNano, entropyNano, scoreHist[scoreBins], confHist[confBins], labelN[k] */

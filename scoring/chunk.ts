@@ -247,7 +247,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     if (settle !== undefined) {
       const wa = audit.worst();
       const drawFloor = auditing ? (audit.size < audit.capacity || wa === undefined ? Infinity : wa.u) : 0;
-      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top.capacity - top.size, draws, drawFloor, visit);
+      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top, draws, drawFloor, visit);
     }
     // Settled lines need only their count. The loop below visits the rest, so once nearly every line
     // settles it runs rarely: V8 then never spends 100 ms re-optimising this function's big body.
