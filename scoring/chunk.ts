@@ -247,7 +247,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     if (settle !== undefined) {
       const wa = audit.worst();
       const drawFloor = auditing ? (audit.size < audit.capacity || wa === undefined ? Infinity : wa.u) : 0;
-      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top, draws, drawFloor, visit);
+      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), draws, drawFloor, visit);
     }
     // Settled lines need only their count. The loop below visits the rest, so once nearly every line
     // settles it runs rarely: V8 then never spends 100 ms re-optimising this function's big body.
@@ -300,6 +300,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       if (singleLabel) labelN[bestJ]++;
       else for (let j = 0; j < k; j++) if (probs[ro + j] >= 0.5) labelN[j]++;
       // Most records lose to both heaps' worst on score (and audit draw, hashed from the id's bytes) alone: they never become strings.
+      // Safe because `floor` and a full heap's worst are each the K-th best of K distinct ids (see
+      // NativeSettle in settle.ts), and a row below the audit heap's worst draw cannot enter it.
       const mayTop = score >= floor && score >= worstTop;
       let u = NaN;
       let mayAudit = false;

@@ -14,6 +14,12 @@
  *   duplicates resolve identically in every run.
  * Entries whose key is NaN are never kept (NaN has no place in a total order).
  *
+ * An id is kept at most once: a second copy of a held id replaces it when it
+ * ranks better and is dropped otherwise, so duplicated ids never cost places.
+ * The kept set is then the K best ids, each by its best copy, whatever the
+ * arrival order: a copy that loses to the root can only be worse than K held
+ * ids (the root only rises), and two copies that meet keep the better.
+ *
  * Binary heap of capacity K with the worst kept entry at the root: a push
  * costs O(1) when it loses to the root (the common case once the heap is
  * full) and O(log K) otherwise.
@@ -65,11 +71,13 @@ function capacityOf(k: number): number {
 }
 
 /** Shared heap machinery; `cmp` is the rank order (negative = better). */
-abstract class BoundedHeap<T> {
+abstract class BoundedHeap<T extends { id: string }> {
   /** Maximum number of entries kept. */
   readonly capacity: number;
   /** Min-heap by rank: heap[0] is the worst kept entry. */
   private readonly heap: T[] = [];
+  /** Heap index of every kept id. */
+  private readonly at = new Map<string, number>();
 
   constructor(k: number) {
     this.capacity = capacityOf(k);
@@ -96,6 +104,8 @@ abstract class BoundedHeap<T> {
    */
   wouldKeep(e: T): boolean {
     if (!this.valid(e)) return false;
+    const held = this.at.get(e.id);
+    if (held !== undefined) return this.cmp(e, this.heap[held]) < 0;
     if (this.heap.length < this.capacity) return true;
     if (this.heap.length === 0) return false;
     return this.cmp(e, this.heap[0]) < 0;
@@ -105,12 +115,21 @@ abstract class BoundedHeap<T> {
   push(e: T): boolean {
     if (!this.valid(e)) return false;
     const h = this.heap;
+    const held = this.at.get(e.id);
+    if (held !== undefined) {
+      // A better copy moves away from the root (toward better entries); a worse one is dropped.
+      if (this.cmp(e, h[held]) >= 0) return false;
+      h[held] = e;
+      this.siftDown(held);
+      return true;
+    }
     if (h.length < this.capacity) {
       h.push(e);
       this.siftUp(h.length - 1);
       return true;
     }
     if (h.length === 0 || this.cmp(e, h[0]) >= 0) return false;
+    this.at.delete(h[0].id);
     h[0] = e;
     this.siftDown(0);
     return true;
@@ -135,9 +154,11 @@ abstract class BoundedHeap<T> {
       // The parent must be worse than (rank after) its children.
       if (this.cmp(h[p], e) >= 0) break;
       h[i] = h[p];
+      this.at.set(h[i].id, i);
       i = p;
     }
     h[i] = e;
+    this.at.set(e.id, i);
   }
 
   private siftDown(i: number): void {
@@ -152,9 +173,11 @@ abstract class BoundedHeap<T> {
       const c = r < n && this.cmp(h[r], h[l]) > 0 ? r : l;
       if (this.cmp(h[c], e) <= 0) break;
       h[i] = h[c];
+      this.at.set(h[i].id, i);
       i = c;
     }
     h[i] = e;
+    this.at.set(e.id, i);
   }
 }
 

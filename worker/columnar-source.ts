@@ -442,7 +442,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       const wa = audit.worst();
       drawFloor = audit.capacity === 0 ? 0 : audit.size < audit.capacity || wa === undefined ? Infinity : wa.u;
     }
-    settled = settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top, keyed ? st.draws : NO_DRAWS, drawFloor, st.visit);
+    settled = settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, keyed ? st.draws : NO_DRAWS, drawFloor, st.visit);
   }
   // Settled rows are counted already; the rest are scored exactly and visited by the loop below, which
   // so stays rarely run and cheap to optimise.

@@ -8,6 +8,8 @@ import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 export interface ScoringPoolOptions {
   /** Worker threads. Default: `os.availableParallelism()`. */
   threads?: number;
+  /** false: the threads score in JS even where the native module was built (same results, slower). Default true. */
+  native?: boolean;
 }
 
 /** The file each scoring thread loads: a CommonJS entry that imports worker/score-task.js (see score-task-entry.cts for why). */
@@ -20,10 +22,12 @@ export class ScoringPool {
   private readonly filename: string;
   private closed = false;
   private warmArrow = false;
+  private readonly native: boolean;
   readonly threads: number;
 
   constructor(options: ScoringPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
+    this.native = options.native ?? true;
     this.filename = taskModulePath();
   }
 
@@ -39,6 +43,8 @@ export class ScoringPool {
       // A small young generation keeps each thread's RSS low; chunk garbage dies young either way.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData: { warmArrow: this.warmArrow },
+      // The threads read REVIEWLOOP_NATIVE when they load the native module (worker/native-scan.ts).
+      ...(this.native ? {} : { env: { ...process.env, REVIEWLOOP_NATIVE: '0' } }),
     });
     return this.piscina;
   }

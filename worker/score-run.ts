@@ -202,6 +202,9 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     topK: params.topK,
     auditK: params.auditK,
     // Once the run's heap is full, tasks drop what cannot beat its worst: far fewer entries built, cloned and merged.
+    // Invariant: the heap is full only with K distinct ids (scoring/topk.ts), so its worst score is a lower
+    // bound of the run's final K-th best, and a row scoring below it can never be kept; rows equal to it
+    // still go to the heaps (ties break by id). The differential campaign (test/campaigns/) checks it.
     topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
     run,
     keepRecords: params.keepRecords,

@@ -54,7 +54,7 @@ function withFloor<T extends { topFloor?: number; run?: string; topK: number }>(
 /** Scores a chunk above the thread's floor for its run, then raises that floor by what the chunk kept. */
 function scoreWithFloor(input: ScoreChunkInput): ReturnType<typeof scoreChunkSync> {
   const out = scoreChunkSync(withFloor(input), native);
-  floors.note(input.run, input.topK, out.top.map((e) => e.score));
+  floors.note(input.run, input.topK, out.top);
   return out;
 }
 
@@ -97,7 +97,7 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
       onProgress: (n) => { rows = n; },
     }, undefined, input.batches);
     const kept = top.values();
-    floors.note(input.run, input.topK, kept.map((e) => e.score));
+    floors.note(input.run, input.topK, kept);
     return { ok: true, top: kept, audit: audit.values(), rejects, stats, lines: rows };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.

@@ -72,6 +72,12 @@ function chunks<T>(xs: T[], cuts: number[]): T[][] {
   return out;
 }
 
+/** The reference: every id once, by its best copy, in rank order. */
+function bestPerId(xs: E[], cmp: (a: E, b: E) => number): E[] {
+  const seen = new Set<string>();
+  return xs.slice().sort(cmp).filter((e) => !seen.has(e.id) && seen.add(e.id) !== undefined);
+}
+
 function shuffled<T>(xs: T[], keys: number[]): T[] {
   return xs.map((x, i) => ({ x, k: keys[i % keys.length] ?? 0, i })).sort((a, b) => a.k - b.k || a.i - b.i).map((o) => o.x);
 }
@@ -84,9 +90,9 @@ describe('order independence (what makes shards and threads invisible)', () => {
     fc.array(fc.nat(), { maxLength: 8 }),
   );
 
-  it('TopK: shuffle, split into chunks, local top-K, merge → the sorted prefix', () => {
+  it('TopK: shuffle, split into chunks, local top-K, merge → the sorted prefix of the best copy per id', () => {
     fc.assert(fc.property(scenario, ([xs, k, keys, cuts]) => {
-      const expected = xs.slice().sort(compareRanked).slice(0, k);
+      const expected = bestPerId(xs, compareRanked).slice(0, k);
       const direct = new TopK<E>(k);
       for (const e of xs) direct.push(e);
       expect(direct.values().map(rankKey)).toEqual(expected.map(rankKey));
@@ -98,10 +104,20 @@ describe('order independence (what makes shards and threads invisible)', () => {
 
   it('BottomK: the same for the audit sample by u', () => {
     fc.assert(fc.property(scenario, ([xs, k, keys, cuts]) => {
-      const expected = xs.slice().sort(compareDrawn).slice(0, k);
+      const expected = bestPerId(xs, compareDrawn).slice(0, k);
       const locals = chunks(shuffled(xs, keys), cuts).map((c) => mergeBottomK(k, [c]));
       expect(mergeBottomK(k, shuffled(locals, keys)).map(drawKey)).toEqual(expected.map(drawKey));
     }));
+  });
+
+  it('never keeps an id twice: ten copies of one id take one place', () => {
+    const t = new TopK<E>(5);
+    for (let i = 0; i < 10; i++) t.push({ id: 'same', score: 1, u: 0, source: { object: 'f', line: 10 - i } });
+    for (const id of ['b', 'c', 'd', 'e']) t.push({ id, score: 0.5, u: 0 });
+    const kept = t.values();
+    expect(kept.map((e) => e.id)).toEqual(['same', 'b', 'c', 'd', 'e']);
+    // Equal copies resolve by source: the first line wins, whichever arrived first.
+    expect(kept[0].source).toEqual({ object: 'f', line: 1 });
   });
 
   it('wouldKeep always agrees with push', () => {
