@@ -167,6 +167,23 @@ describe('settled JSONL chunks', () => {
       expect(plain.stats.scored).toBeGreaterThan(25_000);
     }
   });
+
+  it.each(KERNELS)('keep every top row when a floor leaves the heap partly filled across batches (scalar: %s)', (scalar) => {
+    forceScalar(scalar);
+    const chunk = new TextEncoder().encode(records(30_000, 11).join('\n') + '\n');
+    const base: ScoreChunkInput = {
+      kind: 'score-chunk', chunk, object: 'o', firstLine: 1, format: 'auto', task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' },
+      topK: 400, auditK: 0, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3,
+    };
+    // A floor at the 400th best overall: the first batch of 4 096 lines holds only ~55 rows above it, so
+    // the top-100 heap starts the second batch part full, and rows of that batch must still displace its entries.
+    const floor = scoreChunkSync(base, { nativeScan }).top[399].score;
+    const input = { ...base, topK: 100, topFloor: floor };
+    const plain = scoreChunkSync(input, { nativeScan });
+    const settled = scoreChunkSync(input, { nativeScan, nativeSettle });
+    expect(JSON.stringify(settled.top)).toBe(JSON.stringify(plain.top));
+    expect(plain.top).toHaveLength(100);
+  });
 });
 
 function arrowTable(lines: string[], probsType: 'list' | 'fixed', batchRows: number, float: DataType = new Float64()): Table {
