@@ -11,7 +11,7 @@ import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
-import { BottomK, TopK } from './topk.js';
+import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
 
 export const CONFIDENCE_BINS = 10;
@@ -149,8 +149,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const labelSet = new Set(input.labels);
   const nopts: NormalizeOptions = { task: input.task, labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format };
   const [lo, hi] = scoreRange(input.strategy.name, input.labels.length);
-  const top = new TopK<ScoredEntry>(input.topK);
-  const audit = new BottomK<ScoredEntry>(input.auditK);
+  const top = new TopK<ScoredEntry>(input.topK, { copiesPerId: COPIES_PER_ID });
+  const audit = new BottomK<ScoredEntry>(input.auditK, { copiesPerId: COPIES_PER_ID });
   const rejects: Reject[] = [];
   const stats = emptyStats();
   const singleLabel = input.task !== 'textcat-multilabel';
@@ -399,5 +399,11 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     const at = unbuilt.get(e);
     if (at !== undefined) { unbuilt.delete(e); build(e, at); }
   }
-  return { ...kept, rejects, stats, lines };
+  // Losing copies of kept ids follow the kept entries (see topk.ts): the main thread's heaps report duplicates from them.
+  return { top: [...kept.top, ...top.copies().map(copyEntry)], audit: [...kept.audit, ...audit.copies().map(copyEntry)], rejects, stats, lines };
+}
+
+/** A losing copy as it travels: its rank and its place in the input, no record (it is never queued). */
+export function copyEntry(e: ScoredEntry): ScoredEntry {
+  return { id: e.id, score: e.score, u: e.u, source: e.source, record: { id: e.id } };
 }

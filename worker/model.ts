@@ -39,6 +39,8 @@ export interface RoundManifest {
     skipped: number;
     queued: number;
     audit: number;
+    /** Copies of queued ids listed in rejects.jsonl (duplicates; never queued twice). */
+    duplicates?: number;
   };
   /** Number of valid, not-excluded records the audit slice was drawn from; inclusion p = audit / population. */
   auditPopulation: number;

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
-import { BottomK, TopK } from '../scoring/topk.js';
+import { BottomK, COPIES_PER_ID, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { ARROW_PARALLEL_MIN_BYTES, arrowFileBatchCount } from './arrow-footer.js';
 import { chunkLines } from './chunker.js';
@@ -49,6 +49,8 @@ export interface ExactSums { confidenceNano: string; entropyNano: string }
 export interface ScoreRunResult {
   top: ScoredEntry[];
   audit: ScoredEntry[];
+  /** Losing copies of kept ids that rank before each heap's worst (scoring/topk.ts): what duplicate reports list. */
+  copies: { top: ScoredEntry[]; audit: ScoredEntry[] };
   stats: ChunkStats;
   exact: ExactSums;
 }
@@ -121,8 +123,8 @@ function shiftLines(out: { top: ScoredEntry[]; audit: ScoredEntry[]; rejects: Re
 }
 
 export async function scoreSources(sources: Source[], params: ScoreParams, pool: ScoringPool, hooks: ScoreRunHooks = {}): Promise<ScoreRunResult> {
-  const top = new TopK<ScoredEntry>(params.topK);
-  const audit = new BottomK<ScoredEntry>(params.auditK);
+  const top = new TopK<ScoredEntry>(params.topK, { copiesPerId: COPIES_PER_ID });
+  const audit = new BottomK<ScoredEntry>(params.auditK, { copiesPerId: COPIES_PER_ID });
   const stats = emptyStats();
   const inflightLimit = Math.max(2, pool.threads * 2);
   // Names this run to the threads, which keep a floor per run (worker/thread-floor.ts).
@@ -302,5 +304,5 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   stats.entropySum = Number(entropyNano) / 1e9;
   // Key order follows which chunk finished first; sort so the manifest bytes do not.
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { top: top.values(), audit: audit.values(), stats, exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() } };
+  return { top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats, exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() } };
 }

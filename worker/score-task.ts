@@ -7,8 +7,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { addStats, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
-import { BottomK, TopK } from '../scoring/topk.js';
+import { addStats, copyEntry, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
+import { BottomK, COPIES_PER_ID, TopK } from '../scoring/topk.js';
 import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../scoring/types.js';
 import { isReviewloopError } from './errors.js';
 import type { BatchRange } from './columnar-source.js';
@@ -84,8 +84,8 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
   try {
     // Loaded on first use: threads that only see JSONL never load the Arrow reader.
     const { scoreColumnarSource } = await import('./columnar-source.js');
-    const top = new TopK<ScoredEntry>(input.topK);
-    const audit = new BottomK<ScoredEntry>(input.auditK);
+    const top = new TopK<ScoredEntry>(input.topK, { copiesPerId: COPIES_PER_ID });
+    const audit = new BottomK<ScoredEntry>(input.auditK, { copiesPerId: COPIES_PER_ID });
     const stats = emptyStats();
     const rejects: Reject[] = [];
     let rows = 0;
@@ -98,7 +98,7 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
     }, undefined, input.batches);
     const kept = top.values();
     floors.note(input.run, input.topK, kept);
-    return { ok: true, top: kept, audit: audit.values(), rejects, stats, lines: rows };
+    return { ok: true, top: [...kept, ...top.copies().map(copyEntry)], audit: [...audit.values(), ...audit.copies().map(copyEntry)], rejects, stats, lines: rows };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.
     const code = isReviewloopError(err) ? err.code : 'SCORING_FAILED';

@@ -120,6 +120,30 @@ describe('order independence (what makes shards and threads invisible)', () => {
     expect(kept[0].source).toEqual({ object: 'f', line: 1 });
   });
 
+  it('copies(): the losing copies of kept ids that rank before the root, the same however the input was split', () => {
+    const C = 2;
+    fc.assert(fc.property(scenario, ([xs, k, keys, cuts]) => {
+      const kept = bestPerId(xs, compareRanked).slice(0, k);
+      const root = kept.length === k && k > 0 ? kept[k - 1] : undefined;
+      const keptIds = new Set(kept.map((e) => e.id));
+      const perId = new Map<string, E[]>();
+      for (const e of xs.slice().sort(compareRanked)) if (keptIds.has(e.id)) perId.set(e.id, [...(perId.get(e.id) ?? []), e]);
+      const expected = [...perId.values()].flatMap((list) => list.slice(1, 1 + C)).filter((e) => root === undefined || compareRanked(e, root) < 0).sort(compareRanked);
+      const direct = new TopK<E>(k, { copiesPerId: C });
+      for (const e of xs) direct.push(e);
+      expect(direct.copies().map(rankKey)).toEqual(expected.map(rankKey));
+      // Split, kept per chunk, merged as threads and the main thread merge: values first, then copies.
+      const main = new TopK<E>(k, { copiesPerId: C });
+      for (const c of chunks(shuffled(xs, keys), cuts)) {
+        const local = new TopK<E>(k, { copiesPerId: C });
+        for (const e of c) local.push(e);
+        main.merge([local.values(), local.copies()]);
+      }
+      expect(main.values().map(rankKey)).toEqual(kept.map(rankKey));
+      expect(main.copies().map(rankKey)).toEqual(expected.map(rankKey));
+    }));
+  });
+
   it('wouldKeep always agrees with push', () => {
     fc.assert(fc.property(fc.array(entry, { maxLength: 40 }), fc.integer({ min: 0, max: 5 }), (xs, k) => {
       const t = new TopK<E>(k);

@@ -33,7 +33,7 @@ import * as pq from 'parquet-wasm';
 import { exclusionKey, isExcluded, uniform01 } from '../../../scoring/hash.js';
 import { normalizeRecord } from '../../../scoring/normalize.js';
 import { scoreRecord } from '../../../scoring/strategies.js';
-import { compareDrawn, compareRanked } from '../../../scoring/topk.js';
+import { COPIES_PER_ID, compareDrawn, compareRanked } from '../../../scoring/topk.js';
 import type { Reject, ScoredEntry, StrategyName } from '../../../scoring/types.js';
 import { rng } from '../../../worker/demo/data.js';
 import type { ScoringPool } from '../../../worker/pool.js';
@@ -182,6 +182,9 @@ export interface Selected { id: string; score: number; u: number; object: string
 export interface Reference {
   top: Selected[];
   audit: Selected[];
+  /** Losing copies of kept ids ranking before each heap's worst, at most COPIES_PER_ID per id (see scoring/topk.ts). */
+  copiesTop: Selected[];
+  copiesAudit: Selected[];
   read: number;
   scored: number;
   rejected: number;
@@ -214,7 +217,7 @@ export function reference(objects: GeneratedObject[], c: Pick<DiffCase, 'strateg
   const keys = sharedKeys(exclude.map(([id, model]) => exclusionKey(id, model)));
   const labelSet = new Set(LABELS);
   const all: Selected[] = [];
-  const ref: Reference = { top: [], audit: [], read: 0, scored: 0, rejected: 0, skipped: 0, confidenceNano: 0, entropyNano: 0, rejects: [] };
+  const ref: Reference = { top: [], audit: [], copiesTop: [], copiesAudit: [], read: 0, scored: 0, rejected: 0, skipped: 0, confidenceNano: 0, entropyNano: 0, rejects: [] };
   for (const o of objects) {
     const columnar = o.format === 'arrow' || o.format === 'parquet';
     const lines = columnar ? o.lines.filter((l) => l.kind === 'record') : o.lines;
@@ -247,9 +250,35 @@ export function reference(objects: GeneratedObject[], c: Pick<DiffCase, 'strateg
       all.push({ id: rec.id, score: s.score, u: uniform01(seed, rec.id), object: uriOf(o), line: i + 1 });
     });
   }
-  ref.top = bestPerId(all, (a, b) => compareRanked(asRanked(a), asRanked(b))).slice(0, c.topK);
-  ref.audit = bestPerId(all, (a, b) => compareDrawn(asRanked(a), asRanked(b))).slice(0, c.auditK);
+  const rank = (a: Selected, b: Selected) => compareRanked(asRanked(a), asRanked(b));
+  const draw = (a: Selected, b: Selected) => compareDrawn(asRanked(a), asRanked(b));
+  ref.top = bestPerId(all, rank).slice(0, c.topK);
+  ref.audit = bestPerId(all, draw).slice(0, c.auditK);
+  ref.copiesTop = losingCopies(all, ref.top, c.topK, rank);
+  ref.copiesAudit = losingCopies(all, ref.audit, c.auditK, draw);
   return ref;
+}
+
+/** For each kept id, its copies after the best, at most COPIES_PER_ID, that rank before the K-th kept entry (all while fewer than K). */
+function losingCopies(all: Selected[], kept: Selected[], k: number, cmp: (a: Selected, b: Selected) => number): Selected[] {
+  const root = kept.length === k && k > 0 ? kept[k - 1] : undefined;
+  const ids = new Set(kept.map((e) => e.id));
+  const perId = new Map<string, Selected[]>();
+  for (const e of all.slice().sort(cmp)) if (ids.has(e.id)) perId.set(e.id, [...(perId.get(e.id) ?? []), e]);
+  return [...perId.values()].flatMap((l) => l.slice(1, 1 + COPIES_PER_ID)).filter((e) => root === undefined || cmp(e, root) < 0).sort(cmp);
+}
+
+/** The duplicate lines a round writes: copies of queued ids, each place once, in input order. */
+export function referenceDuplicates(ref: Reference, queuedIds: Set<string>): Array<[string, number]> {
+  const seen = new Set<string>();
+  const out: Array<[string, number]> = [];
+  for (const e of [...ref.copiesTop, ...ref.copiesAudit]) {
+    const at = `${e.object}#${e.line}`;
+    if (!queuedIds.has(e.id) || seen.has(at)) continue;
+    seen.add(at);
+    out.push([e.object, e.line]);
+  }
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
 }
 
 /** The pool with a random pause before each task is sent and after its result is back: interleavings differ run to run. */
@@ -286,7 +315,7 @@ export function writeSources(dir: string, c: DiffCase): Source[] {
   });
 }
 
-export interface ScoreOutcome { top: Selected[]; audit: Selected[]; read: number; scored: number; rejected: number; skipped: number; confidenceNano: number; entropyNano: number; rejects: Array<[string, number]> }
+export interface ScoreOutcome { top: Selected[]; audit: Selected[]; copiesTop: Selected[]; copiesAudit: Selected[]; read: number; scored: number; rejected: number; skipped: number; confidenceNano: number; entropyNano: number; rejects: Array<[string, number]> }
 
 /** Runs `scoreSources` on a case through `pool`. */
 export async function runScore(c: DiffCase, pool: ScoringPool, dir: string): Promise<ScoreOutcome> {
@@ -300,7 +329,7 @@ export async function runScore(c: DiffCase, pool: ScoringPool, dir: string): Pro
   const rejects: Reject[] = [];
   const res = await scoreSources(sources, params, jittered(pool, rng(c.seed ^ 0x5bd1), c.delayMs), { onRejects: (rs) => { rejects.push(...rs); } });
   return {
-    top: res.top.map(fromEntry), audit: res.audit.map(fromEntry),
+    top: res.top.map(fromEntry), audit: res.audit.map(fromEntry), copiesTop: res.copies.top.map(fromEntry), copiesAudit: res.copies.audit.map(fromEntry),
     read: res.stats.read, scored: res.stats.scored, rejected: res.stats.rejected, skipped: res.stats.skipped,
     confidenceNano: Number(res.exact.confidenceNano), entropyNano: Number(res.exact.entropyNano),
     rejects: rejects.map((x) => [x.object, x.line]),
@@ -319,6 +348,8 @@ export function differences(got: ScoreOutcome, want: Reference): string[] {
   };
   diffList('top', got.top.map(key), want.top.map(key));
   diffList('audit', got.audit.map(akey), want.audit.map(akey));
+  diffList('top copies', got.copiesTop.map(key), want.copiesTop.map(key));
+  diffList('audit copies', got.copiesAudit.map(akey), want.copiesAudit.map(akey));
   for (const k of ['read', 'scored', 'rejected', 'skipped', 'confidenceNano', 'entropyNano'] as const) {
     if (got[k] !== want[k]) out.push(`${k}: ${got[k]}, reference ${want[k]}`);
   }
@@ -425,8 +456,9 @@ async function roundCase(fig: Figures, c: DiffCase, dir: string, pool: ScoringPo
       return `${label} ${roundId}: ${got.queue.length} queued, reference ${want.length}; first difference at ${j}: ${got.queue[j]} vs ${want[j]}`;
     });
     const counts = { read: ref.read, scored: ref.scored, rejected: ref.rejected, skipped: ref.skipped };
-    check(fig, 'round counts and reject lines match the reference', JSON.stringify(got.counts) === JSON.stringify(counts) && JSON.stringify(got.rejects) === JSON.stringify(ref.rejects),
-      () => `${label} ${roundId}: counts ${JSON.stringify(got.counts)} vs ${JSON.stringify(counts)}, ${got.rejects.length} reject lines vs ${ref.rejects.length}`);
+    const rejects = [...ref.rejects, ...referenceDuplicates(ref, new Set(got.queued.map(([id]) => id)))];
+    check(fig, 'round counts, reject and duplicate lines match the reference', JSON.stringify(got.counts) === JSON.stringify(counts) && JSON.stringify(got.rejects) === JSON.stringify(rejects),
+      () => `${label} ${roundId}: counts ${JSON.stringify(got.counts)} vs ${JSON.stringify(counts)}, ${got.rejects.length} reject lines vs ${rejects.length}`);
     // What the next round must exclude: every queued (id, model), the model as the queued copy had it.
     exclude.push(...got.queued);
   }
