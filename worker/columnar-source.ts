@@ -501,6 +501,8 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       continue;
     }
     // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
+    // Safe because worstTop is the floor or a full heap's worst, each the K-th best of K distinct ids
+    // (see NativeSettle in scoring/settle.ts); ties with it still go to the heap (ties break by id).
     const mayTop = s >= worstTop;
     let id: string | undefined;
     if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {

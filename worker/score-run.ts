@@ -232,7 +232,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
       // Guided sizes: each task takes 1/(2 x threads) of the batches left, down to one batch. The
       // first tasks are large, so there are few of them (per-task costs: messages, opening the file,
-      // a fresh top heap filling up), and the last ones small, so the threads finish together.
+      // a fresh top heap filling up), and the last ones small, so the threads finish together. The groups
+      // [from, to) partition [0, batchCount): every batch is scored once, whatever the sizes.
       let firstOfSource = true;
       for (let from = 0, group = 0; from < batchCount; from += group) {
         group = Math.max(1, Math.ceil((batchCount - from) / (pool.threads * 2)));
