@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Config, ProjectConfig } from '../config/schema.js';
 import { ReviewloopError } from './errors.js';
 import type { Logger } from './log.js';
+import { mediaHeadReader, type MediaHeadReader } from './media-read.js';
 import { openStore, projectStore } from './open-store.js';
 import { ScoringPool } from './pool.js';
 import { openStatsSink, type StatsSink } from './stats/sink.js';
@@ -21,6 +22,8 @@ export interface AppContext {
   sink(): Promise<StatsSink>;
   project(name?: string): ProjectConfig;
   projectStore(project: ProjectConfig): ObjectStore;
+  /** Reads media headers in any bucket (the root's endpoint and credentials) or local path. */
+  media: MediaHeadReader;
   close(): Promise<void>;
 }
 
@@ -56,6 +59,10 @@ export function openApp(config: Config, options: AppOptions): AppContext {
       return p;
     },
     projectStore: (project) => projectStore(store, project.name),
+    media: mediaHeadReader({
+      store,
+      bucketStore: (bucket) => openStore({ ...config.storage, root: `gs://${bucket}` }, { gcs: { onRetry: options.onStoreRetry ? () => options.onStoreRetry!() : undefined } }),
+    }),
     close(): Promise<void> {
       closing ??= (async () => {
         const errors: unknown[] = [];

@@ -83,7 +83,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
           const { latestSlot, slotRoundId } = await import('./round-id.js');
           roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
         }
-        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger };
+        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media };
         const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('./round.js'), import('./shard.js')]);
         const shard = resolveShard(opts.shard, opts.shards);
         const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish);
@@ -93,7 +93,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
         }
         const r = sharded?.result ?? await runRound(roundOpts);
         const c = r.manifest.counts;
-        io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled\n`);
+        io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled${c.deferred ? `, ${c.deferred} deferred to the next round (media not readable now)` : ''}\n`);
         io.out(`queue: ${app.projectStore(project).uri(r.manifest.files.queue[0])}\n`);
       });
     });

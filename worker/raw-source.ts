@@ -85,7 +85,7 @@ function relative(prefix: string, name: string): string {
 }
 
 /** Names to consume: under the prefix, matching `include` (relative to the prefix), never markers (`_SUCCESS`, `.tmp`). */
-export function rawObjectFilter(prefix: string, include: string | undefined): (name: string) => boolean {
+export function rawObjectFilter(prefix: string, include: string | string[] | undefined): (name: string) => boolean {
   const match = include ? picomatch(include, { dot: false }) : null;
   return (name) => {
     const base = name.slice(name.lastIndexOf('/') + 1);

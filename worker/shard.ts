@@ -244,7 +244,7 @@ export async function reduceRoundCommand(o: ReduceRoundCommand): Promise<void> {
   await o.env.withApp(o.config, async (app) => {
     const project = app.project(o.project);
     const store = app.projectStore(project);
-    const r = await reduceRound({ project, store, pool: app.pool(), sink: await app.sink(), roundId: o.round, chunkBytes: app.config.worker.chunkBytes, logger: o.env.logger }, count);
+    const r = await reduceRound({ project, store, pool: app.pool(), sink: await app.sink(), roundId: o.round, chunkBytes: app.config.worker.chunkBytes, logger: o.env.logger, media: app.media }, count);
     const c = r.manifest.counts;
     o.env.io.out(`${r.status === 'exists' ? `round ${o.round} already exists; nothing changed` : `round ${o.round} written from its partials`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected\n`);
     o.env.io.out(`queue: ${store.uri(r.manifest.files.queue[0])}\n`);
