@@ -174,6 +174,8 @@ const statsSchema = z.discriminatedUnion('sink', [
     dataset: bqIdent,
     location: z.string().default('US'),
     apiEndpoint: endpoint,
+    /** Bound on each BigQuery step (dataset/table set-up, a load, a query) with its retries, in ms. Default 30000. */
+    timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
   }),
   z.strictObject({ sink: z.literal('none') }),
 ]);
