@@ -84,7 +84,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
           const { latestSlot, slotRoundId } = await import('./round-id.js');
           roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
         }
-        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media };
+        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media, mediaSigner: app.mediaSigner };
         const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('./round.js'), import('./shard.js')]);
         const shard = resolveShard(opts.shard, opts.shards);
         const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish);

@@ -285,8 +285,31 @@ export class GcsStore implements ObjectStore {
   }
 }
 
+/** An endpoint as the client would use it: scheme added, no trailing slash, no `/storage/v1`. */
+function endpointKey(e: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`;
+  return withScheme.replace(/\/+$/, '').replace(/\/storage\/v1$/, '').toLowerCase();
+}
+
+/**
+ * The endpoint the client will really use. @google-cloud/storage lets
+ * `STORAGE_EMULATOR_HOST` override any `apiEndpoint` without a word; here it
+ * counts as the endpoint when the config names none, and naming two
+ * different ones is a configuration error, so requests never go somewhere
+ * the config does not say.
+ */
+export function effectiveEndpoint(configured: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromEnv = env.STORAGE_EMULATOR_HOST?.trim() || undefined;
+  if (fromEnv === undefined) return configured ?? undefined;
+  if (configured == null) return endpointKey(fromEnv);
+  if (endpointKey(fromEnv) !== endpointKey(configured)) {
+    throw new ReviewloopError('CONFIG_INVALID', `storage.apiEndpoint is ${configured} but STORAGE_EMULATOR_HOST=${fromEnv} is set, and the storage client would use STORAGE_EMULATOR_HOST: unset it or make them agree`, { details: { apiEndpoint: configured, STORAGE_EMULATOR_HOST: fromEnv } });
+  }
+  return configured;
+}
+
 function makeClient(options: GcsStoreOptions): Storage {
-  const endpoint = options.apiEndpoint ?? undefined;
+  const endpoint = effectiveEndpoint(options.apiEndpoint);
   const emulator = endpoint !== undefined && !options.useAuthWithCustomEndpoint;
   const { Storage } = loadStorage();
   return new Storage({
