@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
 import type { ProjectConfig } from '../../config/schema.js';
+import { main } from '../../worker/cli.js';
 import { ReviewloopError } from '../../worker/errors.js';
 import { LocalStore } from '../../worker/local-store.js';
 import { mediaHeadReader, type MediaHeadReader } from '../../worker/media-read.js';
@@ -121,6 +122,28 @@ describe('Vertex AI detection output without image sizes (local root, media else
     const after = await Promise.all(files.map((f) => store.read(`rounds/20261201T0200Z/${f}`)));
     expect(after.map((b) => b.toString())).toEqual(before.map((b) => b.toString()));
     expect((JSON.parse(after[3].toString()) as RoundManifest).counts).toMatchObject({ queued: 0, deferred: 3, rejected: 0 });
+  });
+
+  it('the CLI summary line, the manifest and status give the rejects rejects.jsonl lists', async () => {
+    const p = project('vx-cli');
+    const store = projectStore(root, p.name);
+    await store.write(`predictions/job-1/${RESULTS}`, vertexFixture(RESULTS, mediaBase));
+    await store.write(`predictions/job-1/${ERRORS}`, vertexFixture(ERRORS, mediaBase));
+    const cfg = path.join(dir, 'vx-cli.yaml');
+    writeFileSync(cfg, JSON.stringify({
+      storage: { root: path.join(dir, 'root') }, stats: { sink: 'none' }, worker: { threads: 1 },
+      projects: [{ name: 'vx-cli', task: 'image-boxes', labels: ['cat', 'dog'], strategy: { name: 'box-min', topK: 10 } }],
+    }));
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t) };
+    expect(await main(['node', 'reviewloop', 'round', '-c', cfg, '--round', '20261201T0200Z'], io)).toBe(0);
+    const rejectLines = lines(await store.read('rounds/20261201T0200Z/rejects.jsonl')).length;
+    expect(rejectLines).toBe(1);
+    expect(out.join('')).toContain(`2 queued (0 audit) from 2 scored, ${rejectLines} rejected`);
+    out.length = 0;
+    expect(await main(['node', 'reviewloop', 'status', '-c', cfg, '--json'], io)).toBe(0);
+    expect(JSON.parse(out.join('')).projects[0].rounds).toEqual([expect.objectContaining({ round: '20261201T0200Z', rejected: rejectLines, queued: 2 })]);
   });
 
   it('predictions.include narrows what a Vertex round reads', async () => {
