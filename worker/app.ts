@@ -66,6 +66,7 @@ export function openApp(config: Config, options: AppOptions): AppContext {
     mediaSigner: { apiEndpoint: config.storage.apiEndpoint ?? null, ...(config.storage.projectId ? { projectId: config.storage.projectId } : {}) },
     media: mediaHeadReader({
       store,
+      localFiles: store.localPath !== undefined,
       bucketStore: (bucket) => openStore({ ...config.storage, root: `gs://${bucket}` }, { gcs: { onRetry: options.onStoreRetry ? () => options.onStoreRetry!() : undefined } }),
     }),
     close(): Promise<void> {

@@ -23,6 +23,12 @@ export interface MediaReaderOptions {
   bucketStore?: (bucket: string) => ObjectStore;
   /** A store whose own URIs are read through it (the project store: local roots, tests with one store). */
   store?: ObjectStore;
+  /**
+   * Read `file://` URIs and absolute paths outside `store`. Only for local
+   * roots: with a gs:// root, predictions naming files on the worker's disk
+   * would let whoever writes predictions probe that disk through rejects.
+   */
+  localFiles: boolean;
 }
 
 /** Builds a {@link MediaHeadReader}; see the file comment for what it reads. */
@@ -42,7 +48,10 @@ export function mediaHeadReader(opts: MediaReaderOptions): MediaHeadReader {
       if (!store) buckets.set(bucket, (store = opts.bucketStore(bucket)));
       return readHead(store, prefix, bytes);
     }
-    if (uri.startsWith('file://') || path.isAbsolute(uri)) return readLocalHead(uri, bytes);
+    if (uri.startsWith('file://') || path.isAbsolute(uri)) {
+      if (!opts.localFiles) throw new ReviewloopError('PATH_INVALID', `${uri}: local media is read only with a local storage root`, { details: { uri } });
+      return readLocalHead(uri, bytes);
+    }
     throw new ReviewloopError('PATH_INVALID', `${uri}: image sizes are read from gs://, file:// or absolute paths only`, { details: { uri } });
   };
 }

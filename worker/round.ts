@@ -275,7 +275,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     applyQuotas: quotaSelect,
   });
 
-  const lookup = opts.imageSize ?? firstImageSize(storeImageSize(store), headerImageSize(opts.media ?? mediaHeadReader({ store })));
+  const lookup = opts.imageSize ?? firstImageSize(storeImageSize(store), headerImageSize(opts.media ?? mediaHeadReader({ store, localFiles: store.localPath !== undefined })));
   const sizeHook = await pinImageSizes(store, `${dir}/image-sizes.json`, selection.items, lookup);
   const sizes = await resolveImageSizes(selection, sizeHook, (r) => scores.rejects.push(JSON.stringify(r)));
   // Records rejected for their image count as rejected, not scored, so counts match rejects.jsonl line for line.

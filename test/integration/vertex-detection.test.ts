@@ -88,7 +88,7 @@ describe('Vertex AI detection output without image sizes (local root, media else
 
   it('an image that cannot be read now defers its object: the next round reads it again and queues what was missing, once', async () => {
     const { p, store } = await stage('vx-defer');
-    const healthy = mediaHeadReader({});
+    const healthy = mediaHeadReader({ localFiles: true });
     const flaky: MediaHeadReader = async (u, n) => {
       if (u.endsWith('street.png')) throw new ReviewloopError('STORE_UNAVAILABLE', `${u}: connection reset`, { retryable: true });
       return healthy(u, n);
@@ -117,7 +117,7 @@ describe('Vertex AI detection output without image sizes (local root, media else
     const before = await Promise.all(files.map((f) => store.read(`rounds/20261201T0200Z/${f}`)));
     // A crash just before the manifest, then a rerun with every image readable.
     await store.delete('rounds/20261201T0200Z/manifest.json');
-    const again = await round(p, store, '20261201T0200Z', mediaHeadReader({}));
+    const again = await round(p, store, '20261201T0200Z', mediaHeadReader({ localFiles: true }));
     expect(again.status).toBe('created');
     const after = await Promise.all(files.map((f) => store.read(`rounds/20261201T0200Z/${f}`)));
     expect(after.map((b) => b.toString())).toEqual(before.map((b) => b.toString()));

@@ -74,13 +74,13 @@ describe('mediaHeadReader', () => {
     mkdirSync(path.join(dir, 'im g'));
     const png = makePng(30, 20);
     writeFileSync(path.join(dir, 'im g', 'a.png'), png);
-    const read = mediaHeadReader({});
+    const read = mediaHeadReader({ localFiles: true });
     expect((await read(path.join(dir, 'im g', 'a.png'), 24)).equals(png.subarray(0, 24))).toBe(true);
     expect((await read(pathToFileURL(path.join(dir, 'im g', 'a.png')).href, 1 << 20)).equals(png)).toBe(true);
   });
 
   it('types its failures: missing file NOT_FOUND, relative path or other scheme PATH_INVALID, gs:// without a client STORE_UNAVAILABLE', async () => {
-    const read = mediaHeadReader({});
+    const read = mediaHeadReader({ localFiles: true });
     await expect(read(path.join(dir, 'nope.jpg'), 10)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(read(dir, 10)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(read('images/a.jpg', 10)).rejects.toMatchObject({ code: 'PATH_INVALID' });
@@ -99,9 +99,12 @@ describe('mediaHeadReader', () => {
       return s;
     };
     await new LocalStore(path.join(dir, 'media-b')).write('x/cat.jpg', makeJpeg(8, 6));
-    const read = mediaHeadReader({ bucketStore });
+    const read = mediaHeadReader({ bucketStore, localFiles: false });
     expect((await read('gs://media-b/x/cat.jpg', 2)).equals(Buffer.from([0xff, 0xd8]))).toBe(true);
     await expect(read('gs://media-b/x/dog.jpg', 2)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // With a gs:// root, files on the worker's disk are not read (no probing of the host through rejects).
+    await expect(read(path.join(dir, 'media-b', 'x', 'cat.jpg'), 2)).rejects.toMatchObject({ code: 'PATH_INVALID' });
+    await expect(read(pathToFileURL('/etc/passwd').href, 2)).rejects.toMatchObject({ code: 'PATH_INVALID' });
     expect(opened).toEqual(['media-b']);
   });
 });
