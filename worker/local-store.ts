@@ -178,7 +178,7 @@ export class LocalStore implements ObjectStore {
     return mapFsError(name, err, path.join(this.root, name));
   }
 
-  /** Set once the root is seen to be a directory: a file never turns into the root folder under us in a way worth re-checking. */
+  /** Set once the root is seen to be a directory, so later failures skip the check (a stat each). */
   private rootIsDir = false;
 
   private async rootProblem(err: unknown): Promise<ReviewloopError | null> {

@@ -50,7 +50,7 @@ export interface RoundOptions {
   mediaSigner?: MediaSignerOptions;
   /** Image size for Vertex AI boxes given without one. Default: `width`/`height` metadata of image objects in `store`, else the image's header read through `media`. */
   imageSize?: ImageSizeHook;
-  /** Reads media headers in any bucket or local path (worker/media-read.ts). Default: URIs under `store` and local files only. */
+  /** Reads media headers in any bucket or local path (worker/media-read.ts). Default: URIs under `store`, and local files when `store` is local. */
   media?: MediaHeadReader;
 }
 
