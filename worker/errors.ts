@@ -106,6 +106,7 @@ export function fsError(err: unknown, subject: string): ReviewloopError | null {
     case 'ENOENT': return new ReviewloopError('NOT_FOUND', `${subject}: no such file or folder`, o);
     case 'ENOTDIR': return new ReviewloopError('PATH_INVALID', `${subject}: a part of the path is a file, not a folder`, o);
     case 'EISDIR': return new ReviewloopError('PATH_INVALID', `${subject}: is a folder, not a file`, o);
+    case 'EEXIST': return new ReviewloopError('PATH_INVALID', `${subject}: a file is in the way of a folder`, o);
     default: return new ReviewloopError('STORE_UNAVAILABLE', `${subject}: I/O failed (${code})`, { ...o, retryable: RETRYABLE_ERRNO.has(code) });
   }
 }

@@ -67,6 +67,12 @@ describe('file-system failures under a local root', () => {
     }
   });
 
+  it('an object where a folder is needed is PATH_INVALID, not a storage outage', async () => {
+    const store = new LocalStore(path.join(dir, 'root'));
+    await store.write('a', 'x');
+    expect(await errorCode(store.write('a/b', 'y'))).toBe('PATH_INVALID');
+  });
+
   it('a name segment too long for the file system is PATH_INVALID (exit 1), not an internal error', async () => {
     const store = new LocalStore(path.join(dir, 'root'));
     const err = await store.write(`rounds/${'r'.repeat(300)}/plan.json`, '{}').catch((e: unknown) => e);
@@ -78,6 +84,7 @@ describe('file-system failures under a local root', () => {
     expect(fsError(Object.assign(new Error('x'), { code: 'ENOSPC' }), '/d/f')).toMatchObject({ code: 'STORE_FULL', message: '/d/f: no space left on device' });
     expect(fsError(Object.assign(new Error('x'), { code: 'EBUSY' }), '/d/f')).toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true });
     expect(fsError(new Error('plain'), '/d/f')).toBeNull();
+    expect(fsError(Object.assign(new Error('x'), { code: 'EEXIST' }), '/d/f')).toMatchObject({ code: 'PATH_INVALID' });
   });
 });
 
