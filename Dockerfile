@@ -44,7 +44,8 @@ COPY bin ./bin
 WORKDIR /var/lib/reviewloop
 USER node
 EXPOSE 8080
+# PORT, when the platform sets it, is where the ops server listens (it overrides worker.httpPort).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.REVIEWLOOP_HEALTH_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || process.env.REVIEWLOOP_HEALTH_PORT) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/bin/reviewloop.js"]
 CMD ["run", "-c", "/config/reviewloop.yaml"]

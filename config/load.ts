@@ -30,7 +30,9 @@ export function parseConfig(raw: unknown, source = '(inline)'): Config {
 /**
  * Reads YAML (or JSON) config. Relative `storage.root` and `stats.path` are
  * resolved against the config file's folder so a config works from any cwd.
- * `REVIEWLOOP_STORAGE_ROOT`, `REVIEWLOOP_STORAGE_API_ENDPOINT` override the file.
+ * `REVIEWLOOP_STORAGE_ROOT`, `REVIEWLOOP_STORAGE_API_ENDPOINT` override the file,
+ * and so does `PORT` for `worker.httpPort`: Cloud Run sends requests to the
+ * port it puts in `PORT`, so a server elsewhere would never see them.
  */
 export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string;
@@ -51,6 +53,11 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   const obj = raw as Record<string, any>;
   if (env.REVIEWLOOP_STORAGE_ROOT) obj.storage = { ...(obj.storage ?? {}), root: env.REVIEWLOOP_STORAGE_ROOT };
   if (env.REVIEWLOOP_STORAGE_API_ENDPOINT) obj.storage = { ...(obj.storage ?? {}), apiEndpoint: env.REVIEWLOOP_STORAGE_API_ENDPOINT };
+  if (env.PORT !== undefined && env.PORT.trim() !== '') {
+    const port = Number(env.PORT);
+    if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new ReviewloopError('CONFIG_INVALID', `PORT=${env.PORT} in the environment: expected a TCP port 1..65535 (it sets worker.httpPort)`);
+    obj.worker = { ...(obj.worker ?? {}), httpPort: port };
+  }
   const config = parseConfig(obj, file);
   return resolveRelative(config, path.dirname(path.resolve(file)));
 }

@@ -64,8 +64,11 @@ const projectSchema = z.strictObject({
   predictions: z.strictObject({
     prefix: z.string().default('predictions/'),
     format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
-    /** `objects`: a glob over names under `prefix`, e.g. `**` + `/*.{jpg,png}`; other objects are ignored. Default: all. */
-    include: z.string().min(1).optional(),
+    /**
+     * Glob(s) over names below `prefix`, e.g. `**` + `/prediction.results-*`; other objects are ignored (every format).
+     * Default: raw objects, all; predictions, data files by name, never Vertex AI `errors_stats` reports.
+     */
+    include: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
     maxTextBytes: z.number().int().min(1).default(1024 * 1024),
     /** Default: incremental, a full rescan every 10th round. */
@@ -171,6 +174,8 @@ const statsSchema = z.discriminatedUnion('sink', [
     dataset: bqIdent,
     location: z.string().default('US'),
     apiEndpoint: endpoint,
+    /** Bound on each BigQuery step (dataset/table set-up, a load, a query) with its retries, in ms. Default 30000. */
+    timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
   }),
   z.strictObject({ sink: z.literal('none') }),
 ]);

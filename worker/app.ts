@@ -6,7 +6,9 @@ import path from 'node:path';
 import type { Config, ProjectConfig } from '../config/schema.js';
 import { ReviewloopError } from './errors.js';
 import type { Logger } from './log.js';
-import { openStore, projectStore } from './open-store.js';
+import { mediaHeadReader, type MediaHeadReader } from './media-read.js';
+import type { MediaSignerOptions } from './signing.js';
+import { checkCredentialsFile, openStore, projectStore } from './open-store.js';
 import { ScoringPool } from './pool.js';
 import { openStatsSink, type StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
@@ -21,6 +23,10 @@ export interface AppContext {
   sink(): Promise<StatsSink>;
   project(name?: string): ProjectConfig;
   projectStore(project: ProjectConfig): ObjectStore;
+  /** Reads media headers in any bucket (the root's endpoint and credentials) or local path. */
+  media: MediaHeadReader;
+  /** How media URLs are signed: ADC, and the configured endpoint's host in the URL. */
+  mediaSigner: MediaSignerOptions;
   close(): Promise<void>;
 }
 
@@ -36,6 +42,7 @@ export function defaultStatsPath(config: Config): string {
 }
 
 export function openApp(config: Config, options: AppOptions): AppContext {
+  checkCredentialsFile();
   const store = openStore(config.storage, { gcs: { onRetry: options.onStoreRetry ? () => options.onStoreRetry!() : undefined } });
   let pool: ScoringPool | null = null;
   let sink: Promise<StatsSink> | null = null;
@@ -56,6 +63,12 @@ export function openApp(config: Config, options: AppOptions): AppContext {
       return p;
     },
     projectStore: (project) => projectStore(store, project.name),
+    mediaSigner: { apiEndpoint: config.storage.apiEndpoint ?? null, ...(config.storage.projectId ? { projectId: config.storage.projectId } : {}) },
+    media: mediaHeadReader({
+      store,
+      localFiles: store.localPath !== undefined,
+      bucketStore: (bucket) => openStore({ ...config.storage, root: `gs://${bucket}` }, { gcs: { onRetry: options.onStoreRetry ? () => options.onStoreRetry!() : undefined } }),
+    }),
     close(): Promise<void> {
       closing ??= (async () => {
         const errors: unknown[] = [];

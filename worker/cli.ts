@@ -4,13 +4,14 @@
  * documented exit code (see README "Exit codes").
  */
 import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { Config } from '../config/schema.js';
 import type { AppContext } from './app.js';
 import type { ScoringPool } from './pool.js';
 import { loadCommandModules, type RegisterCommands } from './commands/index.js';
 import { earlyScorePool } from './early-pool.js';
-import { EXIT, exitCodeFor, isReviewloopError } from './errors.js';
+import { EXIT, errnoOf, exitCodeFor, fsError, isReviewloopError } from './errors.js';
 import { createLogger, redactString, type Logger } from './log.js';
 import { printTable } from './table.js';
 
@@ -83,7 +84,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
           const { latestSlot, slotRoundId } = await import('./round-id.js');
           roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
         }
-        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger };
+        const roundOpts = { project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media, mediaSigner: app.mediaSigner };
         const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('./round.js'), import('./shard.js')]);
         const shard = resolveShard(opts.shard, opts.shards);
         const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish);
@@ -93,7 +94,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
         }
         const r = sharded?.result ?? await runRound(roundOpts);
         const c = r.manifest.counts;
-        io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled\n`);
+        io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled${c.deferred ? `, ${c.deferred} deferred to the next round (media not readable now)` : ''}\n`);
         io.out(`queue: ${app.projectStore(project).uri(r.manifest.files.queue[0])}\n`);
       });
     });
@@ -148,7 +149,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
       await withApp(opts.config, logger, async (app) => {
         const project = app.project(opts.project);
         const { loadReportData, renderReport } = await import('./stats/report.js');
-        await writeFile(opts.out, renderReport(await loadReportData(await app.sink(), project.name, new Date().toISOString())));
+        await writeOutput(opts.out, renderReport(await loadReportData(await app.sink(), project.name, new Date().toISOString())));
         io.out(`report written to ${opts.out}\n`);
       });
     });
@@ -156,6 +157,16 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
   const env: CommandEnv = { io, logger, withApp: (p, fn) => withApp(p, logger, fn), configOption, earlyPool };
   for (const register of modules) register(program, env);
   return program;
+}
+
+/** Writes a file the user named with an option: a missing folder is a usage error, a full or read-only disk a typed one. */
+export async function writeOutput(file: string, data: string): Promise<void> {
+  try {
+    await writeFile(file, data);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') throw Object.assign(new Error(`--out ${file}: the folder ${path.dirname(path.resolve(file))} does not exist`), { code: 'USAGE' });
+    throw fsError(err, file) ?? err;
+  }
 }
 
 /**
@@ -175,9 +186,11 @@ export async function main(argv: string[], io: CliIO = defaultIO, earlyPool = ea
       io.err(`reviewloop: ${(err as Error).message}\n`);
       return EXIT.USAGE;
     }
-    const message = isReviewloopError(err) ? `${err.code}: ${err.message}` : (err as Error)?.stack ?? String(err);
+    // A file-system failure no store mapped (a stats file, a temp folder) is still the operator's to fix, not a bug.
+    const typed = isReviewloopError(err) ? err : fsError(err, String((err as { path?: unknown }).path ?? 'a local file')) ?? err;
+    const message = isReviewloopError(typed) ? `${typed.code}: ${typed.message}` : (typed as Error)?.stack ?? String(typed);
     io.err(`reviewloop: ${redactString(message)}\n`);
-    return exitCodeFor(err);
+    return exitCodeFor(typed);
   } finally {
     // Closed here whatever the command did with it (close() is idempotent): a usage error must not leave threads running.
     await (await earlyPool?.catch(() => undefined))?.close();

@@ -17,7 +17,7 @@ import type { ScoringPool } from './pool.js';
  */
 export function earlyScorePool(argv: string[]): Promise<ScoringPool> | undefined {
   const args = argv.slice(2);
-  if (args[0] !== 'score' || args.some((a) => /^(--engine|--help|-h|--shard)\b/.test(a))) return undefined;
+  if (args[0] !== 'score' || args.some((a) => /^(--engine|--help|-h|--shards?)\b/.test(a))) return undefined;
   // Large Arrow files are scored in the pool too, and its threads then load the Arrow reader while they wait.
   const arrow = args.some((a) => /\.(arrow|feather|ipc)$/i.test(a) && sizeOf(a) >= ARROW_PARALLEL_MIN_BYTES);
   if (!arrow && !args.some((a) => /\.(jsonl|ndjson)(\.gz)?$/i.test(a))) return undefined;

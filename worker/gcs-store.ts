@@ -85,7 +85,14 @@ export class GcsStore implements ObjectStore {
     do {
       const token = pageToken;
       const [files, , resp] = await this.retry('list', () =>
-        this.bucket.getFiles({ prefix: this.prefix + prefix, startOffset, autoPaginate: false, maxResults, pageToken: token }), prefix);
+        this.bucket.getFiles({ prefix: this.prefix + prefix, startOffset, autoPaginate: false, maxResults, pageToken: token }), prefix)
+        .catch((err: unknown) => {
+          // Listing a prefix never 404s in a bucket that exists: the bucket itself is missing.
+          if (err instanceof ReviewloopError && err.code === 'NOT_FOUND') {
+            throw new ReviewloopError('CONFIG_INVALID', `bucket gs://${this.bucket.name} does not exist (listing ${this.where(prefix)})`, { cause: err, details: { bucket: this.bucket.name } });
+          }
+          throw err;
+        });
       for (const f of files) yield this.toInfo(f.metadata);
       pageToken = (resp as { nextPageToken?: string } | undefined)?.nextPageToken || undefined;
     } while (pageToken);
@@ -123,7 +130,7 @@ export class GcsStore implements ObjectStore {
       src.pipe(out);
       src.once('data', () => { flowing = true; });
       src.on('error', (raw: unknown) => {
-        const err = mapGcsError(raw, name);
+        const err = mapGcsError(raw, this.where(name));
         const again = !flowing && err.retryable && attempt + 1 < (retry.maxAttempts ?? 6) && Date.now() - started < (retry.budgetMs ?? 60_000);
         if (!again) return out.destroy(err);
         src.unpipe(out);
@@ -178,9 +185,9 @@ export class GcsStore implements ObjectStore {
       try {
         await file.delete(expected === undefined ? {} : { ifGenerationMatch: expected });
       } catch (raw) {
-        const err = mapGcsError(raw, name, expected);
+        const err = mapGcsError(raw, this.where(name), expected);
         if (err.code === 'NOT_FOUND' && ambiguous) return; // our earlier attempt did it
-        if (err.code === 'NOT_FOUND' && expected !== undefined && (await this.statRaw(name))) throw conflict(name, expected, raw);
+        if (err.code === 'NOT_FOUND' && expected !== undefined && (await this.statRaw(name))) throw conflict(this.where(name), expected, raw);
         ambiguous ||= err.retryable;
         throw err;
       }
@@ -189,6 +196,11 @@ export class GcsStore implements ObjectStore {
 
   async close(): Promise<void> {
     // The client keeps no connections of its own (it uses the global agent): nothing to release.
+  }
+
+  /** `gs://bucket/prefix/name` for messages: errors name the whole location, never a name relative to a root the reader cannot see. */
+  private where(name: string): string {
+    return `gs://${this.bucket.name}/${this.prefix}${name}`;
   }
 
   private full(name: string): string {
@@ -219,7 +231,7 @@ export class GcsStore implements ObjectStore {
       try {
         return this.toInfo(await upload(file, precondition));
       } catch (raw) {
-        const err = mapGcsError(raw, name, precondition);
+        const err = mapGcsError(raw, this.where(name), precondition);
         const lostRace = err.code === 'ALREADY_EXISTS' || err.code === 'CONFLICT';
         if (lostRace && ambiguous) {
           const cur = await this.statRaw(name);
@@ -228,7 +240,7 @@ export class GcsStore implements ObjectStore {
         ambiguous ||= err.retryable;
         // An unguarded write only lost to a write that landed between our stat and upload: look again.
         if (lostRace && options.ifGenerationMatch === undefined) {
-          throw new ReviewloopError('TRANSIENT', `object ${name} changed during an unguarded write`, { retryable: true, cause: raw });
+          throw new ReviewloopError('TRANSIENT', `object ${this.where(name)} changed during an unguarded write`, { retryable: true, cause: raw });
         }
         throw err;
       }
@@ -252,7 +264,7 @@ export class GcsStore implements ObjectStore {
       try {
         return await fn();
       } catch (err) {
-        throw err instanceof ReviewloopError ? err : mapGcsError(err, name);
+        throw err instanceof ReviewloopError ? err : mapGcsError(err, this.where(name));
       }
     }, { ...this.options.retry, onRetry: onRetry ? (err, attempt, delayMs) => onRetry(err, attempt, delayMs, op) : undefined });
   }
@@ -273,8 +285,31 @@ export class GcsStore implements ObjectStore {
   }
 }
 
+/** An endpoint as the client would use it: scheme added, no trailing slash, no `/storage/v1`. */
+function endpointKey(e: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`;
+  return withScheme.replace(/\/+$/, '').replace(/\/storage\/v1$/, '').toLowerCase();
+}
+
+/**
+ * The endpoint the client will really use. @google-cloud/storage lets
+ * `STORAGE_EMULATOR_HOST` override any `apiEndpoint` without a word; here it
+ * counts as the endpoint when the config names none, and naming two
+ * different ones is a configuration error, so requests never go somewhere
+ * the config does not say.
+ */
+export function effectiveEndpoint(configured: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const fromEnv = env.STORAGE_EMULATOR_HOST?.trim() || undefined;
+  if (fromEnv === undefined) return configured ?? undefined;
+  if (configured == null) return endpointKey(fromEnv);
+  if (endpointKey(fromEnv) !== endpointKey(configured)) {
+    throw new ReviewloopError('CONFIG_INVALID', `storage.apiEndpoint is ${configured} but STORAGE_EMULATOR_HOST=${fromEnv} is set, and the storage client would use STORAGE_EMULATOR_HOST: unset it or make them agree`, { details: { apiEndpoint: configured, STORAGE_EMULATOR_HOST: fromEnv } });
+  }
+  return configured;
+}
+
 function makeClient(options: GcsStoreOptions): Storage {
-  const endpoint = options.apiEndpoint ?? undefined;
+  const endpoint = effectiveEndpoint(options.apiEndpoint);
   const emulator = endpoint !== undefined && !options.useAuthWithCustomEndpoint;
   const { Storage } = loadStorage();
   return new Storage({

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { ReviewloopError } from './errors.js';
+import { ReviewloopError, errnoOf, fsError } from './errors.js';
 import {
   alreadyExists, conflict, notFound, validateObjectName,
   type ListOptions, type ObjectInfo, type ObjectStore, type ReadRange, type WriteOptions,
@@ -60,28 +60,36 @@ export class LocalStore implements ObjectStore {
     const start = options.startOffset ?? '';
     const slash = prefix.lastIndexOf('/');
     const dirName = slash < 0 ? '' : prefix.slice(0, slash);
-    yield* this.walk(dirName, prefix, start);
+    try {
+      yield* this.walk(dirName, prefix, start);
+    } catch (err) {
+      throw await this.typed(prefix, err);
+    }
   }
 
   async stat(name: string): Promise<ObjectInfo | null> {
     const p = this.pathOf(name);
-    try {
-      const st = await fs.stat(p, { bigint: true });
-      if (!st.isFile()) return null;
-      return await this.info(name, st);
-    } catch (err) {
-      if (isMissing(err)) return null;
-      throw mapFsError(name, err);
-    }
+    return this.guard(name, async () => {
+      try {
+        const st = await fs.stat(p, { bigint: true });
+        if (!st.isFile()) return null;
+        return await this.info(name, st);
+      } catch (err) {
+        if (isMissing(err)) return null;
+        throw mapFsError(name, err);
+      }
+    });
   }
 
   async read(name: string, options: { generation?: string } = {}): Promise<Buffer> {
-    const fh = await this.openVersion(name, options.generation);
-    try {
-      return await fh.readFile();
-    } finally {
-      await fh.close();
-    }
+    return this.guard(name, async () => {
+      const fh = await this.openVersion(name, options.generation);
+      try {
+        return await fh.readFile();
+      } finally {
+        await fh.close();
+      }
+    });
   }
 
   localPath(name: string): string {
@@ -91,41 +99,50 @@ export class LocalStore implements ObjectStore {
   readStream(name: string, options: { range?: ReadRange; generation?: string } = {}): Readable {
     const out = new PassThrough();
     // Opening first pins the inode, so the generation check and the bytes refer to one version.
+    const fail = (err: unknown) => { void this.typed(name, err).then((e) => out.destroy(e)); };
     this.openVersion(name, options.generation).then(
       (fh) => {
         const { start, end } = options.range ?? { start: 0 };
         const src = createReadStream('', { fd: fh, start, end, autoClose: true });
-        pipeline(src, out).catch((err: unknown) => out.destroy(err as Error));
+        pipeline(src, out).catch(fail);
       },
-      (err: unknown) => out.destroy(err as Error),
+      fail,
     );
     return out;
   }
 
   async write(name: string, data: Buffer | string, options: WriteOptions = {}): Promise<ObjectInfo> {
     const p = this.pathOf(name);
-    const tmp = await this.tempFile();
-    try {
-      await fs.writeFile(tmp, data, { flag: 'wx' });
-      return await this.publish(name, p, tmp, options);
-    } finally {
-      await fs.rm(tmp, { force: true });
-    }
+    return this.guard(name, async () => {
+      const tmp = await this.tempFile();
+      try {
+        await fs.writeFile(tmp, data, { flag: 'wx' });
+        return await this.publish(name, p, tmp, options);
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+    });
   }
 
   async writeStream(name: string, body: Readable, options: WriteOptions = {}): Promise<ObjectInfo> {
     const p = this.pathOf(name);
-    const tmp = await this.tempFile();
-    try {
-      await pipeline(body, createWriteStream(tmp, { flags: 'wx' }));
-      return await this.publish(name, p, tmp, options);
-    } finally {
-      await fs.rm(tmp, { force: true });
-    }
+    return this.guard(name, async () => {
+      const tmp = await this.tempFile();
+      try {
+        await pipeline(body, createWriteStream(tmp, { flags: 'wx' }));
+        return await this.publish(name, p, tmp, options);
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
+    });
   }
 
   async delete(name: string, options: { ifGenerationMatch?: string } = {}): Promise<void> {
     const p = this.pathOf(name);
+    await this.guard(name, () => this.deleteAt(name, p, options));
+  }
+
+  private async deleteAt(name: string, p: string, options: { ifGenerationMatch?: string }): Promise<void> {
     await this.withLock(name, async () => {
       const st = await statOrNull(p);
       if (!st) throw notFound(name);
@@ -138,6 +155,46 @@ export class LocalStore implements ObjectStore {
   }
 
   async close(): Promise<void> {}
+
+  /** Runs one store call so that every failure leaves it typed (see {@link typed}). */
+  private async guard<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw await this.typed(name, err);
+    }
+  }
+
+  /**
+   * A failure as a ReviewloopError: a root that is a file (or under one) is a
+   * configuration error naming `storage.root`, whatever call found it;
+   * errno failures (EROFS, ENOSPC, EACCES, ENAMETOOLONG…) get their codes
+   * (errors.ts fsError); typed errors pass through.
+   */
+  private async typed(name: string, err: unknown): Promise<Error> {
+    const rootError = await this.rootProblem(err);
+    if (rootError) return rootError;
+    if (err instanceof ReviewloopError) return err;
+    return mapFsError(name, err, path.join(this.root, name));
+  }
+
+  /** Set once the root is seen to be a directory, so later failures skip the check (a stat each). */
+  private rootIsDir = false;
+
+  private async rootProblem(err: unknown): Promise<ReviewloopError | null> {
+    if (this.rootIsDir) return null;
+    try {
+      const st = await fs.stat(this.root);
+      if (st.isDirectory()) { this.rootIsDir = true; return null; }
+      return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root} is a file, not a directory`, { cause: err, details: { root: this.root } });
+    } catch (statErr) {
+      const code = errnoOf(statErr);
+      if (code === 'ENOTDIR') return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root}: a part of the path is a file, not a directory`, { cause: err, details: { root: this.root } });
+      if (code === 'ENAMETOOLONG') return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root}: path too long for the file system`, { cause: err, details: { root: this.root } });
+      // A missing root is created by the first write; anything else is the original failure's business.
+      return null;
+    }
+  }
 
   /** Maps a name to a path under the root; rejects escapes and the hidden folder. */
   private pathOf(name: string): string {
@@ -204,6 +261,8 @@ export class LocalStore implements ObjectStore {
     try {
       entries = await fs.readdir(rel === '' ? this.root : path.join(this.root, ...rel.split('/')), { withFileTypes: true });
     } catch (err) {
+      // A root that is a file is not an empty store: say so (typed() names storage.root).
+      if (rel === '' && (err as NodeJS.ErrnoException).code === 'ENOTDIR') throw err;
       if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw err;
     }
@@ -376,9 +435,10 @@ function byteCmp(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-function mapFsError(name: string, err: unknown): ReviewloopError {
-  const code = (err as NodeJS.ErrnoException).code;
+/** `subject`: the file's path, for messages about the file system rather than the object. */
+function mapFsError(name: string, err: unknown, subject = name): ReviewloopError {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code === 'ENOTDIR' || code === 'EISDIR') return new ReviewloopError('PATH_INVALID', `object name ${name} collides with a folder or object of the same path`, { cause: err, details: { name } });
   if (code === 'ENOENT') return notFound(name, err);
-  return new ReviewloopError('STORE_UNAVAILABLE', `local store I/O failed for ${name}: ${code ?? String(err)}`, { cause: err, details: { name }, retryable: code === 'EBUSY' || code === 'EAGAIN' });
+  return fsError(err, subject) ?? new ReviewloopError('STORE_UNAVAILABLE', `local store I/O failed for ${subject}: ${String(err)}`, { cause: err, details: { name } });
 }

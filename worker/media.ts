@@ -39,24 +39,29 @@ export function signingInstant(now: number): string {
 }
 
 /**
- * `gs://bucket/object` for a V4/V2 signed URL of storage.googleapis.com (path
- * or virtual-host style); any other string is returned unchanged. Lets the
- * merge store the stable URI, never an expiring bearer URL.
+ * `gs://bucket/object` for a V4/V2 signed URL: virtual-host style on
+ * `*.storage.googleapis.com`, path style on storage.googleapis.com or the
+ * configured endpoint's host (a private endpoint, an emulator); any other
+ * string is returned unchanged. Lets the merge store the stable URI, never an
+ * expiring bearer URL.
  */
 export function mediaUriOf(value: string): string {
-  if (!value.startsWith('https://')) return value;
+  if (!value.startsWith('https://') && !value.startsWith('http://')) return value;
   let u: URL;
   try {
     u = new URL(value);
   } catch {
     return value;
   }
-  const signed = u.searchParams.has('X-Goog-Signature') || u.searchParams.has('Signature');
+  const google = u.hostname === 'storage.googleapis.com' || u.hostname.endsWith('.storage.googleapis.com');
+  // Elsewhere only a V4 GCS signature counts: other services (CDNs) also call their parameter `Signature`.
+  const signed = google ? u.searchParams.has('X-Goog-Signature') || u.searchParams.has('Signature')
+    : u.searchParams.has('X-Goog-Signature') && u.searchParams.get('X-Goog-Algorithm') === 'GOOG4-RSA-SHA256';
   if (!signed) return value;
   const segs = u.pathname.split('/').slice(1);
   let bucket: string | undefined;
-  if (u.hostname === 'storage.googleapis.com') bucket = segs.shift();
-  else if (u.hostname.endsWith('.storage.googleapis.com')) bucket = u.hostname.slice(0, -'.storage.googleapis.com'.length);
+  if (u.hostname.endsWith('.storage.googleapis.com')) bucket = u.hostname.slice(0, -'.storage.googleapis.com'.length);
+  else bucket = segs.shift();
   if (!bucket || segs.length === 0) return value;
   try {
     return `gs://${decodeURIComponent(bucket)}/${segs.map(decodeURIComponent).join('/')}`;

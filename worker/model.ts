@@ -2,7 +2,7 @@
  * Persisted shapes: the round manifest, snapshot rows and their answers.
  * These are part of the storage contract (DESIGN.md): change them additively.
  */
-import type { ChunkStats, StrategyName, TaskType } from '../scoring/types.js';
+import type { ChunkStats, Reject, StrategyName, TaskType } from '../scoring/types.js';
 import type { SamplingName } from '../scoring/sampling.js';
 
 export interface ConsumedObject {
@@ -41,7 +41,11 @@ export interface RoundManifest {
     audit: number;
     /** Copies of queued ids listed in rejects.jsonl (duplicates; never queued twice). */
     duplicates?: number;
+    /** Records left for the next round because their media could not be read now (absent = 0). */
+    deferred?: number;
   };
+  /** Those records, with why; their objects are not in `consumed`, so the next round reads them again. */
+  deferred?: Reject[];
   /** Number of valid, not-excluded records the audit slice was drawn from; inclusion p = audit / population. */
   auditPopulation: number;
   stats: ChunkStats;

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -120,4 +121,21 @@ export class PrefixedStore implements ObjectStore {
   private strip(o: ObjectInfo): ObjectInfo {
     return { ...o, name: o.name.startsWith(this.prefix) ? o.name.slice(this.prefix.length) : o.name };
   }
+}
+
+/**
+ * `GOOGLE_APPLICATION_CREDENTIALS` naming a file that is not there is a
+ * configuration error naming the path; left alone, google-auth reports it
+ * much later, from inside the first request, as an internal failure.
+ */
+export function checkCredentialsFile(env: NodeJS.ProcessEnv = process.env): void {
+  const file = env.GOOGLE_APPLICATION_CREDENTIALS;
+  if (file === undefined || file === '') return;
+  let isFile = false;
+  try {
+    isFile = statSync(file).isFile();
+  } catch {
+    // missing or unreadable: reported below
+  }
+  if (!isFile) throw new ReviewloopError('CONFIG_INVALID', `GOOGLE_APPLICATION_CREDENTIALS=${file}: no such file (a service account key or ADC file is expected there)`, { details: { path: file } });
 }

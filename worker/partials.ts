@@ -28,6 +28,38 @@ export function parseShard(spec: string): ShardSpec {
   return { index, count };
 }
 
+/** Where the job engine puts the task index and count. */
+export interface ShardEnv {
+  CLOUD_RUN_TASK_INDEX?: string;
+  CLOUD_RUN_TASK_COUNT?: string;
+  JOB_COMPLETION_INDEX?: string;
+}
+
+const usage = (message: string) => Object.assign(new Error(message), { code: 'USAGE' });
+
+/**
+ * `--shard I/N` as given, or `--shard auto` (also implied by `--shards N`):
+ * the index from CLOUD_RUN_TASK_INDEX or JOB_COMPLETION_INDEX, the count from
+ * `--shards` or CLOUD_RUN_TASK_COUNT (Kubernetes does not export the
+ * completion count, so an indexed Job passes `--shards`).
+ */
+export function resolveShard(flag: string | undefined, shards: string | undefined, env: ShardEnv = process.env): ShardSpec | undefined {
+  if (flag === undefined && shards === undefined) return undefined;
+  if (flag !== undefined && flag !== 'auto') {
+    const spec = parseShard(flag);
+    if (shards !== undefined && Number(shards) !== spec.count) throw usage(`--shard ${flag} and --shards ${shards} disagree`);
+    return spec;
+  }
+  const index = env.CLOUD_RUN_TASK_INDEX ?? env.JOB_COMPLETION_INDEX;
+  const count = shards ?? env.CLOUD_RUN_TASK_COUNT;
+  if (index === undefined) throw usage('--shard auto needs CLOUD_RUN_TASK_INDEX (Cloud Run jobs) or JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) in the environment');
+  if (count === undefined) throw usage('--shard auto needs --shards N (or CLOUD_RUN_TASK_COUNT in the environment)');
+  if (shards !== undefined && env.CLOUD_RUN_TASK_COUNT !== undefined && shards !== env.CLOUD_RUN_TASK_COUNT) {
+    throw usage(`--shards ${shards} disagrees with CLOUD_RUN_TASK_COUNT=${env.CLOUD_RUN_TASK_COUNT}`);
+  }
+  return parseShard(`${index}/${count}`);
+}
+
 /** Hash of the full input list (names and sizes, in order): shards of one run must agree on it. */
 export function inputsHash(sources: Source[]): string {
   const h = createHash('sha256');

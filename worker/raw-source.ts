@@ -17,7 +17,7 @@ import { IMAGE_HEADER_BYTES, imageSize } from '../scoring/image-size.js';
 import type { Reject, TaskType } from '../scoring/types.js';
 import { chunkLines } from './chunker.js';
 import { withRetry } from './retry.js';
-import { decompressed } from './sources.js';
+import { decompressed, isVertexErrorsFile } from './sources.js';
 import type { ObjectInfo, ObjectStore } from './store.js';
 
 export type RawKind = 'image' | 'audio' | 'text' | 'record';
@@ -84,13 +84,14 @@ function relative(prefix: string, name: string): string {
   return name.startsWith(prefix) ? name.slice(prefix.length).replace(/^\/+/, '') : name;
 }
 
-/** Names to consume: under the prefix, matching `include` (relative to the prefix), never markers (`_SUCCESS`, `.tmp`). */
-export function rawObjectFilter(prefix: string, include: string | undefined): (name: string) => boolean {
+/** Names to consume: under the prefix, matching `include` (relative to the prefix), never markers (`_SUCCESS`, `.tmp`); by default no Vertex AI error reports. */
+export function rawObjectFilter(prefix: string, include: string | string[] | undefined): (name: string) => boolean {
   const match = include ? picomatch(include, { dot: false }) : null;
   return (name) => {
     const base = name.slice(name.lastIndexOf('/') + 1);
     if (base.length === 0 || base.startsWith('_') || base.startsWith('.')) return false;
-    return match === null || match(relative(prefix, name));
+    // Vertex AI error reports are no raw items; explicit globs may still take them.
+    return match === null ? !isVertexErrorsFile(base) : match(relative(prefix, name));
   };
 }
 

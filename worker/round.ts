@@ -17,14 +17,15 @@ import { buildTask, defaultView, type TaskContext, type View } from './prodigy-t
 import { roundEventTime, validateRoundId } from './round-id.js';
 import { scoreSources, sharedKeys, type ExactSums } from './score-run.js';
 import { auditTarget, select } from './select.js';
-import { formatOf, isDataObject, type Source } from './sources.js';
+import { formatOf, predictionObjectFilter, type Source } from './sources.js';
 import { roundBatchId, roundRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
 import { firstWriteWins, jsonFile, jsonLines, readJson, writeOnce } from './write-once.js';
 import { readLatest, readSnapshotRows } from './snapshot.js';
 import { splitQueue } from './annotators.js';
-import { resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
+import { firstImageSize, headerImageSize, pinImageSizes, resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
+import { mediaHeadReader, type MediaHeadReader } from './media-read.js';
 import { kCenterSelect, quotaSelect } from './selection-plugins.js';
 import { listingStart } from './listing.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
@@ -47,8 +48,10 @@ export interface RoundOptions {
   mediaUrl?: (uri: string) => string;
   /** Key or client that signs media URLs; its `now` is the wall clock. Default: Application Default Credentials. */
   mediaSigner?: MediaSignerOptions;
-  /** Image size for Vertex AI boxes given without one. Default: `width`/`height` metadata of image objects in `store`. */
+  /** Image size for Vertex AI boxes given without one. Default: `width`/`height` metadata of image objects in `store`, else the image's header read through `media`. */
   imageSize?: ImageSizeHook;
+  /** Reads media headers in any bucket or local path (worker/media-read.ts). Default: URIs under `store`, and local files when `store` is local. */
+  media?: MediaHeadReader;
 }
 
 export interface RoundResult {
@@ -103,8 +106,9 @@ async function planRound(store: ObjectStore, project: ProjectConfig, roundId: st
   const prefix = project.predictions.prefix;
   const listedFrom = bigquery ? undefined : listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
   // A BigQuery round reads its table, not the prefix.
+  const wanted = predictionObjectFilter(prefix, project.predictions.include);
   if (!bigquery) for await (const o of store.list(prefix, { startOffset: listedFrom })) {
-    if (!isDataObject(o.name)) continue;
+    if (!wanted(o.name)) continue;
     if (consumed.has(`${o.name}\u0000${o.generation}`)) continue;
     objects.push({ name: o.name, generation: o.generation, size: o.size });
     if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
@@ -262,8 +266,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
   const { roundId, plan, previous, seed, log } = round;
   const dir = roundDir(roundId);
   const strategy = scoringStrategy(project);
-  const stats = scores.stats;
-  const population = stats.scored;
+  const population = scores.stats.scored;
   const selection = select(scores.top, scores.audit, population, {
     topK: strategy.topK,
     auditFraction: strategy.auditFraction,
@@ -274,7 +277,13 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     applyQuotas: quotaSelect,
   });
 
-  await resolveImageSizes(selection, opts.imageSize ?? storeImageSize(store), (r) => scores.rejects.push(JSON.stringify(r)));
+  const lookup = opts.imageSize ?? firstImageSize(storeImageSize(store), headerImageSize(opts.media ?? mediaHeadReader({ store, localFiles: store.localPath !== undefined })));
+  const sizeHook = await pinImageSizes(store, `${dir}/image-sizes.json`, selection.items, lookup);
+  const sizes = await resolveImageSizes(selection, sizeHook, (r) => scores.rejects.push(JSON.stringify(r)));
+  // Records rejected for their image count as rejected, not scored, so counts match rejects.jsonl line for line.
+  const stats: ChunkStats = { ...scores.stats, scored: scores.stats.scored - sizes.rejected, rejected: scores.stats.rejected + sizes.rejected };
+  const deferredObjects = new Set(sizes.deferred.map((d) => d.object));
+  for (const d of sizes.deferred) log.warn(`round ${roundId}: ${d.object} line ${d.line} (${d.id ?? '?'}) deferred to the next round: ${d.reason}`);
   const view: View = (project.queue.view as View | undefined) ?? defaultView(project.task);
   const ctx: TaskContext = {
     project: project.name, round: roundId, task: project.task, view, labels: project.labels,
@@ -312,11 +321,15 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
       ...(strategy.quotas ? { quotas: strategy.quotas } : {}),
     },
     labels: project.labels,
-    consumed: plan.objects,
+    // An object holding a deferred record stays unconsumed: the next round reads it again, and what
+    // this round queued from it is excluded there as already queued (exclusionKeys).
+    consumed: plan.objects.filter((o) => !deferredObjects.has(store.uri(o.name))),
     counts: {
       read: stats.read, scored: stats.scored, rejected: stats.rejected, skipped: stats.skipped,
       queued: selection.items.length, audit: selection.auditCount, duplicates: duplicates.length,
+      ...(sizes.deferred.length > 0 ? { deferred: sizes.deferred.length } : {}),
     },
+    ...(sizes.deferred.length > 0 ? { deferred: sizes.deferred } : {}),
     auditPopulation: population,
     stats,
     queuedScores: selection.items.filter((i) => !i.audit).map((i) => i.entry.score),

@@ -36,37 +36,9 @@ export interface RoundPartial extends PartialResult {
   };
 }
 
-/** Where the job engine puts the task index and count. */
-export interface ShardEnv {
-  CLOUD_RUN_TASK_INDEX?: string;
-  CLOUD_RUN_TASK_COUNT?: string;
-  JOB_COMPLETION_INDEX?: string;
-}
+export { resolveShard, type ShardEnv } from './partials.js';
 
 const usage = (message: string) => Object.assign(new Error(message), { code: 'USAGE' });
-
-/**
- * `--shard I/N` as given, or `--shard auto` (also implied by `--shards N`):
- * the index from CLOUD_RUN_TASK_INDEX or JOB_COMPLETION_INDEX, the count from
- * `--shards` or CLOUD_RUN_TASK_COUNT (Kubernetes does not export the
- * completion count, so an indexed Job passes `--shards`).
- */
-export function resolveShard(flag: string | undefined, shards: string | undefined, env: ShardEnv = process.env): ShardSpec | undefined {
-  if (flag === undefined && shards === undefined) return undefined;
-  if (flag !== undefined && flag !== 'auto') {
-    const spec = parseShard(flag);
-    if (shards !== undefined && Number(shards) !== spec.count) throw usage(`--shard ${flag} and --shards ${shards} disagree`);
-    return spec;
-  }
-  const index = env.CLOUD_RUN_TASK_INDEX ?? env.JOB_COMPLETION_INDEX;
-  const count = shards ?? env.CLOUD_RUN_TASK_COUNT;
-  if (index === undefined) throw usage('--shard auto needs CLOUD_RUN_TASK_INDEX (Cloud Run jobs) or JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) in the environment');
-  if (count === undefined) throw usage('--shard auto needs --shards N (or CLOUD_RUN_TASK_COUNT in the environment)');
-  if (shards !== undefined && env.CLOUD_RUN_TASK_COUNT !== undefined && shards !== env.CLOUD_RUN_TASK_COUNT) {
-    throw usage(`--shards ${shards} disagrees with CLOUD_RUN_TASK_COUNT=${env.CLOUD_RUN_TASK_COUNT}`);
-  }
-  return parseShard(`${index}/${count}`);
-}
 
 const pad = (n: number) => String(n).padStart(4, '0');
 export const partialsDir = (roundId: string) => `${roundDir(roundId)}/partials`;
@@ -244,7 +216,7 @@ export async function reduceRoundCommand(o: ReduceRoundCommand): Promise<void> {
   await o.env.withApp(o.config, async (app) => {
     const project = app.project(o.project);
     const store = app.projectStore(project);
-    const r = await reduceRound({ project, store, pool: app.pool(), sink: await app.sink(), roundId: o.round, chunkBytes: app.config.worker.chunkBytes, logger: o.env.logger }, count);
+    const r = await reduceRound({ project, store, pool: app.pool(), sink: await app.sink(), roundId: o.round, chunkBytes: app.config.worker.chunkBytes, logger: o.env.logger, media: app.media, mediaSigner: app.mediaSigner }, count);
     const c = r.manifest.counts;
     o.env.io.out(`${r.status === 'exists' ? `round ${o.round} already exists; nothing changed` : `round ${o.round} written from its partials`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected\n`);
     o.env.io.out(`queue: ${store.uri(r.manifest.files.queue[0])}\n`);

@@ -16,6 +16,11 @@ export interface MediaSignerOptions {
   credentials?: { client_email: string; private_key: string };
   /** A ready client instead (its apiEndpoint becomes the URL host). */
   storage?: Storage;
+  /**
+   * `storage.apiEndpoint` (a private endpoint, an emulator): signed URLs name
+   * this host, the one the config says storage is reached at. Unset = Google's.
+   */
+  apiEndpoint?: string | null;
   /** Project for the client; signing itself needs none. */
   projectId?: string;
   /** Clock in ms since the epoch; the URL is valid from this instant. Default `Date.now`. */
@@ -26,11 +31,13 @@ export interface MediaSignerOptions {
 export class MediaSigner {
   private readonly storage: Storage;
   private readonly now: () => number;
+  private readonly host: string | undefined;
 
   constructor(options: MediaSignerOptions = {}) {
-    // Never a custom endpoint here: a signed URL must name the real storage host the browser will fetch.
+    // The client itself keeps Google's endpoint (signBlob, ADC); only the URL's host follows the configured endpoint.
     this.storage = options.storage ?? new (loadStorage().Storage)({ credentials: options.credentials, projectId: options.projectId });
     this.now = options.now ?? Date.now;
+    this.host = options.apiEndpoint ? options.apiEndpoint.replace(/\/+$/, '').replace(/\/storage\/v1$/, '') : undefined;
   }
 
   /** A URL that GETs `uri` for `ttlSeconds` (1…604800) from now. */
@@ -47,6 +54,8 @@ export class MediaSigner {
         action: 'read',
         accessibleAt: new Date(start),
         expires: start + ttlSeconds * 1000,
+        // The signature covers the host header, so the URL's host and the signed one are the same by construction.
+        ...(this.host ? { host: this.host } : {}),
       });
       return url;
     } catch (err) {

@@ -1,5 +1,6 @@
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
+import picomatch from 'picomatch';
 import { ReviewloopError } from './errors.js';
 
 export type SourceFormat = 'jsonl' | 'arrow' | 'parquet';
@@ -31,11 +32,37 @@ export function isGzipName(name: string): boolean {
   return name.toLowerCase().endsWith('.gz');
 }
 
-/** Objects under predictions/ that are data, not markers written by pipelines (`_SUCCESS`, `.tmp`, folders). */
+/**
+ * Error reports Vertex AI batch prediction writes beside its results:
+ * `prediction.errors_stats-00000-of-00001` (one line per failed instance and
+ * a summary) and the documented `errors_0001.jsonl` form. They hold
+ * `google.rpc.Status` records, not predictions.
+ */
+export function isVertexErrorsFile(base: string): boolean {
+  return /(^|\.)errors_stats-/i.test(base) || /^errors_\d+\./i.test(base);
+}
+
+/** Objects under predictions/ that are data, not markers written by pipelines (`_SUCCESS`, `.tmp`, folders) nor Vertex error reports. */
 export function isDataObject(name: string): boolean {
   const base = name.slice(name.lastIndexOf('/') + 1);
   if (base.length === 0 || base.startsWith('_') || base.startsWith('.')) return false;
+  if (isVertexErrorsFile(base)) return false;
   return /\.(jsonl|ndjson|json|txt|arrow|feather|ipc|arrows|parquet)(\.gz)?$/i.test(base) || /prediction/i.test(base);
+}
+
+/**
+ * Which names under `prefix` a prediction round reads: with `include` (globs
+ * over the name below the prefix), exactly the matches, markers aside; else
+ * {@link isDataObject}.
+ */
+export function predictionObjectFilter(prefix: string, include: string | string[] | undefined): (name: string) => boolean {
+  if (include === undefined) return isDataObject;
+  const match = picomatch(include, { dot: false });
+  return (name) => {
+    const base = name.slice(name.lastIndexOf('/') + 1);
+    if (base.length === 0 || base.startsWith('_') || base.startsWith('.')) return false;
+    return match(name.startsWith(prefix) ? name.slice(prefix.length).replace(/^\/+/, '') : name);
+  };
 }
 
 /** Options for {@link decompressed}. */

@@ -88,7 +88,7 @@ describe('every task type through round → queue → db-out → merge → snaps
   it('image-boxes: native pixel boxes and Vertex AI bboxes, polygons pass through, IoU ≥ 0.5 quality', async () => {
     const p = project({ name: 'boxes', task: 'image-boxes', labels: ['car', 'person'], strategy: { name: 'box-min', topK: 10 } });
     const store = projectStore(root, p.name);
-    // v2's size comes from its object metadata; v3's object has none, so it cannot be queued.
+    // v2's size comes from its object metadata; v3's object has none and is no image, so it cannot be queued.
     await store.write('images/v2.png', Buffer.from('png'), { metadata: { width: '400', height: '300' } });
     await store.write('images/v3.png', Buffer.from('png'));
     const vertex = (id: string, extra: Record<string, unknown>) => ({
@@ -105,7 +105,7 @@ describe('every task type through round → queue → db-out → merge → snaps
     });
     expect(queue.map((t) => t.meta.id).sort()).toEqual(['b1', 'b2', 'b3', 'v1', 'v2']);
     const rejects = lines(await store.read(`rounds/${ROUND}/rejects.jsonl`));
-    expect(rejects).toEqual([expect.objectContaining({ id: 'v3', field: 'instance.width', reason: expect.stringContaining('metadata') })]);
+    expect(rejects).toEqual([expect.objectContaining({ id: 'v3', field: 'instance.content', reason: expect.stringContaining('cannot read the size') })]);
     const byId = new Map(queue.map((t) => [t.meta.id as string, t]));
     // [0.1, 0.3, 0.2, 0.6] on 400×300 → x 40, w 80, y 60, h 120, the same from the line and from the metadata.
     for (const id of ['v1', 'v2']) {

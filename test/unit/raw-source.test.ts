@@ -10,6 +10,10 @@ describe('raw objects: which count and what they become', () => {
     const all = rawObjectFilter('raw', undefined);
     expect(all('raw/notes/a.txt')).toBe(true);
     expect(all('raw/_SUCCESS')).toBe(false);
+    expect(all('raw/job/prediction.errors_stats-00000-of-00001')).toBe(false);
+    const many = rawObjectFilter('raw/', ['*.jpg', 'line-b/**']);
+    expect(['raw/a.jpg', 'raw/line-b/c.wav'].every(many)).toBe(true);
+    expect(many('raw/line-a/c.jpg')).toBe(false);
   });
 
   it('folders, kinds and task media', () => {

@@ -140,7 +140,7 @@ describe('resolveImageSizes and storeImageSize', () => {
     expect(sel.items.map((i) => i.entry.id)).toEqual(['a', 'px']);
     expect(sel.auditCount).toBe(0);
     expect(sel.items[0].entry.record).toMatchObject({ width: 200, height: 100, boxes: [{ x: 20, y: 20, w: 100, h: 50 }], meta: {} });
-    expect(rejects).toEqual([expect.objectContaining({ id: 'n', field: 'instance.width', object: 'file:///p.jsonl', line: 1 })]);
+    expect(rejects).toEqual([expect.objectContaining({ id: 'n', field: 'instance.content', object: 'file:///p.jsonl', line: 1 })]);
   });
 });
 

@@ -102,7 +102,7 @@ export function register(program: Command, env: CommandEnv): void {
         const project = app.project(opts.project);
         const store = app.projectStore(project);
         const ttl = opts.ttlSeconds === undefined ? undefined : Number(opts.ttlSeconds);
-        const r = await resignRound({ project, store, roundId: opts.round, ttlSeconds: ttl, signer: { projectId: app.config.storage.projectId }, logger: env.logger });
+        const r = await resignRound({ project, store, roundId: opts.round, ttlSeconds: ttl, signer: app.mediaSigner, logger: env.logger });
         if (r.written.length === 0) env.io.out(`round ${opts.round}: no gs:// media in the queue; nothing written\n`);
         for (const name of r.written) env.io.out(`${store.uri(name)}\n`);
       });

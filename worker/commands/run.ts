@@ -48,7 +48,7 @@ function realJobs(app: AppContext, metrics: DaemonMetrics): { jobs: Record<JobNa
   const getPool = () => (pool ??= delayMs > 0 ? delayedPool(app.pool(), delayMs) : app.pool());
   const jobs: Record<JobName, JobFn> = {
     round: async ({ project, store, slotId, signal, logger, config }) => {
-      const r = await runRound({ project, store, pool: getPool(), sink: await app.sink(), roundId: slotId, chunkBytes: config.worker.chunkBytes, logger, signal });
+      const r = await runRound({ project, store, pool: getPool(), sink: await app.sink(), roundId: slotId, chunkBytes: config.worker.chunkBytes, logger, signal, media: app.media, mediaSigner: app.mediaSigner });
       if (r.status === 'created') metrics.itemsScored.inc({ project: project.name }, r.manifest.counts.scored);
       metrics.queueItems.set({ project: project.name }, r.manifest.counts.queued);
     },

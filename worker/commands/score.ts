@@ -13,7 +13,7 @@ import type { StrategyName, TaskType } from '../../scoring/types.js';
 import type { CliIO, CommandEnv } from '../cli.js';
 import { resolveInputs } from '../inputs.js';
 import {
-  assignShards, inputsHash, parsePartial, parseShard, partialJson, reducePartials,
+  assignShards, inputsHash, parsePartial, partialJson, reducePartials, resolveShard,
   PARTIAL_KIND, PARTIAL_VERSION, type PartialResult,
 } from '../partials.js';
 import { ScoringPool } from '../pool.js';
@@ -34,6 +34,7 @@ interface ScoreOpts extends BigQueryCliOptions {
   audit: string;
   seed: string;
   shard?: string;
+  shards?: string;
   out?: string;
   progress?: boolean;
   threads?: string;
@@ -93,7 +94,8 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO, earlyPool?: P
   if (labels.length === 0 && o.strategy !== 'random') throw usage('--labels a,b,… is required (the label order of score vectors and the set of valid labels)');
   const topK = intOpt('--top', o.top, 0);
   const auditFraction = fractionOpt('--audit', o.audit);
-  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
+  // `auto` (or --shards N) reads the job engine's task index and count, as `round --shard auto` does.
+  const shard = resolveShard(o.shard, o.shards);
   const threads = o.threads === undefined ? undefined : intOpt('--threads', o.threads, 1);
 
   if (o.engine !== undefined && o.engine !== 'local') {
@@ -194,7 +196,8 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--top <K>', 'items to select', '100')
     .option('--audit <fraction>', 'share of --top drawn uniformly at random as an audit slice', '0')
     .option('--seed <seed>', 'seed for the audit draw and the random strategy', 'reviewloop')
-    .option('--shard <I/N>', 'score shard I (0-based) of N and write a partial result for `reviewloop reduce`')
+    .option('--shard <I/N|auto>', 'score shard I (0-based) of N and write a partial result for `reviewloop reduce`; `auto` reads CLOUD_RUN_TASK_INDEX/COUNT or JOB_COMPLETION_INDEX')
+    .option('--shards <N>', 'shard count (implies --shard auto when --shard is absent); Kubernetes indexed Jobs need it')
     .option('--out <file>', 'output file (default: stdout)')
     .option('--progress', 'progress bar on stderr (only on a terminal; on by default there)')
     .option('--no-progress', 'no progress bar')

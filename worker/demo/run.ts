@@ -106,7 +106,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     for (const [i, roundId] of ROUNDS.entries()) {
       const gold = await stagePredictions(app, i);
       for (const project of config.projects) {
-        const r = await runRound({ project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: config.worker.chunkBytes, logger });
+        const r = await runRound({ project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: config.worker.chunkBytes, logger, media: app.media });
         const c = r.manifest.counts;
         print(`round ${roundId} ${project.name}: scored ${c.scored}, rejected ${c.rejected}, queued ${c.queued} (${c.audit} audit)${r.status === 'exists' ? ' [already done]' : ''}`);
       }

@@ -39,7 +39,12 @@ export interface BigQuerySinkOptions {
   emulator?: boolean;
   /** Job polling interval while waiting for a load job, in ms. Default 500 (50 in emulator mode). */
   pollMs?: number;
+  /** Bound on one step (create, load, query) with its retries, in ms (`stats.timeoutMs`). Default 30000. */
+  timeoutMs?: number;
 }
+
+/** Default of `stats.timeoutMs`: an unreachable endpoint fails a command in about this long, not after minutes of silent retries. */
+export const BIGQUERY_TIMEOUT_MS = 30_000;
 
 const BATCHES: TableDef = {
   name: '_batches' as TableName,
@@ -69,6 +74,9 @@ export async function openBigQuerySink(options: BigQuerySinkOptions): Promise<St
     location: options.location ?? 'US',
     ...(endpoint ? { apiEndpoint: endpoint.replace(/\/+$/, '').replace(/\/bigquery\/v2$/, '') } : {}),
     ...(emulator ? { authClient: dummyAuthClient() } : {}),
+    // One retry loop, ours, bounded by timeoutMs: the client's own (3 retries with backoff per request) multiplied it.
+    autoRetry: false,
+    maxRetries: 0,
   });
   const sink = new BigQuerySink(client, options, emulator);
   await sink.ensureSchema();
@@ -247,7 +255,10 @@ class BigQuerySink implements StatsSink {
 
   /** Retries transient failures (every step is idempotent) and wraps errors with a code. */
   private step<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(fn, { maxAttempts: 5, baseDelayMs: 200, retryable: (e) => !isAlreadyExists(e) && isRetryable(e) }).catch((err: unknown) => {
+    const bound = this.options.timeoutMs ?? BIGQUERY_TIMEOUT_MS;
+    const until = Date.now() + bound;
+    const attempt = () => withDeadline(fn(), until - Date.now(), () => new ReviewloopError('STATS_FAILED', `BigQuery ${what}: no answer within ${bound} ms (stats.timeoutMs)`, { details: { dataset: this.options.dataset, timeoutMs: bound } }));
+    return withRetry(attempt, { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: Math.max(1, Math.floor(bound / 10)), budgetMs: bound, retryable: (e) => !isAlreadyExists(e) && isRetryable(e) }).catch((err: unknown) => {
       if (err instanceof ReviewloopError) throw err;
       throw new ReviewloopError('STATS_FAILED', `BigQuery ${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, retryable: isRetryable(err), details: { dataset: this.options.dataset } });
     });
@@ -277,6 +288,14 @@ export function qualifyTables(sql: string, prefix: string): string {
   // Split on quoted segments so literals and quoted identifiers stay untouched.
   return sql.split(/('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part
     : part.replace(/\b(FROM|JOIN)(\s+)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\.)/gi, (m, kw: string, ws: string, name: string) => (KNOWN_RELATIONS.has(name) ? `${kw}${ws}\`${prefix}.${name}\`` : m)))).join('');
+}
+
+/** `p`, or `timeout()` as a rejection once `ms` have passed (the call itself is left to finish or fail unobserved). */
+function withDeadline<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timeout()), Math.max(0, ms)); });
+  p.catch(() => undefined);
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 function httpStatus(err: unknown): number | null {

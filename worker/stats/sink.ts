@@ -48,7 +48,7 @@ export async function openStatsSink(stats: StatsConfig, options: OpenStatsSinkOp
     }
     case 'bigquery': {
       const { openBigQuerySink } = await import('./bigquery-sink.js');
-      return openBigQuerySink({ projectId: stats.projectId, dataset: stats.dataset, location: stats.location, apiEndpoint: stats.apiEndpoint ?? null });
+      return openBigQuerySink({ projectId: stats.projectId, dataset: stats.dataset, location: stats.location, apiEndpoint: stats.apiEndpoint ?? null, timeoutMs: stats.timeoutMs });
     }
     case 'none':
       return nullSink();
