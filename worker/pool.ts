@@ -8,6 +8,8 @@ import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 export interface ScoringPoolOptions {
   /** Worker threads. Default: `os.availableParallelism()`. */
   threads?: number;
+  /** The file each thread loads. Default: {@link taskModulePath}; tests pass a stub task. */
+  taskModule?: string;
 }
 
 /** The file each scoring thread loads: a CommonJS entry that imports worker/score-task.js (see score-task-entry.cts for why). */
@@ -24,7 +26,7 @@ export class ScoringPool {
 
   constructor(options: ScoringPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
-    this.filename = taskModulePath();
+    this.filename = options.taskModule ?? taskModulePath();
   }
 
   /** Threads start on the first chunk (or {@link start}): a run over Arrow/Parquet only (scored on the main thread) never pays for them. */
@@ -69,6 +71,18 @@ export class ScoringPool {
   /** Fraction of thread time busy since start (0..1), for /metrics. */
   utilization(): number {
     return this.piscina?.utilization ?? 0;
+  }
+
+  /**
+   * Terminates every thread and lets the next task start fresh ones. Tasks on the old threads
+   * resolve as SCORING_FAILED. This is the only way to stop a task that never returns: a thread
+   * busy in JavaScript ignores abort signals, but `Worker.terminate` interrupts it (a thread inside
+   * native code stops once that call returns to JavaScript).
+   */
+  async recycle(): Promise<void> {
+    const old = this.piscina;
+    this.piscina = null;
+    await old?.destroy();
   }
 
   async close(): Promise<void> {
