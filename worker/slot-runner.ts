@@ -244,9 +244,10 @@ export class JobRunner {
       m?.runs.inc({ ...labels, outcome: 'failed' });
       const code = isReviewloopError(err) ? err.code : 'INTERNAL';
       m?.failures.inc({ ...labels, code });
-      log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { code });
+      // Marked first, so that whoever reads this line finds the marker.
       await markDone(store, job, slotId, { status: 'failed', holder: this.options.holder, code, message: redactString((err as Error).message), finishedAt: new Date(this.now()).toISOString() })
         .catch((e: unknown) => log.warn(`could not mark ${job} ${slotId} failed: ${(e as Error).message}`));
+      log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { code });
       emit({ type: 'finished', outcome: 'failed', code });
       return err ?? new Error('unknown failure');
     } finally {

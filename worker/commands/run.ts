@@ -14,7 +14,7 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { openApp, type AppContext } from '../app.js';
 import type { CommandEnv } from '../cli.js';
-import { EXIT, ReviewloopError, isReviewloopError } from '../errors.js';
+import { EXIT, exitCodeFor, ReviewloopError, isReviewloopError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
 import { describeProblem, JobHistory, jobProblems } from '../liveness.js';
 import { createLogger, type Logger } from '../log.js';
@@ -187,9 +187,9 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
     logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${holder}, root ${app.store.root}, ${config.projects.length} project(s)`);
     if (opts.once) {
       const outcomes = await runDue(runner, config, new Date());
-      const code = await lifecycle.shutdown('--once finished');
-      if (code !== EXIT.OK) return code;
       const failure = firstFailure(outcomes);
+      const code = await lifecycle.shutdown('--once finished', { exitCode: failure === undefined ? EXIT.OK : exitCodeFor(failure) });
+      if (code !== EXIT.OK) return code;
       if (failure !== undefined) throw failure;
       return EXIT.OK;
     }
