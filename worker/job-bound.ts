@@ -53,7 +53,8 @@ export async function runBounded(start: (signal: AbortSignal) => Promise<void>, 
   const job = Promise.resolve().then(() => start(signal));
   // Late rejections of an abandoned job are expected; they must not become unhandled.
   job.catch(() => undefined);
-  if ((await within(job, o.boundMs)) === 'settled' || o.outer.aborted) return job;
+  // An outside abort the job ignores until the bound ends here too: nothing else would end it.
+  if ((await within(job, o.boundMs)) === 'settled') return job;
   const fail = (unwound: 'aborted' | 'recycled' | 'abandoned', cause?: unknown) => new ReviewloopError(
     'JOB_TIMEOUT',
     `${o.what} did not finish within worker.jobTimeoutMs (${o.boundMs} ms) and was aborted${unwound === 'abandoned' ? '; it ignores the abort and is left behind' : ''}`,

@@ -16,13 +16,13 @@ import { openApp, type AppContext } from '../app.js';
 import type { CommandEnv } from '../cli.js';
 import { EXIT, exitCodeFor, ReviewloopError, isReviewloopError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
-import { describeProblem, JobHistory, jobProblems } from '../liveness.js';
+import { describeProblem, JobHistory, jobProblems, type JobProblem } from '../liveness.js';
 import { createLogger, type Logger } from '../log.js';
 import { runMerge } from '../merge.js';
 import { uploadReport } from '../report-upload.js';
 import { MergeBacklogTracker } from '../merge-lag.js';
 import { createMetrics, type DaemonMetrics, type JobName } from '../metrics.js';
-import { ReadinessFailure, startOpsServer, type OpsServer } from '../ops-http.js';
+import { ReadinessFailure, startOpsServer, type OpsServer, type ReadinessCheck } from '../ops-http.js';
 import type { ScoringPool } from '../pool.js';
 import { runRound } from '../round.js';
 import { runDue, scheduledJobs, Scheduler, validateSchedules } from '../schedule.js';
@@ -101,6 +101,17 @@ function histories(app: () => AppContext | null, logger: Logger) {
     }
   };
   return { of, lastSuccess };
+}
+
+/** `/readyz`'s `jobs` check: fails naming every stale or overrunning job (worker/liveness.ts). */
+function jobsCheck(problems: () => Promise<JobProblem[]>): ReadinessCheck {
+  return {
+    name: 'jobs',
+    run: async () => {
+      const found = await problems();
+      if (found.length > 0) throw new ReadinessFailure(found.map(describeProblem).join('; '), found);
+    },
+  };
 }
 
 function firstFailure(outcomes: TickOutcome[]): unknown {
@@ -202,13 +213,7 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
         checks: [
           { name: 'store', run: () => storeReachable(app, config) },
           { name: 'stats', run: async () => { if (config.stats.sink !== 'none') await (await app.sink()).query('SELECT 1'); } },
-          {
-            name: 'jobs',
-            run: async () => {
-              const problems = await jobProblems({ config, nowMs: Date.now(), sinceMs, lastSuccess: history.lastSuccess, running: runner.running() });
-              if (problems.length > 0) throw new ReadinessFailure(problems.map(describeProblem).join('; '), problems);
-            },
-          },
+          jobsCheck(() => jobProblems({ config, nowMs: Date.now(), sinceMs, lastSuccess: history.lastSuccess, running: runner.running() })),
         ],
       });
     }
