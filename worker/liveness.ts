@@ -32,13 +32,15 @@ export interface JobHistoryOptions {
   now?: () => number;
   /** A result is reused this long, in ms, so scrapes and probes share one listing. Default 1000. */
   refreshMs?: number;
-  /** Markers read per refresh, newest first, looking for a success. Default 64. */
+  /** Markers read per refresh, newest first, looking for a success; the rest wait for the next refresh. Default 64. */
   maxReads?: number;
 }
 
 /** The last successful slot of one job of one project, from its done markers. */
 export class JobHistory {
   private listedUpTo = '';
+  /** Listed markers newer than the best success and not read yet, oldest first. */
+  private unread: string[] = [];
   private best: LastSuccess | null = null;
   private readAt = -Infinity;
   private pending: Promise<LastSuccess | null> | null = null;
@@ -74,15 +76,17 @@ export class JobHistory {
     }
     fresh.sort();
     if (fresh.length > 0) this.listedUpTo = fresh[fresh.length - 1];
-    let reads = 0;
-    for (const id of fresh.reverse()) {
-      if (reads++ >= (this.options.maxReads ?? 64)) break;
+    // Every unread name is older than every fresh one: newest first is popping from the end.
+    const queue = [...this.unread, ...fresh];
+    for (let reads = 0; queue.length > 0 && reads < (this.options.maxReads ?? 64); reads++) {
+      const id = queue.pop()!;
       const found = await this.successOf(prefix + id, id);
       if (found) {
         this.note(found);
-        break;
+        queue.length = 0; // older markers cannot hold a newer success
       }
     }
+    this.unread = queue;
     this.readAt = this.now();
     return this.best;
   }

@@ -107,6 +107,17 @@ describe('JobHistory', () => {
     h.note({ slotId: '20261127T1300Z', atMs: at('2026-11-27T13:00:30Z') });
     expect((await h.lastSuccess())?.slotId).toBe('20261127T1300Z');
   });
+
+  it('reads a long run of failed markers a bounded number at a time, and still finds the success before them', async () => {
+    let clock = 0;
+    const h = new JobHistory(store, 'round', { now: () => clock, maxReads: 4 });
+    await mark('20261126T0000Z', { status: 'ok', finishedAt: '2026-11-26T00:01:00.000Z' });
+    for (let hour = 1; hour <= 9; hour++) await mark(`20261126T0${hour}00Z`, { status: 'failed', code: 'JOB_TIMEOUT' });
+    const seen: Array<string | undefined> = [];
+    for (let i = 0; i < 3; i++, clock += 1000) seen.push((await h.lastSuccess())?.slotId);
+    // 9 failures, 4 reads per refresh: the success (10th newest) is found on the third refresh.
+    expect(seen).toEqual([undefined, undefined, '20261126T0000Z']);
+  });
 });
 
 describe('metrics', () => {
