@@ -16,6 +16,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { Config } from '../config/schema.js';
 import type { JobName } from './metrics.js';
+import { slotRoundId } from './round-id.js';
 import { JOBS } from './schedule.js';
 import type { RunningJob } from './slot-runner.js';
 import type { ObjectStore } from './store.js';
@@ -34,6 +35,11 @@ export interface JobHistoryOptions {
   refreshMs?: number;
   /** Markers read per refresh, newest first, looking for a success; the rest wait for the next refresh. Default 64. */
   maxReads?: number;
+  /**
+   * How far back the first listing starts, in ms. Default 7 days: about 10^4 markers for a
+   * one-minute schedule (a 2 s listing on a local root); a success older than that reads as none.
+   */
+  lookBackMs?: number;
 }
 
 /** The last successful slot of one job of one project, from its done markers. */
@@ -57,8 +63,8 @@ export class JobHistory {
 
   /**
    * The newest success on record, or null when none is. The first call lists
-   * every marker of the job once; later calls list only names after the newest
-   * one seen (slot ids sort by time).
+   * the markers of the last `lookBackMs`; later calls list only names after the
+   * newest one seen (slot ids sort by time).
    */
   lastSuccess(): Promise<LastSuccess | null> {
     if (this.now() - this.readAt < (this.options.refreshMs ?? 1000)) return Promise.resolve(this.best);
@@ -70,7 +76,8 @@ export class JobHistory {
   private async refresh(): Promise<LastSuccess | null> {
     const prefix = `state/done/${this.job}/`;
     const fresh: string[] = [];
-    for await (const o of this.store.list(prefix, this.listedUpTo ? { startOffset: prefix + this.listedUpTo } : {})) {
+    this.listedUpTo ||= slotRoundId(new Date(this.now() - (this.options.lookBackMs ?? 7 * 86_400_000)));
+    for await (const o of this.store.list(prefix, { startOffset: prefix + this.listedUpTo })) {
       const id = o.name.slice(prefix.length);
       if (id > this.listedUpTo) fresh.push(id);
     }

@@ -108,6 +108,13 @@ describe('JobHistory', () => {
     expect((await h.lastSuccess())?.slotId).toBe('20261127T1300Z');
   });
 
+  it('lists only the last lookBackMs on its first call: an older success reads as none', async () => {
+    await mark('20261101T0000Z', { status: 'ok', finishedAt: '2026-11-01T00:01:00.000Z' });
+    const clock = at('2026-11-27T12:00:00Z');
+    expect(await new JobHistory(store, 'round', { now: () => clock }).lastSuccess()).toBeNull();
+    expect((await new JobHistory(store, 'round', { now: () => clock, lookBackMs: 30 * 86_400_000 }).lastSuccess())?.slotId).toBe('20261101T0000Z');
+  });
+
   it('reads a long run of failed markers a bounded number at a time, and still finds the success before them', async () => {
     let clock = 0;
     const h = new JobHistory(store, 'round', { now: () => clock, maxReads: 4 });
