@@ -81,11 +81,12 @@ async function storeReachable(app: AppContext, config: Config): Promise<void> {
 }
 
 /** The store-backed last success of every project's job, one {@link JobHistory} each, made on first use. */
-function histories(app: () => AppContext | null, logger: Logger) {
+function histories(app: () => AppContext | null, config: () => Config, logger: Logger) {
   const byKey = new Map<string, JobHistory>();
   const of = (project: string, job: JobName): JobHistory | null => {
     const a = app();
-    const p = a?.config.projects.find((x) => x.name === project);
+    // The running config, not the app's first one: a reload may add projects.
+    const p = config().projects.find((x) => x.name === project);
     if (!a || !p) return null;
     const key = `${project}/${job}`;
     let h = byKey.get(key);
@@ -128,7 +129,7 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
   const sinceMs = Date.now();
   let opened: AppContext | null = null;
   let real: ReturnType<typeof realJobs> | null = null;
-  const history = histories(() => opened, logger);
+  const history = histories(() => opened, () => config, logger);
   const metrics = createMetrics({
     lastSuccess: async () => Promise.all(scheduledJobs(config).map(async (s) => ({ project: s.project, job: s.job, atMs: (await history.lastSuccess(s.project, s.job))?.atMs ?? null }))),
     running: () => runner.running(),
