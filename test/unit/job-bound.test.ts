@@ -11,6 +11,7 @@ import { LocalStore } from '../../worker/local-store.js';
 import { silentLogger } from '../../worker/log.js';
 import { createMetrics } from '../../worker/metrics.js';
 import { ScoringPool } from '../../worker/pool.js';
+import { runRound } from '../../worker/round.js';
 import type { ScoreTaskInput } from '../../worker/score-task.js';
 import { JobRunner, type JobEvent, type JobFn } from '../../worker/slot-runner.js';
 import type { ObjectStore } from '../../worker/store.js';
@@ -151,6 +152,31 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
     // Nothing is left holding the job: the next slot runs.
     const next = await s.runner.tick('p', 'round', new Date('2026-11-27T02:15:00Z'));
     expect(next).toMatchObject({ status: 'ran', ran: [{ slotId: '20261127T0215Z' }] });
+  });
+
+  it('fails a job that honours its abort with JOB_TIMEOUT at the bound, and marks the slot failed', async () => {
+    const s = setup(({ signal }) => new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))));
+    const out = await s.runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
+    expect(out.status === 'ran' && isReviewloopError(out.ran[0].error, 'JOB_TIMEOUT') && out.ran[0].error.details.unwound).toBe('aborted');
+    expect(s.events.map((e) => e.type)).toEqual(['started', 'timed-out', 'finished']);
+    expect(JSON.parse((await store.read('state/done/round/20261127T0200Z')).toString('utf8'))).toMatchObject({ status: 'failed', code: 'JOB_TIMEOUT' });
+    expect(s.runner.running()).toEqual([]);
+  });
+
+  it('fails a real round whose scoring thread never answers, leaving no manifest', async () => {
+    const pool = new ScoringPool({ threads: 1, taskModule: resolve('test/fixtures/spin-task.cjs') });
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: `x${i}`, text: `item ${i}`, probs: { a: 0.3, b: 0.7 } }));
+    await store.write('predictions/spin.jsonl', `${lines.join('\n')}\n`, { ifGenerationMatch: '0' });
+    const s = setup(({ project, store: st, slotId, signal }) => runRound({ project, store: st, pool, sink: null, roundId: slotId, chunkBytes: 65536, signal }).then(() => undefined), () => pool.recycle());
+    s.cfg.worker.jobTimeoutMs = 500;
+    try {
+      const out = await s.runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
+      expect(out.status === 'ran' && isReviewloopError(out.ran[0].error, 'JOB_TIMEOUT') && out.ran[0].error.details.unwound).toBe('recycled');
+      expect(await store.stat('rounds/20261127T0200Z/manifest.json')).toBeNull();
+      expect(s.events.map((e) => e.type)).toEqual(['started', 'timed-out', 'stuck', 'finished']);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('fails a round whose scoring thread spins, by replacing the pool, and the next round scores on fresh threads', async () => {
