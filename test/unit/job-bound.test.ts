@@ -11,7 +11,8 @@ import { LocalStore } from '../../worker/local-store.js';
 import { silentLogger } from '../../worker/log.js';
 import { createMetrics } from '../../worker/metrics.js';
 import { ScoringPool } from '../../worker/pool.js';
-import { runRound } from '../../worker/round.js';
+import { commitManifest, runRound, type RoundOptions } from '../../worker/round.js';
+import type { RoundManifest } from '../../worker/model.js';
 import type { ScoreTaskInput } from '../../worker/score-task.js';
 import { JobRunner, type JobEvent, type JobFn } from '../../worker/slot-runner.js';
 import type { ObjectStore } from '../../worker/store.js';
@@ -177,6 +178,16 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('never commits the manifest of a round whose signal was aborted, however late it gets there', async () => {
+    const timeout = new AbortController();
+    timeout.abort(new ReviewloopError('JOB_TIMEOUT', 'round 20261127T0200Z did not finish within worker.jobTimeoutMs'));
+    const opts = { store, sink: null, signal: timeout.signal } as unknown as RoundOptions;
+    const manifest = { round: '20261127T0200Z' } as RoundManifest;
+    const err = await commitManifest(opts, manifest, [], silentLogger, '').catch((e: unknown) => e);
+    expect(isReviewloopError(err, 'JOB_TIMEOUT')).toBe(true);
+    expect(await store.stat('rounds/20261127T0200Z/manifest.json')).toBeNull();
   });
 
   it('fails a round whose scoring thread spins, by replacing the pool, and the next round scores on fresh threads', async () => {
