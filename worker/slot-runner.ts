@@ -275,6 +275,7 @@ export class JobRunner {
         await onStuck();
       }),
       onStage: (stage) => {
+        if (stage === 'timed-out') log.warn(`${job} ${slotId} has run for worker.jobTimeoutMs (${config.worker.jobTimeoutMs} ms): aborting it`);
         if (stage === 'abandoned') {
           entry.abandoned = true;
           log.error(`${job} ${slotId} still runs after its abort; it is left behind and /readyz reports it until it ends`);
