@@ -199,6 +199,16 @@ export const configSchema = z.strictObject({
     shutdownGraceMs: z.number().int().min(0).default(25_000),
     /** Lease lifetime, in ms. Default 120000. */
     leaseTtlMs: z.number().int().min(1000).default(120_000),
+    /**
+     * Time one scheduled job (a round or a merge) may run, in ms; past it the job is aborted and its slot
+     * is marked failed with JOB_TIMEOUT (worker/job-bound.ts). Default 3600000 (1 h).
+     */
+    jobTimeoutMs: z.number().int().min(1000).default(3_600_000),
+    /**
+     * `/readyz` fails for a project's job when none of its last this-many slots (those that must have ended,
+     * i.e. at or before now − jobTimeoutMs) succeeded (worker/liveness.ts). Default 3.
+     */
+    readyStaleSlots: z.number().int().min(1).max(1000).default(3),
     /** HTTP port for /healthz, /readyz, /metrics; 0 disables. Default 8080. */
     httpPort: z.number().int().min(0).max(65535).default(8080),
   }).prefault({}),

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'LEASE_HELD'
   | 'STATS_FAILED'
   | 'ABORTED'
+  | 'JOB_TIMEOUT'
   | 'INTERNAL';
 
 export interface ReviewloopErrorOptions {

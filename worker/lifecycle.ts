@@ -82,9 +82,12 @@ export class Lifecycle {
   /**
    * Drains and closes; idempotent (later calls return the first call's code).
    * `reason` is logged; the grace period applies as for a signal.
+   * `exitCode` is what the exit fallback exits with when draining went well:
+   * the caller's own verdict (a failed `--once` job), which must survive a
+   * job left behind that holds the event loop.
    */
-  shutdown(reason: string): Promise<number> {
-    this.stopping ??= this.drain(reason);
+  shutdown(reason: string, options: { exitCode?: number } = {}): Promise<number> {
+    this.stopping ??= this.drain(reason, options.exitCode);
     return this.stopping;
   }
 
@@ -116,7 +119,7 @@ export class Lifecycle {
     void this.shutdown(sig);
   }
 
-  private async drain(reason: string): Promise<number> {
+  private async drain(reason: string, callerCode?: number): Promise<number> {
     const log = this.options.logger;
     const graceMs = this.options.graceMs();
     log.info(`${reason}: stopping scheduling; running steps get ${graceMs} ms to finish`);
@@ -146,7 +149,8 @@ export class Lifecycle {
     }
     log.info(`stopped (exit ${code})`);
     if (this.options.exitFallbackMs !== undefined) {
-      setTimeout(() => this.exit(code), this.options.exitFallbackMs).unref();
+      const final = code === EXIT.OK ? callerCode ?? code : code;
+      setTimeout(() => this.exit(final), this.options.exitFallbackMs).unref();
     }
     this.resolveDone(code);
     return code;

@@ -1,8 +1,8 @@
 /**
  * The daemon's operations endpoints: `/healthz` (the process answers),
- * `/readyz` (config loaded, store and stats sink reachable; cached briefly so
- * probes never hammer GCS or start a BigQuery job per probe) and `/metrics`
- * (Prometheus text format).
+ * `/readyz` (config loaded, store and stats sink reachable, every scheduled
+ * job making progress; cached briefly so probes never hammer GCS or start a
+ * BigQuery job per probe) and `/metrics` (Prometheus text format).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,8 +12,21 @@ import type { Registry } from 'prom-client';
 
 export interface ReadinessCheck {
   name: string;
-  /** Resolves when healthy; the error message is reported. */
+  /** Resolves when healthy; the error message is reported, and the `details` of a {@link ReadinessFailure}. */
   run: () => Promise<void>;
+}
+
+/** A failed readiness check with structured details, reported under `details.<check>` in the body. */
+export class ReadinessFailure extends Error {
+  constructor(message: string, readonly details: unknown) {
+    super(message);
+    this.name = 'ReadinessFailure';
+  }
+}
+
+interface Readiness {
+  checks: Record<string, string>;
+  details: Record<string, unknown>;
 }
 
 /** Options for {@link startOpsServer}. */
@@ -47,16 +60,17 @@ function withTimeout(p: Promise<void>, ms: number): Promise<void> {
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
   const cacheMs = options.readyCacheMs ?? 10_000;
   const timeoutMs = options.checkTimeoutMs ?? 5000;
-  let cached: { at: number; body: Record<string, string> } | null = null;
-  const readiness = async (): Promise<Record<string, string>> => {
+  let cached: { at: number; body: Readiness } | null = null;
+  const readiness = async (): Promise<Readiness> => {
     if (cached && Date.now() - cached.at < cacheMs) return cached.body;
-    const body: Record<string, string> = { config: 'ok' };
+    const body: Readiness = { checks: { config: 'ok' }, details: {} };
     await Promise.all(options.checks.map(async (c) => {
       try {
         await withTimeout(c.run(), timeoutMs);
-        body[c.name] = 'ok';
+        body.checks[c.name] = 'ok';
       } catch (err) {
-        body[c.name] = `error: ${(err as Error).message}`;
+        body.checks[c.name] = `error: ${(err as Error).message}`;
+        if (err instanceof ReadinessFailure) body.details[c.name] = err.details;
       }
     }));
     cached = { at: Date.now(), body };
@@ -73,9 +87,10 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     if (url === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (url === '/readyz') {
       if (!options.accepting()) return send(503, 'application/json', `${JSON.stringify({ ready: false, reason: 'shutting down' })}\n`);
-      readiness().then((checks) => {
+      readiness().then(({ checks, details }) => {
         const ready = Object.values(checks).every((v) => v === 'ok');
-        send(ready ? 200 : 503, 'application/json', `${JSON.stringify({ ready, checks })}\n`);
+        const body = Object.keys(details).length > 0 ? { ready, checks, details } : { ready, checks };
+        send(ready ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
       }, (err: unknown) => send(500, 'text/plain', `${(err as Error).message}\n`));
       return;
     }

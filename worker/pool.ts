@@ -10,6 +10,8 @@ export interface ScoringPoolOptions {
   threads?: number;
   /** false: the threads score in JS even where the native module was built (same results, slower). Default true. */
   native?: boolean;
+  /** The file each thread loads. Default: {@link taskModulePath}; tests pass a stub task. */
+  taskModule?: string;
 }
 
 /** The file each scoring thread loads: a CommonJS entry that imports worker/score-task.js (see score-task-entry.cts for why). */
@@ -28,7 +30,7 @@ export class ScoringPool {
   constructor(options: ScoringPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
     this.native = options.native ?? true;
-    this.filename = taskModulePath();
+    this.filename = options.taskModule ?? taskModulePath();
   }
 
   /** Threads start on the first chunk (or {@link start}): a run over Arrow/Parquet only (scored on the main thread) never pays for them. */
@@ -75,6 +77,18 @@ export class ScoringPool {
   /** Fraction of thread time busy since start (0..1), for /metrics. */
   utilization(): number {
     return this.piscina?.utilization ?? 0;
+  }
+
+  /**
+   * Terminates every thread and lets the next task start fresh ones. Tasks on the old threads
+   * resolve as SCORING_FAILED. This is the only way to stop a task that never returns: a thread
+   * busy in JavaScript ignores abort signals, but `Worker.terminate` interrupts it (a thread inside
+   * native code stops once that call returns to JavaScript).
+   */
+  async recycle(): Promise<void> {
+    const old = this.piscina;
+    this.piscina = null;
+    await old?.destroy();
   }
 
   async close(): Promise<void> {

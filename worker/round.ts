@@ -391,6 +391,8 @@ export function manifestFiles(dir: string, queueFiles: Array<[string, string]>, 
 
 /** Writes the manifest last (the round's commit point), logs `summary`, records its stats. */
 export async function commitManifest<M extends RoundManifest>(opts: RoundOptions, manifest: M, previous: RoundManifest[], log: Logger, summary: string): Promise<{ status: 'created' | 'exists'; manifest: M }> {
+  // A round aborted (past its time bound, or at shutdown) never commits, however late it gets here.
+  opts.signal?.throwIfAborted();
   const { created } = await writeOnce(opts.store, `${roundDir(manifest.round)}/manifest.json`, jsonFile(manifest));
   log.info(`round ${manifest.round} ${created ? 'written' : 'already written by another run'}: ${summary}`);
   await writeRoundStats(opts, manifest, [...previous, manifest]);

@@ -10,7 +10,9 @@
  *    lease proves it is gone, so they are redone first, oldest first;
  * 4. the slot is claimed and run, then marked done. A job that fails is
  *    marked done with `status: failed` (the next slot picks up its inputs);
- *    an aborted one is not marked, so it is redone.
+ *    an aborted one is not marked, so it is redone. A job still running after
+ *    `worker.jobTimeoutMs` fails with JOB_TIMEOUT (see job-bound.ts): redoing
+ *    its slot would most likely hang on the same input again.
  *
  * Redoing is safe because round ids come from the slot and rounds are
  * deterministic in their id (plan.json fixes the inputs), and merges are
@@ -19,6 +21,7 @@
 import type { Config, ProjectConfig } from '../config/schema.js';
 import type { AppContext } from './app.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
+import { runBounded, type BoundStage } from './job-bound.js';
 import { claimSlot, Lease } from './lease.js';
 import { redactString, type Logger } from './log.js';
 import type { DaemonMetrics, JobName, SkipReason } from './metrics.js';
@@ -57,6 +60,29 @@ export interface JobRunnerOptions {
   stopping: () => boolean;
   /** Clock in ms; injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /** Frees the scoring threads when a job ignores its abort at the time bound (see job-bound.ts). */
+  onStuck?: () => Promise<void>;
+  /** Time a job aborted at its bound gets to unwind, in ms, before and after `onStuck`. Default 5000. */
+  abortSettleMs?: number;
+  /** Every start, stage past the bound and finish, in order (metrics, tests). */
+  onEvent?: (event: JobEvent) => void;
+}
+
+/** What a job run is doing, as {@link JobRunnerOptions.onEvent} reports it. */
+export type JobEvent = { project: string; job: JobName; slotId: string; atMs: number } & JobEventBody;
+
+type JobEventBody =
+  | { type: 'started' }
+  | { type: BoundStage }
+  | { type: 'finished'; outcome: 'success' | 'failed' | 'aborted'; code?: string };
+
+/** A job running here; `abandoned` once it ignored its abort past the bound. */
+export interface RunningJob {
+  project: string;
+  job: JobName;
+  slotId: string;
+  startedAtMs: number;
+  abandoned: boolean;
 }
 
 export type TickOutcome =
@@ -104,10 +130,16 @@ export async function unfinishedSlots(store: ObjectStore, job: JobName, before: 
 
 export class JobRunner {
   private readonly inflight = new Map<string, Promise<TickOutcome>>();
+  private readonly runningJobs = new Set<RunningJob>();
   private readonly now: () => number;
 
   constructor(private readonly options: JobRunnerOptions) {
     this.now = options.now ?? Date.now;
+  }
+
+  /** Jobs running here now, abandoned ones included until they settle. */
+  running(): RunningJob[] {
+    return [...this.runningJobs].map((r) => ({ ...r }));
   }
 
   /** Resolves when no job is running here. */
@@ -184,35 +216,72 @@ export class JobRunner {
     const labels = { project: project.name, job };
     const m = this.options.metrics;
     const log = this.options.logger.child({ project: project.name, job, slot: slotId, ...(job === 'round' ? { round: slotId } : {}) });
+    const emit = (e: JobEventBody) => this.options.onEvent?.({ project: project.name, job, slotId, atMs: this.now(), ...e });
     if (takeover) {
       m?.takeovers.inc(labels);
       log.warn(`${job} ${slotId} was claimed by a replica that did not finish it: redoing it`);
     }
     const stopTimer = m?.duration.startTimer(labels);
     const startedAt = this.now();
+    const config = this.options.config();
     log.info(`${job} ${slotId} starting`);
+    emit({ type: 'started' });
     try {
       if (signal.aborted) throw new ReviewloopError('ABORTED', `${job} ${slotId} aborted before it started`);
-      await this.options.jobs[job]({ project, store, slotId, signal, logger: log, config: this.options.config() });
+      await this.runJob(project, store, job, slotId, signal, log, config);
       await markDone(store, job, slotId, { status: 'ok', holder: this.options.holder, startedAt: new Date(startedAt).toISOString(), finishedAt: new Date(this.now()).toISOString() });
       m?.runs.inc({ ...labels, outcome: 'success' });
-      m?.lastSuccess.set(labels, this.now() / 1000);
       log.info(`${job} ${slotId} done in ${((this.now() - startedAt) / 1000).toFixed(1)} s`);
+      emit({ type: 'finished', outcome: 'success' });
       return undefined;
     } catch (err) {
-      if (signal.aborted || isReviewloopError(err, 'ABORTED')) {
+      if (!isReviewloopError(err, 'JOB_TIMEOUT') && (signal.aborted || isReviewloopError(err, 'ABORTED'))) {
         m?.runs.inc({ ...labels, outcome: 'aborted' });
         log.warn(`${job} ${slotId} aborted; nothing of it is visible and it will be redone`);
+        emit({ type: 'finished', outcome: 'aborted', code: 'ABORTED' });
         throw isReviewloopError(err, 'ABORTED') ? err : new ReviewloopError('ABORTED', `${job} ${slotId} aborted`, { cause: err });
       }
       m?.runs.inc({ ...labels, outcome: 'failed' });
       const code = isReviewloopError(err) ? err.code : 'INTERNAL';
-      log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { code });
+      m?.failures.inc({ ...labels, code });
+      // Marked first, so that whoever reads this line finds the marker.
       await markDone(store, job, slotId, { status: 'failed', holder: this.options.holder, code, message: redactString((err as Error).message), finishedAt: new Date(this.now()).toISOString() })
         .catch((e: unknown) => log.warn(`could not mark ${job} ${slotId} failed: ${(e as Error).message}`));
+      log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { code });
+      emit({ type: 'finished', outcome: 'failed', code });
       return err ?? new Error('unknown failure');
     } finally {
       stopTimer?.();
     }
+  }
+
+  /** The job under `worker.jobTimeoutMs`, listed in {@link running} until it settles (even when abandoned). */
+  private async runJob(project: ProjectConfig, store: ObjectStore, job: JobName, slotId: string, signal: AbortSignal, log: Logger, config: Config): Promise<void> {
+    const entry: RunningJob = { project: project.name, job, slotId, startedAtMs: this.now(), abandoned: false };
+    this.runningJobs.add(entry);
+    const forget = () => { this.runningJobs.delete(entry); };
+    const onStuck = this.options.onStuck;
+    await runBounded((bounded) => {
+      const p = Promise.resolve().then(() => this.options.jobs[job]({ project, store, slotId, signal: bounded, logger: log, config }));
+      p.then(forget, forget);
+      return p;
+    }, {
+      what: `${job} ${slotId}`,
+      boundMs: config.worker.jobTimeoutMs,
+      settleMs: this.options.abortSettleMs ?? 5000,
+      outer: signal,
+      onStuck: onStuck && (async () => {
+        log.error(`${job} ${slotId} ignores its abort: terminating the scoring threads so that it and the next job can go on`);
+        await onStuck();
+      }),
+      onStage: (stage) => {
+        if (stage === 'timed-out') log.warn(`${job} ${slotId} has run for worker.jobTimeoutMs (${config.worker.jobTimeoutMs} ms): aborting it`);
+        if (stage === 'abandoned') {
+          entry.abandoned = true;
+          log.error(`${job} ${slotId} still runs after its abort; it is left behind and /readyz reports it until it ends`);
+        }
+        this.options.onEvent?.({ project: project.name, job, slotId, atMs: this.now(), type: stage });
+      },
+    });
   }
 }

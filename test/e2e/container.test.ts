@@ -168,7 +168,7 @@ describe('the runtime stage, performed on the host', () => {
       while (Date.now() < deadline && !(existsSync(roundsDir) && readdirSync(roundsDir).some((r) => existsSync(join(roundsDir, r, 'manifest.json'))))) await new Promise((r) => setTimeout(r, 200));
       expect(readdirSync(roundsDir), out).toHaveLength(1);
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
-      expect(await ready.json(), out).toEqual({ ready: true, checks: { config: 'ok', store: 'ok', stats: 'ok' } });
+      expect(await ready.json(), out).toEqual({ ready: true, checks: { config: 'ok', store: 'ok', stats: 'ok', jobs: 'ok' } });
       proc.kill('SIGTERM');
       expect(await exited, out).toBe(0);
     } finally {

@@ -126,7 +126,7 @@ describe.concurrent('reviewloop run', () => {
     expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).text()).toBe('ok\n');
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ ready: true, checks: { config: 'ok', store: 'ok', stats: 'ok' } });
+    expect(await ready.json()).toEqual({ ready: true, checks: { config: 'ok', store: 'ok', stats: 'ok', jobs: 'ok' } });
     // Between rounds: reviewers answer round 1 and the model pipeline writes new predictions.
     s.review(first, 'alice', 1);
     s.stage('batch-b', 12, 1500);

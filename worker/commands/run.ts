@@ -14,17 +14,18 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { openApp, type AppContext } from '../app.js';
 import type { CommandEnv } from '../cli.js';
-import { EXIT, ReviewloopError, isReviewloopError } from '../errors.js';
+import { EXIT, exitCodeFor, ReviewloopError, isReviewloopError } from '../errors.js';
 import { Lifecycle } from '../lifecycle.js';
+import { describeProblem, JobHistory, jobProblems, type JobProblem } from '../liveness.js';
 import { createLogger, type Logger } from '../log.js';
 import { runMerge } from '../merge.js';
 import { uploadReport } from '../report-upload.js';
 import { MergeBacklogTracker } from '../merge-lag.js';
 import { createMetrics, type DaemonMetrics, type JobName } from '../metrics.js';
-import { startOpsServer, type OpsServer } from '../ops-http.js';
+import { ReadinessFailure, startOpsServer, type OpsServer, type ReadinessCheck } from '../ops-http.js';
 import type { ScoringPool } from '../pool.js';
 import { runRound } from '../round.js';
-import { runDue, Scheduler, validateSchedules } from '../schedule.js';
+import { runDue, scheduledJobs, Scheduler, validateSchedules } from '../schedule.js';
 import { JobRunner, type JobFn, type TickOutcome } from '../slot-runner.js';
 
 export interface RunOptions {
@@ -38,6 +39,7 @@ function delayedPool(pool: ScoringPool, ms: number): ScoringPool {
     await new Promise((r) => setTimeout(r, ms));
     return pool.score(input);
   };
+  wrapped.recycle = () => pool.recycle();
   return wrapped;
 }
 
@@ -78,6 +80,41 @@ async function storeReachable(app: AppContext, config: Config): Promise<void> {
   for await (const _ of app.store.list(`${config.projects[0].name}/state/`, { pageSize: 1 })) break;
 }
 
+/** The store-backed last success of every project's job, one {@link JobHistory} each, made on first use. */
+function histories(app: () => AppContext | null, config: () => Config, logger: Logger) {
+  const byKey = new Map<string, JobHistory>();
+  const of = (project: string, job: JobName): JobHistory | null => {
+    const a = app();
+    // The running config, not the app's first one: a reload may add projects.
+    const p = config().projects.find((x) => x.name === project);
+    if (!a || !p) return null;
+    const key = `${project}/${job}`;
+    let h = byKey.get(key);
+    if (!h) byKey.set(key, (h = new JobHistory(a.projectStore(p), job)));
+    return h;
+  };
+  const lastSuccess = async (project: string, job: JobName) => {
+    try {
+      return (await of(project, job)?.lastSuccess()) ?? null;
+    } catch (err) {
+      logger.warn(`last success of ${project} ${job} unavailable: ${(err as Error).message}`, { project, job });
+      return null;
+    }
+  };
+  return { of, lastSuccess };
+}
+
+/** `/readyz`'s `jobs` check: fails naming every stale or overrunning job (worker/liveness.ts). */
+function jobsCheck(problems: () => Promise<JobProblem[]>): ReadinessCheck {
+  return {
+    name: 'jobs',
+    run: async () => {
+      const found = await problems();
+      if (found.length > 0) throw new ReadinessFailure(found.map(describeProblem).join('; '), found);
+    },
+  };
+}
+
 function firstFailure(outcomes: TickOutcome[]): unknown {
   for (const o of outcomes) if (o.status === 'ran') for (const r of o.ran) if (r.error !== undefined) return r.error;
   return undefined;
@@ -89,9 +126,13 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
   validateSchedules(config);
   const holder = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const trackers = new Map<string, MergeBacklogTracker>();
+  const sinceMs = Date.now();
   let opened: AppContext | null = null;
   let real: ReturnType<typeof realJobs> | null = null;
+  const history = histories(() => opened, () => config, logger);
   const metrics = createMetrics({
+    lastSuccess: async () => Promise.all(scheduledJobs(config).map(async (s) => ({ project: s.project, job: s.job, atMs: (await history.lastSuccess(s.project, s.job))?.atMs ?? null }))),
+    running: () => runner.running(),
     poolUtilization: () => real?.pool()?.utilization() ?? null,
     mergeBacklog: async () => {
       const out = new Map<string, { pending: number; oldestMs: number | null }>();
@@ -142,6 +183,11 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
   const runner = new JobRunner({
     app, config: () => config, holder, jobs: real.jobs, logger, metrics,
     shutdown: lifecycle.signal, stopping: () => lifecycle.shuttingDown,
+    // A job deaf to its abort at the bound is waiting on a scoring thread: fresh threads free it and the next job.
+    onStuck: async () => { await real?.pool()?.recycle(); },
+    onEvent: (e) => {
+      if (e.type === 'finished' && e.outcome === 'success') history.of(e.project, e.job)?.note({ slotId: e.slotId, atMs: e.atMs });
+    },
   });
 
   try {
@@ -153,9 +199,9 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
     logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${holder}, root ${app.store.root}, ${config.projects.length} project(s)`);
     if (opts.once) {
       const outcomes = await runDue(runner, config, new Date());
-      const code = await lifecycle.shutdown('--once finished');
-      if (code !== EXIT.OK) return code;
       const failure = firstFailure(outcomes);
+      const code = await lifecycle.shutdown('--once finished', { exitCode: failure === undefined ? EXIT.OK : exitCodeFor(failure) });
+      if (code !== EXIT.OK) return code;
       if (failure !== undefined) throw failure;
       return EXIT.OK;
     }
@@ -168,6 +214,7 @@ export async function runWorker(opts: RunOptions, logger: Logger): Promise<numbe
         checks: [
           { name: 'store', run: () => storeReachable(app, config) },
           { name: 'stats', run: async () => { if (config.stats.sink !== 'none') await (await app.sink()).query('SELECT 1'); } },
+          jobsCheck(() => jobProblems({ config, nowMs: Date.now(), sinceMs, lastSuccess: history.lastSuccess, running: runner.running() })),
         ],
       });
     }
