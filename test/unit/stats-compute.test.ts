@@ -64,7 +64,8 @@ describe('mergeRows', () => {
   it('scores the model against the human labels (snapshot scope, all slice)', () => {
     // i1 billing✓, i2 tie billing/shipping → billing (first by name) vs shipping ✗, i3 returns✓, a1 billing✓; i4 ignored.
     const all = find(v1.label_quality, { scope: 'snapshot', slice: 'all' });
-    expect(find(all, { label: '*' })[0]).toMatchObject({ items: 4, agreement: 0.75, acceptance_rate: 1, ignore_rate: 1 / 8, weighted: false });
+    // Acceptance: 7 accept answers; only ann's "shipping" on i2 changed the pre-selected arg-max (billing) → 6/7.
+    expect(find(all, { label: '*' })[0]).toMatchObject({ items: 4, agreement: 0.75, exact_match: 0.75, acceptance_rate: 6 / 7, ignore_rate: 1 / 8, weighted: false, ece: null });
     // billing: tp 2 (i1, a1), fp 1 (i2) → P 2/3, R 1;  shipping: fn 1 → R 0, P undefined
     const billing = find(all, { label: 'billing' })[0];
     expect(billing.precision_score).toBeCloseTo(2 / 3, 12);

@@ -24,7 +24,7 @@ export interface TableDef {
   clusterBy: string[];
 }
 
-export const TABLE_NAMES = ['rounds', 'round_histograms', 'round_labels', 'drift', 'label_quality', 'annotators', 'annotator_agreement', 'snapshots'] as const;
+export const TABLE_NAMES = ['rounds', 'round_histograms', 'round_labels', 'drift', 'label_quality', 'quality_estimates', 'annotators', 'annotator_agreement', 'snapshots'] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
 /** A value in a stats row; TIMESTAMP columns take ISO-8601 UTC strings. */
@@ -113,10 +113,28 @@ export const TABLES: readonly TableDef[] = [
       c('precision_score', 'FLOAT64', 'tp / (tp + fp)'),
       c('recall_score', 'FLOAT64', 'tp / (tp + fn)'),
       c('f1_score', 'FLOAT64', 'Harmonic mean of precision and recall'),
-      c('agreement', 'FLOAT64', '"*" rows: share of items where the model prediction equals the human label'),
-      c('acceptance_rate', 'FLOAT64', '"*" rows: accept / (accept + reject) answers'),
+      c('agreement', 'FLOAT64', '"*" rows: model-human agreement. Classification: share of items where the predicted label (set) equals the human one. NER, boxes, audio regions: share of predicted spans/regions the reviewer kept (exact span; IoU ≥ 0.5 for regions); null when the model predicted none'),
+      c('acceptance_rate', 'FLOAT64', '"*" rows: share of accept/reject answers that left the model\'s pre-filled suggestion unchanged (choice: accept list equal to the predicted label or label set; classification: accept of the shown label; ner_manual/spans_manual: same spans; image/audio regions: one-to-one IoU ≥ 0.5 match of the same labels); ignores do not count'),
       c('ignore_rate', 'FLOAT64', '"*" rows: ignore / all answers'),
-      c('ece', 'FLOAT64', '"*" rows: expected calibration error, 10 bins (textcat only)'),
+      c('ece', 'FLOAT64', '"*" rows, audit slice only: expected calibration error, 10 equal-width bins (single-label classification); null elsewhere. Intervals and the small-n flag are in quality_estimates'),
+      c('exact_match', 'FLOAT64', '"*" rows: share of items whose prediction equals the human answer as a whole (NER: the document\'s full span set; classification: same as agreement)'),
+    ],
+  },
+  {
+    name: 'quality_estimates', description: 'Per merge: design-based estimates of model quality from the audit slice (a uniform random sample of each round), per model version and round, per model over its rounds (round_id null) and pooled over models (model "*"), each with a 95% interval and its sample size. The only table whose figures estimate quality on the scored population', clusterBy: ['model', 'measure'],
+    columns: [...key,
+      c('snapshot_version', 'INT64', 'Snapshot version the merge produced (figures are cumulative over the snapshot)'),
+      c('model', 'STRING', 'Model version of the predictions; "*" pools all models (a separate figure, never a headline)'),
+      c('round_id', 'STRING', 'Round whose audit slice the figure comes from; null for the figure over all rounds of the model'),
+      c('slice', 'STRING', '"audit" (only the random sample yields estimates)'),
+      c('label', 'STRING', 'Label, or "*" for the overall figure'),
+      c('measure', 'STRING', 'accuracy (classification, share of items right), exact_match (NER/regions: whole item right), precision, recall, f1 (micro on "*"), span_precision/span_recall/span_f1 (NER, exact spans), region_* (boxes, audio regions, IoU ≥ 0.5), kappa (Cohen, model vs human), ece (10 equal-width bins)'),
+      c('estimate', 'FLOAT64', 'Point estimate (Hájek, weighted by 1/inclusion_p, when inclusion probabilities differ); null when undefined'),
+      c('ci_low', 'FLOAT64', 'Lower end of the 95% interval'),
+      c('ci_high', 'FLOAT64', 'Upper end of the 95% interval'),
+      c('n_sample', 'INT64', 'Unweighted audited items behind the figure ("*": evaluated items; a label: items where it was predicted or given)'),
+      c('method', 'STRING', 'Interval method: "wilson score" for proportions of a simple random sample, else the seeded percentile bootstrap (replicates, strata, weights)'),
+      c('flag', 'STRING', '"low_n" when n_sample < 10 (ece: < 100, ten per bin); such figures keep their numbers and every display marks them; else null'),
     ],
   },
   {
