@@ -34,12 +34,23 @@ describe('roundRows', () => {
     const prev = roundRows(r2, r1, r1).drift!;
     // r1 → r2 barely moves; r3 shifts both confidence and labels.
     expect(prev).toHaveLength(2);
-    expect(prev[0].psi_band).toBe('stable');
+    // r1 → r2 moves a few records between bins of 100: well inside the noise floor for two samples of 100.
+    expect(prev[0].psi_band).toBe('within-noise');
+    expect(prev[0].psi_confidence as number).toBeLessThan(prev[0].psi_noise_p95 as number);
+    // r1's confidences start at bin 3: the quantile bins leave the three empty bins out of their own groups.
+    expect(prev[0].psi_bins).toBeLessThanOrEqual(7);
     expect(a.drift![0].psi_band).toBe('significant');
     expect(a.drift![0].js_labels as number).toBeGreaterThan(0.05);
     expect(a.drift![0].mean_entropy_delta).toBeCloseTo(0, 12);
     // The reference being the round itself gives no row.
     expect(roundRows(r1, null, r1).drift).toEqual([]);
+  });
+
+  it('leaves confidence, entropy, their deltas and PSI null where predictions carry no class probabilities (NER)', () => {
+    const ner = (m: typeof r1) => ({ ...m, task: 'ner' as const, stats: { ...m.stats, scored: 100, confidenceHist: new Array<number>(10).fill(0), confidenceSum: 0, entropySum: 0, confidenceNano: 0, entropyNano: 0 } });
+    const a = roundRows(ner(r2), ner(r1), null);
+    expect(a.rounds![0]).toMatchObject({ mean_confidence: null, mean_entropy: null });
+    expect(a.drift![0]).toMatchObject({ psi_confidence: null, psi_band: null, psi_bins: null, psi_noise_p95: null, mean_confidence_delta: null, mean_entropy_delta: null });
   });
 
   it('only emits columns the table definitions know', () => {

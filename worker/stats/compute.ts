@@ -8,7 +8,7 @@ import type { TaskType } from '../../scoring/types.js';
 import type { Answer, RoundManifest, SnapshotRow } from '../model.js';
 import {
   cohensKappaPairs, delta, expectedCalibrationError, fleissKappa, ignoreRate,
-  interArrivalSeconds, intervalIoU, jsDivergence, matchByIoU, meanOf, precisionRecallF1, psi, psiBand, quantiles, rectIoU,
+  interArrivalSeconds, intervalIoU, jsDivergence, matchByIoU, meanOf, precisionRecallF1, psi, psiBand, psiNoiseP95, quantiles, baselineQuantileGroups, regroup, rectIoU,
   type AnswerCounts, type PrfItem, type Rating, type Rect,
 } from './metrics.js';
 import { qualityEstimates, type AuditUnit } from './estimates.js';
@@ -41,8 +41,8 @@ function iso(t: string): string {
 export function roundRows(manifest: RoundManifest, previous: RoundManifest | null, reference: RoundManifest | null): Rows {
   const base = { event_time: iso(manifest.slotTime), project: manifest.project, batch_id: roundBatchId(manifest.project, manifest.round), round_id: manifest.round };
   const s = manifest.stats;
-  const meanConfidence = meanOf(s.confidenceSum, s.scored);
-  const meanEntropy = meanOf(s.entropySum, s.scored);
+  const meanConfidence = meanConfidenceOf(manifest);
+  const meanEntropy = meanEntropyOf(manifest);
   const [p10, p25, p50, p75, p90] = quantiles(manifest.queuedScores, SCORE_QUANTILES);
   const rounds: Row[] = [{
     ...base, model: manifest.model, task: manifest.task, strategy: manifest.strategy.name,
@@ -69,16 +69,39 @@ export function roundRows(manifest: RoundManifest, previous: RoundManifest | nul
   const drift: Row[] = [];
   for (const [kind, other] of [['previous', previous], ['reference', reference]] as const) {
     if (!other || other.round === manifest.round) continue;
-    const value = psi(other.stats.confidenceHist, s.confidenceHist);
+    // Bins at the baseline's quantiles: equal-width bins of max-probability leave bins no record can reach (below 1/labels).
+    const groups = baselineQuantileGroups(other.stats.confidenceHist);
+    const expected = regroup(other.stats.confidenceHist, groups);
+    const actual = regroup(s.confidenceHist, groups);
+    const value = groups.length > 0 ? psi(expected, actual) : null;
+    const noise = psiNoiseP95(sum(expected), sum(actual), expected.length);
     drift.push({
       ...base, baseline: kind, baseline_round_id: other.round,
-      psi_confidence: value, psi_band: psiBand(value),
+      psi_confidence: value, psi_band: psiBand(value, noise),
       js_labels: jsDivergence(s.labelCounts, other.stats.labelCounts),
-      mean_entropy_delta: delta(meanEntropy, meanOf(other.stats.entropySum, other.stats.scored)),
-      mean_confidence_delta: delta(meanConfidence, meanOf(other.stats.confidenceSum, other.stats.scored)),
+      mean_entropy_delta: delta(meanEntropy, meanEntropyOf(other)),
+      mean_confidence_delta: delta(meanConfidence, meanConfidenceOf(other)),
+      psi_bins: value === null ? null : expected.length,
+      psi_noise_p95: value === null ? null : noise,
     });
   }
   return { rounds, round_histograms, round_labels, drift };
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * Mean max-probability over the records that have class probabilities (the
+ * confidence histogram counts exactly those); null for span, box and region
+ * predictions, where no such probability exists.
+ */
+function meanConfidenceOf(m: RoundManifest): number | null {
+  return meanOf(m.stats.confidenceSum, sum(m.stats.confidenceHist));
+}
+
+/** Mean predictive entropy over records with class probabilities; null for multi-label and prob-less tasks (scoring does not sum it there). */
+function meanEntropyOf(m: RoundManifest): number | null {
+  return m.task === 'textcat-multilabel' ? null : meanOf(m.stats.entropySum, sum(m.stats.confidenceHist));
 }
 
 /** Input of {@link mergeRows}: one merge's result. */
