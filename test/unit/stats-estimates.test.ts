@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mergeRows } from '../../worker/stats/compute.js';
-import { qualityEstimates, weightedKappa, type AuditUnit } from '../../worker/stats/estimates.js';
+import { kishEffectiveN, qualityEstimates, weightedKappa, type AuditUnit } from '../../worker/stats/estimates.js';
 import { bootstrapIntervals, chiSquareQuantile, mulberry32, normalQuantile, wilsonInterval } from '../../worker/stats/intervals.js';
 import { answer, LABELS, row } from '../fixtures/stats-sample.js';
 
@@ -106,14 +106,22 @@ describe('qualityEstimates', () => {
     expect(get('v2', 'r2', '*', 'accuracy')).toMatchObject({ estimate: 0.5, n_sample: 2, flag: 'low_n' });
   });
 
-  it('weights rounds by 1/inclusion_p in the figure over all rounds (Hájek), with a stratified bootstrap', () => {
-    // (9·125 + 4·50) / (10·125 + 4·50) = 1325 / 1450
+  it('weights rounds by 1/inclusion_p in the figure over all rounds (Hájek): Wilson at the Kish effective n, bootstrap within rounds for ratios', () => {
+    // (9·125 + 4·50) / (10·125 + 4·50) = 1325 / 1450; n_eff = 1450² / (10·125² + 4·50²) = 2102500 / 166250 = 12.6466
     const all = get('v1', null, '*', 'accuracy')!;
     expect(all.estimate).toBeCloseTo(1325 / 1450, 12);
-    expect(all.method).toMatch(/bootstrap percentile, 1000 replicates within rounds, Hajek/);
-    expect(all.ci_low!).toBeLessThanOrEqual(all.estimate!);
-    expect(all.ci_high!).toBeGreaterThanOrEqual(all.estimate!);
-    expect(all.n_sample).toBe(14);
+    expect(kishEffectiveN([...Array(10).fill(125), ...Array(4).fill(50)])).toBeCloseTo(12.6466, 4);
+    const w = wilsonInterval((1325 / 1450) * (2102500 / 166250), 2102500 / 166250)!;
+    expect(all).toMatchObject({ ci_low: expect.closeTo(w.low, 12), ci_high: expect.closeTo(w.high, 12), n_sample: 14 });
+    expect(all.method).toBe('wilson score at Kish effective n, Hajek weights 1/inclusion_p');
+    expect(get('v1', null, '*', 'kappa')!.method).toMatch(/bootstrap percentile, 1000 replicates within rounds, Hajek/);
+  });
+
+  it('gives an all-right sample a proper interval, not [1, 1]', () => {
+    const r2 = get('v1', 'r2', '*', 'accuracy')!;
+    expect(r2).toMatchObject({ estimate: 1, ci_high: 1, n_sample: 4, flag: 'low_n' });
+    // Wilson 4 of 4: lower end n/(n + z²) = 4 / 7.8415 = 0.5101.
+    expect(r2.ci_low).toBeCloseTo(0.5101, 4);
   });
 
   it('pools models only in a separate "*" row; per-label figures count the items they rest on', () => {

@@ -97,10 +97,12 @@ function groupEstimates(units: readonly AuditUnit[], who: { model: string; round
     if (n === 0) continue;
     let ci: Interval | null = boot[key] ?? null;
     let method = bootMethod;
-    if (measure === whole && equalWeights) {
-      const hits = units.filter((u) => u.same).length;
-      ci = wilsonInterval(hits, units.length);
-      method = 'wilson score';
+    if (measure === whole && point[key] !== null) {
+      // A proportion: Wilson at the Kish effective sample size (Σw)²/Σw², which is n itself for equal weights.
+      // Unlike a bootstrap it does not collapse to [p̂, p̂] when every sampled item agrees.
+      const nEff = kishEffectiveN(units.map((u) => u.weight));
+      ci = wilsonInterval(point[key]! * nEff, nEff);
+      method = equalWeights ? 'wilson score' : 'wilson score at Kish effective n, Hajek weights 1/inclusion_p';
     }
     if (measure === 'ece') method = `${ECE_BINS} equal-width confidence bins; ${bootMethod}`;
     const small = n < LOW_N || (measure === 'ece' && n < ECE_MIN_ITEMS);
@@ -111,6 +113,13 @@ function groupEstimates(units: readonly AuditUnit[], who: { model: string; round
     });
   }
   return out;
+}
+
+/** Kish's effective sample size of weighted items, (Σw)²/Σw². */
+export function kishEffectiveN(weights: readonly number[]): number {
+  const sw = weights.reduce((a, b) => a + b, 0);
+  const sw2 = weights.reduce((a, b) => a + b * b, 0);
+  return sw2 > 0 ? (sw * sw) / sw2 : 0;
 }
 
 /** Unweighted items in which each label occurs, predicted or gold. */
