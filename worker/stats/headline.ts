@@ -7,7 +7,7 @@
 import type { ResultValue, StatsSink } from './sink.js';
 
 /** Label of every figure computed on items picked because the model doubted them. */
-export const REVIEWED_NOTE = 'reviewed items, selected for doubt: not a quality estimate';
+export const REVIEWED_NOTE = 'reviewed items, selected for doubt: not a quality estimate' as const;
 
 /** The overall measure a headline shows, by preference: the first one a project has. */
 export const HEADLINE_MEASURES = ['accuracy', 'span_f1', 'region_f1', 'f1'] as const;
