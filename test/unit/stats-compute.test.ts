@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateRow, mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
+import { answerUnchanged, evaluateRow, mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
 import { TABLES, type Row } from '../../worker/stats/tables.js';
-import { MERGES, ROUNDS, row } from '../fixtures/stats-sample.js';
+import { answer, MERGES, ROUNDS, row } from '../fixtures/stats-sample.js';
 
 const find = (rows: Row[] | undefined, where: Record<string, unknown>) =>
   (rows ?? []).filter((r) => Object.entries(where).every(([k, v]) => r[k] === v));
@@ -124,5 +124,52 @@ describe('evaluateRow', () => {
   it('thresholds multi-label probabilities at 0.5', () => {
     const r = { ...row('m1', { a: 0.7, b: 0.5, c: 0.2 }, null, []), task: 'textcat-multilabel' as const, status: 'labelled' as const, labels: ['b', 'a'] };
     expect(evaluateRow(r, 'textcat-multilabel')!.same).toBe(true);
+  });
+});
+
+describe('NER agreement, exact match and acceptance', () => {
+  const spanAnswer = (spans: Array<{ start: number; end: number; label: string }>, kind: 'accept' | 'reject' = 'accept') => ({
+    ...answer('ann', 1, ''), answer: kind, accept: null, spans, view: 'ner_manual',
+  });
+  const nerRow = (id: string, pred: Array<{ start: number; end: number; label: string }>, gold: Array<{ start: number; end: number; label: string }>, answers: ReturnType<typeof spanAnswer>[]) => ({
+    ...row(id, {}, null, answers), task: 'ner' as const, status: 'labelled' as const, label: null, labels: [], prediction: { spans: pred }, spans: gold,
+  });
+  const ORG = { start: 0, end: 4, label: 'ORG' };
+  const PER = { start: 9, end: 12, label: 'PER' };
+  const LOC = { start: 20, end: 25, label: 'LOC' };
+  // d1: 2 predicted, both kept, one added (not an exact match); d2: 1 predicted and kept, nothing added (exact);
+  // d3: 1 predicted, dropped. Predicted spans 4, kept 3 → agreement 3/4; documents exactly right 1/3.
+  const rows = [
+    nerRow('d1', [ORG, PER], [ORG, PER, LOC], [spanAnswer([ORG, PER, LOC])]),
+    nerRow('d2', [ORG], [ORG], [spanAnswer([ORG])]),
+    nerRow('d3', [LOC], [], [spanAnswer([])]),
+  ];
+  const all = find(mergeRows({ project: 'c', version: 1, asOf: null, changed: rows, all: rows, task: 'ner', labels: ['ORG', 'PER', 'LOC'] }).label_quality, { scope: 'snapshot', slice: 'all', label: '*' })[0];
+
+  it('agreement is the share of predicted spans the reviewer kept; the document match has its own name', () => {
+    expect(all.agreement).toBeCloseTo(3 / 4, 12);
+    expect(all.exact_match).toBeCloseTo(1 / 3, 12);
+  });
+
+  it('acceptance is the share of answers that left the pre-drawn spans unchanged (1 of 3 here), rejects count as changed', () => {
+    expect(all.acceptance_rate).toBeCloseTo(1 / 3, 12);
+    expect(answerUnchanged(spanAnswer([ORG]), rows[1], 'ner')).toBe(true);
+    expect(answerUnchanged(spanAnswer([ORG], 'reject'), rows[1], 'ner')).toBe(false);
+    // Binary classification: accepting the shown label keeps it; a reject changes it.
+    const binary = { ...answer('bob', 2, ''), accept: null, label: 'billing', view: 'classification' };
+    const r = row('b1', { billing: 0.8, shipping: 0.2 }, 'billing', []);
+    expect(answerUnchanged(binary, r, 'textcat')).toBe(true);
+    expect(answerUnchanged({ ...binary, answer: 'reject' }, r, 'textcat')).toBe(false);
+    // No prediction: nothing to compare with.
+    expect(answerUnchanged(binary, { ...r, prediction: null }, 'textcat')).toBeNull();
+  });
+
+  it('image boxes: unchanged when every box matches one-to-one at IoU ≥ 0.5 with the same label', () => {
+    const r = { ...row('i1', {}, null, []), task: 'image-boxes' as const, prediction: { boxes: [{ x: 0, y: 0, w: 10, h: 10, label: 'car' }] } };
+    const box = (x: number, label = 'car') => ({ ...answer('ann', 1, ''), accept: null, spans: null, boxes: [{ label, x, y: 0, width: 10, height: 10 }], view: 'image_manual' });
+    // Shifted by 2 px: IoU 80/120 = 0.667 → unchanged; by 6 px: 40/160 = 0.25 → changed; another label → changed.
+    expect(answerUnchanged(box(2), r, 'image-boxes')).toBe(true);
+    expect(answerUnchanged(box(6), r, 'image-boxes')).toBe(false);
+    expect(answerUnchanged(box(0, 'bus'), r, 'image-boxes')).toBe(false);
   });
 });
