@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mergeRows } from '../../worker/stats/compute.js';
-import { kishEffectiveN, qualityEstimates, weightedKappa, type AuditUnit } from '../../worker/stats/estimates.js';
+import { kishEffectiveN, measures, qualityEstimates, weightedKappa, type AuditUnit } from '../../worker/stats/estimates.js';
+import { expectedCalibrationError, precisionRecallF1 } from '../../worker/stats/metrics.js';
 import { bootstrapIntervals, chiSquareQuantile, mulberry32, normalQuantile, wilsonInterval } from '../../worker/stats/intervals.js';
 import { answer, LABELS, row } from '../fixtures/stats-sample.js';
 
@@ -158,5 +159,32 @@ describe('mergeRows → quality_estimates', () => {
     const out = mergeRows({ project: 'p', version: 3, asOf: '2026-11-25T09:00:00Z', changed: rows, all: rows, task: 'textcat', labels: LABELS });
     const acc = out.quality_estimates!.find((r) => r.label === '*' && r.measure === 'accuracy')!;
     expect(acc).toMatchObject({ project: 'p', snapshot_version: 3, model: 'v1', round_id: '20261125T0200Z', estimate: 0.5, n_sample: 2, flag: 'low_n', batch_id: 'merge:p:v000003' });
+  });
+});
+
+describe('measures (the indexed fast path) against the reference implementations', () => {
+  it('equals precisionRecallF1, weightedKappa and expectedCalibrationError on random weighted data, multi-decision items included', () => {
+    const r = mulberry32(77);
+    const labels = ['a', 'b', 'c', 'd'];
+    const pick = () => labels[Math.floor(r() * labels.length)];
+    const units: AuditUnit[] = Array.from({ length: 300 }, (_, i) => {
+      const gold = pick();
+      const pred = r() < 0.7 ? gold : pick();
+      // Every fifth item has an extra predicted decision with its own key (an FP), like a spurious span.
+      const predicted = [{ label: pred, key: pred }, ...(i % 5 === 0 ? [{ label: 'e', key: `x${i}` }] : [])];
+      return { model: 'm', round: 'r', weight: 1 + Math.floor(r() * 4), item: { predicted, gold: [{ label: gold, key: gold }] }, same: pred === gold && i % 5 !== 0, confidence: r(), predicted: pred, gold };
+    });
+    const got = measures(units, 'textcat', true, labels);
+    const ref = precisionRecallF1(units.map((u) => ({ ...u.item, weight: u.weight })), labels);
+    for (const p of ref) {
+      const label = p.label ?? '*';
+      expect(got[`${label}\u0000precision`], label).toBeCloseTo(p.precision!, 12);
+      expect(got[`${label}\u0000recall`] ?? null, label).toEqual(p.recall === null ? null : expect.closeTo(p.recall, 12));
+      expect(got[`${label}\u0000f1`] ?? null, label).toEqual(p.f1 === null ? null : expect.closeTo(p.f1, 12));
+    }
+    expect(got['*\u0000kappa']).toBeCloseTo(weightedKappa(units.map((u) => ({ a: u.predicted, b: u.gold, w: u.weight })))!, 12);
+    expect(got['*\u0000ece']).toBeCloseTo(expectedCalibrationError(units.map((u) => ({ confidence: u.confidence!, correct: u.same, weight: u.weight })))!, 12);
+    const W = units.reduce((s, u) => s + u.weight, 0);
+    expect(got['*\u0000accuracy']).toBeCloseTo(units.reduce((s, u) => s + (u.same ? u.weight : 0), 0) / W, 12);
   });
 });

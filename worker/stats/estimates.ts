@@ -10,7 +10,7 @@
  */
 import type { TaskType } from '../../scoring/types.js';
 import { bootstrapIntervals, seedOf, wilsonInterval, BOOTSTRAP_REPLICATES, type Interval } from './intervals.js';
-import { ECE_BINS, expectedCalibrationError, precisionRecallF1, type PrfItem } from './metrics.js';
+import { ECE_BINS, type PrfItem } from './metrics.js';
 
 /** Rows resting on fewer unweighted items than this carry the flag `low_n`. */
 export const LOW_N = 10;
@@ -84,9 +84,10 @@ function groupEstimates(units: readonly AuditUnit[], who: { model: string; round
   // Within one round's audit every item has the same inclusion probability (a simple random
   // sample), so weights cancel and the plain proportion with a Wilson interval is the estimator.
   const equalWeights = units.every((u) => u.weight === units[0].weight);
-  const statFn = (sample: AuditUnit[]) => measures(sample, task, clip, labels);
-  const point = statFn([...units]);
-  const boot = bootstrapIntervals(units, statFn, { seed: seedOf(`${seedKey}\u0000${who.model}\u0000${who.round ?? '*'}`), strata });
+  const prepared = prepare(units, labels);
+  const statFn = (sample: Prepared[]) => prepared.measures(sample, task, clip);
+  const point = statFn(prepared.items);
+  const boot = bootstrapIntervals(prepared.items, statFn, { seed: seedOf(`${seedKey}\u0000${who.model}\u0000${who.round ?? '*'}`), strata });
   const bootMethod = `bootstrap percentile, ${BOOTSTRAP_REPLICATES} replicates${new Set(strata).size > 1 ? ' within rounds' : ''}${equalWeights ? '' : ', Hajek weights 1/inclusion_p'}`;
   const counts = sampleCounts(units);
   const whole = wholeItemMeasure(task, clip);
@@ -129,31 +130,125 @@ function sampleCounts(units: readonly AuditUnit[]): Map<string, number> {
   return m;
 }
 
+/** One unit reduced to what the measures need: label and category indices, so a bootstrap replicate only adds numbers. */
+interface Prepared {
+  w: number;
+  same: boolean;
+  confidence: number | null;
+  /** Kappa categories (index into the category list), -1 when absent. */
+  a: number;
+  b: number;
+  /** Flattened (label index, kind) pairs: kind 0 = TP, 1 = FP, 2 = FN. */
+  decisions: number[];
+}
+
+/**
+ * Indexes the units once: decisions are matched by key exactly as
+ * {@link precisionRecallF1} matches them (per item, predicted keys found among
+ * the gold keys are TPs, the rest FPs; unmatched gold keys are FNs).
+ */
+function prepare(units: readonly AuditUnit[], labels: readonly string[]) {
+  const seen = new Set<string>();
+  for (const u of units) for (const d of [...u.item.predicted, ...u.item.gold]) seen.add(d.label);
+  const order = [...labels, ...[...seen].filter((l) => !labels.includes(l)).sort()];
+  const labelIx = new Map(order.map((l, i) => [l, i]));
+  const cats = new Map<string, number>();
+  const cat = (c: string | null) => {
+    if (c === null) return -1;
+    if (!cats.has(c)) cats.set(c, cats.size);
+    return cats.get(c)!;
+  };
+  const items: Prepared[] = units.map((u) => {
+    const gold = new Map(u.item.gold.map((g) => [g.key, g.label]));
+    const pred = new Map(u.item.predicted.map((p) => [p.key, p.label]));
+    const decisions: number[] = [];
+    for (const [key, label] of pred) decisions.push(labelIx.get(label)!, gold.has(key) ? 0 : 1);
+    for (const [key, label] of gold) if (!pred.has(key)) decisions.push(labelIx.get(label)!, 2);
+    const both = u.predicted !== null && u.gold !== null;
+    return { w: u.weight, same: u.same, confidence: u.confidence, a: both ? cat(u.predicted) : -1, b: both ? cat(u.gold) : -1, decisions };
+  });
+  return { items, measures: (sample: readonly Prepared[], task: TaskType, clip: boolean) => measuresOf(sample, task, clip, order, cats.size) };
+}
+
 /**
  * All point figures of one sample, keyed `label \0 measure` in a fixed order:
  * overall ("*") first, then per label.
  */
 export function measures(sample: readonly AuditUnit[], task: TaskType, clip: boolean, labels: readonly string[]): Record<string, number | null> {
+  const p = prepare(sample, labels);
+  return p.measures(p.items, task, clip);
+}
+
+function measuresOf(sample: readonly Prepared[], task: TaskType, clip: boolean, order: readonly string[], nCats: number): Record<string, number | null> {
+  const L = order.length;
+  const c = new Float64Array(3 * L);
+  let totalW = 0;
+  let sameW = 0;
+  for (const u of sample) {
+    totalW += u.w;
+    if (u.same) sameW += u.w;
+    for (let i = 0; i < u.decisions.length; i += 2) c[3 * u.decisions[i] + u.decisions[i + 1]] += u.w;
+  }
   const out: Record<string, number | null> = {};
-  const totalW = sample.reduce((s, u) => s + u.weight, 0);
-  out[`*\u0000${wholeItemMeasure(task, clip)}`] = totalW > 0 ? sample.reduce((s, u) => s + (u.same ? u.weight : 0), 0) / totalW : null;
+  out[`*\u0000${wholeItemMeasure(task, clip)}`] = totalW > 0 ? sameW / totalW : null;
   const prefix = decisionPrefix(task, clip);
-  const prf = precisionRecallF1(sample.map((u) => ({ ...u.item, weight: u.weight })), labels);
-  const micro = prf[prf.length - 1];
-  out[`*\u0000${prefix}precision`] = micro.precision;
-  out[`*\u0000${prefix}recall`] = micro.recall;
-  out[`*\u0000${prefix}f1`] = micro.f1;
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let l = 0; l < L; l++) { tp += c[3 * l]; fp += c[3 * l + 1]; fn += c[3 * l + 2]; }
+  const put = (label: string, t: number, f: number, n: number) => {
+    const precision = t + f > 0 ? t / (t + f) : null;
+    const recall = t + n > 0 ? t / (t + n) : null;
+    out[`${label}\u0000${prefix}precision`] = precision;
+    out[`${label}\u0000${prefix}recall`] = recall;
+    out[`${label}\u0000${prefix}f1`] = precision === null || recall === null ? null : precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+  };
+  put('*', tp, fp, fn);
   if (clip) {
-    out['*\u0000kappa'] = weightedKappa(sample.map((u) => ({ a: u.predicted, b: u.gold, w: u.weight })));
-    const calib = sample.filter((u) => u.confidence !== null).map((u) => ({ confidence: u.confidence!, correct: u.same, weight: u.weight }));
-    out['*\u0000ece'] = expectedCalibrationError(calib);
+    out['*\u0000kappa'] = kappaOf(sample, nCats);
+    out['*\u0000ece'] = eceOf(sample);
   }
-  for (const p of prf.slice(0, -1)) {
-    out[`${p.label}\u0000${prefix}precision`] = p.precision;
-    out[`${p.label}\u0000${prefix}recall`] = p.recall;
-    out[`${p.label}\u0000${prefix}f1`] = p.f1;
-  }
+  for (let l = 0; l < L; l++) put(order[l], c[3 * l], c[3 * l + 1], c[3 * l + 2]);
   return out;
+}
+
+/** {@link expectedCalibrationError} without building an input list per bootstrap replicate (same bins, same arithmetic). */
+function eceOf(sample: readonly Prepared[]): number | null {
+  const w = new Float64Array(ECE_BINS);
+  const conf = new Float64Array(ECE_BINS);
+  const hit = new Float64Array(ECE_BINS);
+  let total = 0;
+  for (const u of sample) {
+    if (u.confidence === null || !Number.isFinite(u.confidence)) continue;
+    const b = Math.min(ECE_BINS - 1, Math.max(0, Math.floor(u.confidence * ECE_BINS)));
+    w[b] += u.w;
+    conf[b] += u.w * u.confidence;
+    hit[b] += u.same ? u.w : 0;
+    total += u.w;
+  }
+  if (!(total > 0)) return null;
+  let ece = 0;
+  for (let b = 0; b < ECE_BINS; b++) if (w[b] > 0) ece += (w[b] / total) * Math.abs(hit[b] / w[b] - conf[b] / w[b]);
+  return ece;
+}
+
+/** {@link weightedKappa} on prepared category indices. */
+function kappaOf(sample: readonly Prepared[], nCats: number): number | null {
+  const ma = new Float64Array(nCats);
+  const mb = new Float64Array(nCats);
+  let W = 0;
+  let same = 0;
+  for (const u of sample) {
+    if (u.a < 0 || u.b < 0 || !(u.w > 0)) continue;
+    W += u.w;
+    if (u.a === u.b) same += u.w;
+    ma[u.a] += u.w;
+    mb[u.b] += u.w;
+  }
+  if (!(W > 0)) return null;
+  let pe = 0;
+  for (let k = 0; k < nCats; k++) pe += (ma[k] / W) * (mb[k] / W);
+  return pe >= 1 - 1e-12 ? null : (same / W - pe) / (1 - pe);
 }
 
 /**
