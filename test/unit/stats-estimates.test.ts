@@ -133,6 +133,11 @@ describe('qualityEstimates', () => {
     expect(f1.estimate).toBeCloseTo(1.8 / 1.9, 12);
     expect(f1.n_sample).toBe(10);
     expect(get('v1', 'r1', 'shipping', 'recall')).toMatchObject({ estimate: 0, n_sample: 1, flag: 'low_n' });
+    // Per-label precision of a single-label task is a share of items: Wilson 9 of the 10 predicted billing.
+    const w = wilsonInterval(9, 10)!;
+    expect(get('v1', 'r1', 'billing', 'precision')).toMatchObject({ estimate: 0.9, ci_low: w.low, ci_high: w.high, method: 'wilson score over items predicted the label' });
+    // F1 is a ratio: bootstrap. v1 r2 has 4 of 4 shipping right, so every resample gives F1 1: no interval rather than [1, 1].
+    expect(get('v1', 'r2', 'shipping', 'f1')).toMatchObject({ estimate: 1, ci_low: null, ci_high: null, method: expect.stringMatching(/no interval: every resample gave the same value$/) });
   });
 
   it('flags ECE below ten items per bin and reports kappa, both with bootstrap intervals', () => {

@@ -105,7 +105,21 @@ function groupEstimates(units: readonly AuditUnit[], who: { model: string; round
       ci = wilsonInterval(point[key]! * nEff, nEff);
       method = equalWeights ? 'wilson score' : 'wilson score at Kish effective n, Hajek weights 1/inclusion_p';
     }
-    if (measure === 'ece') method = `${ECE_BINS} equal-width confidence bins; ${bootMethod}`;
+    const base = measure.replace(/^(span|region)_/, '');
+    if (clip && (base === 'precision' || base === 'recall') && point[key] !== null) {
+      // One decision per item: precision is the share of items predicted as the label that are right,
+      // recall the share of items with that gold label the model found; both proportions of items.
+      const side = base === 'precision' ? (u: AuditUnit) => u.item.predicted : (u: AuditUnit) => u.item.gold;
+      const nEff = kishEffectiveN(units.filter((u) => side(u).some((d) => label === '*' || d.label === label)).map((u) => u.weight));
+      ci = wilsonInterval(point[key]! * nEff, nEff);
+      method = `${equalWeights ? 'wilson score' : 'wilson score at Kish effective n, Hajek weights 1/inclusion_p'} over items ${base === 'precision' ? 'predicted' : 'given'} the label`;
+    } else if (method === bootMethod && ci !== null && ci.low === ci.high) {
+      // Every resample gave the same value (e.g. all sampled items right): the bootstrap cannot size the
+      // uncertainty, and a zero-width interval would claim certainty.
+      ci = null;
+      method = `${bootMethod}; no interval: every resample gave the same value`;
+    }
+    if (measure === 'ece') method = `${ECE_BINS} equal-width confidence bins; ${method}`;
     const small = n < LOW_N || (measure === 'ece' && n < ECE_MIN_ITEMS);
     out.push({
       model: who.model, round_id: who.round, slice: 'audit', label, measure,
