@@ -170,13 +170,11 @@ export function mergeRows(input: MergeStatsInput): Rows {
 /** The audit slice of the snapshot as estimation units, then {@link qualityEstimates}. */
 function estimateRows(input: MergeStatsInput): Row[] {
   const units: AuditUnit[] = [];
-  let clip = input.task === 'textcat' || input.task === 'image';
   for (const r of input.all) {
     if (!r.audit) continue;
     const e = evaluateRow(r, input.task);
     if (!e) continue;
-    // Audio is clip classification unless answered with regions; all of a project's rows agree.
-    if (input.task === 'audio') clip = r.audio_spans === null;
+    // evaluateRow names a top label exactly for single-label classification (textcat, image, audio clips).
     const isClip = e.top !== null;
     units.push({
       model: r.model ?? 'unknown', round: r.round ?? 'external', weight: e.item.weight ?? 1, item: e.item, same: e.same,
@@ -186,6 +184,8 @@ function estimateRows(input: MergeStatsInput): Row[] {
       gold: isClip ? (e.item.gold[0]?.label ?? `not ${e.top}`) : null,
     });
   }
+  const clip = units.length > 0 && units.every((u) => u.predicted !== null);
+  // Spread into plain rows: the sinks take untyped cells.
   return qualityEstimates(units, input.task, clip, input.labels, input.project).map((e) => ({ ...e }));
 }
 
