@@ -193,6 +193,8 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
     log.warn(`${badLines.length} export line(s) skipped; first: ${badLines[0].object} line ${badLines[0].line} ${badLines[0].field}: ${badLines[0].reason}`);
   }
   log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${fresh.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
+  const conflicts = all.filter((r) => r.status === 'conflict').map((r) => r.id);
+  if (conflicts.length > 0) log.warn(`snapshot v${version}: ${conflicts.length} item(s) in conflict under merge.conflict ${project.merge.conflict} (no label): ${conflicts.slice(0, 20).join(', ')}${conflicts.length > 20 ? ', …' : ''}`);
   if (opts.sink) {
     await opts.sink.write(mergeBatchId(project.name, version), mergeRows({
       project: project.name, version, asOf, changed: all.filter((r) => changed.has(r.id)), all, task: project.task, labels: project.labels,

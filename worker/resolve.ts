@@ -30,7 +30,11 @@ function chronological<T extends { a: Answer; i: number }>(xs: T[]): T[] {
   return [...xs].sort((x, y) => (x.a.timestamp ?? -Infinity) - (y.a.timestamp ?? -Infinity) || x.i - y.i);
 }
 
-/** The winning value by policy, or null on a unanimous-policy disagreement. */
+/**
+ * The winning value by policy, or null for a conflict: any disagreement under
+ * `unanimous`, a tie for the most answers under `majority` (a 1–1 split has
+ * no majority, so it is a conflict, not a win for whoever answered last).
+ */
 function decide<T extends { a: Answer; i: number; v: string }>(xs: T[], policy: ConflictPolicy): T | null {
   const ordered = chronological(xs);
   const last = ordered[ordered.length - 1];
@@ -39,7 +43,8 @@ function decide<T extends { a: Answer; i: number; v: string }>(xs: T[], policy: 
   const counts = new Map<string, number>();
   for (const x of ordered) counts.set(x.v, (counts.get(x.v) ?? 0) + 1);
   const best = Math.max(...counts.values());
-  // Ties between values go to the one answered most recently.
+  if ([...counts.values()].filter((c) => c === best).length > 1) return null;
+  // Of the majority value's answers, the most recent one carries the fields (e.g. the choice order).
   for (let i = ordered.length - 1; i >= 0; i--) if (counts.get(ordered[i].v) === best) return ordered[i];
   return last;
 }

@@ -1,6 +1,7 @@
 /** `reviewloop status`: what exists in the store and what the stats say, per project. */
 import type { AppContext } from './app.js';
 import { isExportObject } from './merge.js';
+import { formatHeadline, loadHeadline, type Headline } from './stats/headline.js';
 import { listRounds } from './round.js';
 import { listSnapshots, readLatest } from './snapshot.js';
 
@@ -11,7 +12,10 @@ export interface ProjectStatus {
   latestSnapshot: { version: number; items: number; labelled: number } | null;
   latestPointer: number | null;
   lastDrift: Record<string, unknown> | null;
-  lastQuality: Record<string, unknown> | null;
+  /** Audit estimates with 95% intervals per model (latest snapshot), then the reviewed-for-doubt figures labelled as such; null without a stats sink. */
+  quality: Headline | null;
+  /** Items of the latest snapshot left in conflict (no label). */
+  conflicts: number | null;
 }
 
 export async function statusReport(app: AppContext, only?: string): Promise<{ projects: ProjectStatus[]; text: string }> {
@@ -35,16 +39,23 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
       pendingExports: pending,
       latestSnapshot: head ? { version: head.version, items: head.counts.items, labelled: head.counts.labelled } : null,
       latestPointer: latest?.pointer.version ?? null,
-      lastDrift: await q("SELECT round_id, psi_confidence, psi_band, js_labels FROM drift WHERE project = @project AND baseline = 'previous' ORDER BY event_time DESC, round_id DESC LIMIT 1"),
-      lastQuality: await q("SELECT snapshot_version, f1_score, agreement, acceptance_rate FROM label_quality WHERE project = @project AND scope = 'snapshot' AND slice = 'all' AND label = '*' ORDER BY snapshot_version DESC LIMIT 1"),
+      lastDrift: await q("SELECT round_id, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE project = @project AND baseline = 'previous' ORDER BY event_time DESC, round_id DESC LIMIT 1"),
+      quality: sink ? await loadHeadline(sink, project.name).catch(() => null) : null,
+      conflicts: null,
     };
+    const snapRow = await q('SELECT conflicts FROM snapshots WHERE project = @project ORDER BY snapshot_version DESC LIMIT 1');
+    s.conflicts = typeof snapRow?.conflicts === 'number' ? snapRow.conflicts : null;
     out.push(s);
     text += `${project.name} (${project.task}, ${store.root})\n`;
     text += `  rounds: ${rounds.length === 0 ? 'none' : rounds.map((r) => `${r.round} [${r.counts.queued} queued]`).join(', ')}\n`;
     text += `  pending exports: ${pending.length === 0 ? 'none' : pending.join(', ')}\n`;
     text += `  snapshot: ${head ? `v${head.version} (${head.counts.items} items, ${head.counts.labelled} labelled)` : 'none'}${latest && head && latest.pointer.version !== head.version ? ` — LATEST points at v${latest.pointer.version}` : ''}\n`;
-    if (s.lastDrift) text += `  drift (${String(s.lastDrift.round_id)} vs previous): PSI ${fmt(s.lastDrift.psi_confidence)} (${String(s.lastDrift.psi_band)}), JS ${fmt(s.lastDrift.js_labels)}\n`;
-    if (s.lastQuality) text += `  quality (v${String(s.lastQuality.snapshot_version)}): F1 ${fmt(s.lastQuality.f1_score)}, agreement ${fmt(s.lastQuality.agreement)}, acceptance ${fmt(s.lastQuality.acceptance_rate)}\n`;
+    if (s.quality && s.quality.snapshot_version !== null) {
+      text += `  quality (audit estimates, 95% intervals, snapshot v${s.quality.snapshot_version}):\n`;
+      text += formatHeadline(s.quality, '    ').map((l) => `${l}\n`).join('');
+    }
+    if (s.conflicts) text += `  conflicts: ${s.conflicts} item(s) without a label (answers disagree; see the merge log)\n`;
+    if (s.lastDrift) text += `  drift (${String(s.lastDrift.round_id)} vs previous): PSI ${fmt(s.lastDrift.psi_confidence)} (${s.lastDrift.psi_band === null ? '–' : String(s.lastDrift.psi_band)}, noise floor ${fmt(s.lastDrift.psi_noise_p95)}), JS ${fmt(s.lastDrift.js_labels)}\n`;
   }
   return { projects: out, text };
 }

@@ -33,14 +33,26 @@ describe('HTML report', () => {
     const html = renderReport(data);
     expect(html).toBe(renderReport(data));
     expect(html).not.toMatch(/<script|<link|https?:\/\/(?!www\.w3\.org)/i);
-    expect(html.match(/<svg[\s>]/g)?.length).toBe(6);
+    expect(html.match(/<svg[\s>]/g)?.length).toBe(7);
     expect(html).toContain('support-intents');
     expect(renderReport({ ...data, project: '<x>' })).toContain('&lt;x&gt;');
   });
 
+  it('leads with the audit estimate, its interval and n per model and round, and labels reviewed-for-doubt figures', () => {
+    const html = renderReport(data);
+    // Audit items a1 (round 1) and a2 (round 2) of model v1, both predicted right: 1 of 1 → Wilson [0.21, 1.00].
+    const lead = html.slice(html.indexOf('class="headline"'), html.indexOf('class="tiles"'));
+    expect(lead).toContain('model v1, round 20261126T0200Z: accuracy 1.00 [0.21, 1.00], n = 1 audited — LOW N');
+    expect(lead).toContain('model v1, all rounds: accuracy 1.00');
+    expect(lead).toContain('reviewed items, selected for doubt: not a quality estimate');
+    expect(html).not.toMatch(/pessimistic/);
+    // Error bars and low-n marks are drawn in the audit charts.
+    expect(html).toContain('low n');
+  });
+
   it('shows an empty state instead of a chart without data', () => {
-    const html = renderReport({ project: 'p', generatedAt: 't', rounds: [], scoreHist: [], drift: [], labelF1: [], quality: [], agreement: [], snapshots: [] });
-    expect(html.match(/No data yet/g)?.length).toBe(6);
+    const html = renderReport({ project: 'p', generatedAt: 't', rounds: [], scoreHist: [], drift: [], estimates: [], reviewed: [], quality: [], agreement: [], snapshots: [] });
+    expect(html.match(/No data yet/g)?.length).toBe(7);
   });
 
   it('opens in headless Chromium with every chart and no console errors or network requests', async () => {
@@ -70,13 +82,13 @@ describe('HTML report', () => {
         const r = e.getBoundingClientRect();
         return { w: r.width, h: r.height, shapes: e.querySelectorAll('path, rect, text').length };
       }));
-      expect(charts).toHaveLength(6);
+      expect(charts).toHaveLength(7);
       for (const c of charts) {
         expect(c.w).toBeGreaterThan(300);
         expect(c.h).toBeGreaterThan(150);
         expect(c.shapes).toBeGreaterThan(10);
       }
-      expect(await page.locator('h2').allTextContents()).toEqual(['Score distribution per round', 'Drift over rounds', 'Per-label F1 over snapshots', 'Acceptance rate', 'Annotator agreement', 'Snapshot growth']);
+      expect(await page.locator('h2').allTextContents()).toEqual(['Model quality, estimated from the random audit slice (95% intervals)', 'Score distribution per round', 'Drift over rounds', 'Model quality per round (audit estimates)', 'Per-label F1 (audit estimates)', 'Review workflow', 'Annotator agreement', 'Snapshot growth']);
       await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
       if (process.env.RL_REPORT_SCREENSHOT) await page.screenshot({ path: process.env.RL_REPORT_SCREENSHOT, fullPage: true });
       expect(problems).toEqual([]);

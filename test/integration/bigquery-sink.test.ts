@@ -54,7 +54,8 @@ const QUERIES: Array<[string, string]> = [
   ['labels', 'SELECT round_id, label, n, share FROM round_labels WHERE project = @project ORDER BY round_id, label'],
   ['drift view', 'SELECT round_id, baseline, baseline_round_id, psi_confidence, psi_band, js_labels, mean_entropy_delta FROM v_drift_trend WHERE project = @project ORDER BY round_id, baseline'],
   ['f1 view', 'SELECT snapshot_version, slice, weighted, label, items, support, precision_score, recall_score, f1_score FROM v_label_f1_trend WHERE project = @project ORDER BY snapshot_version, slice, label'],
-  ['quality', "SELECT snapshot_version, scope, slice, agreement, acceptance_rate, ignore_rate, ece FROM label_quality WHERE project = @project AND label = '*' ORDER BY snapshot_version, scope, slice"],
+  ['quality', "SELECT snapshot_version, scope, slice, agreement, acceptance_rate, ignore_rate, ece, exact_match FROM label_quality WHERE project = @project AND label = '*' ORDER BY snapshot_version, scope, slice"],
+  ['estimates', "SELECT snapshot_version, model, round_id, label, measure, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE project = @project ORDER BY snapshot_version, model, COALESCE(round_id, '~'), label, measure"],
   ['annotators', 'SELECT snapshot_version, annotator, answers, accepts, rejects, ignores, items, gap_p50_s, first_answer_at FROM annotators WHERE project = @project ORDER BY snapshot_version, annotator'],
   ['agreement view', 'SELECT snapshot_version, metric, annotator_a, annotator_b, items, kappa, answers_a, answers_b FROM v_annotator_agreement WHERE project = @project ORDER BY snapshot_version, metric, annotator_a'],
   ['snapshots', 'SELECT snapshot_version, event_time, items, labelled, changed, answers FROM snapshots WHERE project = @project ORDER BY snapshot_version'],
@@ -96,7 +97,7 @@ describe('BigQuery stats sink (emulator)', () => {
       }
       // The report reads the same data from either sink.
       const [ra, rb] = await Promise.all([loadReportData(duck, 'support-intents', 't'), loadReportData(bq, 'support-intents', 't')]);
-      for (const key of ['rounds', 'scoreHist', 'drift', 'labelF1', 'quality', 'agreement', 'snapshots'] as const) {
+      for (const key of ['rounds', 'scoreHist', 'drift', 'estimates', 'reviewed', 'quality', 'agreement', 'snapshots'] as const) {
         expect(roundFloats(rb[key]), key).toEqual(roundFloats(ra[key]));
       }
     } finally {

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   acceptanceRate, agreement, cohensKappaPairs, expectedCalibrationError, fleissKappa, ignoreRate,
   interArrivalSeconds, jsDivergence, precisionRecallF1, psi, psiBand, quantile, quantiles,
+  baselineQuantileGroups, psiNoiseP95, regroup,
 } from '../../worker/stats/metrics.js';
+import { mulberry32 } from '../../worker/stats/intervals.js';
 
 const single = (pred: string, gold: string, weight?: number) => ({ predicted: [{ label: pred, key: pred }], gold: [{ label: gold, key: gold }], weight });
 
@@ -35,7 +37,47 @@ describe('PSI', () => {
     expect(psi([1], [1, 2])).toBeNull();
   });
   it('bands at 0.1 and 0.25', () => {
-    expect([0.05, 0.1, 0.25, 0.2501, null].map(psiBand)).toEqual(['stable', 'moderate', 'moderate', 'significant', null]);
+    expect([0.05, 0.1, 0.25, 0.2501, null].map((v) => psiBand(v))).toEqual(['stable', 'moderate', 'moderate', 'significant', null]);
+    // Anything at or below the noise floor is within noise, however large.
+    expect(psiBand(0.3, 0.3)).toBe('within-noise');
+    expect(psiBand(0.31, 0.3)).toBe('significant');
+  });
+});
+
+describe('PSI on baseline quantile bins', () => {
+  it('groups fine bins so each holds ≥ 1/target of the baseline, never leaving an empty group', () => {
+    // Six labels: max-probability never falls below 1/6, so bins 0 and 1 are empty in every round.
+    const base = [0, 0, 5, 10, 20, 20, 20, 15, 5, 5];
+    // target 4 → 25 each: [0,0,5,10,20]=35 | [20,20]=40 | [15,5,5]=25
+    expect(baselineQuantileGroups(base, 4)).toEqual([0, 0, 0, 0, 0, 1, 1, 2, 2, 2]);
+    expect(regroup([1, 1, 1, 1, 1, 1, 1, 1, 1, 1], baselineQuantileGroups(base, 4))).toEqual([5, 2, 3]);
+    // An under-filled tail joins the group before: [50] | [40] | [10 < 25] → [50] | [40, 10].
+    expect(baselineQuantileGroups([50, 40, 10], 4)).toEqual([0, 1, 1]);
+    expect(baselineQuantileGroups([0, 0], 4)).toEqual([]);
+  });
+
+  it('has a noise floor equal to the simulated 95th percentile of PSI under no drift', () => {
+    // Independent check: draw both rounds from one 6-bin distribution many times (seeded) and take the 95th percentile.
+    const p = [0.05, 0.15, 0.3, 0.25, 0.15, 0.1];
+    const rand = mulberry32(3);
+    const sample = (n: number) => {
+      const c = new Array<number>(p.length).fill(0);
+      for (let i = 0; i < n; i++) {
+        let u = rand();
+        let k = 0;
+        while (k < p.length - 1 && u >= p[k]) { u -= p[k]; k++; }
+        c[k]++;
+      }
+      return c;
+    };
+    const values = Array.from({ length: 2000 }, () => psi(sample(1500), sample(400))!).sort((a, b) => a - b);
+    const simulated = values[Math.floor(0.95 * values.length)];
+    const floor = psiNoiseP95(1500, 400, 6)!;
+    // (1/1500 + 1/400)·χ²₀.₉₅(5) = 0.0031667·11.0705 = 0.03506 (Wilson–Hilferty's χ² is 0.25% low here).
+    expect(floor).toBeCloseTo(0.03506, 3);
+    expect(Math.abs(simulated / floor - 1)).toBeLessThan(0.1);
+    expect(psiNoiseP95(0, 400, 6)).toBeNull();
+    expect(psiNoiseP95(10, 400, 1)).toBeNull();
   });
 });
 

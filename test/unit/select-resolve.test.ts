@@ -41,9 +41,10 @@ describe('resolveAnswers', () => {
   it('latest: the newest answer wins', () => {
     expect(resolveAnswers([choice('a', 2), choice('b', 1)], 'latest', true)).toMatchObject({ status: 'labelled', label: 'a', labels: ['a'] });
   });
-  it('majority: most common value; ties go to the most recent', () => {
+  it('majority: most common value; a tie for the most answers (a 1–1 split) is a conflict with no label', () => {
     expect(resolveAnswers([choice('a', 1), choice('b', 2), choice('a', 3, 'y'), choice('b', 4, 'z'), choice('a', 0, 'w')], 'majority', true)).toMatchObject({ label: 'a' });
-    expect(resolveAnswers([choice('a', 1), choice('b', 2)], 'majority', true)).toMatchObject({ label: 'b' });
+    expect(resolveAnswers([choice('a', 1), choice('b', 2)], 'majority', true)).toMatchObject({ status: 'conflict', label: null, labels: [] });
+    expect(resolveAnswers([choice('a', 1), choice('b', 2), choice('b', 3, 'y'), choice('a', 4, 'z')], 'majority', true).status).toBe('conflict');
   });
   it('unanimous: any disagreement is a conflict with no label', () => {
     expect(resolveAnswers([choice('a', 1), choice('b', 2)], 'unanimous', true)).toMatchObject({ status: 'conflict', label: null, labels: [] });

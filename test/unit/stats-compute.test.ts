@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateRow, mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
+import { answerUnchanged, evaluateRow, mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
 import { TABLES, type Row } from '../../worker/stats/tables.js';
-import { MERGES, ROUNDS, row } from '../fixtures/stats-sample.js';
+import { answer, MERGES, ROUNDS, row } from '../fixtures/stats-sample.js';
 
 const find = (rows: Row[] | undefined, where: Record<string, unknown>) =>
   (rows ?? []).filter((r) => Object.entries(where).every(([k, v]) => r[k] === v));
@@ -34,12 +34,23 @@ describe('roundRows', () => {
     const prev = roundRows(r2, r1, r1).drift!;
     // r1 → r2 barely moves; r3 shifts both confidence and labels.
     expect(prev).toHaveLength(2);
-    expect(prev[0].psi_band).toBe('stable');
+    // r1 → r2 moves a few records between bins of 100: well inside the noise floor for two samples of 100.
+    expect(prev[0].psi_band).toBe('within-noise');
+    expect(prev[0].psi_confidence as number).toBeLessThan(prev[0].psi_noise_p95 as number);
+    // r1's confidences start at bin 3: the quantile bins leave the three empty bins out of their own groups.
+    expect(prev[0].psi_bins).toBeLessThanOrEqual(7);
     expect(a.drift![0].psi_band).toBe('significant');
     expect(a.drift![0].js_labels as number).toBeGreaterThan(0.05);
     expect(a.drift![0].mean_entropy_delta).toBeCloseTo(0, 12);
     // The reference being the round itself gives no row.
     expect(roundRows(r1, null, r1).drift).toEqual([]);
+  });
+
+  it('leaves confidence, entropy, their deltas and PSI null where predictions carry no class probabilities (NER)', () => {
+    const ner = (m: typeof r1) => ({ ...m, task: 'ner' as const, stats: { ...m.stats, scored: 100, confidenceHist: new Array<number>(10).fill(0), confidenceSum: 0, entropySum: 0, confidenceNano: 0, entropyNano: 0 } });
+    const a = roundRows(ner(r2), ner(r1), null);
+    expect(a.rounds![0]).toMatchObject({ mean_confidence: null, mean_entropy: null });
+    expect(a.drift![0]).toMatchObject({ psi_confidence: null, psi_band: null, psi_bins: null, psi_noise_p95: null, mean_confidence_delta: null, mean_entropy_delta: null });
   });
 
   it('only emits columns the table definitions know', () => {
@@ -64,7 +75,8 @@ describe('mergeRows', () => {
   it('scores the model against the human labels (snapshot scope, all slice)', () => {
     // i1 billing✓, i2 tie billing/shipping → billing (first by name) vs shipping ✗, i3 returns✓, a1 billing✓; i4 ignored.
     const all = find(v1.label_quality, { scope: 'snapshot', slice: 'all' });
-    expect(find(all, { label: '*' })[0]).toMatchObject({ items: 4, agreement: 0.75, acceptance_rate: 1, ignore_rate: 1 / 8, weighted: false });
+    // Acceptance: 7 accept answers; only ann's "shipping" on i2 changed the pre-selected arg-max (billing) → 6/7.
+    expect(find(all, { label: '*' })[0]).toMatchObject({ items: 4, agreement: 0.75, exact_match: 0.75, acceptance_rate: 6 / 7, ignore_rate: 1 / 8, weighted: false, ece: null });
     // billing: tp 2 (i1, a1), fp 1 (i2) → P 2/3, R 1;  shipping: fn 1 → R 0, P undefined
     const billing = find(all, { label: 'billing' })[0];
     expect(billing.precision_score).toBeCloseTo(2 / 3, 12);
@@ -112,5 +124,52 @@ describe('evaluateRow', () => {
   it('thresholds multi-label probabilities at 0.5', () => {
     const r = { ...row('m1', { a: 0.7, b: 0.5, c: 0.2 }, null, []), task: 'textcat-multilabel' as const, status: 'labelled' as const, labels: ['b', 'a'] };
     expect(evaluateRow(r, 'textcat-multilabel')!.same).toBe(true);
+  });
+});
+
+describe('NER agreement, exact match and acceptance', () => {
+  const spanAnswer = (spans: Array<{ start: number; end: number; label: string }>, kind: 'accept' | 'reject' = 'accept') => ({
+    ...answer('ann', 1, ''), answer: kind, accept: null, spans, view: 'ner_manual',
+  });
+  const nerRow = (id: string, pred: Array<{ start: number; end: number; label: string }>, gold: Array<{ start: number; end: number; label: string }>, answers: ReturnType<typeof spanAnswer>[]) => ({
+    ...row(id, {}, null, answers), task: 'ner' as const, status: 'labelled' as const, label: null, labels: [], prediction: { spans: pred }, spans: gold,
+  });
+  const ORG = { start: 0, end: 4, label: 'ORG' };
+  const PER = { start: 9, end: 12, label: 'PER' };
+  const LOC = { start: 20, end: 25, label: 'LOC' };
+  // d1: 2 predicted, both kept, one added (not an exact match); d2: 1 predicted and kept, nothing added (exact);
+  // d3: 1 predicted, dropped. Predicted spans 4, kept 3 → agreement 3/4; documents exactly right 1/3.
+  const rows = [
+    nerRow('d1', [ORG, PER], [ORG, PER, LOC], [spanAnswer([ORG, PER, LOC])]),
+    nerRow('d2', [ORG], [ORG], [spanAnswer([ORG])]),
+    nerRow('d3', [LOC], [], [spanAnswer([])]),
+  ];
+  const all = find(mergeRows({ project: 'c', version: 1, asOf: null, changed: rows, all: rows, task: 'ner', labels: ['ORG', 'PER', 'LOC'] }).label_quality, { scope: 'snapshot', slice: 'all', label: '*' })[0];
+
+  it('agreement is the share of predicted spans the reviewer kept; the document match has its own name', () => {
+    expect(all.agreement).toBeCloseTo(3 / 4, 12);
+    expect(all.exact_match).toBeCloseTo(1 / 3, 12);
+  });
+
+  it('acceptance is the share of answers that left the pre-drawn spans unchanged (1 of 3 here), rejects count as changed', () => {
+    expect(all.acceptance_rate).toBeCloseTo(1 / 3, 12);
+    expect(answerUnchanged(spanAnswer([ORG]), rows[1], 'ner')).toBe(true);
+    expect(answerUnchanged(spanAnswer([ORG], 'reject'), rows[1], 'ner')).toBe(false);
+    // Binary classification: accepting the shown label keeps it; a reject changes it.
+    const binary = { ...answer('bob', 2, ''), accept: null, label: 'billing', view: 'classification' };
+    const r = row('b1', { billing: 0.8, shipping: 0.2 }, 'billing', []);
+    expect(answerUnchanged(binary, r, 'textcat')).toBe(true);
+    expect(answerUnchanged({ ...binary, answer: 'reject' }, r, 'textcat')).toBe(false);
+    // No prediction: nothing to compare with.
+    expect(answerUnchanged(binary, { ...r, prediction: null }, 'textcat')).toBeNull();
+  });
+
+  it('image boxes: unchanged when every box matches one-to-one at IoU ≥ 0.5 with the same label', () => {
+    const r = { ...row('i1', {}, null, []), task: 'image-boxes' as const, prediction: { boxes: [{ x: 0, y: 0, w: 10, h: 10, label: 'car' }] } };
+    const box = (x: number, label = 'car') => ({ ...answer('ann', 1, ''), accept: null, spans: null, boxes: [{ label, x, y: 0, width: 10, height: 10 }], view: 'image_manual' });
+    // Shifted by 2 px: IoU 80/120 = 0.667 → unchanged; by 6 px: 40/160 = 0.25 → changed; another label → changed.
+    expect(answerUnchanged(box(2), r, 'image-boxes')).toBe(true);
+    expect(answerUnchanged(box(6), r, 'image-boxes')).toBe(false);
+    expect(answerUnchanged(box(0, 'bus'), r, 'image-boxes')).toBe(false);
   });
 });

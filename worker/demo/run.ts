@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { runMerge } from '../merge.js';
 import { runRound } from '../round.js';
 import { slotTimeOf } from '../round-id.js';
+import { formatHeadline, loadHeadline } from '../stats/headline.js';
 import { loadReportData, renderReport } from '../stats/report.js';
 import { writeOnce } from '../write-once.js';
 import { contractBatch, ENTITY_LABELS, intentBatch, INTENT_LABELS } from './data.js';
@@ -122,16 +123,20 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
       if (answers > 0) print(`  (simulated reviewers answered ${answers} tasks)`);
     }
     const sink = await app.sink();
-    const drift = await sink.query("SELECT project, round_id, baseline, psi_confidence, psi_band, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id");
-    const quality = await sink.query("SELECT project, snapshot_version, f1_score, agreement, acceptance_rate FROM label_quality WHERE scope = 'snapshot' AND slice = 'all' AND label = '*' ORDER BY project, snapshot_version");
+    const drift = await sink.query("SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id");
     const kappa = await sink.query("SELECT project, snapshot_version, kappa FROM annotator_agreement WHERE metric = 'fleiss' ORDER BY project, snapshot_version");
     print('');
     print('drift vs previous round:');
-    for (const d of drift) print(`  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}), JS(labels) ${fmt(d.js_labels)}`);
+    for (const d of drift) print(`  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`);
+    print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
+    for (const project of config.projects) {
+      const h = await loadHeadline(sink, project.name);
+      print(`  ${project.name} (snapshot v${h.snapshot_version ?? 0}):`);
+      for (const line of formatHeadline(h, '    ')) print(line);
+    }
     // Rows come ordered by version: the last one per project is the latest snapshot.
     const latest = <T extends Record<string, unknown>>(rows: T[]) => [...new Map(rows.map((r) => [r.project, r])).values()];
-    print('model quality against the corrections (latest snapshot, cumulative):');
-    for (const q of latest(quality)) print(`  ${q.project} v${q.snapshot_version}: F1 ${fmt(q.f1_score)}, model-human agreement ${fmt(q.agreement)}`);
+    print('reviewer agreement:');
     for (const k of latest(kappa)) print(`  ${k.project} v${k.snapshot_version}: Fleiss' kappa ${fmt(k.kappa)}`);
     const reportPath = path.join(abs, 'report.html');
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');

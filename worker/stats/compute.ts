@@ -7,10 +7,11 @@
 import type { TaskType } from '../../scoring/types.js';
 import type { Answer, RoundManifest, SnapshotRow } from '../model.js';
 import {
-  acceptanceRate, agreement, cohensKappaPairs, delta, expectedCalibrationError, fleissKappa, ignoreRate,
-  interArrivalSeconds, intervalIoU, jsDivergence, matchByIoU, meanOf, precisionRecallF1, psi, psiBand, quantiles, rectIoU,
+  cohensKappaPairs, delta, expectedCalibrationError, fleissKappa, ignoreRate,
+  interArrivalSeconds, intervalIoU, jsDivergence, matchByIoU, meanOf, precisionRecallF1, psi, psiBand, psiNoiseP95, quantiles, baselineQuantileGroups, regroup, rectIoU,
   type AnswerCounts, type PrfItem, type Rating, type Rect,
 } from './metrics.js';
+import { qualityEstimates, type AuditUnit } from './estimates.js';
 import type { Row, Rows } from './tables.js';
 
 /** Batch id of a round's stats: one round is written once. */
@@ -40,8 +41,8 @@ function iso(t: string): string {
 export function roundRows(manifest: RoundManifest, previous: RoundManifest | null, reference: RoundManifest | null): Rows {
   const base = { event_time: iso(manifest.slotTime), project: manifest.project, batch_id: roundBatchId(manifest.project, manifest.round), round_id: manifest.round };
   const s = manifest.stats;
-  const meanConfidence = meanOf(s.confidenceSum, s.scored);
-  const meanEntropy = meanOf(s.entropySum, s.scored);
+  const meanConfidence = meanConfidenceOf(manifest);
+  const meanEntropy = meanEntropyOf(manifest);
   const [p10, p25, p50, p75, p90] = quantiles(manifest.queuedScores, SCORE_QUANTILES);
   const rounds: Row[] = [{
     ...base, model: manifest.model, task: manifest.task, strategy: manifest.strategy.name,
@@ -68,16 +69,39 @@ export function roundRows(manifest: RoundManifest, previous: RoundManifest | nul
   const drift: Row[] = [];
   for (const [kind, other] of [['previous', previous], ['reference', reference]] as const) {
     if (!other || other.round === manifest.round) continue;
-    const value = psi(other.stats.confidenceHist, s.confidenceHist);
+    // Bins at the baseline's quantiles: equal-width bins of max-probability leave bins no record can reach (below 1/labels).
+    const groups = baselineQuantileGroups(other.stats.confidenceHist);
+    const expected = regroup(other.stats.confidenceHist, groups);
+    const actual = regroup(s.confidenceHist, groups);
+    const value = groups.length > 0 ? psi(expected, actual) : null;
+    const noise = psiNoiseP95(sum(expected), sum(actual), expected.length);
     drift.push({
       ...base, baseline: kind, baseline_round_id: other.round,
-      psi_confidence: value, psi_band: psiBand(value),
+      psi_confidence: value, psi_band: psiBand(value, noise),
       js_labels: jsDivergence(s.labelCounts, other.stats.labelCounts),
-      mean_entropy_delta: delta(meanEntropy, meanOf(other.stats.entropySum, other.stats.scored)),
-      mean_confidence_delta: delta(meanConfidence, meanOf(other.stats.confidenceSum, other.stats.scored)),
+      mean_entropy_delta: delta(meanEntropy, meanEntropyOf(other)),
+      mean_confidence_delta: delta(meanConfidence, meanConfidenceOf(other)),
+      psi_bins: value === null ? null : expected.length,
+      psi_noise_p95: value === null ? null : noise,
     });
   }
   return { rounds, round_histograms, round_labels, drift };
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * Mean max-probability over the records that have class probabilities (the
+ * confidence histogram counts exactly those); null for span, box and region
+ * predictions, where no such probability exists.
+ */
+function meanConfidenceOf(m: RoundManifest): number | null {
+  return meanOf(m.stats.confidenceSum, sum(m.stats.confidenceHist));
+}
+
+/** Mean predictive entropy over records with class probabilities; null for multi-label and prob-less tasks (scoring does not sum it there). */
+function meanEntropyOf(m: RoundManifest): number | null {
+  return m.task === 'textcat-multilabel' ? null : meanOf(m.stats.entropySum, sum(m.stats.confidenceHist));
 }
 
 /** Input of {@link mergeRows}: one merge's result. */
@@ -139,7 +163,30 @@ export function mergeRows(input: MergeStatsInput): Rows {
     conflicts: input.all.filter((r) => r.status === 'conflict').length,
     answers: answers.length,
   }];
-  return { label_quality, annotators, annotator_agreement, snapshots };
+  const quality_estimates: Row[] = estimateRows(input).map((e) => ({ ...base, ...e }));
+  return { label_quality, quality_estimates, annotators, annotator_agreement, snapshots };
+}
+
+/** The audit slice of the snapshot as estimation units, then {@link qualityEstimates}. */
+function estimateRows(input: MergeStatsInput): Row[] {
+  const units: AuditUnit[] = [];
+  for (const r of input.all) {
+    if (!r.audit) continue;
+    const e = evaluateRow(r, input.task);
+    if (!e) continue;
+    // evaluateRow names a top label exactly for single-label classification (textcat, image, audio clips).
+    const isClip = e.top !== null;
+    units.push({
+      model: r.model ?? 'unknown', round: r.round ?? 'external', weight: e.item.weight ?? 1, item: e.item, same: e.same,
+      confidence: e.confidence,
+      predicted: isClip ? e.top : null,
+      // A binary reject of the predicted label: the human category is "not that label", never equal to the prediction.
+      gold: isClip ? (e.item.gold[0]?.label ?? `not ${e.top}`) : null,
+    });
+  }
+  const clip = units.length > 0 && units.every((u) => u.predicted !== null);
+  // Spread into plain rows: the sinks take untyped cells.
+  return qualityEstimates(units, input.task, clip, input.labels, input.project).map((e) => ({ ...e }));
 }
 
 function fallbackTime(rows: SnapshotRow[]): string {
@@ -231,14 +278,27 @@ function argmax(probs: Record<string, number>): string | null {
 function qualityRows(rows: SnapshotRow[], task: TaskType, labels: string[], weighted: boolean): Row[] {
   const evals = rows.map((r) => evaluateRow(r, task)).filter((e): e is Evaluated => e !== null)
     .map((e) => (weighted ? e : { ...e, item: { ...e.item, weight: 1 } }));
+  let kept = 0;
+  let answered = 0;
   const counts: AnswerCounts = { accept: 0, reject: 0, ignore: 0 };
-  for (const r of rows) for (const a of r.answers) counts[a.answer]++;
+  for (const r of rows) {
+    for (const a of r.answers) {
+      counts[a.answer]++;
+      if (a.answer === 'ignore') continue;
+      const unchanged = answerUnchanged(a, r, task);
+      if (unchanged === null) continue;
+      answered++;
+      if (unchanged) kept++;
+    }
+  }
   const prf = precisionRecallF1(evals.map((e) => e.item), labels);
   const w = (e: Evaluated) => e.item.weight ?? 1;
   const totalW = evals.reduce((s, e) => s + w(e), 0);
-  const agree = weighted
-    ? (totalW > 0 ? evals.reduce((s, e) => s + (e.same ? w(e) : 0), 0) / totalW : null)
-    : agreement(evals.map((e) => ({ predicted: e.same ? 'y' : 'n', gold: 'y' })));
+  const exact = totalW > 0 ? evals.reduce((s, e) => s + (e.same ? w(e) : 0), 0) / totalW : null;
+  const decisions = task === 'ner' || task === 'image-boxes' || (task === 'audio' && evals.some((e) => e.top === null));
+  const micro = prf[prf.length - 1];
+  // Span and region tasks: the share of predicted spans the reviewer kept (micro precision); the whole-document match is exact_match.
+  const agree = decisions ? micro.precision : exact;
   const calib = evals.filter((e) => e.confidence !== null).map((e) => ({ confidence: e.confidence!, correct: e.same, weight: w(e) }));
   return prf.map((p) => {
     const overall = p.label === null;
@@ -248,11 +308,61 @@ function qualityRows(rows: SnapshotRow[], task: TaskType, labels: string[], weig
       support: p.support, tp: p.tp, fp: p.fp, fn: p.fn,
       precision_score: p.precision, recall_score: p.recall, f1_score: p.f1,
       agreement: overall ? agree : null,
-      acceptance_rate: overall ? acceptanceRate(counts) : null,
+      acceptance_rate: overall ? (answered > 0 ? kept / answered : null) : null,
       ignore_rate: overall ? ignoreRate(counts) : null,
-      ece: overall ? expectedCalibrationError(calib) : null,
+      // Calibration is only estimated where items were drawn at random; on reviewed-for-doubt items it describes the selection.
+      ece: overall && weighted ? expectedCalibrationError(calib) : null,
+      exact_match: overall ? exact : null,
     };
   });
+}
+
+/**
+ * Whether an accept/reject answer left the model's pre-filled suggestion as
+ * it was shown (see prodigy-tasks.ts buildTask): choice views pre-select the
+ * arg-max label (multi-label: labels at or above the threshold), the binary
+ * classification view shows one label, span and region views pre-draw the
+ * predicted spans, boxes or regions. A reject of a rich task changed it.
+ * @returns null when the row has no prediction to compare with.
+ */
+export function answerUnchanged(a: Answer, row: SnapshotRow, task: TaskType): boolean | null {
+  const pred = row.prediction;
+  if (!pred) return null;
+  if (a.accept === null && a.spans === null && a.boxes === null && a.audio_spans === null) return a.label !== null ? a.answer === 'accept' : null;
+  if (a.answer !== 'accept') return false;
+  const probs = pred.probs as Record<string, number> | undefined;
+  if (a.accept !== null) {
+    if (!probs) return null;
+    const shown = task === 'textcat-multilabel' ? Object.keys(probs).filter((l) => probs[l] >= MULTILABEL_THRESHOLD) : [argmax(probs)].filter((l): l is string => l !== null);
+    return sameSet(a.accept, shown);
+  }
+  if (a.spans !== null && task !== 'image-boxes') {
+    const spans = pred.spans as Array<{ start: number; end: number; label: string }> | undefined;
+    if (!Array.isArray(spans)) return null;
+    const key = (s: { start: number; end: number; label: string }) => `${s.start}:${s.end}:${s.label}`;
+    return sameSet(a.spans.map(key), spans.map(key));
+  }
+  if (a.boxes !== null) {
+    const boxes = pred.boxes as Array<{ x: number; y: number; w: number; h: number; label: string }> | undefined;
+    if (!Array.isArray(boxes)) return null;
+    const p = boxes.map((b) => ({ label: b.label, rect: { x: b.x, y: b.y, width: b.w, height: b.h } }));
+    const g = a.boxes.flatMap((b) => { const rect = rectOf(b); return rect ? [{ label: b.label, rect }] : []; });
+    const m = matchByIoU(p, g, (x, y) => rectIoU(x.rect, y.rect));
+    return m.matched === p.length && m.matched === a.boxes.length;
+  }
+  if (a.audio_spans !== null) {
+    const spans = pred.audio_spans as Array<{ start: number; end: number; label: string }> | undefined;
+    if (!Array.isArray(spans)) return null;
+    const m = matchByIoU(spans, a.audio_spans, intervalIoU);
+    return m.matched === spans.length && m.matched === a.audio_spans.length;
+  }
+  return null;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = [...new Set(a)].sort();
+  const y = [...new Set(b)].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
 function annotatorRows(answers: Array<{ row: SnapshotRow; a: Answer }>): Row[] {

@@ -4,6 +4,7 @@
  * Every function returns `null` where a figure is undefined (empty input,
  * zero denominator) instead of NaN, because NaN does not survive JSON or SQL.
  */
+import { chiSquareQuantile } from './intervals.js';
 
 /**
  * Quantile with linear interpolation between order statistics (Hyndman & Fan
@@ -57,13 +58,71 @@ function smoothedShares(counts: readonly number[], epsilon: number): number[] | 
   return counts.map((c) => (c / total + epsilon) / (1 + counts.length * epsilon));
 }
 
-export type PsiBand = 'stable' | 'moderate' | 'significant';
+export type PsiBand = 'within-noise' | 'stable' | 'moderate' | 'significant';
 
-/** The usual PSI reading: < 0.1 stable, 0.1 to 0.25 moderate, > 0.25 significant (0.25 itself is moderate). */
-export function psiBand(value: number | null): PsiBand | null {
+/**
+ * The usual PSI reading, < 0.1 stable, 0.1 to 0.25 moderate, > 0.25
+ * significant (0.25 itself is moderate), after a noise check: a value at or
+ * below `noiseP95` (see {@link psiNoiseP95}) is "within-noise" whatever its
+ * size, because two samples of the same distribution reach it by chance.
+ */
+export function psiBand(value: number | null, noiseP95: number | null = null): PsiBand | null {
   if (value === null) return null;
+  if (noiseP95 !== null && value <= noiseP95) return 'within-noise';
   if (value < 0.1) return 'stable';
   return value <= 0.25 ? 'moderate' : 'significant';
+}
+
+/** Quantile bins PSI aims for (deciles of the baseline). */
+export const PSI_TARGET_BINS = 10;
+
+/**
+ * Bins at the baseline's quantiles, at the resolution of a stored histogram:
+ * adjacent fine bins are grouped in order until each group holds at least
+ * 1/`target` of the baseline's records; empty edge bins join their neighbour
+ * and an under-filled last group joins the one before. So every group has
+ * baseline mass (no bin that can never fill) and the grouping depends on the
+ * baseline only.
+ * @returns for each fine bin, its group index; empty when the baseline is empty.
+ */
+export function baselineQuantileGroups(baseline: readonly number[], target = PSI_TARGET_BINS): number[] {
+  const total = baseline.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return [];
+  const groups: number[] = [];
+  let g = 0;
+  let mass = 0;
+  for (let i = 0; i < baseline.length; i++) {
+    if (mass >= total / target && baseline[i] > 0) {
+      g++;
+      mass = 0;
+    }
+    groups.push(g);
+    mass += baseline[i];
+  }
+  // An under-filled last group (less than 1/target of the baseline) joins the one before.
+  if (g > 0 && mass < total / target) for (let i = 0; i < groups.length; i++) if (groups[i] === g) groups[i] = g - 1;
+  return groups;
+}
+
+/** Sums fine-bin counts into the groups of {@link baselineQuantileGroups}. */
+export function regroup(counts: readonly number[], groups: readonly number[]): number[] {
+  const k = groups.length === 0 ? 0 : Math.max(...groups) + 1;
+  const out = new Array<number>(k).fill(0);
+  groups.forEach((g, i) => { out[g] += counts[i] ?? 0; });
+  return out;
+}
+
+/**
+ * 95th percentile of PSI between two samples of one same distribution, of
+ * sizes `nExpected` and `nActual`, over `bins` bins. PSI is the symmetrised
+ * Kullback–Leibler divergence, whose second-order expansion Σ(aᵢ − eᵢ)²/pᵢ is
+ * (1/n_e + 1/n_a)·χ²(bins − 1) under no drift, so the floor is
+ * (1/n_e + 1/n_a)·χ²₀.₉₅(bins − 1).
+ * @returns null when either sample is empty or there is a single bin.
+ */
+export function psiNoiseP95(nExpected: number, nActual: number, bins: number): number | null {
+  if (!(nExpected > 0) || !(nActual > 0) || bins < 2) return null;
+  return (1 / nExpected + 1 / nActual) * chiSquareQuantile(0.95, bins - 1);
 }
 
 /**

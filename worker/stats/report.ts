@@ -4,6 +4,7 @@
  * the stats sink through the same SQL on DuckDB and BigQuery.
  */
 import * as echarts from 'echarts';
+import { formatEstimate, formatReviewed, pickHeadline, REVIEWED_NOTE, HEADLINE_MEASURES, type Estimate } from './headline.js';
 import type { ResultValue, StatsSink } from './sink.js';
 
 type R = Record<string, ResultValue>;
@@ -19,8 +20,10 @@ export interface ReportData {
   scoreHist: R[];
   /** drift: round_id, event_time, baseline, psi_confidence, js_labels. */
   drift: R[];
-  /** label_quality, scope snapshot: snapshot_version, slice, label, f1_score. */
-  labelF1: R[];
+  /** quality_estimates of the latest snapshot (all models, rounds, labels, measures). */
+  estimates: R[];
+  /** label_quality of the latest snapshot, scope snapshot, slice uncertainty, label '*': items, f1_score, agreement, acceptance_rate. */
+  reviewed: R[];
   /** label_quality, scope merge, slice all, label '*': snapshot_version, acceptance_rate, agreement, ignore_rate. */
   quality: R[];
   /** annotator_agreement: snapshot_version, metric, annotator_a, annotator_b, items, kappa. */
@@ -35,16 +38,19 @@ export const SCORE_ROUNDS_SHOWN = 6;
 /** Reads the report's data for one project from any sink (same SQL on both). */
 export async function loadReportData(sink: StatsSink, project: string, generatedAt: string): Promise<ReportData> {
   const p = { project };
-  const [rounds, scoreHist, drift, labelF1, quality, agreement, snapshots] = await Promise.all([
+  const latest = 'snapshot_version = (SELECT MAX(snapshot_version) FROM snapshots WHERE project = @project)';
+  const [rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots] = await Promise.all([
     sink.query('SELECT round_id, event_time, items_scored, items_queued, items_rejected, mean_confidence FROM rounds WHERE project = @project ORDER BY event_time, round_id', p),
     sink.query("SELECT round_id, bin_index, bin_lower, bin_upper, n FROM round_histograms WHERE project = @project AND histogram = 'score' ORDER BY event_time, round_id, bin_index", p),
-    sink.query('SELECT round_id, event_time, baseline, psi_confidence, js_labels FROM v_drift_trend WHERE project = @project ORDER BY event_time, baseline', p),
-    sink.query('SELECT snapshot_version, slice, label, f1_score FROM v_label_f1_trend WHERE project = @project ORDER BY snapshot_version, slice, label', p),
+    sink.query('SELECT round_id, event_time, baseline, psi_confidence, psi_noise_p95, js_labels FROM v_drift_trend WHERE project = @project ORDER BY event_time, baseline', p),
+    // COALESCE: the two sinks sort NULLs differently.
+    sink.query(`SELECT model, round_id, label, measure, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE project = @project AND ${latest} ORDER BY model, COALESCE(round_id, '~'), label, measure`, p),
+    sink.query(`SELECT items, f1_score, agreement, acceptance_rate FROM label_quality WHERE project = @project AND ${latest} AND scope = 'snapshot' AND slice = 'uncertainty' AND label = '*'`, p),
     sink.query("SELECT snapshot_version, acceptance_rate, agreement, ignore_rate FROM label_quality WHERE project = @project AND scope = 'merge' AND slice = 'all' AND label = '*' ORDER BY snapshot_version", p),
     sink.query('SELECT snapshot_version, metric, annotator_a, annotator_b, items, kappa FROM v_annotator_agreement WHERE project = @project ORDER BY snapshot_version, metric, annotator_a, annotator_b', p),
     sink.query('SELECT snapshot_version, event_time, items, labelled, answers FROM snapshots WHERE project = @project ORDER BY snapshot_version', p),
   ]);
-  return { project, generatedAt, rounds, scoreHist, drift, labelF1, quality, agreement, snapshots };
+  return { project, generatedAt, rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots };
 }
 
 const W = 880;
@@ -83,7 +89,7 @@ function scoreChart(d: ReportData): string | null {
 function driftChart(d: ReportData): string | null {
   if (d.drift.length === 0) return null;
   const rounds = uniq(d.drift.map((r) => String(r.round_id)));
-  const line = (baseline: string, field: 'psi_confidence' | 'js_labels', name: string, dashed: boolean) => ({
+  const line = (baseline: string, field: 'psi_confidence' | 'psi_noise_p95' | 'js_labels', name: string, dashed: boolean) => ({
     name, type: 'line' as const, connectNulls: true,
     lineStyle: { type: dashed ? ('dashed' as const) : ('solid' as const) },
     data: rounds.map((round) => num(d.drift.find((r) => r.round_id === round && r.baseline === baseline)?.[field] ?? null)),
@@ -97,6 +103,7 @@ function driftChart(d: ReportData): string | null {
       ] },
       markLine: { silent: true, symbol: 'none', lineStyle: { color: '#9ca3af' }, label: { formatter: (p: { value?: unknown }) => String(p.value) }, data: [{ yAxis: 0.1 }, { yAxis: 0.25 }] } },
     line('reference', 'psi_confidence', 'PSI vs reference', true),
+    { ...line('previous', 'psi_noise_p95', 'PSI noise floor (95%)', false), lineStyle: { type: 'dotted' as const, color: '#6b7280' }, itemStyle: { color: '#6b7280' } },
     line('previous', 'js_labels', 'JS labels vs previous', false),
     line('reference', 'js_labels', 'JS labels vs reference', true),
   ];
@@ -106,22 +113,77 @@ function driftChart(d: ReportData): string | null {
   return svg({ legend, grid: { ...grid, right: 56 }, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'round', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: top }, series });
 }
 
-function f1Chart(d: ReportData): string | null {
-  const rows = d.labelF1.filter((r) => r.slice === 'all');
+function toEstimate(r: R): Estimate {
+  return {
+    model: String(r.model), round_id: r.round_id === null ? null : String(r.round_id), measure: String(r.measure),
+    estimate: num(r.estimate), ci_low: num(r.ci_low), ci_high: num(r.ci_high), n_sample: num(r.n_sample) ?? 0, method: String(r.method), flag: r.flag === null ? null : String(r.flag),
+  };
+}
+
+/** One interval point: category index, estimate, 95% bounds, low-n mark (1) or not (0). */
+type IntervalPoint = [number, number | null, number | null, number | null, number];
+
+interface RenderApi { value: (i: number) => number; coord: (v: [number, number]) => number[] }
+
+/**
+ * A series drawing each point as its estimate with a 95% error bar; `low_n`
+ * points are hollow and labelled "low n". Several series on one category
+ * axis sit side by side (`slot` of `slots`).
+ */
+function intervalSeries(name: string, points: IntervalPoint[], slot: number, slots: number, color: string): echarts.SeriesOption {
+  const offset = (slot - (slots - 1) / 2) * 16;
+  const line = (x1: number, y1: number, x2: number, y2: number) => ({ type: 'line', shape: { x1, y1, x2, y2 }, style: { stroke: color, lineWidth: 1.5 } });
+  return {
+    name, type: 'custom', itemStyle: { color }, encode: { x: 0, y: 1 }, data: points,
+    renderItem: (_params: unknown, api: RenderApi) => {
+      const x = api.value(0);
+      const est = api.value(1);
+      const lo = api.value(2);
+      const hi = api.value(3);
+      const lowN = api.value(4) === 1;
+      const children: unknown[] = [];
+      const px = api.coord([x, 0])[0] + offset;
+      if (Number.isFinite(lo) && Number.isFinite(hi)) {
+        const yl = api.coord([x, lo])[1];
+        const yh = api.coord([x, hi])[1];
+        children.push(line(px, yl, px, yh), line(px - 4, yl, px + 4, yl), line(px - 4, yh, px + 4, yh));
+      }
+      if (Number.isFinite(est)) {
+        const cy = api.coord([x, est])[1];
+        children.push({ type: 'circle', shape: { cx: px, cy, r: 4 }, style: lowN ? { fill: '#fff', stroke: color, lineWidth: 1.5 } : { fill: color } });
+        if (lowN) children.push({ type: 'text', x: px + 6, y: cy - 14, style: { text: 'low n', fill: '#6b7280', fontSize: 10 } });
+      }
+      return { type: 'group', children } as never;
+    },
+  } as echarts.SeriesOption;
+}
+
+function point(x: number, e: Estimate): IntervalPoint {
+  return [x, e.estimate, e.ci_low, e.ci_high, e.flag ? 1 : 0];
+}
+
+/** The overall headline measure per model and round (the latest snapshot's figures), with error bars. */
+function auditChart(d: ReportData): string | null {
+  const rows = d.estimates.filter((r) => r.label === '*').map(toEstimate);
+  const measure = HEADLINE_MEASURES.find((m) => rows.some((r) => r.measure === m));
+  if (!measure) return null;
+  const mine = rows.filter((r) => r.measure === measure && r.model !== '*' && r.round_id !== null);
+  const rounds = uniq(mine.map((r) => r.round_id!)).sort();
+  const models = uniq(mine.map((r) => r.model)).sort();
+  const series = models.map((model, i) => intervalSeries(`model ${model}`, mine.filter((r) => r.model === model).map((r) => point(rounds.indexOf(r.round_id!), r)), i, models.length, PALETTE[i % PALETTE.length]));
+  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'round (audit slice)', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1, name: measure.replace(/_/g, ' ') }, series });
+}
+
+/** Per-label F1 on the audit slice: per model, its latest round (the latest snapshot's figures), with error bars. */
+function labelChart(d: ReportData): string | null {
+  const rows = d.estimates.filter((r) => r.label !== '*' && r.model !== '*' && r.round_id !== null && /(^|_)f1$/.test(String(r.measure))).map((r) => ({ ...toEstimate(r), label: String(r.label) }));
   if (rows.length === 0) return null;
-  const versions = uniq(rows.map((r) => num(r.snapshot_version) ?? 0)).sort((a, b) => a - b);
-  const labels = uniq(rows.map((r) => String(r.label)));
-  const series: echarts.SeriesOption[] = labels.map((label) => ({
-    name: label === '*' ? 'micro (all labels)' : label, type: 'line', connectNulls: true,
-    lineStyle: label === '*' ? { width: 3 } : undefined,
-    data: versions.map((v) => num(rows.find((r) => r.snapshot_version === v && r.label === label)?.f1_score ?? null)),
-  }));
-  const audit = d.labelF1.filter((r) => r.slice === 'audit' && r.label === '*');
-  if (audit.length > 0) {
-    series.push({ name: 'micro, audit-weighted (unbiased)', type: 'line', lineStyle: { type: 'dashed', width: 3 }, connectNulls: true,
-      data: versions.map((v) => num(audit.find((r) => r.snapshot_version === v)?.f1_score ?? null)) });
-  }
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: versions.map((v) => `v${v}`), name: 'snapshot', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1, name: 'F1' }, series });
+  const models = uniq(rows.map((r) => r.model)).sort();
+  const latestRound = new Map(models.map((m) => [m, rows.filter((r) => r.model === m).map((r) => r.round_id!).sort().pop()!]));
+  const shown = rows.filter((r) => r.round_id === latestRound.get(r.model));
+  const labels = uniq(shown.map((r) => r.label));
+  const series = models.map((model, i) => intervalSeries(`model ${model}, round ${latestRound.get(model)}`, shown.filter((r) => r.model === model).map((r) => point(labels.indexOf(r.label), r)), i, models.length, PALETTE[i % PALETTE.length]));
+  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: labels, name: 'label', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1, name: 'F1 (audit)' }, series });
 }
 
 function acceptanceChart(d: ReportData): string | null {
@@ -129,7 +191,7 @@ function acceptanceChart(d: ReportData): string | null {
   const versions = d.quality.map((r) => `v${r.snapshot_version}`);
   const s = (field: string, name: string) => ({ name, type: 'line' as const, connectNulls: true, data: d.quality.map((r) => num(r[field])) });
   return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: versions, name: 'merge (snapshot)', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1 },
-    series: [s('acceptance_rate', 'acceptance rate'), s('agreement', 'model = human'), s('ignore_rate', 'ignore rate')] });
+    series: [s('acceptance_rate', 'suggestion kept'), s('ignore_rate', 'ignore rate')] });
 }
 
 /**
@@ -179,6 +241,15 @@ function fmt(v: ResultValue, digits = 3): string {
   return typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(digits)) : v === null ? '–' : esc(String(v));
 }
 
+/** The report's lead: audit estimates per model with intervals, then the reviewed-for-doubt figures under their name. */
+function headlineBlock(d: ReportData): string {
+  const est = pickHeadline(d.estimates.filter((r) => r.label === '*').map(toEstimate));
+  const lines = est.length > 0 ? est.map((e) => `<li${e.flag ? ' class="lown"' : ''}>${esc(formatEstimate(e))}</li>`) : ['<li class="empty">No audit estimate yet (no audited item answered).</li>'];
+  const r = d.reviewed[0];
+  const reviewed = r ? `<p class="reviewed">${esc(formatReviewed({ note: REVIEWED_NOTE, items: num(r.items) ?? 0, f1: num(r.f1_score), agreement: num(r.agreement), acceptance_rate: num(r.acceptance_rate) }))}</p>` : '';
+  return `<section class="headline"><h2>Model quality, estimated from the random audit slice (95% intervals)</h2><ul>${lines.join('')}</ul>${reviewed}</section>`;
+}
+
 /** Renders the report as one HTML document (inline CSS and SVG only). */
 export function renderReport(data: ReportData): string {
   const last = data.rounds[data.rounds.length - 1];
@@ -190,13 +261,14 @@ export function renderReport(data: ReportData): string {
     ['last round', last ? fmt(last.round_id) : '–'],
     ['PSI vs previous', lastDrift ? fmt(lastDrift.psi_confidence) : '–'],
     ['snapshot', lastSnap ? `v${fmt(lastSnap.snapshot_version)} · ${fmt(lastSnap.items)} items` : '–'],
-    ['acceptance rate', lastQ ? fmt(lastQ.acceptance_rate, 2) : '–'],
+    ['suggestion kept (reviewed)', lastQ ? fmt(lastQ.acceptance_rate, 2) : '–'],
   ].map(([k, v]) => `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${v}</div></div>`).join('');
   const sections = [
     section('Score distribution per round', 'Share of scored records per uncertainty-score bin, one line per round (latest rounds). A shift to the right means the model is less sure of more items.', scoreChart(data)),
-    section('Drift over rounds', 'PSI of the confidence histogram and Jensen–Shannon divergence (log2, 0–1) of the predicted labels, against the previous round (solid) and the pinned reference (dashed). Bands: PSI below 0.1 stable, 0.1–0.25 moderate, above 0.25 significant.', driftChart(data)),
-    section('Per-label F1 over snapshots', 'F1 of the model against the human labels, cumulative over each snapshot. Reviewed items were picked for doubt, so these are pessimistic; the dashed line is the unbiased estimate from the random audit slice.', f1Chart(data)),
-    section('Acceptance rate', 'Per merge: share of accept among accept/reject answers, how often the model already had the human label, and the share of ignored tasks.', acceptanceChart(data)),
+    section('Drift over rounds', 'PSI of the confidence histogram and Jensen–Shannon divergence (log2, 0–1) of the predicted labels, against the previous round (solid) and the pinned reference (dashed). PSI uses bins at the baseline round\'s quantiles. Bands: PSI below 0.1 stable, 0.1–0.25 moderate, above 0.25 significant, and only beyond the grey dotted noise floor (95th percentile of PSI between two samples of these sizes without drift) does a band mean change.', driftChart(data)),
+    section('Model quality per round (audit estimates)', 'Estimated from the random audit slice of each round, per model version: the point is the estimate, the bar its 95% interval (Wilson for accuracy, seeded bootstrap otherwise). Hollow points marked "low n" rest on fewer than 10 audited items.', auditChart(data)),
+    section('Per-label F1 (audit estimates)', 'F1 per label on the audit slice of each model\'s latest round, with 95% bootstrap intervals. Hollow points marked "low n" rest on fewer than 10 audited items with that label (predicted or given); a point without a bar has no interval (every resample gave the same value).', labelChart(data)),
+    section('Review workflow', `Per merge: share of answers that left the model's pre-filled suggestion unchanged, and the share of ignored tasks. ${REVIEWED_NOTE[0].toUpperCase()}${REVIEWED_NOTE.slice(1)}.`, acceptanceChart(data)),
     section('Annotator agreement', "Cohen's kappa per pair of reviewers and Fleiss' kappa over all, on items several reviewers answered (1 = perfect, 0 = chance; the line marks 0.6, substantial).", agreementChart(data)),
     section('Snapshot growth', 'Items in each training snapshot and how many of them carry a label.', growthChart(data)),
   ].join('\n');
@@ -220,10 +292,13 @@ export function renderReport(data: ReportData): string {
   h2 { margin: 0 0 4px; font-size: 17px; } .caption { margin: 0 0 8px; color: #4b5563; font-size: 13px; }
   figure { margin: 0; overflow-x: auto; } figure svg { max-width: 100%; height: auto; }
   .empty { color: #9ca3af; font-style: italic; }
+  .headline { margin: 16px 40px 0; max-width: 920px; } .headline ul { margin: 4px 0; padding-left: 20px; } .headline li { font-size: 15px; }
+  .lown { color: #92400e; } .reviewed { color: #6b7280; font-size: 13px; margin: 4px 0 0; }
 </style>
 </head>
 <body>
 <header><h1>reviewloop report <small>· ${esc(data.project)}</small></h1><div class="meta">Generated ${esc(data.generatedAt)} · charts by Apache ECharts, rendered to SVG</div></header>
+${headlineBlock(data)}
 <div class="tiles">${tiles}</div>
 <main>
 ${sections}
