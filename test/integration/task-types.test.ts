@@ -12,6 +12,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../../config/load.js';
 import type { ProjectConfig } from '../../config/schema.js';
 import { pushAnnotations } from '../../worker/commands/push-annotations.js';
+import { exportRules } from '../../worker/prodigy-validate.js';
 import { LocalStore } from '../../worker/local-store.js';
 import { runMerge } from '../../worker/merge.js';
 import type { SnapshotRow } from '../../worker/model.js';
@@ -71,7 +72,7 @@ describe('every task type through round → queue → db-out → merge → snaps
 
   async function mergeOf(p: ProjectConfig, store: ObjectStore, exports: Record<string, Task[]>): Promise<Map<string, SnapshotRow>> {
     for (const [name, xs] of Object.entries(exports)) {
-      const pushed = await pushAnnotations(store, Buffer.from(jsonl(xs)), { round: ROUND, name, label: name });
+      const pushed = await pushAnnotations(store, Buffer.from(jsonl(xs)), { round: ROUND, name, label: name, rules: exportRules(p) });
       expect(pushed).toMatchObject({ created: true, roundKnown: true, badLines: [] });
     }
     const m = await runMerge({ project: p, store, sink });
