@@ -59,7 +59,7 @@ function shapeProblem(p: ParsedExportLine, rules: ExportRules): LineProblem | nu
   const t = p.task;
   const want = contentKey(rules.task);
   for (const k of ['text', 'image', 'audio'] as const) {
-    if (k !== want && k !== 'text' && typeof t[k] === 'string') return { field: k, reason: `a ${k} answer does not fit this ${rules.task} project` };
+    if (k !== want && k !== 'text' && typeof t[k] === 'string') return { field: k, reason: `${k === 'image' ? 'an image' : 'an audio'} task does not fit this ${rules.task} project` };
   }
   const view = p.answer.view;
   if (view !== null && !VIEWS[rules.task].has(view)) {

@@ -76,7 +76,7 @@ describe('the one export validator', () => {
   });
 
   it('rejects an answer whose shape is another task\'s: image boxes in a textcat project, text spans in an image project', () => {
-    expect(check(imageLine, textcat)).toMatchObject({ field: 'image', reason: 'a image answer does not fit this textcat project' });
+    expect(check(imageLine, textcat)).toMatchObject({ field: 'image', reason: 'an image task does not fit this textcat project' });
     expect(check({ ...imageLine, image: undefined, text: 'x' }, textcat)).toMatchObject({ field: '_view_id' });
     expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' }, boxes)).toMatchObject({ field: '_view_id' });
     expect(check({ image: 'gs://b/i.jpg', text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, answer: 'accept' }, ctx(rules('image', ['car'])))).toMatchObject({ field: 'spans', reason: 'image boxes do not fit this image project' });
