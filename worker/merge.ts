@@ -10,7 +10,7 @@ import { ReviewloopError, isReviewloopError } from './errors.js';
 import { ANNOTATOR_METADATA_KEY } from './annotators.js';
 import { silentLogger, type Logger } from './log.js';
 import type { Answer, ConsumedObject, SnapshotManifest, SnapshotRow } from './model.js';
-import { answerKey, timestampProblem, type BadExportLine, type ParsedExportLine } from './prodigy-exports.js';
+import { annotatorName, answerKey, timestampProblem, type BadExportLine, type ParsedExportLine } from './prodigy-exports.js';
 import { checkParsed, exportRules, parseForProject, roundToLookUp, type CheckContext } from './prodigy-validate.js';
 import { exportLines, isUnreadable } from './export-lines.js';
 import { exportKey, readQuarantine, recordQuarantine, sortExports, type QuarantinedExport } from './export-quarantine.js';
@@ -176,6 +176,7 @@ async function commitSnapshot(
   const { store, project } = opts;
   const version = (head?.version ?? 0) + 1;
   const base = head ? await readSnapshotRows(store, head.version) : [];
+  for (const r of base) nameReviewers(r, project.queue.annotators ?? []);
   const rows = new Map(base.map((r) => [r.id, r]));
   const byHash = new Map<number, string>();
   for (const r of base) if (!byHash.has(r.input_hash)) byHash.set(r.input_hash, r.id);
@@ -240,6 +241,18 @@ async function commitSnapshot(
     }));
   }
   return { status: 'created', version, manifest, badLines, quarantined };
+}
+
+/**
+ * Answers merged before the exported id was kept carry Prodigy's
+ * `<dataset>-<session>` as their annotator: give them the session name, as new
+ * answers get, so one reviewer is one person in every table. Pure and
+ * idempotent: a row read back from a newer snapshot is left as it is.
+ */
+function nameReviewers(row: SnapshotRow, known: readonly string[]): void {
+  if (row.answers.every((a) => a.annotator_raw !== undefined)) return;
+  row.answers = row.answers.map((a) => (a.annotator_raw !== undefined ? a : { ...a, annotator: annotatorName(a.annotator, known, null), annotator_raw: a.annotator }));
+  row.annotators = [...new Set(row.answers.map((a) => a.annotator).filter((a): a is string => a !== null))].sort();
 }
 
 function resolveChanged(rows: Map<string, SnapshotRow>, changed: Set<string>, project: ProjectConfig, version: number): void {

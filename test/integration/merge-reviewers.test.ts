@@ -1,0 +1,56 @@
+/**
+ * Reviewers are Prodigy session names in every snapshot, including answers a
+ * snapshot written before the exported id was kept still names
+ * `<dataset>-<session>`; their identity (the answer key) does not change, so
+ * a re-export is not merged twice.
+ */
+import { rmSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../config/load.js';
+import { LocalStore } from '../../worker/local-store.js';
+import { runMerge } from '../../worker/merge.js';
+import { projectStore } from '../../worker/open-store.js';
+import { jsonlBytes, rowsFromJsonl } from '../../worker/snapshot-files.js';
+import type { ObjectStore } from '../../worker/store.js';
+import { tempDir } from '../helpers/loop.js';
+
+const line = (id: string, label: string, dataset: string, session: string, t: number) => JSON.stringify({
+  text: `ticket ${id}`, options: [{ id: 'a' }, { id: 'b' }], meta: { id }, _input_hash: t, _task_hash: t + 1, _view_id: 'choice',
+  accept: [label], answer: 'accept', _timestamp: 1_764_748_800 + t, _session_id: `${dataset}-${session}`, _annotator_id: `${dataset}-${session}`,
+});
+
+describe('reviewers across datasets and snapshots', () => {
+  let dir: string;
+  let store: ObjectStore;
+  const project = parseConfig({
+    storage: { root: '.' }, stats: { sink: 'none' },
+    projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 5 }, queue: { annotators: ['mary-jane', 'bob'] } }],
+  }).projects[0];
+  beforeEach(() => {
+    dir = tempDir('reviewers');
+    store = projectStore(new LocalStore(dir), 'p');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('one reviewer is one person across datasets; older snapshots are renamed without merging anything twice', async () => {
+    await store.write('annotations/r1/a.jsonl', `${line('x1', 'a', 'intents_r1', 'mary-jane', 1)}\n${line('x1', 'a', 'intents_r1', 'bob', 2)}\n`);
+    await runMerge({ project, store, sink: null });
+    // The snapshot as a merge wrote it before answers kept the exported id: the annotator is the raw id.
+    const v1 = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
+    for (const r of v1) {
+      r.answers = r.answers.map(({ annotator_raw, ...a }) => ({ ...a, annotator: annotator_raw ?? null }));
+      r.annotators = r.answers.map((a) => a.annotator!).sort();
+    }
+    await store.write('snapshots/v000001/data.jsonl', jsonlBytes(v1));
+    expect(rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString())[0].annotators).toEqual(['intents_r1-bob', 'intents_r1-mary-jane']);
+
+    // A re-export of round 1 (one line already merged) and an answer in another dataset.
+    await store.write('annotations/r1/a-again.jsonl', `${line('x1', 'a', 'intents_r1', 'mary-jane', 1)}\n`);
+    await store.write('annotations/r2/b.jsonl', `${line('x2', 'b', 'intents_r2', 'mary-jane', 3)}\n`);
+    const m = await runMerge({ project, store, sink: null });
+    expect(m.manifest!.counts).toMatchObject({ answers: 1, duplicates: 1 });
+    const rows = rowsFromJsonl((await store.read('snapshots/v000002/data.jsonl')).toString());
+    expect(rows.map((r) => [r.id, r.annotators])).toEqual([['x1', ['bob', 'mary-jane']], ['x2', ['mary-jane']]]);
+    expect(rows[0].answers.map((a) => a.annotator_raw)).toEqual(['intents_r1-mary-jane', 'intents_r1-bob']);
+  });
+});
