@@ -19,6 +19,7 @@ import { resolveAnswers } from './resolve.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from './snapshot.js';
 import { listingStart } from './listing.js';
 import { mediaUriOf } from './media.js';
+import { loadRoundItems, type RoundItem } from './round-items.js';
 import { withRetry } from './retry.js';
 import { mergeBatchId, mergeRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
@@ -47,7 +48,6 @@ export function isExportObject(name: string): boolean {
   return !base.startsWith('.') && !base.startsWith('_') && /\.(jsonl|ndjson)(\.gz)?$/i.test(base);
 }
 
-interface RoundItem { id: string; rank: number; audit: boolean; p: number | null; score: number; model: string | null; source: string; prediction: Record<string, unknown> }
 
 function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
   return {
@@ -276,17 +276,6 @@ function newestAnswerTime(all: SnapshotRow[]): string | null {
   return newest === null ? null : new Date(newest * 1000).toISOString();
 }
 
-async function loadRoundItems(store: ObjectStore, round: string): Promise<Map<string, RoundItem> | null> {
-  try {
-    const text = (await store.read(`rounds/${round}/items.jsonl`)).toString('utf8');
-    const map = new Map<string, RoundItem>();
-    for (const line of text.split('\n')) if (line) { const it = JSON.parse(line) as RoundItem; map.set(it.id, it); }
-    return map;
-  } catch (err) {
-    if (!isReviewloopError(err, 'NOT_FOUND') && !isReviewloopError(err, 'PATH_INVALID')) throw err;
-    return null;
-  }
-}
 
 async function newRow(id: string, p: ParsedExportLine, task: TaskType, version: number, itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>): Promise<SnapshotRow> {
   const row = emptyRow(id, task, version);

@@ -7,7 +7,10 @@
 import { rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
+import { pushAnnotations } from '../../worker/commands/push-annotations.js';
+import { isReviewloopError } from '../../worker/errors.js';
 import { LocalStore } from '../../worker/local-store.js';
+import { exportRules } from '../../worker/prodigy-validate.js';
 import { runMerge } from '../../worker/merge.js';
 import { projectStore } from '../../worker/open-store.js';
 import { jsonlBytes, rowsFromJsonl } from '../../worker/snapshot-files.js';
@@ -52,5 +55,21 @@ describe('reviewers across datasets and snapshots', () => {
     const rows = rowsFromJsonl((await store.read('snapshots/v000002/data.jsonl')).toString());
     expect(rows.map((r) => [r.id, r.annotators])).toEqual([['x1', ['bob', 'mary-jane']], ['x2', ['mary-jane']]]);
     expect(rows[0].answers.map((a) => a.annotator_raw)).toEqual(['intents_r1-mary-jane', 'intents_r1-bob']);
+  });
+
+  it('push-annotations and merge know an item from its round when the line has no content, and refuse one they do not know', async () => {
+    const item = { id: 'k1', rank: 1, audit: false, p: null, score: 0.9, model: 'm1', source: 'file:///p.jsonl#L1', prediction: { probs: { a: 0.5, b: 0.5 } } };
+    await store.write('rounds/r1/items.jsonl', `${JSON.stringify(item)}\n{damaged\n`);
+    const bare = (id: string, round: string) => JSON.stringify({ meta: { id, round }, _input_hash: 5, _view_id: 'choice', accept: ['a'], answer: 'accept', _session_id: 'ds-bob' });
+    const rules = exportRules(project);
+    const refused = await pushAnnotations(store, Buffer.from(`${bare('k1', 'r1')}\n${bare('k2', 'r1')}\n${bare('k1', '../x')}\n`), { round: 'r1', name: 'bob', label: 'bob.jsonl', rules }).catch((e: unknown) => e);
+    expect(isReviewloopError(refused, 'INPUT_INVALID')).toBe(true);
+    expect((refused as { details: { badLines: Array<{ line: number; field: string }> } }).details.badLines.map((b) => [b.line, b.field])).toEqual([[2, 'text'], [3, 'text']]);
+    await pushAnnotations(store, Buffer.from(`${bare('k1', 'r1')}\n`), { round: 'r1', name: 'bob', label: 'bob.jsonl', rules });
+    await store.write('annotations/r1/other.jsonl', `${bare('k2', 'r1')}\n`);
+    const m = await runMerge({ project, store, sink: null });
+    expect(m.badLines.map((b) => [b.object, b.line, b.field])).toEqual([['annotations/r1/other.jsonl', 1, 'text']]);
+    const rows = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
+    expect(rows.map((r) => [r.id, r.provenance, r.model, r.annotators])).toEqual([['k1', 'round', 'm1', ['bob']]]);
   });
 });

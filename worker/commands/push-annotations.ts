@@ -15,6 +15,7 @@ import { exportLines } from '../export-lines.js';
 import type { BadExportLine } from '../prodigy-exports.js';
 import { checkParsed, exportRules, parseForProject, roundToLookUp, type CheckContext, type ExportRules } from '../prodigy-validate.js';
 import { validateRoundId } from '../round-id.js';
+import { loadRoundItems } from '../round-items.js';
 import type { ObjectStore } from '../store.js';
 import { writeOnce } from '../write-once.js';
 
@@ -59,7 +60,7 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
   const round = validateRoundId(opts.round);
   const object = `annotations/${round}/${exportObjectName(opts.name)}`;
   const gz = data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
-  const items = new Map<string, Set<string> | null>();
+  const items = new Map<string, Map<string, unknown> | null>();
   const ctx: CheckContext = {
     rules: opts.rules,
     known: (r, id) => items.get(r)?.has(id) ?? false,
@@ -73,7 +74,7 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
     if (l.text === null) { badLines.push({ object: opts.label, line: l.line, field: '(line)', reason: l.reason }); continue; }
     const parsed = parseForProject(l.text, opts.label, l.line, ctx);
     const lookup = parsed.ok ? roundToLookUp(parsed.value, ctx.rules) : null;
-    if (lookup !== null && !items.has(lookup)) items.set(lookup, await roundItemIds(store, lookup));
+    if (lookup !== null && !items.has(lookup)) items.set(lookup, await loadRoundItems(store, lookup));
     const r = checkParsed(parsed, opts.label, l.line, ctx);
     if (!r.ok) { badLines.push(r.bad); continue; }
     answers[r.value.answer.answer]++;
@@ -92,19 +93,6 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
   return { object, uri: store.uri(object), created, answers, badLines, roundKnown };
 }
 
-/** Ids of a round's queued items, or null when the round has no items file. */
-async function roundItemIds(store: ObjectStore, round: string): Promise<Set<string> | null> {
-  try {
-    validateRoundId(round);
-    const text = (await store.read(`rounds/${round}/items.jsonl`)).toString('utf8');
-    const ids = new Set<string>();
-    for (const line of text.split('\n')) if (line) ids.add((JSON.parse(line) as { id: string }).id);
-    return ids;
-  } catch (err) {
-    if (isReviewloopError(err, 'NOT_FOUND') || isReviewloopError(err, 'PATH_INVALID') || isReviewloopError(err, 'INPUT_INVALID')) return null;
-    throw err;
-  }
-}
 
 /** The reviewer named by `--name alice` or `--name alice.jsonl`: the name without its JSONL extension. */
 export function reviewerOf(name: string): string {
