@@ -177,7 +177,8 @@ export function parseExportLine(text: string, object: string, line: number, opts
 
 /** Identity of one answer, so the same line re-exported in a later db-out file is merged once. */
 export function answerKey(itemId: string, a: Answer): string {
-  // The identity Prodigy wrote, not the name derived from it, so keys stay stable if the derivation changes.
-  const who = a.annotator_raw !== undefined ? a.annotator_raw : a.annotator;
+  // The identity Prodigy wrote, not the name derived from it, so keys stay stable if the derivation changes;
+  // without one, the file's owner, so two reviewers' identical answers from unnamed sessions stay two.
+  const who = a.annotator_raw !== undefined ? a.annotator_raw ?? a.annotator : a.annotator;
   return JSON.stringify([itemId, who, a.session, a.timestamp, a.answer, a.label, a.accept, a.spans, a.boxes, a.audio_spans]);
 }

@@ -72,4 +72,15 @@ describe('reviewers across datasets and snapshots', () => {
     const rows = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
     expect(rows.map((r) => [r.id, r.provenance, r.model, r.annotators])).toEqual([['k1', 'round', 'm1', ['bob']]]);
   });
+
+  it('counts a line repeated in one file once, and the same unnamed-session answer from two reviewers twice', async () => {
+    const anon = JSON.stringify({ text: 'ticket z', meta: { id: 'z' }, _input_hash: 9, _view_id: 'choice', accept: ['b'], answer: 'accept', _session_id: null });
+    const rules = exportRules(project);
+    await pushAnnotations(store, Buffer.from(`${anon}\n${anon}\n`), { round: 'r1', name: 'alice', label: 'a.jsonl', rules, annotator: 'alice' });
+    await pushAnnotations(store, Buffer.from(`${anon}\n`), { round: 'r1', name: 'carl', label: 'c.jsonl', rules, annotator: 'carl' });
+    const m = await runMerge({ project, store, sink: null });
+    expect(m.manifest!.counts).toMatchObject({ answers: 2, duplicates: 1 });
+    const rows = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
+    expect(rows[0].annotators).toEqual(['alice', 'carl']);
+  });
 });
