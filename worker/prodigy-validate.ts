@@ -182,14 +182,16 @@ export function validateExport(p: ParsedExportLine, rules: ExportRules, known: K
 }
 
 /**
- * Text classification tasks may show pre-highlighted spans as context (entity
- * linking, for one); they are not the reviewer's answer, so they are dropped
- * before the line is checked and merged.
+ * Classification tasks may show pre-drawn spans or boxes as context (entity
+ * linking, an object to classify); they are not the reviewer's answer, so they
+ * are dropped before the line is checked and merged. Answers from a span or
+ * box view are refused by the view check, not dropped.
  */
-function withoutContextSpans(p: ParsedExportLine, rules: ExportRules): ParsedExportLine {
-  if (rules.task === 'ner' || p.answer.spans === null) return p;
-  if (!(rules.task === 'textcat' || rules.task === 'textcat-multilabel')) return p;
-  return { ...p, answer: { ...p.answer, spans: null } };
+const CLASSIFICATION: ReadonlySet<TaskType> = new Set(['textcat', 'textcat-multilabel', 'image']);
+
+function withoutContext(p: ParsedExportLine, rules: ExportRules): ParsedExportLine {
+  if (!CLASSIFICATION.has(rules.task) || (p.answer.spans === null && p.answer.boxes === null)) return p;
+  return { ...p, answer: { ...p.answer, spans: null, boxes: null } };
 }
 
 export interface CheckContext {
@@ -219,7 +221,7 @@ export function roundToLookUp(p: ParsedExportLine, rules: ExportRules): string |
 /** Check a parsed line; a failed parse passes through. */
 export function checkParsed(r: ExportLineResult, object: string, line: number, ctx: CheckContext): ExportLineResult {
   if (!r.ok) return r;
-  const p = withoutContextSpans(r.value, ctx.rules);
+  const p = withoutContext(r.value, ctx.rules);
   const problem = validateExport(p, ctx.rules, ctx.known);
   return problem ? { ok: false, bad: { object, line, ...problem } } : { ok: true, value: p };
 }

@@ -79,7 +79,7 @@ describe('the one export validator', () => {
     expect(check(imageLine, textcat)).toMatchObject({ field: 'image', reason: 'an image task does not fit this textcat project' });
     expect(check({ ...imageLine, image: undefined, text: 'x' }, textcat)).toMatchObject({ field: '_view_id' });
     expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' }, boxes)).toMatchObject({ field: '_view_id' });
-    expect(check({ image: 'gs://b/i.jpg', text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, answer: 'accept' }, ctx(rules('image', ['car'])))).toMatchObject({ field: 'spans', reason: 'image boxes do not fit this image project' });
+    expect(check({ ...imageLine, accept: ['car'] }, ctx(rules('image', ['car'])))).toMatchObject({ field: '_view_id' });
     expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, answer: 'accept' }, boxes)).toMatchObject({ field: 'spans', reason: 'text spans do not fit this image-boxes project' });
     expect(check(choice({ accept: ['billing'], _view_id: 'ner_manual' }), textcat)).toMatchObject({ field: '_view_id' });
     const textInNer = fixture('textcat_binary_docs_issues.jsonl').map((l, i) => checkExportLine(l, 'f', i + 1, ctx(rules('ner', ['DOCUMENTATION']))));
@@ -100,10 +100,13 @@ describe('the one export validator', () => {
     expect(at(1633931094000)).toMatchObject({ ok: false, bad: { reason: expect.stringContaining('milliseconds') } });
   });
 
-  it('keeps the context spans of a choice task out of a textcat answer', () => {
+  it('keeps the context spans and boxes of a choice task out of a classification answer', () => {
     const [first] = fixture('choice_entity_links.jsonl');
     const r = checkExportLine(first, 'f', 1, ctx(rules('textcat', ['Q312545', 'Q48226', 'Q215952'])));
     expect(r.ok && r.value.answer).toMatchObject({ spans: null, accept: ['Q312545'] });
+    const { _view_id: _v, ...noView } = imageLine;
+    const img = checkExportLine(JSON.stringify({ ...noView, _view_id: 'choice', accept: ['car'] }), 'f', 1, ctx(rules('image', ['car', 'bus'])));
+    expect(img.ok && img.value.answer).toMatchObject({ boxes: null, accept: ['car'] });
   });
 });
 
