@@ -48,7 +48,6 @@ export function isExportObject(name: string): boolean {
   return !base.startsWith('.') && !base.startsWith('_') && /\.(jsonl|ndjson)(\.gz)?$/i.test(base);
 }
 
-
 function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
   return {
     id, task, text: null, image: null, audio: null, width: null, height: null, label: null, labels: [], negatives: [],
