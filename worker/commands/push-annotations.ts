@@ -66,7 +66,9 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
     known: (r, id) => items.get(r)?.has(id) ?? false,
     owner: opts.annotator ?? null,
   };
-  const good: string[] = [];
+  // Copies of the valid lines are only needed to upload them without the bad ones.
+  const good: Buffer[] = [];
+  let goodLines = 0;
   const badLines: BadExportLine[] = [];
   const answers = { accept: 0, reject: 0, ignore: 0 };
   // The same validator as the merge, so a file that goes up is a file the merge takes whole.
@@ -78,15 +80,17 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
     const r = checkParsed(parsed, opts.label, l.line, ctx);
     if (!r.ok) { badLines.push(r.bad); continue; }
     answers[r.value.answer.answer]++;
-    good.push(l.text);
+    goodLines++;
+    if (opts.skipBad) good.push(Buffer.from(`${l.text}\n`));
   }
   if (badLines.length > 0 && !opts.skipBad) {
     const first = badLines[0];
     throw new ReviewloopError('INPUT_INVALID', `${opts.label}: ${badLines.length} bad line(s), nothing uploaded (first: line ${first.line} ${first.field}: ${first.reason}); fix them or pass --skip-bad to upload only the valid lines`, { details: { badLines } });
   }
-  if (good.length === 0) throw new ReviewloopError('INPUT_INVALID', `${opts.label}: no annotations to upload`);
+  if (goodLines === 0) throw new ReviewloopError('INPUT_INVALID', `${opts.label}: no annotations to upload`);
   // A clean file goes up byte for byte; a filtered one as its valid lines, so the same input always gives the same object.
-  const body = badLines.length === 0 ? data : Buffer.from(`${good.join('\n')}\n`);
+  // Joined as bytes: the valid lines of a large export may exceed what one string can hold.
+  const body = badLines.length === 0 ? data : Buffer.concat(good);
   const metadata = opts.annotator ? { [ANNOTATOR_METADATA_KEY]: opts.annotator } : undefined;
   const { created } = await writeOnce(store, object, body, gz && badLines.length === 0 ? 'application/gzip' : 'application/x-ndjson', metadata);
   const roundKnown = (await store.stat(`rounds/${round}/manifest.json`)) !== null;
