@@ -57,10 +57,32 @@ const listing = (fullRescanEvery: number) => z.strictObject({
   fullRescanEvery: z.number().int().min(0).default(fullRescanEvery),
 }).prefault({});
 
+/**
+ * Names that object-keyed code cannot hold as plain keys (`obj[label]` reads
+ * or replaces an inherited member): every member of Object.prototype, and
+ * `prototype`. Labels are used as keys in quotas, stats and reports.
+ */
+export const reservedLabelNames: readonly string[] = [...new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype'])].sort();
+
+/** A list whose entries must each appear once; a repeat is reported at its own index. */
+function uniqueList<T extends z.ZodType<string>>(item: T, what: string) {
+  return z.array(item).superRefine((xs, ctx) => {
+    const seen = new Set<string>();
+    xs.forEach((x, i) => {
+      if (seen.has(x)) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate ${what} "${x}"` });
+      seen.add(x);
+    });
+  });
+}
+
+const label = z.string().min(1).superRefine((l, ctx) => {
+  if (reservedLabelNames.includes(l)) ctx.addIssue({ code: 'custom', message: `"${l}" is a reserved name (a built-in member of every JavaScript object); rename the label` });
+});
+
 const projectSchema = z.strictObject({
   name,
   task: z.enum(taskTypes),
-  labels: z.array(z.string().min(1)).min(1).refine((l) => new Set(l).size === l.length, 'labels must be unique'),
+  labels: uniqueList(label, 'label').min(1),
   predictions: z.strictObject({
     prefix: z.string().default('predictions/'),
     format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
@@ -96,7 +118,8 @@ const projectSchema = z.strictObject({
   strategy: strategySchema,
   queue: z.strictObject({
     view: z.enum(views).optional(),
-    annotators: z.array(name).optional(),
+    /** Each reviewer once: a repeated name would get every item of its share twice. */
+    annotators: uniqueList(name, 'annotator').optional(),
     overlap: z.number().int().min(1).default(1),
     /** textcat-multilabel: pre-select labels at or above this probability. Default 0.5. */
     acceptThreshold: z.number().min(0).max(1).default(0.5),

@@ -13,3 +13,6 @@ export function splitQueue<T>(tasks: T[], annotators: string[], overlap: number)
   });
   return out;
 }
+
+/** Object metadata key under which `push-annotations --name` records the reviewer who owns an export. */
+export const ANNOTATOR_METADATA_KEY = 'reviewloop-annotator';

@@ -111,6 +111,7 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
         if (m.status === 'nothing-new') io.out(`no new exports; snapshot stays at v${m.version ?? 0}\n`);
         else io.out(`snapshot v${m.version} written: ${m.manifest!.counts.answers} answers merged, ${m.manifest!.counts.items} items, ${m.badLines.length} bad export line(s) skipped\n`);
         for (const b of m.badLines.slice(0, 20)) io.err(`  ${b.object} line ${b.line}: ${b.field}: ${b.reason}\n`);
+        for (const q of m.quarantined) io.err(`  quarantined ${q.name} (generation ${q.generation}): ${q.reason}\n`);
       });
     });
 

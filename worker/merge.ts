@@ -4,18 +4,22 @@
  * a given (v(n), new exports), so a rerun after a crash rewrites the same
  * bytes, and a lost race re-reads and re-applies on top of the winner.
  */
-import { gunzipSync } from 'node:zlib';
 import type { ProjectConfig } from '../config/schema.js';
 import type { TaskType } from '../scoring/types.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
+import { ANNOTATOR_METADATA_KEY } from './annotators.js';
 import { silentLogger, type Logger } from './log.js';
 import type { Answer, ConsumedObject, SnapshotManifest, SnapshotRow } from './model.js';
-import { answerKey, parseExportLine, type BadExportLine, type ParsedExportLine } from './prodigy-exports.js';
+import { annotatorName, answerKey, timestampProblem, type BadExportLine, type ParsedExportLine } from './prodigy-exports.js';
+import { checkParsed, exportRules, parseForProject, roundToLookUp, type CheckContext } from './prodigy-validate.js';
+import { exportLines, isUnreadable } from './export-lines.js';
+import { exportKey, readQuarantine, recordQuarantine, sortExports, type QuarantinedExport } from './export-quarantine.js';
 import { inputHash as projectInputHash } from './prodigy-tasks.js';
 import { resolveAnswers } from './resolve.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from './snapshot.js';
 import { listingStart } from './listing.js';
 import { mediaUriOf } from './media.js';
+import { loadRoundItems, type RoundItem } from './round-items.js';
 import { withRetry } from './retry.js';
 import { mergeBatchId, mergeRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
@@ -35,25 +39,13 @@ export interface MergeResult {
   version: number | null;
   manifest: SnapshotManifest | null;
   badLines: BadExportLine[];
+  /** Exports that could not be read, not yet listed by an earlier snapshot. */
+  quarantined: QuarantinedExport[];
 }
-
-const MAX_EXPORT_BYTES = 2 * 1024 * 1024 * 1024;
 
 export function isExportObject(name: string): boolean {
   const base = name.slice(name.lastIndexOf('/') + 1);
   return !base.startsWith('.') && !base.startsWith('_') && /\.(jsonl|ndjson)(\.gz)?$/i.test(base);
-}
-
-interface RoundItem { id: string; rank: number; audit: boolean; p: number | null; score: number; model: string | null; source: string; prediction: Record<string, unknown> }
-
-async function readText(store: ObjectStore, o: ConsumedObject): Promise<string> {
-  const raw = await store.read(o.name, { generation: o.generation });
-  const gz = raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b;
-  try {
-    return (gz ? gunzipSync(raw, { maxOutputLength: MAX_EXPORT_BYTES }) : raw).toString('utf8');
-  } catch (err) {
-    throw new ReviewloopError('INPUT_INVALID', `${store.uri(o.name)}: cannot decompress: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
@@ -81,70 +73,126 @@ export async function runMerge(opts: MergeOptions): Promise<MergeResult> {
   });
 }
 
+/** One readable export's valid answers, applied only once the whole object has been read. */
+interface ReadExport {
+  obj: ConsumedObject;
+  lines: ParsedExportLine[];
+}
+
+type ReadOutcome = { ok: true; value: ReadExport } | { ok: false; reason: string } | { ok: false; vanished: true };
+
+/** Reads one export line by line, validating each line; the object's bytes failing quarantines it whole. */
+async function readExport(store: ObjectStore, obj: ConsumedObject, ctx: CheckContext, itemsOf: (round: string) => Promise<unknown>, badLines: BadExportLine[]): Promise<ReadOutcome> {
+  const lines: ParsedExportLine[] = [];
+  const bad: BadExportLine[] = [];
+  const what = store.uri(obj.name);
+  try {
+    for await (const l of exportLines(store.readStream(obj.name, { generation: obj.generation }) as AsyncIterable<Buffer>, what)) {
+      if (l.text === null) { bad.push({ object: obj.name, line: l.line, field: '(line)', reason: l.reason }); continue; }
+      const parsed = parseForProject(l.text, obj.name, l.line, ctx);
+      const round = parsed.ok ? roundToLookUp(parsed.value, ctx.rules) : null;
+      if (round !== null) await itemsOf(round);
+      const checked = checkParsed(parsed, obj.name, l.line, ctx);
+      if (checked.ok) lines.push(slim(checked.value));
+      else bad.push(checked.bad);
+    }
+  } catch (err) {
+    if (isUnreadable(err)) return { ok: false, reason: String(err.details.reason) };
+    // Deleted between the listing and the read: not this merge's to consume.
+    if (isReviewloopError(err, 'NOT_FOUND')) return { ok: false, vanished: true };
+    throw err;
+  }
+  badLines.push(...bad);
+  return { ok: true, value: { obj, lines } };
+}
+
+/** What a new row needs from the exported task; the rest of a line is not kept while the merge runs. */
+function slim(p: ParsedExportLine): ParsedExportLine {
+  const t = p.task;
+  const meta = t.meta && typeof t.meta === 'object' ? t.meta as Record<string, unknown> : {};
+  const task: Record<string, unknown> = { meta: { round: meta.round } };
+  for (const k of ['text', 'image', 'audio', 'width', 'height', 'tokens']) if (t[k] !== undefined) task[k] = t[k];
+  return { ...p, task };
+}
+
+async function listFresh(store: ObjectStore, project: ProjectConfig, snaps: SnapshotManifest[], skip: Set<string>): Promise<Array<ConsumedObject & { owner: string | null }>> {
+  const fresh: Array<ConsumedObject & { owner: string | null }> = [];
+  const startOffset = listingStart('annotations/', snaps.flatMap((s) => s.consumed.map((c) => c.name)), snaps.length, project.merge.listing);
+  for await (const o of store.list('annotations/', { startOffset })) {
+    if (!isExportObject(o.name) || skip.has(exportKey(o))) continue;
+    const owner = o.metadata?.[ANNOTATOR_METADATA_KEY];
+    fresh.push({ name: o.name, generation: o.generation, size: o.size, owner: typeof owner === 'string' && owner.length > 0 ? owner : null });
+  }
+  return sortExports(fresh);
+}
+
 async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult | 'lost-race'> {
   const { store, project } = opts;
   const snaps = await listSnapshots(store);
   const head = snaps.length > 0 ? snaps[snaps.length - 1] : null;
   // A crash between the manifest and the pointer leaves LATEST behind: catch it up first.
   if (head) await moveLatest(store, head);
-  const consumed = new Set<string>();
-  for (const s of snaps) for (const c of s.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
-  const fresh: ConsumedObject[] = [];
-  const startOffset = listingStart('annotations/', snaps.flatMap((s) => s.consumed.map((c) => c.name)), snaps.length, project.merge.listing);
-  for await (const o of store.list('annotations/', { startOffset })) {
-    if (!isExportObject(o.name) || consumed.has(`${o.name}\u0000${o.generation}`)) continue;
-    fresh.push({ name: o.name, generation: o.generation, size: o.size });
+  const skip = new Set<string>();
+  for (const s of snaps) for (const c of s.consumed) skip.add(exportKey(c));
+  const recorded = new Set(snaps.flatMap((s) => (s.quarantined ?? []).map(exportKey)));
+  const marked = await readQuarantine(store);
+  for (const q of marked) skip.add(exportKey(q));
+  const fresh = await listFresh(store, project, snaps, skip);
+
+  const roundItems = new Map<string, Map<string, RoundItem> | null>();
+  const itemsOf = async (round: string): Promise<Map<string, RoundItem> | null> => {
+    if (!roundItems.has(round)) roundItems.set(round, await loadRoundItems(store, round));
+    return roundItems.get(round)!;
+  };
+  const rules = exportRules(project);
+  const known = (round: string, id: string) => roundItems.get(round)?.has(id) ?? false;
+  const badLines: BadExportLine[] = [];
+  const read: ReadExport[] = [];
+  const quarantined: QuarantinedExport[] = marked.filter((q) => !recorded.has(exportKey(q)));
+  for (const { owner, ...obj } of fresh) {
+    const r = await readExport(store, obj, { rules, known, owner }, itemsOf, badLines);
+    if (r.ok) { read.push(r.value); continue; }
+    if ('vanished' in r) { log.warn(`${store.uri(obj.name)} disappeared before it was read; skipped`); continue; }
+    const q: QuarantinedExport = { ...obj, reason: r.reason };
+    // Recorded before any snapshot: a merge with nothing else to commit still keeps it from being read again.
+    await recordQuarantine(store, q);
+    quarantined.push(q);
+    log.warn(`quarantined ${store.uri(obj.name)} (generation ${obj.generation}): ${r.reason}`);
   }
-  if (fresh.length === 0) {
-    log.info('no new exports; nothing changed');
-    return { status: 'nothing-new', version: head?.version ?? null, manifest: head, badLines: [] };
+  sortExports(quarantined);
+  if (read.length === 0) {
+    if (quarantined.length === 0) log.info('no new exports; nothing changed');
+    else log.info(`no readable new exports; ${quarantined.length} quarantined export(s) wait for the next snapshot's manifest`);
+    return { status: 'nothing-new', version: head?.version ?? null, manifest: head, badLines, quarantined };
   }
+  return commitSnapshot(opts, log, head, read, badLines, quarantined, itemsOf);
+}
+
+async function commitSnapshot(
+  opts: MergeOptions, log: Logger, head: SnapshotManifest | null, read: ReadExport[], badLines: BadExportLine[],
+  quarantined: QuarantinedExport[], itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>,
+): Promise<MergeResult | 'lost-race'> {
+  const { store, project } = opts;
   const version = (head?.version ?? 0) + 1;
   const base = head ? await readSnapshotRows(store, head.version) : [];
+  for (const r of base) nameReviewers(r, project.queue.annotators ?? []);
   const rows = new Map(base.map((r) => [r.id, r]));
   const byHash = new Map<number, string>();
   for (const r of base) if (!byHash.has(r.input_hash)) byHash.set(r.input_hash, r.id);
-  // Identity of every merged answer: an export re-written with more lines (new generation) only adds the new ones.
+  // Identity of every merged answer: an export re-written with more lines (new generation) only adds the new ones,
+  // and a line repeated inside one export counts once.
   const seenKeys = new Set<string>();
   for (const r of base) for (const a of r.answers) seenKeys.add(answerKey(r.id, a));
-  const badLines: BadExportLine[] = [];
   const changed = new Set<string>();
   const added = new Set<string>();
-  const roundItems = new Map<string, Map<string, RoundItem> | null>();
   let answersMerged = 0;
   let duplicates = 0;
-  const singleLabel = project.task !== 'textcat-multilabel';
-
-  const itemsOf = async (round: string): Promise<Map<string, RoundItem> | null> => {
-    if (!roundItems.has(round)) {
-      let map: Map<string, RoundItem> | null = null;
-      try {
-        const text = (await store.read(`rounds/${round}/items.jsonl`)).toString('utf8');
-        map = new Map();
-        for (const line of text.split('\n')) if (line) { const it = JSON.parse(line) as RoundItem; map.set(it.id, it); }
-      } catch (err) {
-        if (!isReviewloopError(err, 'NOT_FOUND') && !isReviewloopError(err, 'PATH_INVALID')) throw err;
-      }
-      roundItems.set(round, map);
-    }
-    return roundItems.get(round)!;
-  };
-
-  fresh.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.generation < b.generation ? -1 : 1));
-  for (const obj of fresh) {
-    const objectKeys = new Set<string>();
-    const text = await readText(store, obj);
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i].replace(/\r$/, '');
-      if (line.trim() === '') continue;
-      const parsed = parseExportLine(line, obj.name, i + 1);
-      if (!parsed.ok) { badLines.push(parsed.bad); continue; }
-      const p = parsed.value;
+  for (const { lines } of read) {
+    for (const p of lines) {
       const id = p.id ?? byHash.get(p.inputHash) ?? `input:${p.inputHash}`;
       const key = answerKey(id, p.answer);
       if (seenKeys.has(key)) { duplicates++; continue; }
-      objectKeys.add(key);
+      seenKeys.add(key);
       let row = rows.get(id);
       if (!row) {
         row = await newRow(id, p, project.task, version, itemsOf);
@@ -158,29 +206,22 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
       changed.add(id);
       answersMerged++;
     }
-    for (const k of objectKeys) seenKeys.add(k);
   }
-
-  for (const id of changed) {
-    const row = rows.get(id)!;
-    const r = resolveAnswers(row.answers, project.merge.conflict, singleLabel);
-    Object.assign(row, r);
-    row.annotators = [...new Set(row.answers.map((a) => a.annotator).filter((a): a is string => a !== null))].sort();
-    const times = row.answers.map((a) => a.timestamp).filter((t): t is number => t !== null);
-    row.answered_at = times.length > 0 ? Math.max(...times) : null;
-    row.version = version;
-  }
+  resolveChanged(rows, changed, project, version);
   const all = [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  let newest: number | null = null;
-  for (const r of all) if (r.answered_at !== null && (newest === null || r.answered_at > newest)) newest = r.answered_at;
-  const asOf = newest === null ? null : new Date(newest * 1000).toISOString();
+  const asOf = newestAnswerTime(all);
+  const rejects = [
+    ...quarantined.map((q) => ({ object: q.name, line: 0, field: '(object)', reason: `export quarantined (generation ${q.generation}): ${q.reason}` })),
+    ...badLines,
+  ];
   const { committed, manifest } = await writeSnapshot(store, {
     rows: all,
     formats: project.snapshot.formats,
-    rejects: badLines.map((b) => `${JSON.stringify(b)}\n`).join(''),
+    rejects: rejects.map((b) => `${JSON.stringify(b)}\n`).join(''),
     manifest: {
       kind: 'reviewloop.snapshot', schemaVersion: 1, project: project.name, version, parent: head?.version ?? null, asOf,
-      consumed: fresh,
+      consumed: read.map((r) => r.obj),
+      ...(quarantined.length > 0 ? { quarantined } : {}),
       counts: {
         items: all.length, labelled: all.filter((r) => r.status === 'labelled').length,
         changed: changed.size, added: added.size, answers: answersMerged, duplicates, badLines: badLines.length,
@@ -192,7 +233,7 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   if (badLines.length > 0) {
     log.warn(`${badLines.length} export line(s) skipped; first: ${badLines[0].object} line ${badLines[0].line} ${badLines[0].field}: ${badLines[0].reason}`);
   }
-  log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${fresh.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
+  log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${read.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
   const conflicts = all.filter((r) => r.status === 'conflict').map((r) => r.id);
   if (conflicts.length > 0) log.warn(`snapshot v${version}: ${conflicts.length} item(s) in conflict under merge.conflict ${project.merge.conflict} (no label): ${conflicts.slice(0, 20).join(', ')}${conflicts.length > 20 ? ', …' : ''}`);
   if (opts.sink) {
@@ -200,8 +241,42 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
       project: project.name, version, asOf, changed: all.filter((r) => changed.has(r.id)), all, task: project.task, labels: project.labels,
     }));
   }
-  return { status: 'created', version, manifest, badLines };
+  return { status: 'created', version, manifest, badLines, quarantined };
 }
+
+/**
+ * Answers merged before the exported id was kept carry Prodigy's
+ * `<dataset>-<session>` as their annotator: give them the session name, as new
+ * answers get, so one reviewer is one person in every table. Pure and
+ * idempotent: a row read back from a newer snapshot is left as it is.
+ */
+function nameReviewers(row: SnapshotRow, known: readonly string[]): void {
+  if (row.answers.every((a) => a.annotator_raw !== undefined)) return;
+  row.answers = row.answers.map((a) => (a.annotator_raw !== undefined ? a : { ...a, annotator: annotatorName(a.annotator, known, null), annotator_raw: a.annotator }));
+  row.annotators = [...new Set(row.answers.map((a) => a.annotator).filter((a): a is string => a !== null))].sort();
+}
+
+function resolveChanged(rows: Map<string, SnapshotRow>, changed: Set<string>, project: ProjectConfig, version: number): void {
+  const singleLabel = project.task !== 'textcat-multilabel';
+  for (const id of changed) {
+    const row = rows.get(id)!;
+    Object.assign(row, resolveAnswers(row.answers, project.merge.conflict, singleLabel));
+    row.annotators = [...new Set(row.answers.map((a) => a.annotator).filter((a): a is string => a !== null))].sort();
+    const times = row.answers.map((a) => a.timestamp).filter((t): t is number => t !== null);
+    row.answered_at = times.length > 0 ? Math.max(...times) : null;
+    row.version = version;
+  }
+}
+
+/** The newest answer time as ISO text; a time no Date can hold (only in snapshots older than the timestamp check) is left out. */
+function newestAnswerTime(all: SnapshotRow[]): string | null {
+  let newest: number | null = null;
+  for (const r of all) {
+    if (r.answered_at !== null && timestampProblem(r.answered_at) === null && (newest === null || r.answered_at > newest)) newest = r.answered_at;
+  }
+  return newest === null ? null : new Date(newest * 1000).toISOString();
+}
+
 
 async function newRow(id: string, p: ParsedExportLine, task: TaskType, version: number, itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>): Promise<SnapshotRow> {
   const row = emptyRow(id, task, version);

@@ -62,8 +62,14 @@ export interface RoundManifest {
 /** One human answer, as read from a Prodigy export line. */
 export interface Answer {
   answer: 'accept' | 'reject' | 'ignore';
-  /** Annotator identity: `_annotator_id`, else `_session_id`, else null. */
+  /**
+   * The reviewer: the session part of `_annotator_id` (else `_session_id`), which
+   * Prodigy writes as `<dataset>-<session>`; for unnamed sessions the file's
+   * owner (`push-annotations --name`), else null.
+   */
   annotator: string | null;
+  /** `_annotator_id`, else `_session_id`, as exported (absent in answers merged before it was recorded). */
+  annotator_raw?: string | null;
   session: string | null;
   /** Unix seconds, from `_timestamp` when present. */
   timestamp: number | null;
@@ -134,6 +140,11 @@ export interface SnapshotManifest {
   /** Time of the newest answer merged (deterministic; not wall-clock). */
   asOf: string | null;
   consumed: ConsumedObject[];
+  /**
+   * Exports that could not be read (not gzip, truncated, too large), each listed once, by the first
+   * snapshot after its quarantine; absent when there are none.
+   */
+  quarantined?: Array<ConsumedObject & { reason: string }>;
   /** `duplicates`: answers skipped because an earlier export already held them (re-exports). */
   counts: { items: number; labelled: number; changed: number; added: number; answers: number; duplicates: number; badLines: number };
   files: Record<string, { sha256: string; bytes: number }>;

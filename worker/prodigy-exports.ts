@@ -30,11 +30,57 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Character and token offsets: what a JS string can index. */
+function isOffset(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+}
+
+/**
+ * `_timestamp` is Unix seconds (Prodigy writes `int(time.time())`). It becomes a
+ * snapshot's `asOf` and the stats' `event_time`, so it must be a date those can
+ * hold: from 2000-01-01 to 2100-01-01.
+ */
+export const TIMESTAMP_RANGE_S = { min: 946_684_800, max: 4_102_444_800 } as const;
+
+export function timestampProblem(v: unknown): string | null {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a finite number of Unix seconds, got ${JSON.stringify(v)}`;
+  if (v >= TIMESTAMP_RANGE_S.min && v < TIMESTAMP_RANGE_S.max) return null;
+  const ms = v >= TIMESTAMP_RANGE_S.min * 1000 && v < TIMESTAMP_RANGE_S.max * 1000 ? ' (it looks like milliseconds)' : '';
+  return `${v} is not Unix seconds between 2000-01-01 and 2100-01-01${ms}`;
+}
+
 function int32(v: unknown): number | null {
   return typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 4294967295 ? v | 0 : null;
 }
 
-export function parseExportLine(text: string, object: string, line: number): ExportLineResult {
+export interface ParseOptions {
+  /** Reviewer names the project knows (`queue.annotators`): matched as the session part of `<dataset>-<session>`. */
+  knownAnnotators?: readonly string[];
+  /** The reviewer `push-annotations --name` recorded for the whole file: the annotator of lines from an unnamed session. */
+  owner?: string | null;
+}
+
+/** Unnamed Prodigy sessions: `default`, or a start time such as `2019-03-11_15-15-44`. */
+const UNNAMED_SESSION = /(^|-)(default|\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})$/;
+
+/**
+ * The reviewer behind Prodigy's `_annotator_id`/`_session_id`, which Prodigy
+ * writes as `<dataset>-<session>`: the session name, so one reviewer is one
+ * person across datasets and rounds. A known reviewer name wins (names may
+ * hold "-"); otherwise the part after the last "-". Unnamed sessions belong
+ * to the file's owner when one was recorded, else to nobody.
+ */
+export function annotatorName(raw: string | null, known: readonly string[], owner: string | null): string | null {
+  if (raw === null || raw === '') return owner;
+  let best: string | null = null;
+  for (const k of known) if ((raw === k || raw.endsWith(`-${k}`)) && (best === null || k.length > best.length)) best = k;
+  if (best !== null) return best;
+  if (UNNAMED_SESSION.test(raw)) return owner;
+  const cut = raw.lastIndexOf('-');
+  return cut > 0 && cut < raw.length - 1 ? raw.slice(cut + 1) : raw;
+}
+
+export function parseExportLine(text: string, object: string, line: number, opts: ParseOptions = {}): ExportLineResult {
   const bad = (field: string, reason: string): ExportLineResult => ({ ok: false, bad: { object, line, field, reason } });
   let v: unknown;
   try {
@@ -75,7 +121,7 @@ export function parseExportLine(text: string, object: string, line: number): Exp
           return bad(`spans[${i}].points`, 'must be a list of [x, y] pairs');
         }
       } else {
-        if (!Number.isInteger(s.start) || !Number.isInteger(s.end) || (s.end as number) < (s.start as number) || (s.start as number) < 0) return bad(`spans[${i}]`, 'start/end must be integers with 0 ≤ start ≤ end');
+        if (!isOffset(s.start) || !isOffset(s.end) || s.end < s.start) return bad(`spans[${i}]`, `start/end must be integers with 0 ≤ start ≤ end < 2^31`);
         if (typeof s.label !== 'string') return bad(`spans[${i}].label`, 'must be a string');
         if (typeof v.text === 'string' && (s.end as number) > v.text.length) return bad(`spans[${i}]`, `end ${String(s.end)} is past the text (length ${v.text.length})`);
       }
@@ -90,8 +136,8 @@ export function parseExportLine(text: string, object: string, line: number): Exp
     } else {
       spans = (v.spans as Array<Record<string, unknown>>).map((s) => {
         const out: NonNullable<Answer['spans']>[number] = { start: s.start as number, end: s.end as number, label: s.label as string };
-        if (Number.isInteger(s.token_start)) out.token_start = s.token_start as number;
-        if (Number.isInteger(s.token_end)) out.token_end = s.token_end as number;
+        if (isOffset(s.token_start)) out.token_start = s.token_start;
+        if (isOffset(s.token_end)) out.token_end = s.token_end;
         return out;
       });
     }
@@ -105,14 +151,16 @@ export function parseExportLine(text: string, object: string, line: number): Exp
   }
   let timestamp: number | null = null;
   if (v._timestamp !== undefined && v._timestamp !== null) {
-    if (typeof v._timestamp !== 'number' || !Number.isFinite(v._timestamp)) return bad('_timestamp', 'must be Unix seconds');
-    timestamp = v._timestamp;
+    const why = timestampProblem(v._timestamp);
+    if (why !== null) return bad('_timestamp', why);
+    timestamp = v._timestamp as number;
   }
   const session = typeof v._session_id === 'string' ? v._session_id : null;
-  const annotator = typeof v._annotator_id === 'string' ? v._annotator_id : session;
+  const raw = typeof v._annotator_id === 'string' ? v._annotator_id : session;
   const answer: Answer = {
     answer: v.answer as Answer['answer'],
-    annotator,
+    annotator: annotatorName(raw, opts.knownAnnotators ?? [], opts.owner ?? null),
+    annotator_raw: raw,
     session,
     timestamp,
     label: typeof v.label === 'string' ? v.label : null,
@@ -129,5 +177,8 @@ export function parseExportLine(text: string, object: string, line: number): Exp
 
 /** Identity of one answer, so the same line re-exported in a later db-out file is merged once. */
 export function answerKey(itemId: string, a: Answer): string {
-  return JSON.stringify([itemId, a.annotator, a.session, a.timestamp, a.answer, a.label, a.accept, a.spans, a.boxes, a.audio_spans]);
+  // The identity Prodigy wrote, not the name derived from it, so keys stay stable if the derivation changes;
+  // without one, the file's owner, so two reviewers' identical answers from unnamed sessions stay two.
+  const who = a.annotator_raw !== undefined ? a.annotator_raw ?? a.annotator : a.annotator;
+  return JSON.stringify([itemId, who, a.session, a.timestamp, a.answer, a.label, a.accept, a.spans, a.boxes, a.audio_spans]);
 }

@@ -1,5 +1,6 @@
 /** `reviewloop status`: what exists in the store and what the stats say, per project. */
 import type { AppContext } from './app.js';
+import { exportKey, readQuarantine, type QuarantinedExport } from './export-quarantine.js';
 import { isExportObject } from './merge.js';
 import { formatHeadline, loadHeadline, type Headline } from './stats/headline.js';
 import { listRounds } from './round.js';
@@ -9,6 +10,8 @@ export interface ProjectStatus {
   project: string;
   rounds: Array<{ round: string; queued: number; audit: number; scored: number; rejected: number }>;
   pendingExports: string[];
+  /** Exports the merge could not read, with the reason; a new generation of one is read again. */
+  quarantinedExports: QuarantinedExport[];
   latestSnapshot: { version: number; items: number; labelled: number } | null;
   latestPointer: number | null;
   lastDrift: Record<string, unknown> | null;
@@ -27,9 +30,10 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     const store = app.projectStore(project);
     const rounds = await listRounds(store);
     const snaps = await listSnapshots(store);
-    const consumed = new Set(snaps.flatMap((s) => s.consumed.map((c) => `${c.name}\u0000${c.generation}`)));
+    const quarantined = await readQuarantine(store);
+    const consumed = new Set([...snaps.flatMap((s) => s.consumed.map(exportKey)), ...quarantined.map(exportKey)]);
     const pending: string[] = [];
-    for await (const o of store.list('annotations/')) if (isExportObject(o.name) && !consumed.has(`${o.name}\u0000${o.generation}`)) pending.push(o.name);
+    for await (const o of store.list('annotations/')) if (isExportObject(o.name) && !consumed.has(exportKey(o))) pending.push(o.name);
     const head = snaps.length > 0 ? snaps[snaps.length - 1] : null;
     const latest = await readLatest(store);
     const q = async (sql: string) => (sink ? (await sink.query(sql, { project: project.name }).catch(() => []))[0] ?? null : null);
@@ -37,6 +41,7 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
       project: project.name,
       rounds: rounds.map((m) => ({ round: m.round, queued: m.counts.queued, audit: m.counts.audit, scored: m.counts.scored, rejected: m.counts.rejected })),
       pendingExports: pending,
+      quarantinedExports: quarantined,
       latestSnapshot: head ? { version: head.version, items: head.counts.items, labelled: head.counts.labelled } : null,
       latestPointer: latest?.pointer.version ?? null,
       lastDrift: await q("SELECT round_id, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE project = @project AND baseline = 'previous' ORDER BY event_time DESC, round_id DESC LIMIT 1"),
@@ -49,6 +54,7 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     text += `${project.name} (${project.task}, ${store.root})\n`;
     text += `  rounds: ${rounds.length === 0 ? 'none' : rounds.map((r) => `${r.round} [${r.counts.queued} queued]`).join(', ')}\n`;
     text += `  pending exports: ${pending.length === 0 ? 'none' : pending.join(', ')}\n`;
+    for (const q of quarantined) text += `  quarantined export: ${q.name} (generation ${q.generation}): ${q.reason}\n`;
     text += `  snapshot: ${head ? `v${head.version} (${head.counts.items} items, ${head.counts.labelled} labelled)` : 'none'}${latest && head && latest.pointer.version !== head.version ? ` — LATEST points at v${latest.pointer.version}` : ''}\n`;
     if (s.quality && s.quality.snapshot_version !== null) {
       text += `  quality (audit estimates, 95% intervals, snapshot v${s.quality.snapshot_version}):\n`;

@@ -11,9 +11,9 @@ export function sha256(data: Buffer | string): string {
  * with the same bytes (a rerun after a crash, or a retry whose response was
  * lost), that is success; different bytes are a CONFLICT, never an overwrite.
  */
-export async function writeOnce(store: ObjectStore, name: string, data: Buffer | string, contentType = 'application/json'): Promise<{ created: boolean; info: ObjectInfo | null }> {
+export async function writeOnce(store: ObjectStore, name: string, data: Buffer | string, contentType = 'application/json', metadata?: Record<string, string>): Promise<{ created: boolean; info: ObjectInfo | null }> {
   try {
-    const info = await store.write(name, data, { ifGenerationMatch: '0', contentType });
+    const info = await store.write(name, data, { ifGenerationMatch: '0', contentType, ...(metadata ? { metadata } : {}) });
     return { created: true, info };
   } catch (err) {
     if (!isReviewloopError(err, 'ALREADY_EXISTS')) throw err;

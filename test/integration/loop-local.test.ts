@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableFromIPC } from 'apache-arrow';
@@ -10,11 +10,12 @@ import { runRound } from '../../worker/round.js';
 import { ScoringPool } from '../../worker/pool.js';
 import { parseConfig } from '../../config/load.js';
 import { rowsFromJsonl } from '../../worker/snapshot-files.js';
+import type { SnapshotRow } from '../../worker/model.js';
 import { dump, duckdbSink, loopConfig, review, runStandardLoop, stageBatch, tempDir, type LoopRun } from '../helpers/loop.js';
 
 // Deep-comparing Buffers in vitest is slow; hashes say the same.
 const digest = (files: Map<string, Buffer>) => Object.fromEntries([...files].map(([k, v]) => [k, createHash('sha256').update(v).digest('hex')]));
-const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures/prodigy-exports');
+const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
 
 describe('the loop on a local root', () => {
   let dir: string;
@@ -176,28 +177,53 @@ describe('re-queueing and re-exports', () => {
     }
   });
 
-  it('merges all four real Prodigy exports as external items, every line accounted for', async () => {
+  it('merges the real Prodigy exports into the projects they fit, every line accounted for, and rejects them elsewhere', async () => {
     const dir = tempDir('fixtures');
     try {
-      const config = parseConfig({ storage: { root: dir }, stats: { sink: 'none' }, projects: [{ name: 'ext', task: 'ner', labels: ['ORG', 'PERSON'], strategy: { name: 'span-min', topK: 5 } }] });
-      const store = projectStore(new LocalStore(dir), 'ext');
-      let total = 0;
-      for (const f of readdirSync(FIXTURES).filter((x) => x.endsWith('.jsonl'))) {
-        const text = readFileSync(path.join(FIXTURES, f));
-        total += text.toString().split('\n').filter(Boolean).length;
-        await store.write(`annotations/external/${f}`, text);
+      const config = parseConfig({
+        storage: { root: dir }, stats: { sink: 'none' },
+        projects: [
+          { name: 'ext', task: 'ner', labels: ['FASHION_BRAND', 'PERSON'], strategy: { name: 'span-min', topK: 5 } },
+          { name: 'docs', task: 'textcat', labels: ['DOCUMENTATION', 'OTHER'], strategy: { name: 'entropy', topK: 5 } },
+          { name: 'links', task: 'textcat', labels: ['Q48226', 'Q215952', 'Q312545', 'NIL_otherLink', 'NIL_ambiguous'], strategy: { name: 'entropy', topK: 5 } },
+        ],
+      });
+      const files: Record<string, string[]> = {
+        ext: ['ner_manual_fashion_brands.jsonl', 'ner_manual_tweets_with_ignore.jsonl'],
+        docs: ['textcat_binary_docs_issues.jsonl'],
+        links: ['choice_entity_links.jsonl'],
+      };
+      const rowsOf: Record<string, SnapshotRow[]> = {};
+      for (const [i, project] of config.projects.entries()) {
+        const store = projectStore(new LocalStore(dir), project.name);
+        let total = 0;
+        for (const f of files[project.name]) {
+          const text = readFileSync(path.join(FIXTURES, f));
+          total += text.toString().split('\n').filter(Boolean).length;
+          await store.write(`annotations/external/${f}`, text);
+        }
+        const m = await runMerge({ project: config.projects[i], store, sink: null });
+        expect(m.badLines).toEqual([]);
+        const rows = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
+        expect(rows.every((r) => r.provenance === 'external')).toBe(true);
+        expect(rows.reduce((n, r) => n + r.answers.length, 0) + m.manifest!.counts.duplicates).toBe(total);
+        rowsOf[project.name] = rows;
       }
-      const m = await runMerge({ project: config.projects[0], store, sink: null });
-      expect(m.badLines).toEqual([]);
-      const rows = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
-      expect(rows.every((r) => r.provenance === 'external')).toBe(true);
-      expect(rows.reduce((n, r) => n + r.answers.length, 0) + m.manifest!.counts.duplicates).toBe(total);
-      const ignored = rows.filter((r) => r.status === 'ignored');
-      expect(ignored.length).toBeGreaterThan(0);
-      const binary = rows.filter((r) => r.negatives.includes('DOCUMENTATION'));
-      expect(binary.length).toBeGreaterThan(0);
-      const ner = rows.find((r) => r.spans && r.spans.length > 0 && r.tokens);
+      expect(rowsOf.ext.filter((r) => r.status === 'ignored').length).toBeGreaterThan(0);
+      expect(rowsOf.docs.filter((r) => r.negatives.includes('DOCUMENTATION')).length).toBeGreaterThan(0);
+      const ner = rowsOf.ext.find((r) => r.spans && r.spans.length > 0 && r.tokens);
       expect(ner?.spans?.[0]).toMatchObject({ token_start: expect.any(Number), token_end: expect.any(Number) });
+      // The entity-linking task shows its entity as a context span: the answer is the chosen option only.
+      expect(rowsOf.links.every((r) => r.spans === null && r.labels.length === 1)).toBe(true);
+
+      // The same exports pushed into a project they do not fit: every line rejected, nothing labelled.
+      const wrong = projectStore(new LocalStore(dir), 'docs');
+      await wrong.write('annotations/external/ner.jsonl', readFileSync(path.join(FIXTURES, 'ner_manual_tweets_with_ignore.jsonl')));
+      const m = await runMerge({ project: config.projects[1], store: wrong, sink: null });
+      const n = readFileSync(path.join(FIXTURES, 'ner_manual_tweets_with_ignore.jsonl'), 'utf8').split('\n').filter(Boolean).length;
+      expect(m.badLines).toHaveLength(n);
+      expect(new Set(m.badLines.map((b) => b.field))).toEqual(new Set(['_view_id']));
+      expect(m.manifest!.counts.answers).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -12,6 +12,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { parseConfig } from '../../config/load.js';
 import type { ProjectConfig } from '../../config/schema.js';
 import { pushAnnotations } from '../../worker/commands/push-annotations.js';
+import { exportRules } from '../../worker/prodigy-validate.js';
 import { LocalStore } from '../../worker/local-store.js';
 import { runMerge } from '../../worker/merge.js';
 import type { SnapshotRow } from '../../worker/model.js';
@@ -71,7 +72,7 @@ describe('every task type through round → queue → db-out → merge → snaps
 
   async function mergeOf(p: ProjectConfig, store: ObjectStore, exports: Record<string, Task[]>): Promise<Map<string, SnapshotRow>> {
     for (const [name, xs] of Object.entries(exports)) {
-      const pushed = await pushAnnotations(store, Buffer.from(jsonl(xs)), { round: ROUND, name, label: name });
+      const pushed = await pushAnnotations(store, Buffer.from(jsonl(xs)), { round: ROUND, name, label: name, rules: exportRules(p) });
       expect(pushed).toMatchObject({ created: true, roundKnown: true, badLines: [] });
     }
     const m = await runMerge({ project: p, store, sink });
@@ -123,7 +124,7 @@ describe('every task type through round → queue → db-out → merge → snaps
         answered(byId.get('v2')!, 'ann', 5, 'accept', 'image_manual', { spans: [rect('car', 40, 60, 80, 120)] }),
       ],
     });
-    expect(rows.get('b3')).toMatchObject({ status: 'labelled', boxes: [{ label: 'person', points: polygon.points }], width: 200, height: 100, round: ROUND, annotators: ['ds-ann'] });
+    expect(rows.get('b3')).toMatchObject({ status: 'labelled', boxes: [{ label: 'person', points: polygon.points }], width: 200, height: 100, round: ROUND, annotators: ['ann'] });
     expect(rows.get('v2')).toMatchObject({ prediction: { boxes: [{ x: 40, y: 60, w: 80, h: 120, label: 'car', score: 0.6 }] } });
     // car: b1 TP, b2 FP (deleted), v1 + v2 TP → tp 3, fp 1. person: b1 moved (IoU 0.88) TP, b2 drawn FN, b3 polygon TP → tp 2, fn 1.
     expect(await quality('boxes', 'car')).toMatchObject({ tp: 3, fp: 1, fn: 0, p: 0.75, r: 1 });
@@ -203,13 +204,13 @@ describe('every task type through round → queue → db-out → merge → snaps
       'bob.jsonl': [answered(byId.get('m1')!, 'bob', 1, 'accept', 'choice', { accept: ['refund'] }), bob2],
       'review.jsonl': [review],
     });
-    expect(rows.get('m1')).toMatchObject({ status: 'labelled', labels: ['refund'], label: 'refund', annotators: ['ds-ann', 'ds-bob'] });
+    expect(rows.get('m1')).toMatchObject({ status: 'labelled', labels: ['refund'], label: 'refund', annotators: ['ann', 'bob'] });
     // Without the review the unanimous policy would leave m2 a conflict; the adjudicated answer decides.
-    expect(rows.get('m2')).toMatchObject({ status: 'labelled', labels: ['complaint', 'refund'], label: null, annotators: ['ds-ann', 'ds-bob', 'tickets_final-carol'] });
+    expect(rows.get('m2')).toMatchObject({ status: 'labelled', labels: ['complaint', 'refund'], label: null, annotators: ['ann', 'bob', 'carol'] });
     expect(rows.get('m2')!.answers.filter((a) => a.adjudicated)).toHaveLength(1);
     // Predicted at 0.5: m1 {refund}, m2 {refund, complaint} → all three decisions right.
     expect(await quality('tickets', '*')).toMatchObject({ tp: 3, fp: 0, fn: 0 });
-    const kappa = await sink.query("SELECT items FROM annotator_agreement WHERE project = 'tickets' AND metric = 'cohen' AND annotator_a = 'ds-ann' AND annotator_b = 'ds-bob'");
+    const kappa = await sink.query("SELECT items FROM annotator_agreement WHERE project = 'tickets' AND metric = 'cohen' AND annotator_a = 'ann' AND annotator_b = 'bob'");
     expect(kappa).toEqual([{ items: 2 }]);
   });
 

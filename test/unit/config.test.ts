@@ -39,6 +39,33 @@ describe('config', () => {
     bad.projects[0].queue = { annotators: ['x'], overlap: 2 };
     expect(() => parseConfig(bad)).toThrowError(/projects\[0\]\.strategy\.quotas\.c: unknown label "c"[\s\S]*projects\[0\]\.queue\.overlap/);
   });
+  it('refuses a repeated annotator at its own path (it would be queued every item of its share twice)', () => {
+    const bad = structuredClone(valid) as any;
+    bad.projects[0].queue = { annotators: ['al', 'al', 'bo'], overlap: 1 };
+    expect(() => parseConfig(bad)).toThrowError(/projects\[0\]\.queue\.annotators\[1\]: duplicate annotator "al"/);
+    try { parseConfig(bad); } catch (err) { expect((err as { code: string }).code).toBe('CONFIG_INVALID'); }
+    bad.projects[0].queue.annotators = ['al', 'bo'];
+    expect(parseConfig(bad).projects[0].queue.annotators).toEqual(['al', 'bo']);
+  });
+  it('refuses labels that object-keyed code cannot hold, and repeated labels, naming each path', () => {
+    for (const name of ['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf', '__defineGetter__']) {
+      const bad = structuredClone(valid) as any;
+      bad.projects[0].labels = ['a', name];
+      expect(() => parseConfig(bad), name).toThrowError(new RegExp(`projects\\[0\\]\\.labels\\[1\\]: "${name}" is a reserved name`));
+    }
+    const dup = structuredClone(valid) as any;
+    dup.projects[0].labels = ['a', 'b', 'a'];
+    expect(() => parseConfig(dup)).toThrowError(/projects\[0\]\.labels\[2\]: duplicate label "a"/);
+    const ok = structuredClone(valid) as any;
+    ok.projects[0].labels = ['Constructor', 'proto', '__init__', 'toString_'];
+    expect(parseConfig(ok).projects[0].labels).toHaveLength(4);
+  });
+  it('exits 78 on a reserved label read from YAML', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rl-config-'));
+    const file = path.join(dir, 'reviewloop.yaml');
+    writeFileSync(file, 'storage: {root: ./data}\nprojects:\n  - {name: p, task: textcat, labels: [a, constructor], strategy: {name: entropy, topK: 5}}\n');
+    await expect(loadConfig(file, {})).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('projects[0].labels[1]') });
+  });
   it('loads YAML and resolves a relative root against the config folder', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'rl-config-'));
     const file = path.join(dir, 'reviewloop.yaml');

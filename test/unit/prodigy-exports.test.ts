@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseExportLine } from '../../worker/prodigy-exports.js';
 
-export const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures/prodigy-exports');
+export const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
 
-describe('real Prodigy db-out exports (shared/fixtures)', () => {
+describe('real Prodigy db-out exports (test/fixtures/prodigy)', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.jsonl'));
   it('finds all four fixture files', () => {
     expect(files.sort()).toEqual(['choice_entity_links.jsonl', 'ner_manual_fashion_brands.jsonl', 'ner_manual_tweets_with_ignore.jsonl', 'textcat_binary_docs_issues.jsonl']);

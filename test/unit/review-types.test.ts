@@ -10,6 +10,7 @@ import { exportObjectName, pushAnnotations } from '../../worker/commands/push-an
 import { isReviewloopError } from '../../worker/errors.js';
 import { LocalStore } from '../../worker/local-store.js';
 import { parseExportLine } from '../../worker/prodigy-exports.js';
+import type { ExportRules } from '../../worker/prodigy-validate.js';
 import { buildTask, type QueueItem, type TaskContext } from '../../worker/prodigy-tasks.js';
 import { resolveAnswers } from '../../worker/resolve.js';
 import { prodigyLine } from '../../worker/snapshot-files.js';
@@ -155,7 +156,7 @@ describe('Prodigy exports of the other views', () => {
     const r = parseExportLine(JSON.stringify(line), 'annotations/R/review.jsonl', 3);
     expect(r).toMatchObject({ ok: true, value: { id: 'd1', answer: { adjudicated: true, view: 'ner_manual', annotator: null, spans: [{ start: 0, end: 4, label: 'ORG', token_start: 0, token_end: 0 }] } } });
     // With a plain answer that disagrees, the adjudicated one still decides, whatever the policy.
-    const plain = parseExportLine(JSON.stringify({ ...version('ds-bob', [], false), meta: { id: 'd1' }, _timestamp: 9e9 }), 'a.jsonl', 1);
+    const plain = parseExportLine(JSON.stringify({ ...version('ds-bob', [], false), meta: { id: 'd1' }, _timestamp: 2e9 }), 'a.jsonl', 1);
     if (!r.ok || !plain.ok) throw new Error('unreachable');
     expect(resolveAnswers([r.value.answer, plain.value.answer], 'latest', true).spans).toEqual(r.value.answer.spans);
   });
@@ -184,6 +185,7 @@ describe('push-annotations', () => {
   let dir: string;
   let store: LocalStore;
   const good = (id: string, answer = 'accept') => JSON.stringify({ text: id, label: 'a', meta: { id }, _input_hash: 1, _task_hash: 2, answer });
+  const rules: ExportRules = { task: 'textcat', view: 'choice', labels: new Set(['a', 'b']), annotators: [] };
   beforeEach(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'rl-push-'));
     store = new LocalStore(dir);
@@ -199,21 +201,21 @@ describe('push-annotations', () => {
 
   it('refuses a file with bad lines (reporting each line number) unless asked to skip them', async () => {
     const text = [good('x'), '{"broken', '', JSON.stringify({ answer: 'maybe', _input_hash: 1 }), good('y', 'reject')].join('\n');
-    const err = await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann', label: 'ann.jsonl' }).catch((e: unknown) => e);
+    const err = await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann', label: 'ann.jsonl', rules }).catch((e: unknown) => e);
     expect(isReviewloopError(err, 'INPUT_INVALID')).toBe(true);
     expect((err as { details: { badLines: Array<{ line: number; field: string }> } }).details.badLines.map((b) => [b.line, b.field])).toEqual([[2, '(line)'], [4, 'answer']]);
     expect(await store.stat('annotations/r1/ann.jsonl')).toBeNull();
-    const r = await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann', label: 'ann.jsonl', skipBad: true });
+    const r = await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann', label: 'ann.jsonl', skipBad: true, rules });
     expect(r).toMatchObject({ object: 'annotations/r1/ann.jsonl', created: true, answers: { accept: 1, reject: 1, ignore: 0 }, roundKnown: false });
     expect((await store.read('annotations/r1/ann.jsonl')).toString()).toBe(`${good('x')}\n${good('y', 'reject')}\n`);
   });
 
   it('is create-only: an identical re-push is fine, other bytes under the same name are refused with the object named', async () => {
     const text = `${good('x')}\n`;
-    expect((await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann.jsonl', label: 'f' })).created).toBe(true);
-    expect((await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann.jsonl', label: 'f' })).created).toBe(false);
-    await expect(pushAnnotations(store, Buffer.from(`${good('z')}\n`), { round: 'r1', name: 'ann.jsonl', label: 'f' })).rejects.toThrow(/annotations\/r1\/ann\.jsonl already exists with different content/);
-    await expect(pushAnnotations(store, Buffer.from('\n\n'), { round: 'r1', name: 'e', label: 'f' })).rejects.toThrow(/no annotations/);
+    expect((await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).created).toBe(true);
+    expect((await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).created).toBe(false);
+    await expect(pushAnnotations(store, Buffer.from(`${good('z')}\n`), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).rejects.toThrow(/annotations\/r1\/ann\.jsonl already exists with different content/);
+    await expect(pushAnnotations(store, Buffer.from('\n\n'), { round: 'r1', name: 'e', label: 'f', rules })).rejects.toThrow(/no annotations/);
   });
 
   it('runs as a CLI command with exit codes: 0 uploaded, 1 bad lines, 2 usage', async () => {

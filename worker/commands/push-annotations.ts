@@ -1,18 +1,21 @@
 /**
  * `reviewloop push-annotations FILE --round R`: a reviewer hands in a
- * `prodigy db-out` file with one command. Every line is validated the way the
- * merge will read it; the file goes to `annotations/R/NAME` create-only, so a
+ * `prodigy db-out` file with one command. Every line is validated by the
+ * merge's own validator (worker/prodigy-validate.ts) against the project; the file goes to `annotations/R/NAME` create-only, so a
  * repeated push of the same bytes is harmless and a different file under a
  * taken name is refused (never overwritten).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { Command } from 'commander';
 import type { CommandEnv } from '../cli.js';
 import { ReviewloopError, isReviewloopError } from '../errors.js';
-import { parseExportLine, type BadExportLine } from '../prodigy-exports.js';
+import { ANNOTATOR_METADATA_KEY } from '../annotators.js';
+import { exportLines } from '../export-lines.js';
+import type { BadExportLine } from '../prodigy-exports.js';
+import { checkParsed, exportRules, parseForProject, roundToLookUp, type CheckContext, type ExportRules } from '../prodigy-validate.js';
 import { validateRoundId } from '../round-id.js';
+import { loadRoundItems } from '../round-items.js';
 import type { ObjectStore } from '../store.js';
 import { writeOnce } from '../write-once.js';
 
@@ -27,6 +30,10 @@ export interface PushOptions {
   label: string;
   /** Upload only the valid lines instead of refusing the file. Default false. */
   skipBad?: boolean;
+  /** What every line is checked against: the project's task, view and labels. */
+  rules: ExportRules;
+  /** The reviewer who owns the file (`--name`): recorded on the object, the annotator of unnamed sessions. */
+  annotator?: string | null;
 }
 
 export interface PushResult {
@@ -53,34 +60,47 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
   const round = validateRoundId(opts.round);
   const object = `annotations/${round}/${exportObjectName(opts.name)}`;
   const gz = data.length >= 2 && data[0] === 0x1f && data[1] === 0x8b;
-  let text: string;
-  try {
-    text = (gz ? gunzipSync(data, { maxOutputLength: MAX_PUSH_BYTES }) : data).toString('utf8');
-  } catch (err) {
-    throw new ReviewloopError('INPUT_INVALID', `${opts.label}: cannot decompress: ${(err as Error).message}`, { cause: err });
-  }
-  const lines = text.split('\n');
-  const good: string[] = [];
+  const items = new Map<string, Map<string, unknown> | null>();
+  const ctx: CheckContext = {
+    rules: opts.rules,
+    known: (r, id) => items.get(r)?.has(id) ?? false,
+    owner: opts.annotator ?? null,
+  };
+  // Copies of the valid lines are only needed to upload them without the bad ones.
+  const good: Buffer[] = [];
+  let goodLines = 0;
   const badLines: BadExportLine[] = [];
   const answers = { accept: 0, reject: 0, ignore: 0 };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].replace(/\r$/, '');
-    if (line.trim() === '') continue;
-    const r = parseExportLine(line, opts.label, i + 1);
+  // The same validator as the merge, so a file that goes up is a file the merge takes whole.
+  for await (const l of exportLines((async function* () { yield data; })(), opts.label, { maxBytes: MAX_PUSH_BYTES })) {
+    if (l.text === null) { badLines.push({ object: opts.label, line: l.line, field: '(line)', reason: l.reason }); continue; }
+    const parsed = parseForProject(l.text, opts.label, l.line, ctx);
+    const lookup = parsed.ok ? roundToLookUp(parsed.value, ctx.rules) : null;
+    if (lookup !== null && !items.has(lookup)) items.set(lookup, await loadRoundItems(store, lookup));
+    const r = checkParsed(parsed, opts.label, l.line, ctx);
     if (!r.ok) { badLines.push(r.bad); continue; }
     answers[r.value.answer.answer]++;
-    good.push(line);
+    goodLines++;
+    if (opts.skipBad) good.push(Buffer.from(`${l.text}\n`));
   }
   if (badLines.length > 0 && !opts.skipBad) {
     const first = badLines[0];
     throw new ReviewloopError('INPUT_INVALID', `${opts.label}: ${badLines.length} bad line(s), nothing uploaded (first: line ${first.line} ${first.field}: ${first.reason}); fix them or pass --skip-bad to upload only the valid lines`, { details: { badLines } });
   }
-  if (good.length === 0) throw new ReviewloopError('INPUT_INVALID', `${opts.label}: no annotations to upload`);
+  if (goodLines === 0) throw new ReviewloopError('INPUT_INVALID', `${opts.label}: no annotations to upload`);
   // A clean file goes up byte for byte; a filtered one as its valid lines, so the same input always gives the same object.
-  const body = badLines.length === 0 ? data : Buffer.from(`${good.join('\n')}\n`);
-  const { created } = await writeOnce(store, object, body, gz && badLines.length === 0 ? 'application/gzip' : 'application/x-ndjson');
+  // Joined as bytes: the valid lines of a large export may exceed what one string can hold.
+  const body = badLines.length === 0 ? data : Buffer.concat(good);
+  const metadata = opts.annotator ? { [ANNOTATOR_METADATA_KEY]: opts.annotator } : undefined;
+  const { created } = await writeOnce(store, object, body, gz && badLines.length === 0 ? 'application/gzip' : 'application/x-ndjson', metadata);
   const roundKnown = (await store.stat(`rounds/${round}/manifest.json`)) !== null;
   return { object, uri: store.uri(object), created, answers, badLines, roundKnown };
+}
+
+
+/** The reviewer named by `--name alice` or `--name alice.jsonl`: the name without its JSONL extension. */
+export function reviewerOf(name: string): string {
+  return name.trim().replace(/\.(jsonl|ndjson)(\.gz)?$/i, '');
 }
 
 async function readStdin(): Promise<Buffer> {
@@ -96,7 +116,7 @@ export function register(program: Command, env: CommandEnv): void {
     .requiredOption('--round <id>', 'round the annotations belong to')
     .addOption(env.configOption())
     .option('--project <name>', 'project (required when several are configured)')
-    .option('--name <name>', 'object name under annotations/R/; default: the file name')
+    .option('--name <name>', 'the reviewer: object name under annotations/R/ (default: the file name) and annotator of answers from unnamed Prodigy sessions')
     .option('--skip-bad', 'upload only the valid lines instead of refusing a file with bad lines')
     .action(async (file: string, opts: { round: string; config: string; project?: string; name?: string; skipBad?: boolean }) => {
       if (file === '-' && !opts.name) throw Object.assign(new Error('reading standard input needs --name (e.g. --name alice.jsonl)'), { code: 'USAGE' });
@@ -116,7 +136,10 @@ export function register(program: Command, env: CommandEnv): void {
         const project = app.project(opts.project);
         let r: PushResult;
         try {
-          r = await pushAnnotations(app.projectStore(project), data, { round: opts.round, name: opts.name ?? path.basename(file), label: file, skipBad: opts.skipBad });
+          r = await pushAnnotations(app.projectStore(project), data, {
+            round: opts.round, name: opts.name ?? path.basename(file), label: file, skipBad: opts.skipBad,
+            rules: exportRules(project), annotator: opts.name ? reviewerOf(opts.name) : null,
+          });
         } catch (err) {
           const bad = isReviewloopError(err, 'INPUT_INVALID') ? (err.details.badLines as BadExportLine[] | undefined) : undefined;
           for (const b of (bad ?? []).slice(0, 20)) env.io.err(`  ${file} line ${b.line}: ${b.field}: ${b.reason}\n`);
