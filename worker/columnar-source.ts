@@ -198,7 +198,8 @@ async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
   if (source.path === undefined) {
     // parquet-wasm needs random access; a remote object is buffered once.
     const parts: Uint8Array[] = [];
-    for await (const p of source.open() as AsyncIterable<Uint8Array>) parts.push(p);
+    // Through decompressed(): an object stored with `Content-Encoding: gzip` arrives as stored (worker/gcs-store.ts).
+    for await (const p of decompressed(source.open(), source.name)) parts.push(p);
     bytes = Buffer.concat(parts);
   }
   const worker = parquetThread();

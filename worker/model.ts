@@ -11,6 +11,17 @@ export interface ConsumedObject {
   size: number;
 }
 
+/** A planned object the round could not read: consumed (never retried), listed with why. A new generation of its name is planned again. */
+export interface QuarantinedObject {
+  name: string;
+  generation: string;
+  /** Why it was set aside: a quarantine code (worker/score-run.ts quarantineCode). */
+  code: string;
+  /** Line (Arrow/Parquet: record) at which reading broke; records before it were read. */
+  line: number;
+  reason: string;
+}
+
 export interface RoundManifest {
   kind: 'reviewloop.round';
   schemaVersion: 1;
@@ -39,7 +50,11 @@ export interface RoundManifest {
     skipped: number;
     queued: number;
     audit: number;
+    /** Objects of the plan that could not be read (listed in `quarantined` and as object-level lines in rejects.jsonl). */
+    quarantinedObjects?: number;
   };
+  /** Objects of `consumed` set aside unread or partly read, in plan order. */
+  quarantined?: QuarantinedObject[];
   /** Number of valid, not-excluded records the audit slice was drawn from; inclusion p = audit / population. */
   auditPopulation: number;
   stats: ChunkStats;

@@ -1,0 +1,130 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Reject } from '../../scoring/types.js';
+import { ScoringPool } from '../../worker/pool.js';
+import { scoreSources, type QuarantinedSource, type ScoreParams } from '../../worker/score-run.js';
+import { decompressed, type Source } from '../../worker/sources.js';
+
+const LABELS = ['a', 'b'];
+const dir = mkdtempSync(join(tmpdir(), 'rl-quarantine-'));
+let pool: ScoringPool;
+
+beforeAll(() => { pool = new ScoringPool({ threads: 2 }); });
+afterAll(async () => {
+  await pool.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** `n` valid native records with distinct ids and scores. */
+function records(prefix: string, n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const p = ((i * 37) % 1000) / 1000;
+    out += `{"id":"${prefix}${i}","text":"t${i}","probs":{"a":${p},"b":${Math.round((1 - p) * 1000) / 1000}}}\n`;
+  }
+  return out;
+}
+
+const params = (chunkBytes = 4096): ScoreParams => ({
+  task: 'textcat', labels: LABELS, strategy: { name: 'margin', seed: 's' }, topK: 5000, auditK: 0,
+  keepEmbedding: false, maxLineBytes: 1 << 16, probTolerance: 1e-3, chunkBytes, format: 'auto',
+});
+
+/** A source streaming `bytes` in pieces of `piece` bytes (how the network might deliver them). */
+function memSource(name: string, bytes: Buffer, piece = bytes.length): Source {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += Math.max(1, piece)) parts.push(bytes.subarray(i, i + piece));
+  return { uri: `mem://${name}`, name, size: bytes.length, open: () => Readable.from(parts) };
+}
+
+async function run(sources: Source[], chunkBytes?: number, quarantine = true) {
+  const rejects: Reject[] = [];
+  const quarantined: QuarantinedSource[] = [];
+  const r = await scoreSources(sources, params(chunkBytes), pool, {
+    onRejects: (rs) => { rejects.push(...rs); },
+    ...(quarantine ? { onQuarantine: (q: QuarantinedSource) => { quarantined.push(q); } } : {}),
+  });
+  return { ids: r.top.map((e) => e.id).sort(), stats: r.stats, rejects, quarantined };
+}
+
+const good = records('g', 300);
+const gz = gzipSync(Buffer.from(records('z', 3000)));
+
+describe('decompressed', () => {
+  it('names the case of a broken gzip object in details.unreadable', async () => {
+    const drain = async (b: Buffer, name: string) => { for await (const _ of decompressed(Readable.from([b]), name)) { /* drain */ } };
+    await expect(drain(gz.subarray(0, gz.length - 50), 'x.jsonl.gz')).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { unreadable: 'GZIP_TRUNCATED' } });
+    await expect(drain(Buffer.concat([gz, Buffer.from('trailing junk\n')]), 'x.jsonl.gz')).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { unreadable: 'GZIP_INVALID' } });
+    await expect(drain(Buffer.from(good), 'x.jsonl.gz')).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { unreadable: 'GZIP_INVALID' } });
+  });
+
+  it('outputs the same bytes before a break however the input is split', async () => {
+    const broken = Buffer.concat([gz.subarray(0, gz.length - 10), Buffer.from('junk')]);
+    const outputs = new Set<string>();
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 20_000 }), async (piece) => {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < broken.length; i += piece) parts.push(broken.subarray(i, i + piece));
+      let n = 0;
+      await expect((async () => { for await (const c of decompressed(Readable.from(parts), 'x.gz')) n += c.length; })()).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+      outputs.add(String(n));
+    }), { numRuns: 25 });
+    expect(outputs.size).toBe(1);
+  });
+});
+
+describe('scoreSources with quarantine', () => {
+  it('keeps the lines before a truncation, quarantines the object at the broken line, and reads the next object', async () => {
+    const truncated = gz.subarray(0, Math.floor(gz.length * 0.6));
+    const r = await run([memSource('a.jsonl', Buffer.from(good)), memSource('b.jsonl.gz', truncated), memSource('c.jsonl', Buffer.from(records('c', 100)))]);
+    expect(r.quarantined).toHaveLength(1);
+    const q = r.quarantined[0];
+    expect(q).toMatchObject({ code: 'GZIP_TRUNCATED', source: { uri: 'mem://b.jsonl.gz' } });
+    const kept = r.ids.filter((id) => id.startsWith('z')).length;
+    // Every line before the break is kept; the break line is the first one not read.
+    expect(kept).toBe(q.line - 1);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThan(3000);
+    expect(r.ids.filter((id) => id.startsWith('g'))).toHaveLength(300);
+    expect(r.ids.filter((id) => id.startsWith('c'))).toHaveLength(100);
+    const objectLines = r.rejects.filter((x) => x.code !== undefined);
+    expect(objectLines).toEqual([{ object: 'mem://b.jsonl.gz', line: q.line, field: null, reason: q.reason, code: 'GZIP_TRUNCATED' }]);
+    expect(r.stats.read).toBe(400 + kept);
+  });
+
+  it('quarantines the same object at the same line whatever the network chunking and chunk size', async () => {
+    const broken = Buffer.concat([gz.subarray(0, gz.length - 8), Buffer.from('not a gzip member\n')]);
+    const seen = new Set<string>();
+    for (const [piece, chunkBytes] of [[1 << 20, 4096], [1000, 4096], [333, 65536], [77_777, 1024]]) {
+      const r = await run([memSource('b.jsonl.gz', broken, piece)], chunkBytes);
+      expect(r.quarantined).toHaveLength(1);
+      seen.add(JSON.stringify({ ids: r.ids, line: r.quarantined[0].line, code: r.quarantined[0].code, stats: r.stats.read }));
+    }
+    expect(seen.size).toBe(1);
+  });
+
+  it('quarantines a .gz that is not gzip at line 1 and keeps nothing from it', async () => {
+    const r = await run([memSource('x.jsonl.gz', Buffer.from(records('x', 50))), memSource('a.jsonl', Buffer.from(good))]);
+    expect(r.quarantined).toMatchObject([{ line: 1, code: 'GZIP_INVALID' }]);
+    expect(r.ids.filter((id) => id.startsWith('x'))).toHaveLength(0);
+    expect(r.ids).toHaveLength(300);
+  });
+
+  it('quarantines a local file that disappeared after planning (OBJECT_GONE) and a corrupt Arrow file', async () => {
+    const gone = join(dir, 'gone.jsonl');
+    const arrow = join(dir, 'bad.arrow');
+    writeFileSync(arrow, Buffer.from('ARROW1\0\0 this is not arrow'));
+    const local = (path: string, name: string, generation?: string): Source => ({ uri: path, name, path, size: 100, ...(generation ? { generation } : {}), open: () => { throw new Error('unused'); } });
+    const r = await run([local(gone, 'gone.jsonl', '1'), local(arrow, 'bad.arrow'), memSource('a.jsonl', Buffer.from(good))]);
+    expect(r.quarantined.map((q) => q.code)).toEqual(['OBJECT_GONE', 'OBJECT_INVALID']);
+    expect(r.ids).toHaveLength(300);
+  });
+
+  it('fails the run as before when no quarantine hook is given', async () => {
+    await expect(run([memSource('b.jsonl.gz', gz.subarray(0, 100))], undefined, false)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+  });
+});
