@@ -201,9 +201,12 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         if (!out.ok) {
           // Bad input and a replaced object keep their codes across the thread boundary (as the store's
           // stream would have raised them); anything else is a scoring failure.
-          const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : 'SCORING_FAILED';
+          // A result that cannot cross to this thread comes from what the object holds (e.g. a record nested past
+          // what deserialization can take): as deterministic as bad bytes, so it quarantines the object too.
+          const undeliverable = out.code === 'RESULT_UNDELIVERABLE';
+          const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : undeliverable ? 'INPUT_INVALID' : 'SCORING_FAILED';
           const line = f.firstLine ?? lineBase;
-          const err = new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code } });
+          const err = new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } });
           const qcode = hooks.onQuarantine === undefined ? null : quarantineCode(err);
           if (qcode !== null) await quarantine(byUri.get(f.object)!, line, err, qcode);
           else failure = err;
