@@ -9,7 +9,7 @@ import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-
 import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
-import { nestingViolation } from './nesting.js';
+import { mayNestDeeperThan, nestingViolation } from './nesting.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, TopK } from './topk.js';
@@ -335,8 +335,6 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     };
     if (line === null) { reject('invalid UTF-8'); return; }
     if (line.length > input.maxLineBytes) { reject(`line longer than ${input.maxLineBytes} bytes`); return; }
-    const deep = nestingViolation(line);
-    if (deep !== null) { reject(deep.reason, deep.field ?? undefined); return; }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -344,6 +342,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       reject(`malformed JSON: ${(err as Error).message}`);
       return;
     }
+    const deep = mayNestDeeperThan(line) ? nestingViolation(value) : null;
+    if (deep !== null) { reject(deep.reason, deep.field ?? undefined); return; }
     const norm = normalizeRecord(value, nopts);
     if (!norm.ok) { reject(norm.reason, norm.field, norm.id); return; }
     const rec = norm.record;

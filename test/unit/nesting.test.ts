@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { serialize } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_NESTING_DEPTH, nestingViolation } from '../../scoring/nesting.js';
+import { MAX_NESTING_DEPTH, mayNestDeeperThan, nestingViolation } from '../../scoring/nesting.js';
 import type { Reject } from '../../scoring/types.js';
 import { ScoringPool, decodeResult } from '../../worker/pool.js';
 import { scoreSources, type ScoreParams } from '../../worker/score-run.js';
@@ -10,16 +10,25 @@ const nested = (depth: number, open = '{"m":', close = '}') => `${open.repeat(de
 const line = (id: string, meta: string) => `{"id":"${id}","text":"t","probs":{"a":0.3,"b":0.7},"meta":${meta}}`;
 
 describe('nestingViolation', () => {
+  const check = (text: string) => (mayNestDeeperThan(text) ? nestingViolation(JSON.parse(text)) : null);
+
   it('accepts a line at the limit and names the top-level field of one past it', () => {
     // The record object is level 1, so meta may nest MAX - 1 levels (nested(n) nests n - 1).
-    expect(nestingViolation(line('a', nested(MAX_NESTING_DEPTH)))).toBeNull();
-    expect(nestingViolation(line('a', nested(MAX_NESTING_DEPTH + 1)))).toEqual({ field: 'meta', reason: `nested more than ${MAX_NESTING_DEPTH} levels deep` });
-    expect(nestingViolation(nested(1000, '[', ']'))).toMatchObject({ field: null });
+    expect(check(line('a', nested(MAX_NESTING_DEPTH)))).toBeNull();
+    expect(check(line('a', nested(MAX_NESTING_DEPTH + 1)))).toEqual({ field: 'meta', reason: `nested more than ${MAX_NESTING_DEPTH} levels deep` });
+    expect(check(nested(1000, '[', ']'))).toMatchObject({ field: null });
   });
 
-  it('ignores brackets inside strings, escaped quotes included', () => {
-    const text = `"\\"${'{['.repeat(500)}"`;
-    expect(nestingViolation(`{"id":"x","text":${text},"probs":{"a":1}}`)).toBeNull();
+  it('skips lines with too few brackets to nest that deep, and is not fooled by brackets inside strings', () => {
+    expect(mayNestDeeperThan(line('a', nested(MAX_NESTING_DEPTH - 1)))).toBe(false);
+    const text = `{"id":"x","text":"${'{['.repeat(500)}","probs":{"a":1}}`;
+    expect(mayNestDeeperThan(text)).toBe(true);
+    expect(check(text)).toBeNull();
+  });
+
+  it('finds depth anywhere: in arrays of objects, past shallow siblings', () => {
+    const meta = `{"a":1,"b":[{"c":[${nested(MAX_NESTING_DEPTH, '[', ']')}]}]}`;
+    expect(check(`{"id":"x","spans":[],"meta":${meta}}`)).toMatchObject({ field: 'meta' });
   });
 });
 
