@@ -46,7 +46,8 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     text += `  rounds: ${rounds.length === 0 ? 'none' : rounds.map((r) => `${r.round} [${r.counts.queued} queued]`).join(', ')}\n`;
     if (s.quarantined.length > 0) {
       text += `  quarantined objects: ${s.quarantined.length}\n`;
-      for (const q of s.quarantined) text += `    ${q.round}: ${q.object} (generation ${q.generation}) ${q.code} at line ${q.line}\n`;
+      // The newest 20 in text; --json lists all.
+      for (const q of s.quarantined.slice(-20)) text += `    ${q.round}: ${q.object} (generation ${q.generation}) ${q.code} at line ${q.line}\n`;
     }
     text += `  pending exports: ${pending.length === 0 ? 'none' : pending.join(', ')}\n`;
     text += `  snapshot: ${head ? `v${head.version} (${head.counts.items} items, ${head.counts.labelled} labelled)` : 'none'}${latest && head && latest.pointer.version !== head.version ? ` — LATEST points at v${latest.pointer.version}` : ''}\n`;
