@@ -128,3 +128,35 @@ describe('scoreSources with quarantine', () => {
     await expect(run([memSource('b.jsonl.gz', gz.subarray(0, 100))], undefined, false)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
   });
 });
+
+describe('scoreSources with failures inside the pool', () => {
+  /** The real pool, except that chunks of `object` from line `from` on answer `code`. */
+  const failing = (object: string, from: number, code: string): ScoringPool => Object.assign(Object.create(pool) as ScoringPool, {
+    score: (input: Parameters<ScoringPool['score']>[0]) => ('firstLine' in input && input.object === object && input.firstLine >= from
+      ? Promise.resolve({ ok: false as const, code, message: `stub ${code}` })
+      : pool.score(input)),
+  });
+
+  it('quarantines an object whose result cannot be delivered, at that chunk, keeping earlier chunks', async () => {
+    const rejects: Reject[] = [];
+    const quarantined: QuarantinedSource[] = [];
+    const r = await scoreSources([memSource('u.jsonl', Buffer.from(records('u', 500)), 1000), memSource('a.jsonl', Buffer.from(good))], params(2048), failing('mem://u.jsonl', 100, 'RESULT_UNDELIVERABLE'), {
+      onRejects: (rs) => { rejects.push(...rs); },
+      onQuarantine: (q) => { quarantined.push(q); },
+    });
+    expect(quarantined).toHaveLength(1);
+    const q = quarantined[0];
+    expect(q.code).toBe('RESULT_UNDELIVERABLE');
+    // Everything before the failing chunk is kept, nothing from it on.
+    expect(r.top.filter((e) => e.id.startsWith('u')).length).toBe(q.line - 1);
+    expect(q.line).toBeGreaterThanOrEqual(100);
+    expect(r.top.filter((e) => e.id.startsWith('g'))).toHaveLength(300);
+    expect(rejects.filter((x) => x.code !== undefined)).toHaveLength(1);
+  });
+
+  it('fails the run on a task timeout: it may pass on a retry, so it is not quarantined', async () => {
+    await expect(scoreSources([memSource('t.jsonl', Buffer.from(records('t', 500)))], params(2048), failing('mem://t.jsonl', 1, 'TASK_TIMEOUT'), {
+      onQuarantine: () => undefined,
+    })).rejects.toMatchObject({ code: 'SCORING_FAILED', details: { code: 'TASK_TIMEOUT' } });
+  });
+});
