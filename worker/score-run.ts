@@ -222,6 +222,14 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         confidenceNano += BigInt(out.stats.confidenceNano);
         entropyNano += BigInt(out.stats.entropyNano);
         rejects = out.rejects;
+        if (out.broken !== undefined) {
+          // Rows before the corrupt batch stay; the object is quarantined at the first row not read.
+          if (rejects.length > 0) await hooks.onRejects?.(rejects);
+          const err = new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } });
+          if (hooks.onQuarantine !== undefined) await quarantine(byUri.get(f.object)!, lineBase, err, quarantineCode(err)!);
+          else failure = err;
+          continue;
+        }
       } else {
         // Lines rejected on this thread (too long to buffer) count when applied, as every other record.
         stats.read += rejects.length;

@@ -160,3 +160,51 @@ describe('scoreSources with failures inside the pool', () => {
     })).rejects.toMatchObject({ code: 'SCORING_FAILED', details: { code: 'TASK_TIMEOUT' } });
   });
 });
+
+describe('a local Arrow file with a corrupt record batch, scored batch by batch in the pool', () => {
+  /** Eight record batches of 50 rows; the metadata of batch `bad` (0-based) is overwritten. */
+  async function corruptArrow(path: string, bad: number): Promise<void> {
+    const { Float64, Table, tableToIPC, Utf8, vectorFromArray } = await import('apache-arrow');
+    const ids = Array.from({ length: 400 }, (_, i) => `r${Math.floor(i / 50)}-${i % 50}`);
+    const a = Float64Array.from({ length: 400 }, (_, i) => ((i * 7) % 100) / 100);
+    // Plain Utf8, not dictionaries: every message after the schema is then a record batch.
+    const all = new Table({
+      id: vectorFromArray(ids, new Utf8()), text: vectorFromArray(ids.map((x) => `t ${x}`), new Utf8()),
+      a: vectorFromArray([...a], new Float64()), b: vectorFromArray([...a].map((x) => 1 - x), new Float64()),
+    });
+    const batches = Array.from({ length: 8 }, (_, b) => all.slice(b * 50, (b + 1) * 50).batches[0]);
+    const bytes = Buffer.from(tableToIPC(new Table(batches), 'file'));
+    // Each IPC message starts with the continuation marker 0xFFFFFFFF, then its metadata length; batch `bad` or a neighbour is hit.
+    const marker = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    const marks: number[] = [];
+    for (let i = bytes.indexOf(marker); i !== -1; i = bytes.indexOf(marker, i + 4)) marks.push(i);
+    expect(marks.length).toBeGreaterThanOrEqual(9);
+    bytes.writeInt32LE(0x7fffff00, marks[1 + bad] + 4);
+    writeFileSync(path, bytes);
+  }
+
+  it('keeps the batches before the corrupt one whatever the task grouping (thread count)', async () => {
+    const path = join(dir, 'batches.arrow');
+    await corruptArrow(path, 4);
+    const source: Source = { uri: path, name: 'batches.arrow', path, size: 1 << 20, open: () => { throw new Error('unused'); } };
+    const seen = new Set<string>();
+    for (const threads of [1, 2, 3]) {
+      const p = new ScoringPool({ threads });
+      try {
+        const quarantined: QuarantinedSource[] = [];
+        const r = await scoreSources([source], { ...params(), arrowParallelMinBytes: 0 }, p, { onQuarantine: (q) => { quarantined.push(q); } });
+        expect(quarantined.map((q) => q.code)).toEqual(['OBJECT_INVALID']);
+        const ids = r.top.map((e) => e.id).sort();
+        // Whole batches before the corrupt one are kept; the break is the first row not read.
+        expect(ids.length % 50).toBe(0);
+        expect(ids.length).toBeGreaterThanOrEqual(200);
+        expect(ids.length).toBeLessThan(400);
+        expect(quarantined[0].line).toBe(ids.length + 1);
+        seen.add(JSON.stringify({ ids, stats: r.stats }));
+      } finally {
+        await p.close();
+      }
+    }
+    expect(seen.size).toBe(1);
+  });
+});
