@@ -7,7 +7,7 @@
 #include "settle.h"
 
 /*
- * settle(probs, present, kinds, stride, n, k, tolerance, lo, hi, threshold, need,
+ * settle(probs, present, kinds, stride, n, k, tolerance, lo, hi, threshold,
  *        draws, drawFloor, acc, scoreBins, confBins, scratch, visit) → rows settled
  * With tolerance >= 0 the rows are validated first (kinds[i] = 1 valid, 0 not;
  * stride must be 1). An empty `present` means all present, an empty `draws`
@@ -17,20 +17,20 @@
  * left unsettled, in order: n - settled of them.
  */
 static napi_value settle_js(napi_env env, napi_callback_info info) {
-  size_t argc = 18;
-  napi_value argv[18];
+  size_t argc = 17;
+  napi_value argv[17];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 18) { napi_throw_error(env, NULL, "settle: 18 arguments expected"); return NULL; }
+  if (argc != 17) { napi_throw_error(env, NULL, "settle: 17 arguments expected"); return NULL; }
   void *pprobs, *ppresent, *pkinds, *pdraws, *pacc, *pscratch, *pvisit;
   size_t nprobs, npresent, nkinds, ndraws, nacc, nscratch, nvisit;
   int ok = typed(env, argv[0], napi_float64_array, &pprobs, &nprobs)
     && typed(env, argv[1], napi_uint8_array, &ppresent, &npresent)
     && typed(env, argv[2], napi_int32_array, &pkinds, &nkinds)
-    && typed(env, argv[11], napi_float64_array, &pdraws, &ndraws)
-    && typed(env, argv[13], napi_float64_array, &pacc, &nacc)
-    && typed(env, argv[16], napi_float64_array, &pscratch, &nscratch)
-    && typed(env, argv[17], napi_int32_array, &pvisit, &nvisit);
-  int64_t stride, n, k, need, scoreBins, confBins;
+    && typed(env, argv[10], napi_float64_array, &pdraws, &ndraws)
+    && typed(env, argv[12], napi_float64_array, &pacc, &nacc)
+    && typed(env, argv[15], napi_float64_array, &pscratch, &nscratch)
+    && typed(env, argv[16], napi_int32_array, &pvisit, &nvisit);
+  int64_t stride, n, k, scoreBins, confBins;
   double tolerance, lo, hi, threshold, drawFloor;
   CHECK(napi_get_value_int64(env, argv[3], &stride));
   CHECK(napi_get_value_int64(env, argv[4], &n));
@@ -39,11 +39,10 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_double(env, argv[7], &lo));
   CHECK(napi_get_value_double(env, argv[8], &hi));
   CHECK(napi_get_value_double(env, argv[9], &threshold));
-  CHECK(napi_get_value_int64(env, argv[10], &need));
-  CHECK(napi_get_value_double(env, argv[12], &drawFloor));
-  CHECK(napi_get_value_int64(env, argv[14], &scoreBins));
-  CHECK(napi_get_value_int64(env, argv[15], &confBins));
-  if (!ok || n < 0 || k < 1 || k > 4096 || stride < 1 || need < 0 || scoreBins < 1 || scoreBins > 256 || confBins < 1 || confBins > 256
+  CHECK(napi_get_value_double(env, argv[11], &drawFloor));
+  CHECK(napi_get_value_int64(env, argv[13], &scoreBins));
+  CHECK(napi_get_value_int64(env, argv[14], &confBins));
+  if (!ok || n < 0 || k < 1 || k > 4096 || stride < 1 || scoreBins < 1 || scoreBins > 256 || confBins < 1 || confBins > 256
       || nprobs < (size_t)(n * k) || (npresent != 0 && npresent < (size_t)(n * k))
       || (n > 0 && nkinds < (size_t)((n - 1) * stride + 1)) || (ndraws != 0 && ndraws < (size_t)n)
       || nacc < (size_t)(3 + scoreBins + confBins + k) || (tolerance >= 0 && stride != 1) || nscratch < (size_t)SETTLE_SCRATCH(n, k) || nvisit < (size_t)n) {
@@ -52,7 +51,7 @@ static napi_value settle_js(napi_env env, napi_callback_info info) {
   }
   settle_args_t a = {
     .probs = pprobs, .present = npresent == 0 ? NULL : ppresent, .kinds = pkinds, .stride = (size_t)stride,
-    .n = (size_t)n, .k = (int)k, .lo = lo, .hi = hi, .threshold = threshold, .need = (int)(need > n ? n + 1 : need),
+    .n = (size_t)n, .k = (int)k, .lo = lo, .hi = hi, .threshold = threshold,
     .draws = ndraws == 0 ? NULL : pdraws, .drawFloor = drawFloor, .acc = pacc,
     .scoreBins = (int)scoreBins, .confBins = (int)confBins, .tolerance = tolerance, .visit = pvisit,
   };

@@ -78,29 +78,6 @@ static inline double js_round(double x) {
   return x - f >= 0.5 ? f + 1.0 : f;
 }
 
-/* The want-th largest of v[0..n) (0-based), by quickselect (Hoare partition); v is reordered. */
-static double nth_largest(double *v, int64_t n, int64_t want) {
-  int64_t lo = 0, hi = n - 1;
-  while (hi > lo) {
-    double pivot = v[lo + (hi - lo) / 2];
-    int64_t i = lo, j = hi;
-    while (i <= j) {
-      while (v[i] > pivot) i++;
-      while (v[j] < pivot) j--;
-      if (i <= j) {
-        double t = v[i]; v[i] = v[j]; v[j] = t;
-        i++;
-        j--;
-      }
-    }
-    /* v[lo..j] >= pivot >= v[i..hi], and everything strictly between j and i equals the pivot. */
-    if (want <= j) hi = j;
-    else if (want >= i) lo = i;
-    else return v[want];
-  }
-  return v[want];
-}
-
 static void entropies_scalar(const double *probs, const double *lg, size_t from, size_t to, int k, double *h) {
   for (size_t i = from; i < to; i++) {
     const double *p = probs + i * k;
@@ -210,34 +187,20 @@ int64_t settle_rows(const settle_args_t *a, double *scratch) {
   /* Work goes block by block so a block's probabilities, logs and verdicts stay in cache: a whole
    * 64k-row batch's worth (7 MB) streamed through memory and made the settler four times slower. */
   double *h = scratch;                  /* n approximate entropies */
-  double *tmp = h + n;                  /* lower bounds, for the threshold */
-  double *lg = tmp + n;                 /* SETTLE_BLOCK * k logs */
+  double *lg = h + n;                   /* SETTLE_BLOCK * k logs */
   double *vb = lg + SETTLE_BLOCK * (size_t)k;
   verdicts_t v = { vb, vb + SETTLE_BLOCK, vb + 2 * SETTLE_BLOCK, vb + 3 * SETTLE_BLOCK, vb + 4 * SETTLE_BLOCK };
   const int vector = has_avx2();
   static __thread tally_t t;
   memset(&t, 0, sizeof t);
-  double threshold = a->threshold;
+  /* The threshold is the caller's alone: the worst score of a full top heap, or a floor, each the
+   * K-th best of K distinct ids. Rows of this batch never raise it: without their ids, K of them may
+   * be copies of fewer than K items, which prove nothing about the run's K-th best distinct id. */
+  const double threshold = a->threshold;
   size_t unsettled = 0;
-  if (a->need > 0) {
-    /* The threshold may come from this batch's own rows: every entropy first, then the decisions.
-     * Sound only because need is the heap's capacity K, not its free room: K rows whose exact scores
-     * lie above a value prove the run's final K-th best lies above it too, whatever the heap holds. */
-    for (size_t from = 0; from < n; from += SETTLE_BLOCK) block_rows(a, lg, h, &v, threshold, from, n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK, ROWS_PREPARE, vector);
-    /* Only lower bounds above the threshold can raise it. */
-    size_t above = 0;
-    for (size_t i = 0; i < n; i++) {
-      /* A row drawn -Infinity may be excluded (see keys in line-scan.c): it may never reach the heap, so it cannot vouch for a threshold. */
-      if (a->kinds[i * a->stride] != 1 || (a->draws != NULL && a->draws[i] == -INFINITY)) continue;
-      double lower = h[i] - SETTLE_DELTA(h[i], k);
-      if (lower > threshold) tmp[above++] = lower;
-    }
-    if (above >= (size_t)a->need) threshold = nth_largest(tmp, (int64_t)above, (int64_t)a->need - 1);
-  }
   for (size_t from = 0; from < n; from += SETTLE_BLOCK) {
     size_t to = n - from < SETTLE_BLOCK ? n : from + SETTLE_BLOCK;
-    /* With the threshold known up front, one pass per block. */
-    block_rows(a, lg, h, &v, threshold, from, to, a->need == 0 ? ROWS_PREPARE | ROWS_DECIDE : ROWS_DECIDE, vector);
+    block_rows(a, lg, h, &v, threshold, from, to, ROWS_PREPARE | ROWS_DECIDE, vector);
     tally_block(a, &v, from, to, &t, &unsettled);
   }
   const int sbins = a->scoreBins, cbins = a->confBins;

@@ -24,8 +24,7 @@ typedef struct {
   size_t n;
   int k;
   double lo, hi;          /* the strategy's score range (histogram) */
-  double threshold;       /* rows surely below it reach no heap */
-  int need;               /* 0, or K while the top heap is not full: the need-th best of this batch's rows then also bounds the threshold (see batchBound in scoring/settle.ts) */
+  double threshold;       /* rows surely below it reach no heap (the worst of a full top heap, or a floor) */
   const double *draws;    /* audit draws per row, or NULL when not auditing; -Infinity: the row may be excluded (never settled, never sets the threshold) */
   double drawFloor;       /* rows whose draw is above it reach no audit heap */
   double *acc;            /* scored, confidenceNano, entropyNano, scoreHist[scoreBins], confHist[confBins], labelN[k] */
@@ -36,8 +35,8 @@ typedef struct {
 
 /* Rows per block of logs and verdicts (see settle_rows). */
 #define SETTLE_BLOCK 2048
-/* Scratch doubles settle_rows needs: entropies and lower bounds per row, one block of logs and verdicts. */
-#define SETTLE_SCRATCH(n, k) (2 * (n) + SETTLE_BLOCK * ((k) + 5))
+/* Scratch doubles settle_rows needs: entropies per row, one block of logs and verdicts. */
+#define SETTLE_SCRATCH(n, k) ((n) + SETTLE_BLOCK * ((k) + 5))
 
 /* Score-bin arithmetic shared by both kernels (see decide_scalar). */
 #define SETTLE_SCALE(lo, hi, bins) ((hi) > (lo) ? (bins) / ((hi) - (lo)) : 0.0)

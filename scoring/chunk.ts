@@ -12,7 +12,7 @@ import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import { mayNestDeeperThan, nestingViolation } from './nesting.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
-import { BottomK, TopK } from './topk.js';
+import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
 
 export const CONFIDENCE_BINS = 10;
@@ -150,8 +150,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const labelSet = new Set(input.labels);
   const nopts: NormalizeOptions = { task: input.task, labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format };
   const [lo, hi] = scoreRange(input.strategy.name, input.labels.length);
-  const top = new TopK<ScoredEntry>(input.topK);
-  const audit = new BottomK<ScoredEntry>(input.auditK);
+  const top = new TopK<ScoredEntry>(input.topK, { copiesPerId: COPIES_PER_ID });
+  const audit = new BottomK<ScoredEntry>(input.auditK, { copiesPerId: COPIES_PER_ID });
   const rejects: Reject[] = [];
   const stats = emptyStats();
   const singleLabel = input.task !== 'textcat-multilabel';
@@ -248,7 +248,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     if (settle !== undefined) {
       const wa = audit.worst();
       const drawFloor = auditing ? (audit.size < audit.capacity || wa === undefined ? Infinity : wa.u) : 0;
-      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), top, draws, drawFloor, visit);
+      settled = settleBatch(settle, counts, probs, present, kinds, META, lines, k, -1, range, Math.max(floor, worstTop), draws, drawFloor, visit);
     }
     // Settled lines need only their count. The loop below visits the rest, so once nearly every line
     // settles it runs rarely: V8 then never spends 100 ms re-optimising this function's big body.
@@ -301,6 +301,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       if (singleLabel) labelN[bestJ]++;
       else for (let j = 0; j < k; j++) if (probs[ro + j] >= 0.5) labelN[j]++;
       // Most records lose to both heaps' worst on score (and audit draw, hashed from the id's bytes) alone: they never become strings.
+      // Safe because `floor` and a full heap's worst are each the K-th best of K distinct ids (see
+      // NativeSettle in settle.ts), and a row below the audit heap's worst draw cannot enter it.
       const mayTop = score >= floor && score >= worstTop;
       let u = NaN;
       let mayAudit = false;
@@ -400,5 +402,11 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     const at = unbuilt.get(e);
     if (at !== undefined) { unbuilt.delete(e); build(e, at); }
   }
-  return { ...kept, rejects, stats, lines };
+  // Losing copies of kept ids follow the kept entries (see topk.ts): the main thread's heaps report duplicates from them.
+  return { top: [...kept.top, ...top.copies().map(copyEntry)], audit: [...kept.audit, ...audit.copies().map(copyEntry)], rejects, stats, lines };
+}
+
+/** A losing copy as it travels: its rank and its place in the input, no record (it is never queued). */
+export function copyEntry(e: ScoredEntry): ScoredEntry {
+  return { id: e.id, score: e.score, u: e.u, source: e.source, record: { id: e.id } };
 }

@@ -11,7 +11,7 @@
  *
  * Invalid rows (a value that is NaN, negative or above 1: what `scoreRecord`
  * rejects) get the score NaN and are counted in `invalid`; the caller turns
- * them into rejects. `topKIndices` never selects a NaN row. Arrow null masks
+ * them into rejects. Arrow null masks
  * are the caller's concern (mark such rows NaN, or filter them first).
  */
 
@@ -135,58 +135,3 @@ export function scoreColumns(name: StrategyName, columns: readonly ProbArray[], 
   return { ok: true, scores: dst, invalid };
 }
 
-/**
- * Indices of the k highest scores, in rank order, with TopK's tie-break:
- * equal scores → smaller id (UTF-16 code units); equal ids → smaller index.
- * NaN scores are skipped. `ids` may be an accessor so Arrow string columns
- * are only materialised for rows that tie on score.
- */
-export function topKIndices(scores: ArrayLike<number>, ids: readonly string[] | ((i: number) => string), k: number): Int32Array {
-  const cap = Number.isNaN(k) || k <= 0 ? 0 : Math.min(Math.floor(k), scores.length);
-  const idOf: (i: number) => string = typeof ids === 'function' ? ids : (i) => ids[i];
-  // Negative when row a ranks before row b.
-  const cmp = (a: number, b: number): number => {
-    const sa = scores[a];
-    const sb = scores[b];
-    if (sa !== sb) return sa > sb ? -1 : 1;
-    const ia = idOf(a);
-    const ib = idOf(b);
-    if (ia !== ib) return ia < ib ? -1 : 1;
-    return a - b;
-  };
-  // Min-heap by rank: heap[0] is the worst kept row.
-  const heap = new Int32Array(cap);
-  let size = 0;
-  const n = scores.length;
-  for (let i = 0; i < n && cap > 0; i++) {
-    const s = scores[i];
-    if (Number.isNaN(s)) continue;
-    if (size < cap) {
-      let c = size++;
-      while (c > 0) {
-        const p = (c - 1) >> 1;
-        if (cmp(heap[p], i) >= 0) break;
-        heap[c] = heap[p];
-        c = p;
-      }
-      heap[c] = i;
-      continue;
-    }
-    // Cheap rejection on score alone; ids only matter on an exact tie.
-    const w = scores[heap[0]];
-    if (s < w || (s === w && cmp(i, heap[0]) >= 0)) continue;
-    let c = 0;
-    for (;;) {
-      const l = 2 * c + 1;
-      if (l >= size) break;
-      const r = l + 1;
-      const m = r < size && cmp(heap[r], heap[l]) > 0 ? r : l;
-      if (cmp(heap[m], i) <= 0) break;
-      heap[c] = heap[m];
-      c = m;
-    }
-    heap[c] = i;
-  }
-  const result = Array.from(heap.subarray(0, size)).sort(cmp);
-  return Int32Array.from(result);
-}

@@ -17,10 +17,16 @@ export const SETTLED = 4;
  * are the eligible ones. An empty `present` means every label is present, an
  * empty `draws` that nothing is audited. Returns how many rows it settled,
  * and lists the others' indices, in order, in `visit` (n − settled of them).
+ *
+ * Invariant the caller owes: `threshold` is the score of the K-th best of K
+ * distinct ids of the run (the worst entry of a full top heap, or a run or
+ * thread floor), else -Infinity. A row settles only when its exact score is
+ * surely below it, so it could never be kept by a top heap; and only when its
+ * draw is above `drawFloor` (the worst of a full audit heap, else +Infinity).
  */
 export type NativeSettle = (
   probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
-  tolerance: number, lo: number, hi: number, threshold: number, need: number,
+  tolerance: number, lo: number, hi: number, threshold: number,
   draws: Float64Array, drawFloor: number, acc: Float64Array, scoreBins: number, confBins: number, scratch: Float64Array, visit: Int32Array,
 ) => number;
 
@@ -62,33 +68,12 @@ export function foldSettled(c: SettleCounts, stats: ChunkStats, labelN: Float64A
   acc.fill(0);
 }
 
-/** The top heap as the settler must see it: how many entries it keeps and holds now. */
-export interface HeapFill { readonly size: number; readonly capacity: number }
-
-/**
- * How many of a batch's own rows the settler may take its threshold from.
- *
- * Invariant: a row may be settled only below a score that the run's final K-th
- * best provably reaches. Any K rows of the run bound it from below, so once K
- * rows of this batch lie above a score, so does the final K-th best. Fewer
- * rows than K do not: with a partly filled heap (a floor kept rows out of an
- * earlier batch, or batches shorter than K), `K - size` rows of this batch say
- * nothing about the entries already held, which may rank below them. So the
- * count is K, never the heap's free room; with a full heap it is 0 and the
- * caller's threshold (the heap's worst) stands alone.
- */
-export function batchBound(heap: HeapFill, n: number): number {
-  if (heap.size >= heap.capacity) return 0;
-  // More than n can never be found in the batch: the threshold then stays the caller's.
-  return Math.min(heap.capacity, n + 1);
-}
-
 /** Calls `settle` into `c`; see NativeSettle. The rows left to JS are visit[0 … n − settled). */
 export function settleBatch(
   settle: NativeSettle, c: SettleCounts, probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
-  tolerance: number, range: readonly [number, number], threshold: number, heap: HeapFill, draws: Float64Array, drawFloor: number, visit: Int32Array,
+  tolerance: number, range: readonly [number, number], threshold: number, draws: Float64Array, drawFloor: number, visit: Int32Array,
 ): number {
-  const room = 2 * n + 2048 * (k + 5); // SETTLE_SCRATCH in native/settle.h
+  const room = n + 2048 * (k + 5); // SETTLE_SCRATCH in native/settle.h
   if (scratch.length < room) scratch = new Float64Array(room);
-  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, batchBound(heap, n), draws, drawFloor, c.acc, c.scoreBins, c.confBins, scratch, visit);
+  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, draws, drawFloor, c.acc, c.scoreBins, c.confBins, scratch, visit);
 }

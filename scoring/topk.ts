@@ -14,6 +14,20 @@
  *   duplicates resolve identically in every run.
  * Entries whose key is NaN are never kept (NaN has no place in a total order).
  *
+ * An id is kept at most once: a second copy of a held id replaces it when it
+ * ranks better and is dropped otherwise, so duplicated ids never cost places.
+ * The kept set is then the K best ids, each by its best copy, whatever the
+ * arrival order: a copy that loses to the root can only be worse than K held
+ * ids (the root only rises), and two copies that meet keep the better.
+ *
+ * With `copiesPerId`, the losing copies of held ids are remembered (the best
+ * that many per id, forgotten with their id), so duplicates can be reported.
+ * `copies()` lists those that rank before the root: a set that does not
+ * depend on arrival order or on how the input was split, because every copy
+ * ranking before the final root reaches every heap on its way (no floor or
+ * root ever rises past it) and is either kept or remembered there. Heaps
+ * merge them by pushing `values()` first, then `copies()`.
+ *
  * Binary heap of capacity K with the worst kept entry at the root: a push
  * costs O(1) when it loses to the root (the common case once the heap is
  * full) and O(log K) otherwise.
@@ -65,14 +79,43 @@ function capacityOf(k: number): number {
 }
 
 /** Shared heap machinery; `cmp` is the rank order (negative = better). */
-abstract class BoundedHeap<T> {
+abstract class BoundedHeap<T extends { id: string }> {
   /** Maximum number of entries kept. */
   readonly capacity: number;
   /** Min-heap by rank: heap[0] is the worst kept entry. */
   private readonly heap: T[] = [];
+  /** Heap index of every kept id. */
+  private readonly at = new Map<string, number>();
+  /** Losing copies of kept ids, best first, at most `copiesPerId` each. */
+  private readonly lost = new Map<string, T[]>();
+  private readonly copiesPerId: number;
 
-  constructor(k: number) {
+  constructor(k: number, options: { copiesPerId?: number } = {}) {
     this.capacity = capacityOf(k);
+    this.copiesPerId = options.copiesPerId ?? 0;
+  }
+
+  /** Remembers `e`, a copy of a kept id that lost to the kept one. */
+  private remember(e: T): void {
+    if (this.copiesPerId <= 0) return;
+    const list = this.lost.get(e.id);
+    if (list === undefined) { this.lost.set(e.id, [e]); return; }
+    let i = list.length;
+    while (i > 0 && this.cmp(e, list[i - 1]) < 0) i--;
+    if (i >= this.copiesPerId) return;
+    list.splice(i, 0, e);
+    if (list.length > this.copiesPerId) list.pop();
+  }
+
+  /** The remembered copies that rank before the worst kept entry (all of them while the heap has room), in rank order. */
+  copies(): T[] {
+    const out: T[] = [];
+    const full = this.heap.length >= this.capacity;
+    for (const [id, list] of this.lost) {
+      if (!this.at.has(id)) continue;
+      for (const e of list) if (!full || this.cmp(e, this.heap[0]) < 0) out.push(e);
+    }
+    return out.sort((a, b) => this.cmp(a, b));
   }
 
   /** Rank order: negative when `a` ranks before (is better than) `b`. */
@@ -91,11 +134,15 @@ abstract class BoundedHeap<T> {
   }
 
   /**
-   * Whether `push(e)` would keep `e` now. Lets callers skip building a
-   * costly entry (e.g. a slimmed record copy) for the many that would lose.
+   * Whether `push(e)` would keep `e` now, or remember it as a losing copy.
+   * Lets callers skip building a costly entry (e.g. a slimmed record copy)
+   * for the many that would lose.
    */
   wouldKeep(e: T): boolean {
     if (!this.valid(e)) return false;
+    const held = this.at.get(e.id);
+    // A losing copy is still offered when copies are remembered (push then returns false).
+    if (held !== undefined) return this.cmp(e, this.heap[held]) < 0 || this.copiesPerId > 0;
     if (this.heap.length < this.capacity) return true;
     if (this.heap.length === 0) return false;
     return this.cmp(e, this.heap[0]) < 0;
@@ -105,18 +152,30 @@ abstract class BoundedHeap<T> {
   push(e: T): boolean {
     if (!this.valid(e)) return false;
     const h = this.heap;
+    const held = this.at.get(e.id);
+    if (held !== undefined) {
+      // A better copy moves away from the root (toward better entries); a worse one is dropped.
+      if (this.cmp(e, h[held]) >= 0) { this.remember(e); return false; }
+      this.remember(h[held]);
+      h[held] = e;
+      this.siftDown(held);
+      return true;
+    }
     if (h.length < this.capacity) {
       h.push(e);
       this.siftUp(h.length - 1);
       return true;
     }
     if (h.length === 0 || this.cmp(e, h[0]) >= 0) return false;
+    // An evicted id's copies rank after it, so after the new root: they can never be listed.
+    this.at.delete(h[0].id);
+    this.lost.delete(h[0].id);
     h[0] = e;
     this.siftDown(0);
     return true;
   }
 
-  /** Pushes every entry of every array (e.g. other workers' `values()`). */
+  /** Pushes every entry of every array (e.g. other workers' `values()`, then their `copies()`). */
   merge(arrays: Iterable<readonly T[]>): this {
     for (const arr of arrays) for (let i = 0; i < arr.length; i++) this.push(arr[i]);
     return this;
@@ -135,9 +194,11 @@ abstract class BoundedHeap<T> {
       // The parent must be worse than (rank after) its children.
       if (this.cmp(h[p], e) >= 0) break;
       h[i] = h[p];
+      this.at.set(h[i].id, i);
       i = p;
     }
     h[i] = e;
+    this.at.set(e.id, i);
   }
 
   private siftDown(i: number): void {
@@ -152,9 +213,11 @@ abstract class BoundedHeap<T> {
       const c = r < n && this.cmp(h[r], h[l]) > 0 ? r : l;
       if (this.cmp(h[c], e) <= 0) break;
       h[i] = h[c];
+      this.at.set(h[i].id, i);
       i = c;
     }
     h[i] = e;
+    this.at.set(e.id, i);
   }
 }
 
@@ -186,6 +249,12 @@ export class BottomK<T extends Drawn> extends BoundedHeap<T> {
     return !Number.isNaN(e.u);
   }
 }
+
+/**
+ * Losing copies remembered per id for duplicate reports: a round lists at most
+ * this many copies of each queued id, the best-ranked ones.
+ */
+export const COPIES_PER_ID = 16;
 
 /** Top-K of the union of several arrays, in rank order. */
 export function mergeTopK<T extends Ranked>(k: number, arrays: Iterable<readonly T[]>): T[] {

@@ -1,5 +1,5 @@
 // `npm run chaos`: the long versions of the reliability campaigns in test/campaigns/, with counts as flags.
-//   npm run chaos -- --kills 200 --fault-rate 0.1 --fault-runs 20 --outages 20 --replicas 4 --iterations 5 --fuzz-runs 100000 [--seed 1] [--only crash,faults]
+//   npm run chaos -- --kills 200 --fault-rate 0.1 --fault-runs 20 --outages 20 --replicas 4 --iterations 5 --fuzz-runs 100000 --diff-runs 5000 [--seed 1] [--only crash,faults]
 // Builds, starts fake-gcs-server (for the fault campaign), runs the campaign tests under vitest with the
 // counts in RL_CHAOS_* variables, then prints every campaign's figures. Exit 1 when any invariant broke.
 import { spawn } from 'node:child_process';
@@ -16,6 +16,7 @@ const CAMPAIGNS = {
   faults: { file: 'test/campaigns/storage-faults.test.ts', figures: 'storage-faults', gcs: true },
   concurrency: { file: 'test/campaigns/concurrency.test.ts', figures: 'concurrency' },
   'bad-input': { file: 'test/campaigns/bad-input.test.ts', figures: 'bad-input' },
+  differential: { file: 'test/campaigns/differential.test.ts', figures: 'differential' },
   security: { file: 'test/campaigns/security.test.ts' },
 };
 
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     replicas: { type: 'string', default: '4' },
     iterations: { type: 'string', default: '5' },
     'fuzz-runs': { type: 'string', default: '100000' },
+    'diff-runs': { type: 'string', default: '5000' },
     seed: { type: 'string', default: '1' },
     only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -59,6 +61,7 @@ const env = {
   RL_CHAOS_REPLICAS: values.replicas,
   RL_CHAOS_ITERATIONS: values.iterations,
   RL_CHAOS_FUZZ_RUNS: values['fuzz-runs'],
+  RL_CHAOS_DIFF_RUNS: values['diff-runs'],
   METADATA_SERVER_DETECTION: 'none',
 };
 delete env.STORAGE_EMULATOR_HOST;

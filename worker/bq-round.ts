@@ -89,7 +89,7 @@ export function exclusionParams(items: Array<[id: string, model: string | undefi
 /** The engine's result in the shape finishRound takes; only counts are known (see the file comment). */
 function roundScores(r: BigQueryScoreResult): RoundScores {
   const stats = { ...emptyStats(), read: r.read, scored: r.scored, skipped: r.skipped, rejected: r.read - r.scored - r.skipped };
-  return { top: r.top, audit: r.audit, stats, rejects: [] };
+  return { top: r.top, audit: r.audit, copies: { top: [], audit: [] }, stats, rejects: [] };
 }
 
 export async function runBigQueryRound(opts: RoundOptions): Promise<RoundResult> {

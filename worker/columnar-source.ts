@@ -443,7 +443,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       const wa = audit.worst();
       drawFloor = audit.capacity === 0 ? 0 : audit.size < audit.capacity || wa === undefined ? Infinity : wa.u;
     }
-    settled = settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, top, keyed ? st.draws : NO_DRAWS, drawFloor, st.visit);
+    settled = settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, keyed ? st.draws : NO_DRAWS, drawFloor, st.visit);
   }
   // Settled rows are counted already; the rest are scored exactly and visited by the loop below, which
   // so stays rarely run and cheap to optimise.
@@ -502,6 +502,8 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       continue;
     }
     // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
+    // Safe because worstTop is the floor or a full heap's worst, each the K-th best of K distinct ids
+    // (see NativeSettle in scoring/settle.ts); ties with it still go to the heap (ties break by id).
     const mayTop = s >= worstTop;
     let id: string | undefined;
     if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {

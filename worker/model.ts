@@ -50,6 +50,8 @@ export interface RoundManifest {
     skipped: number;
     queued: number;
     audit: number;
+    /** Copies of queued ids listed in rejects.jsonl (duplicates; never queued twice). */
+    duplicates?: number;
     /** Objects of the plan that could not be read (listed in `quarantined` and as object-level lines in rejects.jsonl). */
     quarantinedObjects?: number;
   };

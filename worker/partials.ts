@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { addStats, emptyStats } from '../scoring/chunk.js';
-import { BottomK, TopK } from '../scoring/topk.js';
+import { BottomK, COPIES_PER_ID, TopK } from '../scoring/topk.js';
 import type { ChunkStats, ScoredEntry } from '../scoring/types.js';
 import { ReviewloopError } from './errors.js';
 import type { Source } from './sources.js';
@@ -112,6 +112,7 @@ export function parsePartial(text: string, origin: string): PartialResult {
 export interface Reduced {
   top: ScoredEntry[];
   audit: ScoredEntry[];
+  copies: { top: ScoredEntry[]; audit: ScoredEntry[] };
   population: number;
   stats: ChunkStats;
   params: PartialParams;
@@ -145,8 +146,9 @@ export function reducePartials(partials: Array<{ origin: string; partial: Partia
   if (missing.length > 0) {
     throw new ReviewloopError('SHARDS_MISSING', `incomplete set: shard${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${count}`).join(', ')} missing (have ${byIndex.size} of ${count})`, { details: { missing } });
   }
-  const top = new TopK<ScoredEntry>(first.params.topK);
-  const audit = new BottomK<ScoredEntry>(first.params.auditK);
+  // A partial's lists hold its kept entries, then the losing copies it saw (see ScoreRunResult.copies).
+  const top = new TopK<ScoredEntry>(first.params.topK, { copiesPerId: COPIES_PER_ID });
+  const audit = new BottomK<ScoredEntry>(first.params.auditK, { copiesPerId: COPIES_PER_ID });
   const stats = emptyStats();
   let population = 0;
   for (let i = 0; i < count; i++) {
@@ -156,5 +158,5 @@ export function reducePartials(partials: Array<{ origin: string; partial: Partia
     addStats(stats, p.stats);
     population += p.population;
   }
-  return { top: top.values(), audit: audit.values(), population, stats, params: first.params };
+  return { top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, population, stats, params: first.params };
 }

@@ -9,6 +9,8 @@ import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 export interface ScoringPoolOptions {
   /** Worker threads. Default: `os.availableParallelism()`. */
   threads?: number;
+  /** false: the threads score in JS even where the native module was built (same results, slower). Default true. */
+  native?: boolean;
   /**
    * A task not answered this long after it was handed to the pool (queueing included) fails with code
    * TASK_TIMEOUT and its thread is terminated (piscina replaces it). Default: no bound.
@@ -26,11 +28,13 @@ export class ScoringPool {
   private readonly filename: string;
   private closed = false;
   private warmArrow = false;
+  private readonly native: boolean;
   readonly threads: number;
   private readonly taskTimeoutMs: number | undefined;
 
   constructor(options: ScoringPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
+    this.native = options.native ?? true;
     this.taskTimeoutMs = options.taskTimeoutMs;
     this.filename = taskModulePath();
   }
@@ -47,6 +51,8 @@ export class ScoringPool {
       // A small young generation keeps each thread's RSS low; chunk garbage dies young either way.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData: { warmArrow: this.warmArrow },
+      // The threads read REVIEWLOOP_NATIVE when they load the native module (worker/native-scan.ts).
+      ...(this.native ? {} : { env: { ...process.env, REVIEWLOOP_NATIVE: '0' } }),
     });
     return this.piscina;
   }

@@ -170,6 +170,8 @@ export interface OpenRound {
 export interface RoundScores {
   top: ScoredEntry[];
   audit: ScoredEntry[];
+  /** Losing copies of kept ids (see ScoreRunResult.copies): the duplicates a round reports. */
+  copies: { top: ScoredEntry[]; audit: ScoredEntry[] };
   stats: ChunkStats;
   rejects: string[];
   /** Objects that could not be read, in plan order (their object-level lines are in `rejects`). */
@@ -250,7 +252,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
   });
-  return { top: result.top, audit: result.audit, stats: result.stats, rejects, quarantined, exact: result.exact };
+  return { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact };
 }
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {
@@ -299,6 +301,8 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     model: i.entry.record.model ?? null, source: `${i.entry.source.object}#L${i.entry.source.line}`,
     prediction: predictionOf(i.entry.record),
   })));
+  const duplicates = duplicateRejects(selection.items, scores.copies);
+  scores.rejects.push(...duplicates.map((r) => JSON.stringify(r)));
   const rejectsText = scores.rejects.length > 0 ? `${scores.rejects.join('\n')}\n` : '';
   await writeOnce(store, `${dir}/rejects.jsonl`, rejectsText, 'application/x-ndjson');
 
@@ -321,7 +325,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     consumed: plan.objects,
     counts: {
       read: stats.read, scored: stats.scored, rejected: stats.rejected, skipped: stats.skipped,
-      queued: selection.items.length, audit: selection.auditCount,
+      queued: selection.items.length, audit: selection.auditCount, duplicates: duplicates.length,
       quarantinedObjects: scores.quarantined?.length ?? 0,
     },
     quarantined: scores.quarantined ?? [],
@@ -331,7 +335,26 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     scoreRange: scoreRange(strategy.name, project.labels.length),
     ...manifestFiles(dir, queueFiles, plan),
   };
-  return commitManifest(opts, manifest, previous, log, `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${stats.skipped} skipped, ${manifest.counts.quarantinedObjects} object(s) quarantined`);
+  return commitManifest(opts, manifest, previous, log, `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${duplicates.length} duplicate(s), ${stats.skipped} skipped, ${manifest.counts.quarantinedObjects} object(s) quarantined`);
+}
+
+/**
+ * One reject line per copy of a queued id that ranked before its heap's worst
+ * entry (at most COPIES_PER_ID per id; see scoring/topk.ts), in input order.
+ * The copy is not queued: the queued one is named in the reason.
+ */
+export function duplicateRejects(items: ReadonlyArray<{ entry: ScoredEntry }>, copies: RoundScores['copies']): Reject[] {
+  const queued = new Map(items.map((i) => [i.entry.id, i.entry.source]));
+  const seen = new Set<string>();
+  const out: Reject[] = [];
+  for (const c of [...copies.top, ...copies.audit]) {
+    const kept = queued.get(c.id);
+    const at = `${c.source.object}#L${c.source.line}`;
+    if (kept === undefined || seen.has(at)) continue;
+    seen.add(at);
+    out.push({ object: c.source.object, line: c.source.line, field: 'id', id: c.id, reason: `duplicate id: the copy at ${kept.object}#L${kept.line} is queued` });
+  }
+  return out.sort((a, b) => (a.object < b.object ? -1 : a.object > b.object ? 1 : a.line - b.line));
 }
 
 /** The queue file, plus one per annotator when the project splits its queue. */

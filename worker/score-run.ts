@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../scoring/chunk.js';
-import { BottomK, TopK } from '../scoring/topk.js';
+import { BottomK, COPIES_PER_ID, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { ARROW_PARALLEL_MIN_BYTES, arrowFileBatchCount } from './arrow-footer.js';
 import { chunkLines } from './chunker.js';
@@ -49,6 +49,8 @@ export interface ExactSums { confidenceNano: string; entropyNano: string }
 export interface ScoreRunResult {
   top: ScoredEntry[];
   audit: ScoredEntry[];
+  /** Losing copies of kept ids that rank before each heap's worst (scoring/topk.ts): what duplicate reports list. */
+  copies: { top: ScoredEntry[]; audit: ScoredEntry[] };
   stats: ChunkStats;
   exact: ExactSums;
 }
@@ -153,8 +155,8 @@ function shiftLines(out: { top: ScoredEntry[]; audit: ScoredEntry[]; rejects: Re
 }
 
 export async function scoreSources(sources: Source[], params: ScoreParams, pool: ScoringPool, hooks: ScoreRunHooks = {}): Promise<ScoreRunResult> {
-  const top = new TopK<ScoredEntry>(params.topK);
-  const audit = new BottomK<ScoredEntry>(params.auditK);
+  const top = new TopK<ScoredEntry>(params.topK, { copiesPerId: COPIES_PER_ID });
+  const audit = new BottomK<ScoredEntry>(params.auditK, { copiesPerId: COPIES_PER_ID });
   const stats = emptyStats();
   const inflightLimit = Math.max(2, pool.threads * 2);
   // Names this run to the threads, which keep a floor per run (worker/thread-floor.ts).
@@ -268,6 +270,9 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     topK: params.topK,
     auditK: params.auditK,
     // Once the run's heap is full, tasks drop what cannot beat its worst: far fewer entries built, cloned and merged.
+    // Invariant: the heap is full only with K distinct ids (scoring/topk.ts), so its worst score is a lower
+    // bound of the run's final K-th best, and a row scoring below it can never be kept; rows equal to it
+    // still go to the heaps (ties break by id). The differential campaign (test/campaigns/) checks it.
     topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
     run,
     keepRecords: params.keepRecords,
@@ -293,7 +298,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
       // Guided sizes: each task takes 1/(2 x threads) of the batches left, down to one batch. The
       // first tasks are large, so there are few of them (per-task costs: messages, opening the file,
-      // a fresh top heap filling up), and the last ones small, so the threads finish together.
+      // a fresh top heap filling up), and the last ones small, so the threads finish together. The groups
+      // [from, to) partition [0, batchCount): every batch is scored once, whatever the sizes.
       let firstOfSource = true;
       for (let from = 0, group = 0; from < batchCount; from += group) {
         group = Math.max(1, Math.ceil((batchCount - from) / (pool.threads * 2)));
@@ -379,5 +385,5 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   stats.entropySum = Number(entropyNano) / 1e9;
   // Key order follows which chunk finished first; sort so the manifest bytes do not.
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { top: top.values(), audit: audit.values(), stats, exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() } };
+  return { top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats, exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() } };
 }

@@ -7,8 +7,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { addStats, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
-import { BottomK, TopK } from '../scoring/topk.js';
+import { addStats, copyEntry, emptyStats, scoreChunkSync } from '../scoring/chunk.js';
+import { BottomK, COPIES_PER_ID, TopK } from '../scoring/topk.js';
 import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../scoring/types.js';
 import { isReviewloopError } from './errors.js';
 import type { BatchRange } from './columnar-source.js';
@@ -58,7 +58,7 @@ function withFloor<T extends { topFloor?: number; run?: string; topK: number }>(
 /** Scores a chunk above the thread's floor for its run, then raises that floor by what the chunk kept. */
 function scoreWithFloor(input: ScoreChunkInput): ReturnType<typeof scoreChunkSync> {
   const out = scoreChunkSync(withFloor(input), native);
-  floors.note(input.run, input.topK, out.top.map((e) => e.score));
+  floors.note(input.run, input.topK, out.top);
   return out;
 }
 
@@ -88,8 +88,8 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
   try {
     // Loaded on first use: threads that only see JSONL never load the Arrow reader.
     const { scoreColumnarSource } = await import('./columnar-source.js');
-    const top = new TopK<ScoredEntry>(input.topK);
-    const audit = new BottomK<ScoredEntry>(input.auditK);
+    const top = new TopK<ScoredEntry>(input.topK, { copiesPerId: COPIES_PER_ID });
+    const audit = new BottomK<ScoredEntry>(input.auditK, { copiesPerId: COPIES_PER_ID });
     const stats = emptyStats();
     const rejects: Reject[] = [];
     let rows = 0;
@@ -110,8 +110,8 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
       broken = { code: err.code, message: err.message, ...(unreadable === undefined ? {} : { unreadable }) };
     }
     const kept = top.values();
-    floors.note(input.run, input.topK, kept.map((e) => e.score));
-    return { ok: true, top: kept, audit: audit.values(), rejects, stats, lines: rows, ...(broken ? { broken } : {}) };
+    floors.note(input.run, input.topK, kept);
+    return { ok: true, top: [...kept, ...top.copies().map(copyEntry)], audit: [...audit.values(), ...audit.copies().map(copyEntry)], rejects, stats, lines: rows, ...(broken ? { broken } : {}) };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.
     const code = isReviewloopError(err) ? err.code : 'SCORING_FAILED';

@@ -120,7 +120,7 @@ export async function runRoundShard(opts: RoundOptions, shard: ShardSpec, finish
     inputsHash: inputsHash(planSources(store, round.plan.objects)),
     inputs: uris,
     params: { task: project.task, labels: project.labels, strategy: s.name, reduce: s.reduce, seed: round.seed, topK, auditK, auditFraction: s.auditFraction, format: project.predictions.format },
-    population: scores.stats.scored, stats: scores.stats, top: scores.top, audit: scores.audit,
+    population: scores.stats.scored, stats: scores.stats, top: [...scores.top, ...scores.copies.top], audit: [...scores.audit, ...scores.copies.audit],
     round: {
       id: round.roundId, exact: scores.exact,
       rejectCounts: uris.map((u) => counts.get(u) ?? 0),
@@ -216,7 +216,7 @@ async function reduceOpen(opts: RoundOptions, round: OpenRound, count: number): 
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const order = new Map(round.plan.objects.map((o, i) => [o.name, i]));
   const quarantined = partials.flatMap((p) => p.partial.round.quarantined ?? []).sort((a, b) => order.get(a.name)! - order.get(b.name)!);
-  return finishRound(opts, round, { top: r.top, audit: r.audit, stats, rejects: rejectsInPlanOrder(store, round, partials.map((p) => p.partial)), quarantined });
+  return finishRound(opts, round, { top: r.top, audit: r.audit, copies: r.copies, stats, rejects: rejectsInPlanOrder(store, round, partials.map((p) => p.partial)), quarantined });
 }
 
 /** Each shard's rejects are in its own object order; interleave them back into the plan's. */

@@ -1,14 +1,22 @@
 /**
- * Per run, the K best scores a scoring thread has kept so far, as a floor for
+ * Per run, the K best ids a scoring thread has kept so far, as a floor for
  * its next tasks of that run. The run's own floor travels with each task but
  * rises only once results are back on the main thread, so a thread's next
- * chunks used to fill their heaps (and build records) for rows the thread
- * already knew could not make the top. Any K scores of a run bound its final
- * K-th best from below, so both floors are valid and the higher is used; the
- * results never depend on it, only the work done.
+ * chunks would fill their heaps (and build records) for rows the thread
+ * already knew could not make the top.
+ *
+ * Invariant that makes the floor safe: the run's final top heap holds the K
+ * best distinct ids, each by its best copy (scoring/topk.ts). K distinct ids
+ * whose scores are at least F prove that the final K-th best is at least F,
+ * so a row scoring below F can never be kept. The floor therefore counts ids,
+ * not scores: the same id kept by two tasks (a duplicated record) is one of
+ * the K, and a floor is only ever used for the run and the K it was kept for.
+ * The results never depend on it, only the work done.
  */
+import { TopK } from '../scoring/topk.js';
 
-interface RunFloor { k: number; heap: Float64Array; size: number }
+interface Kept { id: string; score: number }
+interface RunFloor { k: number; heap: TopK<Kept> }
 
 /** Runs remembered per thread: a daemon's pool serves one run after another. */
 const MAX_RUNS = 8;
@@ -16,48 +24,23 @@ const MAX_RUNS = 8;
 export class ThreadFloors {
   private readonly runs = new Map<string, RunFloor>();
 
-  /** The floor for a task of `run` keeping `k` entries: -Infinity until the thread has seen k scores. */
+  /** The floor for a task of `run` keeping `k` entries: -Infinity until the thread has seen k distinct ids. */
   floor(run: string | undefined, k: number): number {
     const r = run === undefined ? undefined : this.runs.get(run);
-    return r !== undefined && r.k === k && r.size === k ? r.heap[0] : -Infinity;
+    if (r === undefined || r.k !== k || r.heap.size < k) return -Infinity;
+    return r.heap.worst()!.score;
   }
 
-  /** Adds the scores a finished task of `run` kept (its top entries). */
-  note(run: string | undefined, k: number, scores: Iterable<number>): void {
+  /** Adds the entries a finished task of `run` kept (its top entries). */
+  note(run: string | undefined, k: number, kept: Iterable<Kept>): void {
     if (run === undefined || !Number.isInteger(k) || k <= 0 || k > 1 << 20) return;
     let r = this.runs.get(run);
     if (r === undefined || r.k !== k) {
       if (this.runs.size >= MAX_RUNS) this.runs.delete(this.runs.keys().next().value as string);
-      r = { k, heap: new Float64Array(k), size: 0 };
+      r = { k, heap: new TopK<Kept>(k) };
       this.runs.set(run, r);
     }
-    for (const s of scores) if (!Number.isNaN(s)) push(r, s);
+    // Only id and score: the heap's tie-break by source is irrelevant to the K-th best score.
+    for (const e of kept) r.heap.push({ id: e.id, score: e.score });
   }
-}
-
-/** Min-heap of the k largest values seen. */
-function push(r: RunFloor, s: number): void {
-  const h = r.heap;
-  if (r.size < r.k) {
-    let i = r.size++;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p] <= s) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = s;
-    return;
-  }
-  if (s <= h[0]) return;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= r.k) break;
-    const c = l + 1 < r.k && h[l + 1] < h[l] ? l + 1 : l;
-    if (h[c] >= s) break;
-    h[i] = h[c];
-    i = c;
-  }
-  h[i] = s;
 }

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COLUMNAR_STRATEGIES, scoreColumns, scoreRowMajor, topKIndices } from '../../scoring/columnar.js';
+import { COLUMNAR_STRATEGIES, scoreColumns, scoreRowMajor } from '../../scoring/columnar.js';
 import { scoreRecord } from '../../scoring/strategies.js';
-import { TopK } from '../../scoring/topk.js';
 
 const LABELS = ['a', 'b', 'c', 'd', 'e', 'f'];
 const prob = fc.oneof(fc.constant(0), fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true }));
@@ -70,21 +69,3 @@ describe('columnar scores equal per-record scores exactly', () => {
   });
 });
 
-describe('topKIndices honours the TopK tie-break', () => {
-  it('matches TopK on (score, id) for arbitrary scores with many ties and NaNs', () => {
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.constantFrom(0, 0.5, 1, Number.NaN, 0.25), fc.string({ unit: fc.constantFrom('a', 'b', 'Z'), maxLength: 2 })), { maxLength: 50 }),
-      fc.integer({ min: 0, max: 12 }),
-      (rows, k) => {
-        const scores = Float64Array.from(rows, (r) => r[0]);
-        const ids = rows.map((r) => r[1]);
-        const t = new TopK<{ id: string; score: number; i: number }>(k);
-        // TopK's last resort is the source line; index order plays that role here.
-        rows.forEach(([score, id], i) => t.push({ id, score, i, source: { object: 'o', line: i } } as never));
-        const want = t.values().map((e) => e.i);
-        expect(Array.from(topKIndices(scores, ids, k))).toEqual(want);
-        expect(Array.from(topKIndices(scores, (i) => ids[i], k))).toEqual(want);
-      },
-    ));
-  });
-});

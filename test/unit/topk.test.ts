@@ -72,6 +72,12 @@ function chunks<T>(xs: T[], cuts: number[]): T[][] {
   return out;
 }
 
+/** The reference: every id once, by its best copy, in rank order. */
+function bestPerId(xs: E[], cmp: (a: E, b: E) => number): E[] {
+  const seen = new Set<string>();
+  return xs.slice().sort(cmp).filter((e) => !seen.has(e.id) && seen.add(e.id) !== undefined);
+}
+
 function shuffled<T>(xs: T[], keys: number[]): T[] {
   return xs.map((x, i) => ({ x, k: keys[i % keys.length] ?? 0, i })).sort((a, b) => a.k - b.k || a.i - b.i).map((o) => o.x);
 }
@@ -84,9 +90,9 @@ describe('order independence (what makes shards and threads invisible)', () => {
     fc.array(fc.nat(), { maxLength: 8 }),
   );
 
-  it('TopK: shuffle, split into chunks, local top-K, merge → the sorted prefix', () => {
+  it('TopK: shuffle, split into chunks, local top-K, merge → the sorted prefix of the best copy per id', () => {
     fc.assert(fc.property(scenario, ([xs, k, keys, cuts]) => {
-      const expected = xs.slice().sort(compareRanked).slice(0, k);
+      const expected = bestPerId(xs, compareRanked).slice(0, k);
       const direct = new TopK<E>(k);
       for (const e of xs) direct.push(e);
       expect(direct.values().map(rankKey)).toEqual(expected.map(rankKey));
@@ -98,9 +104,43 @@ describe('order independence (what makes shards and threads invisible)', () => {
 
   it('BottomK: the same for the audit sample by u', () => {
     fc.assert(fc.property(scenario, ([xs, k, keys, cuts]) => {
-      const expected = xs.slice().sort(compareDrawn).slice(0, k);
+      const expected = bestPerId(xs, compareDrawn).slice(0, k);
       const locals = chunks(shuffled(xs, keys), cuts).map((c) => mergeBottomK(k, [c]));
       expect(mergeBottomK(k, shuffled(locals, keys)).map(drawKey)).toEqual(expected.map(drawKey));
+    }));
+  });
+
+  it('never keeps an id twice: ten copies of one id take one place', () => {
+    const t = new TopK<E>(5);
+    for (let i = 0; i < 10; i++) t.push({ id: 'same', score: 1, u: 0, source: { object: 'f', line: 10 - i } });
+    for (const id of ['b', 'c', 'd', 'e']) t.push({ id, score: 0.5, u: 0 });
+    const kept = t.values();
+    expect(kept.map((e) => e.id)).toEqual(['same', 'b', 'c', 'd', 'e']);
+    // Equal copies resolve by source: the first line wins, whichever arrived first.
+    expect(kept[0].source).toEqual({ object: 'f', line: 1 });
+  });
+
+  it('copies(): the losing copies of kept ids that rank before the root, the same however the input was split', () => {
+    const C = 2;
+    fc.assert(fc.property(scenario, ([xs, k, keys, cuts]) => {
+      const kept = bestPerId(xs, compareRanked).slice(0, k);
+      const root = kept.length === k && k > 0 ? kept[k - 1] : undefined;
+      const keptIds = new Set(kept.map((e) => e.id));
+      const perId = new Map<string, E[]>();
+      for (const e of xs.slice().sort(compareRanked)) if (keptIds.has(e.id)) perId.set(e.id, [...(perId.get(e.id) ?? []), e]);
+      const expected = [...perId.values()].flatMap((list) => list.slice(1, 1 + C)).filter((e) => root === undefined || compareRanked(e, root) < 0).sort(compareRanked);
+      const direct = new TopK<E>(k, { copiesPerId: C });
+      for (const e of xs) direct.push(e);
+      expect(direct.copies().map(rankKey)).toEqual(expected.map(rankKey));
+      // Split, kept per chunk, merged as threads and the main thread merge: values first, then copies.
+      const main = new TopK<E>(k, { copiesPerId: C });
+      for (const c of chunks(shuffled(xs, keys), cuts)) {
+        const local = new TopK<E>(k, { copiesPerId: C });
+        for (const e of c) local.push(e);
+        main.merge([local.values(), local.copies()]);
+      }
+      expect(main.values().map(rankKey)).toEqual(kept.map(rankKey));
+      expect(main.copies().map(rankKey)).toEqual(expected.map(rankKey));
     }));
   });
 
