@@ -218,6 +218,12 @@ export const configSchema = z.strictObject({
     threads: z.number().int().min(1).max(256).optional(),
     /** Bytes per scoring chunk. Default 16 MiB: fewer chunks fill fewer per-chunk heaps before the run's floor reaches them (5% faster at 10^6 records); 4 in flight stay far under the memory budget. */
     chunkBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
+    /**
+     * A scoring task (one chunk, byte range or run of Arrow batches) not answered within this many ms of being
+     * handed to the pool fails its run with SCORING_FAILED (details.code TASK_TIMEOUT) instead of waiting forever.
+     * Default 600000: a 16 MiB chunk scores in about a second; 0 disables the bound.
+     */
+    taskTimeoutMs: z.number().int().min(0).default(600_000),
     /** Time a running step gets after SIGTERM, in ms. Default 25000 (fits Cloud Run's 30 s). */
     shutdownGraceMs: z.number().int().min(0).default(25_000),
     /** Lease lifetime, in ms. Default 120000. */

@@ -9,6 +9,7 @@ import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-
 import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
+import { mayNestDeeperThan, nestingViolation } from './nesting.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
@@ -343,6 +344,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       reject(`malformed JSON: ${(err as Error).message}`);
       return;
     }
+    const deep = mayNestDeeperThan(line) ? nestingViolation(value) : null;
+    if (deep !== null) { reject(deep.reason, deep.field ?? undefined); return; }
     const norm = normalizeRecord(value, nopts);
     if (!norm.ok) { reject(norm.reason, norm.field, norm.id); return; }
     const rec = norm.record;

@@ -62,8 +62,11 @@ export interface Reject {
   line: number;
   /** Record id when it could be read. */
   id?: string;
-  field?: string;
+  /** The field at fault; null on an object-level line (an object that could not be read). */
+  field?: string | null;
   reason: string;
+  /** Object-level lines only: why the object could not be read (worker/score-run.ts). */
+  code?: string;
 }
 
 export interface ChunkStats {

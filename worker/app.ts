@@ -51,7 +51,7 @@ export function openApp(config: Config, options: AppOptions): AppContext {
     config,
     store,
     logger: options.logger,
-    pool: () => (pool ??= new ScoringPool({ threads: config.worker.threads })),
+    pool: () => (pool ??= new ScoringPool({ threads: config.worker.threads, ...(config.worker.taskTimeoutMs > 0 ? { taskTimeoutMs: config.worker.taskTimeoutMs } : {}) })),
     sink: () => (sink ??= openStatsSink(config.stats, { defaultPath: defaultStatsPath(config) })),
     project(name?: string): ProjectConfig {
       if (name === undefined) {

@@ -18,6 +18,8 @@ export interface ChunkerOptions {
   chunkBytes: number;
   /** Lines longer than this are skipped while streaming (memory stays bounded). */
   maxLineBytes: number;
+  /** Kept at the number of the first line not yielded yet: where reading broke when the stream fails. */
+  cursor?: { line: number };
 }
 
 function countNewlines(bytes: Uint8Array): number {
@@ -56,44 +58,55 @@ export async function* chunkLines(stream: Readable | AsyncIterable<Uint8Array>, 
     }
     const chunk = { bytes, firstLine: line };
     line += countNewlines(bytes);
+    if (opts.cursor) opts.cursor.line = line;
     parts = rest;
     size -= upto;
     return chunk;
   };
 
-  for await (const raw of stream as AsyncIterable<Uint8Array>) {
-    let buf: Uint8Array = raw;
-    if (skipping) {
-      const nl = buf.indexOf(10);
-      if (nl === -1) continue;
-      skipping = false;
-      yield { oversized: true, line: skipLine };
-      line = skipLine + 1;
-      buf = buf.subarray(nl + 1);
-    }
-    parts.push(buf);
-    size += buf.length;
-    while (size >= opts.chunkBytes) {
-      // Cut after the last newline in what we hold.
-      const last = lastNewline(parts);
-      if (last >= 0) {
-        yield flush(last + 1);
-        continue;
+  if (opts.cursor) opts.cursor.line = line;
+  try {
+    for await (const raw of stream as AsyncIterable<Uint8Array>) {
+      let buf: Uint8Array = raw;
+      if (skipping) {
+        const nl = buf.indexOf(10);
+        if (nl === -1) continue;
+        skipping = false;
+        yield { oversized: true, line: skipLine };
+        line = skipLine + 1;
+        if (opts.cursor) opts.cursor.line = line;
+        buf = buf.subarray(nl + 1);
       }
-      if (size > opts.maxLineBytes) {
+      parts.push(buf);
+      size += buf.length;
+      while (size >= opts.chunkBytes) {
+        // Cut after the last newline in what we hold.
+        const last = lastNewline(parts);
+        if (last >= 0) {
+          yield flush(last + 1);
+          continue;
+        }
+        if (size > opts.maxLineBytes) {
+          skipping = true;
+          skipLine = line;
+          parts = [];
+          size = 0;
+        }
+        break;
+      }
+      if (!skipping && size > opts.maxLineBytes && lastNewline(parts) === -1) {
         skipping = true;
         skipLine = line;
         parts = [];
         size = 0;
       }
-      break;
     }
-    if (!skipping && size > opts.maxLineBytes && lastNewline(parts) === -1) {
-      skipping = true;
-      skipLine = line;
-      parts = [];
-      size = 0;
-    }
+  } catch (err) {
+    // The stream broke (a truncated or corrupt object): the whole lines read before the break still go
+    // out, so what is kept depends on the bytes before the break, not on how they were chunked.
+    const last = skipping ? -1 : lastNewline(parts);
+    if (last >= 0) yield flush(last + 1);
+    throw err;
   }
   if (skipping) yield { oversized: true, line: skipLine };
   else if (size > 0) yield flush(size);

@@ -96,6 +96,11 @@ export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] 
         const c = r.manifest.counts;
         io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled${c.deferred ? `, ${c.deferred} deferred to the next round (media not readable now)` : ''}\n`);
         io.out(`queue: ${app.projectStore(project).uri(r.manifest.files.queue[0])}\n`);
+        const quarantined = r.manifest.quarantined ?? [];
+        if (quarantined.length > 0) {
+          io.err(`${quarantined.length} object(s) could not be read and were quarantined (a new generation is read by the next round); see ${app.projectStore(project).uri(r.manifest.files.rejects)}\n`);
+          for (const q of quarantined.slice(0, 20)) io.err(`  ${app.projectStore(project).uri(q.name)} (${q.code}, line ${q.line})\n`);
+        }
       });
     });
 

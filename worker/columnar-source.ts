@@ -198,7 +198,8 @@ async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
   if (source.path === undefined) {
     // parquet-wasm needs random access; a remote object is buffered once.
     const parts: Uint8Array[] = [];
-    for await (const p of source.open() as AsyncIterable<Uint8Array>) parts.push(p);
+    // Through decompressed(): an object stored with `Content-Encoding: gzip` arrives as stored (worker/gcs-store.ts).
+    for await (const p of decompressed(source.open(), source.name)) parts.push(p);
     bytes = Buffer.concat(parts);
   }
   const worker = parquetThread();
@@ -545,7 +546,8 @@ function scoreBatchRows(b: BatchRows): Reject[] {
 export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal, range?: BatchRange): Promise<void> {
   const { labels, strategy } = params;
   if (!isColumnarStrategy(strategy.name)) {
-    throw invalid(source, `strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`);
+    // A configuration mismatch, not bad bytes: CONFIG_INVALID fails the round, so the objects are read once it is fixed.
+    throw new ReviewloopError('CONFIG_INVALID', `${source.uri}: strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`, { details: { object: source.uri } });
   }
   const k = labels.length;
   let scores = new Float64Array(PARQUET_BATCH_ROWS);

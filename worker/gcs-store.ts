@@ -125,7 +125,11 @@ export class GcsStore implements ObjectStore {
     // fail a round); a mid-stream failure cannot be retried transparently: the caller re-reads from its last offset.
     const open = (attempt: number) => {
       let flowing = false;
-      const src = file.createReadStream(range ? { start: range.start, end: range.end, validation: false } : {});
+      // Whole objects come as stored: an object written with `Content-Encoding: gzip` (gsutil -Z) arrives
+      // compressed, and readers gunzip it by its magic bytes (worker/sources.ts decompressed), with their
+      // bounds on size and deterministic handling of a broken member. The client's own gunzip would hand
+      // plain bytes to a reader that trusts a `.gz` name, and has neither bound.
+      const src = file.createReadStream(range ? { start: range.start, end: range.end, validation: false } : { decompress: false });
       // pipe(), not pipeline(): pipeline would destroy `out` with the raw client error before we can map it.
       src.pipe(out);
       src.once('data', () => { flowing = true; });

@@ -11,6 +11,17 @@ export interface ConsumedObject {
   size: number;
 }
 
+/** A planned object the round could not read: consumed (never retried), listed with why. A new generation of its name is planned again. */
+export interface QuarantinedObject {
+  name: string;
+  generation: string;
+  /** Why it was set aside: a quarantine code (worker/score-run.ts quarantineCode). */
+  code: string;
+  /** Line (Arrow/Parquet: record) at which reading broke; records before it were read. */
+  line: number;
+  reason: string;
+}
+
 export interface RoundManifest {
   kind: 'reviewloop.round';
   schemaVersion: 1;
@@ -43,9 +54,13 @@ export interface RoundManifest {
     duplicates?: number;
     /** Records left for the next round because their media could not be read now (absent = 0). */
     deferred?: number;
+    /** Objects of the plan that could not be read (listed in `quarantined` and as object-level lines in rejects.jsonl). */
+    quarantinedObjects?: number;
   };
   /** Those records, with why; their objects are not in `consumed`, so the next round reads them again. */
   deferred?: Reject[];
+  /** Objects of `consumed` set aside unread or partly read, in plan order. */
+  quarantined?: QuarantinedObject[];
   /** Number of valid, not-excluded records the audit slice was drawn from; inclusion p = audit / population. */
   auditPopulation: number;
   stats: ChunkStats;

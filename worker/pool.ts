@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { deserialize } from 'node:v8';
 import { Piscina } from 'piscina';
 import { ReviewloopError } from './errors.js';
 import { compiledModulePath } from './module-path.js';
@@ -12,6 +13,11 @@ export interface ScoringPoolOptions {
   native?: boolean;
   /** The file each thread loads. Default: {@link taskModulePath}; tests pass a stub task. */
   taskModule?: string;
+  /**
+   * A task not answered this long after it was handed to the pool (queueing included) fails with code
+   * TASK_TIMEOUT and its thread is terminated (piscina replaces it). Default: no bound.
+   */
+  taskTimeoutMs?: number;
 }
 
 /** The file each scoring thread loads: a CommonJS entry that imports worker/score-task.js (see score-task-entry.cts for why). */
@@ -26,10 +32,12 @@ export class ScoringPool {
   private warmArrow = false;
   private readonly native: boolean;
   readonly threads: number;
+  private readonly taskTimeoutMs: number | undefined;
 
   constructor(options: ScoringPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
     this.native = options.native ?? true;
+    this.taskTimeoutMs = options.taskTimeoutMs;
     this.filename = options.taskModule ?? taskModulePath();
   }
 
@@ -61,17 +69,25 @@ export class ScoringPool {
     void this.pool;
   }
 
-  /** Runs one chunk (its buffer is transferred, not copied), one byte range or one Arrow record batch (the thread reads those). */
+  /**
+   * Runs one chunk (its buffer is transferred, not copied), one byte range or one Arrow record batch (the
+   * thread reads those). Always settles: a crashed thread, a result that cannot be delivered and (with
+   * `taskTimeoutMs`) a task that does not answer come back as `{ ok: false, code }`.
+   */
   async score(input: ScoreTaskInput): Promise<ScoreTaskOutput> {
     const c = 'chunk' in input ? input.chunk : undefined;
     const transfer = c !== undefined && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? [c.buffer as ArrayBuffer] : [];
+    const where = () => ('range' in input ? `bytes ${input.range.start}…${input.range.end}` : 'batches' in input ? `record batches ${input.batches.from}…${input.batches.to - 1}` : `line ${input.firstLine}`);
+    const signal = this.taskTimeoutMs === undefined ? undefined : AbortSignal.timeout(this.taskTimeoutMs);
+    let raw: unknown;
     try {
-      return (await this.pool.run(input, { transferList: transfer, name: input.kind === 'score-arrow' ? 'scoreArrow' : 'scoreChunk' })) as ScoreTaskOutput;
+      raw = await this.pool.run(input, { transferList: transfer, name: input.kind === 'score-arrow' ? 'scoreArrow' : 'scoreChunk', ...(signal ? { signal } : {}) });
     } catch (err) {
+      if (signal?.aborted) return { ok: false, code: 'TASK_TIMEOUT', message: `scoring ${input.object} from ${where()} did not finish within ${this.taskTimeoutMs} ms` };
       // A crashed worker (OOM, native fault) surfaces here: name the object and chunk.
-      const where = 'range' in input ? `bytes ${input.range.start}…${input.range.end}` : 'batches' in input ? `record batches ${input.batches.from}…${input.batches.to - 1}` : `line ${input.firstLine}`;
-      return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where}: ${(err as Error).message}` };
+      return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where()}: ${(err as Error).message}` };
     }
+    return decodeResult(raw, () => `${input.object} from ${where()}`);
   }
 
   /** Fraction of thread time busy since start (0..1), for /metrics. */
@@ -95,5 +111,18 @@ export class ScoringPool {
     if (this.closed) return;
     this.closed = true;
     await this.piscina?.destroy();
+  }
+}
+
+/**
+ * A task's answer as the thread sent it: serialized by score-task-entry.cts, or a failure it built itself.
+ * One this thread cannot deserialize fails typed (RESULT_UNDELIVERABLE) instead of never settling.
+ */
+export function decodeResult(raw: unknown, where: () => string): ScoreTaskOutput {
+  if (!(raw instanceof Uint8Array)) return raw as ScoreTaskOutput;
+  try {
+    return deserialize(raw) as ScoreTaskOutput;
+  } catch (err) {
+    return { ok: false, code: 'RESULT_UNDELIVERABLE', message: `the result for ${where()} could not be delivered: ${(err as Error).message}` };
   }
 }

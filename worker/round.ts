@@ -11,7 +11,7 @@ import type { ProjectConfig } from '../config/schema.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry } from '../scoring/types.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
-import type { ConsumedObject, RoundManifest, SnapshotRow } from './model.js';
+import type { ConsumedObject, QuarantinedObject, RoundManifest, SnapshotRow } from './model.js';
 import type { ScoringPool } from './pool.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
 import { roundEventTime, validateRoundId } from './round-id.js';
@@ -178,6 +178,8 @@ export interface RoundScores {
   copies: { top: ScoredEntry[]; audit: ScoredEntry[] };
   stats: ChunkStats;
   rejects: string[];
+  /** Objects that could not be read, in plan order (their object-level lines are in `rejects`). */
+  quarantined?: QuarantinedObject[];
 }
 
 /** Pins a BigQuery round's table at planning time (worker/bq-round.ts); `now` in ms. */
@@ -231,6 +233,8 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     ...(store.localPath !== undefined && (formatOf(o.name) === 'jsonl' || formatOf(o.name) === 'arrow') ? { path: store.localPath(o.name), generation: o.generation } : {}),
   }));
   const rejects: string[] = [];
+  const quarantined: QuarantinedObject[] = [];
+  const byName = new Map(objects.map((o) => [o.name, o]));
   const result = await scoreSources(sources, {
     task: project.task,
     labels: project.labels,
@@ -245,8 +249,14 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
   }, opts.pool, {
     signal: opts.signal,
     onRejects: (rs: Reject[]) => { for (const r of rs) rejects.push(JSON.stringify(r)); },
+    // An unreadable object is consumed with the rest (never retried), listed in the manifest; see docs/reliability.md.
+    onQuarantine: (q) => {
+      const o = byName.get(q.source.name)!;
+      quarantined.push({ name: o.name, generation: o.generation, code: q.code, line: q.line, reason: q.reason });
+      round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
+    },
   });
-  return { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, exact: result.exact };
+  return { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact };
 }
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {
@@ -328,15 +338,17 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
       read: stats.read, scored: stats.scored, rejected: stats.rejected, skipped: stats.skipped,
       queued: selection.items.length, audit: selection.auditCount, duplicates: duplicates.length,
       ...(sizes.deferred.length > 0 ? { deferred: sizes.deferred.length } : {}),
+      quarantinedObjects: scores.quarantined?.length ?? 0,
     },
     ...(sizes.deferred.length > 0 ? { deferred: sizes.deferred } : {}),
+    quarantined: scores.quarantined ?? [],
     auditPopulation: population,
     stats,
     queuedScores: selection.items.filter((i) => !i.audit).map((i) => i.entry.score),
     scoreRange: scoreRange(strategy.name, project.labels.length),
     ...manifestFiles(dir, queueFiles, plan),
   };
-  return commitManifest(opts, manifest, previous, log, `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${duplicates.length} duplicate(s), ${stats.skipped} skipped`);
+  return commitManifest(opts, manifest, previous, log, `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${duplicates.length} duplicate(s), ${stats.skipped} skipped, ${manifest.counts.quarantinedObjects} object(s) quarantined`);
 }
 
 /**

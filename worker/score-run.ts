@@ -14,7 +14,7 @@ import { BottomK, COPIES_PER_ID, TopK } from '../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../scoring/types.js';
 import { ARROW_PARALLEL_MIN_BYTES, arrowFileBatchCount } from './arrow-footer.js';
 import { chunkLines } from './chunker.js';
-import { ReviewloopError } from './errors.js';
+import { ReviewloopError, isReviewloopError } from './errors.js';
 import { openObjectFile, planRanges } from './line-range.js';
 import type { ScoringPool } from './pool.js';
 import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
@@ -60,7 +60,37 @@ export interface ScoreRunHooks {
   onRejects?: (rejects: Reject[]) => void | Promise<void>;
   /** Called after each chunk with records read so far and bytes read so far. */
   onProgress?: (read: number, bytes: number) => void;
+  /**
+   * Given: an object that cannot be read (see {@link quarantineCode}) is quarantined instead of failing the run:
+   * its object-level reject line goes to `onRejects` in input order, then this hook runs, and the run goes on
+   * with the next object. Absent: such an object fails the run.
+   */
+  onQuarantine?: (q: QuarantinedSource) => void | Promise<void>;
   signal?: AbortSignal;
+}
+
+/** An object set aside by a run: what its reject line says. */
+export interface QuarantinedSource {
+  source: Source;
+  /** The line (record, for Arrow/Parquet) at which reading broke: records before it were read and kept. */
+  line: number;
+  code: string;
+  reason: string;
+}
+
+/**
+ * The quarantine code when `err` means the object itself cannot be read, else null (the run fails).
+ * Bad bytes (INPUT_INVALID) are decided by the bytes alone, so a rerun quarantines the same object at
+ * the same line. A pinned generation that is gone (NOT_FOUND) can only be read as a newer generation,
+ * which the next round plans on its own. Anything else (a store outage, a crashed thread, an abort) may
+ * pass, so it fails the run and the round is retried whole.
+ */
+export function quarantineCode(err: unknown): string | null {
+  if (!isReviewloopError(err)) return null;
+  if (err.code === 'NOT_FOUND') return 'OBJECT_GONE';
+  if (err.code !== 'INPUT_INVALID') return null;
+  const specific = err.details.unreadable;
+  return typeof specific === 'string' ? specific : 'OBJECT_INVALID';
 }
 
 /** Copies sorted exclusion keys into shared memory so every task references, not clones, them. */
@@ -96,6 +126,8 @@ interface Finished {
   object: string;
   /** First line of a streamed chunk (ranges learn theirs when applied). */
   firstLine?: number;
+  /** The object broke here: quarantine it (its earlier tasks are applied, later ones dropped). */
+  quarantine?: { source: Source; line: number; err: unknown };
 }
 
 /** True when a local file can be split into byte ranges its threads read themselves (not gzip, by name or by magic). */
@@ -142,6 +174,16 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   let confidenceNano = 0n;
   let entropyNano = 0n;
 
+  // Objects set aside so far (by URI): their later tasks are dropped when applied.
+  const quarantined = new Set<string>();
+  const byUri = new Map(sources.map((src) => [src.uri, src]));
+  const quarantine = async (source: Source, line: number, err: unknown, code: string) => {
+    quarantined.add(source.uri);
+    const reason = `object not read past line ${line - 1}: ${(err as Error).message}`;
+    await hooks.onRejects?.([{ object: source.uri, line, field: null, reason, code }]);
+    await hooks.onQuarantine?.({ source, line, code, reason });
+  };
+
   const applyInOrder = async () => {
     while (finished.has(nextToApply)) {
       const f = finished.get(nextToApply)!;
@@ -149,17 +191,29 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       nextToApply++;
       if (f.firstOfSource) lineBase = 1;
       bytesRead += f.bytes;
+      // Decided in task order, so a rerun keeps and drops exactly the same tasks of a broken object.
+      if (failure || quarantined.has(f.object)) continue;
+      if (f.quarantine) {
+        await quarantine(f.quarantine.source, f.quarantine.line, f.quarantine.err, quarantineCode(f.quarantine.err)!);
+        continue;
+      }
       let rejects = f.rejects;
       if (f.out !== null) {
         const out = f.out;
         if (!out.ok) {
           // Bad input and a replaced object keep their codes across the thread boundary (as the store's
           // stream would have raised them); anything else is a scoring failure.
-          const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : 'SCORING_FAILED';
-          failure ??= new ReviewloopError(code, out.message, { details: { object: f.object, line: f.firstLine ?? lineBase, code: out.code } });
+          // A result that cannot cross to this thread comes from what the object holds (e.g. a record nested past
+          // what deserialization can take): as deterministic as bad bytes, so it quarantines the object too.
+          const undeliverable = out.code === 'RESULT_UNDELIVERABLE';
+          const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : undeliverable ? 'INPUT_INVALID' : 'SCORING_FAILED';
+          const line = f.firstLine ?? lineBase;
+          const err = new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } });
+          const qcode = hooks.onQuarantine === undefined ? null : quarantineCode(err);
+          if (qcode !== null) await quarantine(byUri.get(f.object)!, line, err, qcode);
+          else failure = err;
           continue;
         }
-        if (failure) continue;
         if (f.ranged) {
           shiftLines(out, lineBase - 1);
           lineBase += out.lines ?? 0;
@@ -170,8 +224,20 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         confidenceNano += BigInt(out.stats.confidenceNano);
         entropyNano += BigInt(out.stats.entropyNano);
         rejects = out.rejects;
+        if (out.broken !== undefined) {
+          // Rows before the corrupt batch stay; the object is quarantined at the first row not read.
+          if (rejects.length > 0) await hooks.onRejects?.(rejects);
+          const err = new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } });
+          if (hooks.onQuarantine !== undefined) await quarantine(byUri.get(f.object)!, lineBase, err, quarantineCode(err)!);
+          else failure = err;
+          continue;
+        }
+      } else {
+        // Lines rejected on this thread (too long to buffer) count when applied, as every other record.
+        stats.read += rejects.length;
+        stats.rejected += rejects.length;
       }
-      if (!failure && rejects.length > 0) await hooks.onRejects?.(rejects);
+      if (rejects.length > 0) await hooks.onRejects?.(rejects);
       hooks.onProgress?.(stats.read, bytesRead);
     }
   };
@@ -223,8 +289,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     maxLineBytes: params.maxLineBytes,
   });
 
-  for (const source of sources) {
-    if (failure) break;
+  /** Submits one object's tasks (or scores it here); `cursor.line` follows the first line not read yet. */
+  const readSource = async (source: Source, cursor: { line: number }) => {
     const format = formatOf(source.name, params.format);
     const parallel = format === 'arrow' && arrowInPool(source, params.arrowParallelMinBytes);
     const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri, source.generation) : null;
@@ -239,19 +305,19 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         group = Math.max(1, Math.ceil((batchCount - from) / (pool.threads * 2)));
         if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
         await waitForRoom(inflightLimit);
-        if (failure) break;
+        if (failure || quarantined.has(source.uri)) return;
         const to = Math.min(batchCount, from + group);
         submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, ...taskFields() }, {
           rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
         });
         firstOfSource = false;
       }
-      continue;
+      return;
     }
     if (format !== 'jsonl') {
       // Columnar objects are scored on this thread; earlier chunks finish first so rejects stay in input order.
       await waitForRoom(1);
-      if (failure) break;
+      if (failure) return;
       // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
       const { scoreColumnarSource } = await import('./columnar-source.js');
       await scoreColumnarSource(source, format, params, {
@@ -262,11 +328,14 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
           entropyNano += BigInt(b.entropyNano);
         },
         onRejects: async (r) => { await hooks.onRejects?.(r); },
-        onProgress: () => hooks.onProgress?.(stats.read, bytesRead),
+        onProgress: (rows) => {
+          cursor.line = rows + 1;
+          hooks.onProgress?.(stats.read, bytesRead);
+        },
       }, hooks.signal);
       bytesRead += source.size ?? 0;
       hooks.onProgress?.(stats.read, bytesRead);
-      continue;
+      return;
     }
     const lineFormat = params.format === 'arrow' || params.format === 'parquet' ? 'auto' : params.format;
     let firstOfSource = true;
@@ -274,26 +343,37 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
       for (const range of planRanges(source.path!, source.size!, params.chunkBytes, source.generation, pool.threads)) {
         if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
         await waitForRoom(inflightLimit);
-        if (failure) break;
+        if (failure || quarantined.has(source.uri)) return;
         submit(nextSeq++, { ...chunkInput(source, lineFormat), range }, { rejects: [], bytes: range.end - range.start, ranged: true, firstOfSource, object: source.uri });
         firstOfSource = false;
       }
-      continue;
+      return;
     }
-    const bytes = decompressed(source.open(), source.name);
-    for await (const item of chunkLines(bytes, { chunkBytes: params.chunkBytes, maxLineBytes: params.maxLineBytes })) {
+    const bytes = decompressed(source.open(), source.name, source.size === undefined ? {} : { compressedBytes: source.size });
+    for await (const item of chunkLines(bytes, { chunkBytes: params.chunkBytes, maxLineBytes: params.maxLineBytes, cursor })) {
       if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
       await waitForRoom(inflightLimit);
-      if (failure) break;
+      // A task of this object failed: its later chunks would be dropped anyway.
+      if (failure || quarantined.has(source.uri)) return;
       const common = { ranged: false, firstOfSource, object: source.uri };
       firstOfSource = false;
       if ('oversized' in item) {
-        stats.read++;
-        stats.rejected++;
         submit(nextSeq++, null, { ...common, bytes: 0, rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }] });
         continue;
       }
       submit(nextSeq++, { ...chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [], firstLine: item.firstLine });
+    }
+  };
+
+  for (const source of sources) {
+    if (failure) break;
+    const cursor = { line: 1 };
+    try {
+      await readSource(source, cursor);
+    } catch (err) {
+      if (hooks.onQuarantine === undefined || quarantineCode(err) === null) throw err;
+      // Queued behind the tasks already submitted for this object: their records are kept, in input order.
+      submit(nextSeq++, null, { rejects: [], bytes: 0, ranged: false, firstOfSource: false, object: source.uri, quarantine: { source, line: cursor.line, err } });
     }
   }
   await waitForRoom(1);

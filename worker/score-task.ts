@@ -43,7 +43,11 @@ export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels'
 export type ScoreTaskInput = ScoreChunkInput | RangeChunkInput | ArrowBatchInput;
 
 /** The chunk's result, plus for a range how many lines it owned (so the caller can number the next one). */
-export type ScoreTaskOutput = ScoreChunkOutput & { lines?: number };
+export type ScoreTaskOutput = ScoreChunkOutput & {
+  lines?: number;
+  /** Arrow batches: the object broke at the batch after the `lines` rows returned (those are kept). */
+  broken?: { code: string; message: string; unreadable?: string };
+};
 
 /** The higher of the run's floor sent with the task and this thread's own for the run. */
 function withFloor<T extends { topFloor?: number; run?: string; topK: number }>(input: T): T {
@@ -89,16 +93,25 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
     const stats = emptyStats();
     const rejects: Reject[] = [];
     let rows = 0;
+    let broken: ScoreTaskOutput['broken'];
     const source = { uri: input.object, name: input.name, path: input.path, generation: input.generation, open: () => createReadStream(input.path) };
-    await scoreColumnarSource(source, 'arrow', input, {
-      top, audit, topFloor: withFloor(input).topFloor,
-      onStats: (b) => { addStats(stats, b); },
-      onRejects: (r) => { rejects.push(...r); },
-      onProgress: (n) => { rows = n; },
-    }, undefined, input.batches);
+    try {
+      await scoreColumnarSource(source, 'arrow', input, {
+        top, audit, topFloor: withFloor(input).topFloor,
+        onStats: (b) => { addStats(stats, b); },
+        onRejects: (r) => { rejects.push(...r); },
+        onProgress: (n) => { rows = n; },
+      }, undefined, input.batches);
+    } catch (err) {
+      // A corrupt batch: the batches before it are returned, so what the run keeps of the object does not
+      // depend on how its batches were grouped into tasks (that follows the thread count).
+      if (!isReviewloopError(err, 'INPUT_INVALID')) throw err;
+      const unreadable = typeof err.details.unreadable === 'string' ? err.details.unreadable : undefined;
+      broken = { code: err.code, message: err.message, ...(unreadable === undefined ? {} : { unreadable }) };
+    }
     const kept = top.values();
     floors.note(input.run, input.topK, kept);
-    return { ok: true, top: [...kept, ...top.copies().map(copyEntry)], audit: [...audit.values(), ...audit.copies().map(copyEntry)], rejects, stats, lines: rows };
+    return { ok: true, top: [...kept, ...top.copies().map(copyEntry)], audit: [...audit.values(), ...audit.copies().map(copyEntry)], rejects, stats, lines: rows, ...(broken ? { broken } : {}) };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.
     const code = isReviewloopError(err) ? err.code : 'SCORING_FAILED';

@@ -14,7 +14,7 @@
  */
 import type { CommandEnv } from './cli.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
-import type { ConsumedObject } from './model.js';
+import type { ConsumedObject, QuarantinedObject } from './model.js';
 import {
   assignShards, inputsHash, parsePartial, parseShard, partialJson, reducePartials,
   PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec,
@@ -33,6 +33,8 @@ export interface RoundPartial extends PartialResult {
     /** Reject lines per object of this shard (aligned with `inputs`), in `rejects`. */
     rejectCounts: number[];
     rejects: string;
+    /** Objects of this shard that could not be read. */
+    quarantined?: QuarantinedObject[];
   };
 }
 
@@ -95,6 +97,7 @@ export async function runRoundShard(opts: RoundOptions, shard: ShardSpec, finish
       id: round.roundId, exact: scores.exact,
       rejectCounts: uris.map((u) => counts.get(u) ?? 0),
       rejects: scores.rejects.length > 0 ? `${scores.rejects.join('\n')}\n` : '',
+      quarantined: scores.quarantined ?? [],
     },
   };
   const name = partialName(round.roundId, shard);
@@ -183,7 +186,9 @@ async function reduceOpen(opts: RoundOptions, round: OpenRound, count: number): 
   stats.confidenceSum = Number(conf) / 1e9;
   stats.entropySum = Number(ent) / 1e9;
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return finishRound(opts, round, { top: r.top, audit: r.audit, copies: r.copies, stats, rejects: rejectsInPlanOrder(store, round, partials.map((p) => p.partial)) });
+  const order = new Map(round.plan.objects.map((o, i) => [o.name, i]));
+  const quarantined = partials.flatMap((p) => p.partial.round.quarantined ?? []).sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+  return finishRound(opts, round, { top: r.top, audit: r.audit, copies: r.copies, stats, rejects: rejectsInPlanOrder(store, round, partials.map((p) => p.partial)), quarantined });
 }
 
 /** Each shard's rejects are in its own object order; interleave them back into the plan's. */

@@ -71,12 +71,54 @@ export interface DecompressOptions {
   maxRatio?: number;
   /** Ratio checks start after this many output bytes. Default 64 MiB. */
   graceBytes?: number;
+  /**
+   * The object's stored size in bytes, when known (a store listing). The ratio is then taken against it,
+   * so where a bomb is stopped depends on the object's bytes only; otherwise against the bytes fed so far.
+   */
+  compressedBytes?: number;
+}
+
+/** What made an object unreadable: the `code` of its quarantine line (worker/score-run.ts). */
+export type UnreadableCode = 'GZIP_TRUNCATED' | 'GZIP_INVALID' | 'GZIP_RATIO_EXCEEDED';
+
+/**
+ * Compressed bytes go into gunzip in pieces of exactly this size (the last one shorter), each written only
+ * after the previous one was processed. Invariant: what gunzip outputs before a failure (a truncation, trailing
+ * junk, a bad checksum) is then a function of the object's bytes alone, not of how the network or the disk
+ * delivered them, so a rerun of a round keeps exactly the same records from a broken object.
+ */
+const FEED_BYTES = 64 * 1024;
+
+/** Re-cuts a byte stream into FEED_BYTES pieces. */
+async function* fixedPieces(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let held: Uint8Array[] = [];
+  let size = 0;
+  for (let v: Uint8Array | undefined = first; v !== undefined;) {
+    held.push(v);
+    size += v.length;
+    if (size >= FEED_BYTES) {
+      const all = Buffer.concat(held, size);
+      let at = 0;
+      for (; size - at >= FEED_BYTES; at += FEED_BYTES) yield all.subarray(at, at + FEED_BYTES);
+      held = at < size ? [all.subarray(at)] : [];
+      size -= at;
+    }
+    const n = await rest.next();
+    v = n.done ? undefined : n.value;
+  }
+  if (size > 0) yield Buffer.concat(held, size);
+}
+
+function unreadable(name: string, code: UnreadableCode, message: string, cause?: unknown): ReviewloopError {
+  return new ReviewloopError('INPUT_INVALID', `${name}: ${message}`, { cause, details: { object: name, unreadable: code } });
 }
 
 /**
  * Gunzips when the name says .gz or the bytes start with the gzip magic.
  * Output is bounded by a ratio to the input so a bomb fails with a clear
- * error instead of spinning for hours.
+ * error instead of spinning for hours. A truncated member, trailing bytes that
+ * are not another member, or a bad checksum fail with INPUT_INVALID whose
+ * `details.unreadable` names the case, after the output decoded before it.
  */
 export async function* decompressed(stream: AsyncIterable<Uint8Array>, name: string, options: DecompressOptions = {}): AsyncGenerator<Uint8Array> {
   const maxRatio = options.maxRatio ?? 1000;
@@ -91,32 +133,45 @@ export async function* decompressed(stream: AsyncIterable<Uint8Array>, name: str
     for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
     return;
   }
-  let inBytes = 0;
-  const compressed = Readable.from((async function* () {
-    inBytes += head.length;
-    yield head;
-    for (let n = await it.next(); !n.done; n = await it.next()) {
-      inBytes += n.value.length;
-      yield n.value;
-    }
-  })());
   const gunzip = createGunzip();
-  compressed.on('error', (e) => gunzip.destroy(e));
-  compressed.pipe(gunzip);
+  let fed = 0;
+  let sourceError: unknown;
+  const closed = new Promise<void>((resolve) => gunzip.once('close', resolve));
+  gunzip.on('error', () => { /* read by the loop below */ });
+  const feed = (async () => {
+    try {
+      for await (const piece of fixedPieces(head, it)) {
+        fed += piece.length;
+        const written = new Promise<void>((resolve) => gunzip.write(piece, () => resolve()));
+        await Promise.race([written, closed]);
+        if (gunzip.destroyed) return;
+      }
+      gunzip.end();
+    } catch (err) {
+      // The store's own failure (network, a replaced generation) keeps its code.
+      sourceError = err;
+      gunzip.destroy(err as Error);
+    }
+  })();
   let outBytes = 0;
   try {
     for await (const out of gunzip as AsyncIterable<Buffer>) {
       outBytes += out.length;
-      if (outBytes > graceBytes && outBytes > inBytes * maxRatio) {
-        throw new ReviewloopError('INPUT_INVALID', `${name}: decompressed size exceeds ${maxRatio}x the compressed size (gzip bomb?)`, { details: { object: name } });
+      if (outBytes > graceBytes && outBytes > (options.compressedBytes ?? fed) * maxRatio) {
+        throw unreadable(name, 'GZIP_RATIO_EXCEEDED', `decompressed size exceeds ${maxRatio}x the compressed size (gzip bomb?)`);
       }
       yield out;
     }
   } catch (err) {
     if (err instanceof ReviewloopError) throw err;
-    throw new ReviewloopError('INPUT_INVALID', `${name}: invalid gzip data: ${(err as Error).message}`, { cause: err, details: { object: name } });
+    if (sourceError !== undefined && err === sourceError) throw err;
+    const zerr = err as Error & { code?: string };
+    if (zerr.code === 'Z_BUF_ERROR') throw unreadable(name, 'GZIP_TRUNCATED', `gzip data is truncated (${zerr.message})`, err);
+    throw unreadable(name, 'GZIP_INVALID', `invalid gzip data: ${zerr.message}`, err);
   } finally {
-    compressed.destroy();
     gunzip.destroy();
+    // Stops the store's stream when reading ended early (a bomb, a consumer that broke off).
+    void Promise.resolve(it.return?.()).catch(() => undefined);
+    void feed;
   }
 }

@@ -8,7 +8,9 @@ import { listSnapshots, readLatest } from './snapshot.js';
 
 export interface ProjectStatus {
   project: string;
-  rounds: Array<{ round: string; queued: number; audit: number; scored: number; rejected: number }>;
+  rounds: Array<{ round: string; queued: number; audit: number; scored: number; rejected: number; quarantinedObjects: number }>;
+  /** Prediction objects rounds could not read, newest round last: a new generation of one is read by the next round. */
+  quarantined: Array<{ round: string; object: string; generation: string; code: string; line: number; reason: string }>;
   pendingExports: string[];
   /** Exports the merge could not read, with the reason; a new generation of one is read again. */
   quarantinedExports: QuarantinedExport[];
@@ -39,7 +41,8 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     const q = async (sql: string) => (sink ? (await sink.query(sql, { project: project.name }).catch(() => []))[0] ?? null : null);
     const s: ProjectStatus = {
       project: project.name,
-      rounds: rounds.map((m) => ({ round: m.round, queued: m.counts.queued, audit: m.counts.audit, scored: m.counts.scored, rejected: m.counts.rejected })),
+      rounds: rounds.map((m) => ({ round: m.round, queued: m.counts.queued, audit: m.counts.audit, scored: m.counts.scored, rejected: m.counts.rejected, quarantinedObjects: m.counts.quarantinedObjects ?? 0 })),
+      quarantined: rounds.flatMap((m) => (m.quarantined ?? []).map((q) => ({ round: m.round, object: store.uri(q.name), generation: q.generation, code: q.code, line: q.line, reason: q.reason }))),
       pendingExports: pending,
       quarantinedExports: quarantined,
       latestSnapshot: head ? { version: head.version, items: head.counts.items, labelled: head.counts.labelled } : null,
@@ -53,6 +56,11 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     out.push(s);
     text += `${project.name} (${project.task}, ${store.root})\n`;
     text += `  rounds: ${rounds.length === 0 ? 'none' : rounds.map((r) => `${r.round} [${r.counts.queued} queued]`).join(', ')}\n`;
+    if (s.quarantined.length > 0) {
+      text += `  quarantined objects: ${s.quarantined.length}\n`;
+      // The newest 20 in text; --json lists all.
+      for (const q of s.quarantined.slice(-20)) text += `    ${q.round}: ${q.object} (generation ${q.generation}) ${q.code} at line ${q.line}\n`;
+    }
     text += `  pending exports: ${pending.length === 0 ? 'none' : pending.join(', ')}\n`;
     for (const q of quarantined) text += `  quarantined export: ${q.name} (generation ${q.generation}): ${q.reason}\n`;
     text += `  snapshot: ${head ? `v${head.version} (${head.counts.items} items, ${head.counts.labelled} labelled)` : 'none'}${latest && head && latest.pointer.version !== head.version ? ` — LATEST points at v${latest.pointer.version}` : ''}\n`;

@@ -55,14 +55,14 @@ beforeAll(async () => {
     '',
   ].join('\n'));
   store = projectStore(openStore({ root: `gs://${bucket.name}/root`, apiEndpoint: gcsEndpoint(), projectId: 'reviewloop-test' }), 'intents');
-  // Five objects of different sizes (one gzipped), bad lines in two of them, so shards get
-  // uneven shares (p0 | p4 | p1 p2 p3) and rejects must go back into plan order (p1 before p4)
-  // although shard 1 (p4) comes before shard 2 (p1).
+  // Five objects of different sizes (one gzipped and truncated: quarantined), bad lines in two
+  // of them, so shards get uneven shares (p0 | p4 | p1 p2 p3) and rejects must go back into plan
+  // order (p1, p2's object-level line, p4) although shard 1 (p4) comes before shard 2 (p1).
   for (const [i, n] of [700, 150, 420, 90, 300].entries()) {
     const lines = intentBatch({ seed: 40 + i, n, model: 'm1', idPrefix: `s${i}`, labelShift: 0.05 * i, sharpness: 2 }).map((g) => JSON.stringify(g.record));
     if (i === 1 || i === 4) lines.splice(5, 0, `{"id": "broken-${i}"`, JSON.stringify({ id: `neg-${i}`, text: 'x', probs: { billing: -1 } }));
     const text = `${lines.join('\n')}\n`;
-    if (i === 2) await store.write(`predictions/p${i}.jsonl.gz`, gzipSync(text), { contentType: 'application/gzip' });
+    if (i === 2) await store.write(`predictions/p${i}.jsonl.gz`, gzipSync(text).subarray(0, -300), { contentType: 'application/gzip' });
     else await store.write(`predictions/p${i}.jsonl`, text, { contentType: 'application/x-ndjson' });
   }
 });
@@ -98,7 +98,9 @@ describe('sharded rounds', () => {
     const unsharded = await roundFiles();
     expect(Object.keys(unsharded).map((n) => n.split('/').pop()).sort()).toEqual(['items.jsonl', 'manifest.json', 'plan.json', 'queue.jsonl', 'rejects.jsonl']);
     const rejects = (await store.read(`rounds/${ROUND}/rejects.jsonl`)).toString().trim().split('\n').map((l) => JSON.parse(l).object);
-    expect(rejects.map((o: string) => o.replace(/.*\//, ''))).toEqual(['p1.jsonl', 'p1.jsonl', 'p4.jsonl', 'p4.jsonl']);
+    expect(rejects.map((o: string) => o.replace(/.*\//, ''))).toEqual(['p1.jsonl', 'p1.jsonl', 'p2.jsonl.gz', 'p4.jsonl', 'p4.jsonl']);
+    const manifest = JSON.parse((await store.read(`rounds/${ROUND}/manifest.json`)).toString());
+    expect(manifest.quarantined.map((q: { name: string; code: string }) => [q.name, q.code])).toEqual([['predictions/p2.jsonl.gz', 'GZIP_TRUNCATED']]);
 
     // Same plan (it pins object generations), fresh outputs.
     for (const name of Object.keys(unsharded)) if (!name.endsWith('/plan.json')) await store.delete(name);
@@ -121,7 +123,8 @@ describe('sharded rounds', () => {
     const partials = await Promise.all([0, 1, 2].map(async (i) => JSON.parse((await store.read(`rounds/${ROUND}/partials/shard-000${i}-of-0003.json`)).toString())));
     for (const p of partials) expect(p.inputs.length).toBeGreaterThan(0);
     expect(partials.map((p) => p.inputs.map((u: string) => u.replace(/.*\//, '')))).toEqual([['p0.jsonl'], ['p4.jsonl'], ['p1.jsonl', 'p2.jsonl.gz', 'p3.jsonl']]);
-    expect(partials.map((p) => p.round.rejectCounts)).toEqual([[0], [2], [2, 0, 0]]);
+    expect(partials.map((p) => p.round.rejectCounts)).toEqual([[0], [2], [2, 1, 0]]);
+    expect(partials.map((p) => p.round.quarantined.length)).toEqual([0, 0, 1]);
 
     const again = await cli(['reduce', '--round', ROUND]);
     expect(again.code).toBe(0);

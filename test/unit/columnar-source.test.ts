@@ -180,7 +180,7 @@ describe('columnar sources', () => {
     const got = await run([f32]);
     expect(got.top).toHaveLength(20);
     expect(got.stats.scored).toBe(295);
-    await expect(run([fileSource(join(dir, 'p.arrow'))], params({ strategy: { name: 'span-min', seed: 's' } }))).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    await expect(run([fileSource(join(dir, 'p.arrow'))], params({ strategy: { name: 'span-min', seed: 's' } }))).rejects.toMatchObject({ code: 'CONFIG_INVALID' }); // a config mismatch, never a quarantine
     const badType = bytesSource('i.arrow', tableToIPC(new Table({ id: makeVector(['x']), probs: makeVector([1]) }), 'file'));
     await expect(run([badType])).rejects.toThrow(/probs must be a list of floats/);
   });
