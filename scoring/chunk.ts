@@ -403,7 +403,9 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     if (at !== undefined) { unbuilt.delete(e); build(e, at); }
   }
   // Losing copies of kept ids follow the kept entries (see topk.ts): the main thread's heaps report duplicates from them.
-  return { top: [...kept.top, ...top.copies().map(copyEntry)], audit: [...kept.audit, ...audit.copies().map(copyEntry)], rejects, stats, lines };
+  // A fast copy may not have drawn yet; every entry leaves with its draw, as the general path gives it.
+  const copy = (e: ScoredEntry) => copyEntry(Number.isNaN(e.u) ? { ...e, u: uniform01(input.strategy.seed, e.id) } : e);
+  return { top: [...kept.top, ...top.copies().map(copy)], audit: [...kept.audit, ...audit.copies().map(copy)], rejects, stats, lines };
 }
 
 /** A losing copy as it travels: its rank and its place in the input, no record (it is never queued). */
