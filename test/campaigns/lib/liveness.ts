@@ -14,12 +14,12 @@ import { INTENT_LABELS, type GoldRecord } from '../../../worker/demo/data.js';
 import type { RoundManifest } from '../../../worker/model.js';
 import type { ObjectStore } from '../../../worker/store.js';
 import { readJson } from '../../../worker/write-once.js';
-import { bump, check, jsonl, newFigures, placeFile, projectLocalStore, rng, runCli, writeFixtureConfig, type Figures } from './common.js';
+import { bump, check, jsonl, newFigures, placeFile, projectLocalStore, rng, runCli, writeFixtureConfig, type CliRun, type Figures } from './common.js';
 import {
   EXPORT_POISON, PREDICTION_POISON, batchOf, describeLines, goodObject, poisonLine, poisonObject, reviewerLines,
   type ExportLine, type ExportPoison, type StagedExport, type StagedObject,
 } from './liveness-inputs.js';
-import { checkMerge } from './liveness-merge.js';
+import { checkMerge, checkStatus } from './liveness-merge.js';
 
 /** Options for {@link runLivenessCampaign}. */
 export interface LivenessOptions {
@@ -36,6 +36,9 @@ export interface LivenessOptions {
 /** What the campaign must find at the end of every run; `good` answers accumulate across iterations. */
 export interface Expectations {
   goodAnswers: Map<string, Array<ExportLine & { file: string; mistyped: boolean }>>;
+  /** Every prediction object and export staged so far. */
+  objects: StagedObject[];
+  exports: StagedExport[];
 }
 
 const roundIdOf = (it: number) => {
@@ -44,7 +47,7 @@ const roundIdOf = (it: number) => {
 };
 
 /** Runs one CLI step under the campaign's wall-clock bound; records its exit code and time. */
-async function timedRun(fig: Figures, args: string[], boundMs: number, what: string): Promise<boolean> {
+async function timedRun(fig: Figures, args: string[], boundMs: number, what: string): Promise<CliRun | null> {
   const r = await runCli(args, { killAfterMs: boundMs });
   const step = args[0];
   bump(fig.tried, `runs.${step}`);
@@ -52,7 +55,7 @@ async function timedRun(fig: Figures, args: string[], boundMs: number, what: str
   fig.notes[`maxMs.${step}`] = Math.max(Number(fig.notes[`maxMs.${step}`] ?? 0), r.ms);
   check(fig, 'a run finishes within its bound', !r.killed, () => `${what}: killed after ${r.ms} ms (bound ${boundMs} ms)`);
   check(fig, 'no run exits 70', r.code !== 70, () => `${what}: exit 70: ${r.stderr.slice(-600)}`);
-  return check(fig, 'every run exits 0', r.code === 0, () => `${what}: exit ${r.code}: ${r.stderr.slice(-600)}`);
+  return check(fig, 'every run exits 0', r.code === 0, () => `${what}: exit ${r.code}: ${r.stderr.slice(-600)}`) ? r : null;
 }
 
 /** Stages good objects and poison ones (a seeded pick, rotating so every kind is tried) for iteration `it`. */
@@ -123,6 +126,11 @@ async function checkRound(fig: Figures, store: ObjectStore, roundId: string, sta
     rejects.length === c.rejected + (c.duplicates ?? 0) + (c.quarantinedObjects ?? 0) && (c.quarantinedObjects ?? 0) === quarantined.size,
     () => `${roundId}: ${rejects.length} lines, counts ${JSON.stringify(c)}, ${quarantined.size} quarantined`);
   bump(fig.tried, 'goodRecordsStaged', staged.filter((o) => o.kind === 'good').reduce((n, o) => n + o.valid.length, 0));
+  // Good data flows past the poison: the queue is full, and holds only records that were read.
+  const readIds = new Set(staged.flatMap((o) => o.valid.filter((v) => v.line < (quarantined.get(o.name)?.line ?? Number.POSITIVE_INFINITY)).map((v) => v.id)));
+  const queued = jsonl(await store.read(m!.files.queue[0])).map((t) => t.meta.id as string);
+  check(fig, 'the queue is filled from the records read, each once', queued.length === c.queued && c.queued >= Math.min(40, scored) && queued.every((id) => readIds.has(id)) && new Set(queued).size === queued.length,
+    () => `${roundId}: ${queued.length} queued (counts ${c.queued}, scored ${scored}), ${queued.filter((id) => !readIds.has(id)).length} not read`);
 }
 
 /** Folder names an operator might type for `roundId`: one sorts before every real round, one after. */
@@ -175,15 +183,19 @@ export async function runLivenessCampaign(opts: LivenessOptions): Promise<Figure
     const config = await writeFixtureConfig(dir, { records: 0, files: 0, topK: 40, threads: 2, chunkBytes: 64 * 1024, formats: ['jsonl'] });
     const store = projectLocalStore(dir);
     const gold = new Map<string, string>();
-    const expect: Expectations = { goodAnswers: new Map() };
+    const expect: Expectations = { goodAnswers: new Map(), objects: [], exports: [] };
     for (let it = 0; it < opts.iterations; it++) {
       const roundId = roundIdOf(it);
       const staged = await stagePredictions(dir, it, random, gold, opts.records ?? 300);
       if (await timedRun(fig, ['round', '-c', config, '--round', roundId], boundMs, `round ${roundId}`)) await checkRound(fig, store, roundId, staged);
       else continue;
+      expect.objects.push(...staged);
       const exports = await stageExports(dir, store, roundId, it, random, gold);
+      expect.exports.push(...exports);
       const merged = await timedRun(fig, ['merge', '-c', config], boundMs, `merge after ${roundId}`);
       if (merged) await checkMerge(fig, store, exports, expect, it);
+      const status = await timedRun(fig, ['status', '-c', config, '--json'], boundMs, `status after ${roundId}`);
+      if (status) checkStatus(fig, store, JSON.parse(status.stdout), expect, roundId);
       fig.tried.iterations = it + 1;
       log(`iteration ${it}: round ${roundId} and merge done, ${fig.violations.length} violation(s) so far`);
     }
