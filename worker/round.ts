@@ -15,7 +15,7 @@ import type { ConsumedObject, QuarantinedObject, RoundManifest, SnapshotRow } fr
 import type { ScoringPool } from './pool.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
 import { roundEventTime, validateRoundId } from './round-id.js';
-import { scoreSources, sharedKeys, type ExactSums } from './score-run.js';
+import { scoreSources, sharedKeys, type ExactSums, type ScoreParams, type ScoreRunResult } from './score-run.js';
 import { auditTarget, select } from './select.js';
 import { formatOf, predictionObjectFilter, type Source } from './sources.js';
 import { roundBatchId, roundRows } from './stats/compute.js';
@@ -232,10 +232,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     // (its reader does not check generations).
     ...(store.localPath !== undefined && (formatOf(o.name) === 'jsonl' || formatOf(o.name) === 'arrow') ? { path: store.localPath(o.name), generation: o.generation } : {}),
   }));
-  const rejects: string[] = [];
-  const quarantined: QuarantinedObject[] = [];
-  const byName = new Map(objects.map((o) => [o.name, o]));
-  const result = await scoreSources(sources, {
+  const params: ScoreParams = {
     task: project.task,
     labels: project.labels,
     strategy: { name: strategy.name, reduce: strategy.reduce, seed: round.seed },
@@ -246,7 +243,49 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     chunkBytes: opts.chunkBytes,
     format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
     exclude: sharedKeys(await exclusionKeys(store, round.previous, round.plan.snapshotVersion ?? null)),
-  }, opts.pool, {
+  };
+  const first = await scorePass(opts, round, objects, sources, params);
+  // An object whose own records are mostly invalid would push every round over maxRejectRatio, and a
+  // failed round consumes nothing: it is set aside whole, and the round scored again without it. The
+  // decision rests on the object's bytes alone, so a rerun, or a shard holding it, decides the same.
+  const max = scoringStrategy(project).maxRejectRatio;
+  const over = first.result.objects.filter((o) => o.read > 0 && o.rejected / o.read > max && !first.quarantined.some((q) => store.uri(q.name) === o.uri));
+  if (over.length === 0) return first.scores;
+  const overUris = new Set(over.map((o) => o.uri));
+  const kept = objects.filter((o) => !overUris.has(store.uri(o.name)));
+  const second = await scorePass(opts, round, kept, sources.filter((s) => !overUris.has(s.uri)), params);
+  // Reject lines in plan order: a set-aside object's single line stands where its records' lines stood.
+  const lines = new Map<string, string[]>();
+  for (const line of second.scores.rejects) {
+    const object = (JSON.parse(line) as Reject).object;
+    lines.set(object, [...(lines.get(object) ?? []), line]);
+  }
+  const rejects: string[] = [];
+  const quarantined: QuarantinedObject[] = [];
+  for (const o of objects) {
+    const uri = store.uri(o.name);
+    const bad = over.find((x) => x.uri === uri);
+    if (bad === undefined) {
+      rejects.push(...(lines.get(uri) ?? []));
+      const q = second.quarantined.find((x) => x.name === o.name);
+      if (q !== undefined) quarantined.push(q);
+      continue;
+    }
+    const example = first.scores.rejects.map((l) => JSON.parse(l) as Reject).find((r) => r.object === uri);
+    const reason = `${bad.rejected} of ${bad.read} records invalid (${(100 * bad.rejected / bad.read).toFixed(1)}% > maxRejectRatio ${(100 * max).toFixed(1)}%), none used${example ? `; first: line ${example.line}${example.field ? ` ${example.field}` : ''}: ${example.reason}` : ''}`;
+    rejects.push(JSON.stringify({ object: uri, line: 0, field: null, reason, code: 'REJECTS_OVER_RATIO' } satisfies Reject));
+    quarantined.push({ name: o.name, generation: o.generation, code: 'REJECTS_OVER_RATIO', line: 0, reason });
+    round.log.warn(`round ${round.roundId}: ${uri} quarantined (REJECTS_OVER_RATIO): ${reason}`);
+  }
+  return { ...second.scores, rejects, quarantined };
+}
+
+/** One scoring pass over `sources`: their heaps, stats and reject lines, and the objects that could not be read. */
+async function scorePass(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[], sources: Source[], params: ScoreParams): Promise<{ scores: RoundScores & { exact: ExactSums }; quarantined: QuarantinedObject[]; result: ScoreRunResult }> {
+  const rejects: string[] = [];
+  const quarantined: QuarantinedObject[] = [];
+  const byName = new Map(objects.map((o) => [o.name, o]));
+  const result = await scoreSources(sources, params, opts.pool, {
     signal: opts.signal,
     onRejects: (rs: Reject[]) => { for (const r of rs) rejects.push(JSON.stringify(r)); },
     // An unreadable object is consumed with the rest (never retried), listed in the manifest; see docs/reliability.md.
@@ -256,7 +295,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
   });
-  return { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact };
+  return { scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact }, quarantined, result };
 }
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {
