@@ -14,7 +14,7 @@ import { answerKey, parseExportLine, type BadExportLine, type ParsedExportLine }
 import { inputHash as projectInputHash } from './prodigy-tasks.js';
 import { resolveAnswers } from './resolve.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from './snapshot.js';
-import { listingStart } from './listing.js';
+import { unconsumedObjects } from './listing.js';
 import { mediaUriOf } from './media.js';
 import { withRetry } from './retry.js';
 import { mergeBatchId, mergeRows } from './stats/compute.js';
@@ -87,14 +87,10 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const head = snaps.length > 0 ? snaps[snaps.length - 1] : null;
   // A crash between the manifest and the pointer leaves LATEST behind: catch it up first.
   if (head) await moveLatest(store, head);
-  const consumed = new Set<string>();
-  for (const s of snaps) for (const c of s.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
-  const fresh: ConsumedObject[] = [];
-  const startOffset = listingStart('annotations/', snaps.flatMap((s) => s.consumed.map((c) => c.name)), snaps.length, project.merge.listing);
-  for await (const o of store.list('annotations/', { startOffset })) {
-    if (!isExportObject(o.name) || consumed.has(`${o.name}\u0000${o.generation}`)) continue;
-    fresh.push({ name: o.name, generation: o.generation, size: o.size });
-  }
+  const found = await unconsumedObjects(store, 'annotations/', {
+    consumed: snaps.flatMap((s) => s.consumed), runsBefore: snaps.length, listing: project.merge.listing, accept: isExportObject,
+  });
+  const fresh: ConsumedObject[] = found.objects.map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
   if (fresh.length === 0) {
     log.info('no new exports; nothing changed');
     return { status: 'nothing-new', version: head?.version ?? null, manifest: head, badLines: [] };
