@@ -17,7 +17,7 @@ import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from './sn
 import { unconsumedObjects } from './listing.js';
 import { mediaUriOf } from './media.js';
 import { withRetry } from './retry.js';
-import { mergeBatchId, mergeRows } from './stats/compute.js';
+import { recoverMergeStats, writeMergeStats } from './merge-stats.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
 
@@ -87,6 +87,8 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const head = snaps.length > 0 ? snaps[snaps.length - 1] : null;
   // A crash between the manifest and the pointer leaves LATEST behind: catch it up first.
   if (head) await moveLatest(store, head);
+  // A crash between the pointer and the stats leaves a snapshot without stats: write them first.
+  if (opts.sink) await recoverMergeStats(store, opts.sink, project, snaps, log);
   const found = await unconsumedObjects(store, 'annotations/', {
     consumed: snaps.flatMap((s) => s.consumed), runsBefore: snaps.length, listing: project.merge.listing, accept: isExportObject,
   });
@@ -189,11 +191,7 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
     log.warn(`${badLines.length} export line(s) skipped; first: ${badLines[0].object} line ${badLines[0].line} ${badLines[0].field}: ${badLines[0].reason}`);
   }
   log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${fresh.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
-  if (opts.sink) {
-    await opts.sink.write(mergeBatchId(project.name, version), mergeRows({
-      project: project.name, version, asOf, changed: all.filter((r) => changed.has(r.id)), all, task: project.task, labels: project.labels,
-    }));
-  }
+  if (opts.sink) await writeMergeStats(store, opts.sink, project, manifest, all);
   return { status: 'created', version, manifest, badLines };
 }
 
