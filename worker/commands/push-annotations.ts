@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import type { CommandEnv } from '../cli.js';
 import { ReviewloopError, isReviewloopError } from '../errors.js';
 import { parseExportLine, type BadExportLine } from '../prodigy-exports.js';
+import { refuseUnknownRound } from '../known-rounds.js';
 import { validateRoundId } from '../round-id.js';
 import type { ObjectStore } from '../store.js';
 import { writeOnce } from '../write-once.js';
@@ -98,7 +99,8 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--project <name>', 'project (required when several are configured)')
     .option('--name <name>', 'object name under annotations/R/; default: the file name')
     .option('--skip-bad', 'upload only the valid lines instead of refusing a file with bad lines')
-    .action(async (file: string, opts: { round: string; config: string; project?: string; name?: string; skipBad?: boolean }) => {
+    .option('--allow-unknown-round', 'upload even when the project has no such round (e.g. answers to tasks made outside reviewloop)')
+    .action(async (file: string, opts: { round: string; config: string; project?: string; name?: string; skipBad?: boolean; allowUnknownRound?: boolean }) => {
       if (file === '-' && !opts.name) throw Object.assign(new Error('reading standard input needs --name (e.g. --name alice.jsonl)'), { code: 'USAGE' });
       try {
         validateRoundId(opts.round);
@@ -114,6 +116,7 @@ export function register(program: Command, env: CommandEnv): void {
       }
       await env.withApp(opts.config, async (app) => {
         const project = app.project(opts.project);
+        if (!opts.allowUnknownRound) await refuseUnknownRound(app.projectStore(project), opts.round);
         let r: PushResult;
         try {
           r = await pushAnnotations(app.projectStore(project), data, { round: opts.round, name: opts.name ?? path.basename(file), label: file, skipBad: opts.skipBad });
