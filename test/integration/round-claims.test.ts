@@ -12,6 +12,8 @@ import { ScoringPool } from '../../worker/pool.js';
 import { runRound, type RoundOptions } from '../../worker/round.js';
 import type { ObjectStore, WriteOptions, ObjectInfo } from '../../worker/store.js';
 import { jsonLines } from '../../worker/write-once.js';
+import { silentLogger } from '../../worker/log.js';
+import { JobRunner } from '../../worker/slot-runner.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { tempDir } from '../helpers/loop.js';
@@ -103,6 +105,49 @@ function suite(name: string, open: (label: string) => ObjectStore) {
     });
   });
 }
+
+/** Fails writing a round's queue: a round that fails for good after planning (and claiming). */
+class FailQueueOnce extends PrefixedStore {
+  armed = true;
+  override async write(name: string, data: Buffer | string, options?: WriteOptions): Promise<ObjectInfo> {
+    if (this.armed && name.endsWith('/queue.jsonl')) {
+      this.armed = false;
+      throw new ReviewloopError('INPUT_INVALID', 'simulated permanent failure after planning');
+    }
+    return super.write(name, data, options);
+  }
+}
+
+describe('the daemon releases the claims of a round it marks failed', () => {
+  it('so the next slot reads the failed round\'s objects', async () => {
+    const store = new FailQueueOnce(new LocalStore(path.join(dir, 'daemon')), 'p');
+    await seed(store);
+    const pool = new ScoringPool({ threads: 1 });
+    try {
+      const config = parseConfig({
+        storage: { root: '/unused' }, stats: { sink: 'none' },
+        projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 100_000, auditFraction: 0, seed: 1 }, schedule: { round: '0 * * * *' } }],
+      });
+      const consumed: string[][] = [];
+      const runner = new JobRunner({
+        app: { projectStore: () => store }, config: () => config, holder: 'replica-a', logger: silentLogger,
+        jobs: {
+          round: async (run) => { consumed.push((await runRound({ project: run.project, store, pool, sink: null, roundId: run.slotId, chunkBytes: 64 * 1024 })).manifest.consumed.map((c) => c.name)); },
+          merge: async () => {},
+        },
+        shutdown: new AbortController().signal, stopping: () => false, now: () => Date.parse('2026-11-27T03:00:30Z'),
+      });
+      const first = await runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
+      expect(first.status === 'ran' && isReviewloopError(first.ran[0].error, 'INPUT_INVALID')).toBe(true);
+      expect(JSON.parse((await store.read(outcomeName('20261127T0200Z'))).toString())).toMatchObject({ state: 'released', reason: 'round failed: INPUT_INVALID' });
+      await runner.tick('p', 'round', new Date('2026-11-27T03:00:00Z'));
+      expect(consumed).toHaveLength(1);
+      expect(consumed[0]).toHaveLength(OBJECTS);
+    } finally {
+      await pool.close();
+    }
+  });
+});
 
 let dir: string;
 let bucket: TestBucket | undefined;
