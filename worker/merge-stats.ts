@@ -8,10 +8,11 @@
  * they already hold (DuckDB `_batches`, BigQuery job ids), so writing again
  * after a crash between the sink and the marker never duplicates rows.
  *
- * Which snapshots are looked at: those above the oldest marked version. A
- * project without any marker (stats just enabled, or snapshots from before
- * markers) has only its newest snapshot looked at, so enabling a sink never
- * re-reads the whole history.
+ * Which snapshots are looked at: those above `state/stats/from`, written once
+ * by the first merge run that finds no such object. It records the newest
+ * snapshot whose stats were written before markers existed (the one before
+ * the head: the head itself is looked at), or 0 for a project without
+ * snapshots, so switching markers on never re-reads the whole history.
  */
 import type { ProjectConfig } from '../config/schema.js';
 import { isReviewloopError } from './errors.js';
@@ -21,6 +22,7 @@ import { readSnapshotRows } from './snapshot.js';
 import { mergeBatchId, mergeRows } from './stats/compute.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
+import { readJson } from './write-once.js';
 
 const MARKERS = 'state/stats/';
 const markerName = (version: number) => `${MARKERS}v${String(version).padStart(6, '0')}`;
@@ -41,18 +43,35 @@ export async function writeMergeStats(store: ObjectStore, sink: StatsSink, proje
   return written;
 }
 
+/** The version below which no snapshot is looked at (see the top of this file); written once per project. */
+async function recoveryFloor(store: ObjectStore, snaps: SnapshotManifest[]): Promise<number> {
+  const name = `${MARKERS}from`;
+  const floor = snaps.length === 0 ? 0 : snaps[snaps.length - 1].version - 1;
+  try {
+    await store.write(name, `${JSON.stringify({ version: floor })}\n`, { ifGenerationMatch: '0', contentType: 'application/json' });
+    return floor;
+  } catch (err) {
+    if (!isReviewloopError(err, 'ALREADY_EXISTS')) throw err;
+  }
+  const recorded = await readJson<{ version?: unknown }>(store, name);
+  return typeof recorded?.version === 'number' ? recorded.version : floor;
+}
+
 /** Writes the stats of committed snapshots whose stats are missing; returns the versions written. */
 export async function recoverMergeStats(store: ObjectStore, sink: StatsSink, project: ProjectConfig, snaps: SnapshotManifest[], log: Logger): Promise<number[]> {
-  if (snaps.length === 0) return [];
   const marked = new Set<number>();
+  let hasFloor = false;
   for await (const o of store.list(MARKERS)) {
     const m = /^state\/stats\/v(\d{6,})$/.exec(o.name);
     if (m) marked.add(Number(m[1]));
+    if (o.name === `${MARKERS}from`) hasFloor = true;
   }
-  const floor = marked.size === 0 ? snaps[snaps.length - 1].version - 1 : Math.min(...marked);
-  const missing = snaps.filter((s) => s.version > floor && !marked.has(s.version));
+  const missing = snaps.filter((s) => !marked.has(s.version));
+  if (missing.length === 0 && hasFloor) return [];
+  const floor = await recoveryFloor(store, snaps);
   const done: number[] = [];
   for (const s of missing) {
+    if (s.version <= floor) continue;
     const written = await writeMergeStats(store, sink, project, s, await readSnapshotRows(store, s.version));
     if (written) {
       log.warn(`snapshot v${s.version}: its stats were missing (a merge stopped after committing it); written now`);

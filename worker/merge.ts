@@ -88,7 +88,11 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   // A crash between the manifest and the pointer leaves LATEST behind: catch it up first.
   if (head) await moveLatest(store, head);
   // A crash between the pointer and the stats leaves a snapshot without stats: write them first.
-  if (opts.sink) await recoverMergeStats(store, opts.sink, project, snaps, log);
+  // A sink that is down must not hold back new corrections: they are tried again on the next run.
+  if (opts.sink) {
+    await recoverMergeStats(store, opts.sink, project, snaps, log)
+      .catch((err: unknown) => log.warn(`stats of earlier snapshots not written yet: ${(err as Error).message}`));
+  }
   const found = await unconsumedObjects(store, 'annotations/', {
     consumed: snaps.flatMap((s) => s.consumed), runsBefore: snaps.length, listing: project.merge.listing, accept: isExportObject,
   });

@@ -72,6 +72,21 @@ describe('stats of a snapshot whose merge stopped before writing them', () => {
     expect(sink.batches.get('merge:p:v000001')).toEqual(cleanSink.batches.get('merge:p:v000001'));
   });
 
+  it('a sink still down does not hold back the next snapshot; its stats come once the sink answers', async () => {
+    const store = open('down');
+    const sink = new RecordingSink();
+    await store.write('annotations/r1/a.jsonl', answer('i1', 'a', 1_800_000_000));
+    sink.failNext = true;
+    await expect(runMerge({ project, store, sink })).rejects.toMatchObject({ code: 'STATS_FAILED' });
+    // Down again for the recovery of v1: v2 is still committed and its stats written.
+    await store.write('annotations/r1/b.jsonl', answer('i2', 'b', 1_800_000_100));
+    sink.failNext = true;
+    expect((await runMerge({ project, store, sink })).version).toBe(2);
+    expect(sink.written).toEqual(['merge:p:v000002']);
+    await runMerge({ project, store, sink });
+    expect(sink.written).toEqual(['merge:p:v000002', 'merge:p:v000001']);
+  });
+
   it('a snapshot missed between two later ones is found by its missing marker; DuckDB holds each batch once', async () => {
     const store = open('middle');
     const sink = new RecordingSink();
@@ -86,14 +101,18 @@ describe('stats of a snapshot whose merge stopped before writing them', () => {
     expect(m3.version).toBe(3);
     expect(sink.written).toEqual(['merge:p:v000001', 'merge:p:v000002', 'merge:p:v000003']);
 
-    // The same recovery against the real DuckDB sink: a rerun after the recovery adds no rows.
+    // The same recovery against the real DuckDB sink (markers lost: every version is looked at again),
+    // then without the floor either (markers just switched on: only the newest); reruns add no rows.
     const db = await duckdbSink(path.join(dir, 'middle'));
     try {
       for (const v of [1, 2, 3]) await store.delete(`state/stats/v00000${v}`);
       await runMerge({ project, store, sink: db });
       await runMerge({ project, store, sink: db });
+      for (const n of ['v000001', 'v000002', 'v000003', 'from']) await store.delete(`state/stats/${n}`);
+      await runMerge({ project, store, sink: db });
+      expect(JSON.parse((await store.read('state/stats/from')).toString())).toEqual({ version: 2 });
       const rows = await db.query("SELECT snapshot_version, COUNT(*) AS n FROM snapshots WHERE project = 'p' GROUP BY snapshot_version ORDER BY snapshot_version");
-      expect(rows).toEqual([{ snapshot_version: 3, n: 1 }]);
+      expect(rows).toEqual([{ snapshot_version: 1, n: 1 }, { snapshot_version: 2, n: 1 }, { snapshot_version: 3, n: 1 }]);
     } finally {
       await db.close();
     }
