@@ -27,7 +27,8 @@ import { splitQueue } from './annotators.js';
 import { firstImageSize, headerImageSize, pinImageSizes, resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
 import { mediaHeadReader, type MediaHeadReader } from './media-read.js';
 import { kCenterSelect, quotaSelect } from './selection-plugins.js';
-import { listingStart } from './listing.js';
+import { unconsumedObjects } from './listing.js';
+import { assertNotReleased, claimObjects, commitClaims, type ClaimOptions } from './claims.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
 import type { MediaSignerOptions } from './signing.js';
 import { runRawRound, scoringStrategy } from './raw-round.js';
@@ -52,6 +53,8 @@ export interface RoundOptions {
   imageSize?: ImageSizeHook;
   /** Reads media headers in any bucket or local path (worker/media-read.ts). Default: URIs under `store`, and local files when `store` is local. */
   media?: MediaHeadReader;
+  /** Claim TTL and clock for plan-time claims (worker/claims.ts); default 6 h (CLAIM_TTL_MS). */
+  claims?: ClaimOptions;
 }
 
 export interface RoundResult {
@@ -94,24 +97,25 @@ export async function listRounds(store: ObjectStore): Promise<RoundManifest[]> {
 }
 
 /** The plan fixes which objects (and generations) a round consumes, so a rerun sees the same inputs. */
-async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number, pinTable?: PinTable): Promise<RoundPlan> {
+async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number, claims: ClaimOptions | undefined, pinTable?: PinTable): Promise<RoundPlan> {
   const name = `${roundDir(roundId)}/plan.json`;
+  await assertNotReleased(store, roundId);
   const existing = await readJson<RoundPlan>(store, name);
   if (existing) return existing;
-  const consumed = new Set<string>();
-  for (const m of previous) for (const c of m.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
-  const objects: ConsumedObject[] = [];
   const bigquery = pinTable ? await pinTable(now) : undefined;
+  let objects: ConsumedObject[] = [];
   let updatedMax: string | null = null;
-  const prefix = project.predictions.prefix;
-  const listedFrom = bigquery ? undefined : listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
+  let listedFrom: string | undefined;
   // A BigQuery round reads its table, not the prefix.
-  const wanted = predictionObjectFilter(prefix, project.predictions.include);
-  if (!bigquery) for await (const o of store.list(prefix, { startOffset: listedFrom })) {
-    if (!wanted(o.name)) continue;
-    if (consumed.has(`${o.name}\u0000${o.generation}`)) continue;
-    objects.push({ name: o.name, generation: o.generation, size: o.size });
-    if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
+  if (!bigquery) {
+    const found = await unconsumedObjects(store, project.predictions.prefix, {
+      consumed: previous.flatMap((m) => m.consumed), runsBefore: previous.length, listing: project.predictions.listing, accept: predictionObjectFilter(project.predictions.prefix, project.predictions.include),
+    });
+    listedFrom = found.listedFrom;
+    // Rounds with other ids planning at the same time: each object goes to the one whose claim lands (worker/claims.ts).
+    const mine = await claimObjects(store, roundId, found.objects, claims);
+    objects = mine.map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
+    for (const o of mine) if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
   }
   const latest = await readLatest(store);
   const plan: RoundPlan = {
@@ -201,7 +205,7 @@ export async function openRound(opts: RoundOptions, pinTable?: PinTable): Promis
     await writeRoundStats(opts, done, all);
     return { exists: { status: 'exists', manifest: done } };
   }
-  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)(), pinTable);
+  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)(), opts.claims, pinTable);
   // Plans written before pinning existed carry no history: fall back to what exists now.
   const pinned = new Set(plan.previousRounds ?? all.map((m) => m.round));
   const previous = all.filter((m) => pinned.has(m.round));
@@ -444,6 +448,8 @@ export function manifestFiles(dir: string, queueFiles: Array<[string, string]>, 
 export async function commitManifest<M extends RoundManifest>(opts: RoundOptions, manifest: M, previous: RoundManifest[], log: Logger, summary: string): Promise<{ status: 'created' | 'exists'; manifest: M }> {
   // A round aborted (past its time bound, or at shutdown) never commits, however late it gets here.
   opts.signal?.throwIfAborted();
+  // A round released by another planner (its claims taken over) must not commit: CONFLICT here.
+  await commitClaims(opts.store, manifest.round);
   const { created } = await writeOnce(opts.store, `${roundDir(manifest.round)}/manifest.json`, jsonFile(manifest));
   log.info(`round ${manifest.round} ${created ? 'written' : 'already written by another run'}: ${summary}`);
   await writeRoundStats(opts, manifest, [...previous, manifest]);
