@@ -51,9 +51,13 @@ const strategySchema = z.strictObject({
   maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
 });
 
-/** Incremental listing (worker/listing.ts): `fullRescanEvery` runs between full listings, 0 = never. */
+/**
+ * Listing of a prefix (worker/listing.ts). `full` (default): every run lists the whole prefix.
+ * `incremental`: only for prefixes declared date-partitioned; `fullRescanEvery` runs between full listings
+ * (0 = only when an incremental listing finds nothing).
+ */
 const listing = (fullRescanEvery: number) => z.strictObject({
-  mode: z.enum(['incremental', 'full']).default('incremental'),
+  mode: z.enum(['incremental', 'full']).default('full'),
   fullRescanEvery: z.number().int().min(0).default(fullRescanEvery),
 }).prefault({});
 
@@ -93,7 +97,7 @@ const projectSchema = z.strictObject({
     include: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
     maxTextBytes: z.number().int().min(1).default(1024 * 1024),
-    /** Default: incremental, a full rescan every 10th round. */
+    /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 10th round by default. */
     listing: listing(10),
     /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/bq-round.ts). */
     table: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE').optional(),
@@ -128,7 +132,7 @@ const projectSchema = z.strictObject({
   }).prefault({}),
   merge: z.strictObject({
     conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
-    /** Default: incremental, a full rescan every 4th merge (exports are few; corrections should not wait long). */
+    /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 4th merge by default. */
     listing: listing(4),
   }).prefault({}),
   snapshot: z.strictObject({

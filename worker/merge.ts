@@ -17,11 +17,11 @@ import { exportKey, readQuarantine, recordQuarantine, sortExports, type Quaranti
 import { inputHash as projectInputHash } from './prodigy-tasks.js';
 import { resolveAnswers } from './resolve.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from './snapshot.js';
-import { listingStart } from './listing.js';
+import { unconsumedObjects } from './listing.js';
 import { mediaUriOf } from './media.js';
 import { loadRoundItems, type RoundItem } from './round-items.js';
 import { withRetry } from './retry.js';
-import { mergeBatchId, mergeRows } from './stats/compute.js';
+import { recoverMergeStats, writeMergeStats } from './merge-stats.js';
 import type { StatsSink } from './stats/sink.js';
 import type { ObjectStore } from './store.js';
 
@@ -116,13 +116,13 @@ function slim(p: ParsedExportLine): ParsedExportLine {
 }
 
 async function listFresh(store: ObjectStore, project: ProjectConfig, snaps: SnapshotManifest[], skip: Set<string>): Promise<Array<ConsumedObject & { owner: string | null }>> {
-  const fresh: Array<ConsumedObject & { owner: string | null }> = [];
-  const startOffset = listingStart('annotations/', snaps.flatMap((s) => s.consumed.map((c) => c.name)), snaps.length, project.merge.listing);
-  for await (const o of store.list('annotations/', { startOffset })) {
-    if (!isExportObject(o.name) || skip.has(exportKey(o))) continue;
+  const found = await unconsumedObjects(store, 'annotations/', {
+    consumed: snaps.flatMap((s) => s.consumed), runsBefore: snaps.length, listing: project.merge.listing, accept: isExportObject, skip,
+  });
+  const fresh = found.objects.map((o) => {
     const owner = o.metadata?.[ANNOTATOR_METADATA_KEY];
-    fresh.push({ name: o.name, generation: o.generation, size: o.size, owner: typeof owner === 'string' && owner.length > 0 ? owner : null });
-  }
+    return { name: o.name, generation: o.generation, size: o.size, owner: typeof owner === 'string' && owner.length > 0 ? owner : null };
+  });
   return sortExports(fresh);
 }
 
@@ -132,6 +132,12 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const head = snaps.length > 0 ? snaps[snaps.length - 1] : null;
   // A crash between the manifest and the pointer leaves LATEST behind: catch it up first.
   if (head) await moveLatest(store, head);
+  // A crash between the pointer and the stats leaves a snapshot without stats: write them first.
+  // A sink that is down must not hold back new corrections: they are tried again on the next run.
+  if (opts.sink) {
+    await recoverMergeStats(store, opts.sink, project, snaps, log)
+      .catch((err: unknown) => log.warn(`stats of earlier snapshots not written yet: ${(err as Error).message}`));
+  }
   const skip = new Set<string>();
   for (const s of snaps) for (const c of s.consumed) skip.add(exportKey(c));
   const recorded = new Set(snaps.flatMap((s) => (s.quarantined ?? []).map(exportKey)));
@@ -236,11 +242,7 @@ async function commitSnapshot(
   log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${read.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
   const conflicts = all.filter((r) => r.status === 'conflict').map((r) => r.id);
   if (conflicts.length > 0) log.warn(`snapshot v${version}: ${conflicts.length} item(s) in conflict under merge.conflict ${project.merge.conflict} (no label): ${conflicts.slice(0, 20).join(', ')}${conflicts.length > 20 ? ', …' : ''}`);
-  if (opts.sink) {
-    await opts.sink.write(mergeBatchId(project.name, version), mergeRows({
-      project: project.name, version, asOf, changed: all.filter((r) => changed.has(r.id)), all, task: project.task, labels: project.labels,
-    }));
-  }
+  if (opts.sink) await writeMergeStats(store, opts.sink, project, manifest, all);
   return { status: 'created', version, manifest, badLines, quarantined };
 }
 

@@ -15,7 +15,8 @@ import { emptyStats } from '../scoring/chunk.js';
 import { isExcluded } from '../scoring/hash.js';
 import { Sampler, type Candidate, type SamplingName, type StratumCount } from '../scoring/sampling.js';
 import { ReviewloopError } from './errors.js';
-import { listingStart } from './listing.js';
+import { unconsumedObjects } from './listing.js';
+import { assertNotReleased, claimObjects, type ClaimOptions } from './claims.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
 import { silentLogger } from './log.js';
 import type { RoundManifest } from './model.js';
@@ -64,25 +65,24 @@ export function scoringStrategy(project: ProjectConfig): StrategyConfig & { name
   return s as StrategyConfig & { name: (typeof strategyNames)[number] };
 }
 
-async function planRawRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number): Promise<RawRoundPlan> {
+async function planRawRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number, claims: ClaimOptions | undefined): Promise<RawRoundPlan> {
   const name = `${roundDir(roundId)}/plan.json`;
+  await assertNotReleased(store, roundId);
   const existing = await readJson<RawRoundPlan>(store, name);
   if (existing && existing.kind !== 'reviewloop.raw-round-plan') {
     throw new ReviewloopError('CONFIG_INVALID', `${store.uri(name)} plans a prediction round, but project ${project.name} now reads raw objects; use another round id`);
   }
   if (existing) return existing;
-  const consumed = new Set<string>();
-  for (const m of previous) for (const c of m.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
-  const prefix = project.predictions.prefix;
-  const start = listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
-  const wanted = rawObjectFilter(prefix, project.predictions.include);
-  const objects: PlannedObject[] = [];
+  const found = await unconsumedObjects(store, project.predictions.prefix, {
+    consumed: previous.flatMap((m) => m.consumed), runsBefore: previous.length, listing: project.predictions.listing,
+    accept: rawObjectFilter(project.predictions.prefix, project.predictions.include),
+  });
+  const start = found.listedFrom;
+  // Rounds with other ids planning at the same time: each object goes to the one whose claim lands (worker/claims.ts).
+  const mine = await claimObjects(store, roundId, found.objects, claims);
+  const objects: PlannedObject[] = mine.map(planned);
   let updatedMax: string | null = null;
-  for await (const o of store.list(prefix, start === undefined ? {} : { startOffset: start })) {
-    if (!wanted(o.name) || consumed.has(`${o.name}\u0000${o.generation}`)) continue;
-    objects.push(planned(o));
-    if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
-  }
+  for (const o of mine) if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
   const latest = (await readLatest(store))?.pointer.version ?? null;
   const plan: RawRoundPlan = {
     kind: 'reviewloop.raw-round-plan', round: roundId, objects, updatedMax, listedFrom: start ?? null,
@@ -129,7 +129,7 @@ export async function runRawRound(opts: RoundOptions): Promise<RoundResult> {
     await writeRoundStats(opts, done, all);
     return { status: 'exists', manifest: done };
   }
-  const plan = await planRawRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)());
+  const plan = await planRawRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)(), opts.claims);
   const pinned = new Set(plan.previousRounds);
   const previous = all.filter((m) => pinned.has(m.round));
   const strategy = project.strategy;

@@ -15,7 +15,7 @@ import type { ConsumedObject, QuarantinedObject, RoundManifest, SnapshotRow } fr
 import type { ScoringPool } from './pool.js';
 import { buildTask, defaultView, type TaskContext, type View } from './prodigy-tasks.js';
 import { roundEventTime, validateRoundId } from './round-id.js';
-import { scoreSources, sharedKeys, type ExactSums } from './score-run.js';
+import { scoreSources, sharedKeys, type ExactSums, type ScoreParams, type ScoreRunResult } from './score-run.js';
 import { auditTarget, select } from './select.js';
 import { formatOf, predictionObjectFilter, type Source } from './sources.js';
 import { roundBatchId, roundRows } from './stats/compute.js';
@@ -27,7 +27,8 @@ import { splitQueue } from './annotators.js';
 import { firstImageSize, headerImageSize, pinImageSizes, resolveImageSizes, storeImageSize, type ImageSizeHook } from './box-sizes.js';
 import { mediaHeadReader, type MediaHeadReader } from './media-read.js';
 import { kCenterSelect, quotaSelect } from './selection-plugins.js';
-import { listingStart } from './listing.js';
+import { unconsumedObjects } from './listing.js';
+import { assertNotReleased, claimObjects, commitClaims, type ClaimOptions } from './claims.js';
 import { MEDIA_TASKS, gcsMediaUris, signMediaUrls, signingInstant, writeQueueOnce } from './media.js';
 import type { MediaSignerOptions } from './signing.js';
 import { runRawRound, scoringStrategy } from './raw-round.js';
@@ -52,6 +53,8 @@ export interface RoundOptions {
   imageSize?: ImageSizeHook;
   /** Reads media headers in any bucket or local path (worker/media-read.ts). Default: URIs under `store`, and local files when `store` is local. */
   media?: MediaHeadReader;
+  /** Claim TTL and clock for plan-time claims (worker/claims.ts); default 6 h (CLAIM_TTL_MS). */
+  claims?: ClaimOptions;
 }
 
 export interface RoundResult {
@@ -94,24 +97,25 @@ export async function listRounds(store: ObjectStore): Promise<RoundManifest[]> {
 }
 
 /** The plan fixes which objects (and generations) a round consumes, so a rerun sees the same inputs. */
-async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number, pinTable?: PinTable): Promise<RoundPlan> {
+async function planRound(store: ObjectStore, project: ProjectConfig, roundId: string, previous: RoundManifest[], now: number, claims: ClaimOptions | undefined, pinTable?: PinTable): Promise<RoundPlan> {
   const name = `${roundDir(roundId)}/plan.json`;
+  await assertNotReleased(store, roundId);
   const existing = await readJson<RoundPlan>(store, name);
   if (existing) return existing;
-  const consumed = new Set<string>();
-  for (const m of previous) for (const c of m.consumed) consumed.add(`${c.name}\u0000${c.generation}`);
-  const objects: ConsumedObject[] = [];
   const bigquery = pinTable ? await pinTable(now) : undefined;
+  let objects: ConsumedObject[] = [];
   let updatedMax: string | null = null;
-  const prefix = project.predictions.prefix;
-  const listedFrom = bigquery ? undefined : listingStart(prefix, previous.flatMap((m) => m.consumed.map((c) => c.name)), previous.length, project.predictions.listing);
+  let listedFrom: string | undefined;
   // A BigQuery round reads its table, not the prefix.
-  const wanted = predictionObjectFilter(prefix, project.predictions.include);
-  if (!bigquery) for await (const o of store.list(prefix, { startOffset: listedFrom })) {
-    if (!wanted(o.name)) continue;
-    if (consumed.has(`${o.name}\u0000${o.generation}`)) continue;
-    objects.push({ name: o.name, generation: o.generation, size: o.size });
-    if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
+  if (!bigquery) {
+    const found = await unconsumedObjects(store, project.predictions.prefix, {
+      consumed: previous.flatMap((m) => m.consumed), runsBefore: previous.length, listing: project.predictions.listing, accept: predictionObjectFilter(project.predictions.prefix, project.predictions.include),
+    });
+    listedFrom = found.listedFrom;
+    // Rounds with other ids planning at the same time: each object goes to the one whose claim lands (worker/claims.ts).
+    const mine = await claimObjects(store, roundId, found.objects, claims);
+    objects = mine.map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
+    for (const o of mine) if (updatedMax === null || o.updated > updatedMax) updatedMax = o.updated;
   }
   const latest = await readLatest(store);
   const plan: RoundPlan = {
@@ -201,7 +205,7 @@ export async function openRound(opts: RoundOptions, pinTable?: PinTable): Promis
     await writeRoundStats(opts, done, all);
     return { exists: { status: 'exists', manifest: done } };
   }
-  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)(), pinTable);
+  const plan = await planRound(store, project, roundId, all, (opts.mediaSigner?.now ?? Date.now)(), opts.claims, pinTable);
   // Plans written before pinning existed carry no history: fall back to what exists now.
   const pinned = new Set(plan.previousRounds ?? all.map((m) => m.round));
   const previous = all.filter((m) => pinned.has(m.round));
@@ -232,10 +236,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     // (its reader does not check generations).
     ...(store.localPath !== undefined && (formatOf(o.name) === 'jsonl' || formatOf(o.name) === 'arrow') ? { path: store.localPath(o.name), generation: o.generation } : {}),
   }));
-  const rejects: string[] = [];
-  const quarantined: QuarantinedObject[] = [];
-  const byName = new Map(objects.map((o) => [o.name, o]));
-  const result = await scoreSources(sources, {
+  const params: ScoreParams = {
     task: project.task,
     labels: project.labels,
     strategy: { name: strategy.name, reduce: strategy.reduce, seed: round.seed },
@@ -246,7 +247,49 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     chunkBytes: opts.chunkBytes,
     format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
     exclude: sharedKeys(await exclusionKeys(store, round.previous, round.plan.snapshotVersion ?? null)),
-  }, opts.pool, {
+  };
+  const first = await scorePass(opts, round, objects, sources, params);
+  // An object whose own records are mostly invalid would push every round over maxRejectRatio, and a
+  // failed round consumes nothing: it is set aside whole, and the round scored again without it. The
+  // decision rests on the object's bytes alone, so a rerun, or a shard holding it, decides the same.
+  const max = scoringStrategy(project).maxRejectRatio;
+  const over = first.result.objects.filter((o) => o.read > 0 && o.rejected / o.read > max && !first.quarantined.some((q) => store.uri(q.name) === o.uri));
+  if (over.length === 0) return first.scores;
+  const overUris = new Set(over.map((o) => o.uri));
+  const kept = objects.filter((o) => !overUris.has(store.uri(o.name)));
+  const second = await scorePass(opts, round, kept, sources.filter((s) => !overUris.has(s.uri)), params);
+  // Reject lines in plan order: a set-aside object's single line stands where its records' lines stood.
+  const lines = new Map<string, string[]>();
+  for (const line of second.scores.rejects) {
+    const object = (JSON.parse(line) as Reject).object;
+    lines.set(object, [...(lines.get(object) ?? []), line]);
+  }
+  const rejects: string[] = [];
+  const quarantined: QuarantinedObject[] = [];
+  for (const o of objects) {
+    const uri = store.uri(o.name);
+    const bad = over.find((x) => x.uri === uri);
+    if (bad === undefined) {
+      rejects.push(...(lines.get(uri) ?? []));
+      const q = second.quarantined.find((x) => x.name === o.name);
+      if (q !== undefined) quarantined.push(q);
+      continue;
+    }
+    const example = first.scores.rejects.map((l) => JSON.parse(l) as Reject).find((r) => r.object === uri);
+    const reason = `${bad.rejected} of ${bad.read} records invalid (${(100 * bad.rejected / bad.read).toFixed(1)}% > maxRejectRatio ${(100 * max).toFixed(1)}%), none used${example ? `; first: line ${example.line}${example.field ? ` ${example.field}` : ''}: ${example.reason}` : ''}`;
+    rejects.push(JSON.stringify({ object: uri, line: 0, field: null, reason, code: 'REJECTS_OVER_RATIO' } satisfies Reject));
+    quarantined.push({ name: o.name, generation: o.generation, code: 'REJECTS_OVER_RATIO', line: 0, reason });
+    round.log.warn(`round ${round.roundId}: ${uri} quarantined (REJECTS_OVER_RATIO): ${reason}`);
+  }
+  return { ...second.scores, rejects, quarantined };
+}
+
+/** One scoring pass over `sources`: their heaps, stats and reject lines, and the objects that could not be read. */
+async function scorePass(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[], sources: Source[], params: ScoreParams): Promise<{ scores: RoundScores & { exact: ExactSums }; quarantined: QuarantinedObject[]; result: ScoreRunResult }> {
+  const rejects: string[] = [];
+  const quarantined: QuarantinedObject[] = [];
+  const byName = new Map(objects.map((o) => [o.name, o]));
+  const result = await scoreSources(sources, params, opts.pool, {
     signal: opts.signal,
     onRejects: (rs: Reject[]) => { for (const r of rs) rejects.push(JSON.stringify(r)); },
     // An unreadable object is consumed with the rest (never retried), listed in the manifest; see docs/reliability.md.
@@ -256,7 +299,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
   });
-  return { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact };
+  return { scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact }, quarantined, result };
 }
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {
@@ -405,6 +448,8 @@ export function manifestFiles(dir: string, queueFiles: Array<[string, string]>, 
 export async function commitManifest<M extends RoundManifest>(opts: RoundOptions, manifest: M, previous: RoundManifest[], log: Logger, summary: string): Promise<{ status: 'created' | 'exists'; manifest: M }> {
   // A round aborted (past its time bound, or at shutdown) never commits, however late it gets here.
   opts.signal?.throwIfAborted();
+  // A round released by another planner (its claims taken over) must not commit: CONFLICT here.
+  await commitClaims(opts.store, manifest.round);
   const { created } = await writeOnce(opts.store, `${roundDir(manifest.round)}/manifest.json`, jsonFile(manifest));
   log.info(`round ${manifest.round} ${created ? 'written' : 'already written by another run'}: ${summary}`);
   await writeRoundStats(opts, manifest, [...previous, manifest]);

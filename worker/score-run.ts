@@ -53,6 +53,8 @@ export interface ScoreRunResult {
   copies: { top: ScoredEntry[]; audit: ScoredEntry[] };
   stats: ChunkStats;
   exact: ExactSums;
+  /** Records read and rejected per object (by URI), in input order: what a per-object reject ratio is judged on. */
+  objects: Array<{ uri: string; read: number; rejected: number }>;
 }
 
 export interface ScoreRunHooks {
@@ -177,6 +179,11 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   // Objects set aside so far (by URI): their later tasks are dropped when applied.
   const quarantined = new Set<string>();
   const byUri = new Map(sources.map((src) => [src.uri, src]));
+  const perObject = new Map(sources.map((src) => [src.uri, { uri: src.uri, read: 0, rejected: 0 }]));
+  const countObject = (uri: string, read: number, rejected: number) => {
+    const o = perObject.get(uri);
+    if (o !== undefined) { o.read += read; o.rejected += rejected; }
+  };
   const quarantine = async (source: Source, line: number, err: unknown, code: string) => {
     quarantined.add(source.uri);
     const reason = `object not read past line ${line - 1}: ${(err as Error).message}`;
@@ -221,6 +228,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         for (const e of out.top) top.push(e);
         for (const e of out.audit) audit.push(e);
         addStats(stats, out.stats);
+        countObject(f.object, out.stats.read, out.stats.rejected);
         confidenceNano += BigInt(out.stats.confidenceNano);
         entropyNano += BigInt(out.stats.entropyNano);
         rejects = out.rejects;
@@ -236,6 +244,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         // Lines rejected on this thread (too long to buffer) count when applied, as every other record.
         stats.read += rejects.length;
         stats.rejected += rejects.length;
+        countObject(f.object, rejects.length, rejects.length);
       }
       if (rejects.length > 0) await hooks.onRejects?.(rejects);
       hooks.onProgress?.(stats.read, bytesRead);
@@ -324,6 +333,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         top, audit,
         onStats: (b) => {
           addStats(stats, b);
+          countObject(source.uri, b.read, b.rejected);
           confidenceNano += BigInt(b.confidenceNano);
           entropyNano += BigInt(b.entropyNano);
         },
@@ -385,5 +395,8 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
   stats.entropySum = Number(entropyNano) / 1e9;
   // Key order follows which chunk finished first; sort so the manifest bytes do not.
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return { top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats, exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() } };
+  return {
+    top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats,
+    exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() }, objects: [...perObject.values()],
+  };
 }

@@ -23,6 +23,7 @@ import type { AppContext } from './app.js';
 import { ReviewloopError, isReviewloopError } from './errors.js';
 import { runBounded, type BoundStage } from './job-bound.js';
 import { claimSlot, Lease } from './lease.js';
+import { releaseRound } from './claims.js';
 import { redactString, type Logger } from './log.js';
 import type { DaemonMetrics, JobName, SkipReason } from './metrics.js';
 import { slotRoundId } from './round-id.js';
@@ -247,6 +248,11 @@ export class JobRunner {
       // Marked first, so that whoever reads this line finds the marker.
       await markDone(store, job, slotId, { status: 'failed', holder: this.options.holder, code, message: redactString((err as Error).message), finishedAt: new Date(this.now()).toISOString() })
         .catch((e: unknown) => log.warn(`could not mark ${job} ${slotId} failed: ${(e as Error).message}`));
+      // A failed slot is never redone: free the objects its round claimed so the next slot reads them (worker/claims.ts).
+      if (job === 'round') {
+        await releaseRound(store, slotId, this.options.holder, `round failed: ${code}`)
+          .catch((e: unknown) => log.warn(`could not release the claims of round ${slotId}: ${(e as Error).message}`));
+      }
       log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { code });
       emit({ type: 'finished', outcome: 'failed', code });
       return err ?? new Error('unknown failure');

@@ -157,13 +157,13 @@ describe('cold start on a gs:// bucket of images', () => {
       expect(row.boxes).toEqual([{ label: 'scratch', points: [[1, 1], [1, 4], [5, 4], [5, 1]], x: 1, y: 1, width: 4, height: 3 }]);
     }
 
-    // A new production line is uploaded; the next round lists from the newest folder only.
+    // A new production line is uploaded; the next round lists the whole prefix (the default) and reads only what is new.
     await uploadAll(store, images('line-e', 5));
     const spy2 = spied(store);
     const r2 = await runRound({ ...opts, store: spy2.store, roundId: R2 });
     const m2 = r2.manifest as RawRoundManifest;
     const plan2 = JSON.parse((await store.read(`rounds/${R2}/plan.json`)).toString()) as { listedFrom: string | null };
-    expect(plan2.listedFrom).toBe('raw/line-d/');
+    expect(plan2.listedFrom).toBeNull();
     expect(m2.consumed.map((c) => c.name)).toEqual(images('line-e', 5).map(([n]) => n));
     expect(m2.counts).toMatchObject({ read: 5, rejected: 0, scored: 271 - 40, skipped: 40, queued: 40 });
     const picked2 = Object.fromEntries(m2.raw.strata.map((s) => [s.stratum, s.picked]));

@@ -226,9 +226,9 @@ describe('push-annotations', () => {
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
-    expect(await main(['node', 'reviewloop', 'push-annotations', file, '--round', 'r1', '-c', cfg], io)).toBe(1);
+    expect(await main(['node', 'reviewloop', 'push-annotations', file, '--round', 'r1', '-c', cfg, '--allow-unknown-round'], io)).toBe(1);
     expect(err.join('')).toContain(`${file} line 2: (line): malformed JSON`);
-    expect(await main(['node', 'reviewloop', 'push-annotations', file, '--round', 'r1', '-c', cfg, '--skip-bad'], io)).toBe(0);
+    expect(await main(['node', 'reviewloop', 'push-annotations', file, '--round', 'r1', '-c', cfg, '--skip-bad', '--allow-unknown-round'], io)).toBe(0);
     expect(out.join('')).toMatch(/uploaded 1 answer\(s\): 1 accept, 0 reject, 0 ignore to file:\/\/.*\/root\/p\/annotations\/r1\/alice\.jsonl/);
     expect(err.join('')).toContain('this project has no round r1');
     expect(await main(['node', 'reviewloop', 'push-annotations', file, '--round', '../x', '-c', cfg], io)).toBe(2);

@@ -14,6 +14,7 @@ import { ANNOTATOR_METADATA_KEY } from '../annotators.js';
 import { exportLines } from '../export-lines.js';
 import type { BadExportLine } from '../prodigy-exports.js';
 import { checkParsed, exportRules, parseForProject, roundToLookUp, type CheckContext, type ExportRules } from '../prodigy-validate.js';
+import { refuseUnknownRound } from '../known-rounds.js';
 import { validateRoundId } from '../round-id.js';
 import { loadRoundItems } from '../round-items.js';
 import type { ObjectStore } from '../store.js';
@@ -118,7 +119,8 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--project <name>', 'project (required when several are configured)')
     .option('--name <name>', 'the reviewer: object name under annotations/R/ (default: the file name) and annotator of answers from unnamed Prodigy sessions')
     .option('--skip-bad', 'upload only the valid lines instead of refusing a file with bad lines')
-    .action(async (file: string, opts: { round: string; config: string; project?: string; name?: string; skipBad?: boolean }) => {
+    .option('--allow-unknown-round', 'upload even when the project has no such round (e.g. answers to tasks made outside reviewloop)')
+    .action(async (file: string, opts: { round: string; config: string; project?: string; name?: string; skipBad?: boolean; allowUnknownRound?: boolean }) => {
       if (file === '-' && !opts.name) throw Object.assign(new Error('reading standard input needs --name (e.g. --name alice.jsonl)'), { code: 'USAGE' });
       try {
         validateRoundId(opts.round);
@@ -134,6 +136,7 @@ export function register(program: Command, env: CommandEnv): void {
       }
       await env.withApp(opts.config, async (app) => {
         const project = app.project(opts.project);
+        if (!opts.allowUnknownRound) await refuseUnknownRound(app.projectStore(project), opts.round);
         let r: PushResult;
         try {
           r = await pushAnnotations(app.projectStore(project), data, {
