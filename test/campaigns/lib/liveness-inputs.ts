@@ -10,15 +10,15 @@ import { INTENT_LABELS, intentBatch, type GoldRecord } from '../../../worker/dem
 import { reviewChoice } from '../../../worker/demo/reviewer.js';
 import { PROJECT } from './common.js';
 
-export const PREDICTION_POISON = ['truncatedGzip', 'gzNotGzip', 'gzipTrailingJunk', 'deepMetaLine', 'corruptArrow', 'emptyFile', 'invalidUtf8Lines'] as const;
+export const PREDICTION_POISON = ['truncatedGzip', 'gzNotGzip', 'gzipTrailingJunk', 'deepMetaLine', 'corruptArrow', 'emptyFile', 'emptyGzFile', 'invalidUtf8Lines'] as const;
 export type PredictionPoison = (typeof PREDICTION_POISON)[number];
 
 /** One staged prediction object and what the round must make of it. */
 export interface StagedObject {
   name: string;
   body: Buffer;
-  /** `good`, or the poison kind. */
-  kind: 'good' | PredictionPoison;
+  /** `good`, a poison kind, or `newGeneration`: a good object rewritten under the name of one quarantined earlier. */
+  kind: 'good' | 'newGeneration' | PredictionPoison;
   /** Valid records with their 1-based line (Arrow: row) numbers. */
   valid: Array<{ line: number; id: string }>;
   /** Lines that must come back as line-level rejects of this object. */
@@ -74,7 +74,10 @@ export async function poisonObject(kind: PredictionPoison, name: string, batch: 
       return linesObject(`${name}.jsonl`, kind, out, all.filter((_, i) => !bad.has(i)), [...bad].map((i) => i + 1).sort((a, b) => a - b), false);
     }
     case 'emptyFile':
-      return { name: `${name}.jsonl`, body: Buffer.alloc(0), kind, valid: [], badLines: [], mustQuarantine: false };
+    case 'emptyGzFile':
+      // Zero bytes is a JSONL file of no records (a shard a pipeline had nothing for), gzip-named or not:
+      // consumed, nothing read, nothing to list.
+      return { name: `${name}.jsonl${kind === 'emptyGzFile' ? '.gz' : ''}`, body: Buffer.alloc(0), kind, valid: [], badLines: [], mustQuarantine: false };
     case 'corruptArrow':
       return { name: `${name}.arrow`, body: await corruptArrow(batch, random), kind, valid: all, badLines: [], mustQuarantine: true };
   }
@@ -128,7 +131,10 @@ export interface StagedExport {
   lines: ExportLine[];
   /** The file cannot be read: it must be quarantined whole. */
   mustQuarantine: boolean;
-  kind: 'good' | ExportPoison;
+  /** A file cut short: the lines it was cut from, for a reviewer who uploads it again whole. */
+  complete?: string[];
+  /** `newGeneration`: a complete file rewritten under the name of one quarantined earlier. */
+  kind: 'good' | 'newGeneration' | ExportPoison;
 }
 
 /** A reviewer's `prodigy db-out` lines for `tasks` (real format: answer, accept, _view_id, _session_id, _annotator_id, _timestamp). */

@@ -59,7 +59,7 @@ async function timedRun(fig: Figures, args: string[], boundMs: number, what: str
 }
 
 /** Stages good objects and poison ones (a seeded pick, rotating so every kind is tried) for iteration `it`. */
-async function stagePredictions(dir: string, it: number, random: () => number, gold: Map<string, string>, records: number): Promise<StagedObject[]> {
+async function stagePredictions(dir: string, it: number, random: () => number, gold: Map<string, string>, records: number, earlier: StagedObject[]): Promise<StagedObject[]> {
   const out: StagedObject[] = [];
   const folder = `predictions/it${String(it).padStart(3, '0')}`;
   const goods = 2 + Math.floor(random() * 2);
@@ -76,6 +76,14 @@ async function stagePredictions(dir: string, it: number, random: () => number, g
     const batch = batchOf(5000 + it * 10 + j, 40 + Math.floor(random() * 80), `i${it}p${j}`, 'm1');
     remember(gold, batch);
     out.push(await poisonObject(kind, `${folder}/x-${j}-${kind}`, batch, random));
+  }
+  // The producer fixes a quarantined object and uploads it again: the new generation is read like any new object.
+  const fixable = earlier.filter((o) => o.mustQuarantine && /\.jsonl(\.gz)?$/.test(o.name));
+  if (fixable.length > 0 && random() < 0.5) {
+    const name = fixable[Math.floor(random() * fixable.length)].name;
+    const batch = batchOf(9000 + it, 30, `i${it}r`, 'm1');
+    remember(gold, batch);
+    out.push({ ...goodObject(name, batch, name.endsWith('.gz')), kind: 'newGeneration' });
   }
   for (const [k, o] of out.entries()) await placeFile(dir, o.name, o.body, 1_800_000_000 + it * 1000 + k);
   return out;
@@ -102,7 +110,7 @@ async function checkRound(fig: Figures, store: ObjectStore, roundId: string, sta
   for (const o of staged) {
     const uri = store.uri(o.name);
     const q = quarantined.get(o.name);
-    if (o.kind !== 'good') bump(fig.tried, `poisonObject.${o.kind}`);
+    if (o.kind !== 'good') bump(fig.tried, o.kind === 'newGeneration' ? 'rewritten.predictionObject' : `poisonObject.${o.kind}`);
     check(fig, 'every staged object is consumed (never read again)', consumed.has(o.name), () => `${roundId}: ${o.name} (${o.kind}) not consumed`);
     if (o.mustQuarantine) {
       const line = q && rejects.find((r) => r.object === uri && r.code === q.code && r.line === q.line && typeof r.reason === 'string');
@@ -139,7 +147,7 @@ function mistyped(roundId: string, random: () => number): string {
 }
 
 /** Reviewers' exports for the round's queues, with poison files and lines mixed in. */
-async function stageExports(dir: string, store: ObjectStore, roundId: string, it: number, random: () => number, gold: Map<string, string>): Promise<StagedExport[]> {
+async function stageExports(dir: string, store: ObjectStore, roundId: string, it: number, random: () => number, gold: Map<string, string>, earlier: StagedExport[]): Promise<StagedExport[]> {
   const tasks = async (who: string) => jsonl(await store.read(`rounds/${roundId}/queue-${who}.jsonl`)) as Array<Record<string, unknown> & { meta: { id: string } }>;
   const ann = await tasks('ann');
   const bob = await tasks('bob');
@@ -163,9 +171,16 @@ async function stageExports(dir: string, store: ObjectStore, roundId: string, it
   const catText = catGood.map((l, i) => (poison.has(i) ? poisonLine(poison.get(i) as never, l) : l));
   out.push({ name: `annotations/${roundId}/cat.jsonl`, body: Buffer.from(`${catText.join('\n')}\n`), lines: describeLines(catGood, poison), mustQuarantine: false, kind: 'good' });
   if (it % 2 === 0) {
-    const gz = gzipSync(Buffer.from(`${reviewerLines(bob, gold, 'dan', t0 + 17, it * 10 + 4, 0.1).join('\n')}\n`));
+    const lines = reviewerLines(bob, gold, 'dan', t0 + 17, it * 10 + 4, 0.1);
+    const gz = gzipSync(Buffer.from(`${lines.join('\n')}\n`));
     const body = gz.subarray(0, Math.floor(gz.length * (0.2 + 0.6 * random())));
-    out.push({ name: `annotations/${roundId}/dan.jsonl.gz`, body, lines: [], mustQuarantine: true, kind: 'truncatedGzExport' });
+    out.push({ name: `annotations/${roundId}/dan.jsonl.gz`, body, lines: [], mustQuarantine: true, kind: 'truncatedGzExport', complete: lines });
+  }
+  // The reviewer uploads a quarantined export again, whole: the new generation is merged like any new export.
+  const fixable = earlier.filter((e) => e.complete !== undefined);
+  if (fixable.length > 0 && random() < 0.5) {
+    const e = fixable[Math.floor(random() * fixable.length)];
+    out.push(good(e.name, e.complete!, 'newGeneration', true));
   }
   for (const [k, e] of out.entries()) await placeFile(dir, e.name, e.body, 1_800_500_000 + it * 1000 + k);
   return out;
@@ -186,11 +201,11 @@ export async function runLivenessCampaign(opts: LivenessOptions): Promise<Figure
     const expect: Expectations = { goodAnswers: new Map(), objects: [], exports: [] };
     for (let it = 0; it < opts.iterations; it++) {
       const roundId = roundIdOf(it);
-      const staged = await stagePredictions(dir, it, random, gold, opts.records ?? 300);
+      const staged = await stagePredictions(dir, it, random, gold, opts.records ?? 300, expect.objects);
       if (await timedRun(fig, ['round', '-c', config, '--round', roundId], boundMs, `round ${roundId}`)) await checkRound(fig, store, roundId, staged);
       else continue;
       expect.objects.push(...staged);
-      const exports = await stageExports(dir, store, roundId, it, random, gold);
+      const exports = await stageExports(dir, store, roundId, it, random, gold, expect.exports);
       expect.exports.push(...exports);
       const merged = await timedRun(fig, ['merge', '-c', config], boundMs, `merge after ${roundId}`);
       if (merged) await checkMerge(fig, store, exports, expect, it);
