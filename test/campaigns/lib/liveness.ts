@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { INTENT_LABELS, type GoldRecord } from '../../../worker/demo/data.js';
+import type { GoldRecord } from '../../../worker/demo/data.js';
 import type { RoundManifest } from '../../../worker/model.js';
 import type { ObjectStore } from '../../../worker/store.js';
 import { readJson } from '../../../worker/write-once.js';
@@ -143,7 +143,7 @@ async function checkRound(fig: Figures, store: ObjectStore, roundId: string, sta
 
 /** Folder names an operator might type for `roundId`: one sorts before every real round, one after. */
 function mistyped(roundId: string, random: () => number): string {
-  return random() < 0.5 ? roundId.replace(/^2026/, '2025') : roundId.replace('T', 't');
+  return random() < 0.5 ? `${Number(roundId.slice(0, 4)) - 1}${roundId.slice(4)}` : roundId.replace('T', 't');
 }
 
 /** Reviewers' exports for the round's queues, with poison files and lines mixed in. */
@@ -220,5 +220,3 @@ export async function runLivenessCampaign(opts: LivenessOptions): Promise<Figure
   fig.elapsedMs = Date.now() - started;
   return fig;
 }
-
-export { INTENT_LABELS };
