@@ -212,7 +212,7 @@ export async function runLivenessCampaign(opts: LivenessOptions): Promise<Figure
       const status = await timedRun(fig, ['status', '-c', config, '--json'], boundMs, `status after ${roundId}`);
       if (status) checkStatus(fig, store, JSON.parse(status.stdout), expect, roundId);
       fig.tried.iterations = it + 1;
-      log(`iteration ${it}: round ${roundId} and merge done, ${fig.violations.length} violation(s) so far`);
+      if ((it + 1) % 10 === 0) log(`iteration ${it + 1} of ${opts.iterations} done (${((Date.now() - started) / 1000).toFixed(0)} s), ${fig.violations.length} violation(s) so far`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
