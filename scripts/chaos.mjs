@@ -1,5 +1,5 @@
 // `npm run chaos`: the long versions of the reliability campaigns in test/campaigns/, with counts as flags.
-//   npm run chaos -- --kills 200 --fault-rate 0.1 --fault-runs 20 --outages 20 --replicas 4 --iterations 5 --fuzz-runs 100000 --diff-runs 5000 --liveness-iterations 40 [--seed 1] [--only crash,faults]
+//   npm run chaos -- --kills 200 --fault-rate 0.1 --fault-runs 20 --outages 20 --replicas 4 --iterations 5 --fuzz-runs 100000 --diff-runs 5000 --liveness-iterations 150 [--seed 1] [--only crash,faults]
 // Builds, starts fake-gcs-server (for the fault campaign), runs the campaign tests under vitest with the
 // counts in RL_CHAOS_* variables, then prints every campaign's figures. Exit 1 when any invariant broke.
 import { spawn } from 'node:child_process';
@@ -31,7 +31,7 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '5' },
     'fuzz-runs': { type: 'string', default: '100000' },
     'diff-runs': { type: 'string', default: '5000' },
-    'liveness-iterations': { type: 'string', default: '40' },
+    'liveness-iterations': { type: 'string', default: '150' },
     seed: { type: 'string', default: '1' },
     only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { envCount, report } from './lib/common.js';
 import { runLivenessCampaign } from './lib/liveness.js';
 
-// `npm run chaos -- --only liveness --liveness-iterations 200` runs the long version (RL_CHAOS_LIVENESS_ITERATIONS);
+// `npm run chaos -- --only liveness --liveness-iterations 150` runs the long version (RL_CHAOS_LIVENESS_ITERATIONS);
 // npm test runs 4 iterations (every poison kind of objects and exports at least once).
 const ITERATIONS = envCount('RL_CHAOS_LIVENESS_ITERATIONS', 4);
 const SEED = envCount('RL_CHAOS_SEED', 1);
