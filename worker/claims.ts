@@ -13,7 +13,8 @@
  * - A claim held by another round Y is honoured while Y may still consume the
  *   object. It is taken over (a write guarded by the claim's generation) when
  *   Y is released, when Y's plan exists and does not list the object (Y will
- *   never read it), or when the claim is older than the claim TTL and Y has no
+ *   never read it), when Y committed a manifest that does not consume it (its
+ *   records were deferred to the next round), or when the claim is older than the claim TTL and Y has no
  *   outcome: the planner then first releases Y. A released round can no longer
  *   commit (CONFLICT), so an object is never consumed twice; a round that
  *   crashed and is never rerun strands its objects for at most the TTL.
@@ -52,7 +53,16 @@ export interface ClaimOptions {
 class RoundView {
   private readonly outcomes = new Map<string, Promise<OutcomeBody | null>>();
   private readonly plans = new Map<string, Promise<Set<string> | null>>();
+  private readonly consumed = new Map<string, Promise<Set<string> | null>>();
   constructor(private readonly store: ObjectStore) {}
+  /** Keys of the objects the round's manifest consumed, or null when it has no manifest (yet). */
+  committed(round: string): Promise<Set<string> | null> {
+    if (!this.consumed.has(round)) {
+      this.consumed.set(round, readJson<{ consumed?: Array<{ name: string; generation: string }> }>(this.store, `rounds/${round}/manifest.json`)
+        .then((m) => (m ? new Set((m.consumed ?? []).map((o) => consumedKey(o.name, o.generation))) : null)));
+    }
+    return this.consumed.get(round)!;
+  }
   outcome(round: string, fresh = false): Promise<OutcomeBody | null> {
     if (fresh || !this.outcomes.has(round)) this.outcomes.set(round, readJson<OutcomeBody>(this.store, outcomeName(round)));
     return this.outcomes.get(round)!;
@@ -166,7 +176,12 @@ async function claimIsVoid(store: ObjectStore, view: RoundView, holder: string, 
   const planned = await view.planned(holder);
   // A fixed plan without the object: the holder never reads it (a replica of it planned first without it).
   if (planned && !planned.has(consumedKey(o.name, o.generation))) return true;
-  if (outcome?.state === 'committed') return false;
+  if (outcome?.state === 'committed') {
+    // A committed round that left a planned object unconsumed (its records were deferred: media not
+    // readable yet) hands it to the next round; until its manifest is there, it still holds it.
+    const consumed = await view.committed(holder);
+    return consumed !== null && !consumed.has(consumedKey(o.name, o.generation));
+  }
   const age = (opts.now ?? Date.now)() - Date.parse(claim.updated);
   if (!(age > (opts.ttlMs ?? CLAIM_TTL_MS))) return false;
   const state = await releaseRound(store, holder, `round ${round}`, `claim on ${o.name} held for ${Math.round(age / 60_000)} min without completing`);

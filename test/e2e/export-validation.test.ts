@@ -66,7 +66,7 @@ describe('exports checked against the project, per line and per file', () => {
       answer('t5', ['shipping'], 'alice', { spans: [{ start: 0, end: 1e9, label: 'shipping' }], _view_id: 'ner_manual' }),
       '',
     ].join('\n'));
-    const r = cli(['push-annotations', file, '--round', 'r1', '-c', cfg]);
+    const r = cli(['push-annotations', file, '--round', 'r1', '--allow-unknown-round', '-c', cfg]);
     expect(r.code).toBe(1);
     expect(r.err).toContain('4 bad line(s), nothing uploaded');
     for (const [line, field] of [[2, 'accept[0]'], [3, '_timestamp'], [4, 'image'], [5, 'spans[0]']] as const) expect(r.err).toContain(`${file} line ${line}: ${field}:`);
@@ -138,7 +138,7 @@ describe('exports checked against the project, per line and per file', () => {
   it('push-annotations --name names the reviewer of answers from an unnamed session', () => {
     const file = path.join(dir, 'export.jsonl');
     writeFileSync(file, `${answer('t10', ['shipping'], null)}\n`);
-    const r = cli(['push-annotations', file, '--round', 'r1', '-c', cfg, '--name', 'carol']);
+    const r = cli(['push-annotations', file, '--round', 'r1', '--allow-unknown-round', '-c', cfg, '--name', 'carol']);
     expect(r.code, r.err).toBe(0);
     expect(cli(['merge', '-c', cfg]).code).toBe(0);
     const rows = snapshot(4, 'data.jsonl').split('\n').filter(Boolean).map((l) => JSON.parse(l).reviewloop);

@@ -122,7 +122,7 @@ describe('rounds with strategy.engine: bigquery', () => {
     expect(bqQueues[1].filter((t) => first.has(t.meta.id))).toEqual([]);
     expect(bqQueues[1].map((t) => t.meta.id)).toEqual(localQueues[1].map((t) => t.meta.id));
     const [bq, local] = await Promise.all([bqStore, localStore].map(async (s) => JSON.parse((await s.read(`rounds/${ROUNDS[1]}/manifest.json`)).toString())));
-    expect(bq.counts).toEqual({ read: 206, scored: 188, rejected: 3, skipped: 15, queued: 15, audit: 0 }); // rejected: neg, sum and one all-zero vector
+    expect(bq.counts).toEqual({ read: 206, scored: 188, rejected: 3, skipped: 15, queued: 15, audit: 0, duplicates: 0, quarantinedObjects: 0 }); // rejected: neg, sum and one all-zero vector
     expect(bq.counts).toEqual(local.counts);
   });
 

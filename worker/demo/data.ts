@@ -3,19 +3,11 @@
  * the same predictions, gold labels and therefore the same demo figures.
  * Texts come from small templates; the "model" is gold plus calibrated noise.
  */
+import { mulberry32 } from '../stats/intervals.js';
 import { tokenize } from '../tokenize.js';
 
-/** mulberry32: tiny, seedable, good enough for sample data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: tiny, seedable, good enough for sample data (the one the stats' bootstrap uses). */
+export const rng = mulberry32;
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 

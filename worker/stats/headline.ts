@@ -4,6 +4,7 @@
  * and round; then the reviewed-for-doubt figures, labelled as what they are.
  * The formatting functions are pure; {@link loadHeadline} is the one query.
  */
+import type { EstimateRow } from './estimates.js';
 import type { ResultValue, StatsSink } from './sink.js';
 
 /** Label of every figure computed on items picked because the model doubted them. */
@@ -12,18 +13,8 @@ export const REVIEWED_NOTE = 'reviewed items, selected for doubt: not a quality 
 /** The overall measure a headline shows, by preference: the first one a project has. */
 export const HEADLINE_MEASURES = ['accuracy', 'span_f1', 'region_f1', 'f1'] as const;
 
-/** One audit estimate, as stored in `quality_estimates`. */
-export interface Estimate {
-  model: string;
-  round_id: string | null;
-  measure: string;
-  estimate: number | null;
-  ci_low: number | null;
-  ci_high: number | null;
-  n_sample: number;
-  method: string;
-  flag: string | null;
-}
+/** One audit estimate, as stored in `quality_estimates` (its slice and label are the headline's). */
+export type Estimate = Omit<EstimateRow, 'slice' | 'label'>;
 
 /** Figures on the reviewed-for-doubt items (`label_quality`, slice uncertainty, cumulative). */
 export interface ReviewedFigures {
