@@ -112,6 +112,9 @@ export function batchOf(seed: number, n: number, idPrefix: string, model: string
 
 export const EXPORT_POISON = ['truncatedGzExport', 'timestamp1e300', 'notALabel', 'imageBoxesAnswer', 'deepNestingLine', 'mistypedRoundFolder'] as const;
 export type ExportPoison = (typeof EXPORT_POISON)[number];
+/** Poison that is one line of an otherwise good file. */
+export type LinePoison = Exclude<ExportPoison, 'truncatedGzExport' | 'mistypedRoundFolder'>;
+export const LINE_POISON = EXPORT_POISON.filter((k): k is LinePoison => k !== 'truncatedGzExport' && k !== 'mistypedRoundFolder');
 
 type Task = Record<string, unknown> & { meta: { id: string } };
 
@@ -153,7 +156,7 @@ export function describeLines(good: string[], poison: Map<number, ExportPoison> 
 }
 
 /** Turns a good db-out line into a poison line of `kind` (one field wrong, everything else as Prodigy wrote it). */
-export function poisonLine(kind: Exclude<ExportPoison, 'truncatedGzExport' | 'mistypedRoundFolder'>, good: string): string {
+export function poisonLine(kind: LinePoison, good: string): string {
   const v = JSON.parse(good) as Record<string, unknown>;
   switch (kind) {
     case 'timestamp1e300':

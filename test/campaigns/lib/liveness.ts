@@ -16,8 +16,8 @@ import type { ObjectStore } from '../../../worker/store.js';
 import { readJson } from '../../../worker/write-once.js';
 import { bump, check, jsonl, newFigures, placeFile, projectLocalStore, rng, runCli, writeFixtureConfig, type CliRun, type Figures } from './common.js';
 import {
-  EXPORT_POISON, PREDICTION_POISON, batchOf, describeLines, goodObject, poisonLine, poisonObject, reviewerLines,
-  type ExportLine, type ExportPoison, type StagedExport, type StagedObject,
+  LINE_POISON, PREDICTION_POISON, batchOf, describeLines, goodObject, poisonLine, poisonObject, reviewerLines,
+  type ExportLine, type LinePoison, type StagedExport, type StagedObject,
 } from './liveness-inputs.js';
 import { checkMerge, checkStatus } from './liveness-merge.js';
 
@@ -164,11 +164,10 @@ async function stageExports(dir: string, store: ObjectStore, roundId: string, it
   out.push(good(`annotations/${typo ? mistyped(roundId, random) : roundId}/bob.jsonl`, bobLines, typo ? 'mistypedRoundFolder' : 'good'));
   // A third reviewer's file: good lines with poison lines among them.
   const catGood = reviewerLines(ann.slice(0, 12), gold, 'cat', t0 + 13, it * 10 + 3, 0.1);
-  const lineKinds = EXPORT_POISON.filter((k): k is Exclude<ExportPoison, 'truncatedGzExport' | 'mistypedRoundFolder'> => k !== 'truncatedGzExport' && k !== 'mistypedRoundFolder');
-  const poison = new Map<number, ExportPoison>();
+  const poison = new Map<number, LinePoison>();
   const n = 1 + Math.floor(random() * 3);
-  for (let j = 0; j < n; j++) poison.set(Math.floor(random() * catGood.length), lineKinds[(it + j) % lineKinds.length]);
-  const catText = catGood.map((l, i) => (poison.has(i) ? poisonLine(poison.get(i) as never, l) : l));
+  for (let j = 0; j < n; j++) poison.set(Math.floor(random() * catGood.length), LINE_POISON[(it + j) % LINE_POISON.length]);
+  const catText = catGood.map((l, i) => { const kind = poison.get(i); return kind === undefined ? l : poisonLine(kind, l); });
   out.push({ name: `annotations/${roundId}/cat.jsonl`, body: Buffer.from(`${catText.join('\n')}\n`), lines: describeLines(catGood, poison), mustQuarantine: false, kind: 'good' });
   if (it % 2 === 0) {
     const lines = reviewerLines(bob, gold, 'dan', t0 + 17, it * 10 + 4, 0.1);
