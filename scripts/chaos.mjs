@@ -1,5 +1,5 @@
 // `npm run chaos`: the long versions of the reliability campaigns in test/campaigns/, with counts as flags.
-//   npm run chaos -- --kills 200 --fault-rate 0.1 --fault-runs 20 --outages 20 --replicas 4 --iterations 5 --fuzz-runs 100000 --diff-runs 5000 [--seed 1] [--only crash,faults]
+//   npm run chaos -- --kills 200 --fault-rate 0.1 --fault-runs 20 --outages 20 --replicas 4 --iterations 5 --fuzz-runs 100000 --diff-runs 5000 --liveness-iterations 150 [--seed 1] [--only crash,faults]
 // Builds, starts fake-gcs-server (for the fault campaign), runs the campaign tests under vitest with the
 // counts in RL_CHAOS_* variables, then prints every campaign's figures. Exit 1 when any invariant broke.
 import { spawn } from 'node:child_process';
@@ -18,6 +18,7 @@ const CAMPAIGNS = {
   'bad-input': { file: 'test/campaigns/bad-input.test.ts', figures: 'bad-input' },
   differential: { file: 'test/campaigns/differential.test.ts', figures: 'differential' },
   security: { file: 'test/campaigns/security.test.ts' },
+  liveness: { file: 'test/campaigns/liveness.test.ts', figures: 'liveness' },
 };
 
 const { values } = parseArgs({
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '5' },
     'fuzz-runs': { type: 'string', default: '100000' },
     'diff-runs': { type: 'string', default: '5000' },
+    'liveness-iterations': { type: 'string', default: '150' },
     seed: { type: 'string', default: '1' },
     only: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -62,6 +64,7 @@ const env = {
   RL_CHAOS_ITERATIONS: values.iterations,
   RL_CHAOS_FUZZ_RUNS: values['fuzz-runs'],
   RL_CHAOS_DIFF_RUNS: values['diff-runs'],
+  RL_CHAOS_LIVENESS_ITERATIONS: values['liveness-iterations'],
   METADATA_SERVER_DETECTION: 'none',
 };
 delete env.STORAGE_EMULATOR_HOST;

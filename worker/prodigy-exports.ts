@@ -3,6 +3,7 @@
  * a line that cannot be an answer is reported with object, line and field
  * and skipped whole, never merged half.
  */
+import { mayNestDeeperThan, nestingViolation } from '../scoring/nesting.js';
 import type { Answer } from './model.js';
 
 export interface ParsedExportLine {
@@ -88,6 +89,10 @@ export function parseExportLine(text: string, object: string, line: number, opts
   } catch (err) {
     return bad('(line)', `malformed JSON: ${(err as Error).message}`);
   }
+  // The same bound as prediction lines: fields kept from the task (tokens, meta) are copied, written and read
+  // back recursively by the snapshot's writers and its readers (Python's json stops near 1,000 levels).
+  const deep = mayNestDeeperThan(text) ? nestingViolation(v) : null;
+  if (deep !== null) return bad(deep.field ?? '(line)', deep.reason);
   if (!isObj(v)) return bad('(line)', 'expected a JSON object');
   if (typeof v.answer !== 'string' || !ANSWERS.has(v.answer)) return bad('answer', `answer must be accept, reject or ignore, got ${JSON.stringify(v.answer)}`);
   const inputHash = int32(v._input_hash);

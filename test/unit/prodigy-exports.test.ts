@@ -54,6 +54,14 @@ describe('bad export lines', () => {
     expect(bad('{"text":"abc","_input_hash":1,"answer":"accept","spans":[{"start":0,"end":9,"label":"X"}]}')).toMatchObject({ field: 'spans[0]' });
     expect(bad('{"text":"x","_input_hash":1,"answer":"accept","accept":"A"}')).toMatchObject({ field: 'accept' });
   });
+  it('reject a line nesting deeper than 64 levels, naming the top-level field, at any depth', () => {
+    const deep = (n: number) => `${'{"m":'.repeat(n)}1${'}'.repeat(n)}`;
+    for (const n of [64, 3000, 100_000]) {
+      expect(bad(`{"text":"x","_input_hash":1,"answer":"accept","meta":{"id":"a","extra":${deep(n)}}}`)).toMatchObject({ line: 7, field: 'meta', reason: expect.stringMatching(/nested more than 64 levels/) });
+    }
+    // 64 levels counting the line itself pass: the bound is the prediction lines' one.
+    expect(bad(`{"text":"x","_input_hash":1,"answer":"accept","extra":${deep(62)}}`)).toBeNull();
+  });
   it('keep unknown keys and never throw', () => {
     const r = parseExportLine('{"text":"x","_input_hash":1,"answer":"accept","title":"t","_is_binary":false,"__proto__":{"x":1}}', 'f', 1);
     expect(r.ok && r.value.task.title).toBe('t');
