@@ -253,7 +253,8 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
   // failed round consumes nothing: it is set aside whole, and the round scored again without it. The
   // decision rests on the object's bytes alone, so a rerun, or a shard holding it, decides the same.
   const max = scoringStrategy(project).maxRejectRatio;
-  const over = first.result.objects.filter((o) => o.read > 0 && o.rejected / o.read > max && !first.quarantined.some((q) => store.uri(q.name) === o.uri));
+  // An object that also broke (unreadable past some line) is judged on the records read before the break.
+  const over = first.result.objects.filter((o) => o.read > 0 && o.rejected / o.read > max);
   if (over.length === 0) return first.scores;
   const overUris = new Set(over.map((o) => o.uri));
   const kept = objects.filter((o) => !overUris.has(store.uri(o.name)));
@@ -353,7 +354,7 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
     model: i.entry.record.model ?? null, source: `${i.entry.source.object}#L${i.entry.source.line}`,
     prediction: predictionOf(i.entry.record),
   })));
-  const duplicates = duplicateRejects(selection.items, scores.copies);
+  const duplicates = duplicateRejects(selection.items, scores);
   scores.rejects.push(...duplicates.map((r) => JSON.stringify(r)));
   const rejectsText = scores.rejects.length > 0 ? `${scores.rejects.join('\n')}\n` : '';
   await writeOnce(store, `${dir}/rejects.jsonl`, rejectsText, 'application/x-ndjson');
@@ -395,18 +396,21 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
 }
 
 /**
- * One reject line per copy of a queued id that ranked before its heap's worst
- * entry (at most COPIES_PER_ID per id; see scoring/topk.ts), in input order.
- * The copy is not queued: the queued one is named in the reason.
+ * One reject line per copy of a queued id that either heap kept or listed as a
+ * losing copy ranking before its worst entry (at most COPIES_PER_ID per id and
+ * heap; see scoring/topk.ts), in input order. The two heaps may keep different
+ * copies of one id (the best score; the first line, since copies share their
+ * draw): whichever is queued, the other is a duplicate. The queued copy itself
+ * is never one; it is named in the reason.
  */
-export function duplicateRejects(items: ReadonlyArray<{ entry: ScoredEntry }>, copies: RoundScores['copies']): Reject[] {
+export function duplicateRejects(items: ReadonlyArray<{ entry: ScoredEntry }>, scores: Pick<RoundScores, 'top' | 'audit' | 'copies'>): Reject[] {
   const queued = new Map(items.map((i) => [i.entry.id, i.entry.source]));
   const seen = new Set<string>();
   const out: Reject[] = [];
-  for (const c of [...copies.top, ...copies.audit]) {
+  for (const c of [...scores.top, ...scores.audit, ...scores.copies.top, ...scores.copies.audit]) {
     const kept = queued.get(c.id);
     const at = `${c.source.object}#L${c.source.line}`;
-    if (kept === undefined || seen.has(at)) continue;
+    if (kept === undefined || seen.has(at) || (kept.object === c.source.object && kept.line === c.source.line)) continue;
     seen.add(at);
     out.push({ object: c.source.object, line: c.source.line, field: 'id', id: c.id, reason: `duplicate id: the copy at ${kept.object}#L${kept.line} is queued` });
   }

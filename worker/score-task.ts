@@ -49,16 +49,26 @@ export type ScoreTaskOutput = ScoreChunkOutput & {
   broken?: { code: string; message: string; unreadable?: string };
 };
 
+/**
+ * Floors are kept per run and object. The main thread drops the tasks of an object that follow
+ * its break (a quarantine), and those may have been scored already: their rows must not raise
+ * the floor of tasks it keeps. Tasks reach a thread in submission order, so a dropped task only
+ * ever precedes, on its thread, later tasks of the same object, which are dropped too.
+ */
+function floorKey(input: { run?: string; object: string }): string | undefined {
+  return input.run === undefined ? undefined : `${input.run}\u0000${input.object}`;
+}
+
 /** The higher of the run's floor sent with the task and this thread's own for the run. */
-function withFloor<T extends { topFloor?: number; run?: string; topK: number }>(input: T): T {
-  const mine = floors.floor(input.run, input.topK);
+function withFloor<T extends { topFloor?: number; run?: string; object: string; topK: number }>(input: T): T {
+  const mine = floors.floor(floorKey(input), input.topK);
   return mine > (input.topFloor ?? -Infinity) ? { ...input, topFloor: mine } : input;
 }
 
 /** Scores a chunk above the thread's floor for its run, then raises that floor by what the chunk kept. */
 function scoreWithFloor(input: ScoreChunkInput): ReturnType<typeof scoreChunkSync> {
   const out = scoreChunkSync(withFloor(input), native);
-  floors.note(input.run, input.topK, out.top);
+  floors.note(floorKey(input), input.topK, out.top);
   return out;
 }
 
@@ -110,7 +120,7 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
       broken = { code: err.code, message: err.message, ...(unreadable === undefined ? {} : { unreadable }) };
     }
     const kept = top.values();
-    floors.note(input.run, input.topK, kept);
+    floors.note(floorKey(input), input.topK, kept);
     return { ok: true, top: [...kept, ...top.copies().map(copyEntry)], audit: [...audit.values(), ...audit.copies().map(copyEntry)], rejects, stats, lines: rows, ...(broken ? { broken } : {}) };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.

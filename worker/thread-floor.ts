@@ -10,7 +10,8 @@
  * whose scores are at least F prove that the final K-th best is at least F,
  * so a row scoring below F can never be kept. The floor therefore counts ids,
  * not scores: the same id kept by two tasks (a duplicated record) is one of
- * the K, and a floor is only ever used for the run and the K it was kept for.
+ * the K, and a floor is only ever used for the key (run and object) and the K
+ * it was kept for.
  * The results never depend on it, only the work done.
  */
 import { TopK } from '../scoring/topk.js';
@@ -18,8 +19,8 @@ import { TopK } from '../scoring/topk.js';
 interface Kept { id: string; score: number }
 interface RunFloor { k: number; heap: TopK<Kept> }
 
-/** Runs remembered per thread: a daemon's pool serves one run after another. */
-const MAX_RUNS = 8;
+/** Floors remembered per thread (one per run and object, see score-task.ts): a daemon's pool serves one run after another. */
+const MAX_RUNS = 64;
 
 export class ThreadFloors {
   private readonly runs = new Map<string, RunFloor>();

@@ -268,13 +268,17 @@ function losingCopies(all: Selected[], kept: Selected[], k: number, cmp: (a: Sel
   return [...perId.values()].flatMap((l) => l.slice(1, 1 + COPIES_PER_ID)).filter((e) => root === undefined || cmp(e, root) < 0).sort(cmp);
 }
 
-/** The duplicate lines a round writes: copies of queued ids, each place once, in input order. */
-export function referenceDuplicates(ref: Reference, queuedIds: Set<string>): Array<[string, number]> {
+/**
+ * The duplicate lines a round writes: for each queued id, every other copy that either heap keeps
+ * or lists as a losing copy (the heaps may keep different copies), never the queued copy itself;
+ * each place once, in input order.
+ */
+export function referenceDuplicates(ref: Reference, queued: Map<string, string>): Array<[string, number]> {
   const seen = new Set<string>();
   const out: Array<[string, number]> = [];
-  for (const e of [...ref.copiesTop, ...ref.copiesAudit]) {
+  for (const e of [...ref.top, ...ref.audit, ...ref.copiesTop, ...ref.copiesAudit]) {
     const at = `${e.object}#${e.line}`;
-    if (!queuedIds.has(e.id) || seen.has(at)) continue;
+    if (!queued.has(e.id) || queued.get(e.id) === at || seen.has(at)) continue;
     seen.add(at);
     out.push([e.object, e.line]);
   }
@@ -369,9 +373,10 @@ export function removeDir(dir: string): void {
 export interface RoundOutcome { queue: string[]; queued: Array<[string, string]>; rejects: Array<[string, number]>; counts: { read: number; scored: number; rejected: number; skipped: number } }
 
 /** The queue a round must write for `ref`: the plain reference selection passed through the same select(). */
-export function referenceQueue(ref: Reference, topK: number, auditFraction: number): string[] {
+export function referenceQueue(ref: Reference, topK: number, auditFraction: number): { queue: string[]; sources: Map<string, string> } {
   const entry = (e: Selected): ScoredEntry => ({ id: e.id, score: e.score, u: e.u, source: { object: e.object, line: e.line }, record: { id: e.id } });
-  return select(ref.top.map(entry), ref.audit.map(entry), ref.scored, { topK, auditFraction, labels: LABELS }).items.map((i) => `${i.audit ? 'A' : 'T'}:${i.entry.id}`);
+  const items = select(ref.top.map(entry), ref.audit.map(entry), ref.scored, { topK, auditFraction, labels: LABELS }).items;
+  return { queue: items.map((i) => `${i.audit ? 'A' : 'T'}:${i.entry.id}`), sources: new Map(items.map((i) => [i.entry.id, `${i.entry.source.object}#${i.entry.source.line}`])) };
 }
 
 /** Runs one round over `objects` (written first) on a local root and reads back what it wrote. */
@@ -449,14 +454,14 @@ async function roundCase(fig: Figures, c: DiffCase, dir: string, pool: ScoringPo
     bump(fig.tried, 'round runs');
     const got = await runRoundCase(dir, c, objects, roundId, auditFraction, pool);
     const ref = reference(objects, { strategy: c.strategy, topK: c.topK, auditK }, `${c.seed}:${roundId}`, exclude, got.uri);
-    const want = referenceQueue(ref, c.topK, auditFraction);
+    const { queue: want, sources } = referenceQueue(ref, c.topK, auditFraction);
     const same = got.queue.length === want.length && got.queue.every((x, j) => x === want[j]);
     check(fig, 'round queue is the plain reference selection, in order', same, () => {
       const j = got.queue.findIndex((x, k) => x !== want[k]);
       return `${label} ${roundId}: ${got.queue.length} queued, reference ${want.length}; first difference at ${j}: ${got.queue[j]} vs ${want[j]}`;
     });
     const counts = { read: ref.read, scored: ref.scored, rejected: ref.rejected, skipped: ref.skipped };
-    const rejects = [...ref.rejects, ...referenceDuplicates(ref, new Set(got.queued.map(([id]) => id)))];
+    const rejects = [...ref.rejects, ...referenceDuplicates(ref, sources)];
     check(fig, 'round counts, reject and duplicate lines match the reference', JSON.stringify(got.counts) === JSON.stringify(counts) && JSON.stringify(got.rejects) === JSON.stringify(rejects),
       () => `${label} ${roundId}: counts ${JSON.stringify(got.counts)} vs ${JSON.stringify(counts)}, ${got.rejects.length} reject lines vs ${rejects.length}`);
     // What the next round must exclude: every queued (id, model), the model as the queued copy had it.
