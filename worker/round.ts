@@ -254,29 +254,33 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
   // decision rests on the object's bytes alone, so a rerun, or a shard holding it, decides the same.
   const max = scoringStrategy(project).maxRejectRatio;
   // An object that also broke (unreadable past some line) is judged on the records read before the break.
-  const over = first.result.objects.filter((o) => o.read > 0 && o.rejected / o.read > max);
-  if (over.length === 0) return first.scores;
-  const overUris = new Set(over.map((o) => o.uri));
-  const kept = objects.filter((o) => !overUris.has(store.uri(o.name)));
-  const second = await scorePass(opts, round, kept, sources.filter((s) => !overUris.has(s.uri)), params);
+  const over = new Map(first.objects.filter((o) => o.read > 0 && o.rejected / o.read > max).map((o) => [o.uri, o]));
+  if (over.size === 0) return first.scores;
+  const second = await scorePass(opts, round, objects.filter((o) => !over.has(store.uri(o.name))), sources.filter((s) => !over.has(s.uri)), params);
   // Reject lines in plan order: a set-aside object's single line stands where its records' lines stood.
   const lines = new Map<string, string[]>();
   for (const line of second.scores.rejects) {
     const object = (JSON.parse(line) as Reject).object;
     lines.set(object, [...(lines.get(object) ?? []), line]);
   }
+  // The first invalid line of each set-aside object, named in its reason.
+  const examples = new Map<string, Reject>();
+  for (const line of first.scores.rejects) {
+    const r = JSON.parse(line) as Reject;
+    if (over.has(r.object) && !examples.has(r.object)) examples.set(r.object, r);
+  }
   const rejects: string[] = [];
   const quarantined: QuarantinedObject[] = [];
   for (const o of objects) {
     const uri = store.uri(o.name);
-    const bad = over.find((x) => x.uri === uri);
+    const bad = over.get(uri);
     if (bad === undefined) {
       rejects.push(...(lines.get(uri) ?? []));
-      const q = second.quarantined.find((x) => x.name === o.name);
+      const q = second.scores.quarantined?.find((x) => x.name === o.name);
       if (q !== undefined) quarantined.push(q);
       continue;
     }
-    const example = first.scores.rejects.map((l) => JSON.parse(l) as Reject).find((r) => r.object === uri);
+    const example = examples.get(uri);
     const reason = `${bad.rejected} of ${bad.read} records invalid (${(100 * bad.rejected / bad.read).toFixed(1)}% > maxRejectRatio ${(100 * max).toFixed(1)}%), none used${example ? `; first: line ${example.line}${example.field ? ` ${example.field}` : ''}: ${example.reason}` : ''}`;
     rejects.push(JSON.stringify({ object: uri, line: 0, field: null, reason, code: 'REJECTS_OVER_RATIO' } satisfies Reject));
     quarantined.push({ name: o.name, generation: o.generation, code: 'REJECTS_OVER_RATIO', line: 0, reason });
@@ -285,8 +289,8 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
   return { ...second.scores, rejects, quarantined };
 }
 
-/** One scoring pass over `sources`: their heaps, stats and reject lines, and the objects that could not be read. */
-async function scorePass(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[], sources: Source[], params: ScoreParams): Promise<{ scores: RoundScores & { exact: ExactSums }; quarantined: QuarantinedObject[]; result: ScoreRunResult }> {
+/** One scoring pass over `sources`: their heaps, stats, reject lines and unreadable objects, and what each object held. */
+async function scorePass(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[], sources: Source[], params: ScoreParams): Promise<{ scores: RoundScores & { exact: ExactSums }; objects: ScoreRunResult['objects'] }> {
   const rejects: string[] = [];
   const quarantined: QuarantinedObject[] = [];
   const byName = new Map(objects.map((o) => [o.name, o]));
@@ -300,7 +304,7 @@ async function scorePass(opts: RoundOptions, round: OpenRound, objects: Consumed
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
   });
-  return { scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact }, quarantined, result };
+  return { scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact }, objects: result.objects };
 }
 
 export async function runRound(opts: RoundOptions): Promise<RoundResult> {

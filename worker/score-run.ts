@@ -190,6 +190,12 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
     await hooks.onRejects?.([{ object: source.uri, line, field: null, reason, code }]);
     await hooks.onQuarantine?.({ source, line, code, reason });
   };
+  /** The object of task `f` broke at `line`: quarantined when the caller takes quarantines and the cause is the bytes', else the run fails. */
+  const broke = async (f: Finished, line: number, err: ReviewloopError) => {
+    const qcode = hooks.onQuarantine === undefined ? null : quarantineCode(err);
+    if (qcode !== null) await quarantine(byUri.get(f.object)!, line, err, qcode);
+    else failure = err;
+  };
 
   const applyInOrder = async () => {
     while (finished.has(nextToApply)) {
@@ -215,10 +221,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
           const undeliverable = out.code === 'RESULT_UNDELIVERABLE';
           const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : undeliverable ? 'INPUT_INVALID' : 'SCORING_FAILED';
           const line = f.firstLine ?? lineBase;
-          const err = new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } });
-          const qcode = hooks.onQuarantine === undefined ? null : quarantineCode(err);
-          if (qcode !== null) await quarantine(byUri.get(f.object)!, line, err, qcode);
-          else failure = err;
+          await broke(f, line, new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } }));
           continue;
         }
         if (f.ranged) {
@@ -235,9 +238,7 @@ export async function scoreSources(sources: Source[], params: ScoreParams, pool:
         if (out.broken !== undefined) {
           // Rows before the corrupt batch stay; the object is quarantined at the first row not read.
           if (rejects.length > 0) await hooks.onRejects?.(rejects);
-          const err = new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } });
-          if (hooks.onQuarantine !== undefined) await quarantine(byUri.get(f.object)!, lineBase, err, quarantineCode(err)!);
-          else failure = err;
+          await broke(f, lineBase, new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } }));
           continue;
         }
       } else {

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/ports.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
@@ -25,17 +25,6 @@ afterAll(() => {
 });
 
 type Line = Record<string, unknown>;
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => ok(port));
-    });
-  });
-}
 
 function start(args: string[], cwd: string) {
   const proc = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...HELD }, stdio: ['ignore', 'pipe', 'pipe'] });
