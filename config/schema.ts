@@ -52,7 +52,7 @@ const strategySchema = z.strictObject({
 });
 
 /**
- * Listing of a prefix (worker/listing.ts). `full` (default): every run lists the whole prefix.
+ * Listing of a prefix (worker/store/listing.ts). `full` (default): every run lists the whole prefix.
  * `incremental`: only for prefixes declared date-partitioned; `fullRescanEvery` runs between full listings
  * (0 = only when an incremental listing finds nothing).
  */
@@ -99,7 +99,7 @@ const projectSchema = z.strictObject({
     maxTextBytes: z.number().int().min(1).default(1024 * 1024),
     /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 10th round by default. */
     listing: listing(10),
-    /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/bq-round.ts). */
+    /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/round/bq-round.ts). */
     table: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE').optional(),
     /** `engine: bigquery`: STRING id column. Default `id`. */
     idColumn: bqIdent.optional(),
@@ -234,12 +234,12 @@ export const configSchema = z.strictObject({
     leaseTtlMs: z.number().int().min(1000).default(120_000),
     /**
      * Time one scheduled job (a round or a merge) may run, in ms; past it the job is aborted and its slot
-     * is marked failed with JOB_TIMEOUT (worker/job-bound.ts). Default 3600000 (1 h).
+     * is marked failed with JOB_TIMEOUT (worker/core/job-bound.ts). Default 3600000 (1 h).
      */
     jobTimeoutMs: z.number().int().min(1000).default(3_600_000),
     /**
      * `/readyz` fails for a project's job when none of its last this-many slots (those that must have ended,
-     * i.e. at or before now − jobTimeoutMs) succeeded (worker/liveness.ts). Default 3.
+     * i.e. at or before now − jobTimeoutMs) succeeded (worker/daemon/liveness.ts). Default 3.
      */
     readyStaleSlots: z.number().int().min(1).max(1000).default(3),
     /** HTTP port for /healthz, /readyz, /metrics; 0 disables. Default 8080. */

@@ -1,5 +1,5 @@
 /*
- * The native module (dist/native/line-scan.node): `scan` and `keys`
+ * The native module (dist/native/scan-settle.node): `scan` and `keys`
  * (line-scan.c), `settle` (settle.c, settle-avx2.c) and `spans`, bound here.
  */
 

@@ -298,7 +298,7 @@ function normalizeVertex(v: Record<string, unknown>, opts: NormalizeOptions): No
     const w = Number(instance.width);
     const h = Number(instance.height);
     const sized = w > 0 && h > 0;
-    // Without a size on the line, an image URI lets the round read it from the object's metadata (worker/box-sizes.ts).
+    // Without a size on the line, an image URI lets the round read it from the object's metadata (worker/media/box-sizes.ts).
     if (!sized && !(typeof native.image === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(native.image))) {
       return fail('instance.width', 'detection bboxes are normalised: instance.width and instance.height (or an image URI whose object has width/height metadata) are needed to convert them to pixels', id);
     }

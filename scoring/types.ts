@@ -65,7 +65,7 @@ export interface Reject {
   /** The field at fault; null on an object-level line (an object that could not be read). */
   field?: string | null;
   reason: string;
-  /** Object-level lines only: why the object could not be read (worker/score-run.ts). */
+  /** Object-level lines only: why the object could not be read (worker/pool/score-run.ts). */
   code?: string;
 }
 
@@ -123,7 +123,7 @@ export interface ScoreChunkInput {
    * need not keep them. Default: none (-Infinity).
    */
   topFloor?: number;
-  /** The scoring run (one scoreSources call) the chunk belongs to: a thread shares a floor between a run's chunks (worker/thread-floor.ts). */
+  /** The scoring run (one scoreSources call) the chunk belongs to: a thread shares a floor between a run's chunks (worker/pool/thread-floor.ts). */
   run?: string;
   /** Keep records' `embedding` in entries (only when diversity selection needs it). */
   keepEmbedding: boolean;

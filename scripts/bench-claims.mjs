@@ -1,6 +1,6 @@
 // `node scripts/bench-claims.mjs [--objects N]` (after `npm run build`)
 //
-// What plan-time claims cost (worker/claims.ts): on fake-gcs-server (127.0.0.1 only), a round claims
+// What plan-time claims cost (worker/round/claims.ts): on fake-gcs-server (127.0.0.1 only), a round claims
 // N objects (one create-only write each), a rerun of the same round finds its own claims, and a
 // round with another id checks them all and takes none. Prints wall times; docs/reliability.md
 // ("Claims") quotes the figure.
@@ -12,12 +12,12 @@ import { startEmulators } from './emulators.mjs';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const i = process.argv.indexOf('--objects');
 const N = i === -1 ? 1000 : Number(process.argv[i + 1]);
-if (!existsSync(join(ROOT, 'dist', 'worker', 'claims.js'))) {
+if (!existsSync(join(ROOT, 'dist', 'worker', 'round', 'claims.js'))) {
   console.error('[bench-claims] run "npm run build" first');
   process.exit(2);
 }
-const { GcsStore } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'gcs-store.js')).href);
-const { claimObjects } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'claims.js')).href);
+const { GcsStore } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'store', 'gcs-store.js')).href);
+const { claimObjects } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'round', 'claims.js')).href);
 const { Storage } = await import('@google-cloud/storage');
 
 const emu = await startEmulators({ gcs: true, bq: false });

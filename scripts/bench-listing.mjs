@@ -25,11 +25,11 @@ const FOLDERS = Number(arg('folders', '100'));
 const REPEAT = Math.max(1, Number(arg('repeat', '3')));
 const BACKEND = arg('backend', 'filesystem');
 
-if (!existsSync(join(ROOT, 'dist', 'worker', 'gcs-store.js'))) {
+if (!existsSync(join(ROOT, 'dist', 'worker', 'store', 'gcs-store.js'))) {
   console.error('[bench-listing] run "npm run build" first');
   process.exit(2);
 }
-const { GcsStore } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'gcs-store.js')).href);
+const { GcsStore } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'store', 'gcs-store.js')).href);
 
 const freePort = () => new Promise((ok, fail) => {
   const srv = createServer();

@@ -1,5 +1,5 @@
 // Builds native/*.c (the JSONL line scanner and the row settler) into
-// dist/native/line-scan.node (run by `npm run build`). Optional: without a C
+// dist/native/scan-settle.node (run by `npm run build`). Optional: without a C
 // compiler or Node's headers it says so and exits 0, and scoring runs in JS
 // (same results, slower).
 import { spawnSync } from 'node:child_process';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = ['addon.c', 'line-scan.c', 'settle.c', 'settle-avx2.c'].map((f) => join(ROOT, 'native', f));
-const out = join(ROOT, 'dist', 'native', 'line-scan.node');
+const out = join(ROOT, 'dist', 'native', 'scan-settle.node');
 const cc = process.env.CC ?? 'cc';
 // Node's headers: beside the binary (official tarballs, Docker images) or the distro's.
 const include = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((d) => existsSync(join(d, 'node_api.h')));

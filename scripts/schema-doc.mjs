@@ -1,4 +1,4 @@
-// Writes docs/stats-schema.md from worker/stats/tables.ts (run after `npm run build`);
+// Writes docs/stats-schema.md from domain/quality/tables.ts (run after `npm run build`);
 // test/unit/schema-doc.test.ts fails when the committed file is stale.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

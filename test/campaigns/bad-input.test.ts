@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ScoringPool } from '../../worker/pool.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
 import { envCount, report } from './lib/common.js';
 import { runFuzzCampaign } from './lib/fuzz.js';
 

@@ -4,16 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { isReviewloopError, ReviewloopError } from '../../worker/errors.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { createLogger, redact, redactString } from '../../worker/log.js';
-import { runMerge } from '../../worker/merge.js';
-import { projectStore } from '../../worker/open-store.js';
-import { MediaSigner, MAX_SIGNED_URL_TTL_SECONDS, redactUrl } from '../../worker/signing.js';
-import { openBigQuerySink } from '../../worker/stats/bigquery-sink.js';
-import { main } from '../../worker/cli.js';
-import { rowsFromJsonl } from '../../worker/snapshot-files.js';
+import { parseConfig } from '../../config/parse.js';
+import { isReviewloopError, ReviewloopError } from '../../domain/errors.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { createLogger, redact, redactString } from '../../worker/core/log.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { MediaSigner, MAX_SIGNED_URL_TTL_SECONDS, redactUrl } from '../../worker/media/signing.js';
+import { openBigQuerySink } from '../../worker/stats/sinks/bigquery-sink.js';
+import { main } from '../../worker/cli/main.js';
+import { rowsFromJsonl } from '../../worker/snapshot/snapshot-files.js';
 import { loopConfig } from '../helpers/loop.js';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -78,7 +78,7 @@ describe('security: BigQuery identifiers from config are validated, values are p
 
   it('stats SQL takes values as @parameters, never spliced into the text', async () => {
     const { readFile } = await import('node:fs/promises');
-    const src = await readFile(path.resolve(__dirname, '../../worker/stats/bigquery-sink.ts'), 'utf8');
+    const src = await readFile(path.resolve(__dirname, '../../worker/stats/sinks/bigquery-sink.ts'), 'utf8');
     // Every query() call site passes a params object; the only interpolations are validated identifiers.
     const calls = [...src.matchAll(/this\.query\(\s*(['`])([\s\S]*?)\1\s*(,\s*\{[^}]*\})?\s*\)/g)];
     expect(calls.length).toBeGreaterThan(0);

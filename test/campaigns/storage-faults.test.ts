@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GcsStore } from '../../worker/gcs-store.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { startFaultProxy, type Fault } from '../helpers/fault-proxy.js';
 import { makeTestBucket } from '../helpers/gcs.js';

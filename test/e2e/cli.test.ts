@@ -16,7 +16,7 @@ describe('reviewloop CLI as a user runs it', () => {
   let dir: string;
   let demo: ReturnType<typeof cli>;
   beforeAll(() => {
-    expect(existsSync(path.join(ROOT, 'dist/worker/cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-cli-'));
     demo = cli(['demo', '--dir', path.join(dir, 'demo')]);
   });

@@ -122,7 +122,7 @@ describe('Dockerfile', () => {
 
 describe('the runtime stage, performed on the host', () => {
   it('installs production dependencies only, starts the entry point, serves /healthz and exits 0 on SIGTERM', async () => {
-    expect(existsSync(join(ROOT, 'dist', 'worker', 'cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    expect(existsSync(join(ROOT, 'dist', 'worker', 'cli', 'main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     const app = mkdtempSync(join(tmpdir(), 'rl-image-'));
     dirs.push(app);
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(app, f));

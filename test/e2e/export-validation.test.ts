@@ -44,7 +44,7 @@ describe('exports checked against the project, per line and per file', () => {
   const status = () => JSON.parse(cli(['status', '-c', cfg, '--json']).out) as { projects: Array<{ pendingExports: string[]; quarantinedExports: Array<{ name: string; reason: string }> }> };
 
   beforeAll(() => {
-    expect(existsSync(path.join(ROOT, 'dist/worker/cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-exports-'));
     cfg = path.join(dir, 'reviewloop.yaml');
     writeFileSync(cfg, [

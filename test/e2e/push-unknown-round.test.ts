@@ -17,7 +17,7 @@ describe('push-annotations to a round that does not exist', () => {
   let file: string;
   const answers = path.join('root', 'p', 'annotations');
   beforeAll(() => {
-    expect(existsSync(path.join(ROOT, 'dist/worker/cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-push-round-'));
     cfg = path.join(dir, 'reviewloop.yaml');
     writeFileSync(cfg, `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`);

@@ -19,7 +19,7 @@ describe('a round with an unreadable prediction object, as a user runs it', () =
   let dir: string;
   let cfg: string;
   beforeAll(() => {
-    expect(existsSync(path.join(ROOT, 'dist/worker/cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-quarantine-e2e-'));
     const preds = path.join(dir, 'data/p/predictions');
     mkdirSync(preds, { recursive: true });

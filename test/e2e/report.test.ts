@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
-import { openDuckdbSink } from '../../worker/stats/duckdb-sink.js';
+import { mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../domain/quality/compute.js';
+import { openDuckdbSink } from '../../worker/stats/sinks/duckdb-sink.js';
 import { loadReportData, renderReport, type ReportData } from '../../worker/stats/report.js';
 import { MERGES, ROUNDS } from '../fixtures/stats-sample.js';
 

@@ -25,7 +25,7 @@ describe('two round processes with different ids on one root', () => {
   let dir: string;
   let cfg: string;
   beforeAll(() => {
-    expect(existsSync(path.join(ROOT, 'dist/worker/cli.js')), 'run `npm run build` first (npm test does)').toBe(true);
+    expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-round-race-'));
     cfg = path.join(dir, 'reviewloop.yaml');
     writeFileSync(cfg, `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nworker:\n  threads: 1\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: margin, topK: 100000, auditFraction: 0 }\n`);

@@ -1,4 +1,4 @@
-import { isReviewloopError } from '../../worker/errors.js';
+import { isReviewloopError } from '../../domain/errors.js';
 
 /** 'OK' when `p` resolves, else the ReviewloopError code it rejects with (`raw:…` for anything untyped, so it never passes as a code). */
 export async function errorCode(p: Promise<unknown>): Promise<string> {

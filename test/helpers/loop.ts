@@ -7,17 +7,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../config/parse.js';
 import type { Config } from '../../config/schema.js';
 import { intentBatch, INTENT_LABELS } from '../../worker/demo/data.js';
 import { reviewChoice } from '../../worker/demo/reviewer.js';
-import { runMerge, type MergeResult } from '../../worker/merge.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { projectStore } from '../../worker/open-store.js';
-import { runRound, type RoundResult } from '../../worker/round.js';
-import { openStatsSink, type StatsSink } from '../../worker/stats/sink.js';
-import type { ObjectStore } from '../../worker/store.js';
-import { writeOnce } from '../../worker/write-once.js';
+import { runMerge, type MergeResult } from '../../worker/merge/merge.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { runRound, type RoundResult } from '../../worker/round/round.js';
+import { openStatsSink, type StatsSink } from '../../worker/stats/sinks/sink.js';
+import type { ObjectStore } from '../../worker/store/store.js';
+import { writeOnce } from '../../worker/store/write-once.js';
 
 export function loopConfig(root: string, over: Record<string, unknown> = {}): Config {
   return parseConfig({

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { BigQuery } from '@google-cloud/bigquery';
 import { OAuth2Client } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBigQuerySink, loadJobId } from '../../worker/stats/bigquery-sink.js';
-import { mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
-import { openDuckdbSink } from '../../worker/stats/duckdb-sink.js';
+import { openBigQuerySink, loadJobId } from '../../worker/stats/sinks/bigquery-sink.js';
+import { mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../domain/quality/compute.js';
+import { openDuckdbSink } from '../../worker/stats/sinks/duckdb-sink.js';
 import { loadReportData } from '../../worker/stats/report.js';
-import type { StatsSink } from '../../worker/stats/sink.js';
-import type { Rows } from '../../worker/stats/tables.js';
+import type { StatsSink } from '../../worker/stats/sinks/sink.js';
+import type { Rows } from '../../domain/quality/tables.js';
 import { MERGES, ROUNDS } from '../fixtures/stats-sample.js';
 
 process.env.METADATA_SERVER_DETECTION = 'none';

@@ -5,8 +5,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { openBigQuerySink } from '../../worker/stats/bigquery-sink.js';
+import { parseConfig } from '../../config/parse.js';
+import { openBigQuerySink } from '../../worker/stats/sinks/bigquery-sink.js';
 
 describe('BigQuery sink time bound', () => {
   let server: Server;

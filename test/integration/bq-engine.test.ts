@@ -17,10 +17,10 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SQL_STRATEGIES } from '../../scoring/sql.js';
 import type { StrategyName, TaskType } from '../../scoring/types.js';
-import { scoreInBigQuery } from '../../worker/bq-engine.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { scoreSources } from '../../worker/score-run.js';
-import { dummyAuthClient } from '../../worker/lazy-deps.js';
+import { scoreInBigQuery } from '../../worker/round/bq-engine.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { scoreSources } from '../../worker/pool/score-run.js';
+import { dummyAuthClient } from '../../worker/core/lazy-deps.js';
 import { emulatorEnv } from '../helpers/emulators.js';
 
 process.env.METADATA_SERVER_DETECTION = 'none';

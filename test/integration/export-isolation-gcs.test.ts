@@ -5,15 +5,15 @@
  */
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { pushAnnotations } from '../../worker/commands/push-annotations.js';
-import { readQuarantine } from '../../worker/export-quarantine.js';
-import { GcsStore } from '../../worker/gcs-store.js';
-import { runMerge } from '../../worker/merge.js';
-import { projectStore } from '../../worker/open-store.js';
-import { exportRules } from '../../worker/prodigy-validate.js';
-import { rowsFromJsonl } from '../../worker/snapshot-files.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { parseConfig } from '../../config/parse.js';
+import { pushAnnotations } from '../../worker/cli/commands/push-annotations.js';
+import { readQuarantine } from '../../worker/merge/export-quarantine.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { exportRules } from '../../domain/prodigy/validate.js';
+import { rowsFromJsonl } from '../../worker/snapshot/snapshot-files.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 

@@ -3,7 +3,7 @@
  * operator reading "not found" must see which bucket was asked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GcsStore } from '../../worker/gcs-store.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 

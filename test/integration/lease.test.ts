@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errorCode } from '../helpers/errors.js';
-import { GcsStore } from '../../worker/gcs-store.js';
-import { Lease, claimSlot } from '../../worker/lease.js';
-import { LocalStore } from '../../worker/local-store.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
+import { Lease, claimSlot } from '../../worker/daemon/lease.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket } from '../helpers/gcs.js';
 

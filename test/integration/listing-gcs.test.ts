@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { GcsStore } from '../../worker/gcs-store.js';
-import { runMerge } from '../../worker/merge.js';
-import { PrefixedStore } from '../../worker/open-store.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { runRound } from '../../worker/round.js';
-import type { ListOptions, ObjectInfo, ObjectStore } from '../../worker/store.js';
-import { jsonLines } from '../../worker/write-once.js';
+import { parseConfig } from '../../config/parse.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { PrefixedStore } from '../../worker/store/open-store.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { runRound } from '../../worker/round/round.js';
+import type { ListOptions, ObjectInfo, ObjectStore } from '../../worker/store/store.js';
+import { jsonLines } from '../../worker/store/write-once.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 

@@ -3,14 +3,14 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableFromIPC } from 'apache-arrow';
-import { LocalStore } from '../../worker/local-store.js';
-import { projectStore } from '../../worker/open-store.js';
-import { runMerge } from '../../worker/merge.js';
-import { runRound } from '../../worker/round.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { parseConfig } from '../../config/load.js';
-import { rowsFromJsonl } from '../../worker/snapshot-files.js';
-import type { SnapshotRow } from '../../worker/model.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { runRound } from '../../worker/round/round.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { parseConfig } from '../../config/parse.js';
+import { rowsFromJsonl } from '../../worker/snapshot/snapshot-files.js';
+import type { SnapshotRow } from '../../domain/records.js';
 import { dump, duckdbSink, loopConfig, review, runStandardLoop, stageBatch, tempDir, type LoopRun } from '../helpers/loop.js';
 
 // Deep-comparing Buffers in vitest is slow; hashes say the same.
@@ -131,7 +131,7 @@ describe('re-queueing and re-exports', () => {
     const dir = tempDir('requeue');
     const pool = new ScoringPool({ threads: 1 });
     try {
-      // `again/` sorts before the consumed `b0/`: an incremental listing would see it only at the next full rescan (worker/listing.ts).
+      // `again/` sorts before the consumed `b0/`: an incremental listing would see it only at the next full rescan (worker/store/listing.ts).
       const config = loopConfig(dir, { strategy: { name: 'entropy', topK: 1000, seed: 1 }, queue: {}, predictions: { listing: { mode: 'full' } } });
       const store = projectStore(new LocalStore(dir), 'intents');
       await stageBatch(store, 0, 50);

@@ -5,18 +5,18 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { resignRound } from '../../worker/commands/resign.js';
-import { GcsStore } from '../../worker/gcs-store.js';
-import { createLogger } from '../../worker/log.js';
-import { runMerge } from '../../worker/merge.js';
-import { projectStore } from '../../worker/open-store.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { inputHash, taskHash } from '../../worker/prodigy-tasks.js';
-import { runRound } from '../../worker/round.js';
-import { rowsFromJsonl } from '../../worker/snapshot-files.js';
-import type { ObjectStore } from '../../worker/store.js';
-import { jsonLines } from '../../worker/write-once.js';
+import { parseConfig } from '../../config/parse.js';
+import { resignRound } from '../../worker/cli/commands/resign.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
+import { createLogger } from '../../worker/core/log.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { inputHash, taskHash } from '../../domain/prodigy/tasks.js';
+import { runRound } from '../../worker/round/round.js';
+import { rowsFromJsonl } from '../../worker/snapshot/snapshot-files.js';
+import type { ObjectStore } from '../../worker/store/store.js';
+import { jsonLines } from '../../worker/store/write-once.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { tempDir } from '../helpers/loop.js';
@@ -198,7 +198,7 @@ describe('signed media URLs in image queues on a gs:// root', () => {
 
 describe('the logger with signed URLs', () => {
   it('redacts signatures and credentials in messages, fields and errors', async () => {
-    const { MediaSigner } = await import('../../worker/signing.js');
+    const { MediaSigner } = await import('../../worker/media/signing.js');
     const url = await new MediaSigner({ credentials: keyA.credentials }).signRead('gs://b/secret.jpg', 600);
     const sig = new URL(url).searchParams.get('X-Goog-Signature')!;
     const logs = capturingLogger();

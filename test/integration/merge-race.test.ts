@@ -4,13 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { GcsStore } from '../../worker/gcs-store.js';
-import { runMerge } from '../../worker/merge.js';
-import { projectStore } from '../../worker/open-store.js';
-import { listSnapshots } from '../../worker/snapshot.js';
-import { rowsFromJsonl } from '../../worker/snapshot-files.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { parseConfig } from '../../config/parse.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { listSnapshots } from '../../worker/snapshot/snapshot.js';
+import { rowsFromJsonl } from '../../worker/snapshot/snapshot-files.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { tempDir } from '../helpers/loop.js';
@@ -169,8 +169,8 @@ describe('the lease across processes on fake-gcs-server', () => {
     // One replica: waits for the start signal, tries the lease with its own clock, exits without releasing (a crash, when it won).
     script = path.join(dir, 'replica.mjs');
     writeFileSync(script, `
-      import { GcsStore } from ${JSON.stringify(path.join(REPO, 'dist/worker/gcs-store.js'))};
-      import { Lease } from ${JSON.stringify(path.join(REPO, 'dist/worker/lease.js'))};
+      import { GcsStore } from ${JSON.stringify(path.join(REPO, 'dist/worker/store/gcs-store.js'))};
+      import { Lease } from ${JSON.stringify(path.join(REPO, 'dist/worker/daemon/lease.js'))};
       const [root, endpoint, holder, now] = process.argv.slice(2);
       const store = new GcsStore(root, { apiEndpoint: endpoint });
       while (!(await store.stat('go'))) await new Promise((r) => setTimeout(r, 10));

@@ -6,15 +6,15 @@
  */
 import { rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { pushAnnotations } from '../../worker/commands/push-annotations.js';
-import { isReviewloopError } from '../../worker/errors.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { exportRules } from '../../worker/prodigy-validate.js';
-import { runMerge } from '../../worker/merge.js';
-import { projectStore } from '../../worker/open-store.js';
-import { jsonlBytes, rowsFromJsonl } from '../../worker/snapshot-files.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { parseConfig } from '../../config/parse.js';
+import { pushAnnotations } from '../../worker/cli/commands/push-annotations.js';
+import { isReviewloopError } from '../../domain/errors.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { exportRules } from '../../domain/prodigy/validate.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { jsonlBytes, rowsFromJsonl } from '../../worker/snapshot/snapshot-files.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 import { tempDir } from '../helpers/loop.js';
 
 const line = (id: string, label: string, dataset: string, session: string, t: number) => JSON.stringify({

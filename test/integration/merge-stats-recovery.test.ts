@@ -5,15 +5,15 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { ReviewloopError, isReviewloopError } from '../../worker/errors.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { runMerge } from '../../worker/merge.js';
-import { PrefixedStore } from '../../worker/open-store.js';
-import { readLatest } from '../../worker/snapshot.js';
-import type { StatsSink } from '../../worker/stats/sink.js';
-import type { Rows } from '../../worker/stats/tables.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { parseConfig } from '../../config/parse.js';
+import { ReviewloopError, isReviewloopError } from '../../domain/errors.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { runMerge } from '../../worker/merge/merge.js';
+import { PrefixedStore } from '../../worker/store/open-store.js';
+import { readLatest } from '../../worker/snapshot/snapshot.js';
+import type { StatsSink } from '../../worker/stats/sinks/sink.js';
+import type { Rows } from '../../domain/quality/tables.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 import { duckdbSink, tempDir } from '../helpers/loop.js';
 
 const project = parseConfig({

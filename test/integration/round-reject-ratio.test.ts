@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { projectStore } from '../../worker/open-store.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { runRound } from '../../worker/round.js';
-import { writeOnce } from '../../worker/write-once.js';
+import { parseConfig } from '../../config/parse.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { projectStore } from '../../worker/store/open-store.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { runRound } from '../../worker/round/round.js';
+import { writeOnce } from '../../worker/store/write-once.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'rl-ratio-'));
 const pool = new ScoringPool({ threads: 2 });

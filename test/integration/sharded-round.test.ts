@@ -12,9 +12,9 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { intentBatch, INTENT_LABELS } from '../../worker/demo/data.js';
-import { openStore, projectStore } from '../../worker/open-store.js';
-import { resolveShard, shardObjects } from '../../worker/shard.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { openStore, projectStore } from '../../worker/store/open-store.js';
+import { resolveShard, shardObjects } from '../../worker/round/shard.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 

@@ -5,10 +5,10 @@
  * missing image is a reject that says which gs:// URI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { openApp, type AppContext } from '../../worker/app.js';
-import { silentLogger } from '../../worker/log.js';
-import { runRound } from '../../worker/round.js';
+import { parseConfig } from '../../config/parse.js';
+import { openApp, type AppContext } from '../../worker/app/app.js';
+import { silentLogger } from '../../worker/core/log.js';
+import { runRound } from '../../worker/round/round.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { makeJpeg, makePng } from '../helpers/images.js';

@@ -9,11 +9,11 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChunkStats, Reject, ScoredEntry } from '../../scoring/types.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
-import type { ColumnBatch } from '../../worker/arrow-column.js';
-import { ArrowFileReader, fillBatch, type BatchColumns } from '../../worker/arrow-file.js';
-import { arrowFileBatchCount } from '../../worker/arrow-footer.js';
-import { scoreColumnarSource } from '../../worker/columnar-source.js';
-import { ArrowType, decodeFooter } from '../../worker/arrow-ipc.js';
+import type { ColumnBatch } from '../../worker/sources/arrow-column.js';
+import { ArrowFileReader, fillBatch, type BatchColumns } from '../../worker/sources/arrow-file.js';
+import { arrowFileBatchCount } from '../../worker/sources/arrow-footer.js';
+import { scoreColumnarSource } from '../../worker/sources/columnar-source.js';
+import { ArrowType, decodeFooter } from '../../worker/sources/arrow-ipc.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rl-arrow-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

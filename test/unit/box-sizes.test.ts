@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { headerImageSize, firstImageSize } from '../../worker/box-sizes.js';
-import { ReviewloopError } from '../../worker/errors.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { mediaHeadReader, type MediaHeadReader } from '../../worker/media-read.js';
-import { isDataObject, predictionObjectFilter } from '../../worker/sources.js';
+import { headerImageSize, firstImageSize } from '../../worker/media/box-sizes.js';
+import { ReviewloopError } from '../../domain/errors.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { mediaHeadReader, type MediaHeadReader } from '../../worker/media/media-read.js';
+import { isDataObject, predictionObjectFilter } from '../../worker/sources/sources.js';
 import { makeJpeg, makePng } from '../helpers/images.js';
 
 describe('headerImageSize', () => {

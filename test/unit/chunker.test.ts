@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { chunkLines, type LineChunk, type OversizedLine } from '../../worker/chunker.js';
-import { decompressed } from '../../worker/sources.js';
+import { chunkLines, type LineChunk, type OversizedLine } from '../../worker/sources/chunker.js';
+import { decompressed } from '../../worker/sources/sources.js';
 
 async function collect(parts: Uint8Array[], chunkBytes: number, maxLineBytes: number) {
   const out: Array<LineChunk | OversizedLine> = [];

@@ -8,9 +8,9 @@ import {
 import * as pq from 'parquet-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reject } from '../../scoring/types.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { scoreSources, type ScoreParams } from '../../worker/score-run.js';
-import type { Source } from '../../worker/sources.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { scoreSources, type ScoreParams } from '../../worker/pool/score-run.js';
+import type { Source } from '../../worker/sources/sources.js';
 
 const LABELS = ['a', 'b', 'c'];
 const dir = mkdtempSync(join(tmpdir(), 'rl-columnar-'));

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../config/parse.js';
+import { loadConfig } from '../../worker/core/load-config.js';
 
 const valid = {
   storage: { root: './data' },

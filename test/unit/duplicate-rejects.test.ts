@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BottomK, COPIES_PER_ID, TopK } from '../../scoring/topk.js';
 import type { ScoredEntry } from '../../scoring/types.js';
-import { duplicateRejects } from '../../worker/round.js';
-import { select } from '../../worker/select.js';
+import { duplicateRejects } from '../../worker/round/round.js';
+import { select } from '../../domain/select.js';
 
 const at = (id: string, line: number, score: number, u: number): ScoredEntry => ({ id, score, u, source: { object: 'o', line }, record: { id } });
 

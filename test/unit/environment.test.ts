@@ -9,13 +9,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../config/load.js';
-import { main } from '../../worker/cli.js';
-import { EXIT } from '../../worker/errors.js';
-import { GcsStore, effectiveEndpoint } from '../../worker/gcs-store.js';
-import { mediaUriOf } from '../../worker/media.js';
-import { checkCredentialsFile } from '../../worker/open-store.js';
-import { MediaSigner } from '../../worker/signing.js';
+import { loadConfig } from '../../worker/core/load-config.js';
+import { main } from '../../worker/cli/main.js';
+import { EXIT } from '../../domain/errors.js';
+import { GcsStore, effectiveEndpoint } from '../../worker/store/gcs-store.js';
+import { mediaUriOf } from '../../worker/media/task-media.js';
+import { checkCredentialsFile } from '../../worker/store/open-store.js';
+import { MediaSigner } from '../../worker/media/signing.js';
 import { errorCode } from '../helpers/errors.js';
 
 /** Sets environment variables for one test and puts the old values back. */

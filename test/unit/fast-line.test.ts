@@ -5,7 +5,7 @@ import { parseFastBytes } from '../../scoring/fast-bytes.js';
 import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
 import { exclusionKey } from '../../scoring/hash.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
-import { loadNativeScan } from '../../worker/native-scan.js';
+import { loadNativeScan } from '../../worker/pool/native.js';
 
 // The native line scanner (native/line-scan.c), built by `npm run build`; every property below runs it too.
 const nativeScan = loadNativeScan();
@@ -24,7 +24,7 @@ const slowTwin = (line: string) => line.replace(/\}\s*$/, ',"zz_extra":1}');
 
 describe('fast JSONL path', () => {
   it('has the native line scanner to test (built by npm run build with the system C compiler)', () => {
-    expect(nativeScan, 'dist/native/line-scan.node missing or not loadable: run npm run build (needs cc and node_api.h)').toBeTypeOf('function');
+    expect(nativeScan, 'dist/native/scan-settle.node missing or not loadable: run npm run build (needs cc and node_api.h)').toBeTypeOf('function');
   });
 
   it('accepts only what it reproduces exactly', () => {

@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../worker/cli.js';
-import { EXIT, exitCodeFor, fsError } from '../../worker/errors.js';
-import { LocalStore } from '../../worker/local-store.js';
+import { main } from '../../worker/cli/main.js';
+import { EXIT, exitCodeFor, fsError } from '../../domain/errors.js';
+import { LocalStore } from '../../worker/store/local-store.js';
 import { errorCode } from '../helpers/errors.js';
 
 const inject = vi.hoisted(() => ({ under: null as string | null, errno: 'EROFS' }));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { murmur3, signed32, uniform01 } from '../../scoring/hash.js';
-import { buildTask, inputHash, taskHash, type TaskContext } from '../../worker/prodigy-tasks.js';
-import { tokenize, tokenRange } from '../../worker/tokenize.js';
+import { buildTask, inputHash, taskHash, type TaskContext } from '../../domain/prodigy/tasks.js';
+import { tokenize, tokenRange } from '../../domain/prodigy/tokenize.js';
 import type { ScoredEntry } from '../../scoring/types.js';
 
 describe('murmur3', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { editDistance, nearestRounds } from '../../worker/known-rounds.js';
+import { editDistance, nearestRounds } from '../../worker/round/known-rounds.js';
 
 describe('nearest known rounds for a mistyped --round', () => {
   it('measures edit distance', () => {

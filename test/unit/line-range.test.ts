@@ -5,10 +5,10 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reject } from '../../scoring/types.js';
-import { planRanges, readRangeLines } from '../../worker/line-range.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { scoreSources, type ScoreParams } from '../../worker/score-run.js';
-import type { Source } from '../../worker/sources.js';
+import { planRanges, readRangeLines } from '../../worker/sources/line-range.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { scoreSources, type ScoreParams } from '../../worker/pool/score-run.js';
+import type { Source } from '../../worker/sources/sources.js';
 
 const LABELS = ['a', 'b'];
 const MAX_LINE = 120;

@@ -2,14 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../config/parse.js';
 import type { Config } from '../../config/schema.js';
-import { describeProblem, JobHistory, jobProblems, oldestJudgedSlot, type LastSuccess } from '../../worker/liveness.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { silentLogger } from '../../worker/log.js';
-import { createMetrics } from '../../worker/metrics.js';
-import { ReadinessFailure, startOpsServer } from '../../worker/ops-http.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { describeProblem, JobHistory, jobProblems, oldestJudgedSlot, type LastSuccess } from '../../worker/daemon/liveness.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { silentLogger } from '../../worker/core/log.js';
+import { createMetrics } from '../../worker/daemon/prom-metrics.js';
+import { ReadinessFailure, startOpsServer } from '../../worker/daemon/ops-http.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 
 const at = (iso: string) => Date.parse(iso);
 

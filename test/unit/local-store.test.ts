@@ -7,8 +7,8 @@ import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { errorCode } from '../helpers/errors.js';
-import { LOCAL_HIDDEN_DIR, LocalStore } from '../../worker/local-store.js';
-import type { ObjectInfo } from '../../worker/store.js';
+import { LOCAL_HIDDEN_DIR, LocalStore } from '../../worker/store/local-store.js';
+import type { ObjectInfo } from '../../worker/store/store.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -98,7 +98,7 @@ describe('LocalStore', () => {
   });
 
   it('create-only is atomic across processes: exactly one of several wins', async () => {
-    const built = join(ROOT, 'dist', 'worker', 'local-store.js');
+    const built = join(ROOT, 'dist', 'worker', 'store', 'local-store.js');
     if (!existsSync(built)) throw new Error(`${built} missing: run the tests with \`npm test\`, which builds first`);
     const script = `
       const { LocalStore } = await import(${JSON.stringify(pathToFileURL(built).href)});

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { listingStart } from '../../worker/listing.js';
-import { canonicalQueue, gcsMediaUris, mapMediaFields, mediaUriOf, signMediaUrls } from '../../worker/media.js';
+import { listingStart } from '../../worker/store/listing.js';
+import { canonicalQueue, gcsMediaUris, mapMediaFields, mediaUriOf, signMediaUrls } from '../../worker/media/task-media.js';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const credentials = { client_email: 'unit@reviewloop-test.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };

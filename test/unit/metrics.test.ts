@@ -3,8 +3,8 @@ import {
   acceptanceRate, agreement, cohensKappaPairs, expectedCalibrationError, fleissKappa, ignoreRate,
   interArrivalSeconds, jsDivergence, precisionRecallF1, psi, psiBand, quantile, quantiles,
   baselineQuantileGroups, psiNoiseP95, regroup,
-} from '../../worker/stats/metrics.js';
-import { mulberry32 } from '../../worker/stats/intervals.js';
+} from '../../domain/quality/measures.js';
+import { mulberry32 } from '../../domain/quality/intervals.js';
 
 const single = (pred: string, gold: string, weight?: number) => ({ predicted: [{ label: pred, key: pred }], gold: [{ label: gold, key: gold }], weight });
 

@@ -3,8 +3,8 @@ import { serialize } from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NESTING_DEPTH, mayNestDeeperThan, nestingViolation } from '../../scoring/nesting.js';
 import type { Reject } from '../../scoring/types.js';
-import { ScoringPool, decodeResult } from '../../worker/pool.js';
-import { scoreSources, type ScoreParams } from '../../worker/score-run.js';
+import { ScoringPool, decodeResult } from '../../worker/pool/pool.js';
+import { scoreSources, type ScoreParams } from '../../worker/pool/score-run.js';
 
 const nested = (depth: number, open = '{"m":', close = '}') => `${open.repeat(depth - 1)}1${close.repeat(depth - 1)}`;
 const line = (id: string, meta: string) => `{"id":"${id}","text":"t","probs":{"a":0.3,"b":0.7},"meta":${meta}}`;

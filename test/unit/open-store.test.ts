@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isReviewloopError } from '../../worker/errors.js';
-import { GcsStore } from '../../worker/gcs-store.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { openStore, projectStore } from '../../worker/open-store.js';
-import type { ObjectInfo } from '../../worker/store.js';
+import { isReviewloopError } from '../../domain/errors.js';
+import { GcsStore } from '../../worker/store/gcs-store.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { openStore, projectStore } from '../../worker/store/open-store.js';
+import type { ObjectInfo } from '../../worker/store/store.js';
 
 async function names(it: AsyncIterable<ObjectInfo>): Promise<string[]> {
   const out: string[] = [];

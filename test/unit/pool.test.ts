@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { compiledModulePath } from '../../worker/module-path.js';
-import { taskModulePath } from '../../worker/pool.js';
+import { compiledModulePath } from '../../worker/core/module-path.js';
+import { taskModulePath } from '../../worker/pool/pool.js';
 
 describe('scoring pool lifecycle', () => {
   it('hands piscina a CommonJS task file: its require() of an ES module aborts the process when a thread is closed mid-load', () => {
@@ -12,7 +12,7 @@ describe('scoring pool lifecycle', () => {
   it('survives being closed at any moment of its threads\' start-up (a usage error right after the early pool started)', () => {
     // In a child process: the abort this guards against (a V8 fatal error) would take the test runner down with it.
     // Before the CommonJS entry, about one run in three of these ~120 cycles aborted.
-    const pool = pathToFileURL(compiledModulePath('worker/pool.js')).href;
+    const pool = pathToFileURL(compiledModulePath('worker/pool/pool.js')).href;
     const script = `
       const { ScoringPool } = await import(${JSON.stringify(pool)});
       const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseExportLine } from '../../worker/prodigy-exports.js';
+import { parseExportLine } from '../../domain/prodigy/exports.js';
 
 export const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
 

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { exportLines, isUnreadable, type ExportLine } from '../../worker/export-lines.js';
-import { annotatorName, answerKey, parseExportLine } from '../../worker/prodigy-exports.js';
-import { checkExportLine, type CheckContext, type ExportRules } from '../../worker/prodigy-validate.js';
+import { exportLines, isUnreadable, type ExportLine } from '../../worker/merge/export-lines.js';
+import { annotatorName, answerKey, parseExportLine } from '../../domain/prodigy/exports.js';
+import { checkExportLine, type CheckContext, type ExportRules } from '../../domain/prodigy/validate.js';
 import type { TaskType } from '../../scoring/types.js';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');

@@ -6,9 +6,9 @@ import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Reject } from '../../scoring/types.js';
-import { ScoringPool } from '../../worker/pool.js';
-import { scoreSources, type QuarantinedSource, type ScoreParams } from '../../worker/score-run.js';
-import { decompressed, type Source } from '../../worker/sources.js';
+import { ScoringPool } from '../../worker/pool/pool.js';
+import { scoreSources, type QuarantinedSource, type ScoreParams } from '../../worker/pool/score-run.js';
+import { decompressed, type Source } from '../../worker/sources/sources.js';
 
 const LABELS = ['a', 'b'];
 const dir = mkdtempSync(join(tmpdir(), 'rl-quarantine-'));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
-import { folderOf, mediaOf, parseRawRecord, rawKindOf, rawObjectFilter } from '../../worker/raw-source.js';
+import { parseConfig } from '../../config/parse.js';
+import { folderOf, mediaOf, parseRawRecord, rawKindOf, rawObjectFilter } from '../../worker/sources/raw-source.js';
 
 describe('raw objects: which count and what they become', () => {
   it('include is a glob relative to the prefix; markers and dot files never count', () => {

@@ -3,17 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../config/parse.js';
 import type { Config } from '../../config/schema.js';
-import { EXIT, isReviewloopError } from '../../worker/errors.js';
-import { claimSlot } from '../../worker/lease.js';
-import { Lifecycle } from '../../worker/lifecycle.js';
-import { LocalStore } from '../../worker/local-store.js';
-import { silentLogger } from '../../worker/log.js';
-import { createMetrics, type DaemonMetrics, type JobName } from '../../worker/metrics.js';
-import { dueSlots, validateSchedules } from '../../worker/schedule.js';
-import { floorToMinute, isSlotDone, JobRunner, type JobFn, type JobRun } from '../../worker/slot-runner.js';
-import type { ObjectStore } from '../../worker/store.js';
+import { EXIT, isReviewloopError } from '../../domain/errors.js';
+import { claimSlot } from '../../worker/daemon/lease.js';
+import { Lifecycle } from '../../worker/daemon/lifecycle.js';
+import { LocalStore } from '../../worker/store/local-store.js';
+import { silentLogger } from '../../worker/core/log.js';
+import { createMetrics, type DaemonMetrics, type JobName } from '../../worker/daemon/prom-metrics.js';
+import { dueSlots, validateSchedules } from '../../worker/daemon/schedule.js';
+import { floorToMinute, isSlotDone, JobRunner, type JobFn, type JobRun } from '../../worker/daemon/slot-runner.js';
+import type { ObjectStore } from '../../worker/store/store.js';
 
 function config(schedule: Record<string, string> = { round: '0 2 * * *', merge: '*/15 * * * *' }): Config {
   return parseConfig({

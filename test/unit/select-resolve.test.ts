@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { select } from '../../worker/select.js';
-import { resolveAnswers } from '../../worker/resolve.js';
-import { splitQueue } from '../../worker/annotators.js';
-import type { Answer } from '../../worker/model.js';
+import { select } from '../../domain/select.js';
+import { resolveAnswers } from '../../domain/prodigy/resolve.js';
+import { splitQueue } from '../../domain/prodigy/annotators.js';
+import type { Answer } from '../../domain/records.js';
 import type { ScoredEntry } from '../../scoring/types.js';
 
 const e = (id: string, score: number, u: number): ScoredEntry => ({ id, score, u, source: { object: 'o', line: 1 }, record: { id } });

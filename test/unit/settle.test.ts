@@ -13,13 +13,13 @@ import { SETTLED, settleBatch, settleCounts, foldSettled } from '../../scoring/s
 import { entropy, scoreRange } from '../../scoring/strategies.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
-import { scoreColumnarSource } from '../../worker/columnar-source.js';
-import { compiledModulePath } from '../../worker/module-path.js';
-import { loadNativeScan, loadNativeSettle } from '../../worker/native-scan.js';
+import { scoreColumnarSource } from '../../worker/sources/columnar-source.js';
+import { compiledModulePath } from '../../worker/core/module-path.js';
+import { loadNativeScan, loadNativeSettle } from '../../worker/pool/native.js';
 
 const nativeSettle = loadNativeSettle();
 // The native module's test hook: true runs the scalar kernels even where AVX2 is available.
-const forceScalar = (createRequire(import.meta.url)(compiledModulePath('native/line-scan.node')) as { forceScalar: (on: boolean) => void }).forceScalar;
+const forceScalar = (createRequire(import.meta.url)(compiledModulePath('native/scan-settle.node')) as { forceScalar: (on: boolean) => void }).forceScalar;
 const nativeScan = loadNativeScan();
 const dir = mkdtempSync(join(tmpdir(), 'rl-settle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,7 +52,7 @@ function up(x: number, steps: number): number {
 
 describe('native row settler', () => {
   it('is built (npm run build, with the system C compiler)', () => {
-    expect(nativeSettle, 'dist/native/line-scan.node missing settle: run npm run build').toBeTypeOf('function');
+    expect(nativeSettle, 'dist/native/scan-settle.node missing settle: run npm run build').toBeTypeOf('function');
   });
 
   it.each(KERNELS)('settles only rows whose every decision is the same as JS makes it, even a few ulps from a bin or rounding edge (scalar: %s)', (scalar) => {

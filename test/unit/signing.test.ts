@@ -1,7 +1,7 @@
 import { createHash, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isReviewloopError } from '../../worker/errors.js';
-import { MAX_SIGNED_URL_TTL_SECONDS, MediaSigner, redactUrl, signedReadUrl } from '../../worker/signing.js';
+import { isReviewloopError } from '../../domain/errors.js';
+import { MAX_SIGNED_URL_TTL_SECONDS, MediaSigner, redactUrl, signedReadUrl } from '../../worker/media/signing.js';
 
 // A throwaway key made per run: signing with a key is local, no network involved.
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { answerUnchanged, evaluateRow, mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../worker/stats/compute.js';
-import { TABLES, type Row } from '../../worker/stats/tables.js';
+import { answerUnchanged, evaluateRow, mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../domain/quality/compute.js';
+import { TABLES, type Row } from '../../domain/quality/tables.js';
 import { answer, MERGES, ROUNDS, row } from '../fixtures/stats-sample.js';
 
 const find = (rows: Row[] | undefined, where: Record<string, unknown>) =>

@@ -5,8 +5,8 @@
  * interval covers the truth must be close to 95%.
  */
 import { describe, expect, it } from 'vitest';
-import { weightedKappa } from '../../worker/stats/estimates.js';
-import { bootstrapIntervals, mulberry32, wilsonInterval } from '../../worker/stats/intervals.js';
+import { weightedKappa } from '../../domain/quality/estimates.js';
+import { bootstrapIntervals, mulberry32, wilsonInterval } from '../../domain/quality/intervals.js';
 
 const N = 2000;
 

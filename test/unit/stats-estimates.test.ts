@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { mergeRows } from '../../worker/stats/compute.js';
-import { kishEffectiveN, measures, qualityEstimates, weightedKappa, type AuditUnit } from '../../worker/stats/estimates.js';
-import { expectedCalibrationError, precisionRecallF1 } from '../../worker/stats/metrics.js';
-import { bootstrapIntervals, chiSquareQuantile, mulberry32, normalQuantile, wilsonInterval } from '../../worker/stats/intervals.js';
+import { mergeRows } from '../../domain/quality/compute.js';
+import { kishEffectiveN, measures, qualityEstimates, weightedKappa, type AuditUnit } from '../../domain/quality/estimates.js';
+import { expectedCalibrationError, precisionRecallF1 } from '../../domain/quality/measures.js';
+import { bootstrapIntervals, chiSquareQuantile, mulberry32, normalQuantile, wilsonInterval } from '../../domain/quality/intervals.js';
 import { answer, LABELS, row } from '../fixtures/stats-sample.js';
 
 describe('wilsonInterval', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadJobId, qualifyTables } from '../../worker/stats/bigquery-sink.js';
-import { atToDollar } from '../../worker/stats/duckdb-sink.js';
+import { loadJobId, qualifyTables } from '../../worker/stats/sinks/bigquery-sink.js';
+import { atToDollar } from '../../worker/stats/sinks/duckdb-sink.js';
 
 describe('SQL rewrites', () => {
   it('qualifies our bare table names after FROM/JOIN only (emulator mode)', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ThreadFloors } from '../../worker/thread-floor.js';
+import { ThreadFloors } from '../../worker/pool/thread-floor.js';
 
 describe('thread floors', () => {
   // Ids from a small set, so the same id is kept by several tasks (duplicated records).

@@ -3,8 +3,8 @@
  * the same predictions, gold labels and therefore the same demo figures.
  * Texts come from small templates; the "model" is gold plus calibrated noise.
  */
-import { mulberry32 } from '../stats/intervals.js';
-import { tokenize } from '../tokenize.js';
+import { mulberry32 } from '../../domain/quality/intervals.js';
+import { tokenize } from '../../domain/prodigy/tokenize.js';
 
 /** mulberry32: tiny, seedable, good enough for sample data (the one the stats' bootstrap uses). */
 export const rng = mulberry32;

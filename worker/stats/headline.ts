@@ -4,8 +4,8 @@
  * and round; then the reviewed-for-doubt figures, labelled as what they are.
  * The formatting functions are pure; {@link loadHeadline} is the one query.
  */
-import type { EstimateRow } from './estimates.js';
-import type { ResultValue, StatsSink } from './sink.js';
+import type { EstimateRow } from '../../domain/quality/estimates.js';
+import type { ResultValue, StatsSink } from './sinks/sink.js';
 
 /** Label of every figure computed on items picked because the model doubted them. */
 export const REVIEWED_NOTE = 'reviewed items, selected for doubt: not a quality estimate' as const;

@@ -5,7 +5,7 @@
  */
 import * as echarts from 'echarts';
 import { formatEstimate, formatReviewed, pickHeadline, REVIEWED_NOTE, HEADLINE_MEASURES, type Estimate } from './headline.js';
-import type { ResultValue, StatsSink } from './sink.js';
+import type { ResultValue, StatsSink } from './sinks/sink.js';
 
 type R = Record<string, ResultValue>;
 

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { INTENT_LABELS, intentBatch, rng } from '../../../worker/demo/data.js';
 import { reviewChoice } from '../../../worker/demo/reviewer.js';
-import { LocalStore } from '../../../worker/local-store.js';
-import type { ObjectStore } from '../../../worker/store.js';
+import { LocalStore } from '../../../worker/store/local-store.js';
+import type { ObjectStore } from '../../../worker/store/store.js';
 
 export { rng };
 

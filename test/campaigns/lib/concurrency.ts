@@ -8,9 +8,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LATEST, listSnapshots } from '../../../worker/snapshot.js';
-import type { LatestPointer } from '../../../worker/model.js';
-import { readJson } from '../../../worker/write-once.js';
+import { LATEST, listSnapshots } from '../../../worker/snapshot/snapshot.js';
+import type { LatestPointer } from '../../../domain/records.js';
+import { readJson } from '../../../worker/store/write-once.js';
 import {
   DEFAULT_FIXTURE, bump, check, exportsFor, jsonl, newFigures, placeFile, projectLocalStore, runCli, stagePredictions, writeFixtureConfig,
   type CliRun, type Figures, type FixtureOptions,

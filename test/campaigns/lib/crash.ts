@@ -7,8 +7,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LOCAL_HIDDEN_DIR } from '../../../worker/local-store.js';
-import type { ObjectStore } from '../../../worker/store.js';
+import { LOCAL_HIDDEN_DIR } from '../../../worker/store/local-store.js';
+import type { ObjectStore } from '../../../worker/store/store.js';
 import {
   DEFAULT_FIXTURE, PROJECT, bump, check, diffDigests, digestStore, exportsFor, newFigures, placeFile, projectLocalStore,
   rng, runCli, stagePredictions, writeFixtureConfig, type Figures, type FixtureOptions,

@@ -12,16 +12,16 @@
  * to run. Pools are kept across runs, so floors of earlier runs are there too.
  *
  * Each fast path's invariant has a case aimed at it:
- * - run and thread floors (worker/thread-floor.ts): many small chunks of one
+ * - run and thread floors (worker/pool/thread-floor.ts): many small chunks of one
  *   run on few threads, so floors rise early; duplicated ids across chunks;
  * - the native settler (scoring/settle.ts): entropy, floors arriving while a
  *   chunk's heap is partly filled (tiny chunks after large ones, K above a
  *   chunk's row count);
  * - id-unique heaps (scoring/topk.ts): copies of one id with better and worse
  *   scores, in one chunk and across objects;
- * - ranges cut smaller at a file's end (worker/line-range.ts): chunk sizes from
+ * - ranges cut smaller at a file's end (worker/sources/line-range.ts): chunk sizes from
  *   1 KiB to the default, files of 1 to thousands of lines;
- * - Arrow batch groups in the pool (worker/score-run.ts): arrowParallelMinBytes 0.
+ * - Arrow batch groups in the pool (worker/pool/score-run.ts): arrowParallelMinBytes 0.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,16 +36,16 @@ import { scoreRecord } from '../../../scoring/strategies.js';
 import { COPIES_PER_ID, compareDrawn, compareRanked } from '../../../scoring/topk.js';
 import type { Reject, ScoredEntry, StrategyName } from '../../../scoring/types.js';
 import { rng } from '../../../worker/demo/data.js';
-import type { ScoringPool } from '../../../worker/pool.js';
-import { scoreSources, sharedKeys, type ScoreParams } from '../../../worker/score-run.js';
-import type { Source } from '../../../worker/sources.js';
-import { parseConfig } from '../../../config/load.js';
-import { LocalStore } from '../../../worker/local-store.js';
-import { projectStore } from '../../../worker/open-store.js';
-import { runRound } from '../../../worker/round.js';
-import { select } from '../../../worker/select.js';
-import { writeOnce } from '../../../worker/write-once.js';
-import { ScoringPool as Pool } from '../../../worker/pool.js';
+import type { ScoringPool } from '../../../worker/pool/pool.js';
+import { scoreSources, sharedKeys, type ScoreParams } from '../../../worker/pool/score-run.js';
+import type { Source } from '../../../worker/sources/sources.js';
+import { parseConfig } from '../../../config/parse.js';
+import { LocalStore } from '../../../worker/store/local-store.js';
+import { projectStore } from '../../../worker/store/open-store.js';
+import { runRound } from '../../../worker/round/round.js';
+import { select } from '../../../domain/select.js';
+import { writeOnce } from '../../../worker/store/write-once.js';
+import { ScoringPool as Pool } from '../../../worker/pool/pool.js';
 import { bump, check, newFigures, type Figures } from './common.js';
 
 export const LABELS = ['billing', 'shipping', 'returns', 'account', 'technical', 'other'];

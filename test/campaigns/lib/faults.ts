@@ -7,11 +7,11 @@
  *    fails with a typed error and readers see nothing half-written; once the
  *    outage ends, a rerun completes with the same outputs.
  */
-import { GcsStore } from '../../../worker/gcs-store.js';
-import { isReviewloopError } from '../../../worker/errors.js';
-import { projectStore } from '../../../worker/open-store.js';
-import { ScoringPool } from '../../../worker/pool.js';
-import type { RetryOptions } from '../../../worker/retry.js';
+import { GcsStore } from '../../../worker/store/gcs-store.js';
+import { isReviewloopError } from '../../../domain/errors.js';
+import { projectStore } from '../../../worker/store/open-store.js';
+import { ScoringPool } from '../../../worker/pool/pool.js';
+import type { RetryOptions } from '../../../worker/core/retry.js';
 import { startFaultProxy, type Fault } from '../../helpers/fault-proxy.js';
 import { makeTestBucket } from '../../helpers/gcs.js';
 import { gcsEndpoint } from '../../helpers/emulators.js';

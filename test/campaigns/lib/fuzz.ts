@@ -12,18 +12,19 @@ import { Readable } from 'node:stream';
 import { createGzip, gzipSync } from 'node:zlib';
 import { tableFromJSON, tableToIPC } from 'apache-arrow';
 import fc from 'fast-check';
-import { loadConfig, parseConfig } from '../../../config/load.js';
+import { parseConfig } from '../../../config/parse.js';
+import { loadConfig } from '../../../worker/core/load-config.js';
 import { normalizeRecord, type NormalizeOptions } from '../../../scoring/normalize.js';
 import { scoreChunkSync } from '../../../scoring/chunk.js';
 import type { ScoreChunkInput } from '../../../scoring/types.js';
-import { chunkLines } from '../../../worker/chunker.js';
-import { isReviewloopError } from '../../../worker/errors.js';
-import { LocalStore } from '../../../worker/local-store.js';
-import { parseExportLine } from '../../../worker/prodigy-exports.js';
-import type { ScoringPool } from '../../../worker/pool.js';
-import { scoreSources } from '../../../worker/score-run.js';
-import { decompressed, type Source } from '../../../worker/sources.js';
-import { validateObjectName } from '../../../worker/store.js';
+import { chunkLines } from '../../../worker/sources/chunker.js';
+import { isReviewloopError } from '../../../domain/errors.js';
+import { LocalStore } from '../../../worker/store/local-store.js';
+import { parseExportLine } from '../../../domain/prodigy/exports.js';
+import type { ScoringPool } from '../../../worker/pool/pool.js';
+import { scoreSources } from '../../../worker/pool/score-run.js';
+import { decompressed, type Source } from '../../../worker/sources/sources.js';
+import { validateObjectName } from '../../../worker/store/store.js';
 import { bump, check, newFigures, type Figures } from './common.js';
 
 /** Options for {@link runFuzzCampaign}. */
@@ -226,7 +227,7 @@ export async function runFuzzCampaign(opts: FuzzOptions): Promise<Figures> {
     }, Math.max(50, Math.floor(opts.runs / 2)));
     // Columnar readers: random, truncated and bit-flipped Arrow and Parquet bytes, through the real scoring
     // path. parquet-wasm traps inside wasm on some flipped bits; the reader decodes in a worker thread
-    // (worker/parquet-thread.ts), so that must end in INPUT_INVALID, not a dead process or a hang.
+    // (worker/sources/parquet-thread.ts), so that must end in INPUT_INVALID, not a dead process or a hang.
     const arrow = Buffer.from(tableToIPC(tableFromJSON([{ id: 'a', text: 'x', probs: [0.5, 0.3, 0.2] }, { id: 'b', text: 'y', probs: [0.2, 0.2, 0.6] }]), 'file'));
     const { Table: WasmTable, writeParquet } = await import('parquet-wasm');
     const parquet = Buffer.from(writeParquet(WasmTable.fromIPCStream(tableToIPC(tableFromJSON([{ id: 'a', text: 'x', probs: [0.5, 0.3, 0.2] }]), 'stream'))));

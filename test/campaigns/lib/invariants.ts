@@ -3,10 +3,10 @@
  * on at any instant (even right after a SIGKILL or mid-outage), and what a
  * completed loop must hold (every answer once, queues without duplicates).
  */
-import type { LatestPointer, RoundManifest, SnapshotManifest } from '../../../worker/model.js';
-import { LATEST, listSnapshots, versionDir } from '../../../worker/snapshot.js';
-import type { ObjectStore } from '../../../worker/store.js';
-import { readJson } from '../../../worker/write-once.js';
+import type { LatestPointer, RoundManifest, SnapshotManifest } from '../../../domain/records.js';
+import { LATEST, listSnapshots, versionDir } from '../../../worker/snapshot/snapshot.js';
+import type { ObjectStore } from '../../../worker/store/store.js';
+import { readJson } from '../../../worker/store/write-once.js';
 import { bump, check, jsonl, sha, type Figures } from './common.js';
 
 /**

@@ -5,9 +5,9 @@
  * export is quarantined and listed; nothing poison is an answer or a label.
  */
 import { INTENT_LABELS } from '../../../worker/demo/data.js';
-import type { SnapshotManifest, SnapshotRow } from '../../../worker/model.js';
-import { listSnapshots, readLatest, readSnapshotRows, versionDir } from '../../../worker/snapshot.js';
-import type { ObjectStore } from '../../../worker/store.js';
+import type { SnapshotManifest, SnapshotRow } from '../../../domain/records.js';
+import { listSnapshots, readLatest, readSnapshotRows, versionDir } from '../../../worker/snapshot/snapshot.js';
+import type { ObjectStore } from '../../../worker/store/store.js';
 import { bump, check, jsonl, type Figures } from './common.js';
 import type { StagedExport } from './liveness-inputs.js';
 import type { Expectations } from './liveness.js';

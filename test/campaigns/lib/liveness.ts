@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { GoldRecord } from '../../../worker/demo/data.js';
-import type { RoundManifest } from '../../../worker/model.js';
-import type { ObjectStore } from '../../../worker/store.js';
-import { readJson } from '../../../worker/write-once.js';
+import type { RoundManifest } from '../../../domain/records.js';
+import type { ObjectStore } from '../../../worker/store/store.js';
+import { readJson } from '../../../worker/store/write-once.js';
 import { bump, check, jsonl, newFigures, placeFile, projectLocalStore, rng, runCli, writeFixtureConfig, type CliRun, type Figures } from './common.js';
 import {
   LINE_POISON, PREDICTION_POISON, batchOf, describeLines, goodObject, poisonLine, poisonObject, reviewerLines,
