@@ -15,7 +15,8 @@ import { runMerge, type MergeResult } from '../../worker/merge/merge.js';
 import { ScoringPool } from '../../worker/pool/pool.js';
 import { projectStore } from '../../worker/store/open-store.js';
 import { runRound, type RoundResult } from '../../worker/round/round.js';
-import { openStatsSink, type StatsSink } from '../../worker/stats/sinks/sink.js';
+import { openStatsSink } from '../../worker/stats/sinks/open-sink.js';
+import type { StatsSink } from '../../worker/stats/sinks/sink.js';
 import type { ObjectStore } from '../../worker/store/store.js';
 import { writeOnce } from '../../worker/store/write-once.js';
 

@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mergeBatchId, mergeRows, roundBatchId, roundRows } from '../../domain/quality/compute.js';
 import { atToDollar, openDuckdbSink } from '../../worker/stats/sinks/duckdb-sink.js';
-import { openStatsSink } from '../../worker/stats/sinks/sink.js';
+import { openStatsSink } from '../../worker/stats/sinks/open-sink.js';
 import { MERGES, ROUNDS } from '../fixtures/stats-sample.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rl-duckdb-'));

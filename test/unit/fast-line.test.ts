@@ -5,7 +5,7 @@ import { parseFastBytes } from '../../scoring/fast-bytes.js';
 import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
 import { exclusionKey } from '../../scoring/hash.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
-import { loadNativeScan } from '../../worker/pool/native.js';
+import { loadNativeScan } from '../../worker/core/native.js';
 
 // The native line scanner (native/line-scan.c), built by `npm run build`; every property below runs it too.
 const nativeScan = loadNativeScan();

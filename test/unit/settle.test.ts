@@ -15,7 +15,7 @@ import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
 import { scoreColumnarSource } from '../../worker/sources/columnar-source.js';
 import { compiledModulePath } from '../../worker/core/module-path.js';
-import { loadNativeScan, loadNativeSettle } from '../../worker/pool/native.js';
+import { loadNativeScan, loadNativeSettle } from '../../worker/core/native.js';
 
 const nativeSettle = loadNativeSettle();
 // The native module's test hook: true runs the scalar kernels even where AVX2 is available.

@@ -10,7 +10,8 @@ import { mediaHeadReader, type MediaHeadReader } from '../media/media-read.js';
 import type { MediaSignerOptions } from '../media/signing.js';
 import { checkCredentialsFile, openStore, projectStore } from '../store/open-store.js';
 import { ScoringPool } from '../pool/pool.js';
-import { openStatsSink, type StatsSink } from '../stats/sinks/sink.js';
+import { openStatsSink } from '../stats/sinks/open-sink.js';
+import type { StatsSink } from '../stats/sinks/sink.js';
 import type { ObjectStore } from '../store/store.js';
 
 export interface AppContext {

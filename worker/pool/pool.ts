@@ -53,7 +53,7 @@ export class ScoringPool {
       // A small young generation keeps each thread's RSS low; chunk garbage dies young either way.
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
       workerData: { warmArrow: this.warmArrow },
-      // The threads read REVIEWLOOP_NATIVE when they load the native module (worker/pool/native.ts).
+      // The threads read REVIEWLOOP_NATIVE when they load the native module (worker/core/native.ts).
       ...(this.native ? {} : { env: { ...process.env, REVIEWLOOP_NATIVE: '0' } }),
     });
     return this.piscina;

@@ -13,7 +13,7 @@ import type { Reject, ScoreChunkInput, ScoreChunkOutput, ScoredEntry } from '../
 import { isReviewloopError } from '../../domain/errors.js';
 import type { BatchRange } from '../sources/columnar-source.js';
 import { readRangeLines, type FileRange } from '../sources/line-range.js';
-import { loadNativeScan, loadNativeSettle } from './native.js';
+import { loadNativeScan, loadNativeSettle } from '../core/native.js';
 import { ThreadFloors } from './thread-floor.js';
 
 // Per run, the best scores this thread kept: a floor for its next tasks (see thread-floor.ts).

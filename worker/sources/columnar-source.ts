@@ -30,7 +30,7 @@ import { ArrowType } from './arrow-ipc.js';
 import { checkGeneration } from './line-range.js';
 import { ReviewloopError } from '../../domain/errors.js';
 import { compiledModulePath } from '../core/module-path.js';
-import { loadNativeKeys, loadNativeSettle, loadOffsetSpans } from '../pool/native.js';
+import { loadNativeKeys, loadNativeSettle, loadOffsetSpans } from '../core/native.js';
 import type { ParquetOpen } from './parquet-thread.js';
 import { decompressed, type Source } from './sources.js';
 

@@ -1,10 +1,9 @@
 /**
- * The stats sink contract and the factory that picks one from config.
+ * The stats sink contract and the helpers both sinks share (open-sink.ts picks one from config).
  * Both sinks hold the same tables (tables.ts) and answer the same SQL, so the
  * CLI, the report and the README queries do not care which one is behind.
  */
 import { createHash } from 'node:crypto';
-import type { StatsConfig } from '../../../config/schema.js';
 import { ReviewloopError } from '../../../domain/errors.js';
 import type { Rows, TableName } from '../../../domain/quality/tables.js';
 
@@ -27,42 +26,6 @@ export interface StatsSink {
   query(sql: string, params?: Record<string, unknown>): Promise<Record<string, ResultValue>[]>;
   /** Releases the connection; calling it again does nothing. */
   close(): Promise<void>;
-}
-
-/** Options for {@link openStatsSink}. */
-export interface OpenStatsSinkOptions {
-  /** DuckDB file used when `stats.path` is not set (e.g. `<root>/stats.duckdb`). */
-  defaultPath: string;
-}
-
-/**
- * Opens the configured sink. DuckDB allows one process per file: open per
- * command and close after. `sink: none` gives a sink that drops writes and
- * refuses queries with STATS_FAILED.
- */
-export async function openStatsSink(stats: StatsConfig, options: OpenStatsSinkOptions): Promise<StatsSink> {
-  switch (stats.sink) {
-    case 'duckdb': {
-      const { openDuckdbSink } = await import('./duckdb-sink.js');
-      return openDuckdbSink(stats.path ?? options.defaultPath);
-    }
-    case 'bigquery': {
-      const { openBigQuerySink } = await import('./bigquery-sink.js');
-      return openBigQuerySink({ projectId: stats.projectId, dataset: stats.dataset, location: stats.location, apiEndpoint: stats.apiEndpoint ?? null, timeoutMs: stats.timeoutMs });
-    }
-    case 'none':
-      return nullSink();
-  }
-}
-
-function nullSink(): StatsSink {
-  return {
-    write: async () => ({ written: false }),
-    query: async () => {
-      throw new ReviewloopError('STATS_FAILED', 'no stats sink configured (stats.sink: none)');
-    },
-    close: async () => {},
-  };
 }
 
 /** Normalises one result value so both sinks return the same JS shapes. */

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import type { NativeScan } from '../../scoring/line-scan.js';
 import type { NativeKeys, NativeSettle } from '../../scoring/settle.js';
-import { compiledModulePath } from '../core/module-path.js';
+import { compiledModulePath } from './module-path.js';
 
 /** Whether every row i < n spans offsets[from + i + 1] - offsets[from + i] in [min, max] (Arrow list and string offsets). */
 export type OffsetSpans = (offsets: Int32Array, from: number, n: number, min: number, max: number) => boolean;
