@@ -14,6 +14,7 @@ import { isReviewloopError } from '../../domain/errors.js';
 import type { ConsumedObject } from '../../domain/records.js';
 import type { ObjectStore } from '../store/store.js';
 import { writeOnce } from '../store/write-once.js';
+import { consumedKey } from '../store/listing.js';
 
 export const QUARANTINE_PREFIX = 'state/quarantine/annotations/';
 
@@ -22,7 +23,7 @@ export interface QuarantinedExport extends ConsumedObject {
 }
 
 export function exportKey(o: { name: string; generation: string }): string {
-  return `${o.name}\u0000${o.generation}`;
+  return consumedKey(o.name, o.generation);
 }
 
 function markerName(o: { name: string; generation: string }): string {

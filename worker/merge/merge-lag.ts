@@ -5,6 +5,7 @@
  */
 import { isExportObject } from './merge.js';
 import type { SnapshotManifest } from '../../domain/records.js';
+import { unconsumedObjects } from '../store/listing.js';
 import type { ObjectStore } from '../store/store.js';
 import { readJson } from '../store/write-once.js';
 
@@ -15,26 +16,26 @@ export interface MergeBacklog {
 }
 
 export class MergeBacklogTracker {
-  private readonly manifests = new Map<string, string[]>();
+  private readonly manifests = new Map<string, SnapshotManifest['consumed']>();
 
   constructor(private readonly store: ObjectStore) {}
 
   async read(): Promise<MergeBacklog> {
-    const consumed = new Set<string>();
+    const consumed: SnapshotManifest['consumed'] = [];
     for await (const o of this.store.list('snapshots/v')) {
       if (!/^snapshots\/v\d{6,}\/manifest\.json$/.test(o.name)) continue;
-      let keys = this.manifests.get(o.name);
-      if (!keys) {
-        const m = await readJson<SnapshotManifest>(this.store, o.name);
-        keys = (m?.consumed ?? []).map((c) => `${c.name}\u0000${c.generation}`);
-        this.manifests.set(o.name, keys);
+      let list = this.manifests.get(o.name);
+      if (!list) {
+        list = (await readJson<SnapshotManifest>(this.store, o.name))?.consumed ?? [];
+        this.manifests.set(o.name, list);
       }
-      for (const k of keys) consumed.add(k);
+      consumed.push(...list);
     }
     let pending = 0;
     let oldestMs: number | null = null;
-    for await (const o of this.store.list('annotations/')) {
-      if (!isExportObject(o.name) || consumed.has(`${o.name}\u0000${o.generation}`)) continue;
+    // A full listing whatever merge.listing says: the backlog counts every pending export.
+    const found = await unconsumedObjects(this.store, 'annotations/', { consumed, runsBefore: 0, listing: undefined, accept: isExportObject });
+    for (const o of found.objects) {
       pending++;
       const t = Date.parse(o.updated);
       if (!Number.isNaN(t) && (oldestMs === null || t < oldestMs)) oldestMs = t;

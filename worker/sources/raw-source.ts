@@ -18,6 +18,7 @@ import type { Reject, TaskType } from '../../scoring/types.js';
 import { chunkLines } from './chunker.js';
 import { withRetry } from '../core/retry.js';
 import { decompressed, isVertexErrorsFile } from './sources.js';
+import { consumedKey } from '../store/listing.js';
 import type { ObjectInfo, ObjectStore } from '../store/store.js';
 
 export type RawKind = 'image' | 'audio' | 'text' | 'record';
@@ -242,7 +243,7 @@ export async function loadContent(store: ObjectStore, items: RawItem[], project:
   const byObject = new Map<string, RawItem[]>();
   for (const it of items) {
     if (it.kind === 'record') {
-      const key = `${it.object}\u0000${it.generation}`;
+      const key = consumedKey(it.object, it.generation);
       const list = byObject.get(key);
       if (list) list.push(it);
       else byObject.set(key, [it]);
