@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BottomK, COPIES_PER_ID, TopK } from '../../scoring/topk.js';
 import type { ScoredEntry } from '../../scoring/types.js';
-import { duplicateRejects } from '../../worker/round/round.js';
+import { duplicateRejects } from '../../worker/round/finish-round.js';
 import { select } from '../../domain/select.js';
 
 const at = (id: string, line: number, score: number, u: number): ScoredEntry => ({ id, score, u, source: { object: 'o', line }, record: { id } });

@@ -3,7 +3,7 @@ import type { AppContext } from './app.js';
 import { exportKey, readQuarantine, type QuarantinedExport } from '../merge/export-quarantine.js';
 import { isExportObject } from '../merge/merge.js';
 import { formatHeadline, loadHeadline, type Headline } from '../stats/headline.js';
-import { listRounds } from '../round/round.js';
+import { listRounds } from '../round/history.js';
 import { listSnapshots, readLatest } from '../snapshot/snapshot.js';
 
 export interface ProjectStatus {

@@ -19,25 +19,12 @@ import { emptyStats } from '../../scoring/chunk.js';
 import { exclusionPairKey, parseTableRef } from '../../scoring/sql.js';
 import { bigQueryClient, scoreInBigQuery, type BigQueryScoreOptions, type BigQueryScoreResult } from './bq-engine.js';
 import { ReviewloopError } from '../../domain/errors.js';
-import { scoringStrategy } from './raw-round.js';
 import { withRetry } from '../core/retry.js';
-import { excludedItems, finishRound, heapSizes, openRound, type RoundOptions, type RoundResult, type RoundScores } from './round.js';
-
-/** What a BigQuery round's plan pins about its table. */
-export interface BigQueryPin {
-  /** PROJECT.DATASET.TABLE. */
-  table: string;
-  /** The table's `lastModifiedTime` and `numRows` at planning, as the API returns them (strings); null when absent. */
-  lastModifiedTime: string | null;
-  numRows: string | null;
-  /** `text` / `model` STRING columns found in the schema at planning: passed through / matched for exclusion. */
-  textColumn: string | null;
-  modelColumn: string | null;
-  /** The plan's instant (ISO). */
-  asOf: string;
-  /** Whether the query reads the table `FOR SYSTEM_TIME AS OF asOf`. */
-  timeTravel: boolean;
-}
+import { finishRound } from './finish-round.js';
+import { excludedItems } from './history.js';
+import { scoringStrategy } from './open.js';
+import { heapSizes, predictionPlanShape } from './score-round.js';
+import type { BigQueryPin, OpenRound, RoundKind, RoundOptions, RoundResult, RoundScores } from './types.js';
 
 /**
  * A request to BigQuery carries at most 10 MB, parameters included; past
@@ -57,7 +44,8 @@ function tableOptions(project: ProjectConfig): TableOptions {
   };
 }
 
-async function pinTable(project: ProjectConfig, t: TableOptions, now: number): Promise<BigQueryPin> {
+async function pinTable(project: ProjectConfig, now: number): Promise<BigQueryPin> {
+  const t = tableOptions(project);
   const ref = parseTableRef(t.table);
   const client = bigQueryClient(t, ref.project);
   let md: { lastModifiedTime?: string; numRows?: string; schema?: { fields?: Array<{ name?: string; type?: string; mode?: string }> } };
@@ -92,12 +80,19 @@ function roundScores(r: BigQueryScoreResult): RoundScores {
   return { top: r.top, audit: r.audit, copies: { top: [], audit: [] }, stats, rejects: [] };
 }
 
-export async function runBigQueryRound(opts: RoundOptions): Promise<RoundResult> {
+/** A BigQuery table: the plan pins the table instead of objects, and one query produces the candidates. */
+export const BIGQUERY_ROUND: RoundKind = {
+  label: 'BigQuery-table',
+  planKind: 'reviewloop.round-plan',
+  planned: (o) => ({ name: o.name, generation: o.generation, size: o.size }),
+  pin: (opts, now) => pinTable(opts.project, now),
+  planShape: predictionPlanShape,
+  run: scoreTableRound,
+};
+
+async function scoreTableRound(opts: RoundOptions, round: OpenRound): Promise<RoundResult> {
   const { project, store } = opts;
   const t = tableOptions(project);
-  const opened = await openRound(opts, (now) => pinTable(project, t, now));
-  if ('exists' in opened) return opened.exists;
-  const round = opened.open;
   const pin = round.plan.bigquery;
   if (pin?.table !== t.table) {
     throw new ReviewloopError('CONFIG_INVALID', `round ${round.roundId} was planned on ${pin ? pin.table : 'prediction objects'}, but project ${project.name} now reads ${t.table}; use another round id`);

@@ -19,7 +19,11 @@ import {
   assignShards, inputsHash, parsePartial, parseShard, partialJson, reducePartials,
   PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec,
 } from '../pool/partials.js';
-import { finishRound, heapSizes, openRound, roundDir, scoreRound, type OpenRound, type RoundOptions, type RoundResult } from './round.js';
+import { finishRound } from './finish-round.js';
+import { PREDICTION_ROUND, heapSizes, scoreRound } from './score-round.js';
+import { openRound, scoringStrategy } from './open.js';
+import { roundDir } from './history.js';
+import { type OpenRound, type RoundOptions, type RoundResult } from './types.js';
 import type { ExactSums } from '../pool/score-run.js';
 import type { Source } from '../sources/sources.js';
 import type { ObjectStore } from '../store/store.js';
@@ -47,6 +51,15 @@ export const partialsDir = (roundId: string) => `${roundDir(roundId)}/partials`;
 export const partialName = (roundId: string, s: ShardSpec) => `${partialsDir(roundId)}/shard-${pad(s.index)}-of-${pad(s.count)}.json`;
 const PARTIAL_RE = /\/shard-(\d{4,})-of-(\d{4,})\.json$/;
 
+/** Only prediction rounds split their scoring: a BigQuery round is one query, a raw round one sample. */
+async function openShardedRound(opts: RoundOptions): ReturnType<typeof openRound> {
+  scoringStrategy(opts.project);
+  if (opts.project.strategy.engine === 'bigquery') {
+    throw new ReviewloopError('CONFIG_INVALID', `project ${opts.project.name}: strategy.engine: bigquery scores in one query; run the round unsharded (reviewloop round without --shard)`);
+  }
+  return openRound(opts, PREDICTION_ROUND);
+}
+
 /** Sources named like the round's objects, so assignment and the inputs hash are the same in every task. */
 function planSources(store: ObjectStore, objects: ConsumedObject[]): Source[] {
   return objects.map((o) => ({ uri: store.uri(o.name), name: o.name, size: o.size, open: () => { throw new Error('not opened'); } }));
@@ -72,7 +85,7 @@ export interface ShardRunResult {
  * the set is then complete, reduces it into the round.
  */
 export async function runRoundShard(opts: RoundOptions, shard: ShardSpec, finish = true): Promise<ShardRunResult> {
-  const opened = await openRound(opts);
+  const opened = await openShardedRound(opts);
   if ('exists' in opened) return { status: 'exists', partial: null, result: opened.exists };
   const round = opened.open;
   const { store, project } = opts;
@@ -137,7 +150,7 @@ function missingShards(present: Map<number, string>, count: number): number[] {
  * already written is returned as `exists`.
  */
 export async function reduceRound(opts: RoundOptions, count?: number): Promise<RoundResult> {
-  const opened = await openRound(opts);
+  const opened = await openShardedRound(opts);
   if ('exists' in opened) return opened.exists;
   const round = opened.open;
   const { count: n, present } = await listPartials(opts.store, round.roundId, count);
