@@ -1,6 +1,6 @@
 /**
  * Persisted shapes: the round manifest, snapshot rows and their answers.
- * These are part of the storage contract (DESIGN.md): change them additively.
+ * These are part of the storage contract (docs/storage.md): change them additively.
  */
 import type { ChunkStats, Reject, StrategyName, TaskType } from '../scoring/types.js';
 import type { SamplingName } from '../scoring/sampling.js';

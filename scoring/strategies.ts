@@ -43,7 +43,7 @@ export type ScoreResult =
   | { ok: true; score: number }
   | { ok: false; field: string; reason: string };
 
-/** Every strategy name, in the order of DESIGN.md. */
+/** Every strategy name; config errors and help list them in this order. */
 export const STRATEGY_NAMES = Object.freeze([
   'least-confidence', 'margin', 'ratio', 'entropy',
   'multilabel-entropy', 'multilabel-min-margin',

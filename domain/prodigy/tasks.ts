@@ -1,6 +1,6 @@
 /**
  * Builds Prodigy tasks from scored records, exactly in the shapes of
- * shared/prodigy-formats.md. Hashes come from (project, item id, question),
+ * docs/prodigy-formats.md. Hashes come from (project, item id, question),
  * never from media URLs, so they are the same in every round.
  */
 import { murmur3, signed32 } from '../../scoring/hash.js';

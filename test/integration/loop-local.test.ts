@@ -35,7 +35,7 @@ describe('the loop on a local root', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('writes the storage layout of DESIGN.md', () => {
+  it('writes the storage layout of docs/storage.md', () => {
     const names = [...run.files.keys()];
     for (const r of ['20261101T0200Z', '20261108T0200Z']) {
       for (const f of ['queue.jsonl', 'queue-ann.jsonl', 'queue-bob.jsonl', 'rejects.jsonl', 'manifest.json', 'items.jsonl', 'plan.json']) expect(names).toContain(`rounds/${r}/${f}`);
