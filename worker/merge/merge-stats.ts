@@ -10,9 +10,9 @@
  *
  * Which snapshots are looked at: those above `state/stats/from`, written once
  * by the first merge run that finds no such object. It records the newest
- * snapshot whose stats were written before markers existed (the one before
- * the head: the head itself is looked at), or 0 for a project without
- * snapshots, so switching markers on never re-reads the whole history.
+ * snapshot that has no marker of its own (the one before the head: the head
+ * itself is looked at), or 0 for a project without snapshots, so a project's
+ * first run with markers never re-reads its whole history.
  */
 import type { ProjectConfig } from '../../config/schema.js';
 import { isReviewloopError } from '../../domain/errors.js';
