@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { parseExportLine } from '../../domain/prodigy/exports.js';
 
-export const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
+const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
 
 describe('real Prodigy db-out exports (test/fixtures/prodigy)', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.jsonl'));

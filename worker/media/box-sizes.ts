@@ -48,7 +48,7 @@ export function storeImageSize(store: ObjectStore): ImageSizeHook {
     if (!uri.startsWith(base)) return null;
     let name = uri.slice(base.length);
     if (base.startsWith('file:')) name = decodeURIComponent(name);
-    let info;
+    let info: Awaited<ReturnType<typeof store.stat>>;
     try {
       info = await store.stat(name);
     } catch {

@@ -57,7 +57,7 @@ export function mediaHeadReader(opts: MediaReaderOptions): MediaHeadReader {
 }
 
 function parseMediaUri(uri: string): { bucket: string; prefix: string } {
-  let parsed;
+  let parsed: ReturnType<typeof parseGcsUri>;
   try {
     parsed = parseGcsUri(uri);
   } catch (err) {
@@ -90,7 +90,7 @@ async function readLocalHead(uri: string, bytes: number): Promise<Buffer> {
   } catch (err) {
     throw new ReviewloopError('PATH_INVALID', `${uri}: not a valid file:// URL`, { cause: err, details: { uri } });
   }
-  let fh;
+  let fh: import('node:fs/promises').FileHandle | undefined;
   try {
     fh = await open(file, 'r');
     const buf = Buffer.alloc(bytes);

@@ -64,8 +64,8 @@ interface ResultRow {
 }
 
 export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQueryScoreResult> {
-  let table;
-  let q;
+  let table: ReturnType<typeof parseTableRef>;
+  let q: ReturnType<typeof scoringQuery>;
   try {
     table = parseTableRef(o.table);
     q = scoringQuery({

@@ -257,7 +257,7 @@ export class LocalStore implements ObjectStore {
   }
 
   private async *walk(rel: string, prefix: string, start: string): AsyncIterable<ObjectInfo> {
-    let entries;
+    let entries: import('node:fs').Dirent[];
     try {
       entries = await fs.readdir(rel === '' ? this.root : path.join(this.root, ...rel.split('/')), { withFileTypes: true });
     } catch (err) {

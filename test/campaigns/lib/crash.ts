@@ -131,7 +131,7 @@ async function checkReaderView(fig: Figures, dir: string, store: ObjectStore): P
 }
 
 function walk(root: string, rel = ''): string[] {
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = readdirSync(path.join(root, rel), { withFileTypes: true });
   } catch {
