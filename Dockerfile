@@ -21,6 +21,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY config ./config
 COPY scoring ./scoring
+COPY domain ./domain
 COPY worker ./worker
 COPY native ./native
 COPY scripts/build-native.mjs ./scripts/

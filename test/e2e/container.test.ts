@@ -100,7 +100,7 @@ describe('Dockerfile', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', 'test', '*.duckdb']));
     // Nothing the build stage copies may be ignored.
-    for (const keep of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'config', 'scoring', 'worker', 'bin']) expect(ignored).not.toContain(keep);
+    for (const keep of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'config', 'scoring', 'domain', 'worker', 'bin']) expect(ignored).not.toContain(keep);
   });
 
   it('ships deployment examples with probes on the ops endpoints', () => {
