@@ -83,7 +83,7 @@ export interface Answer {
    * owner (`push-annotations --name`), else null.
    */
   annotator: string | null;
-  /** `_annotator_id`, else `_session_id`, as exported (absent in answers merged before it was recorded). */
+  /** `_annotator_id`, else `_session_id`, as exported (absent in snapshot rows that do not record it). */
   annotator_raw?: string | null;
   session: string | null;
   /** Unix seconds, from `_timestamp` when present. */

@@ -123,7 +123,7 @@ const SCAN_BATCH_LINES = 4096;
 const NO_DRAWS = new Float64Array(0);
 
 interface ScanArrays { meta: Int32Array; probs: Float64Array; present: Uint8Array; visit: Int32Array; draws: Float64Array }
-/** The scan arrays, reused by every chunk on this thread (scoreChunkSync is synchronous): fresh ones per chunk were most of a thread's garbage. */
+/** The scan arrays, reused by every chunk on this thread (scoreChunkSync is synchronous): fresh ones per chunk would be most of a thread's garbage. */
 let arrays: ScanArrays | undefined;
 
 /** Arrays for `cap` lines of `k` labels: views of the thread's reused ones, grown when too small. */
@@ -133,7 +133,7 @@ function scanArrays(cap: number, k: number): ScanArrays {
     arrays = { meta: new Int32Array(c * META), probs: new Float64Array(c * k), present: new Uint8Array(c * k), visit: new Int32Array(c), draws: new Float64Array(c) };
   }
   const a = arrays;
-  // Views of exactly the sizes a fresh allocation had: the scanners size their batches by them.
+  // Views of exactly the sizes a fresh allocation would have: the scanners size their batches by them.
   return { meta: a.meta.subarray(0, cap * META), probs: a.probs.subarray(0, cap * k), present: a.present.subarray(0, cap * k), visit: a.visit.subarray(0, cap), draws: a.draws.subarray(0, cap) };
 }
 
@@ -196,7 +196,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   // A record that may reach a heap: build its entry (strings, record) and offer it. Kept out of the
   // loop's function so its first use cannot deoptimise the loop; true when the top heap changed.
   // Kept fast entries get their record (and audit draw) only at the end, when still kept: a heap
-  // filling up evicts most of what it took, and building records was most of an offer's cost.
+  // filling up evicts most of what it took, and building records is most of an offer's cost.
   const unbuilt = new Map<ScoredEntry, number>();
   const offerFast = (l: number, lineStart: number, lineNo: number, score: number, u: number, mayTop: boolean, mayAudit: boolean, known: string | undefined): boolean => {
     const mo = l * META;
@@ -225,7 +225,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     e.record = rec;
   };
 
-  // Lines are found in the bytes (split on \n, as decoding then splitting did) by a line scanner
+  // Lines are found in the bytes (split on \n, as decoding then splitting would) by a line scanner
   // (line-scan.ts), a batch at a time: the common shape comes back parsed, every other line is
   // decoded here and takes the general path.
   // The native scanner also checks exclusions and draws the audit sample from the id's bytes

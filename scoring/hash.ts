@@ -10,7 +10,7 @@ let scratch = new Uint8Array(256);
 
 /**
  * The UTF-8 bytes of `s`, in `scratch` (valid until the next call). ASCII, the usual id, is copied
- * in JS: TextEncoder.encode() allocated a buffer per call and was most of the cost of a draw.
+ * in JS: TextEncoder.encode() allocates a buffer per call, which would be most of the cost of a draw.
  */
 function utf8(s: string): Uint8Array {
   const n = s.length;

@@ -319,7 +319,7 @@ function qualityRows(rows: SnapshotRow[], task: TaskType, labels: string[], weig
 
 /**
  * Whether an accept/reject answer left the model's pre-filled suggestion as
- * it was shown (see prodigy-tasks.ts buildTask): choice views pre-select the
+ * it was shown (see domain/prodigy/tasks.ts buildTask): choice views pre-select the
  * arg-max label (multi-label: labels at or above the threshold), the binary
  * classification view shows one label, span and region views pre-draw the
  * predicted spans, boxes or regions. A reject of a rich task changed it.

@@ -32,7 +32,7 @@ function rows(n: number): Row[] {
   out[100].probs = [-0.1, 0.6, 0.5];
   out[150].probs = [0.5, 0.5, 0.5];
   out[200].id = null;
-  // Present but empty, and too sure to reach a heap: still rejected, as JSONL does (it used to slip through).
+  // Present but empty, and too sure to reach a heap: still rejected, as JSONL does (an empty id is no id).
   out[280].id = '';
   out[280].probs = [0.98, 0.01, 0.01];
   // Exact ties on score: broken by id, in every format.

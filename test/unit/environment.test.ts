@@ -132,7 +132,7 @@ describe('signed media URLs name the configured endpoint', () => {
     expect(u.pathname).toBe('/media-b/images/cat.jpg');
     expect(verifyV4(url)).toBe(true);
     expect(mediaUriOf(url)).toBe('gs://media-b/images/cat.jpg');
-    // Without an endpoint: Google's host, as before.
+    // Without an endpoint: Google's host.
     const plain = await new MediaSigner({ credentials, now }).signRead('gs://media-b/images/cat.jpg', 3600);
     expect(new URL(plain).host).toBe('storage.googleapis.com');
     expect(verifyV4(plain)).toBe(true);

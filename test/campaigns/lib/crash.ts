@@ -81,9 +81,11 @@ async function reference(dir: string, config: string, fx: FixtureOptions): Promi
 /**
  * Reruns a step until it exits 0. The one failure allowed on the way: a lock
  * file left by a SIGKILLed writer (LocalStore guards replaces such as LATEST
- * with one) blocks writers until it is `staleLockMs` (30 s) old, and a writer
- * waits at most `lockWaitMs` (10 s), so a rerun right after such a kill fails
- * with a retryable TRANSIENT error; the operator's (or scheduler's) next run succeeds.
+ * with one) blocks writers until it is `staleLockMs` (30 s) old. Writers wait
+ * `lockWaitMs` (by default `staleLockMs` + 5 s) and so outlast it; a rerun
+ * that still finds the lock busy (a shorter `lockWaitMs`) fails with a
+ * retryable TRANSIENT error, is counted, and is run again, as the operator's
+ * (or scheduler's) next run would be.
  */
 async function rerunToCompletion(fig: Figures, args: string[], what: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
