@@ -124,7 +124,7 @@ describe('scoreSources with quarantine', () => {
     expect(r.ids).toHaveLength(300);
   });
 
-  it('fails the run as before when no quarantine hook is given', async () => {
+  it('fails the run when no quarantine hook is given', async () => {
     await expect(run([memSource('b.jsonl.gz', gz.subarray(0, 100))], undefined, false)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
   });
 });

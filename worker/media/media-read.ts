@@ -75,7 +75,7 @@ async function readHead(store: ObjectStore, name: string, bytes: number): Promis
   for await (const b of store.readStream(name, { range: { start: 0, end: bytes - 1 } })) {
     parts.push(b as Buffer);
     size += (b as Buffer).length;
-    // Stores that ignore the range (none today) still stop at the header.
+    // Stores that ignore the range (none in worker/store/ does) still stop at the header.
     if (size >= bytes) break;
   }
   return Buffer.concat(parts).subarray(0, bytes);

@@ -247,9 +247,9 @@ async function commitSnapshot(
 }
 
 /**
- * Answers merged before the exported id was kept carry Prodigy's
- * `<dataset>-<session>` as their annotator: give them the session name, as new
- * answers get, so one reviewer is one person in every table. Pure and
+ * Answers in snapshot rows without `annotator_raw` carry Prodigy's
+ * `<dataset>-<session>` as their annotator: give them the session name, as
+ * every other answer gets, so one reviewer is one person in every table. Pure and
  * idempotent: a row read back from a newer snapshot is left as it is.
  */
 function nameReviewers(row: SnapshotRow, known: readonly string[]): void {

@@ -62,7 +62,7 @@ export class ScoringPool {
   /**
    * Starts the threads now instead of on the first chunk, so their start-up overlaps the caller's.
    * With `arrow`, each thread also loads the Arrow reader while it waits (~10 ms of module
-   * loading that was otherwise on the first batch's path).
+   * loading that would otherwise be on the first batch's path).
    */
   start(options: { arrow?: boolean } = {}): void {
     if (this.piscina === null) this.warmArrow = options.arrow ?? false;

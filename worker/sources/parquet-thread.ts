@@ -13,8 +13,8 @@
  * - {group} → {length, shared?}: the row group's Arrow IPC stream bytes are the
  *   first `length` bytes of a SharedArrayBuffer, sent with the first group of
  *   each object and whenever it had to grow. The reader consumes a group's
- *   batches before it asks for the next one. A fresh buffer per group stayed allocated on the reading thread
- *   until V8 collected it, which it does only once ~64 MB of them pile up.
+ *   batches before it asks for the next one. A fresh buffer per group would stay allocated on the reading thread
+ *   until V8 collects it, which it does only once ~64 MB of them pile up.
  * - any failure → {error}
  */
 import { openAsBlob } from 'node:fs';

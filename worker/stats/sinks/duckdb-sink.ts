@@ -44,7 +44,7 @@ class DuckdbSink implements StatsSink {
   private closed = false;
   constructor(private readonly instance: DuckDBInstance, private readonly conn: DuckDBConnection, private readonly path: string) {}
 
-  /** Creates missing tables and views; appends columns added to tables.ts since the file was made. */
+  /** Creates missing tables and views; appends the columns tables.ts defines that the file lacks. */
   async migrate(): Promise<void> {
     await this.conn.run('CREATE TABLE IF NOT EXISTS _batches (batch_id VARCHAR PRIMARY KEY, content_sha256 VARCHAR NOT NULL, row_count BIGINT NOT NULL)');
     for (const t of TABLES) {
