@@ -13,7 +13,7 @@ import type { ScoringPool } from './pool.js';
  * For `reviewloop score` with JSONL files (or Arrow files big enough for the pool) among its
  * arguments: a scoring pool started now, before the command's modules load (~50 ms), so the
  * threads' own start-up (~0.1 s) overlaps this thread's. Anything else (directories, globs,
- * gs://, small columnar files) starts its pool once the inputs are resolved, as before.
+ * gs://, small columnar files) starts its pool once the inputs are resolved.
  */
 export function earlyScorePool(argv: string[]): Promise<ScoringPool> | undefined {
   const args = argv.slice(2);
