@@ -1,21 +1,8 @@
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
+import { ConfigError } from './error.js';
 
-/**
- * A config that fails its schema. It has the shape of every reviewloop error
- * (`code`, `retryable`, `details`) without importing the worker's error table:
- * config/ sits below everything else and imports only scoring/.
- */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID' as const;
-  readonly retryable = false;
-  readonly details: Record<string, unknown> = {};
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 /** `projects[0].strategy.topK` from zod's path array. */
 export function formatPath(p: ReadonlyArray<PropertyKey>): string {

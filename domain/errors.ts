@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/parse.js';
+import { ConfigError } from '../config/error.js';
 
 /**
  * Every error reviewloop raises carries a stable string `code` and says whether

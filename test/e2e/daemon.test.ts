@@ -28,8 +28,10 @@ interface Daemon {
   exit: Promise<{ code: number | null; at: number }>;
 }
 
-function start(args: string[], env: Record<string, string> = {}): Daemon {
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `holdChunkMs`: every scoring chunk of the daemon's rounds waits this long first (test/helpers/held-chunks-cli.mjs). */
+function start(args: string[], holdChunkMs?: number): Daemon {
+  const cli = holdChunkMs === undefined ? [BIN] : [resolve('test/helpers/held-chunks-cli.mjs'), String(holdChunkMs)];
+  const proc = spawn(process.execPath, [...cli, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   const lines: Array<Record<string, unknown>> = [];
   let buf = '';
@@ -181,7 +183,7 @@ describe.concurrent('reviewloop run', () => {
     s.stage('big', 21, 3000);
     const cfg = s.writeConfig('rl.yaml');
     // Each chunk waits 1.5 s: the round is provably still scoring when the signal arrives.
-    const d = start(['run', '-c', cfg], { REVIEWLOOP_TEST_CHUNK_DELAY_MS: '1500' });
+    const d = start(['run', '-c', cfg], 1500);
     const round = await waitFor('a round in progress', () => s.rounds().find((r) => existsSync(join(s.project, 'rounds', r, 'plan.json'))), 30_000, [d]);
     const sent = Date.now();
     d.proc.kill('SIGTERM');

@@ -1,8 +1,8 @@
 /**
  * A round that cannot make progress, as an operator meets it: the built CLI
  * in child processes with every scoring chunk held far longer than the job's
- * bound (REVIEWLOOP_TEST_CHUNK_DELAY_MS, a main-thread wait that no abort and
- * no thread teardown ends: the worst case, a job left behind). The tests wait
+ * bound (test/helpers/held-chunks-cli.mjs, a main-thread wait that no abort
+ * and no thread teardown ends: the worst case, a job left behind). The tests wait
  * for the daemon's own log lines, never for a fixed time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,8 +15,8 @@ import { afterAll, describe, it } from 'vitest';
 import { stringify } from 'yaml';
 import { intentBatch, INTENT_LABELS } from '../../worker/demo/data.js';
 
-const BIN = resolve('bin/reviewloop.js');
-const HELD = { REVIEWLOOP_TEST_CHUNK_DELAY_MS: '100000000' };
+/** The built CLI with every scoring chunk held far past any bound. */
+const HELD_CLI = [resolve('test/helpers/held-chunks-cli.mjs'), '100000000'];
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
 afterAll(() => {
@@ -27,7 +27,7 @@ afterAll(() => {
 type Line = Record<string, unknown>;
 
 function start(args: string[], cwd: string) {
-  const proc = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...HELD }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...HELD_CLI, ...args], { cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   const lines: Line[] = [];
   const events = new EventEmitter();

@@ -1,23 +1,17 @@
 /**
- * `reviewloop run [-c reviewloop.yaml] [--once]`: the long-running worker.
+ * The long-running worker behind `reviewloop run` (worker/cli/commands/run.ts).
  * Wires config, app, metrics, the job runner, cron schedules, the ops HTTP
  * server and the lifecycle together; the behaviour lives in those modules.
- *
- * Test-only knob: `REVIEWLOOP_TEST_CHUNK_DELAY_MS` delays every scoring chunk
- * so an e2e test can signal a round while it is provably in progress. It
- * changes timing only, never output, and is not for production.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Command } from 'commander';
 import { loadConfig } from '../core/load-config.js';
 import type { Config } from '../../config/schema.js';
 import { openApp, type AppContext } from '../app/app.js';
-import type { CommandEnv } from '../cli/main.js';
 import { EXIT, exitCodeFor, ReviewloopError, isReviewloopError } from '../../domain/errors.js';
 import { Lifecycle } from './lifecycle.js';
 import { describeProblem, JobHistory, jobProblems, type JobProblem } from './liveness.js';
-import { createLogger, type Logger } from '../core/log.js';
+import type { Logger } from '../core/log.js';
 import { runMerge } from '../merge/merge.js';
 import { uploadReport } from '../stats/report-upload.js';
 import { MergeBacklogTracker } from '../merge/merge-lag.js';
@@ -28,26 +22,20 @@ import { runRound } from '../round/round.js';
 import { runDue, scheduledJobs, Scheduler, validateSchedules } from './schedule.js';
 import { JobRunner, type JobFn, type TickOutcome } from './slot-runner.js';
 
-export interface RunOptions {
-  config: string;
+export interface DaemonOptions {
+  /** The config file, read at start and again on SIGHUP. */
+  configPath: string;
+  /** Run every due job once and resolve, instead of running on the schedules. */
   once?: boolean;
-}
-
-function delayedPool(pool: ScoringPool, ms: number): ScoringPool {
-  const wrapped = Object.create(pool) as ScoringPool;
-  wrapped.score = async (input) => {
-    await new Promise((r) => setTimeout(r, ms));
-    return pool.score(input);
-  };
-  wrapped.recycle = () => pool.recycle();
-  return wrapped;
+  logger: Logger;
+  /** Wraps the scoring pool the rounds use; instrumentation, and tests that need a round held mid-scoring. */
+  wrapPool?: (pool: ScoringPool) => ScoringPool;
 }
 
 /** The real jobs, and the pool once a round opened it (for /metrics). */
-function realJobs(app: AppContext, metrics: DaemonMetrics): { jobs: Record<JobName, JobFn>; pool: () => ScoringPool | null } {
-  const delayMs = Number(process.env.REVIEWLOOP_TEST_CHUNK_DELAY_MS ?? 0);
+function realJobs(app: AppContext, metrics: DaemonMetrics, wrapPool?: (pool: ScoringPool) => ScoringPool): { jobs: Record<JobName, JobFn>; pool: () => ScoringPool | null } {
   let pool: ScoringPool | null = null;
-  const getPool = () => (pool ??= delayMs > 0 ? delayedPool(app.pool(), delayMs) : app.pool());
+  const getPool = () => (pool ??= wrapPool ? wrapPool(app.pool()) : app.pool());
   const jobs: Record<JobName, JobFn> = {
     round: async ({ project, store, slotId, signal, logger, config }) => {
       const r = await runRound({ project, store, pool: getPool(), sink: await app.sink(), roundId: slotId, chunkBytes: config.worker.chunkBytes, logger, signal, media: app.media, mediaSigner: app.mediaSigner });
@@ -120,126 +108,146 @@ function firstFailure(outcomes: TickOutcome[]): unknown {
   return undefined;
 }
 
-/** Runs the daemon (or one pass with `once`) and resolves with the exit code. */
-export async function runWorker(opts: RunOptions, logger: Logger): Promise<number> {
-  let config = await loadConfig(opts.config);
-  validateSchedules(config);
-  const holder = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+/** The daemon's parts; the functions below fill it in order and read `config` live, since a reload replaces it. */
+interface Daemon {
+  opts: DaemonOptions;
+  logger: Logger;
+  config: Config;
+  holder: string;
+  sinceMs: number;
+  opened: AppContext | null;
+  real: ReturnType<typeof realJobs> | null;
+  history: ReturnType<typeof histories>;
+  metrics: DaemonMetrics;
+  lifecycle: Lifecycle;
+  runner: JobRunner;
+  http: OpsServer | null;
+  scheduler: Scheduler | null;
+}
+
+function daemonMetrics(d: Daemon): DaemonMetrics {
   const trackers = new Map<string, MergeBacklogTracker>();
-  const sinceMs = Date.now();
-  let opened: AppContext | null = null;
-  let real: ReturnType<typeof realJobs> | null = null;
-  const history = histories(() => opened, () => config, logger);
-  const metrics = createMetrics({
-    lastSuccess: async () => Promise.all(scheduledJobs(config).map(async (s) => ({ project: s.project, job: s.job, atMs: (await history.lastSuccess(s.project, s.job))?.atMs ?? null }))),
-    running: () => runner.running(),
-    poolUtilization: () => real?.pool()?.utilization() ?? null,
+  return createMetrics({
+    lastSuccess: async () => Promise.all(scheduledJobs(d.config).map(async (s) => ({ project: s.project, job: s.job, atMs: (await d.history.lastSuccess(s.project, s.job))?.atMs ?? null }))),
+    running: () => d.runner.running(),
+    poolUtilization: () => d.real?.pool()?.utilization() ?? null,
     mergeBacklog: async () => {
       const out = new Map<string, { pending: number; oldestMs: number | null }>();
-      for (const p of config.projects) {
-        if (!opened) break;
+      for (const p of d.config.projects) {
+        if (!d.opened) break;
         let t = trackers.get(p.name);
-        if (!t) trackers.set(p.name, (t = new MergeBacklogTracker(opened.projectStore(p))));
+        if (!t) trackers.set(p.name, (t = new MergeBacklogTracker(d.opened.projectStore(p))));
         try {
           out.set(p.name, await t.read());
         } catch (err) {
-          logger.warn(`merge backlog of ${p.name} unavailable: ${(err as Error).message}`, { project: p.name });
+          d.logger.warn(`merge backlog of ${p.name} unavailable: ${(err as Error).message}`, { project: p.name });
         }
       }
       return out;
     },
   });
-  const app = openApp(config, { logger, onStoreRetry: () => metrics.storeRetries.inc() });
-  opened = app;
-  real = realJobs(app, metrics);
-  let http: OpsServer | null = null;
-  let scheduler: Scheduler | null = null;
-  const lifecycle: Lifecycle = new Lifecycle({
-    logger,
-    graceMs: () => config.worker.shutdownGraceMs,
-    stopScheduling: () => scheduler?.stop(),
-    idle: () => runner.idle(),
+}
+
+/** SIGHUP: a valid config replaces the running one (restart-only fields kept); an invalid one is refused. */
+async function reloadConfig(d: Daemon): Promise<void> {
+  let next: Config;
+  try {
+    next = await loadConfig(d.opts.configPath);
+    validateSchedules(next);
+  } catch (err) {
+    d.metrics.configReloads.inc({ result: 'invalid' });
+    d.logger.error(`config reload rejected; the running config stays: ${(err as Error).message}`);
+    return;
+  }
+  d.config = keepRestartOnly(d.config, next, d.logger);
+  d.metrics.configReloads.inc({ result: 'ok' });
+  if (d.scheduler && !d.lifecycle.shuttingDown) d.scheduler.start(d.config);
+  d.logger.info('config reloaded');
+}
+
+function daemonLifecycle(d: Daemon, app: AppContext): Lifecycle {
+  return new Lifecycle({
+    logger: d.logger,
+    graceMs: () => d.config.worker.shutdownGraceMs,
+    stopScheduling: () => d.scheduler?.stop(),
+    idle: () => d.runner.idle(),
     close: async () => {
-      await http?.close();
+      await d.http?.close();
       await app.close();
     },
-    reload: async () => {
-      let next: Config;
-      try {
-        next = await loadConfig(opts.config);
-        validateSchedules(next);
-      } catch (err) {
-        metrics.configReloads.inc({ result: 'invalid' });
-        logger.error(`config reload rejected; the running config stays: ${(err as Error).message}`);
-        return;
-      }
-      config = keepRestartOnly(config, next, logger);
-      metrics.configReloads.inc({ result: 'ok' });
-      if (scheduler && !lifecycle.shuttingDown) scheduler.start(config);
-      logger.info('config reloaded');
-    },
+    reload: () => reloadConfig(d),
     exitFallbackMs: 2000,
   }).install();
-  const runner = new JobRunner({
-    app, config: () => config, holder, jobs: real.jobs, logger, metrics,
-    shutdown: lifecycle.signal, stopping: () => lifecycle.shuttingDown,
+}
+
+function daemonRunner(d: Daemon, app: AppContext, jobs: Record<JobName, JobFn>): JobRunner {
+  return new JobRunner({
+    app, config: () => d.config, holder: d.holder, jobs, logger: d.logger, metrics: d.metrics,
+    shutdown: d.lifecycle.signal, stopping: () => d.lifecycle.shuttingDown,
     // A job deaf to its abort at the bound is waiting on a scoring thread: fresh threads free it and the next job.
-    onStuck: async () => { await real?.pool()?.recycle(); },
+    onStuck: async () => { await d.real?.pool()?.recycle(); },
     onEvent: (e) => {
-      if (e.type === 'finished' && e.outcome === 'success') history.of(e.project, e.job)?.note({ slotId: e.slotId, atMs: e.atMs });
+      if (e.type === 'finished' && e.outcome === 'success') d.history.of(e.project, e.job)?.note({ slotId: e.slotId, atMs: e.atMs });
     },
   });
+}
 
+async function serveOps(d: Daemon, app: AppContext): Promise<OpsServer> {
+  return startOpsServer({
+    port: d.config.worker.httpPort,
+    registry: d.metrics.registry,
+    accepting: () => !d.lifecycle.shuttingDown,
+    logger: d.logger,
+    checks: [
+      { name: 'store', run: () => storeReachable(app, d.config) },
+      { name: 'stats', run: async () => { if (d.config.stats.sink !== 'none') await (await app.sink()).query('SELECT 1'); } },
+      jobsCheck(() => jobProblems({ config: d.config, nowMs: Date.now(), sinceMs: d.sinceMs, lastSuccess: d.history.lastSuccess, running: d.runner.running() })),
+    ],
+  });
+}
+
+/** `once`: every due job once, then a clean shutdown; resolves with the exit code or throws the first failure. */
+async function runOnce(d: Daemon): Promise<number> {
+  const outcomes = await runDue(d.runner, d.config, new Date());
+  const failure = firstFailure(outcomes);
+  const code = await d.lifecycle.shutdown('--once finished', { exitCode: failure === undefined ? EXIT.OK : exitCodeFor(failure) });
+  if (code !== EXIT.OK) return code;
+  if (failure !== undefined) throw failure;
+  return EXIT.OK;
+}
+
+/** Runs the daemon (or one pass with `once`) and resolves with the exit code. */
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const { logger } = opts;
+  const config = await loadConfig(opts.configPath);
+  validateSchedules(config);
+  const d = { opts, logger, config, holder: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`, sinceMs: Date.now(), opened: null, real: null, http: null, scheduler: null } as Daemon;
+  d.history = histories(() => d.opened, () => d.config, logger);
+  d.metrics = daemonMetrics(d);
+  const app = openApp(config, { logger, onStoreRetry: () => d.metrics.storeRetries.inc() });
+  d.opened = app;
+  const real = realJobs(app, d.metrics, opts.wrapPool);
+  d.real = real;
+  d.lifecycle = daemonLifecycle(d, app);
+  d.runner = daemonRunner(d, app, real.jobs);
   try {
     try {
-      await storeReachable(app, config);
+      await storeReachable(app, d.config);
     } catch (err) {
       throw isReviewloopError(err, 'STORE_UNAVAILABLE') ? err : new ReviewloopError('STORE_UNAVAILABLE', `storage root ${app.store.root} is not reachable: ${(err as Error).message}`, { cause: err });
     }
-    logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${holder}, root ${app.store.root}, ${config.projects.length} project(s)`);
-    if (opts.once) {
-      const outcomes = await runDue(runner, config, new Date());
-      const failure = firstFailure(outcomes);
-      const code = await lifecycle.shutdown('--once finished', { exitCode: failure === undefined ? EXIT.OK : exitCodeFor(failure) });
-      if (code !== EXIT.OK) return code;
-      if (failure !== undefined) throw failure;
-      return EXIT.OK;
-    }
-    if (config.worker.httpPort !== 0) {
-      http = await startOpsServer({
-        port: config.worker.httpPort,
-        registry: metrics.registry,
-        accepting: () => !lifecycle.shuttingDown,
-        logger,
-        checks: [
-          { name: 'store', run: () => storeReachable(app, config) },
-          { name: 'stats', run: async () => { if (config.stats.sink !== 'none') await (await app.sink()).query('SELECT 1'); } },
-          jobsCheck(() => jobProblems({ config, nowMs: Date.now(), sinceMs, lastSuccess: history.lastSuccess, running: runner.running() })),
-        ],
-      });
-    }
-    scheduler = new Scheduler(runner, logger);
-    scheduler.start(config);
+    logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${d.holder}, root ${app.store.root}, ${d.config.projects.length} project(s)`);
+    if (opts.once) return await runOnce(d);
+    if (d.config.worker.httpPort !== 0) d.http = await serveOps(d, app);
+    d.scheduler = new Scheduler(d.runner, logger);
+    d.scheduler.start(d.config);
     // First pass: a slot missed while no replica ran, or left unfinished by a crash, runs now.
-    void runDue(runner, config, new Date()).catch((err: unknown) => {
+    void runDue(d.runner, d.config, new Date()).catch((err: unknown) => {
       if (!isReviewloopError(err, 'ABORTED')) logger.error(`startup pass failed: ${(err as Error).message}`);
     });
-    return await lifecycle.done;
+    return await d.lifecycle.done;
   } catch (err) {
-    await lifecycle.close();
+    await d.lifecycle.close();
     throw err;
   }
-}
-
-export function register(program: Command, env: CommandEnv): void {
-  program.command('run')
-    .description('the worker: run rounds and merges on their schedules (or, with --once, every due job once and exit); see docs/operations.md')
-    .addOption(env.configOption())
-    .option('--once', 'run every due job once and exit (Cloud Scheduler + Cloud Run jobs, cron on a VM)')
-    .action(async (opts: RunOptions) => {
-      // The daemon's logs go to stdout, as Cloud Logging and `kubectl logs` expect.
-      const code = await runWorker(opts, createLogger({ stream: process.stdout }));
-      if (code === EXIT.INTERRUPTED) throw new ReviewloopError('ABORTED', 'interrupted: a running step did not finish within worker.shutdownGraceMs and was aborted; its slot is redone on the next start');
-      if (code !== EXIT.OK) throw new ReviewloopError('INTERNAL', `stopped with errors (exit ${code})`);
-    });
 }

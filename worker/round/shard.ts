@@ -12,11 +12,10 @@
  * format); a round partial adds the exact BigInt sums and the per-object
  * reject counts that rebuild rejects.jsonl in plan order.
  */
-import type { CommandEnv } from '../cli/main.js';
 import { ReviewloopError, isReviewloopError } from '../../domain/errors.js';
 import type { ConsumedObject, QuarantinedObject } from '../../domain/records.js';
 import {
-  assignShards, inputsHash, parsePartial, parseShard, partialJson, reducePartials,
+  assignShards, inputsHash, parsePartial, partialJson, reducePartials,
   PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec,
 } from '../pool/partials.js';
 import { finishRound } from './finish-round.js';
@@ -217,26 +216,4 @@ function rejectsInPlanOrder(store: ObjectStore, round: OpenRound, partials: Roun
     });
   }
   return round.plan.objects.flatMap((o) => byObject.get(store.uri(o.name)) ?? []);
-}
-
-/** What `reviewloop reduce --round R` needs from the CLI (see worker/cli/commands/score.ts). */
-export interface ReduceRoundCommand {
-  env: CommandEnv;
-  config: string;
-  project?: string;
-  round: string;
-  shards?: string;
-}
-
-/** `reviewloop reduce --round R [--shards N]`: prints what happened, throws SHARDS_MISSING on an incomplete set. */
-export async function reduceRoundCommand(o: ReduceRoundCommand): Promise<void> {
-  const count = o.shards === undefined ? undefined : parseShard(`0/${o.shards}`).count;
-  await o.env.withApp(o.config, async (app) => {
-    const project = app.project(o.project);
-    const store = app.projectStore(project);
-    const r = await reduceRound({ project, store, pool: app.pool(), sink: await app.sink(), roundId: o.round, chunkBytes: app.config.worker.chunkBytes, logger: o.env.logger, media: app.media, mediaSigner: app.mediaSigner }, count);
-    const c = r.manifest.counts;
-    o.env.io.out(`${r.status === 'exists' ? `round ${o.round} already exists; nothing changed` : `round ${o.round} written from its partials`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected\n`);
-    o.env.io.out(`queue: ${store.uri(r.manifest.files.queue[0])}\n`);
-  });
 }

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { CommandEnv } from '../main.js';
+import { usageError, type CommandEnv } from '../env.js';
 import { ReviewloopError, isReviewloopError } from '../../../domain/errors.js';
 import { ANNOTATOR_METADATA_KEY } from '../../../domain/prodigy/annotators.js';
 import { exportLines } from '../../merge/export-lines.js';
@@ -121,11 +121,11 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--skip-bad', 'upload only the valid lines instead of refusing a file with bad lines')
     .option('--allow-unknown-round', 'upload even when the project has no such round (e.g. answers to tasks made outside reviewloop)')
     .action(async (file: string, opts: { round: string; config: string; project?: string; name?: string; skipBad?: boolean; allowUnknownRound?: boolean }) => {
-      if (file === '-' && !opts.name) throw Object.assign(new Error('reading standard input needs --name (e.g. --name alice.jsonl)'), { code: 'USAGE' });
+      if (file === '-' && !opts.name) throw usageError('reading standard input needs --name (e.g. --name alice.jsonl)');
       try {
         validateRoundId(opts.round);
       } catch (err) {
-        if (isReviewloopError(err)) throw Object.assign(new Error(err.message), { code: 'USAGE' });
+        if (isReviewloopError(err)) throw usageError(err.message);
         throw err;
       }
       let data: Buffer;

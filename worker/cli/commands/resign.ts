@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import type { ProjectConfig } from '../../../config/schema.js';
-import type { CommandEnv } from '../main.js';
+import type { CommandEnv } from '../env.js';
 import { ReviewloopError, isReviewloopError } from '../../../domain/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { gcsMediaUris, mapMediaFields, mediaUriOf, signMediaUrls } from '../../media/task-media.js';
