@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/parse.js';
 import { resignRound } from '../../worker/cli/commands/resign.js';
+import { catQueue, signedUrlExpiry } from '../../worker/round/queue-cat.js';
 import { GcsStore } from '../../worker/store/gcs-store.js';
 import { createLogger } from '../../worker/core/log.js';
 import { runMerge } from '../../worker/merge/merge.js';
@@ -185,6 +186,53 @@ describe('signed media URLs in image queues on a gs:// root', () => {
       expect(verifyV4(t.image, keyA.publicKey, u.hostname)).toBe(true);
     }
     expect(stderr).not.toMatch(/X-Goog-Signature=[0-9a-f]/);
+  });
+
+  it('queue cat prints the queue byte for byte while its URLs have more than an hour left', async () => {
+    const original = await store.read(`rounds/${ROUND}/queue.jsonl`);
+    const r = await catQueue({ project, store, roundId: ROUND, signer: { credentials: keyB.credentials, now: () => t0 + 3_600_000 } });
+    expect(r.resigned).toBe(0);
+    expect(`${r.lines.join('\n')}\n`).toBe(original.toString());
+  });
+
+  it('queue cat signs afresh the URLs expiring within the hour: same order, hashes and other bytes', async () => {
+    const near = t0 + TTL * 1000 - 30 * 60_000;
+    const a = lines(await store.read(`rounds/${ROUND}/queue-ann.jsonl`));
+    const r = await catQueue({ project, store, roundId: ROUND, annotator: 'ann', signer: { credentials: keyB.credentials, now: () => near }, logger: logs.logger });
+    expect(r.file).toBe(`rounds/${ROUND}/queue-ann.jsonl`);
+    const b = r.lines.map((l) => JSON.parse(l) as Record<string, any>);
+    expect(b.map((t) => t.meta.id)).toEqual(a.map((t) => t.meta.id));
+    expect(r.resigned).toBe(a.filter((t) => t.meta.id !== 'web-1').length);
+    b.forEach((t, i) => {
+      expect({ ...t, image: null }).toEqual({ ...a[i], image: null });
+      expect([t._input_hash, t._task_hash]).toEqual([a[i]._input_hash, a[i]._task_hash]);
+      if (t.meta.id === 'web-1') return expect(t.image).toBe(a[i].image);
+      expect(signedUrlExpiry(t.image)! - near).toBe(TTL * 1000);
+      expect(verifyV4(t.image, keyB.publicKey)).toBe(true);
+    });
+  });
+
+  it('queue cat refuses a mistyped round or reviewer with a usage error naming the nearest', async () => {
+    const typo = await catQueue({ project, store, roundId: '20261101T0201Z' }).catch((e: unknown) => e as { code: string; details: { nearest: string[] } });
+    expect(typo).toMatchObject({ code: 'USAGE', details: { nearest: [ROUND] } });
+    const who = await catQueue({ project, store, roundId: ROUND, annotator: 'carol' }).catch((e: unknown) => e as { code: string; details: { annotators: string[] } });
+    expect(who).toMatchObject({ code: 'USAGE', details: { annotators: ['ann', 'bob'] } });
+  });
+
+  it('queue cat from the CLI streams a reviewer's queue to stdout; a mistyped round exits 2 naming the nearest', async () => {
+    const keyFile = path.join(dir, 'sa.json');
+    const cfg = path.join(dir, 'cfg.yaml');
+    const env: NodeJS.ProcessEnv = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile };
+    delete env.STORAGE_EMULATOR_HOST;
+    const { stdout, stderr } = await run(process.execPath, ['bin/reviewloop.js', 'queue', 'cat', '--round', ROUND, '--annotator', 'bob', '-c', cfg], { cwd: REPO, env });
+    const q = lines(Buffer.from(stdout));
+    expect(q.map((t) => t.meta.id)).toEqual(lines(await store.read(`rounds/${ROUND}/queue-bob.jsonl`)).map((t) => t.meta.id));
+    // The round's URLs are days from expiry on the wall clock: nothing is signed, nothing said.
+    expect(stdout).toBe((await store.read(`rounds/${ROUND}/queue-bob.jsonl`)).toString());
+    expect(stderr).not.toMatch(/X-Goog-Signature=[0-9a-f]/);
+    const bad = await run(process.execPath, ['bin/reviewloop.js', 'queue', 'cat', '--round', '2026110T0200Z', '-c', cfg], { cwd: REPO, env }).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({ code: 2 });
+    expect((bad as { stderr: string }).stderr).toContain(`nearest known: ${ROUND}`);
   });
 
   it('logged nothing signed', () => {

@@ -22,6 +22,7 @@ export const COMMAND_LOADERS: Record<string, () => Promise<RegisterCommands>> = 
   reduce: async () => (await import('./commands/reduce.js')).register,
   'push-annotations': async () => (await import('./commands/push-annotations.js')).register,
   resign: async () => (await import('./commands/resign.js')).register,
+  queue: async () => (await import('./commands/queue.js')).register,
 };
 
 /** The modules `argv` needs: its command's, or all of them for help or an unknown word. */

@@ -43,15 +43,18 @@ export function nearestRounds(round: string, known: string[], n = 3): string[] {
     .map((x) => x.id);
 }
 
+/** A usage error (exit 2) for a round id with no manifest, naming the nearest known ids. `what` ends the message. */
+export async function unknownRoundError(store: ObjectStore, round: string, what = ''): Promise<Error> {
+  const near = nearestRounds(round, await knownRounds(store));
+  const hint = near.length > 0 ? `; nearest known: ${near.join(', ')}` : '; this project has no rounds yet';
+  return Object.assign(new Error(`no round ${round} in ${store.root}/rounds/${hint}${what}`), { code: 'USAGE', details: { round, nearest: near } });
+}
+
 /**
  * Throws a usage error (exit 2) when `round` has no manifest: a mistyped
  * `--round` would otherwise put answers where no merge joins them to items.
  */
 export async function refuseUnknownRound(store: ObjectStore, round: string): Promise<void> {
   if (await store.stat(`rounds/${round}/manifest.json`)) return;
-  const near = nearestRounds(round, await knownRounds(store));
-  const hint = near.length > 0 ? `; nearest known: ${near.join(', ')}` : '; this project has no rounds yet';
-  throw Object.assign(new Error(`no round ${round} in ${store.root}/rounds/${hint} (pass --allow-unknown-round to upload anyway)`), {
-    code: 'USAGE', details: { round, nearest: near },
-  });
+  throw await unknownRoundError(store, round, ' (pass --allow-unknown-round to upload anyway)');
 }
