@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/parse.js';
-import { resignRound } from '../../worker/cli/commands/resign.js';
+import { resignRound } from '../../worker/round/resign.js';
 import { catQueue, signedUrlExpiry } from '../../worker/round/queue-cat.js';
 import { GcsStore } from '../../worker/store/gcs-store.js';
 import { createLogger } from '../../worker/core/log.js';
@@ -219,7 +219,7 @@ describe('signed media URLs in image queues on a gs:// root', () => {
     expect(who).toMatchObject({ code: 'USAGE', details: { annotators: ['ann', 'bob'] } });
   });
 
-  it('queue cat from the CLI streams a reviewer's queue to stdout; a mistyped round exits 2 naming the nearest', async () => {
+  it('queue cat from the CLI streams one reviewer queue to stdout; a mistyped round exits 2 naming the nearest', async () => {
     const keyFile = path.join(dir, 'sa.json');
     const cfg = path.join(dir, 'cfg.yaml');
     const env: NodeJS.ProcessEnv = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile };
