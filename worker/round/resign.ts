@@ -1,7 +1,6 @@
 /**
  * Fresh signed media URLs for a round whose URLs expired (or are about to).
- * The
- * round's queue files are never replaced (a reviewer may have loaded them,
+ * The round's queue files are never replaced (a reviewer may have loaded them,
  * and the round's bytes stay reproducible): each gets a copy
  * `rounds/R/<queue>.resigned-<n>.jsonl`, written create-only, in which only
  * the `image`/`audio` values differ. Order, hashes and every other byte of
