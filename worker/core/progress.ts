@@ -13,6 +13,8 @@ export interface ProgressOptions {
   totalBytes?: number;
   /** Minimum time between redraws, ms. Default 100. */
   intervalMs?: number;
+  /** What the bar says first, e.g. `round 20261101T0200Z: 12 objects`. Default `scoring`. */
+  label?: string;
   /** Draw even when the stream is not a TTY (tests). Default false. */
   force?: boolean;
 }
@@ -54,13 +56,13 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (now - last < interval) return;
       last = now;
       const secs = Math.max((now - t0) / 1000, 1e-3);
-      let line = `scoring: ${human(records)} records, ${human(records / secs)}/s`;
+      let line = `${options.label ?? 'scoring'}: ${human(records)} records, ${human(records / secs)}/s`;
       if (total !== undefined && total > 0) {
         const frac = Math.min(1, bytes / total);
         const width = 24;
         const fill = Math.round(frac * width);
         const eta = frac > 0 ? (secs / frac) * (1 - frac) : NaN;
-        line = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(1).padStart(5)}% ${line}, ETA ${clock(eta)}`;
+        line = `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${(frac * 100).toFixed(1).padStart(5)}% ${line}, ${human(bytes)}B of ${human(total)}B, ETA ${clock(eta)}`;
       }
       stream.write(`\r${line}\u001b[K`);
       drawn = true;

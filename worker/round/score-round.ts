@@ -96,8 +96,10 @@ async function scorePass(opts: RoundOptions, round: OpenRound, objects: Consumed
   const rejects: string[] = [];
   const quarantined: QuarantinedObject[] = [];
   const byName = new Map(objects.map((o) => [o.name, o]));
+  const progress = opts.onScoring?.({ objects: objects.length, bytes: objects.reduce((n, o) => n + o.size, 0) });
   const result = await scoreSources(sources, params, opts.pool, {
     signal: opts.signal,
+    ...(progress ? { onProgress: progress } : {}),
     onRejects: (rs: Reject[]) => { for (const r of rs) rejects.push(JSON.stringify(r)); },
     // An unreadable object is consumed with the rest (never retried), listed in the manifest; see docs/reliability.md.
     onQuarantine: (q) => {

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { AppContext } from '../../app/app.js';
 import type { runRound } from '../../round/round.js';
+import { createProgress, type Progress } from '../../core/progress.js';
 import { usageError, type CliIO, type CommandEnv } from '../env.js';
 
 type RoundResult = Awaited<ReturnType<typeof runRound>>;
@@ -36,16 +37,24 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     const { latestSlot, slotRoundId } = await import('../../../domain/round-id.js');
     roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
   }
-  const roundOpts = { project, store, pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media, mediaSigner: app.mediaSigner };
+  // A bar on a terminal only (createProgress draws nothing on pipes); bytes are compressed for .gz objects, so a bar over them runs ahead.
+  let bar: Progress | undefined;
+  const onScoring = ({ objects, bytes }: { objects: number; bytes: number }) => {
+    bar?.done();
+    bar = createProgress({ label: `round ${roundId}: ${objects} object(s)`, totalBytes: bytes });
+    return (records: number, read: number) => bar!.update(records, read);
+  };
+  const roundOpts = { project, store, pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media, mediaSigner: app.mediaSigner, onScoring };
   const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('../../round/round.js'), import('../../round/shard.js')]);
   const shard = resolveShard(opts.shard, opts.shards);
-  const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish);
+  const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish).finally(() => bar?.done());
   if (sharded?.status === 'partial') {
     const waiting = sharded.missing ? ` (waiting for shard${sharded.missing.length > 1 ? 's' : ''} ${sharded.missing.join(', ')})` : '';
     io.out(`round ${roundId} shard ${shard!.index}/${shard!.count} written: ${store.uri(sharded.partial!)}${waiting}\n`);
     return;
   }
-  printRound(sharded?.result ?? await runRound(roundOpts), roundId, store.uri.bind(store), io);
+  const result = sharded?.result ?? await runRound(roundOpts).finally(() => bar?.done());
+  printRound(result, roundId, store.uri.bind(store), io);
 }
 
 function printRound(r: RoundResult, roundId: string, uri: (name: string) => string, io: CliIO): void {
