@@ -15,6 +15,8 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** What the bar says first, e.g. `round 20261101T0200Z: 12 objects`. Default `scoring`. */
   label?: string;
+  /** What `update`'s first number counts. Default `records`. */
+  unit?: string;
   /** Draw even when the stream is not a TTY (tests). Default false. */
   force?: boolean;
 }
@@ -56,7 +58,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (now - last < interval) return;
       last = now;
       const secs = Math.max((now - t0) / 1000, 1e-3);
-      let line = `${options.label ?? 'scoring'}: ${human(records)} records, ${human(records / secs)}/s`;
+      let line = `${options.label ?? 'scoring'}: ${human(records)} ${options.unit ?? 'records'}, ${human(records / secs)}/s`;
       if (total !== undefined && total > 0) {
         const frac = Math.min(1, bytes / total);
         const width = 24;

@@ -30,6 +30,11 @@ export interface MergeOptions {
   store: ObjectStore;
   sink: StatsSink | null;
   logger?: Logger;
+  /**
+   * Called once the new exports are known, with their count and bytes; the updater it returns gets
+   * (lines, bytes) as they are read. The CLI draws its progress bar from it; the daemon passes none.
+   */
+  onReading?: (plan: { exports: number; bytes: number }) => (lines: number, bytes: number) => void;
   /** Attempts in total when concurrent merges take the same version (each re-reads and re-applies). Default 8. */
   maxAttempts?: number;
 }
@@ -82,12 +87,13 @@ interface ReadExport {
 type ReadOutcome = { ok: true; value: ReadExport } | { ok: false; reason: string } | { ok: false; vanished: true };
 
 /** Reads one export line by line, validating each line; the object's bytes failing quarantines it whole. */
-async function readExport(store: ObjectStore, obj: ConsumedObject, ctx: CheckContext, itemsOf: (round: string) => Promise<unknown>, badLines: BadExportLine[]): Promise<ReadOutcome> {
+async function readExport(store: ObjectStore, obj: ConsumedObject, ctx: CheckContext, itemsOf: (round: string) => Promise<unknown>, badLines: BadExportLine[], onLine?: (bytes: number) => void): Promise<ReadOutcome> {
   const lines: ParsedExportLine[] = [];
   const bad: BadExportLine[] = [];
   const what = store.uri(obj.name);
   try {
     for await (const l of exportLines(store.readStream(obj.name, { generation: obj.generation }) as AsyncIterable<Buffer>, what)) {
+      onLine?.(l.text === null ? 0 : Buffer.byteLength(l.text) + 1);
       if (l.text === null) { bad.push({ object: obj.name, line: l.line, field: '(line)', reason: l.reason }); continue; }
       const parsed = parseForProject(l.text, obj.name, l.line, ctx);
       const round = parsed.ok ? roundToLookUp(parsed.value, ctx.rules) : null;
@@ -155,8 +161,12 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const badLines: BadExportLine[] = [];
   const read: ReadExport[] = [];
   const quarantined: QuarantinedExport[] = marked.filter((q) => !recorded.has(exportKey(q)));
+  const progress = fresh.length > 0 ? opts.onReading?.({ exports: fresh.length, bytes: fresh.reduce((n, o) => n + o.size, 0) }) : undefined;
+  let linesRead = 0;
+  let bytesRead = 0;
+  const onLine = progress && ((bytes: number) => progress(++linesRead, (bytesRead += bytes)));
   for (const { owner, ...obj } of fresh) {
-    const r = await readExport(store, obj, { rules, known, owner }, itemsOf, badLines);
+    const r = await readExport(store, obj, { rules, known, owner }, itemsOf, badLines, onLine);
     if (r.ok) { read.push(r.value); continue; }
     if ('vanished' in r) { log.warn(`${store.uri(obj.name)} disappeared before it was read; skipped`); continue; }
     const q: QuarantinedExport = { ...obj, reason: r.reason };

@@ -1,5 +1,6 @@
 /** `reviewloop merge`: new Prodigy exports under annotations/ become the next snapshot. */
 import type { Command } from 'commander';
+import { createProgress, type Progress } from '../../core/progress.js';
 import type { CommandEnv } from '../env.js';
 
 export function register(program: Command, env: CommandEnv): void {
@@ -12,7 +13,14 @@ export function register(program: Command, env: CommandEnv): void {
       await env.withApp(opts.config, async (app) => {
         const project = app.project(opts.project);
         const { runMerge } = await import('../../merge/merge.js');
-        const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger });
+        // A bar on a terminal only (createProgress draws nothing on pipes).
+        let bar: Progress | undefined;
+        const onReading = ({ exports, bytes }: { exports: number; bytes: number }) => {
+          bar?.done();
+          bar = createProgress({ label: `merge: ${exports} export(s)`, unit: 'lines', totalBytes: bytes });
+          return (lines: number, read: number) => bar!.update(lines, read);
+        };
+        const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger, onReading }).finally(() => bar?.done());
         if (m.status === 'nothing-new') io.out(`no new exports; snapshot stays at v${m.version ?? 0}\n`);
         else io.out(`snapshot v${m.version} written: ${m.manifest!.counts.answers} answers merged, ${m.manifest!.counts.items} items, ${m.badLines.length} bad export line(s) skipped\n`);
         for (const b of m.badLines.slice(0, 20)) io.err(`  ${b.object} line ${b.line}: ${b.field}: ${b.reason}\n`);
