@@ -146,6 +146,11 @@ export interface ScoreChunkOptions {
   nativeSettle?: NativeSettle;
 }
 
+// long: one pass over a chunk's lines whose per-record state (counters, histograms, the top heap's
+// worst score, the scanners' typed arrays) lives in locals of this function. The per-record loop
+// reads and updates those locals on every line; split into per-record helpers it would pass them
+// per call or move them onto an object, on the path every record of every run takes. What runs
+// rarely (building and offering an entry) is already out of the loop (offerFast); comments mark the phases.
 export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOptions = {}): ChunkResult {
   const labelSet = new Set(input.labels);
   const nopts: NormalizeOptions = { task: input.task, labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format };

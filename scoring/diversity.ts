@@ -42,21 +42,8 @@ export type DiversityResult =
   | { ok: true; ids: string[] }
   | { ok: false; id: string; field: 'embedding' | 'score'; reason: string };
 
-/**
- * Picks up to `k` ids by k-center greedy. Returns fewer when fewer distinct
- * candidates exist; `k ≤ 0` picks none. All embeddings must share one
- * non-zero dimension and hold finite numbers; scores must not be NaN.
- */
-export function kCenterGreedy(
-  candidates: readonly DiversityCandidate[],
-  k: number,
-  opts: KCenterOptions = {},
-): DiversityResult {
-  const metric = opts.metric ?? 'euclidean';
-  for (const c of candidates) {
-    if (Number.isNaN(c.score)) return { ok: false, id: c.id, field: 'score', reason: 'score is NaN' };
-  }
-  const limit = opts.candidates === undefined ? Infinity : Math.max(0, Math.floor(opts.candidates));
+/** The best `limit` distinct ids in rank order, each with its best entry. */
+function rankedPool(candidates: readonly DiversityCandidate[], limit: number): DiversityCandidate[] {
   const ranked = candidates.slice().sort(compareRanked);
   const pool: DiversityCandidate[] = [];
   for (let i = 0; i < ranked.length && pool.length < limit; i++) {
@@ -64,13 +51,15 @@ export function kCenterGreedy(
     if (pool.length > 0 && pool[pool.length - 1].id === ranked[i].id) continue;
     pool.push(ranked[i]);
   }
-  const want = Number.isNaN(k) ? 0 : Math.min(Math.max(0, Math.floor(k)), pool.length);
-  if (want === 0) return { ok: true, ids: [] };
+  return pool;
+}
 
+/**
+ * The pool's embeddings as one row-major m x d array, or the first candidate whose embedding cannot be
+ * used. Contiguous copy: cache-friendly inner loops, and cosine rows are normalised once.
+ */
+function packEmbeddings(pool: readonly DiversityCandidate[], d: number, metric: DiversityMetric): Float64Array | Extract<DiversityResult, { ok: false }> {
   const m = pool.length;
-  const d = pool[0].embedding.length;
-  if (d === 0) return { ok: false, id: pool[0].id, field: 'embedding', reason: 'embedding is empty' };
-  // Contiguous copy: cache-friendly inner loops, and cosine rows are normalised once.
   const x = new Float64Array(m * d);
   for (let i = 0; i < m; i++) {
     const e = pool[i].embedding;
@@ -87,6 +76,33 @@ export function kCenterGreedy(
       for (let j = 0; j < d; j++) x[i * d + j] *= inv;
     }
   }
+  return x;
+}
+
+/**
+ * Picks up to `k` ids by k-center greedy. Returns fewer when fewer distinct
+ * candidates exist; `k ≤ 0` picks none. All embeddings must share one
+ * non-zero dimension and hold finite numbers; scores must not be NaN.
+ */
+export function kCenterGreedy(
+  candidates: readonly DiversityCandidate[],
+  k: number,
+  opts: KCenterOptions = {},
+): DiversityResult {
+  const metric = opts.metric ?? 'euclidean';
+  for (const c of candidates) {
+    if (Number.isNaN(c.score)) return { ok: false, id: c.id, field: 'score', reason: 'score is NaN' };
+  }
+  const limit = opts.candidates === undefined ? Infinity : Math.max(0, Math.floor(opts.candidates));
+  const pool = rankedPool(candidates, limit);
+  const want = Number.isNaN(k) ? 0 : Math.min(Math.max(0, Math.floor(k)), pool.length);
+  if (want === 0) return { ok: true, ids: [] };
+
+  const m = pool.length;
+  const d = pool[0].embedding.length;
+  if (d === 0) return { ok: false, id: pool[0].id, field: 'embedding', reason: 'embedding is empty' };
+  const x = packEmbeddings(pool, d, metric);
+  if (!(x instanceof Float64Array)) return x;
 
   const dist = (a: number, b: number): number => {
     const oa = a * d;

@@ -144,6 +144,30 @@ const ident = (name: string, what: string) => {
 };
 
 /**
+ * Each label's probability as SQL (`values`, in label order) and the condition that the row's
+ * probabilities have the shape the local engine accepts (`valid`); adds the parameters it uses.
+ */
+function shapeSql(o: ScoringQueryOptions, params: Record<string, unknown>, types: Record<string, string | string[]>): { values: string[]; valid: string } {
+  const k = o.labels.length;
+  if (o.shape.kind === 'array') {
+    const c = `t.${ident(o.shape.column, 'probabilities column')}`;
+    const values = o.labels.map((_, i) => `IFNULL((SELECT ANY_VALUE(x.p) FROM UNNEST(${c}) AS x WHERE x.label = @label_${i}), 0)`);
+    o.labels.forEach((l, i) => { params[`label_${i}`] = l; types[`label_${i}`] = 'STRING'; });
+    params.labels = o.labels;
+    types.labels = ['STRING'];
+    // Like gatherProbs: every entry a known label (once) with p in [0, 1], at least one entry.
+    const valid = `ARRAY_LENGTH(${c}) > 0 AND NOT EXISTS (SELECT 1 FROM UNNEST(${c}) AS x WHERE x.label IS NULL OR x.label NOT IN UNNEST(@labels) OR NOT (x.p >= 0 AND x.p <= 1))`
+      + ` AND (SELECT COUNT(DISTINCT x.label) FROM UNNEST(${c}) AS x) = ARRAY_LENGTH(${c})`;
+    return { values, valid };
+  }
+  if (o.shape.columns.length !== k) throw new Error(`${o.shape.columns.length} probability columns for ${k} labels`);
+  const cs = o.shape.columns.map((c) => `t.${ident(c, 'probability column')}`);
+  const values = cs.map((c) => `IFNULL(${c}, 0)`);
+  const valid = `(${cs.map((c) => `(${c} IS NULL OR (${c} >= 0 AND ${c} <= 1))`).join(' AND ')}) AND COALESCE(${cs.join(', ')}) IS NOT NULL`;
+  return { values, valid };
+}
+
+/**
  * One query: rows are validated and scored in a scan, then the top-K by
  * (score DESC, id ASC) and the audit draw by (u ASC, id ASC) come back as
  * `slice` 'top' / 'audit' rows with `p0 … p{k-1}` (and `text` / `model` when
@@ -162,25 +186,9 @@ export function scoringQuery(o: ScoringQueryOptions): ScoringQuery {
   const id = ident(o.idColumn ?? 'id', 'id column');
   const table = `\`${o.table.project}.${o.table.dataset}.${o.table.table}\``;
   const p = cols(k);
-  let values: string[];
-  let valid: string;
   const params: Record<string, unknown> = { seed: o.seed, top_k: o.topK, audit_k: o.auditK };
   const types: Record<string, string | string[]> = { seed: 'STRING', top_k: 'INT64', audit_k: 'INT64' };
-  if (o.shape.kind === 'array') {
-    const c = `t.${ident(o.shape.column, 'probabilities column')}`;
-    values = o.labels.map((_, i) => `IFNULL((SELECT ANY_VALUE(x.p) FROM UNNEST(${c}) AS x WHERE x.label = @label_${i}), 0)`);
-    o.labels.forEach((l, i) => { params[`label_${i}`] = l; types[`label_${i}`] = 'STRING'; });
-    params.labels = o.labels;
-    types.labels = ['STRING'];
-    // Like gatherProbs: every entry a known label (once) with p in [0, 1], at least one entry.
-    valid = `ARRAY_LENGTH(${c}) > 0 AND NOT EXISTS (SELECT 1 FROM UNNEST(${c}) AS x WHERE x.label IS NULL OR x.label NOT IN UNNEST(@labels) OR NOT (x.p >= 0 AND x.p <= 1))`
-      + ` AND (SELECT COUNT(DISTINCT x.label) FROM UNNEST(${c}) AS x) = ARRAY_LENGTH(${c})`;
-  } else {
-    if (o.shape.columns.length !== k) throw new Error(`${o.shape.columns.length} probability columns for ${k} labels`);
-    const cs = o.shape.columns.map((c) => `t.${ident(c, 'probability column')}`);
-    values = cs.map((c) => `IFNULL(${c}, 0)`);
-    valid = `(${cs.map((c) => `(${c} IS NULL OR (${c} >= 0 AND ${c} <= 1))`).join(' AND ')}) AND COALESCE(${cs.join(', ')}) IS NOT NULL`;
-  }
+  const { values, valid } = shapeSql(o, params, types);
   const pass: Array<[name: string, column: string]> = [];
   if (o.textColumn !== undefined) pass.push(['text', `t.${ident(o.textColumn, 'text column')}`]);
   if (o.modelColumn !== undefined) pass.push(['model', `t.${ident(o.modelColumn, 'model column')}`]);

@@ -157,247 +157,302 @@ function shiftLines(out: { top: ScoredEntry[]; audit: ScoredEntry[]; rejects: Re
 }
 
 export async function scoreSources(sources: Source[], params: ScoreParams, pool: ScoringPool, hooks: ScoreRunHooks = {}): Promise<ScoreRunResult> {
-  const top = new TopK<ScoredEntry>(params.topK, { copiesPerId: COPIES_PER_ID });
-  const audit = new BottomK<ScoredEntry>(params.auditK, { copiesPerId: COPIES_PER_ID });
-  const stats = emptyStats();
-  const inflightLimit = Math.max(2, pool.threads * 2);
+  return new ScoreRun(sources, params, pool, hooks).run();
+}
+
+const ABORTED = () => new ReviewloopError('ABORTED', 'scoring aborted');
+
+/** One call of {@link scoreSources}: the heaps, totals and task bookkeeping every step of the run shares. */
+class ScoreRun {
+  private readonly top: TopK<ScoredEntry>;
+  private readonly audit: BottomK<ScoredEntry>;
+  private readonly stats = emptyStats();
+  private readonly inflightLimit: number;
   // Names this run to the threads, which keep a floor per run (worker/pool/thread-floor.ts).
-  const run = randomUUID();
-  const pending = new Map<number, Promise<void>>();
+  private readonly runId = randomUUID();
+  private readonly pending = new Map<number, Promise<void>>();
   // Results are applied in submission order: rejects leave in input order, and a range's line
   // numbers are only known once every range before it has reported how many lines it owned.
-  const finished = new Map<number, Finished>();
-  let nextSeq = 0;
-  let nextToApply = 0;
-  let lineBase = 1;
-  let bytesRead = 0;
-  let failure: Error | null = null;
+  private readonly finished = new Map<number, Finished>();
+  private nextSeq = 0;
+  private nextToApply = 0;
+  private lineBase = 1;
+  private bytesRead = 0;
+  private failure: Error | null = null;
   // Exact totals past 2^53 units; converted once at the end so the result is the same bit for bit.
-  let confidenceNano = 0n;
-  let entropyNano = 0n;
-
+  private confidenceNano = 0n;
+  private entropyNano = 0n;
   // Objects set aside so far (by URI): their later tasks are dropped when applied.
-  const quarantined = new Set<string>();
-  const byUri = new Map(sources.map((src) => [src.uri, src]));
-  const perObject = new Map(sources.map((src) => [src.uri, { uri: src.uri, read: 0, rejected: 0 }]));
-  const countObject = (uri: string, read: number, rejected: number) => {
-    const o = perObject.get(uri);
-    if (o !== undefined) { o.read += read; o.rejected += rejected; }
-  };
-  const quarantine = async (source: Source, line: number, err: unknown, code: string) => {
-    quarantined.add(source.uri);
-    const reason = `object not read past line ${line - 1}: ${(err as Error).message}`;
-    await hooks.onRejects?.([{ object: source.uri, line, field: null, reason, code }]);
-    await hooks.onQuarantine?.({ source, line, code, reason });
-  };
-  /** The object of task `f` broke at `line`: quarantined when the caller takes quarantines and the cause is the bytes', else the run fails. */
-  const broke = async (f: Finished, line: number, err: ReviewloopError) => {
-    const qcode = hooks.onQuarantine === undefined ? null : quarantineCode(err);
-    if (qcode !== null) await quarantine(byUri.get(f.object)!, line, err, qcode);
-    else failure = err;
-  };
+  private readonly quarantined = new Set<string>();
+  private readonly byUri: Map<string, Source>;
+  private readonly perObject: Map<string, { uri: string; read: number; rejected: number }>;
 
-  const applyInOrder = async () => {
-    while (finished.has(nextToApply)) {
-      const f = finished.get(nextToApply)!;
-      finished.delete(nextToApply);
-      nextToApply++;
-      if (f.firstOfSource) lineBase = 1;
-      bytesRead += f.bytes;
+  constructor(
+    private readonly sources: Source[],
+    private readonly params: ScoreParams,
+    private readonly pool: ScoringPool,
+    private readonly hooks: ScoreRunHooks,
+  ) {
+    this.top = new TopK<ScoredEntry>(params.topK, { copiesPerId: COPIES_PER_ID });
+    this.audit = new BottomK<ScoredEntry>(params.auditK, { copiesPerId: COPIES_PER_ID });
+    this.inflightLimit = Math.max(2, pool.threads * 2);
+    this.byUri = new Map(sources.map((src) => [src.uri, src]));
+    this.perObject = new Map(sources.map((src) => [src.uri, { uri: src.uri, read: 0, rejected: 0 }]));
+  }
+
+  async run(): Promise<ScoreRunResult> {
+    for (const source of this.sources) {
+      if (this.failure) break;
+      const cursor = { line: 1 };
+      try {
+        await this.readSource(source, cursor);
+      } catch (err) {
+        if (this.hooks.onQuarantine === undefined || quarantineCode(err) === null) throw err;
+        // Queued behind the tasks already submitted for this object: their records are kept, in input order.
+        this.submit(this.nextSeq++, null, { rejects: [], bytes: 0, ranged: false, firstOfSource: false, object: source.uri, quarantine: { source, line: cursor.line, err } });
+      }
+    }
+    await this.waitForRoom(1);
+    if (this.failure) throw this.failure;
+    return this.result();
+  }
+
+  private result(): ScoreRunResult {
+    const { stats, top, audit, confidenceNano, entropyNano } = this;
+    this.hooks.onProgress?.(stats.read, this.bytesRead);
+    stats.confidenceNano = Number(confidenceNano);
+    stats.entropyNano = Number(entropyNano);
+    stats.confidenceSum = Number(confidenceNano) / 1e9;
+    stats.entropySum = Number(entropyNano) / 1e9;
+    // Key order follows which chunk finished first; sort so the manifest bytes do not.
+    stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return {
+      top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats,
+      exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() }, objects: [...this.perObject.values()],
+    };
+  }
+
+  private countObject(uri: string, read: number, rejected: number): void {
+    const o = this.perObject.get(uri);
+    if (o !== undefined) { o.read += read; o.rejected += rejected; }
+  }
+
+  /** Adds a batch's stats to the run's totals and to its object's counts. */
+  private addBatch(uri: string, b: ChunkStats): void {
+    addStats(this.stats, b);
+    this.countObject(uri, b.read, b.rejected);
+    this.confidenceNano += BigInt(b.confidenceNano);
+    this.entropyNano += BigInt(b.entropyNano);
+  }
+
+  private async quarantine(source: Source, line: number, err: unknown, code: string): Promise<void> {
+    this.quarantined.add(source.uri);
+    const reason = `object not read past line ${line - 1}: ${(err as Error).message}`;
+    await this.hooks.onRejects?.([{ object: source.uri, line, field: null, reason, code }]);
+    await this.hooks.onQuarantine?.({ source, line, code, reason });
+  }
+
+  /** The object of task `f` broke at `line`: quarantined when the caller takes quarantines and the cause is the bytes', else the run fails. */
+  private async broke(f: Finished, line: number, err: ReviewloopError): Promise<void> {
+    const qcode = this.hooks.onQuarantine === undefined ? null : quarantineCode(err);
+    if (qcode !== null) await this.quarantine(this.byUri.get(f.object)!, line, err, qcode);
+    else this.failure = err;
+  }
+
+  /** Applies finished tasks in submission order, stopping at the first one still running. */
+  private async applyInOrder(): Promise<void> {
+    while (this.finished.has(this.nextToApply)) {
+      const f = this.finished.get(this.nextToApply)!;
+      this.finished.delete(this.nextToApply);
+      this.nextToApply++;
+      if (f.firstOfSource) this.lineBase = 1;
+      this.bytesRead += f.bytes;
       // Decided in task order, so a rerun keeps and drops exactly the same tasks of a broken object.
-      if (failure || quarantined.has(f.object)) continue;
+      if (this.failure || this.quarantined.has(f.object)) continue;
       if (f.quarantine) {
-        await quarantine(f.quarantine.source, f.quarantine.line, f.quarantine.err, quarantineCode(f.quarantine.err)!);
+        await this.quarantine(f.quarantine.source, f.quarantine.line, f.quarantine.err, quarantineCode(f.quarantine.err)!);
         continue;
       }
-      let rejects = f.rejects;
-      if (f.out !== null) {
-        const out = f.out;
-        if (!out.ok) {
-          // Bad input and a replaced object keep their codes across the thread boundary (as the store's
-          // stream would have raised them); anything else is a scoring failure.
-          // A result that cannot cross to this thread comes from what the object holds (e.g. a record nested past
-          // what deserialization can take): as deterministic as bad bytes, so it quarantines the object too.
-          const undeliverable = out.code === 'RESULT_UNDELIVERABLE';
-          const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : undeliverable ? 'INPUT_INVALID' : 'SCORING_FAILED';
-          const line = f.firstLine ?? lineBase;
-          await broke(f, line, new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } }));
-          continue;
-        }
-        if (f.ranged) {
-          shiftLines(out, lineBase - 1);
-          lineBase += out.lines ?? 0;
-        }
-        for (const e of out.top) top.push(e);
-        for (const e of out.audit) audit.push(e);
-        addStats(stats, out.stats);
-        countObject(f.object, out.stats.read, out.stats.rejected);
-        confidenceNano += BigInt(out.stats.confidenceNano);
-        entropyNano += BigInt(out.stats.entropyNano);
-        rejects = out.rejects;
-        if (out.broken !== undefined) {
-          // Rows before the corrupt batch stay; the object is quarantined at the first row not read.
-          if (rejects.length > 0) await hooks.onRejects?.(rejects);
-          await broke(f, lineBase, new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } }));
-          continue;
-        }
-      } else {
-        // Lines rejected on this thread (too long to buffer) count when applied, as every other record.
-        stats.read += rejects.length;
-        stats.rejected += rejects.length;
-        countObject(f.object, rejects.length, rejects.length);
-      }
-      if (rejects.length > 0) await hooks.onRejects?.(rejects);
-      hooks.onProgress?.(stats.read, bytesRead);
+      const rejects = f.out === null ? this.applyLocalRejects(f) : await this.applyOutput(f, f.out);
+      if (rejects === null) continue;
+      if (rejects.length > 0) await this.hooks.onRejects?.(rejects);
+      this.hooks.onProgress?.(this.stats.read, this.bytesRead);
     }
-  };
+  }
 
-  const submit = (seq: number, input: ScoreTaskInput | null, f: Omit<Finished, 'out'>) => {
+  /** A task with nothing run: lines rejected on this thread (too long to buffer) count when applied, as every other record. */
+  private applyLocalRejects(f: Finished): Reject[] {
+    const n = f.rejects.length;
+    this.stats.read += n;
+    this.stats.rejected += n;
+    this.countObject(f.object, n, n);
+    return f.rejects;
+  }
+
+  /** Merges one thread's output; returns its rejects, or null when the object broke (already handled). */
+  private async applyOutput(f: Finished, out: ScoreTaskOutput): Promise<Reject[] | null> {
+    if (!out.ok) {
+      // Bad input and a replaced object keep their codes across the thread boundary (as the store's
+      // stream would have raised them); anything else is a scoring failure.
+      // A result that cannot cross to this thread comes from what the object holds (e.g. a record nested past
+      // what deserialization can take): as deterministic as bad bytes, so it quarantines the object too.
+      const undeliverable = out.code === 'RESULT_UNDELIVERABLE';
+      const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : undeliverable ? 'INPUT_INVALID' : 'SCORING_FAILED';
+      const line = f.firstLine ?? this.lineBase;
+      await this.broke(f, line, new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } }));
+      return null;
+    }
+    if (f.ranged) {
+      shiftLines(out, this.lineBase - 1);
+      this.lineBase += out.lines ?? 0;
+    }
+    for (const e of out.top) this.top.push(e);
+    for (const e of out.audit) this.audit.push(e);
+    this.addBatch(f.object, out.stats);
+    if (out.broken !== undefined) {
+      // Rows before the corrupt batch stay; the object is quarantined at the first row not read.
+      if (out.rejects.length > 0) await this.hooks.onRejects?.(out.rejects);
+      await this.broke(f, this.lineBase, new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } }));
+      return null;
+    }
+    return out.rejects;
+  }
+
+  private submit(seq: number, input: ScoreTaskInput | null, f: Omit<Finished, 'out'>): void {
     if (input === null) {
       // Nothing to run: finished now (an async wrapper would delete itself from `pending` before being added).
-      finished.set(seq, { ...f, out: null });
+      this.finished.set(seq, { ...f, out: null });
       return;
     }
-    pending.set(seq, pool.score(input).then((out) => {
-      finished.set(seq, { ...f, out });
-      pending.delete(seq);
+    this.pending.set(seq, this.pool.score(input).then((out) => {
+      this.finished.set(seq, { ...f, out });
+      this.pending.delete(seq);
     }));
-  };
+  }
 
-  const waitForRoom = async (limit: number) => {
-    while (pending.size >= limit) {
-      await Promise.race(pending.values());
-      await applyInOrder();
+  private async waitForRoom(limit: number): Promise<void> {
+    while (this.pending.size >= limit) {
+      await Promise.race(this.pending.values());
+      await this.applyInOrder();
     }
-    await applyInOrder();
-  };
+    await this.applyInOrder();
+  }
+
+  /** Throws when aborted, waits for a free slot, and says whether `source` is still worth reading. */
+  private async readyFor(source: Source): Promise<boolean> {
+    if (this.hooks.signal?.aborted) throw ABORTED();
+    await this.waitForRoom(this.inflightLimit);
+    // A task of this object failed: its later tasks would be dropped anyway.
+    return !(this.failure || this.quarantined.has(source.uri));
+  }
 
   /** What every task of the run carries, JSONL chunk or Arrow batches. */
-  const taskFields = () => ({
-    task: params.task,
-    labels: params.labels,
-    strategy: params.strategy,
-    topK: params.topK,
-    auditK: params.auditK,
-    // Once the run's heap is full, tasks drop what cannot beat its worst: far fewer entries built, cloned and merged.
-    // Invariant: the heap is full only with K distinct ids (scoring/topk.ts), so its worst score is a lower
-    // bound of the run's final K-th best, and a row scoring below it can never be kept; rows equal to it
-    // still go to the heaps (ties break by id). The differential campaign (test/campaigns/) checks it.
-    topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
-    run,
-    keepRecords: params.keepRecords,
-    probTolerance: params.probTolerance,
-    exclude: params.exclude,
-  });
+  private taskFields() {
+    const { params, top } = this;
+    return {
+      task: params.task,
+      labels: params.labels,
+      strategy: params.strategy,
+      topK: params.topK,
+      auditK: params.auditK,
+      // Once the run's heap is full, tasks drop what cannot beat its worst: far fewer entries built, cloned and merged.
+      // Invariant: the heap is full only with K distinct ids (scoring/topk.ts), so its worst score is a lower
+      // bound of the run's final K-th best, and a row scoring below it can never be kept; rows equal to it
+      // still go to the heaps (ties break by id). The differential campaign (test/campaigns/) checks it.
+      topFloor: top.size >= top.capacity && top.size > 0 ? top.worst()!.score : undefined,
+      run: this.runId,
+      keepRecords: params.keepRecords,
+      probTolerance: params.probTolerance,
+      exclude: params.exclude,
+    };
+  }
 
-  const chunkInput = (source: Source, lineFormat: ScoreChunkInput['format']): Omit<ScoreChunkInput, 'chunk' | 'firstLine'> => ({
-    kind: 'score-chunk',
-    object: source.uri,
-    format: lineFormat,
-    ...taskFields(),
-    keepEmbedding: params.keepEmbedding,
-    maxLineBytes: params.maxLineBytes,
-  });
+  private chunkInput(source: Source, lineFormat: ScoreChunkInput['format']): Omit<ScoreChunkInput, 'chunk' | 'firstLine'> {
+    return {
+      kind: 'score-chunk',
+      object: source.uri,
+      format: lineFormat,
+      ...this.taskFields(),
+      keepEmbedding: this.params.keepEmbedding,
+      maxLineBytes: this.params.maxLineBytes,
+    };
+  }
 
   /** Submits one object's tasks (or scores it here); `cursor.line` follows the first line not read yet. */
-  const readSource = async (source: Source, cursor: { line: number }) => {
+  private async readSource(source: Source, cursor: { line: number }): Promise<void> {
+    const { params } = this;
     const format = formatOf(source.name, params.format);
     const parallel = format === 'arrow' && arrowInPool(source, params.arrowParallelMinBytes);
     const batchCount = parallel ? arrowFileBatchCount(source.path!, source.uri, source.generation) : null;
-    if (batchCount !== null) {
-      // A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread.
-      // Guided sizes: each task takes 1/(2 x threads) of the batches left, down to one batch. The
-      // first tasks are large, so there are few of them (per-task costs: messages, opening the file,
-      // a fresh top heap filling up), and the last ones small, so the threads finish together. The groups
-      // [from, to) partition [0, batchCount): every batch is scored once, whatever the sizes.
-      let firstOfSource = true;
-      for (let from = 0, group = 0; from < batchCount; from += group) {
-        group = Math.max(1, Math.ceil((batchCount - from) / (pool.threads * 2)));
-        if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
-        await waitForRoom(inflightLimit);
-        if (failure || quarantined.has(source.uri)) return;
-        const to = Math.min(batchCount, from + group);
-        submit(nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, ...taskFields() }, {
-          rejects: [], bytes: Math.floor(((source.size ?? 0) * to) / batchCount) - Math.floor(((source.size ?? 0) * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
-        });
-        firstOfSource = false;
-      }
-      return;
-    }
-    if (format !== 'jsonl') {
-      // Columnar objects are scored on this thread; earlier chunks finish first so rejects stay in input order.
-      await waitForRoom(1);
-      if (failure) return;
-      // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
-      const { scoreColumnarSource } = await import('../sources/columnar-source.js');
-      await scoreColumnarSource(source, format, params, {
-        top, audit,
-        onStats: (b) => {
-          addStats(stats, b);
-          countObject(source.uri, b.read, b.rejected);
-          confidenceNano += BigInt(b.confidenceNano);
-          entropyNano += BigInt(b.entropyNano);
-        },
-        onRejects: async (r) => { await hooks.onRejects?.(r); },
-        onProgress: (rows) => {
-          cursor.line = rows + 1;
-          hooks.onProgress?.(stats.read, bytesRead);
-        },
-      }, hooks.signal);
-      bytesRead += source.size ?? 0;
-      hooks.onProgress?.(stats.read, bytesRead);
-      return;
-    }
+    if (batchCount !== null) return this.readArrowBatches(source, batchCount);
+    if (format !== 'jsonl') return this.readColumnarHere(source, format, cursor);
     const lineFormat = params.format === 'arrow' || params.format === 'parquet' ? 'auto' : params.format;
+    if (rangeable(source, params.format)) return this.readRanges(source, lineFormat);
+    return this.readStreamed(source, lineFormat, cursor);
+  }
+
+  /** A local Arrow IPC file: tasks of consecutive record batches, read by index on a scoring thread. */
+  private async readArrowBatches(source: Source, batchCount: number): Promise<void> {
+    // Guided sizes: each task takes 1/(2 x threads) of the batches left, down to one batch. The
+    // first tasks are large, so there are few of them (per-task costs: messages, opening the file,
+    // a fresh top heap filling up), and the last ones small, so the threads finish together. The groups
+    // [from, to) partition [0, batchCount): every batch is scored once, whatever the sizes.
     let firstOfSource = true;
-    if (rangeable(source, params.format)) {
-      for (const range of planRanges(source.path!, source.size!, params.chunkBytes, source.generation, pool.threads)) {
-        if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
-        await waitForRoom(inflightLimit);
-        if (failure || quarantined.has(source.uri)) return;
-        submit(nextSeq++, { ...chunkInput(source, lineFormat), range }, { rejects: [], bytes: range.end - range.start, ranged: true, firstOfSource, object: source.uri });
-        firstOfSource = false;
-      }
-      return;
+    for (let from = 0, group = 0; from < batchCount; from += group) {
+      group = Math.max(1, Math.ceil((batchCount - from) / (this.pool.threads * 2)));
+      if (!(await this.readyFor(source))) return;
+      const to = Math.min(batchCount, from + group);
+      const size = source.size ?? 0;
+      this.submit(this.nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, ...this.taskFields() }, {
+        rejects: [], bytes: Math.floor((size * to) / batchCount) - Math.floor((size * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
+      });
+      firstOfSource = false;
     }
+  }
+
+  /** Columnar objects are scored on this thread; earlier chunks finish first so rejects stay in input order. */
+  private async readColumnarHere(source: Source, format: 'arrow' | 'parquet', cursor: { line: number }): Promise<void> {
+    await this.waitForRoom(1);
+    if (this.failure) return;
+    // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
+    const { scoreColumnarSource } = await import('../sources/columnar-source.js');
+    await scoreColumnarSource(source, format, this.params, {
+      top: this.top, audit: this.audit,
+      onStats: (b) => this.addBatch(source.uri, b),
+      onRejects: async (r) => { await this.hooks.onRejects?.(r); },
+      onProgress: (rows) => {
+        cursor.line = rows + 1;
+        this.hooks.onProgress?.(this.stats.read, this.bytesRead);
+      },
+    }, this.hooks.signal);
+    this.bytesRead += source.size ?? 0;
+    this.hooks.onProgress?.(this.stats.read, this.bytesRead);
+  }
+
+  /** A local uncompressed file: threads read their own byte ranges. */
+  private async readRanges(source: Source, lineFormat: ScoreChunkInput['format']): Promise<void> {
+    let firstOfSource = true;
+    for (const range of planRanges(source.path!, source.size!, this.params.chunkBytes, source.generation, this.pool.threads)) {
+      if (!(await this.readyFor(source))) return;
+      this.submit(this.nextSeq++, { ...this.chunkInput(source, lineFormat), range }, { rejects: [], bytes: range.end - range.start, ranged: true, firstOfSource, object: source.uri });
+      firstOfSource = false;
+    }
+  }
+
+  /** Any other JSONL object: read here as a stream and sent to the threads chunk by chunk. */
+  private async readStreamed(source: Source, lineFormat: ScoreChunkInput['format'], cursor: { line: number }): Promise<void> {
+    const { params } = this;
     const bytes = decompressed(source.open(), source.name, source.size === undefined ? {} : { compressedBytes: source.size });
+    let firstOfSource = true;
     for await (const item of chunkLines(bytes, { chunkBytes: params.chunkBytes, maxLineBytes: params.maxLineBytes, cursor })) {
-      if (hooks.signal?.aborted) throw new ReviewloopError('ABORTED', 'scoring aborted');
-      await waitForRoom(inflightLimit);
-      // A task of this object failed: its later chunks would be dropped anyway.
-      if (failure || quarantined.has(source.uri)) return;
+      if (!(await this.readyFor(source))) return;
       const common = { ranged: false, firstOfSource, object: source.uri };
       firstOfSource = false;
       if ('oversized' in item) {
-        submit(nextSeq++, null, { ...common, bytes: 0, rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }] });
+        this.submit(this.nextSeq++, null, { ...common, bytes: 0, rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }] });
         continue;
       }
-      submit(nextSeq++, { ...chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [], firstLine: item.firstLine });
-    }
-  };
-
-  for (const source of sources) {
-    if (failure) break;
-    const cursor = { line: 1 };
-    try {
-      await readSource(source, cursor);
-    } catch (err) {
-      if (hooks.onQuarantine === undefined || quarantineCode(err) === null) throw err;
-      // Queued behind the tasks already submitted for this object: their records are kept, in input order.
-      submit(nextSeq++, null, { rejects: [], bytes: 0, ranged: false, firstOfSource: false, object: source.uri, quarantine: { source, line: cursor.line, err } });
+      this.submit(this.nextSeq++, { ...this.chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [], firstLine: item.firstLine });
     }
   }
-  await waitForRoom(1);
-  if (failure) throw failure;
-  hooks.onProgress?.(stats.read, bytesRead);
-  stats.confidenceNano = Number(confidenceNano);
-  stats.entropyNano = Number(entropyNano);
-  stats.confidenceSum = Number(confidenceNano) / 1e9;
-  stats.entropySum = Number(entropyNano) / 1e9;
-  // Key order follows which chunk finished first; sort so the manifest bytes do not.
-  stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return {
-    top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats,
-    exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() }, objects: [...perObject.values()],
-  };
 }

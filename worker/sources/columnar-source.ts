@@ -407,6 +407,10 @@ function fillRecord(b: BatchRows, record: PredictionRecord, i: number): void {
   if (m !== undefined) record.model = m;
 }
 
+// long: the per-batch setup (what to check, the native settler) computes the locals the per-row
+// loop reads, and the loop updates some of them per row (worstTop, the nano sums, labelN counts).
+// A per-row helper would take and return that state on every row of every Arrow/Parquet batch;
+// offering an entry, the rare branch, is already its own function (offer).
 /** Validates, counts and offers to the heaps the rows of one batch; returns its rejects in row order. */
 function scoreBatchRows(b: BatchRows): Reject[] {
   const { source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN } = b;
