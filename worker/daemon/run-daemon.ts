@@ -17,6 +17,7 @@ import { uploadReport } from '../stats/report-upload.js';
 import { MergeBacklogTracker } from '../merge/merge-lag.js';
 import { createMetrics, type DaemonMetrics, type JobName } from './prom-metrics.js';
 import { ReadinessFailure, startOpsServer, type OpsServer, type ReadinessCheck } from './ops-http.js';
+import { logNativeStatus } from '../core/native.js';
 import type { ScoringPool } from '../pool/pool.js';
 import { runRound } from '../round/round.js';
 import { runDue, scheduledJobs, Scheduler, validateSchedules } from './schedule.js';
@@ -237,6 +238,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       throw isReviewloopError(err, 'STORE_UNAVAILABLE') ? err : new ReviewloopError('STORE_UNAVAILABLE', `storage root ${app.store.root} is not reachable: ${(err as Error).message}`, { cause: err });
     }
     logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${d.holder}, root ${app.store.root}, ${d.config.projects.length} project(s)`);
+    logNativeStatus(logger);
     if (opts.once) return await runOnce(d);
     if (d.config.worker.httpPort !== 0) d.http = await serveOps(d, app);
     d.scheduler = new Scheduler(d.runner, logger);

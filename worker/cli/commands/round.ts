@@ -36,6 +36,7 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     const { latestSlot, slotRoundId } = await import('../../../domain/round-id.js');
     roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
   }
+  (await import('../../core/native.js')).logNativeStatus(logger);
   const roundOpts = { project, store, pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media, mediaSigner: app.mediaSigner };
   const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('../../round/round.js'), import('../../round/shard.js')]);
   const shard = resolveShard(opts.shard, opts.shards);
