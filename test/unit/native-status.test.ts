@@ -81,13 +81,20 @@ describe('native module status', () => {
     expect(r.severity).toBe('WARNING');
   });
 
-  it.skipIf(!BUILT)('is in use with its settler kernels when built (skipped: dist/native/scan-settle.node absent, no C compiler at build)', () => {
+  it.skipIf(!BUILT)(`is in use with its settler kernels when built${BUILT ? '' : ' (skipped: dist/native/scan-settle.node absent: no C compiler at build)'}`, () => {
     placeModule(readFileSync(join(DIST, 'native', 'scan-settle.node')));
     const r = statusIn({});
     expect(r.status.inUse).toBe(true);
     expect(['avx2', 'scalar']).toContain(r.status.reason);
     expect(r.fields).toEqual({ native: true, nativeReason: r.status.reason });
     expect(r.severity).toBe('INFO');
+  });
+
+  // npm test sets REVIEWLOOP_REQUIRE_NATIVE=1 when a C compiler is on PATH: a build that could have compiled
+  // the module must have, or the fast path would vanish from the tests without a failure.
+  const required = process.env.REVIEWLOOP_REQUIRE_NATIVE === '1';
+  it.skipIf(!required)(`is in use in a run that requires it${required ? '' : ' (skipped: REVIEWLOOP_REQUIRE_NATIVE is not 1)'}`, () => {
+    expect(nativeStatus(), 'dist/native/scan-settle.node missing or not loadable: run npm run build (needs cc and node_api.h)').toMatchObject({ inUse: true });
   });
 
   it('matches in this process what the environment and the build decide', () => {
