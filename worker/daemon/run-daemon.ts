@@ -9,7 +9,7 @@ import { loadConfig } from '../core/load-config.js';
 import type { Config } from '../../config/schema.js';
 import { openApp, type AppContext } from '../app/app.js';
 import { EXIT, exitCodeFor, ReviewloopError, isReviewloopError } from '../../domain/errors.js';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle, type ReloadResult } from './lifecycle.js';
 import { describeProblem, JobHistory, jobProblems, type JobProblem } from './liveness.js';
 import type { Logger } from '../core/log.js';
 import { runMerge } from '../merge/merge.js';
@@ -150,7 +150,7 @@ function daemonMetrics(d: Daemon): DaemonMetrics {
 }
 
 /** SIGHUP: a valid config replaces the running one (restart-only fields kept); an invalid one is refused. */
-async function reloadConfig(d: Daemon): Promise<void> {
+async function reloadConfig(d: Daemon): Promise<ReloadResult> {
   let next: Config;
   try {
     next = await loadConfig(d.opts.configPath);
@@ -158,12 +158,13 @@ async function reloadConfig(d: Daemon): Promise<void> {
   } catch (err) {
     d.metrics.configReloads.inc({ result: 'invalid' });
     d.logger.error(`config reload rejected; the running config stays: ${(err as Error).message}`);
-    return;
+    return 'invalid';
   }
   d.config = keepRestartOnly(d.config, next, d.logger);
   d.metrics.configReloads.inc({ result: 'ok' });
   if (d.scheduler && !d.lifecycle.shuttingDown) d.scheduler.start(d.config);
   d.logger.info('config reloaded');
+  return 'ok';
 }
 
 function daemonLifecycle(d: Daemon, app: AppContext): Lifecycle {
