@@ -154,7 +154,7 @@ describe('schedules', () => {
 });
 
 describe('Lifecycle', () => {
-  function lifecycle(idle: () => Promise<void>, extra: { reload?: () => Promise<ReloadResult | void>; onEvent?: (e: LifecycleEvent) => void } = {}) {
+  function lifecycle(idle: () => Promise<void>, extra: { reload?: () => Promise<ReloadResult | undefined>; onEvent?: (e: LifecycleEvent) => void } = {}) {
     const signals = new EventEmitter();
     const events: string[] = [];
     const exits: number[] = [];

@@ -22,7 +22,7 @@ export interface LifecycleOptions {
   /** Closes the HTTP server, pool and clients. Called exactly once. */
   close: () => Promise<void>;
   /** SIGHUP handler: reload config, keeping the old one when the new one is invalid (then it says `invalid`). */
-  reload?: () => Promise<ReloadResult | void>;
+  reload?: () => Promise<ReloadResult | undefined>;
   /** How long an aborted step may take to unwind before clients are closed under it, in ms. Default 3000. */
   abortSettleMs?: number;
   /** Signal source; default `process`. Injectable for tests. */
