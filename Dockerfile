@@ -6,11 +6,12 @@
 #   docker build -t reviewloop .
 #   docker run -v $PWD/reviewloop.yaml:/config/reviewloop.yaml:ro -p 8080:8080 reviewloop
 #
-# Base images are pinned to a patch release; pin the digest too
-# (node:22.12.0-bookworm-slim@sha256:…) in your registry mirror, and bump both together.
+# Base images are pinned to a patch release of Node 20, the major CI tests and
+# package.json's `engines` names; pin the digest too
+# (node:20.20.2-bookworm-slim@sha256:…) in your registry mirror, and bump both together.
 
-FROM node:22.12.0-bookworm-slim AS build
-# A C compiler for the native JSONL line scanner (native/line-scan.c); Node's headers come with the image.
+FROM node:20.20.2-bookworm-slim AS build
+# A C compiler for the native module (native/*.c: line scanner and settler); Node's headers come with the image.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc=4:12.2.0-3 libc6-dev=2.36-9* \
  && rm -rf /var/lib/apt/lists/*
@@ -26,8 +27,11 @@ COPY worker ./worker
 COPY native ./native
 COPY scripts/build-native.mjs ./scripts/
 RUN npm run build
+# build-native.mjs skips the module when it cannot compile it (scoring then runs in JS, about half as
+# fast): in the image that is a build error, and so is a module this Node cannot load.
+RUN node -e "const m = require('/src/dist/native/scan-settle.node'); for (const f of ['scan', 'settle', 'keys', 'spans']) if (typeof m[f] !== 'function') throw new Error('dist/native/scan-settle.node lacks ' + f);"
 
-FROM node:22.12.0-bookworm-slim AS runtime
+FROM node:20.20.2-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
  && rm -rf /var/lib/apt/lists/* \

@@ -103,6 +103,15 @@ static napi_value force_scalar_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* kernels(): "avx2" or "scalar", the settler kernels this CPU runs (start-up log and /metrics). */
+static napi_value kernels_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  const char *k = has_avx2() ? "avx2" : "scalar";
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, k, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 /* Plain writable, enumerable properties, as assigning them would make. */
 #define EXPORT(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_writable | napi_enumerable | napi_configurable, NULL }
 
@@ -113,6 +122,7 @@ NAPI_MODULE_INIT() {
     EXPORT("keys", keys_js),
     EXPORT("spans", spans_js),
     EXPORT("forceScalar", force_scalar_js),
+    EXPORT("kernels", kernels_js),
   };
   return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) == napi_ok ? exports : NULL;
 }

@@ -1,6 +1,7 @@
-// `npm test`: build → start the emulators → vitest → stop them → print "N passed, N failed" last.
-// Extra arguments go to vitest (e.g. `npm test -- test/unit`).
-import { spawn } from 'node:child_process';
+// `npm test`: build → start the emulators → vitest → stop them → the unit tier once more with
+// REVIEWLOOP_NATIVE=0 (the JS scoring path, proven rather than assumed) → print "N passed, N failed" last.
+// Extra arguments go to vitest (e.g. `npm test -- test/unit`); the JS-only rerun is then left out.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import { startEmulators } from './emulators.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'test-results', 'vitest.json');
+const JS_RESULTS = join(ROOT, 'test-results', 'vitest-js-only.json');
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
@@ -40,9 +42,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 /** Counts from the JSON reporter; a suite that failed to load has no failed tests, so it counts as one failure. */
-function tally() {
-  if (!existsSync(RESULTS)) return { passed: 0, failed: 1, note: 'no vitest JSON report was written' };
-  const r = JSON.parse(readFileSync(RESULTS, 'utf8'));
+function tally(file) {
+  if (!existsSync(file)) return { passed: 0, failed: 1, note: `no vitest JSON report was written (${file})` };
+  const r = JSON.parse(readFileSync(file, 'utf8'));
   let failed = r.numFailedTests ?? 0;
   for (const suite of r.testResults ?? []) {
     const assertions = suite.assertionResults ?? [];
@@ -71,6 +73,27 @@ async function ensureChromium() {
   console.error(`[test] chromium installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * Whether `npm run build` could compile the native module (a C compiler and Node's headers, as
+ * scripts/build-native.mjs looks for them). Then the tests require it to load: a module that
+ * vanished from such a build would otherwise only make the native tests skip.
+ */
+function nativeBuildable() {
+  const cc = spawnSync(process.env.CC ?? 'cc', ['--version'], { stdio: 'ignore' });
+  if (cc.error !== undefined || cc.status !== 0) return false;
+  return [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].some((d) => existsSync(join(d, 'node_api.h')));
+}
+
+/** vitest with the JSON reporter into `file`; returns the tally, a non-zero exit without failed tests counting as one failure. */
+async function vitest(args, env, file) {
+  mkdirSync(dirname(file), { recursive: true });
+  rmSync(file, { force: true });
+  const code = await run(npx, ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${file}`, ...args], env);
+  const counts = tally(file);
+  if (code !== 0 && counts.failed === 0) return { ...counts, failed: 1, note: `vitest exited with ${code}` };
+  return counts;
+}
+
 async function main() {
   await ensureChromium();
   const buildCode = await run(npm, ['run', 'build']);
@@ -93,13 +116,19 @@ async function main() {
   };
   // The storage client builds a wrong base URL from it; tests pass apiEndpoint explicitly instead.
   delete env.STORAGE_EMULATOR_HOST;
-  mkdirSync(dirname(RESULTS), { recursive: true });
-  rmSync(RESULTS, { force: true });
-  const code = await run(npx, ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${RESULTS}`, ...process.argv.slice(2)], env);
+  if (nativeBuildable()) env.REVIEWLOOP_REQUIRE_NATIVE = '1';
+  const args = process.argv.slice(2);
+  const counts = await vitest(args, env, RESULTS);
   await stopAll();
-  const counts = tally();
-  if (code !== 0 && counts.failed === 0) return { ...counts, failed: 1, note: `vitest exited with ${code}` };
-  return counts;
+  if (args.length > 0 || interrupted) return counts;
+  // The unit tier needs no emulators; ~35 s on a 2-core machine.
+  console.error('[test] the unit tier again with REVIEWLOOP_NATIVE=0 (the JS scoring path)');
+  const jsEnv = { ...process.env, REVIEWLOOP_NATIVE: '0' };
+  delete jsEnv.REVIEWLOOP_REQUIRE_NATIVE;
+  const js = await vitest(['test/unit'], jsEnv, JS_RESULTS);
+  console.error(`[test] all tiers: ${counts.passed} passed, ${counts.failed} failed; unit tier with REVIEWLOOP_NATIVE=0: ${js.passed} passed, ${js.failed} failed`);
+  const note = [counts.note, js.note && `JS-only run: ${js.note}`].filter(Boolean).join('; ');
+  return { passed: counts.passed + js.passed, failed: counts.failed + js.failed, ...(note ? { note } : {}) };
 }
 
 let result;

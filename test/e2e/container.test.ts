@@ -48,14 +48,38 @@ describe('Dockerfile', () => {
     expect(r.stdout + r.stderr).toBe('');
   });
 
-  it('is multi-stage on pinned Node 22 slim images, never latest', () => {
+  it('is multi-stage on pinned slim images of the Node major that CI tests and `engines` names, never latest', () => {
+    const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+    const major = /^>=\s*(\d+)\./.exec(engines)?.[1];
+    expect(major, engines).toBe('20');
     expect(froms.length).toBeGreaterThanOrEqual(2);
     for (const f of froms) {
       const image = f.args.split(/\s+/)[0];
-      expect(image, f.args).toMatch(/^node:22\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?$/);
+      expect(image, f.args).toMatch(new RegExp(`^node:${major}\\.\\d+\\.\\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$`));
       expect(f.args).not.toMatch(/latest/);
     }
+    expect(new Set(froms.map((f) => f.args.split(/\s+/)[0])).size, 'build and runtime on the same base (the native module is built against its Node and glibc)').toBe(1);
     expect(froms[0].args).toMatch(/\sAS\s+build$/i);
+  });
+
+  it('fails the build when the native module is missing or does not load', () => {
+    const runs = build.filter((i) => i.op === 'RUN').map((i) => i.args);
+    const buildAt = runs.findIndex((r) => /\bnpm run build\b/.test(r));
+    const check = runs.slice(buildAt + 1).find((r) => r.includes('dist/native/scan-settle.node'));
+    expect(check, 'a RUN step after `npm run build` that loads dist/native/scan-settle.node').toBeDefined();
+    // The same step, performed on the host: it passes on this build and fails without the module.
+    const script = /^node -e "(.*)"$/.exec(check!)?.[1];
+    expect(script, check).toBeDefined();
+    const run = (dist: string) => spawnSync(process.execPath, ['-e', script!.replaceAll('/src/dist/', `${dist}/`)], { encoding: 'utf8' });
+    if (existsSync(join(ROOT, 'dist', 'native', 'scan-settle.node'))) expect(run(join(ROOT, 'dist')).status, 'the check passes on a build with the module').toBe(0);
+    const empty = mkdtempSync(join(tmpdir(), 'rl-nonative-'));
+    dirs.push(empty);
+    const missing = run(empty);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/Cannot find module/);
+    mkdirSync(join(empty, 'native'));
+    writeFileSync(join(empty, 'native', 'scan-settle.node'), 'not a shared object');
+    expect(run(empty).status, 'a file that does not load fails too').not.toBe(0);
   });
 
   it('builds with npm ci + npm run build and copies every source folder tsc compiles', () => {

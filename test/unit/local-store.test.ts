@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -41,11 +42,22 @@ describe('LocalStore', () => {
     await store.write('a.txt', 'a', { contentType: 'text/plain', metadata: { k: 'v' } });
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
+    // The first write made the temp folder; the next temp file's creation there is the event to wait for.
+    const tmpDir = join(dir, 'root', LOCAL_HIDDEN_DIR, 'tmp');
+    expect(await readdir(tmpDir)).toEqual([]);
+    const watcher = watch(tmpDir);
+    const created = once(watcher, 'change');
     // A stream that stalls keeps its temp file open while we list.
     const body = Readable.from((async function* () { yield Buffer.from('part1'); await gate; yield Buffer.from('part2'); })());
     const pending = store.writeStream('b.txt', body, { ifGenerationMatch: '0' });
-    await new Promise((r) => setTimeout(r, 50));
-    const hidden = await readdir(join(dir, 'root', LOCAL_HIDDEN_DIR, 'tmp'));
+    try {
+      // A write that fails first fails the test instead of leaving it waiting.
+      const [, file] = (await Promise.race([created, pending.then(() => { throw new Error('the write ended while its body stalled'); })])) as [string, string];
+      expect(String(file)).toMatch(/\.tmp$/);
+    } finally {
+      watcher.close();
+    }
+    const hidden = await readdir(tmpDir);
     expect(hidden.length).toBeGreaterThan(0);
     expect(await names(store.list(''))).toEqual(['a.txt']);
     release();

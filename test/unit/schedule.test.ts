@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/parse.js';
 import type { Config } from '../../config/schema.js';
-import { EXIT, isReviewloopError } from '../../domain/errors.js';
+import { EXIT, isReviewloopError, ReviewloopError } from '../../domain/errors.js';
 import { claimSlot } from '../../worker/daemon/lease.js';
-import { Lifecycle } from '../../worker/daemon/lifecycle.js';
+import { Lifecycle, type LifecycleEvent, type ReloadResult } from '../../worker/daemon/lifecycle.js';
 import { LocalStore } from '../../worker/store/local-store.js';
 import { silentLogger } from '../../worker/core/log.js';
 import { createMetrics, type DaemonMetrics, type JobName } from '../../worker/daemon/prom-metrics.js';
@@ -154,36 +154,40 @@ describe('schedules', () => {
 });
 
 describe('Lifecycle', () => {
-  function lifecycle(idle: () => Promise<void>, extra: { reload?: () => Promise<void> } = {}) {
+  function lifecycle(idle: () => Promise<void>, extra: { reload?: () => Promise<ReloadResult | undefined>; onEvent?: (e: LifecycleEvent) => void } = {}) {
     const signals = new EventEmitter();
     const events: string[] = [];
     const exits: number[] = [];
+    const seen: LifecycleEvent[] = [];
     const lc = new Lifecycle({
       logger: silentLogger, graceMs: () => 200, abortSettleMs: 100, signals,
       stopScheduling: () => { events.push('stop'); }, idle, close: async () => { events.push('close'); },
       forceExit: (c) => exits.push(c), ...extra,
+      onEvent: (e) => { seen.push(e); extra.onEvent?.(e); },
     }).install();
-    return { lc, signals, events, exits };
+    return { lc, signals, events, exits, seen };
   }
 
   it('lets a step finish within the grace period, closes once and exits 0', async () => {
     const step = deferred();
-    const { lc, signals, events } = lifecycle(() => step.promise);
+    // The step ends once draining began: inside the grace period by construction, not by a timer.
+    const { lc, signals, events, seen } = lifecycle(() => step.promise, { onEvent: (e) => { if (e.type === 'draining') step.resolve(); } });
     signals.emit('SIGTERM');
-    setTimeout(() => step.resolve(), 20);
     expect(await lc.done).toBe(EXIT.OK);
     expect(lc.signal.aborted).toBe(false);
     await lc.close();
     expect(events).toEqual(['stop', 'close']);
+    expect(seen).toEqual([{ type: 'draining', reason: 'SIGTERM', graceMs: 200 }, { type: 'stopped', code: EXIT.OK }]);
   });
 
   it('aborts a step that outlives the grace period and exits INTERRUPTED; a second signal forces exit', async () => {
     const step = deferred();
-    const { lc, signals, exits } = lifecycle(() => step.promise);
+    const { lc, signals, exits, seen } = lifecycle(() => step.promise);
     lc.signal.addEventListener('abort', () => step.resolve());
     signals.emit('SIGINT');
     expect(await lc.done).toBe(EXIT.INTERRUPTED);
     expect(lc.signal.aborted).toBe(true);
+    expect(seen.map((e) => e.type)).toEqual(['draining', 'aborting', 'stopped']);
     const again = lifecycle(() => new Promise(() => undefined));
     again.signals.emit('SIGTERM');
     again.signals.emit('SIGTERM');
@@ -191,12 +195,29 @@ describe('Lifecycle', () => {
     expect(exits).toEqual([]);
   });
 
-  it('reloads on SIGHUP', async () => {
+  it('reloads on SIGHUP and reports each reload\'s result', async () => {
     let reloads = 0;
-    const { lc, signals } = lifecycle(async () => undefined, { reload: async () => { reloads++; } });
-    signals.emit('SIGHUP');
-    await new Promise((r) => setTimeout(r, 10));
-    expect(reloads).toBe(1);
+    const results = ['ok', 'invalid', new ReviewloopError('CONFIG_INVALID', 'unexpected')] as const;
+    const reloaded: Array<Extract<LifecycleEvent, { type: 'reloaded' }>> = [];
+    let next = deferred();
+    const { lc, signals } = lifecycle(async () => undefined, {
+      reload: async () => {
+        const r = results[reloads++];
+        if (typeof r !== 'string') throw r;
+        return r;
+      },
+      onEvent: (e) => { if (e.type === 'reloaded') { reloaded.push(e); next.resolve(); } },
+    });
+    for (let i = 0; i < results.length; i++) {
+      signals.emit('SIGHUP');
+      await next.promise;
+      next = deferred();
+    }
+    expect(reloads).toBe(3);
+    expect(reloaded).toEqual([{ type: 'reloaded', result: 'ok' }, { type: 'reloaded', result: 'invalid' }, { type: 'reloaded', result: 'failed', code: 'CONFIG_INVALID' }]);
     await lc.shutdown('test');
+    // No reload once shutdown began.
+    signals.emit('SIGHUP');
+    expect(reloads).toBe(3);
   });
 });

@@ -5,7 +5,6 @@ import {
   Field, FixedSizeList, Float64, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8,
   type Builder, type DataType,
 } from 'apache-arrow';
-import { createRequire } from 'node:module';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { binIndex, CONFIDENCE_BINS, emptyStats, SCORE_BINS, scoreChunkSync } from '../../scoring/chunk.js';
 import { exclusionKey } from '../../scoring/hash.js';
@@ -14,12 +13,10 @@ import { entropy, scoreRange } from '../../scoring/strategies.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';
 import { scoreColumnarSource } from '../../worker/sources/columnar-source.js';
-import { compiledModulePath } from '../../worker/core/module-path.js';
 import { loadNativeScan, loadNativeSettle } from '../../worker/core/native.js';
+import { forceScalar, NATIVE, NEEDS_NATIVE } from '../helpers/native.js';
 
 const nativeSettle = loadNativeSettle();
-// The native module's test hook: true runs the scalar kernels even where AVX2 is available.
-const forceScalar = (createRequire(import.meta.url)(compiledModulePath('native/scan-settle.node')) as { forceScalar: (on: boolean) => void }).forceScalar;
 const nativeScan = loadNativeScan();
 const dir = mkdtempSync(join(tmpdir(), 'rl-settle-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,11 +47,7 @@ function up(x: number, steps: number): number {
   return f[0];
 }
 
-describe('native row settler', () => {
-  it('is built (npm run build, with the system C compiler)', () => {
-    expect(nativeSettle, 'dist/native/scan-settle.node missing settle: run npm run build').toBeTypeOf('function');
-  });
-
+describe.skipIf(!NATIVE.inUse)(`native row settler${NEEDS_NATIVE}`, () => {
   it.each(KERNELS)('settles only rows whose every decision is the same as JS makes it, even a few ulps from a bin or rounding edge (scalar: %s)', (scalar) => {
     forceScalar(scalar);
     const k = 2;
@@ -150,7 +143,8 @@ function records(n: number, seed: number): string[] {
   return out;
 }
 
-describe('settled JSONL chunks', () => {
+// Without the module both sides of these comparisons would be JS: skipped then, and the JS path is tested on its own elsewhere.
+describe.skipIf(!NATIVE.inUse)(`settled JSONL chunks${NEEDS_NATIVE}`, () => {
   it.each(KERNELS)('give the same top, audit, rejects and stats as JS alone, with floors, audits and exclusions (scalar: %s)', (scalar) => {
     forceScalar(scalar);
     const lines = records(30_000, 11);
@@ -218,7 +212,7 @@ async function scoreArrowFile(path: string, topK: number, auditK: number, settle
   return JSON.stringify({ top: top.values(), audit: audit.values(), stats, rejects });
 }
 
-describe('settled Arrow batches', () => {
+describe.skipIf(!NATIVE.inUse)(`settled Arrow batches${NEEDS_NATIVE}`, () => {
   const lines = records(20_000, 5);
 
   it.each(KERNELS)('give the same result as JS alone, for list and fixed-size-list probabilities (scalar: %s)', async (scalar) => {

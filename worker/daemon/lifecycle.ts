@@ -7,7 +7,7 @@
  * EXIT.INTERRUPTED. A second signal exits at once. SIGHUP reloads config.
  */
 import type { EventEmitter } from 'node:events';
-import { EXIT } from '../../domain/errors.js';
+import { EXIT, isReviewloopError } from '../../domain/errors.js';
 import type { Logger } from '../core/log.js';
 
 /** Options for {@link Lifecycle}. */
@@ -21,8 +21,8 @@ export interface LifecycleOptions {
   idle: () => Promise<void>;
   /** Closes the HTTP server, pool and clients. Called exactly once. */
   close: () => Promise<void>;
-  /** SIGHUP handler: reload config, keeping the old one when the new one is invalid. */
-  reload?: () => Promise<void>;
+  /** SIGHUP handler: reload config, keeping the old one when the new one is invalid (then it says `invalid`). */
+  reload?: () => Promise<ReloadResult | undefined>;
   /** How long an aborted step may take to unwind before clients are closed under it, in ms. Default 3000. */
   abortSettleMs?: number;
   /** Signal source; default `process`. Injectable for tests. */
@@ -34,7 +34,20 @@ export interface LifecycleOptions {
    * long, in ms (an unref'd timer, so it never delays a clean exit). Default: off.
    */
   exitFallbackMs?: number;
+  /** Every reload and each phase of a shutdown, in order (tests, and anything that must react without polling). */
+  onEvent?: (event: LifecycleEvent) => void;
 }
+
+/** How a reload ended: `invalid` keeps the running config; `failed` is an error the handler did not expect. */
+export type ReloadResult = 'ok' | 'invalid';
+
+/** What the lifecycle did, as {@link LifecycleOptions.onEvent} reports it. */
+export type LifecycleEvent =
+  | { type: 'reloaded'; result: ReloadResult }
+  | { type: 'reloaded'; result: 'failed'; code: string }
+  | { type: 'draining'; reason: string; graceMs: number }
+  | { type: 'aborting' }
+  | { type: 'stopped'; code: number };
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -74,7 +87,13 @@ export class Lifecycle {
     this.on('SIGHUP', () => {
       if (this.stopping || !this.options.reload) return;
       this.options.logger.info('SIGHUP: reloading config');
-      this.options.reload().catch((err: unknown) => this.options.logger.error(`config reload failed: ${(err as Error).message}`));
+      this.options.reload().then(
+        (result) => this.emit({ type: 'reloaded', result: result ?? 'ok' }),
+        (err: unknown) => {
+          this.options.logger.error(`config reload failed: ${(err as Error).message}`);
+          this.emit({ type: 'reloaded', result: 'failed', code: isReviewloopError(err) ? err.code : 'INTERNAL' });
+        },
+      );
     });
     return this;
   }
@@ -101,6 +120,10 @@ export class Lifecycle {
     return this.closing;
   }
 
+  private emit(event: LifecycleEvent): void {
+    this.options.onEvent?.(event);
+  }
+
   private exit(code: number): void {
     (this.options.forceExit ?? ((c: number) => process.exit(c)))(code);
   }
@@ -123,6 +146,7 @@ export class Lifecycle {
     const log = this.options.logger;
     const graceMs = this.options.graceMs();
     log.info(`${reason}: stopping scheduling; running steps get ${graceMs} ms to finish`);
+    this.emit({ type: 'draining', reason, graceMs });
     let code: number = EXIT.OK;
     try {
       await this.options.stopScheduling();
@@ -132,6 +156,7 @@ export class Lifecycle {
       if (first === 'timeout') {
         code = EXIT.INTERRUPTED;
         log.warn(`grace period of ${graceMs} ms over: aborting the running step (its outputs stay invisible; the slot is redone on the next start)`);
+        this.emit({ type: 'aborting' });
         this.controller.abort();
         const settle = delay(this.options.abortSettleMs ?? 3000);
         await Promise.race([this.options.idle(), settle.promise]);
@@ -152,6 +177,7 @@ export class Lifecycle {
       const final = code === EXIT.OK ? callerCode ?? code : code;
       setTimeout(() => this.exit(final), this.options.exitFallbackMs).unref();
     }
+    this.emit({ type: 'stopped', code });
     this.resolveDone(code);
     return code;
   }

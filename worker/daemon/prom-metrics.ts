@@ -5,6 +5,7 @@
  * docs/operations.md; keep the two in step.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { nativeStatus, type NativeStatus } from '../core/native.js';
 
 export type JobName = 'round' | 'merge';
 
@@ -21,6 +22,8 @@ export interface MetricSources {
   lastSuccess?: () => Promise<Array<{ project: string; job: JobName; atMs: number | null }>>;
   /** Jobs running here and since when (ms). Default: none. */
   running?: () => Array<{ project: string; job: JobName; startedAtMs: number }>;
+  /** Whether the native module is in use and why not. Default: this process's {@link nativeStatus}. */
+  native?: () => NativeStatus;
   now?: () => number;
 }
 
@@ -79,6 +82,14 @@ export function createMetrics(sources: MetricSources): DaemonMetrics {
         const [project, job] = JSON.parse(key) as [string, string];
         this.set({ project, job }, seconds);
       }
+    },
+  });
+  new Gauge({
+    name: 'reviewloop_native_module', help: 'Native module in use (1) or not (0); reason: avx2 or scalar (in use, settler kernels), disabled (REVIEWLOOP_NATIVE=0), absent (not built), load-error', labelNames: ['reason'], registers,
+    collect() {
+      this.reset();
+      const s = (sources.native ?? nativeStatus)();
+      this.set({ reason: s.reason }, s.inUse ? 1 : 0);
     },
   });
   new Gauge({

@@ -9,7 +9,7 @@ import { loadConfig } from '../core/load-config.js';
 import type { Config } from '../../config/schema.js';
 import { openApp, type AppContext } from '../app/app.js';
 import { EXIT, exitCodeFor, ReviewloopError, isReviewloopError } from '../../domain/errors.js';
-import { Lifecycle } from './lifecycle.js';
+import { Lifecycle, type ReloadResult } from './lifecycle.js';
 import { describeProblem, JobHistory, jobProblems, type JobProblem } from './liveness.js';
 import type { Logger } from '../core/log.js';
 import { runMerge } from '../merge/merge.js';
@@ -17,6 +17,7 @@ import { uploadReport } from '../stats/report-upload.js';
 import { MergeBacklogTracker } from '../merge/merge-lag.js';
 import { createMetrics, type DaemonMetrics, type JobName } from './prom-metrics.js';
 import { ReadinessFailure, startOpsServer, type OpsServer, type ReadinessCheck } from './ops-http.js';
+import { logNativeStatus } from '../core/native.js';
 import type { ScoringPool } from '../pool/pool.js';
 import { runRound } from '../round/round.js';
 import { runDue, scheduledJobs, Scheduler, validateSchedules } from './schedule.js';
@@ -149,7 +150,7 @@ function daemonMetrics(d: Daemon): DaemonMetrics {
 }
 
 /** SIGHUP: a valid config replaces the running one (restart-only fields kept); an invalid one is refused. */
-async function reloadConfig(d: Daemon): Promise<void> {
+async function reloadConfig(d: Daemon): Promise<ReloadResult> {
   let next: Config;
   try {
     next = await loadConfig(d.opts.configPath);
@@ -157,12 +158,13 @@ async function reloadConfig(d: Daemon): Promise<void> {
   } catch (err) {
     d.metrics.configReloads.inc({ result: 'invalid' });
     d.logger.error(`config reload rejected; the running config stays: ${(err as Error).message}`);
-    return;
+    return 'invalid';
   }
   d.config = keepRestartOnly(d.config, next, d.logger);
   d.metrics.configReloads.inc({ result: 'ok' });
   if (d.scheduler && !d.lifecycle.shuttingDown) d.scheduler.start(d.config);
   d.logger.info('config reloaded');
+  return 'ok';
 }
 
 function daemonLifecycle(d: Daemon, app: AppContext): Lifecycle {
@@ -237,6 +239,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       throw isReviewloopError(err, 'STORE_UNAVAILABLE') ? err : new ReviewloopError('STORE_UNAVAILABLE', `storage root ${app.store.root} is not reachable: ${(err as Error).message}`, { cause: err });
     }
     logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${d.holder}, root ${app.store.root}, ${d.config.projects.length} project(s)`);
+    logNativeStatus(logger);
     if (opts.once) return await runOnce(d);
     if (d.config.worker.httpPort !== 0) d.http = await serveOps(d, app);
     d.scheduler = new Scheduler(d.runner, logger);

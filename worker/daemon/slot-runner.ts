@@ -225,20 +225,21 @@ export class JobRunner {
     const stopTimer = m?.duration.startTimer(labels);
     const startedAt = this.now();
     const config = this.options.config();
-    log.info(`${job} ${slotId} starting`);
+    // `event` and `outcome` are the fields to read these lines by (dashboards, tests); the wording is for people.
+    log.info(`${job} ${slotId} starting`, { event: 'slot-started', takeover });
     emit({ type: 'started' });
     try {
       if (signal.aborted) throw new ReviewloopError('ABORTED', `${job} ${slotId} aborted before it started`);
       await this.runJob(project, store, job, slotId, signal, log, config);
       await markDone(store, job, slotId, { status: 'ok', holder: this.options.holder, startedAt: new Date(startedAt).toISOString(), finishedAt: new Date(this.now()).toISOString() });
       m?.runs.inc({ ...labels, outcome: 'success' });
-      log.info(`${job} ${slotId} done in ${((this.now() - startedAt) / 1000).toFixed(1)} s`);
+      log.info(`${job} ${slotId} done in ${((this.now() - startedAt) / 1000).toFixed(1)} s`, { event: 'slot-finished', outcome: 'success', durationMs: this.now() - startedAt });
       emit({ type: 'finished', outcome: 'success' });
       return undefined;
     } catch (err) {
       if (!isReviewloopError(err, 'JOB_TIMEOUT') && (signal.aborted || isReviewloopError(err, 'ABORTED'))) {
         m?.runs.inc({ ...labels, outcome: 'aborted' });
-        log.warn(`${job} ${slotId} aborted; nothing of it is visible and it will be redone`);
+        log.warn(`${job} ${slotId} aborted; nothing of it is visible and it will be redone`, { event: 'slot-finished', outcome: 'aborted', code: 'ABORTED' });
         emit({ type: 'finished', outcome: 'aborted', code: 'ABORTED' });
         throw isReviewloopError(err, 'ABORTED') ? err : new ReviewloopError('ABORTED', `${job} ${slotId} aborted`, { cause: err });
       }
@@ -253,7 +254,7 @@ export class JobRunner {
         await releaseRound(store, slotId, this.options.holder, `round failed: ${code}`)
           .catch((e: unknown) => log.warn(`could not release the claims of round ${slotId}: ${(e as Error).message}`));
       }
-      log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { code });
+      log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { event: 'slot-finished', outcome: 'failed', code });
       emit({ type: 'finished', outcome: 'failed', code });
       return err ?? new Error('unknown failure');
     } finally {

@@ -4,7 +4,7 @@
  * After each completion the project must be byte-identical to an uninterrupted
  * reference run; after every kill, readers must still see a consistent root.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, watch } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LOCAL_HIDDEN_DIR } from '../../../worker/store/local-store.js';
@@ -66,8 +66,8 @@ async function reference(dir: string, config: string, fx: FixtureOptions): Promi
     } else {
       const watcher = watchWrites(dir);
       const r = await runCli(cliArgs(step, config));
-      // inotify events may trail the exit by a moment.
-      await new Promise((res) => setTimeout(res, 50));
+      // inotify events may trail the exit: the barrier's own event comes after all of them.
+      await watcher.settled();
       watcher.close();
       if (r.code !== 0) throw new Error(`reference ${step.kind} failed (${r.code}): ${r.stderr}`);
       ref.ms.set(i, r.ms);
@@ -108,12 +108,14 @@ async function rerunToCompletion(fig: Figures, args: string[], what: string): Pr
  * when the n-th began, so a kill can land inside the write phase, which
  * process startup and scoring would otherwise dwarf.
  */
-function watchWrites(dir: string): { count(): number; after(n: number): Promise<void>; close(): void } {
+function watchWrites(dir: string): { count(): number; after(n: number): Promise<void>; settled(): Promise<void>; close(): void } {
   const tmp = path.join(dir, 'root', LOCAL_HIDDEN_DIR, 'tmp');
   mkdirSync(tmp, { recursive: true });
   const seen = new Set<string>();
   const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const barriers = new Map<string, () => void>();
   const w = watch(tmp, (_event, file) => {
+    if (file && barriers.has(file)) { barriers.get(file)!(); barriers.delete(file); return; }
     if (!file || seen.has(file) || !file.endsWith('.tmp')) return;
     seen.add(file);
     for (const x of waiters.filter((q) => q.n <= seen.size)) x.resolve();
@@ -121,6 +123,15 @@ function watchWrites(dir: string): { count(): number; after(n: number): Promise<
   return {
     count: () => seen.size,
     after: (n) => new Promise((resolve) => { if (seen.size >= n) resolve(); else waiters.push({ n, resolve }); }),
+    // inotify reports one folder's events in order: once a file created now is reported, every
+    // creation before it was too. The barrier file is not a .tmp, so it is never counted.
+    settled: async () => {
+      const name = `barrier-${process.pid}-${barriers.size}-${Date.now()}.barrier`;
+      const seenIt = new Promise<void>((resolve) => barriers.set(name, resolve));
+      writeFileSync(path.join(tmp, name), '');
+      await seenIt;
+      rmSync(path.join(tmp, name), { force: true });
+    },
     close: () => w.close(),
   };
 }

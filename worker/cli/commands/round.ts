@@ -37,6 +37,7 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     const { latestSlot, slotRoundId } = await import('../../../domain/round-id.js');
     roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
   }
+  (await import('../../core/native.js')).logNativeStatus(logger);
   // A bar on a terminal only (createProgress draws nothing on pipes); bytes are compressed for .gz objects, so a bar over them runs ahead.
   let bar: Progress | undefined;
   const onScoring = ({ objects, bytes }: { objects: number; bytes: number }) => {

@@ -15,6 +15,7 @@ import { resolveInputs } from '../../sources/inputs.js';
 import {
   assignShards, inputsHash, partialJson, resolveShard, PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec,
 } from '../../pool/partials.js';
+import { logNativeStatus } from '../../core/native.js';
 import { ScoringPool } from '../../pool/pool.js';
 import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQueryCliOptions } from '../../round/bq-engine.js';
 import { createProgress } from '../../core/progress.js';
@@ -193,6 +194,7 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--max-line-bytes <n>', 'reject lines longer than this', String(16 * 1024 * 1024))
     .option('--prob-tolerance <x>', 'allowed |Σp − 1| for single-label probabilities', '0.001')
     .action(async (inputs: string[], opts: ScoreOpts) => {
+      logNativeStatus(env.logger);
       await runScore(inputs, opts, env.io, env.earlyPool);
     });
 }
