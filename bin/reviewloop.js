@@ -7,6 +7,11 @@ const earlyPool = earlyScorePool(process.argv);
 const { main } = await import('../dist/worker/cli/main.js');
 
 main(process.argv, undefined, earlyPool).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(err?.stack ?? String(err)); process.exitCode = 70; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err?.stack ?? String(err));
+    process.exitCode = 70;
+  },
 );

@@ -8,7 +8,10 @@ import { STRATEGY_NAMES } from '../scoring/strategies.js';
  */
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, "-" and "_", starting with a letter or digit');
-const cron = z.string().min(1).refine((s) => s.trim().split(/\s+/).length >= 5 && s.trim().split(/\s+/).length <= 6, 'a cron expression with 5 or 6 fields');
+const cron = z
+  .string()
+  .min(1)
+  .refine((s) => s.trim().split(/\s+/).length >= 5 && s.trim().split(/\s+/).length <= 6, 'a cron expression with 5 or 6 fields');
 const bqIdent = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'letters, digits and "_", starting with a letter or "_"');
 const endpoint = z.string().url().nullable().optional();
 
@@ -25,7 +28,10 @@ export const views = ['choice', 'classification', 'ner_manual', 'spans_manual', 
 const strategySchema = z.strictObject({
   name: z.enum([...strategyNames, ...samplingStrategyNames]),
   /** `stratified-random`: strata are the object's folder under the prefix, or a metadata field (`meta.region`). Default `folder`. */
-  stratifyBy: z.string().regex(/^(folder|meta\.[^\s.]+)$/, '"folder" or "meta.<field>"').optional(),
+  stratifyBy: z
+    .string()
+    .regex(/^(folder|meta\.[^\s.]+)$/, '"folder" or "meta.<field>"')
+    .optional(),
   /** Items in the queue (uncertainty ranking plus audit slice). */
   topK: z.number().int().min(1).max(10_000_000),
   /** Share of `topK` filled by a uniform random audit sample. Default 0. */
@@ -36,11 +42,13 @@ const strategySchema = z.strictObject({
   reduce: z.enum(['max', 'mean']).default('max'),
   /** Where scoring runs. */
   engine: z.enum(['local', 'bigquery']).default('local'),
-  diversity: z.strictObject({
-    method: z.literal('k-center'),
-    /** How many top candidates k-center greedy chooses from. */
-    candidates: z.number().int().min(1),
-  }).optional(),
+  diversity: z
+    .strictObject({
+      method: z.literal('k-center'),
+      /** How many top candidates k-center greedy chooses from. */
+      candidates: z.number().int().min(1),
+    })
+    .optional(),
   /** Minimum queue slots per predicted label. */
   quotas: z.record(z.string(), z.number().int().min(0)).optional(),
   /** Round fails when rejected / read exceeds this. Default 0.5. */
@@ -48,7 +56,11 @@ const strategySchema = z.strictObject({
   /** Allowed |Σp − 1| for single-label probabilities. Default 1e-3. */
   probTolerance: z.number().min(0).max(0.5).default(1e-3),
   /** Records on longer lines are rejected unread. Default 16 MiB. */
-  maxLineBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+  maxLineBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
 });
 
 /**
@@ -56,10 +68,13 @@ const strategySchema = z.strictObject({
  * `incremental`: only for prefixes declared date-partitioned; `fullRescanEvery` runs between full listings
  * (0 = only when an incremental listing finds nothing).
  */
-const listing = (fullRescanEvery: number) => z.strictObject({
-  mode: z.enum(['incremental', 'full']).default('full'),
-  fullRescanEvery: z.number().int().min(0).default(fullRescanEvery),
-}).prefault({});
+const listing = (fullRescanEvery: number) =>
+  z
+    .strictObject({
+      mode: z.enum(['incremental', 'full']).default('full'),
+      fullRescanEvery: z.number().int().min(0).default(fullRescanEvery),
+    })
+    .prefault({});
 
 /**
  * Names that object-keyed code cannot hold as plain keys (`obj[label]` reads
@@ -79,115 +94,163 @@ function uniqueList<T extends z.ZodType<string>>(item: T, what: string) {
   });
 }
 
-const label = z.string().min(1).superRefine((l, ctx) => {
-  if (reservedLabelNames.includes(l)) ctx.addIssue({ code: 'custom', message: `"${l}" is a reserved name (a built-in member of every JavaScript object); rename the label` });
-});
+const label = z
+  .string()
+  .min(1)
+  .superRefine((l, ctx) => {
+    if (reservedLabelNames.includes(l))
+      ctx.addIssue({ code: 'custom', message: `"${l}" is a reserved name (a built-in member of every JavaScript object); rename the label` });
+  });
 
-const projectSchema = z.strictObject({
-  name,
-  task: z.enum(taskTypes),
-  labels: uniqueList(label, 'label').min(1),
-  predictions: z.strictObject({
-    prefix: z.string().default('predictions/'),
-    format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
-    /**
-     * Glob(s) over names below `prefix`, e.g. `**` + `/prediction.results-*`; other objects are ignored (every format).
-     * Default: raw objects, all; predictions, data files by name, never Vertex AI `errors_stats` reports.
-     */
-    include: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
-    maxTextBytes: z.number().int().min(1).default(1024 * 1024),
-    /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 10th round by default. */
-    listing: listing(10),
-    /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/round/bq-round.ts). */
-    table: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE').optional(),
-    /** `engine: bigquery`: STRING id column. Default `id`. */
-    idColumn: bqIdent.optional(),
-    /** `engine: bigquery`: ARRAY<STRUCT<label STRING, p FLOAT64>> column. Default `probs`. */
-    probsColumn: bqIdent.optional(),
-    /** `engine: bigquery`: one FLOAT64 column per label, in `labels` order, instead of `probsColumn`. */
-    labelColumns: z.array(bqIdent).min(1).optional(),
-    /** `engine: bigquery`: where the query runs. */
-    bigquery: z.strictObject({
-      /** Job location. Default `US`. */
-      location: z.string().default('US'),
-      /** API endpoint for emulators (http://127.0.0.1:9050); null = Google. */
-      apiEndpoint: endpoint,
-      /** Project that runs (and pays for) the query. Default: the table's project. */
-      billingProject: z.string().regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Google Cloud project id').optional(),
-      /** Read the table `FOR SYSTEM_TIME AS OF` the plan's instant, so reruns see the same rows (BigQuery time travel, up to 7 days). Default false. */
-      timeTravel: z.boolean().default(false),
-    }).optional(),
-  }).prefault({}),
-  strategy: strategySchema,
-  queue: z.strictObject({
-    view: z.enum(views).optional(),
-    /** Each reviewer once: a repeated name would get every item of its share twice. */
-    annotators: uniqueList(name, 'annotator').optional(),
-    overlap: z.number().int().min(1).default(1),
-    /** textcat-multilabel: pre-select labels at or above this probability. Default 0.5. */
-    acceptThreshold: z.number().min(0).max(1).default(0.5),
-    /** TTL of signed media URLs, in seconds. At most 7 days. Default 3 days. */
-    signedUrlTtlSeconds: z.number().int().min(60).max(604_800).default(259_200),
-  }).prefault({}),
-  merge: z.strictObject({
-    conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
-    /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 4th merge by default. */
-    listing: listing(4),
-  }).prefault({}),
-  snapshot: z.strictObject({
-    formats: z.array(z.enum(['arrow', 'jsonl', 'parquet'])).min(1).default(['arrow', 'jsonl']),
-  }).prefault({}),
-  schedule: z.strictObject({
-    round: cron.optional(),
-    merge: cron.optional(),
-    timezone: z.string().default('UTC'),
-  }).prefault({}),
-  /** Round id of a pinned drift reference. */
-  referenceRound: z.string().optional(),
-}).superRefine((p, ctx) => {
-  if (p.strategy.quotas) {
-    for (const label of Object.keys(p.strategy.quotas)) {
-      if (!p.labels.includes(label)) ctx.addIssue({ code: 'custom', path: ['strategy', 'quotas', label], message: `unknown label "${label}" (labels: ${p.labels.join(', ')})` });
+const projectSchema = z
+  .strictObject({
+    name,
+    task: z.enum(taskTypes),
+    labels: uniqueList(label, 'label').min(1),
+    predictions: z
+      .strictObject({
+        prefix: z.string().default('predictions/'),
+        format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
+        /**
+         * Glob(s) over names below `prefix`, e.g. `**` + `/prediction.results-*`; other objects are ignored (every format).
+         * Default: raw objects, all; predictions, data files by name, never Vertex AI `errors_stats` reports.
+         */
+        include: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+        /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
+        maxTextBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(1024 * 1024),
+        /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 10th round by default. */
+        listing: listing(10),
+        /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/round/bq-round.ts). */
+        table: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE')
+          .optional(),
+        /** `engine: bigquery`: STRING id column. Default `id`. */
+        idColumn: bqIdent.optional(),
+        /** `engine: bigquery`: ARRAY<STRUCT<label STRING, p FLOAT64>> column. Default `probs`. */
+        probsColumn: bqIdent.optional(),
+        /** `engine: bigquery`: one FLOAT64 column per label, in `labels` order, instead of `probsColumn`. */
+        labelColumns: z.array(bqIdent).min(1).optional(),
+        /** `engine: bigquery`: where the query runs. */
+        bigquery: z
+          .strictObject({
+            /** Job location. Default `US`. */
+            location: z.string().default('US'),
+            /** API endpoint for emulators (http://127.0.0.1:9050); null = Google. */
+            apiEndpoint: endpoint,
+            /** Project that runs (and pays for) the query. Default: the table's project. */
+            billingProject: z
+              .string()
+              .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Google Cloud project id')
+              .optional(),
+            /** Read the table `FOR SYSTEM_TIME AS OF` the plan's instant, so reruns see the same rows (BigQuery time travel, up to 7 days). Default false. */
+            timeTravel: z.boolean().default(false),
+          })
+          .optional(),
+      })
+      .prefault({}),
+    strategy: strategySchema,
+    queue: z
+      .strictObject({
+        view: z.enum(views).optional(),
+        /** Each reviewer once: a repeated name would get every item of its share twice. */
+        annotators: uniqueList(name, 'annotator').optional(),
+        overlap: z.number().int().min(1).default(1),
+        /** textcat-multilabel: pre-select labels at or above this probability. Default 0.5. */
+        acceptThreshold: z.number().min(0).max(1).default(0.5),
+        /** TTL of signed media URLs, in seconds. At most 7 days. Default 3 days. */
+        signedUrlTtlSeconds: z.number().int().min(60).max(604_800).default(259_200),
+      })
+      .prefault({}),
+    merge: z
+      .strictObject({
+        conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
+        /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 4th merge by default. */
+        listing: listing(4),
+      })
+      .prefault({}),
+    snapshot: z
+      .strictObject({
+        formats: z
+          .array(z.enum(['arrow', 'jsonl', 'parquet']))
+          .min(1)
+          .default(['arrow', 'jsonl']),
+      })
+      .prefault({}),
+    schedule: z
+      .strictObject({
+        round: cron.optional(),
+        merge: cron.optional(),
+        timezone: z.string().default('UTC'),
+      })
+      .prefault({}),
+    /** Round id of a pinned drift reference. */
+    referenceRound: z.string().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.strategy.quotas) {
+      for (const label of Object.keys(p.strategy.quotas)) {
+        if (!p.labels.includes(label))
+          ctx.addIssue({ code: 'custom', path: ['strategy', 'quotas', label], message: `unknown label "${label}" (labels: ${p.labels.join(', ')})` });
+      }
     }
-  }
-  const raw = p.predictions.format === 'objects';
-  if (raw && !rawStrategies.includes(p.strategy.name)) {
-    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `raw objects have no model scores to rank: use ${rawStrategies.join(', ')}` });
-  }
-  if (!raw && (samplingStrategyNames as readonly string[]).includes(p.strategy.name)) {
-    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} samples raw items: it needs predictions.format: objects` });
-  }
-  if (p.strategy.stratifyBy !== undefined && p.strategy.name !== 'stratified-random') {
-    ctx.addIssue({ code: 'custom', path: ['strategy', 'stratifyBy'], message: 'only used by stratified-random' });
-  }
-  if (raw) {
-    for (const key of ['diversity', 'quotas'] as const) {
-      if (p.strategy[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', key], message: 'needs model predictions; not available with predictions.format: objects' });
+    const raw = p.predictions.format === 'objects';
+    if (raw && !rawStrategies.includes(p.strategy.name)) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `raw objects have no model scores to rank: use ${rawStrategies.join(', ')}` });
     }
-    if (p.strategy.auditFraction > 0) ctx.addIssue({ code: 'custom', path: ['strategy', 'auditFraction'], message: 'raw rounds are already sampled; set 0 with predictions.format: objects' });
-  }
-  if (p.strategy.engine === 'bigquery') {
-    if (p.predictions.table === undefined) ctx.addIssue({ code: 'custom', path: ['predictions', 'table'], message: 'strategy.engine: bigquery reads PROJECT.DATASET.TABLE from here' });
-    if (!(SQL_STRATEGIES as readonly string[]).includes(p.strategy.name)) {
-      ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} has no SQL form; strategy.engine: bigquery supports ${SQL_STRATEGIES.join(', ')}` });
+    if (!raw && (samplingStrategyNames as readonly string[]).includes(p.strategy.name)) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} samples raw items: it needs predictions.format: objects` });
     }
-    if (p.strategy.diversity !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', 'diversity'], message: 'needs embeddings, which strategy.engine: bigquery does not read' });
-    if (p.predictions.labelColumns && p.predictions.probsColumn !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['predictions', 'probsColumn'], message: 'give probsColumn or labelColumns, not both' });
+    if (p.strategy.stratifyBy !== undefined && p.strategy.name !== 'stratified-random') {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'stratifyBy'], message: 'only used by stratified-random' });
     }
-    if (p.predictions.labelColumns && p.predictions.labelColumns.length !== p.labels.length) {
-      ctx.addIssue({ code: 'custom', path: ['predictions', 'labelColumns'], message: `${p.predictions.labelColumns.length} columns for ${p.labels.length} labels (one per label, in labels order)` });
+    if (raw) {
+      for (const key of ['diversity', 'quotas'] as const) {
+        if (p.strategy[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: ['strategy', key], message: 'needs model predictions; not available with predictions.format: objects' });
+      }
+      if (p.strategy.auditFraction > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['strategy', 'auditFraction'],
+          message: 'raw rounds are already sampled; set 0 with predictions.format: objects',
+        });
     }
-  } else {
-    for (const key of ['table', 'idColumn', 'probsColumn', 'labelColumns', 'bigquery'] as const) {
-      if (p.predictions[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['predictions', key], message: 'only read with strategy.engine: bigquery' });
+    if (p.strategy.engine === 'bigquery') {
+      if (p.predictions.table === undefined)
+        ctx.addIssue({ code: 'custom', path: ['predictions', 'table'], message: 'strategy.engine: bigquery reads PROJECT.DATASET.TABLE from here' });
+      if (!(SQL_STRATEGIES as readonly string[]).includes(p.strategy.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['strategy', 'name'],
+          message: `${p.strategy.name} has no SQL form; strategy.engine: bigquery supports ${SQL_STRATEGIES.join(', ')}`,
+        });
+      }
+      if (p.strategy.diversity !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['strategy', 'diversity'], message: 'needs embeddings, which strategy.engine: bigquery does not read' });
+      if (p.predictions.labelColumns && p.predictions.probsColumn !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['predictions', 'probsColumn'], message: 'give probsColumn or labelColumns, not both' });
+      }
+      if (p.predictions.labelColumns && p.predictions.labelColumns.length !== p.labels.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['predictions', 'labelColumns'],
+          message: `${p.predictions.labelColumns.length} columns for ${p.labels.length} labels (one per label, in labels order)`,
+        });
+      }
+    } else {
+      for (const key of ['table', 'idColumn', 'probsColumn', 'labelColumns', 'bigquery'] as const) {
+        if (p.predictions[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['predictions', key], message: 'only read with strategy.engine: bigquery' });
+      }
     }
-  }
-  if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
-    ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });
-  }
-});
+    if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
+      ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });
+    }
+  });
 
 const statsSchema = z.discriminatedUnion('sink', [
   z.strictObject({
@@ -217,41 +280,50 @@ export const configSchema = z.strictObject({
     projectId: z.string().optional(),
   }),
   stats: statsSchema.prefault({ sink: 'duckdb' }),
-  worker: z.strictObject({
-    /** Scoring threads. Default: available cores. */
-    threads: z.number().int().min(1).max(256).optional(),
-    /** Bytes per scoring chunk. Default 16 MiB: fewer chunks fill fewer per-chunk heaps before the run's floor reaches them (5% faster at 10^6 records); 4 in flight stay far under the memory budget. */
-    chunkBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
-    /**
-     * A scoring task (one chunk, byte range or run of Arrow batches) not answered within this many ms of being
-     * handed to the pool fails its run with SCORING_FAILED (details.code TASK_TIMEOUT) instead of waiting forever.
-     * Default 600000: a 16 MiB chunk scores in about a second; 0 disables the bound.
-     */
-    taskTimeoutMs: z.number().int().min(0).default(600_000),
-    /** Time a running step gets after SIGTERM, in ms. Default 25000 (fits Cloud Run's 30 s). */
-    shutdownGraceMs: z.number().int().min(0).default(25_000),
-    /** Lease lifetime, in ms. Default 120000. */
-    leaseTtlMs: z.number().int().min(1000).default(120_000),
-    /**
-     * Time one scheduled job (a round or a merge) may run, in ms; past it the job is aborted and its slot
-     * is marked failed with JOB_TIMEOUT (worker/core/job-bound.ts). Default 3600000 (1 h).
-     */
-    jobTimeoutMs: z.number().int().min(1000).default(3_600_000),
-    /**
-     * `/readyz` fails for a project's job when none of its last this-many slots (those that must have ended,
-     * i.e. at or before now − jobTimeoutMs) succeeded (worker/daemon/liveness.ts). Default 3.
-     */
-    readyStaleSlots: z.number().int().min(1).max(1000).default(3),
-    /** HTTP port for /healthz, /readyz, /metrics; 0 disables. Default 8080. */
-    httpPort: z.number().int().min(0).max(65535).default(8080),
-  }).prefault({}),
-  projects: z.array(projectSchema).min(1).superRefine((ps, ctx) => {
-    const seen = new Set<string>();
-    ps.forEach((p, i) => {
-      if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate project name "${p.name}"` });
-      seen.add(p.name);
-    });
-  }),
+  worker: z
+    .strictObject({
+      /** Scoring threads. Default: available cores. */
+      threads: z.number().int().min(1).max(256).optional(),
+      /** Bytes per scoring chunk. Default 16 MiB: fewer chunks fill fewer per-chunk heaps before the run's floor reaches them (5% faster at 10^6 records); 4 in flight stay far under the memory budget. */
+      chunkBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(16 * 1024 * 1024),
+      /**
+       * A scoring task (one chunk, byte range or run of Arrow batches) not answered within this many ms of being
+       * handed to the pool fails its run with SCORING_FAILED (details.code TASK_TIMEOUT) instead of waiting forever.
+       * Default 600000: a 16 MiB chunk scores in about a second; 0 disables the bound.
+       */
+      taskTimeoutMs: z.number().int().min(0).default(600_000),
+      /** Time a running step gets after SIGTERM, in ms. Default 25000 (fits Cloud Run's 30 s). */
+      shutdownGraceMs: z.number().int().min(0).default(25_000),
+      /** Lease lifetime, in ms. Default 120000. */
+      leaseTtlMs: z.number().int().min(1000).default(120_000),
+      /**
+       * Time one scheduled job (a round or a merge) may run, in ms; past it the job is aborted and its slot
+       * is marked failed with JOB_TIMEOUT (worker/core/job-bound.ts). Default 3600000 (1 h).
+       */
+      jobTimeoutMs: z.number().int().min(1000).default(3_600_000),
+      /**
+       * `/readyz` fails for a project's job when none of its last this-many slots (those that must have ended,
+       * i.e. at or before now − jobTimeoutMs) succeeded (worker/daemon/liveness.ts). Default 3.
+       */
+      readyStaleSlots: z.number().int().min(1).max(1000).default(3),
+      /** HTTP port for /healthz, /readyz, /metrics; 0 disables. Default 8080. */
+      httpPort: z.number().int().min(0).max(65535).default(8080),
+    })
+    .prefault({}),
+  projects: z
+    .array(projectSchema)
+    .min(1)
+    .superRefine((ps, ctx) => {
+      const seen = new Set<string>();
+      ps.forEach((p, i) => {
+        if (seen.has(p.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate project name "${p.name}"` });
+        seen.add(p.name);
+      });
+    }),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -101,16 +101,25 @@ export function fsError(err: unknown, subject: string): ReviewloopError | null {
   if (code === undefined) return null;
   const o = { cause: err, details: { path: subject, errno: code } };
   switch (code) {
-    case 'EROFS': return new ReviewloopError('STORE_READ_ONLY', `${subject}: read-only file system`, o);
+    case 'EROFS':
+      return new ReviewloopError('STORE_READ_ONLY', `${subject}: read-only file system`, o);
     case 'ENOSPC':
-    case 'EDQUOT': return new ReviewloopError('STORE_FULL', `${subject}: no space left on device${code === 'EDQUOT' ? ' (quota)' : ''}`, o);
+    case 'EDQUOT':
+      return new ReviewloopError('STORE_FULL', `${subject}: no space left on device${code === 'EDQUOT' ? ' (quota)' : ''}`, o);
     case 'EACCES':
-    case 'EPERM': return new ReviewloopError('STORE_UNAVAILABLE', `${subject}: permission denied`, o);
-    case 'ENAMETOOLONG': return new ReviewloopError('PATH_INVALID', `${subject}: name too long for the file system (a path segment is over 255 bytes?)`, o);
-    case 'ENOENT': return new ReviewloopError('NOT_FOUND', `${subject}: no such file or folder`, o);
-    case 'ENOTDIR': return new ReviewloopError('PATH_INVALID', `${subject}: a part of the path is a file, not a folder`, o);
-    case 'EISDIR': return new ReviewloopError('PATH_INVALID', `${subject}: is a folder, not a file`, o);
-    case 'EEXIST': return new ReviewloopError('PATH_INVALID', `${subject}: a file is in the way of a folder`, o);
-    default: return new ReviewloopError('STORE_UNAVAILABLE', `${subject}: I/O failed (${code})`, { ...o, retryable: RETRYABLE_ERRNO.has(code) });
+    case 'EPERM':
+      return new ReviewloopError('STORE_UNAVAILABLE', `${subject}: permission denied`, o);
+    case 'ENAMETOOLONG':
+      return new ReviewloopError('PATH_INVALID', `${subject}: name too long for the file system (a path segment is over 255 bytes?)`, o);
+    case 'ENOENT':
+      return new ReviewloopError('NOT_FOUND', `${subject}: no such file or folder`, o);
+    case 'ENOTDIR':
+      return new ReviewloopError('PATH_INVALID', `${subject}: a part of the path is a file, not a folder`, o);
+    case 'EISDIR':
+      return new ReviewloopError('PATH_INVALID', `${subject}: is a folder, not a file`, o);
+    case 'EEXIST':
+      return new ReviewloopError('PATH_INVALID', `${subject}: a file is in the way of a folder`, o);
+    default:
+      return new ReviewloopError('STORE_UNAVAILABLE', `${subject}: I/O failed (${code})`, { ...o, retryable: RETRYABLE_ERRNO.has(code) });
   }
 }

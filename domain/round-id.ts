@@ -28,7 +28,10 @@ export function roundEventTime(roundId: string, newestInputUpdated: string | nul
 
 export function validateRoundId(roundId: string): string {
   if (!MANUAL_RE.test(roundId) || roundId.includes('..')) {
-    throw new ReviewloopError('CONFIG_INVALID', `invalid round id ${JSON.stringify(roundId)}: use letters, digits, ".", "_" and "-" (at most 64), e.g. 20261127T0200Z or relabel-3`);
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `invalid round id ${JSON.stringify(roundId)}: use letters, digits, ".", "_" and "-" (at most 64), e.g. 20261127T0200Z or relabel-3`,
+    );
   }
   return roundId;
 }

@@ -67,6 +67,8 @@ export function select(top: ScoredEntry[], audit: ScoredEntry[], population: num
   });
   let c = 0;
   for (let i = 0; i < total; i++) if (slots[i] === undefined) slots[i] = { entry: chosen[c++], audit: false };
-  const items: QueueItem[] = slots.map((s, i) => (s!.audit ? { entry: s!.entry, rank: i + 1, audit: true, p: auditP } : { entry: s!.entry, rank: i + 1, audit: false }));
+  const items: QueueItem[] = slots.map((s, i) =>
+    s!.audit ? { entry: s!.entry, rank: i + 1, audit: true, p: auditP } : { entry: s!.entry, rank: i + 1, audit: false },
+  );
   return { items, auditCount: auditEntries.length, auditP, duplicates: a.dropped + t.dropped };
 }

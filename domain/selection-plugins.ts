@@ -8,10 +8,20 @@ import { ReviewloopError } from './errors.js';
 export function kCenterSelect(cands: ScoredEntry[], k: number): ScoredEntry[] {
   const missing = cands.find((c) => c.record.embedding === undefined);
   if (missing) {
-    throw new ReviewloopError('INPUT_INVALID', `diversity selection needs an embedding on every candidate; ${missing.source.object} line ${missing.source.line} (id ${missing.id}) has none`, { details: { field: 'embedding' } });
+    throw new ReviewloopError(
+      'INPUT_INVALID',
+      `diversity selection needs an embedding on every candidate; ${missing.source.object} line ${missing.source.line} (id ${missing.id}) has none`,
+      { details: { field: 'embedding' } },
+    );
   }
-  const result = kCenterGreedy(cands.map((c) => ({ id: c.id, score: c.score, embedding: c.record.embedding! })), k);
-  if (!result.ok) throw new ReviewloopError('INPUT_INVALID', `diversity selection failed on id ${result.id}: ${result.field} ${result.reason}`, { details: { field: result.field } });
+  const result = kCenterGreedy(
+    cands.map((c) => ({ id: c.id, score: c.score, embedding: c.record.embedding! })),
+    k,
+  );
+  if (!result.ok)
+    throw new ReviewloopError('INPUT_INVALID', `diversity selection failed on id ${result.id}: ${result.field} ${result.reason}`, {
+      details: { field: result.field },
+    });
   const byId = new Map(cands.map((c) => [c.id, c]));
   return result.ids.map((id) => byId.get(id)!);
 }

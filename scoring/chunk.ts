@@ -13,14 +13,17 @@ import { mayNestDeeperThan, nestingViolation } from './nesting.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
-import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry, StrategyName } from './types.js';
+import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry } from './types.js';
 
 export const CONFIDENCE_BINS = 10;
 export const SCORE_BINS = 20;
 
 export function emptyStats(): ChunkStats {
   return {
-    read: 0, scored: 0, rejected: 0, skipped: 0,
+    read: 0,
+    scored: 0,
+    rejected: 0,
+    skipped: 0,
     confidenceHist: new Array(CONFIDENCE_BINS).fill(0),
     scoreHist: new Array(SCORE_BINS).fill(0),
     labelCounts: {},
@@ -37,7 +40,10 @@ export function emptyStats(): ChunkStats {
  * threads finish cannot change a bit of the totals.
  */
 export function addStats(a: ChunkStats, b: ChunkStats): ChunkStats {
-  a.read += b.read; a.scored += b.scored; a.rejected += b.rejected; a.skipped += b.skipped;
+  a.read += b.read;
+  a.scored += b.scored;
+  a.rejected += b.rejected;
+  a.skipped += b.skipped;
   for (let i = 0; i < a.confidenceHist.length; i++) a.confidenceHist[i] += b.confidenceHist[i];
   for (let i = 0; i < a.scoreHist.length; i++) a.scoreHist[i] += b.scoreHist[i];
   for (const k of Object.keys(b.labelCounts)) a.labelCounts[k] = (a.labelCounts[k] ?? 0) + b.labelCounts[k];
@@ -122,7 +128,13 @@ const fatalKeepBom = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const SCAN_BATCH_LINES = 4096;
 const NO_DRAWS = new Float64Array(0);
 
-interface ScanArrays { meta: Int32Array; probs: Float64Array; present: Uint8Array; visit: Int32Array; draws: Float64Array }
+interface ScanArrays {
+  meta: Int32Array;
+  probs: Float64Array;
+  present: Uint8Array;
+  visit: Int32Array;
+  draws: Float64Array;
+}
 /** The scan arrays, reused by every chunk on this thread (scoreChunkSync is synchronous): fresh ones per chunk would be most of a thread's garbage. */
 let arrays: ScanArrays | undefined;
 
@@ -130,11 +142,23 @@ let arrays: ScanArrays | undefined;
 function scanArrays(cap: number, k: number): ScanArrays {
   if (arrays === undefined || arrays.meta.length < cap * META || arrays.probs.length < cap * k) {
     const c = Math.max(cap, SCAN_BATCH_LINES);
-    arrays = { meta: new Int32Array(c * META), probs: new Float64Array(c * k), present: new Uint8Array(c * k), visit: new Int32Array(c), draws: new Float64Array(c) };
+    arrays = {
+      meta: new Int32Array(c * META),
+      probs: new Float64Array(c * k),
+      present: new Uint8Array(c * k),
+      visit: new Int32Array(c),
+      draws: new Float64Array(c),
+    };
   }
   const a = arrays;
   // Views of exactly the sizes a fresh allocation would have: the scanners size their batches by them.
-  return { meta: a.meta.subarray(0, cap * META), probs: a.probs.subarray(0, cap * k), present: a.present.subarray(0, cap * k), visit: a.visit.subarray(0, cap), draws: a.draws.subarray(0, cap) };
+  return {
+    meta: a.meta.subarray(0, cap * META),
+    probs: a.probs.subarray(0, cap * k),
+    present: a.present.subarray(0, cap * k),
+    visit: a.visit.subarray(0, cap),
+    draws: a.draws.subarray(0, cap),
+  };
 }
 
 export interface ScoreChunkOptions {
@@ -173,7 +197,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   key.set(seedBytes);
   const auditDraw = (b: Uint8Array, start: number, end: number): number => {
     const len = seedBytes.length + end - start;
-    if (key.length < len) { key = new Uint8Array(len * 2); key.set(seedBytes); }
+    if (key.length < len) {
+      key = new Uint8Array(len * 2);
+      key.set(seedBytes);
+    }
     key.set(b.subarray(start, end), seedBytes.length);
     return uniform01Key(key.subarray(0, len));
   };
@@ -195,7 +222,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const topWorst = () => (top.size < top.capacity ? -Infinity : (top.worst()?.score ?? Infinity));
   let worstTop = topWorst();
 
-  const scanner = fast === null ? jsLineScanner(null) : (options.nativeScan !== undefined ? nativeLineScanner(options.nativeScan, scanConfig) : null) ?? jsLineScanner(scanConfig);
+  const scanner =
+    fast === null
+      ? jsLineScanner(null)
+      : ((options.nativeScan !== undefined ? nativeLineScanner(options.nativeScan, scanConfig) : null) ?? jsLineScanner(scanConfig));
   const cap = Math.max(1, Math.min(SCAN_BATCH_LINES, (n >> 4) + 2));
   const { meta, probs, present, visit, draws: drawRoom } = scanArrays(cap, scanner.k);
   // A record that may reach a heap: build its entry (strings, record) and offer it. Kept out of the
@@ -203,7 +233,16 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   // Kept fast entries get their record (and audit draw) only at the end, when still kept: a heap
   // filling up evicts most of what it took, and building records is most of an offer's cost.
   const unbuilt = new Map<ScoredEntry, number>();
-  const offerFast = (l: number, lineStart: number, lineNo: number, score: number, u: number, mayTop: boolean, mayAudit: boolean, known: string | undefined): boolean => {
+  const offerFast = (
+    l: number,
+    lineStart: number,
+    lineNo: number,
+    score: number,
+    u: number,
+    mayTop: boolean,
+    mayAudit: boolean,
+    known: string | undefined,
+  ): boolean => {
     const mo = l * META;
     const id = known ?? fastString(buf, meta[mo + 2], meta[mo + 3])!;
     const probe: ScoredEntry = { id, score, u, source: { object: input.object, line: lineNo }, record: undefined as unknown as PredictionRecord };
@@ -218,7 +257,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   /** The record of a fast line, as the general path would build it (the line's key order: parsed once more). */
   const build = (e: ScoredEntry, lineStart: number): void => {
     if (Number.isNaN(e.u)) e.u = uniform01(input.strategy.seed, e.id);
-    if (input.keepRecords === false) { e.record = { id: e.id }; return; }
+    if (input.keepRecords === false) {
+      e.record = { id: e.id };
+      return;
+    }
     const f = fast!.s;
     parseFastBytes(buf, lineStart, n, f);
     const rec: PredictionRecord = { id: e.id };
@@ -240,12 +282,13 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const noKeys = new BigUint64Array(0);
   // Single-label entropy rows that reach no heap are counted natively (settle.ts); they come back as
   // SETTLED. Exclusions and audit draws must then be the scanner's, so the settler sees them.
-  const settle = options.nativeSettle !== undefined && fast !== null && entropyIsScore && (keyed || (!excluding && !auditing)) ? options.nativeSettle : undefined;
+  const settle =
+    options.nativeSettle !== undefined && fast !== null && entropyIsScore && (keyed || (!excluding && !auditing)) ? options.nativeSettle : undefined;
   const counts = settleCounts(k, SCORE_BINS, CONFIDENCE_BINS);
   const kinds = meta.subarray(1);
   const range = [lo, hi] as const;
   let i = 0; // line index within the chunk
-  for (let start = 0; start <= n;) {
+  for (let start = 0; start <= n; ) {
     const lines = keyed
       ? scanner.scanWithKeys!(buf, start, meta, probs, present, seedBytes, input.exclude ?? noKeys, draws)
       : scanner.scan(buf, start, meta, probs, present);
@@ -267,7 +310,11 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       const end = meta[mo];
       const lineNo = input.firstLine + i + l;
       const kind = meta[mo + 1];
-      if (kind === 3) { fastRead++; fastSkipped++; continue; }
+      if (kind === 3) {
+        fastRead++;
+        fastSkipped++;
+        continue;
+      }
       if (kind === 0) {
         // An empty line (the one after a chunk's last newline, most often) is skipped without decoding anything.
         if (end === lineStart) continue;
@@ -284,7 +331,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       let id: string | undefined;
       if (excluding && !keyed) {
         id = fastString(buf, idStart, idEnd)!;
-        if (isExcluded(input.exclude!, id, fastString(buf, meta[mo + 6], meta[mo + 7]))) { fastSkipped++; continue; }
+        if (isExcluded(input.exclude!, id, fastString(buf, meta[mo + 6], meta[mo + 7]))) {
+          fastSkipped++;
+          continue;
+        }
       }
       const score = fast!.kernel(probs, ro, k);
       fastScored++;
@@ -297,7 +347,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       for (let j = 0; j < k; j++) {
         if (present[ro + j] === 0) continue;
         const p = probs[ro + j];
-        if (p > best) { best = p; bestJ = j; }
+        if (p > best) {
+          best = p;
+          bestJ = j;
+        }
         if (singleLabel && !entropyIsScore && p > 0) ent -= p * Math.log(p);
       }
       confidenceHist[binIndex(best, 0, 1, CONFIDENCE_BINS)]++;
@@ -340,8 +393,14 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       if (id !== undefined) r.id = id;
       rejects.push(r);
     };
-    if (line === null) { reject('invalid UTF-8'); return; }
-    if (line.length > input.maxLineBytes) { reject(`line longer than ${input.maxLineBytes} bytes`); return; }
+    if (line === null) {
+      reject('invalid UTF-8');
+      return;
+    }
+    if (line.length > input.maxLineBytes) {
+      reject(`line longer than ${input.maxLineBytes} bytes`);
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -350,16 +409,25 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       return;
     }
     const deep = mayNestDeeperThan(line) ? nestingViolation(value) : null;
-    if (deep !== null) { reject(deep.reason, deep.field ?? undefined); return; }
+    if (deep !== null) {
+      reject(deep.reason, deep.field ?? undefined);
+      return;
+    }
     const norm = normalizeRecord(value, nopts);
-    if (!norm.ok) { reject(norm.reason, norm.field, norm.id); return; }
+    if (!norm.ok) {
+      reject(norm.reason, norm.field, norm.id);
+      return;
+    }
     const rec = norm.record;
     if (excluding && isExcluded(input.exclude!, rec.id, rec.model)) {
       stats.skipped++;
       return;
     }
     const scored = scoreRecord(rec, input.labels, input.strategy);
-    if (!scored.ok) { reject(scored.reason, scored.field, rec.id); return; }
+    if (!scored.ok) {
+      reject(scored.reason, scored.field, rec.id);
+      return;
+    }
     stats.scored++;
     stats.scoreHist[binIndex(scored.score, lo, hi, SCORE_BINS)]++;
     if (rec.probs) {
@@ -369,7 +437,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       for (const l of input.labels) {
         const p = rec.probs[l];
         if (p === undefined) continue;
-        if (p > best) { best = p; bestLabel = l; }
+        if (p > best) {
+          best = p;
+          bestLabel = l;
+        }
         if (singleLabel && p > 0) ent -= p * Math.log(p);
       }
       if (best >= 0) {
@@ -405,7 +476,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   const kept = { top: top.values(), audit: audit.values() };
   for (const e of [...kept.top, ...kept.audit]) {
     const at = unbuilt.get(e);
-    if (at !== undefined) { unbuilt.delete(e); build(e, at); }
+    if (at !== undefined) {
+      unbuilt.delete(e);
+      build(e, at);
+    }
   }
   // Losing copies of kept ids follow the kept entries (see topk.ts): the main thread's heaps report duplicates from them.
   // A fast copy may not have drawn yet; every entry leaves with its draw, as the general path gives it.

@@ -19,13 +19,16 @@ import type { StrategyName } from './types.js';
 import { probabilityKernel } from './strategies.js';
 
 /** Strategies that depend on the probability vector alone and so have a columnar form. */
-export type ColumnarStrategy =
-  | 'least-confidence' | 'margin' | 'ratio' | 'entropy'
-  | 'multilabel-entropy' | 'multilabel-min-margin';
+export type ColumnarStrategy = 'least-confidence' | 'margin' | 'ratio' | 'entropy' | 'multilabel-entropy' | 'multilabel-min-margin';
 
 /** Every `ColumnarStrategy`. */
 export const COLUMNAR_STRATEGIES: readonly ColumnarStrategy[] = Object.freeze([
-  'least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin',
+  'least-confidence',
+  'margin',
+  'ratio',
+  'entropy',
+  'multilabel-entropy',
+  'multilabel-min-margin',
 ] as const);
 
 /** True when `name` can be scored column-wise. */
@@ -37,13 +40,13 @@ export function isColumnarStrategy(name: StrategyName): name is ColumnarStrategy
 export type ProbArray = Float64Array | Float32Array;
 
 /** A subset of rows: indices rows[0 … count). */
-export interface RowList { rows: Int32Array; count: number }
+export interface RowList {
+  rows: Int32Array;
+  count: number;
+}
 
 /** Scores for a batch, or why the batch could not be scored at all. */
-export type ColumnarResult =
-  | { ok: true; scores: Float64Array; invalid: number }
-  | { ok: false; field: string; reason: string };
-
+export type ColumnarResult = { ok: true; scores: Float64Array; invalid: number } | { ok: false; field: string; reason: string };
 
 let row = new Float64Array(64);
 
@@ -83,10 +86,16 @@ export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, o
       let good = true;
       for (let j = off, end = off + k; j < end; j++) {
         const v = probs[j];
-        if (!(v >= 0 && v <= 1)) { good = false; break; }
+        if (!(v >= 0 && v <= 1)) {
+          good = false;
+          break;
+        }
       }
       if (good) dst[i] = kernel(probs, off, k);
-      else { dst[i] = NaN; invalid++; }
+      else {
+        dst[i] = NaN;
+        invalid++;
+      }
     }
   } else {
     // Widen each row into a float64 scratch row so the kernel stays monomorphic.
@@ -95,11 +104,17 @@ export function scoreRowMajor(name: StrategyName, probs: ProbArray, k: number, o
       let good = true;
       for (let j = 0; j < k; j++) {
         const v = probs[off + j];
-        if (!(v >= 0 && v <= 1)) { good = false; break; }
+        if (!(v >= 0 && v <= 1)) {
+          good = false;
+          break;
+        }
         r[j] = v;
       }
       if (good) dst[i] = kernel(r, 0, k);
-      else { dst[i] = NaN; invalid++; }
+      else {
+        dst[i] = NaN;
+        invalid++;
+      }
     }
   }
   return { ok: true, scores: dst, invalid };
@@ -126,12 +141,17 @@ export function scoreColumns(name: StrategyName, columns: readonly ProbArray[], 
     let good = true;
     for (let j = 0; j < k; j++) {
       const v = columns[j][i];
-      if (!(v >= 0 && v <= 1)) { good = false; break; }
+      if (!(v >= 0 && v <= 1)) {
+        good = false;
+        break;
+      }
       r[j] = v;
     }
     if (good) dst[i] = kernel(r, 0, k);
-    else { dst[i] = NaN; invalid++; }
+    else {
+      dst[i] = NaN;
+      invalid++;
+    }
   }
   return { ok: true, scores: dst, invalid };
 }
-

@@ -38,9 +38,7 @@ export interface KCenterOptions {
 }
 
 /** Picked ids in pick order, or the first candidate that made selection impossible. */
-export type DiversityResult =
-  | { ok: true; ids: string[] }
-  | { ok: false; id: string; field: 'embedding' | 'score'; reason: string };
+export type DiversityResult = { ok: true; ids: string[] } | { ok: false; id: string; field: 'embedding' | 'score'; reason: string };
 
 /** The best `limit` distinct ids in rank order, each with its best entry. */
 function rankedPool(candidates: readonly DiversityCandidate[], limit: number): DiversityCandidate[] {
@@ -84,11 +82,7 @@ function packEmbeddings(pool: readonly DiversityCandidate[], d: number, metric: 
  * candidates exist; `k ≤ 0` picks none. All embeddings must share one
  * non-zero dimension and hold finite numbers; scores must not be NaN.
  */
-export function kCenterGreedy(
-  candidates: readonly DiversityCandidate[],
-  k: number,
-  opts: KCenterOptions = {},
-): DiversityResult {
+export function kCenterGreedy(candidates: readonly DiversityCandidate[], k: number, opts: KCenterOptions = {}): DiversityResult {
   const metric = opts.metric ?? 'euclidean';
   for (const c of candidates) {
     if (Number.isNaN(c.score)) return { ok: false, id: c.id, field: 'score', reason: 'score is NaN' };

@@ -67,7 +67,10 @@ export function parseFastBytes(b: Uint8Array, start: number, limit: number, s: F
   const end = limit;
   const { row, present, order, labelBytes, k } = s;
   // Plain loops: TypedArray#fill is a builtin call, dearer than six stores.
-  for (let j = 0; j < k; j++) { row[j] = 0; present[j] = 0; }
+  for (let j = 0; j < k; j++) {
+    row[j] = 0;
+    present[j] = 0;
+  }
   let count = 0;
   let idStart = -1;
   let idEnd = -1;
@@ -119,7 +122,12 @@ export function parseFastBytes(b: Uint8Array, start: number, limit: number, s: F
         // Try the next label in config order first: lines usually list them that way.
         let li = -1;
         if (count < k && labelMatches(b, i + 1, end, labelBytes[count])) li = count;
-        else for (let j = 0; j < k; j++) if (j !== count && labelMatches(b, i + 1, end, labelBytes[j])) { li = j; break; }
+        else
+          for (let j = 0; j < k; j++)
+            if (j !== count && labelMatches(b, i + 1, end, labelBytes[j])) {
+              li = j;
+              break;
+            }
         if (li === -1 || present[li] === 1) return -1;
         i += labelBytes[li].length + 2;
         while (i < end && wsByte(b[i])) i++;
@@ -137,23 +145,35 @@ export function parseFastBytes(b: Uint8Array, start: number, limit: number, s: F
         let m = 0;
         if (c === 0x30) i++;
         else if (c >= 0x31 && c <= 0x39) {
-          while (i < end && (c = b[i]) >= 0x30 && c <= 0x39) { m = m * 10 + (c - 0x30); i++; }
+          while (i < end && (c = b[i]) >= 0x30 && c <= 0x39) {
+            m = m * 10 + (c - 0x30);
+            i++;
+          }
         } else return -1;
         let exp = 0;
         if (i < end && b[i] === 0x2e) {
           i++;
           const f0 = i;
-          while (i < end && (c = b[i]) >= 0x30 && c <= 0x39) { m = m * 10 + (c - 0x30); i++; }
+          while (i < end && (c = b[i]) >= 0x30 && c <= 0x39) {
+            m = m * 10 + (c - 0x30);
+            i++;
+          }
           if (i === f0) return -1;
           exp = f0 - i;
         }
         if (i < end && (b[i] | 0x20) === 0x65) {
           i++;
           let eneg = false;
-          if (i < end && (b[i] === 0x2b || b[i] === 0x2d)) { eneg = b[i] === 0x2d; i++; }
+          if (i < end && (b[i] === 0x2b || b[i] === 0x2d)) {
+            eneg = b[i] === 0x2d;
+            i++;
+          }
           const e0 = i;
           let e = 0;
-          while (i < end && (c = b[i]) >= 0x30 && c <= 0x39) { if (e < 1e6) e = e * 10 + (c - 0x30); i++; }
+          while (i < end && (c = b[i]) >= 0x30 && c <= 0x39) {
+            if (e < 1e6) e = e * 10 + (c - 0x30);
+            i++;
+          }
           if (i === e0) return -1;
           exp += eneg ? -e : e;
         }
@@ -170,7 +190,10 @@ export function parseFastBytes(b: Uint8Array, start: number, limit: number, s: F
         order[count++] = li;
         i = separator(b, i, end);
         if (i === -1) return -1;
-        if (i < -1) { i = -i - 2; break; }
+        if (i < -1) {
+          i = -i - 2;
+          break;
+        }
       }
     } else {
       // A string without escapes or control characters, well-formed UTF-8 (Unicode table 3-7, as
@@ -196,19 +219,37 @@ export function parseFastBytes(b: Uint8Array, start: number, limit: number, s: F
           i += 3;
           units++;
         } else if (c >= 0xf0 && c <= 0xf4) {
-          if (!inRange(b, i + 1, end, c === 0xf0 ? 0x90 : 0x80, c === 0xf4 ? 0x8f : 0xbf) || !inRange(b, i + 2, end, 0x80, 0xbf) || !inRange(b, i + 3, end, 0x80, 0xbf)) return -1;
+          if (
+            !inRange(b, i + 1, end, c === 0xf0 ? 0x90 : 0x80, c === 0xf4 ? 0x8f : 0xbf) ||
+            !inRange(b, i + 2, end, 0x80, 0xbf) ||
+            !inRange(b, i + 3, end, 0x80, 0xbf)
+          )
+            return -1;
           i += 4;
           units += 2; // a surrogate pair
         } else {
           return -1;
         }
       }
-      if (bit === 1) { idStart = v0; idEnd = i; idUnits = units; } else if (bit === 2) { textStart = v0; textEnd = i; } else { modelStart = v0; modelEnd = i; }
+      if (bit === 1) {
+        idStart = v0;
+        idEnd = i;
+        idUnits = units;
+      } else if (bit === 2) {
+        textStart = v0;
+        textEnd = i;
+      } else {
+        modelStart = v0;
+        modelEnd = i;
+      }
       i++;
     }
     i = separator(b, i, end);
     if (i === -1) return -1;
-    if (i < -1) { i = -i - 2; break; }
+    if (i < -1) {
+      i = -i - 2;
+      break;
+    }
   }
   while (i < end && wsByte(b[i])) i++;
   if (i !== end && b[i] !== 0x0a) return -1;
@@ -239,7 +280,11 @@ export function fastString(b: Uint8Array, start: number, end: number): string | 
   if (n <= 32) {
     // Short ASCII strings (ids, model names) without the decoder's call overhead.
     let ascii = true;
-    for (let i = start; i < end; i++) if (b[i] >= 0x80) { ascii = false; break; }
+    for (let i = start; i < end; i++)
+      if (b[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
     if (ascii) return String.fromCharCode.apply(null, b.subarray(start, end) as unknown as number[]);
   }
   return stringDecoder.decode(b.subarray(start, end));

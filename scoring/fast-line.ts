@@ -50,11 +50,24 @@ export function fastLineScratch(labels: readonly string[], singleLabel: boolean,
   const k = labels.length;
   if (k === 0) return null;
   return {
-    labels, k, singleLabel, probTolerance,
-    row: new Float64Array(k), present: new Uint8Array(k), order: new Int32Array(k),
-    count: 0, id: '', text: undefined, model: undefined,
+    labels,
+    k,
+    singleLabel,
+    probTolerance,
+    row: new Float64Array(k),
+    present: new Uint8Array(k),
+    order: new Int32Array(k),
+    count: 0,
+    id: '',
+    text: undefined,
+    model: undefined,
     labelBytes: labels.map((l) => encoder.encode(l)),
-    idStart: -1, idEnd: -1, textStart: -1, textEnd: -1, modelStart: -1, modelEnd: -1,
+    idStart: -1,
+    idEnd: -1,
+    textStart: -1,
+    textEnd: -1,
+    modelStart: -1,
+    modelEnd: -1,
   };
 }
 
@@ -87,7 +100,10 @@ function numberEnd(line: string, i: number): number {
   if (i >= n) return -1;
   let c = line.charCodeAt(i);
   if (c === 0x30) i++;
-  else if (c >= 0x31 && c <= 0x39) { i++; while (i < n && digit(line.charCodeAt(i))) i++; } else return -1;
+  else if (c >= 0x31 && c <= 0x39) {
+    i++;
+    while (i < n && digit(line.charCodeAt(i))) i++;
+  } else return -1;
   if (line.charCodeAt(i) === 0x2e) {
     i++;
     if (!digit(line.charCodeAt(i))) return -1;
@@ -118,7 +134,10 @@ function numberValue(line: string, i: number, end: number): number {
   let frac = -1;
   for (let j = i; j < end; j++) {
     const c = line.charCodeAt(j);
-    if (c === 0x2e) { frac = 0; continue; }
+    if (c === 0x2e) {
+      frac = 0;
+      continue;
+    }
     if (c < 0x30 || c > 0x39) return +line.slice(i, end);
     if (digits > 0 || c !== 0x30) digits++;
     m = m * 10 + (c - 0x30);

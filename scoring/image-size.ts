@@ -87,7 +87,10 @@ function jpegSize(b: Uint8Array): ImageSizeResult {
     if (b[i] !== 0xff) return { ok: false, reason: `JPEG marker expected at byte ${i}` };
     const marker = b[i + 1];
     // Standalone markers have no length field.
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) { i += 2; continue; }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+      i += 2;
+      continue;
+    }
     if (marker === 0xd9 || marker === 0xda) return { ok: false, reason: 'JPEG has no frame header (SOF) before its image data' };
     const len = be16(b, i + 2);
     if (len < 2) return { ok: false, reason: `JPEG segment at byte ${i} has an invalid length` };

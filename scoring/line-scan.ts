@@ -28,7 +28,16 @@ export interface LineScanner {
    * not empty, the audit draw (`uniform01Key` of `seedBytes` + the id's bytes)
    * at draws[L]. Same bits as the JS functions in hash.ts.
    */
-  scanWithKeys?(buf: Uint8Array, from: number, meta: Int32Array, probs: Float64Array, present: Uint8Array, seedBytes: Uint8Array, exclude: BigUint64Array, draws: Float64Array): number;
+  scanWithKeys?(
+    buf: Uint8Array,
+    from: number,
+    meta: Int32Array,
+    probs: Float64Array,
+    present: Uint8Array,
+    seedBytes: Uint8Array,
+    exclude: BigUint64Array,
+    draws: Float64Array,
+  ): number;
 }
 
 /** What a scanner checks lines against. */
@@ -42,8 +51,16 @@ export interface ScanConfig {
 
 /** The native module's one export (native/line-scan.c). */
 export type NativeScan = (
-  buf: Uint8Array, from: number, labelBytes: Uint8Array, labelOffsets: Int32Array, single: boolean,
-  tolerance: number, maxLineBytes: number, meta: Int32Array, probs: Float64Array, present: Uint8Array,
+  buf: Uint8Array,
+  from: number,
+  labelBytes: Uint8Array,
+  labelOffsets: Int32Array,
+  single: boolean,
+  tolerance: number,
+  maxLineBytes: number,
+  meta: Int32Array,
+  probs: Float64Array,
+  present: Uint8Array,
   ...keys: [] | [seedBytes: Uint8Array, exclude: BigUint64Array, draws: Float64Array]
 ) => number;
 
@@ -73,11 +90,17 @@ export function jsLineScanner(config: ScanConfig | null): LineScanner {
         let end = s === null ? -1 : parseFastBytes(buf, start, n, s);
         if (end !== -1 && end - start <= maxLine) {
           const po = lines * k;
-          for (let j = 0; j < k; j++) { probs[po + j] = s!.row[j]; present[po + j] = s!.present[j]; }
+          for (let j = 0; j < k; j++) {
+            probs[po + j] = s!.row[j];
+            present[po + j] = s!.present[j];
+          }
           meta[mo + 1] = 1;
-          meta[mo + 2] = s!.idStart; meta[mo + 3] = s!.idEnd;
-          meta[mo + 4] = s!.textStart; meta[mo + 5] = s!.textEnd;
-          meta[mo + 6] = s!.modelStart; meta[mo + 7] = s!.modelEnd;
+          meta[mo + 2] = s!.idStart;
+          meta[mo + 3] = s!.idEnd;
+          meta[mo + 4] = s!.textStart;
+          meta[mo + 5] = s!.textEnd;
+          meta[mo + 6] = s!.modelStart;
+          meta[mo + 7] = s!.modelEnd;
         } else {
           const nl = finder.indexOf(10, start);
           end = nl === -1 ? n : nl;
@@ -99,7 +122,9 @@ export function nativeLineScanner(scan: NativeScan, config: ScanConfig): LineSca
   if (fastLineScratch(config.labels, config.singleLabel, config.probTolerance) === null || config.labels.length > 256) return null;
   const encoded = config.labels.map((l) => encoder.encode(l));
   const offsets = new Int32Array(encoded.length + 1);
-  encoded.forEach((e, j) => { offsets[j + 1] = offsets[j] + e.length; });
+  encoded.forEach((e, j) => {
+    offsets[j + 1] = offsets[j] + e.length;
+  });
   const bytes = new Uint8Array(offsets[encoded.length]);
   encoded.forEach((e, j) => bytes.set(e, offsets[j]));
   const { singleLabel, probTolerance, maxLineBytes } = config;

@@ -6,9 +6,7 @@
 import { murmur3 } from './hash.js';
 import type { Box, PredictionRecord, Span, TaskType, Token } from './types.js';
 
-export type NormalizeResult =
-  | { ok: true; record: PredictionRecord }
-  | { ok: false; field: string; reason: string; id?: string };
+export type NormalizeResult = { ok: true; record: PredictionRecord } | { ok: false; field: string; reason: string; id?: string };
 
 export interface NormalizeOptions {
   task: TaskType;
@@ -155,7 +153,8 @@ function readProbs(v: Record<string, unknown>, opts: NormalizeOptions, id: strin
   } else {
     const scores = v.scores;
     if (!Array.isArray(scores)) return { ok: false, field: 'scores', reason: 'scores must be an array', id };
-    if (scores.length !== opts.labels.length) return { ok: false, field: 'scores', reason: `scores has ${scores.length} values for ${opts.labels.length} labels`, id };
+    if (scores.length !== opts.labels.length)
+      return { ok: false, field: 'scores', reason: `scores has ${scores.length} values for ${opts.labels.length} labels`, id };
     for (let i = 0; i < scores.length; i++) {
       if (!isProb(scores[i])) return { ok: false, field: `scores[${i}]`, reason: `probability ${describeBadProb(scores[i])}`, id };
       probs[opts.labels[i]] = scores[i];
@@ -166,7 +165,8 @@ function readProbs(v: Record<string, unknown>, opts: NormalizeOptions, id: strin
   if (opts.task !== 'textcat-multilabel') {
     let sum = 0;
     for (const k in probs) sum += probs[k];
-    if (Math.abs(sum - 1) > opts.probTolerance) return { ok: false, field: 'probs', reason: `probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${opts.probTolerance})`, id };
+    if (Math.abs(sum - 1) > opts.probTolerance)
+      return { ok: false, field: 'probs', reason: `probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${opts.probTolerance})`, id };
   }
   return { ok: true, probs };
 }
@@ -184,8 +184,10 @@ function readSpans(raw: unknown, opts: NormalizeOptions, text: string | undefine
     const { start, end, label, score } = s;
     const okNum = (x: unknown) => typeof x === 'number' && Number.isFinite(x) && (isAudio || Number.isInteger(x));
     if (!okNum(start) || !okNum(end)) return { ok: false, field: f, reason: `start/end must be ${isAudio ? 'finite numbers' : 'integers'}`, id };
-    if ((start as number) < 0 || (end as number) <= (start as number)) return { ok: false, field: f, reason: `invalid range ${String(start)}..${String(end)}`, id };
-    if (text !== undefined && (end as number) > text.length) return { ok: false, field: f, reason: `span ${String(start)}..${String(end)} is outside the text (length ${text.length})`, id };
+    if ((start as number) < 0 || (end as number) <= (start as number))
+      return { ok: false, field: f, reason: `invalid range ${String(start)}..${String(end)}`, id };
+    if (text !== undefined && (end as number) > text.length)
+      return { ok: false, field: f, reason: `span ${String(start)}..${String(end)} is outside the text (length ${text.length})`, id };
     if (typeof label !== 'string' || !opts.labelSet.has(label)) return { ok: false, field: `${f}.label`, reason: `unknown label ${JSON.stringify(label)}`, id };
     const span: Span = { start: start as number, end: end as number, label };
     if (score !== undefined) {
@@ -207,7 +209,8 @@ function readTokens(raw: unknown, text: string | undefined, id: string): TokensR
     if (!isObj(t) || typeof t.text !== 'string' || !Number.isInteger(t.start) || !Number.isInteger(t.end)) {
       return { ok: false, field: `tokens[${i}]`, reason: 'token needs text, start and end', id };
     }
-    if (text !== undefined && ((t.end as number) > text.length || (t.start as number) < 0)) return { ok: false, field: `tokens[${i}]`, reason: 'token is outside the text', id };
+    if (text !== undefined && ((t.end as number) > text.length || (t.start as number) < 0))
+      return { ok: false, field: `tokens[${i}]`, reason: 'token is outside the text', id };
     tokens.push({ text: t.text, start: t.start as number, end: t.end as number, id: i, ws: t.ws === undefined ? true : Boolean(t.ws) });
   }
   return { ok: true, tokens };
@@ -219,7 +222,8 @@ function readMatrix(raw: unknown, width: number, field: string, id: string): Mat
   if (!Array.isArray(raw) || raw.length === 0) return { ok: false, field, reason: `${field} must be a non-empty array of probability vectors`, id };
   for (let i = 0; i < raw.length; i++) {
     const row = raw[i];
-    if (!Array.isArray(row) || row.length !== width) return { ok: false, field: `${field}[${i}]`, reason: `expected ${width} probabilities (one per label)`, id };
+    if (!Array.isArray(row) || row.length !== width)
+      return { ok: false, field: `${field}[${i}]`, reason: `expected ${width} probabilities (one per label)`, id };
     for (let j = 0; j < row.length; j++) {
       if (!isProb(row[j])) return { ok: false, field: `${field}[${i}][${j}]`, reason: `probability ${describeBadProb(row[j])}`, id };
     }
@@ -237,9 +241,11 @@ function readBoxes(raw: unknown, opts: NormalizeOptions, id: string): BoxesResul
     const f = `boxes[${i}]`;
     if (!isObj(b)) return { ok: false, field: f, reason: 'box must be an object', id };
     for (const k of ['x', 'y', 'w', 'h'] as const) {
-      if (typeof b[k] !== 'number' || !Number.isFinite(b[k]) || (b[k] as number) < 0) return { ok: false, field: `${f}.${k}`, reason: `${k} must be a non-negative number`, id };
+      if (typeof b[k] !== 'number' || !Number.isFinite(b[k]) || (b[k] as number) < 0)
+        return { ok: false, field: `${f}.${k}`, reason: `${k} must be a non-negative number`, id };
     }
-    if (typeof b.label !== 'string' || !opts.labelSet.has(b.label)) return { ok: false, field: `${f}.label`, reason: `unknown label ${JSON.stringify(b.label)}`, id };
+    if (typeof b.label !== 'string' || !opts.labelSet.has(b.label))
+      return { ok: false, field: `${f}.label`, reason: `unknown label ${JSON.stringify(b.label)}`, id };
     const box: Box = { x: b.x as number, y: b.y as number, w: b.w as number, h: b.h as number, label: b.label };
     if (b.score !== undefined) {
       if (!isProb(b.score)) return { ok: false, field: `${f}.score`, reason: `score ${describeBadProb(b.score)}`, id };
@@ -294,25 +300,34 @@ function normalizeVertex(v: Record<string, unknown>, opts: NormalizeOptions): No
 
   if (pred.bboxes !== undefined) {
     const boxes = pred.bboxes;
-    if (!Array.isArray(boxes) || boxes.length !== nameArr.length) return fail('prediction.bboxes', 'bboxes must be an array with one entry per displayName', id);
+    if (!Array.isArray(boxes) || boxes.length !== nameArr.length)
+      return fail('prediction.bboxes', 'bboxes must be an array with one entry per displayName', id);
     const w = Number(instance.width);
     const h = Number(instance.height);
     const sized = w > 0 && h > 0;
     // Without a size on the line, an image URI lets the round read it from the object's metadata (worker/media/box-sizes.ts).
     if (!sized && !(typeof native.image === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(native.image))) {
-      return fail('instance.width', 'detection bboxes are normalised: instance.width and instance.height (or an image URI whose object has width/height metadata) are needed to convert them to pixels', id);
+      return fail(
+        'instance.width',
+        'detection bboxes are normalised: instance.width and instance.height (or an image URI whose object has width/height metadata) are needed to convert them to pixels',
+        id,
+      );
     }
     if (!sized) native.meta = { [NORMALIZED_BOXES_FLAG]: true };
     const out: unknown[] = [];
     for (let i = 0; i < boxes.length; i++) {
       const b = boxes[i];
-      if (!Array.isArray(b) || b.length !== 4 || !b.every((x) => typeof x === 'number' && x >= 0 && x <= 1)) return fail(`prediction.bboxes[${i}]`, 'expected [xMin, xMax, yMin, yMax] normalised to 0..1', id);
+      if (!Array.isArray(b) || b.length !== 4 || !b.every((x) => typeof x === 'number' && x >= 0 && x <= 1))
+        return fail(`prediction.bboxes[${i}]`, 'expected [xMin, xMax, yMin, yMax] normalised to 0..1', id);
       const [x0, x1, y0, y1] = b as number[];
       if (x1 < x0 || y1 < y0) return fail(`prediction.bboxes[${i}]`, 'xMax < xMin or yMax < yMin', id);
       // Pixel coordinates rounded to 1e-6 so 0.1 × 200 is 20, not 20.000000000000004.
       const px = (v: number) => Math.round(v * 1e6) / 1e6;
-      out.push(sized ? { x: px(x0 * w), y: px(y0 * h), w: px((x1 - x0) * w), h: px((y1 - y0) * h), label: nameArr[i], score: confArr[i] }
-        : { x: x0, y: y0, w: x1 - x0, h: y1 - y0, label: nameArr[i], score: confArr[i] });
+      out.push(
+        sized
+          ? { x: px(x0 * w), y: px(y0 * h), w: px((x1 - x0) * w), h: px((y1 - y0) * h), label: nameArr[i], score: confArr[i] }
+          : { x: x0, y: y0, w: x1 - x0, h: y1 - y0, label: nameArr[i], score: confArr[i] },
+      );
     }
     native.boxes = out;
   } else if (pred.textSegmentStartOffsets !== undefined) {
@@ -344,7 +359,10 @@ export function topLabel(probs: Record<string, number> | undefined, labels: stri
   let bp = -1;
   for (const l of labels) {
     const p = probs[l];
-    if (p !== undefined && p > bp) { bp = p; best = l; }
+    if (p !== undefined && p > bp) {
+      bp = p;
+      best = l;
+    }
   }
   return { label: best, p: best === null ? NaN : bp };
 }

@@ -38,11 +38,7 @@ export interface QuotaSelection<T> {
  * (`{label: minSlots}`; negative, NaN or fractional values are floored at 0).
  * Candidates with a NaN score are ignored.
  */
-export function applyQuotas<T extends QuotaCandidate>(
-  candidates: readonly T[],
-  k: number,
-  quotas: Readonly<Record<string, number>>,
-): QuotaSelection<T> {
+export function applyQuotas<T extends QuotaCandidate>(candidates: readonly T[], k: number, quotas: Readonly<Record<string, number>>): QuotaSelection<T> {
   const sorted = candidates.filter((c) => !Number.isNaN(c.score)).sort(compareRanked);
   const ranked: T[] = [];
   for (const c of sorted) {

@@ -93,7 +93,10 @@ class UniqueBottomK<T extends Candidate> {
 export function allocateEven(available: ReadonlyMap<string, number>, k: number, order: (stratum: string) => number): Map<string, number> {
   const alloc = new Map<string, number>();
   let total = 0;
-  for (const [s, n] of available) { alloc.set(s, 0); total += Math.max(0, n); }
+  for (const [s, n] of available) {
+    alloc.set(s, 0);
+    total += Math.max(0, n);
+  }
   let remaining = Math.min(Math.max(0, Math.floor(k)), total);
   const room = (s: string) => (available.get(s) ?? 0) - alloc.get(s)!;
   let open = [...available.keys()].filter((s) => room(s) > 0);
@@ -125,7 +128,11 @@ export class Sampler<T extends Candidate> {
    * @param k items to pick
    * @param seed mixed into every draw; pass one that includes the round id so rounds differ
    */
-  constructor(readonly name: SamplingName, readonly k: number, readonly seed: string) {}
+  constructor(
+    readonly name: SamplingName,
+    readonly k: number,
+    readonly seed: string,
+  ) {}
 
   add(item: T): void {
     this.population++;

@@ -25,9 +25,23 @@ export const SETTLED = 4;
  * draw is above `drawFloor` (the worst of a full audit heap, else +Infinity).
  */
 export type NativeSettle = (
-  probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
-  tolerance: number, lo: number, hi: number, threshold: number,
-  draws: Float64Array, drawFloor: number, acc: Float64Array, scoreBins: number, confBins: number, scratch: Float64Array, visit: Int32Array,
+  probs: Float64Array,
+  present: Uint8Array,
+  kinds: Int32Array,
+  stride: number,
+  n: number,
+  k: number,
+  tolerance: number,
+  lo: number,
+  hi: number,
+  threshold: number,
+  draws: Float64Array,
+  drawFloor: number,
+  acc: Float64Array,
+  scoreBins: number,
+  confBins: number,
+  scratch: Float64Array,
+  visit: Int32Array,
 ) => number;
 
 /**
@@ -37,8 +51,17 @@ export type NativeSettle = (
  * never settles a row whose draw is not above the floor, so JS decides those.
  */
 export type NativeKeys = (
-  seedBytes: Uint8Array, exclude: BigUint64Array, n: number, idData: Uint8Array, idOffsets: Int32Array,
-  modelData: Uint8Array, modelOffsets: Int32Array, modelValid: Uint8Array, hasModel: boolean, auditing: boolean, draws: Float64Array,
+  seedBytes: Uint8Array,
+  exclude: BigUint64Array,
+  n: number,
+  idData: Uint8Array,
+  idOffsets: Int32Array,
+  modelData: Uint8Array,
+  modelOffsets: Int32Array,
+  modelValid: Uint8Array,
+  hasModel: boolean,
+  auditing: boolean,
+  draws: Float64Array,
 ) => void;
 
 /** The settler's counts for one chunk or batch: rows scored, two nano sums, both histograms, per-label counts. */
@@ -70,10 +93,40 @@ export function foldSettled(c: SettleCounts, stats: ChunkStats, labelN: Float64A
 
 /** Calls `settle` into `c`; see NativeSettle. The rows left to JS are visit[0 … n − settled). */
 export function settleBatch(
-  settle: NativeSettle, c: SettleCounts, probs: Float64Array, present: Uint8Array, kinds: Int32Array, stride: number, n: number, k: number,
-  tolerance: number, range: readonly [number, number], threshold: number, draws: Float64Array, drawFloor: number, visit: Int32Array,
+  settle: NativeSettle,
+  c: SettleCounts,
+  probs: Float64Array,
+  present: Uint8Array,
+  kinds: Int32Array,
+  stride: number,
+  n: number,
+  k: number,
+  tolerance: number,
+  range: readonly [number, number],
+  threshold: number,
+  draws: Float64Array,
+  drawFloor: number,
+  visit: Int32Array,
 ): number {
   const room = n + 2048 * (k + 5); // SETTLE_SCRATCH in native/settle.h
   if (scratch.length < room) scratch = new Float64Array(room);
-  return settle(probs, present, kinds, stride, n, k, tolerance, range[0], range[1], threshold, draws, drawFloor, c.acc, c.scoreBins, c.confBins, scratch, visit);
+  return settle(
+    probs,
+    present,
+    kinds,
+    stride,
+    n,
+    k,
+    tolerance,
+    range[0],
+    range[1],
+    threshold,
+    draws,
+    drawFloor,
+    c.acc,
+    c.scoreBins,
+    c.confBins,
+    scratch,
+    visit,
+  );
 }

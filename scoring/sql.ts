@@ -13,7 +13,12 @@ import type { StrategyName, TaskType } from './types.js';
 
 /** Strategies that compile to SQL. */
 export const SQL_STRATEGIES: readonly StrategyName[] = Object.freeze([
-  'least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin',
+  'least-confidence',
+  'margin',
+  'ratio',
+  'entropy',
+  'multilabel-entropy',
+  'multilabel-min-margin',
 ] as const);
 
 /** One step of named intermediate columns (a SELECT level), then the score over them. */
@@ -71,7 +76,11 @@ export function kernelSql(name: StrategyName, k: number): KernelSql {
 }
 
 /** Table reference PROJECT.DATASET.TABLE; each part checked against BigQuery's naming rules. */
-export interface TableRef { project: string; dataset: string; table: string }
+export interface TableRef {
+  project: string;
+  dataset: string;
+  table: string;
+}
 
 const PROJECT_RE = /^[a-z][a-z0-9-]{4,61}[a-z0-9]$/;
 const DATASET_RE = /^[A-Za-z_][A-Za-z0-9_]{0,1023}$/;
@@ -152,12 +161,16 @@ function shapeSql(o: ScoringQueryOptions, params: Record<string, unknown>, types
   if (o.shape.kind === 'array') {
     const c = `t.${ident(o.shape.column, 'probabilities column')}`;
     const values = o.labels.map((_, i) => `IFNULL((SELECT ANY_VALUE(x.p) FROM UNNEST(${c}) AS x WHERE x.label = @label_${i}), 0)`);
-    o.labels.forEach((l, i) => { params[`label_${i}`] = l; types[`label_${i}`] = 'STRING'; });
+    o.labels.forEach((l, i) => {
+      params[`label_${i}`] = l;
+      types[`label_${i}`] = 'STRING';
+    });
     params.labels = o.labels;
     types.labels = ['STRING'];
     // Like gatherProbs: every entry a known label (once) with p in [0, 1], at least one entry.
-    const valid = `ARRAY_LENGTH(${c}) > 0 AND NOT EXISTS (SELECT 1 FROM UNNEST(${c}) AS x WHERE x.label IS NULL OR x.label NOT IN UNNEST(@labels) OR NOT (x.p >= 0 AND x.p <= 1))`
-      + ` AND (SELECT COUNT(DISTINCT x.label) FROM UNNEST(${c}) AS x) = ARRAY_LENGTH(${c})`;
+    const valid =
+      `ARRAY_LENGTH(${c}) > 0 AND NOT EXISTS (SELECT 1 FROM UNNEST(${c}) AS x WHERE x.label IS NULL OR x.label NOT IN UNNEST(@labels) OR NOT (x.p >= 0 AND x.p <= 1))` +
+      ` AND (SELECT COUNT(DISTINCT x.label) FROM UNNEST(${c}) AS x) = ARRAY_LENGTH(${c})`;
     return { values, valid };
   }
   if (o.shape.columns.length !== k) throw new Error(`${o.shape.columns.length} probability columns for ${k} labels`);

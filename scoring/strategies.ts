@@ -39,18 +39,26 @@ import { uniform01 } from './hash.js';
 import type { PredictionRecord, StrategyName, StrategyOptions, TaskType } from './types.js';
 
 /** Outcome of scoring one record: a score, or which field made it unscorable and why. */
-export type ScoreResult =
-  | { ok: true; score: number }
-  | { ok: false; field: string; reason: string };
+export type ScoreResult = { ok: true; score: number } | { ok: false; field: string; reason: string };
 
 /** Every strategy name; config errors and help list them in this order. */
 export const STRATEGY_NAMES = Object.freeze([
-  'least-confidence', 'margin', 'ratio', 'entropy',
-  'multilabel-entropy', 'multilabel-min-margin',
-  'span-min', 'span-mean', 'token-entropy',
-  'box-min', 'box-mean', 'box-count-weighted',
-  'vote-entropy', 'kl-disagreement',
-  'bald', 'variation-ratio',
+  'least-confidence',
+  'margin',
+  'ratio',
+  'entropy',
+  'multilabel-entropy',
+  'multilabel-min-margin',
+  'span-min',
+  'span-mean',
+  'token-entropy',
+  'box-min',
+  'box-mean',
+  'box-count-weighted',
+  'vote-entropy',
+  'kl-disagreement',
+  'bald',
+  'variation-ratio',
   'random',
 ] as const) satisfies readonly StrategyName[];
 // Compile-time check that no StrategyName is missing from the list above.
@@ -62,13 +70,20 @@ export type ProbabilityKernel = (p: ArrayLike<number>, offset: number, k: number
 /** The kernel `scoreRecord` applies for the probability strategies (also used column-wise), or null for the rest. */
 export function probabilityKernel(name: StrategyName): ProbabilityKernel | null {
   switch (name) {
-    case 'least-confidence': return leastConfidence;
-    case 'margin': return margin;
-    case 'ratio': return ratio;
-    case 'entropy': return entropy;
-    case 'multilabel-entropy': return multilabelEntropy;
-    case 'multilabel-min-margin': return multilabelMinMargin;
-    default: return null;
+    case 'least-confidence':
+      return leastConfidence;
+    case 'margin':
+      return margin;
+    case 'ratio':
+      return ratio;
+    case 'entropy':
+      return entropy;
+    case 'multilabel-entropy':
+      return multilabelEntropy;
+    case 'multilabel-min-margin':
+      return multilabelMinMargin;
+    default:
+      return null;
   }
 }
 
@@ -480,8 +495,15 @@ export function requiredFields(name: StrategyName): readonly string[] {
 }
 
 const SINGLE_LABEL: readonly StrategyName[] = [
-  'least-confidence', 'margin', 'ratio', 'entropy',
-  'vote-entropy', 'kl-disagreement', 'bald', 'variation-ratio', 'random',
+  'least-confidence',
+  'margin',
+  'ratio',
+  'entropy',
+  'vote-entropy',
+  'kl-disagreement',
+  'bald',
+  'variation-ratio',
+  'random',
 ];
 
 const BY_TASK: Readonly<Record<TaskType, readonly StrategyName[]>> = Object.freeze({
@@ -539,7 +561,7 @@ function gatherProbs(name: StrategyName, probs: unknown, labels: readonly string
       if (!(v >= 0 && v <= 1)) return fail('probs', `probability of "${label}" ${badProbability(v)}`);
       buf[i] = v;
       found++;
-    } else if (v === undefined || !Object.prototype.hasOwnProperty.call(obj, label)) {
+    } else if (v === undefined || !Object.hasOwn(obj, label)) {
       // Absent (or only inherited, e.g. a label named "constructor"): probability 0.
       buf[i] = 0;
     } else {
@@ -548,7 +570,7 @@ function gatherProbs(name: StrategyName, probs: unknown, labels: readonly string
   }
   if (found === 0) return fail('probs', `${name} needs at least one probability for the labels`);
   let keys = 0;
-  for (const key in obj) if (Object.prototype.hasOwnProperty.call(obj, key)) keys++;
+  for (const key in obj) if (Object.hasOwn(obj, key)) keys++;
   if (keys !== found) {
     const known = new Set(order);
     const unknown = Object.keys(obj).find((key) => !known.has(key));
@@ -625,12 +647,18 @@ export function scoreRecord(rec: PredictionRecord, labels: string[], opts: Strat
       const p = gather;
       const k = g.k;
       switch (name) {
-        case 'least-confidence': return { ok: true, score: leastConfidence(p, 0, k) };
-        case 'margin': return { ok: true, score: margin(p, 0, k) };
-        case 'ratio': return { ok: true, score: ratio(p, 0, k) };
-        case 'entropy': return { ok: true, score: entropy(p, 0, k) };
-        case 'multilabel-entropy': return { ok: true, score: multilabelEntropy(p, 0, k) };
-        case 'multilabel-min-margin': return { ok: true, score: multilabelMinMargin(p, 0, k) };
+        case 'least-confidence':
+          return { ok: true, score: leastConfidence(p, 0, k) };
+        case 'margin':
+          return { ok: true, score: margin(p, 0, k) };
+        case 'ratio':
+          return { ok: true, score: ratio(p, 0, k) };
+        case 'entropy':
+          return { ok: true, score: entropy(p, 0, k) };
+        case 'multilabel-entropy':
+          return { ok: true, score: multilabelEntropy(p, 0, k) };
+        case 'multilabel-min-margin':
+          return { ok: true, score: multilabelMinMargin(p, 0, k) };
       }
       break;
     }
@@ -660,9 +688,7 @@ export function scoreRecord(rec: PredictionRecord, labels: string[], opts: Strat
     case 'box-count-weighted': {
       const g = gatherScores('boxes', name, rec.boxes);
       if (!g.ok) return g;
-      const score = name === 'box-min' ? boxMin(gather, 0, g.n)
-        : name === 'box-mean' ? boxMean(gather, 0, g.n)
-          : boxCountWeighted(gather, 0, g.n);
+      const score = name === 'box-min' ? boxMin(gather, 0, g.n) : name === 'box-mean' ? boxMean(gather, 0, g.n) : boxCountWeighted(gather, 0, g.n);
       return { ok: true, score };
     }
     case 'vote-entropy':

@@ -99,7 +99,10 @@ abstract class BoundedHeap<T extends { id: string }> {
   private remember(e: T): void {
     if (this.copiesPerId <= 0) return;
     const list = this.lost.get(e.id);
-    if (list === undefined) { this.lost.set(e.id, [e]); return; }
+    if (list === undefined) {
+      this.lost.set(e.id, [e]);
+      return;
+    }
     let i = list.length;
     while (i > 0 && this.cmp(e, list[i - 1]) < 0) i--;
     if (i >= this.copiesPerId) return;
@@ -155,7 +158,10 @@ abstract class BoundedHeap<T extends { id: string }> {
     const held = this.at.get(e.id);
     if (held !== undefined) {
       // A better copy moves away from the root (toward better entries); a worse one is dropped.
-      if (this.cmp(e, h[held]) >= 0) { this.remember(e); return false; }
+      if (this.cmp(e, h[held]) >= 0) {
+        this.remember(e);
+        return false;
+      }
       this.remember(h[held]);
       h[held] = e;
       this.siftDown(held);

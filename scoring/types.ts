@@ -7,18 +7,47 @@
 export type TaskType = 'textcat' | 'textcat-multilabel' | 'ner' | 'image-boxes' | 'image' | 'audio';
 
 export type StrategyName =
-  | 'least-confidence' | 'margin' | 'ratio' | 'entropy'
-  | 'multilabel-entropy' | 'multilabel-min-margin'
-  | 'span-min' | 'span-mean' | 'token-entropy'
-  | 'box-min' | 'box-mean' | 'box-count-weighted'
-  | 'vote-entropy' | 'kl-disagreement'
-  | 'bald' | 'variation-ratio'
+  | 'least-confidence'
+  | 'margin'
+  | 'ratio'
+  | 'entropy'
+  | 'multilabel-entropy'
+  | 'multilabel-min-margin'
+  | 'span-min'
+  | 'span-mean'
+  | 'token-entropy'
+  | 'box-min'
+  | 'box-mean'
+  | 'box-count-weighted'
+  | 'vote-entropy'
+  | 'kl-disagreement'
+  | 'bald'
+  | 'variation-ratio'
   | 'random';
 
-export interface Span { start: number; end: number; label: string; score?: number }
-export interface Token { text: string; start: number; end: number; id: number; ws: boolean }
+export interface Span {
+  start: number;
+  end: number;
+  label: string;
+  score?: number;
+}
+export interface Token {
+  text: string;
+  start: number;
+  end: number;
+  id: number;
+  ws: boolean;
+}
 /** Pixels; (x, y) is the top-left corner. */
-export interface Box { x: number; y: number; w: number; h: number; label: string; score?: number; points?: number[][] }
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  label: string;
+  score?: number;
+  points?: number[][];
+}
 
 /** One prediction after validation and normalisation, whatever the input format was. */
 export interface PredictionRecord {
@@ -46,7 +75,10 @@ export interface PredictionRecord {
 }
 
 /** Where a record came from; lines are 1-based. */
-export interface SourceRef { object: string; line: number }
+export interface SourceRef {
+  object: string;
+  line: number;
+}
 
 export interface ScoredEntry {
   id: string;

@@ -23,7 +23,9 @@ const { Storage } = await import('@google-cloud/storage');
 const emu = await startEmulators({ gcs: true, bq: false });
 try {
   const storage = new Storage({
-    apiEndpoint: emu.gcsEndpoint, projectId: 'reviewloop-bench', retryOptions: { autoRetry: false, maxRetries: 0 },
+    apiEndpoint: emu.gcsEndpoint,
+    projectId: 'reviewloop-bench',
+    retryOptions: { autoRetry: false, maxRetries: 0 },
     credentials: { client_email: 'bench@reviewloop.invalid', private_key: 'unused' },
   });
   const bucket = `bench-claims-${Date.now().toString(36)}`;

@@ -31,11 +31,15 @@ if (!existsSync(join(ROOT, 'dist', 'worker', 'store', 'gcs-store.js'))) {
 }
 const { GcsStore } = await import(pathToFileURL(join(ROOT, 'dist', 'worker', 'store', 'gcs-store.js')).href);
 
-const freePort = () => new Promise((ok, fail) => {
-  const srv = createServer();
-  srv.on('error', fail);
-  srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => ok(port)); });
-});
+const freePort = () =>
+  new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.on('error', fail);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => ok(port));
+    });
+  });
 
 installEmulator('gcs');
 const work = mkdtempSync(join(tmpdir(), 'rl-bench-listing-'));
@@ -52,16 +56,36 @@ try {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   t = performance.now();
-  child = spawn(join(ROOT, '.cache', 'bin', 'fake-gcs-server'), [
-    '-scheme', 'http', '-backend', BACKEND, ...(BACKEND === 'filesystem' ? ['-filesystem-root', join(work, 'fs')] : []),
-    '-data', join(work, 'seed'), '-host', '127.0.0.1', '-port', String(port), '-public-host', `127.0.0.1:${port}`,
-    '-external-url', endpoint, '-log-level', 'warn',
-  ], { stdio: 'ignore' });
+  child = spawn(
+    join(ROOT, '.cache', 'bin', 'fake-gcs-server'),
+    [
+      '-scheme',
+      'http',
+      '-backend',
+      BACKEND,
+      ...(BACKEND === 'filesystem' ? ['-filesystem-root', join(work, 'fs')] : []),
+      '-data',
+      join(work, 'seed'),
+      '-host',
+      '127.0.0.1',
+      '-port',
+      String(port),
+      '-public-host',
+      `127.0.0.1:${port}`,
+      '-external-url',
+      endpoint,
+      '-log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
   for (;;) {
     if (child.exitCode !== null) throw new Error(`fake-gcs-server exited with ${child.exitCode}`);
     try {
       if ((await fetch(`${endpoint}/storage/v1/b`, { signal: AbortSignal.timeout(2000) })).ok) break;
-    } catch { /* still loading the seed */ }
+    } catch {
+      /* still loading the seed */
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   console.log(`fake-gcs-server ${BACKEND} backend loaded the seed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
@@ -75,7 +99,9 @@ try {
     const ms = performance.now() - t0;
     if (count !== N) throw new Error(`listed ${count}, expected ${N}`);
     times.push(ms);
-    console.log(`full listing #${r + 1}: ${count} objects in ${(ms / 1000).toFixed(2)} s (${Math.round(count / (ms / 1000))} objects/s, ${(ms / Math.ceil(N / 1000)).toFixed(0)} ms a page)`);
+    console.log(
+      `full listing #${r + 1}: ${count} objects in ${(ms / 1000).toFixed(2)} s (${Math.round(count / (ms / 1000))} objects/s, ${(ms / Math.ceil(N / 1000)).toFixed(0)} ms a page)`,
+    );
   }
   times.sort((a, b) => a - b);
   const newest = `predictions/2026-${String(FOLDERS - 1).padStart(4, '0')}/`;

@@ -13,9 +13,9 @@
 // 2-vCPU machines drift by 2x within minutes, and one run can land anywhere.
 // numpy is installed into a venv under bench/out/ when `python3 -c 'import numpy'` fails.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -55,7 +55,11 @@ function measure(cmd, args, env = process.env) {
     child.stdout.on('data', (d) => out.push(d));
     child.stderr.on('data', (d) => err.push(d));
     let peak = 0;
-    const poll = timeBin ? null : setInterval(() => { peak = Math.max(peak, treeRss(child.pid)); }, 20);
+    const poll = timeBin
+      ? null
+      : setInterval(() => {
+          peak = Math.max(peak, treeRss(child.pid));
+        }, 20);
     child.on('error', fail);
     child.on('exit', (code) => {
       if (poll) clearInterval(poll);
@@ -118,14 +122,53 @@ async function main() {
     fs.renameSync(`${arrowFile}.tmp`, arrowFile);
   }
   const sizes = [`JSONL ${mb(statSync(jsonl).size)}`];
-  if (columnar) sizes.push(`Arrow ${mb(statSync(arrowFile).size)}`, `Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
-  console.log(`[bench] ${RECORDS} records; ${sizes.join(', ')}; load average ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  if (columnar)
+    sizes.push(`Arrow ${mb(statSync(arrowFile).size)}`, `Parquet ${mb(readdirSync(parquetDir).reduce((a, f) => a + statSync(join(parquetDir, f)).size, 0))}`);
+  console.log(
+    `[bench] ${RECORDS} records; ${sizes.join(', ')}; load average ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 
-  const rl = (inputs) => ['bin/reviewloop.js', 'score', ...inputs, '--task', 'textcat', '--strategy', 'entropy', '--labels', LABELS.join(','), '--top', String(TOP), ...(THREADS ? ['--threads', THREADS] : [])];
+  const rl = (inputs) => [
+    'bin/reviewloop.js',
+    'score',
+    ...inputs,
+    '--task',
+    'textcat',
+    '--strategy',
+    'entropy',
+    '--labels',
+    LABELS.join(','),
+    '--top',
+    String(TOP),
+    ...(THREADS ? ['--threads', THREADS] : []),
+  ];
   const plan = [];
-  if (BASELINE) plan.push({ name: 'python baseline (json + numpy)', cmd: python(), args: [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)], ids: (out) => out.trim().split('\n') });
-  for (const [f, name, inputs] of [['jsonl', 'reviewloop JSONL', [jsonl]], ['arrow', 'reviewloop Arrow IPC', [arrowFile]], ['parquet', 'reviewloop Parquet', [parquetDir]]]) {
-    if (FORMATS.has(f)) plan.push({ name, cmd: process.execPath, args: rl(inputs), ids: (out) => out.trim().split('\n').map((l) => JSON.parse(l).id) });
+  if (BASELINE)
+    plan.push({
+      name: 'python baseline (json + numpy)',
+      cmd: python(),
+      args: [join(ROOT, 'bench', 'baseline.py'), jsonl, '--labels', LABELS.join(','), '--top', String(TOP)],
+      ids: (out) => out.trim().split('\n'),
+    });
+  for (const [f, name, inputs] of [
+    ['jsonl', 'reviewloop JSONL', [jsonl]],
+    ['arrow', 'reviewloop Arrow IPC', [arrowFile]],
+    ['parquet', 'reviewloop Parquet', [parquetDir]],
+  ]) {
+    if (FORMATS.has(f))
+      plan.push({
+        name,
+        cmd: process.execPath,
+        args: rl(inputs),
+        ids: (out) =>
+          out
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).id),
+      });
   }
   // Rounds interleave the runs, so a slow spell of the machine hits all of them alike.
   const samples = plan.map(() => []);
@@ -138,8 +181,11 @@ async function main() {
     const wall = runs.map((r) => r.seconds);
     return {
       name: p.name,
-      seconds: median(wall), min: Math.min(...wall), max: Math.max(...wall),
-      cpu: median(runs.map((r) => r.cpu)), peakRss: Math.max(...runs.map((r) => r.peakRss)),
+      seconds: median(wall),
+      min: Math.min(...wall),
+      max: Math.max(...wall),
+      cpu: median(runs.map((r) => r.cpu)),
+      peakRss: Math.max(...runs.map((r) => r.peakRss)),
       ids: p.ids(runs[0].stdout),
       sameEveryTime: runs.every((r) => r.stdout === runs[0].stdout),
     };
@@ -148,16 +194,25 @@ async function main() {
   // Without the baseline, ratios and the id check are against the first reviewloop run.
   const b = results[0];
   console.log('');
-  console.log(`load average after: ${(await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average after: ${(await import('node:os'))
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   if (REPEAT > 1) console.log(`${REPEAT} runs each, interleaved: median wall (fastest–slowest), median CPU, highest peak RSS`);
-  console.log(`${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${REPEAT > 1 ? `${'range s'.padStart(12)} ` : ''}${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${(BASELINE ? 'vs baseline' : 'vs first').padStart(12)}  same top-${TOP}`);
+  console.log(
+    `${'run'.padEnd(32)} ${'wall s'.padStart(8)} ${REPEAT > 1 ? `${'range s'.padStart(12)} ` : ''}${'records/s'.padStart(16)} ${'CPU s'.padStart(7)} ${'peak RSS'.padStart(9)} ${(BASELINE ? 'vs baseline' : 'vs first').padStart(12)}  same top-${TOP}`,
+  );
   let allSame = true;
   for (const r of results) {
     const same = r.sameEveryTime && r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);
     const sameSet = same || (r.ids.length === b.ids.length && new Set(r.ids).size === new Set([...r.ids, ...b.ids]).size);
     allSame &&= sameSet;
     const range = REPEAT > 1 ? `${`${r.min.toFixed(2)}–${r.max.toFixed(2)}`.padStart(12)} ` : '';
-    console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${range}${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`);
+    console.log(
+      `${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${range}${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  ${same ? 'yes (same order)' : sameSet ? 'yes (same set)' : 'NO'}`,
+    );
   }
   if (!allSame) {
     console.error('[bench] top-K ids differ between runs');

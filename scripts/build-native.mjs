@@ -12,7 +12,9 @@ const src = ['addon.c', 'line-scan.c', 'settle.c', 'settle-avx2.c'].map((f) => j
 const out = join(ROOT, 'dist', 'native', 'scan-settle.node');
 const cc = process.env.CC ?? 'cc';
 // Node's headers: beside the binary (official tarballs, Docker images) or the distro's.
-const include = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((d) => existsSync(join(d, 'node_api.h')));
+const include = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find((d) =>
+  existsSync(join(d, 'node_api.h')),
+);
 
 if (include === undefined) {
   console.warn('[build-native] node_api.h not found: skipping the native line scanner (the JS one is used)');

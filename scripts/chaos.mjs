@@ -38,17 +38,30 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(0, 4).join('\n').replace(/^\/\/ ?/gm, ''));
+  console.log(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(0, 4)
+      .join('\n')
+      .replace(/^\/\/ ?/gm, ''),
+  );
   process.exit(0);
 }
 const selected = values.only ? values.only.split(',').map((s) => s.trim()) : Object.keys(CAMPAIGNS);
-for (const s of selected) if (!CAMPAIGNS[s]) { console.error(`unknown campaign "${s}" (known: ${Object.keys(CAMPAIGNS).join(', ')})`); process.exit(2); }
+for (const s of selected)
+  if (!CAMPAIGNS[s]) {
+    console.error(`unknown campaign "${s}" (known: ${Object.keys(CAMPAIGNS).join(', ')})`);
+    process.exit(2);
+  }
 
 function run(cmd, args, env = process.env) {
   return new Promise((done) => {
     const child = spawn(cmd, args, { cwd: ROOT, env, stdio: 'inherit' });
     child.on('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
-    child.on('error', (err) => { console.error(err); done(1); });
+    child.on('error', (err) => {
+      console.error(err);
+      done(1);
+    });
   });
 }
 
@@ -93,12 +106,29 @@ console.log('\n=== reliability campaigns: figures ===');
 for (const s of selected) {
   const f = CAMPAIGNS[s].figures && join(OUT, `${CAMPAIGNS[s].figures}.json`);
   if (!f) continue;
-  if (!existsSync(f)) { console.log(`${s}: no figures (the campaign did not finish)`); code ||= 1; continue; }
+  if (!existsSync(f)) {
+    console.log(`${s}: no figures (the campaign did not finish)`);
+    code ||= 1;
+    continue;
+  }
   const fig = JSON.parse(readFileSync(f, 'utf8'));
   console.log(`\n${fig.campaign} (seed ${fig.seed}, ${(fig.elapsedMs / 1000).toFixed(0)} s)`);
-  console.log(`  tried: ${Object.entries(fig.tried).map(([k, v]) => `${k}=${v}`).join(', ')}`);
-  console.log(`  held:  ${Object.entries(fig.held).map(([k, v]) => `${k} ×${v}`).join('; ')}`);
-  if (Object.keys(fig.notes).length) console.log(`  notes: ${Object.entries(fig.notes).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  console.log(
+    `  tried: ${Object.entries(fig.tried)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
+  );
+  console.log(
+    `  held:  ${Object.entries(fig.held)
+      .map(([k, v]) => `${k} ×${v}`)
+      .join('; ')}`,
+  );
+  if (Object.keys(fig.notes).length)
+    console.log(
+      `  notes: ${Object.entries(fig.notes)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}`,
+    );
   console.log(`  violations: ${fig.violations.length === 0 ? 'none' : fig.violations.join('\n    ')}`);
   if (fig.violations.length) code ||= 1;
 }

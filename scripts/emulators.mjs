@@ -86,7 +86,10 @@ function stopChild(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => {
     const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    child.once('exit', () => { clearTimeout(t); done(); });
+    child.once('exit', () => {
+      clearTimeout(t);
+      done();
+    });
     child.kill('SIGTERM');
   });
 }
@@ -103,7 +106,9 @@ export async function startEmulators(opts = {}) {
   if (bq) installMs += installEmulator('bq', log);
   const children = [];
   // A crash of the parent must not leave emulators behind holding ports.
-  const killAll = () => { for (const c of children) if (c.exitCode === null) c.kill('SIGKILL'); };
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  };
   process.once('exit', killAll);
   const stop = async () => {
     process.removeListener('exit', killAll);
@@ -115,8 +120,20 @@ export async function startEmulators(opts = {}) {
       const port = await freePort();
       const hostPort = `127.0.0.1:${port}`;
       const child = launch('fake-gcs-server', EMULATORS.gcs.bin, [
-        '-scheme', 'http', '-backend', 'memory', '-host', '127.0.0.1', '-port', String(port),
-        '-public-host', hostPort, '-external-url', `http://${hostPort}`, '-log-level', 'warn',
+        '-scheme',
+        'http',
+        '-backend',
+        'memory',
+        '-host',
+        '127.0.0.1',
+        '-port',
+        String(port),
+        '-public-host',
+        hostPort,
+        '-external-url',
+        `http://${hostPort}`,
+        '-log-level',
+        'warn',
       ]);
       children.push(child);
       out.gcsEndpoint = `http://${hostPort}`;
@@ -125,7 +142,11 @@ export async function startEmulators(opts = {}) {
     if (bq) {
       const [port, grpcPort] = [await freePort(), await freePort()];
       const child = launch('bigquery-emulator', EMULATORS.bq.bin, [
-        `--project=${bqProjectId}`, '--host=127.0.0.1', `--port=${port}`, `--grpc-port=${grpcPort}`, '--log-level=warn',
+        `--project=${bqProjectId}`,
+        '--host=127.0.0.1',
+        `--port=${port}`,
+        `--grpc-port=${grpcPort}`,
+        '--log-level=warn',
       ]);
       children.push(child);
       out.bqEndpoint = `http://127.0.0.1:${port}`;
@@ -149,7 +170,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   console.log(`export GOOGLE_CLOUD_PROJECT=${emu.bqProjectId}`);
   console.log('export METADATA_SERVER_DETECTION=none');
   console.log('\nlogs in .cache/logs/; Ctrl-C stops both.');
-  const shutdown = async () => { await emu.stop(); process.exit(0); };
+  const shutdown = async () => {
+    await emu.stop();
+    process.exit(0);
+  };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
   setInterval(() => {}, 1 << 30);

@@ -35,7 +35,11 @@ function walk(dir) {
 function stripVolatile(value) {
   if (Array.isArray(value)) return value.map(stripVolatile);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([k]) => !VOLATILE_KEYS.has(k)).map(([k, v]) => [k, stripVolatile(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => !VOLATILE_KEYS.has(k))
+        .map(([k, v]) => [k, stripVolatile(v)]),
+    );
   }
   return value;
 }
@@ -67,9 +71,29 @@ async function collect(work) {
   const arrow = join(work, 'bench.arrow');
   await generate(jsonl, 20000, 42);
   await convert(jsonl, arrow, join(work, 'bench.parquet'));
-  for (const [name, input] of [['jsonl', jsonl], ['arrow', arrow]]) {
-    const out = run(['score', input, '--task', 'textcat', '--strategy', 'entropy', '--top', '500', '--labels', 'billing,shipping,returns,account,technical,other']);
-    hashes[`bench/${name}-top500-ids`] = sha(out.trim().split('\n').map((l) => JSON.parse(l).id).join('\n'));
+  for (const [name, input] of [
+    ['jsonl', jsonl],
+    ['arrow', arrow],
+  ]) {
+    const out = run([
+      'score',
+      input,
+      '--task',
+      'textcat',
+      '--strategy',
+      'entropy',
+      '--top',
+      '500',
+      '--labels',
+      'billing,shipping,returns,account,technical,other',
+    ]);
+    hashes[`bench/${name}-top500-ids`] = sha(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id)
+        .join('\n'),
+    );
   }
   return hashes;
 }

@@ -20,8 +20,15 @@ let interrupted = false;
 function run(cmd, args, env = process.env) {
   return new Promise((done) => {
     child = spawn(cmd, args, { cwd: ROOT, env, stdio: 'inherit' });
-    child.on('exit', (code, signal) => { child = undefined; done(code ?? (signal ? 1 : 0)); });
-    child.on('error', (err) => { console.error(err); child = undefined; done(1); });
+    child.on('exit', (code, signal) => {
+      child = undefined;
+      done(code ?? (signal ? 1 : 0));
+    });
+    child.on('error', (err) => {
+      console.error(err);
+      child = undefined;
+      done(1);
+    });
   });
 }
 
@@ -66,7 +73,10 @@ async function ensureChromium() {
   const t0 = Date.now();
   console.error('[test] installing chromium (Debian package) for the report test');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (await run('apt-get', ['update', '-qq'], env) !== 0 || await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], env) !== 0) {
+  if (
+    (await run('apt-get', ['update', '-qq'], env)) !== 0 ||
+    (await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], env)) !== 0
+  ) {
     console.error('[test] chromium install failed (the report test will fail)');
     return;
   }
@@ -81,7 +91,9 @@ async function ensureChromium() {
 function nativeBuildable() {
   const cc = spawnSync(process.env.CC ?? 'cc', ['--version'], { stdio: 'ignore' });
   if (cc.error !== undefined || cc.status !== 0) return false;
-  return [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].some((d) => existsSync(join(d, 'node_api.h')));
+  return [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].some((d) =>
+    existsSync(join(d, 'node_api.h')),
+  );
 }
 
 /** vitest with the JSON reporter into `file`; returns the tally, a non-zero exit without failed tests counting as one failure. */
@@ -126,7 +138,9 @@ async function main() {
   const jsEnv = { ...process.env, REVIEWLOOP_NATIVE: '0' };
   delete jsEnv.REVIEWLOOP_REQUIRE_NATIVE;
   const js = await vitest(['test/unit'], jsEnv, JS_RESULTS);
-  console.error(`[test] all tiers: ${counts.passed} passed, ${counts.failed} failed; unit tier with REVIEWLOOP_NATIVE=0: ${js.passed} passed, ${js.failed} failed`);
+  console.error(
+    `[test] all tiers: ${counts.passed} passed, ${counts.failed} failed; unit tier with REVIEWLOOP_NATIVE=0: ${js.passed} passed, ${js.failed} failed`,
+  );
   const note = [counts.note, js.note && `JS-only run: ${js.note}`].filter(Boolean).join('; ');
   return { passed: counts.passed + js.passed, failed: counts.failed + js.failed, ...(note ? { note } : {}) };
 }

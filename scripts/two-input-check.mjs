@@ -29,7 +29,14 @@ function records(prefix, n, seed) {
     const alpha = 0.3 + r() * 3;
     const e = LABELS.map(() => Math.pow(-Math.log(1 - r()), alpha));
     const s = e.reduce((a, b) => a + b, 0);
-    out.push(JSON.stringify({ id: `${prefix}-${i}`, text: 'hello world', probs: Object.fromEntries(LABELS.map((l, j) => [l, Number((e[j] / s).toFixed(6))])), model: 'v1' }));
+    out.push(
+      JSON.stringify({
+        id: `${prefix}-${i}`,
+        text: 'hello world',
+        probs: Object.fromEntries(LABELS.map((l, j) => [l, Number((e[j] / s).toFixed(6))])),
+        model: 'v1',
+      }),
+    );
   }
   return `${out.join('\n')}\n`;
 }
@@ -47,7 +54,10 @@ function reference(texts, k) {
   }
   all.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) || (a.object < b.object ? -1 : a.object > b.object ? 1 : a.line - b.line));
   const seen = new Set();
-  return all.filter((e) => !seen.has(e.id) && seen.add(e.id)).slice(0, k).map((e) => e.id);
+  return all
+    .filter((e) => !seen.has(e.id) && seen.add(e.id))
+    .slice(0, k)
+    .map((e) => e.id);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'rl-two-input-'));
@@ -56,14 +66,41 @@ try {
   const b = records('b', 10_000, 2);
   writeFileSync(join(dir, 'a.jsonl'), a);
   writeFileSync(join(dir, 'b.jsonl.gz'), gzipSync(b));
-  const texts = [['a.jsonl', a], ['b.jsonl.gz', b]];
+  const texts = [
+    ['a.jsonl', a],
+    ['b.jsonl.gz', b],
+  ];
   const want100 = reference(texts, 100).join('\n');
   const want150 = reference(texts, 150).join('\n');
 
   let scoreOk = 0;
   for (let i = 0; i < RUNS; i++) {
-    const r = spawnSync(process.execPath, [CLI, 'score', join(dir, 'a.jsonl'), join(dir, 'b.jsonl.gz'), '--task', 'textcat', '--strategy', 'entropy', '--top', '100', '--labels', LABELS.join(','), '--threads', '2', '--no-progress'], { encoding: 'utf8' });
-    const got = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l).id).join('\n');
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'score',
+        join(dir, 'a.jsonl'),
+        join(dir, 'b.jsonl.gz'),
+        '--task',
+        'textcat',
+        '--strategy',
+        'entropy',
+        '--top',
+        '100',
+        '--labels',
+        LABELS.join(','),
+        '--threads',
+        '2',
+        '--no-progress',
+      ],
+      { encoding: 'utf8' },
+    );
+    const got = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).id)
+      .join('\n');
     if (r.status === 0 && got === want100) scoreOk++;
   }
   console.log(`score: ${scoreOk} of ${RUNS} runs select the plain reference`);
@@ -75,10 +112,19 @@ try {
     mkdirSync(preds, { recursive: true });
     cpSync(join(dir, 'a.jsonl'), join(preds, 'a.jsonl'));
     cpSync(join(dir, 'b.jsonl.gz'), join(preds, 'b.jsonl.gz'));
-    writeFileSync(join(run, 'rl.yaml'), `storage: { root: ./data }\nstats: { sink: none }\nworker: { threads: 2 }\nprojects:\n  - name: tickets\n    task: textcat\n    labels: [${LABELS.join(', ')}]\n    strategy: { name: entropy, topK: 150, auditFraction: 0, seed: 7 }\n`);
-    const r = spawnSync(process.execPath, [CLI, 'round', '-c', join(run, 'rl.yaml'), '--project', 'tickets', '--round', '20261127T0200Z'], { encoding: 'utf8' });
+    writeFileSync(
+      join(run, 'rl.yaml'),
+      `storage: { root: ./data }\nstats: { sink: none }\nworker: { threads: 2 }\nprojects:\n  - name: tickets\n    task: textcat\n    labels: [${LABELS.join(', ')}]\n    strategy: { name: entropy, topK: 150, auditFraction: 0, seed: 7 }\n`,
+    );
+    const r = spawnSync(process.execPath, [CLI, 'round', '-c', join(run, 'rl.yaml'), '--project', 'tickets', '--round', '20261127T0200Z'], {
+      encoding: 'utf8',
+    });
     const queue = r.status === 0 ? readFileSync(join(run, 'data', 'tickets', 'rounds', '20261127T0200Z', 'queue.jsonl'), 'utf8') : '';
-    const got = queue.split('\n').filter(Boolean).map((l) => JSON.parse(l).meta.id).join('\n');
+    const got = queue
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).meta.id)
+      .join('\n');
     if (got === want150) roundOk++;
     rmSync(run, { recursive: true, force: true });
   }

@@ -83,7 +83,10 @@ export function annotatorName(raw: string | null, known: readonly string[], owne
 
 /** Why one field of a line makes it no answer: the line is reported with this field and skipped. */
 class Problem {
-  constructor(readonly field: string, readonly reason: string) {}
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {}
 }
 
 /** The line as a JSON object no deeper than prediction lines may be. */
@@ -112,7 +115,8 @@ function metaId(v: Record<string, unknown>): string | null | Problem {
 
 function acceptField(v: Record<string, unknown>): string[] | null | Problem {
   if (v.accept === undefined || v.accept === null) return null;
-  if (!Array.isArray(v.accept) || !v.accept.every((x) => typeof x === 'string' || typeof x === 'number')) return new Problem('accept', 'must be a list of option ids');
+  if (!Array.isArray(v.accept) || !v.accept.every((x) => typeof x === 'string' || typeof x === 'number'))
+    return new Problem('accept', 'must be a list of option ids');
   return v.accept.map(String);
 }
 
@@ -121,14 +125,18 @@ function spanProblem(s: unknown, i: number, isImage: boolean, text: unknown): Pr
   if (!isObj(s)) return new Problem(`spans[${i}]`, 'must be an object');
   if (isImage) {
     if (typeof s.label !== 'string') return new Problem(`spans[${i}].label`, 'must be a string');
-    if (s.points !== undefined && !(Array.isArray(s.points) && s.points.every((p) => Array.isArray(p) && p.length === 2 && p.every((c) => typeof c === 'number' && Number.isFinite(c))))) {
+    if (
+      s.points !== undefined &&
+      !(Array.isArray(s.points) && s.points.every((p) => Array.isArray(p) && p.length === 2 && p.every((c) => typeof c === 'number' && Number.isFinite(c))))
+    ) {
       return new Problem(`spans[${i}].points`, 'must be a list of [x, y] pairs');
     }
     return null;
   }
   if (!isOffset(s.start) || !isOffset(s.end) || s.end < s.start) return new Problem(`spans[${i}]`, `start/end must be integers with 0 ≤ start ≤ end < 2^31`);
   if (typeof s.label !== 'string') return new Problem(`spans[${i}].label`, 'must be a string');
-  if (typeof text === 'string' && (s.end as number) > text.length) return new Problem(`spans[${i}]`, `end ${String(s.end)} is past the text (length ${text.length})`);
+  if (typeof text === 'string' && (s.end as number) > text.length)
+    return new Problem(`spans[${i}]`, `end ${String(s.end)} is past the text (length ${text.length})`);
   return null;
 }
 
@@ -161,7 +169,10 @@ function spanFields(v: Record<string, unknown>, isImage: boolean): Pick<Answer, 
 
 function audioSpansField(v: Record<string, unknown>): Answer['audio_spans'] | Problem {
   if (v.audio_spans === undefined || v.audio_spans === null) return null;
-  if (!Array.isArray(v.audio_spans) || !v.audio_spans.every((s) => isObj(s) && typeof s.start === 'number' && typeof s.end === 'number' && typeof s.label === 'string')) {
+  if (
+    !Array.isArray(v.audio_spans) ||
+    !v.audio_spans.every((s) => isObj(s) && typeof s.start === 'number' && typeof s.end === 'number' && typeof s.label === 'string')
+  ) {
     return new Problem('audio_spans', 'must be a list of {start, end, label} in seconds');
   }
   return (v.audio_spans as Array<{ start: number; end: number; label: string }>).map((s) => ({ start: s.start, end: s.end, label: s.label }));
@@ -178,7 +189,8 @@ export function parseExportLine(text: string, object: string, line: number, opts
   const bad = (p: Problem): ExportLineResult => ({ ok: false, bad: { object, line, field: p.field, reason: p.reason } });
   const v = parseLineObject(text);
   if (v instanceof Problem) return bad(v);
-  if (typeof v.answer !== 'string' || !ANSWERS.has(v.answer)) return bad(new Problem('answer', `answer must be accept, reject or ignore, got ${JSON.stringify(v.answer)}`));
+  if (typeof v.answer !== 'string' || !ANSWERS.has(v.answer))
+    return bad(new Problem('answer', `answer must be accept, reject or ignore, got ${JSON.stringify(v.answer)}`));
   const inputHash = int32(v._input_hash);
   if (inputHash === null) return bad(new Problem('_input_hash', 'missing or not a 32-bit integer'));
   const id = metaId(v);
@@ -219,6 +231,6 @@ export function parseExportLine(text: string, object: string, line: number, opts
 export function answerKey(itemId: string, a: Answer): string {
   // The identity Prodigy wrote, not the name derived from it, so keys stay stable if the derivation changes;
   // without one, the file's owner, so two reviewers' identical answers from unnamed sessions stay two.
-  const who = a.annotator_raw !== undefined ? a.annotator_raw ?? a.annotator : a.annotator;
+  const who = a.annotator_raw !== undefined ? (a.annotator_raw ?? a.annotator) : a.annotator;
   return JSON.stringify([itemId, who, a.session, a.timestamp, a.answer, a.label, a.accept, a.spans, a.boxes, a.audio_spans]);
 }

@@ -76,7 +76,10 @@ export function resolveAnswers(answers: Answer[], policy: ConflictPolicy, single
   }
 
   if (rich.length > 0) {
-    const w = decide(rich.map((x) => ({ ...x, v: answerValue(x.a) })), effective);
+    const w = decide(
+      rich.map((x) => ({ ...x, v: answerValue(x.a) })),
+      effective,
+    );
     if (w === null) {
       out.status = 'conflict';
     } else if (w.v === 'reject') {
@@ -100,7 +103,10 @@ export function resolveAnswers(answers: Answer[], policy: ConflictPolicy, single
   out.label = out.status === 'labelled' && out.labels.length > 0 && (singleLabel || out.labels.length === 1) ? out.labels[0] : null;
   // Choice answers keep the reviewer's order (first selected = the label) for single-label tasks.
   if (out.status === 'labelled' && rich.length > 0 && singleLabel) {
-    const w = decide(rich.map((x) => ({ ...x, v: answerValue(x.a) })), effective);
+    const w = decide(
+      rich.map((x) => ({ ...x, v: answerValue(x.a) })),
+      effective,
+    );
     const first = w?.a.accept?.[0];
     if (first !== undefined) out.label = first;
   }

@@ -12,12 +12,18 @@ export type View = 'choice' | 'classification' | 'ner_manual' | 'spans_manual' |
 
 export function defaultView(task: TaskType): View {
   switch (task) {
-    case 'textcat': return 'choice';
-    case 'textcat-multilabel': return 'choice';
-    case 'image': return 'choice';
-    case 'ner': return 'ner_manual';
-    case 'image-boxes': return 'image_manual';
-    case 'audio': return 'audio_manual';
+    case 'textcat':
+      return 'choice';
+    case 'textcat-multilabel':
+      return 'choice';
+    case 'image':
+      return 'choice';
+    case 'ner':
+      return 'ner_manual';
+    case 'image-boxes':
+      return 'image_manual';
+    case 'audio':
+      return 'audio_manual';
   }
 }
 
@@ -95,7 +101,10 @@ function meta(ctx: TaskContext, item: QueueItem): Record<string, unknown> {
     audit: item.audit,
   };
   if (item.audit) m.p = item.p ?? null;
-  if (top.label !== null) { m.predicted = top.label; m.confidence = round6(top.p); }
+  if (top.label !== null) {
+    m.predicted = top.label;
+    m.confidence = round6(top.p);
+  }
   m.source = `${item.entry.source.object}#L${item.entry.source.line}`;
   return m;
 }
@@ -142,8 +151,16 @@ export function buildTask(ctx: TaskContext, item: QueueItem): Record<string, unk
     case 'image_manual':
       t.spans = (rec.boxes ?? []).map((b) => ({
         label: b.label,
-        x: b.x, y: b.y, width: b.w, height: b.h,
-        points: b.points ?? [[b.x, b.y], [b.x, b.y + b.h], [b.x + b.w, b.y + b.h], [b.x + b.w, b.y]],
+        x: b.x,
+        y: b.y,
+        width: b.w,
+        height: b.h,
+        points: b.points ?? [
+          [b.x, b.y],
+          [b.x, b.y + b.h],
+          [b.x + b.w, b.y + b.h],
+          [b.x + b.w, b.y],
+        ],
         type: b.points ? 'polygon' : 'rect',
       }));
       break;

@@ -7,7 +7,10 @@ import type { Span, Token } from '../../scoring/types.js';
  */
 export function tokenize(text: string, spans: ReadonlyArray<Pick<Span, 'start' | 'end'>> = []): Token[] {
   const cuts = new Set<number>();
-  for (const s of spans) { cuts.add(s.start); cuts.add(s.end); }
+  for (const s of spans) {
+    cuts.add(s.start);
+    cuts.add(s.end);
+  }
   const tokens: Token[] = [];
   const re = /[\p{L}\p{N}_]+|[^\s\p{L}\p{N}_]/gu;
   let m: RegExpExecArray | null;
@@ -16,7 +19,10 @@ export function tokenize(text: string, spans: ReadonlyArray<Pick<Span, 'start' |
     let start = m.index;
     const end = start + m[0].length;
     for (let i = start + 1; i < end; i++) {
-      if (cuts.has(i)) { pieces.push([start, i]); start = i; }
+      if (cuts.has(i)) {
+        pieces.push([start, i]);
+        start = i;
+      }
     }
     pieces.push([start, end]);
   }

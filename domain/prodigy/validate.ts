@@ -27,10 +27,18 @@ export interface ExportRules {
 /** True when `round`'s items hold `id`; null when the caller cannot tell (no lookup). */
 export type KnownItem = (round: string, id: string) => boolean;
 
-export interface LineProblem { field: string; reason: string }
+export interface LineProblem {
+  field: string;
+  reason: string;
+}
 
 export function exportRules(project: Pick<ProjectConfig, 'task' | 'labels' | 'queue'>): ExportRules {
-  return { task: project.task, view: project.queue.view ?? defaultView(project.task), labels: new Set(project.labels), annotators: project.queue.annotators ?? [] };
+  return {
+    task: project.task,
+    view: project.queue.view ?? defaultView(project.task),
+    labels: new Set(project.labels),
+    annotators: project.queue.annotators ?? [],
+  };
 }
 
 const TEXT_TASKS: ReadonlySet<TaskType> = new Set(['textcat', 'textcat-multilabel', 'ner']);
@@ -52,23 +60,28 @@ function contentKey(task: TaskType): 'text' | 'image' | 'audio' {
 }
 
 function labelProblem(field: string, label: string, rules: ExportRules): LineProblem | null {
-  return rules.labels.has(label) ? null : { field, reason: `label ${JSON.stringify(label)} is not one of the project's labels (${[...rules.labels].join(', ')})` };
+  return rules.labels.has(label)
+    ? null
+    : { field, reason: `label ${JSON.stringify(label)} is not one of the project's labels (${[...rules.labels].join(', ')})` };
 }
 
 function shapeProblem(p: ParsedExportLine, rules: ExportRules): LineProblem | null {
   const t = p.task;
   const want = contentKey(rules.task);
   for (const k of ['text', 'image', 'audio'] as const) {
-    if (k !== want && k !== 'text' && typeof t[k] === 'string') return { field: k, reason: `${k === 'image' ? 'an image' : 'an audio'} task does not fit this ${rules.task} project` };
+    if (k !== want && k !== 'text' && typeof t[k] === 'string')
+      return { field: k, reason: `${k === 'image' ? 'an image' : 'an audio'} task does not fit this ${rules.task} project` };
   }
   const view = p.answer.view;
   if (view !== null && !VIEWS[rules.task].has(view)) {
     return { field: '_view_id', reason: `view ${JSON.stringify(view)} does not fit this ${rules.task} project (queue view ${rules.view})` };
   }
   const a = p.answer;
-  if (a.boxes !== null && a.boxes.length > 0 && rules.task !== 'image-boxes') return { field: 'spans', reason: `image boxes do not fit this ${rules.task} project` };
+  if (a.boxes !== null && a.boxes.length > 0 && rules.task !== 'image-boxes')
+    return { field: 'spans', reason: `image boxes do not fit this ${rules.task} project` };
   if (a.spans !== null && a.spans.length > 0 && rules.task !== 'ner') return { field: 'spans', reason: `text spans do not fit this ${rules.task} project` };
-  if (a.audio_spans !== null && a.audio_spans.length > 0 && rules.task !== 'audio') return { field: 'audio_spans', reason: `audio regions do not fit this ${rules.task} project` };
+  if (a.audio_spans !== null && a.audio_spans.length > 0 && rules.task !== 'audio')
+    return { field: 'audio_spans', reason: `audio regions do not fit this ${rules.task} project` };
   return null;
 }
 
@@ -78,15 +91,16 @@ function contentProblem(p: ParsedExportLine, rules: ExportRules, known: KnownIte
   if (typeof v === 'string' && v.length > 0) return null;
   const meta = (typeof p.task.meta === 'object' && p.task.meta !== null ? p.task.meta : {}) as Record<string, unknown>;
   const round = typeof meta.round === 'string' ? meta.round : null;
-  if (p.id !== null && round !== null && known !== null && known(round, p.id)) return null;
-  const which = p.id === null ? 'the line has no meta.id' : round === null ? 'the line has no meta.round' : `item ${JSON.stringify(p.id)} is not known from round ${round}`;
+  if (p.id !== null && round !== null && known?.(round, p.id)) return null;
+  const which =
+    p.id === null ? 'the line has no meta.id' : round === null ? 'the line has no meta.round' : `item ${JSON.stringify(p.id)} is not known from round ${round}`;
   return { field: key, reason: `no ${key} and ${which}` };
 }
 
 function spanProblem(p: ParsedExportLine): LineProblem | null {
   const spans = p.answer.spans ?? [];
   const text = typeof p.task.text === 'string' ? p.task.text : null;
-  const tokens = Array.isArray(p.task.tokens) ? p.task.tokens as unknown[] : null;
+  const tokens = Array.isArray(p.task.tokens) ? (p.task.tokens as unknown[]) : null;
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
     if (!(s.start >= 0 && s.start < s.end)) return { field: `spans[${i}]`, reason: `start ${s.start} and end ${s.end} must satisfy 0 ≤ start < end` };
@@ -100,7 +114,10 @@ function spanProblem(p: ParsedExportLine): LineProblem | null {
     const last = tokens[s.token_end] as Record<string, unknown> | undefined;
     if (!first || !last) return { field: `spans[${i}].token_end`, reason: `token ${s.token_end} is past the ${tokens.length} tokens` };
     if (first.start !== s.start || last.end !== s.end) {
-      return { field: `spans[${i}]`, reason: `characters ${s.start}–${s.end} do not match tokens ${s.token_start}–${s.token_end} (${String(first.start)}–${String(last.end)})` };
+      return {
+        field: `spans[${i}]`,
+        reason: `characters ${s.start}–${s.end} do not match tokens ${s.token_start}–${s.token_end} (${String(first.start)}–${String(last.end)})`,
+      };
     }
   }
   return null;
@@ -128,7 +145,8 @@ function boxProblem(p: ParsedExportLine): LineProblem | null {
       const v = b[k];
       if (v !== undefined && !Number.isFinite(v)) return { field: `spans[${i}].${k}`, reason: 'must be a finite number of pixels' };
     }
-    if ((b.width !== undefined && b.width < 0) || (b.height !== undefined && b.height < 0)) return { field: `spans[${i}]`, reason: 'width and height must not be negative' };
+    if ((b.width !== undefined && b.width < 0) || (b.height !== undefined && b.height < 0))
+      return { field: `spans[${i}]`, reason: 'width and height must not be negative' };
     const pts: number[][] = b.points ? [...b.points] : [];
     if (b.x !== undefined && b.y !== undefined) pts.push([b.x, b.y], [b.x + (b.width ?? 0), b.y + (b.height ?? 0)]);
     for (const [x, y] of pts) {
@@ -154,7 +172,11 @@ function labelsProblem(a: Answer, rules: ExportRules): LineProblem | null {
     const pr = labelProblem('label', a.label, rules);
     if (pr) return pr;
   }
-  const lists: Array<[string, Array<{ label: string }> | null]> = [['spans', a.spans], ['spans', a.boxes], ['audio_spans', a.audio_spans]];
+  const lists: Array<[string, Array<{ label: string }> | null]> = [
+    ['spans', a.spans],
+    ['spans', a.boxes],
+    ['audio_spans', a.audio_spans],
+  ];
   for (let i = 0; i < (a.accept ?? []).length; i++) {
     const pr = labelProblem(`accept[${i}]`, a.accept![i], rules);
     if (pr) return pr;
@@ -173,12 +195,9 @@ function labelsProblem(a: Answer, rules: ExportRules): LineProblem | null {
  * `known` answers whether a round's items hold an id (merge and push read `items.jsonl`).
  */
 export function validateExport(p: ParsedExportLine, rules: ExportRules, known: KnownItem | null): LineProblem | null {
-  return shapeProblem(p, rules)
-    ?? contentProblem(p, rules, known)
-    ?? labelsProblem(p.answer, rules)
-    ?? spanProblem(p)
-    ?? boxProblem(p)
-    ?? audioProblem(p.answer);
+  return (
+    shapeProblem(p, rules) ?? contentProblem(p, rules, known) ?? labelsProblem(p.answer, rules) ?? spanProblem(p) ?? boxProblem(p) ?? audioProblem(p.answer)
+  );
 }
 
 /**

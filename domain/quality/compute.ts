@@ -7,9 +7,28 @@
 import type { TaskType } from '../../scoring/types.js';
 import type { Answer, RoundManifest, SnapshotRow } from '../records.js';
 import {
-  cohensKappaPairs, delta, expectedCalibrationError, fleissKappa, ignoreRate,
-  interArrivalSeconds, intervalIoU, jsDivergence, matchByIoU, meanOf, precisionRecallF1, psi, psiBand, psiNoiseP95, quantiles, baselineQuantileGroups, regroup, rectIoU,
-  type AnswerCounts, type PrfItem, type Rating, type Rect,
+  cohensKappaPairs,
+  delta,
+  expectedCalibrationError,
+  fleissKappa,
+  ignoreRate,
+  interArrivalSeconds,
+  intervalIoU,
+  jsDivergence,
+  matchByIoU,
+  meanOf,
+  precisionRecallF1,
+  psi,
+  psiBand,
+  psiNoiseP95,
+  quantiles,
+  baselineQuantileGroups,
+  regroup,
+  rectIoU,
+  type AnswerCounts,
+  type PrfItem,
+  type Rating,
+  type Rect,
 } from './measures.js';
 import { qualityEstimates, type AuditUnit } from './estimates.js';
 import type { Row, Rows } from './tables.js';
@@ -39,35 +58,74 @@ function iso(t: string): string {
  * same round).
  */
 export function roundRows(manifest: RoundManifest, previous: RoundManifest | null, reference: RoundManifest | null): Rows {
-  const base = { event_time: iso(manifest.slotTime), project: manifest.project, batch_id: roundBatchId(manifest.project, manifest.round), round_id: manifest.round };
+  const base = {
+    event_time: iso(manifest.slotTime),
+    project: manifest.project,
+    batch_id: roundBatchId(manifest.project, manifest.round),
+    round_id: manifest.round,
+  };
   const s = manifest.stats;
   const meanConfidence = meanConfidenceOf(manifest);
   const meanEntropy = meanEntropyOf(manifest);
   const [p10, p25, p50, p75, p90] = quantiles(manifest.queuedScores, SCORE_QUANTILES);
-  const rounds: Row[] = [{
-    ...base, model: manifest.model, task: manifest.task, strategy: manifest.strategy.name,
-    items_read: manifest.counts.read, items_scored: manifest.counts.scored, items_rejected: manifest.counts.rejected,
-    items_skipped: manifest.counts.skipped, items_queued: manifest.counts.queued, items_audit: manifest.counts.audit,
-    audit_population: manifest.auditPopulation, mean_confidence: meanConfidence, mean_entropy: meanEntropy,
-    score_p10: p10, score_p25: p25, score_p50: p50, score_p75: p75, score_p90: p90,
-  }];
+  const rounds: Row[] = [
+    {
+      ...base,
+      model: manifest.model,
+      task: manifest.task,
+      strategy: manifest.strategy.name,
+      items_read: manifest.counts.read,
+      items_scored: manifest.counts.scored,
+      items_rejected: manifest.counts.rejected,
+      items_skipped: manifest.counts.skipped,
+      items_queued: manifest.counts.queued,
+      items_audit: manifest.counts.audit,
+      audit_population: manifest.auditPopulation,
+      mean_confidence: meanConfidence,
+      mean_entropy: meanEntropy,
+      score_p10: p10,
+      score_p25: p25,
+      score_p50: p50,
+      score_p75: p75,
+      score_p90: p90,
+    },
+  ];
 
   const round_histograms: Row[] = [];
   const [lo, hi] = manifest.scoreRange;
   const sBins = s.scoreHist.length;
-  s.scoreHist.forEach((n, i) => round_histograms.push({ ...base, histogram: 'score', bin_index: i, bin_lower: lo + ((hi - lo) * i) / sBins, bin_upper: lo + ((hi - lo) * (i + 1)) / sBins, n }));
+  s.scoreHist.forEach((n, i) =>
+    round_histograms.push({
+      ...base,
+      histogram: 'score',
+      bin_index: i,
+      bin_lower: lo + ((hi - lo) * i) / sBins,
+      bin_upper: lo + ((hi - lo) * (i + 1)) / sBins,
+      n,
+    }),
+  );
   const cBins = s.confidenceHist.length;
-  s.confidenceHist.forEach((n, i) => round_histograms.push({ ...base, histogram: 'confidence', bin_index: i, bin_lower: i / cBins, bin_upper: (i + 1) / cBins, n }));
+  s.confidenceHist.forEach((n, i) =>
+    round_histograms.push({ ...base, histogram: 'confidence', bin_index: i, bin_lower: i / cBins, bin_upper: (i + 1) / cBins, n }),
+  );
 
   const labelled = Object.values(s.labelCounts).reduce((a, b) => a + b, 0);
-  const labels = [...manifest.labels, ...Object.keys(s.labelCounts).filter((l) => !manifest.labels.includes(l)).sort()];
+  const labels = [
+    ...manifest.labels,
+    ...Object.keys(s.labelCounts)
+      .filter((l) => !manifest.labels.includes(l))
+      .sort(),
+  ];
   const round_labels: Row[] = labels.map((label) => {
     const n = s.labelCounts[label] ?? 0;
     return { ...base, label, n, share: labelled > 0 ? n / labelled : null };
   });
 
   const drift: Row[] = [];
-  for (const [kind, other] of [['previous', previous], ['reference', reference]] as const) {
+  for (const [kind, other] of [
+    ['previous', previous],
+    ['reference', reference],
+  ] as const) {
     if (!other || other.round === manifest.round) continue;
     // Bins at the baseline's quantiles: equal-width bins of max-probability leave bins no record can reach (below 1/labels).
     const groups = baselineQuantileGroups(other.stats.confidenceHist);
@@ -76,8 +134,11 @@ export function roundRows(manifest: RoundManifest, previous: RoundManifest | nul
     const value = groups.length > 0 ? psi(expected, actual) : null;
     const noise = psiNoiseP95(sum(expected), sum(actual), expected.length);
     drift.push({
-      ...base, baseline: kind, baseline_round_id: other.round,
-      psi_confidence: value, psi_band: psiBand(value, noise),
+      ...base,
+      baseline: kind,
+      baseline_round_id: other.round,
+      psi_confidence: value,
+      psi_band: psiBand(value, noise),
       js_labels: jsDivergence(s.labelCounts, other.stats.labelCounts),
       mean_entropy_delta: delta(meanEntropy, meanEntropyOf(other)),
       mean_confidence_delta: delta(meanConfidence, meanConfidenceOf(other)),
@@ -130,7 +191,10 @@ export function mergeRows(input: MergeStatsInput): Rows {
   const base = { event_time: eventTime, project: input.project, batch_id: mergeBatchId(input.project, input.version), snapshot_version: input.version };
 
   const label_quality: Row[] = [];
-  for (const [scope, rows] of [['merge', input.changed], ['snapshot', input.all]] as const) {
+  for (const [scope, rows] of [
+    ['merge', input.changed],
+    ['snapshot', input.all],
+  ] as const) {
     const slices: Array<[string, SnapshotRow[], boolean]> = [
       ['all', rows, false],
       ['uncertainty', rows.filter((r) => r.provenance === 'round' && !r.audit), false],
@@ -147,22 +211,42 @@ export function mergeRows(input: MergeStatsInput): Rows {
 
   const ratings = ratingsOf(input.all);
   const annotator_agreement: Row[] = cohensKappaPairs(ratings).map((k) => ({
-    ...base, metric: 'cohen', annotator_a: k.raterA, annotator_b: k.raterB, items: k.items, raters: 2, observed_agreement: k.observed, kappa: k.kappa,
+    ...base,
+    metric: 'cohen',
+    annotator_a: k.raterA,
+    annotator_b: k.raterB,
+    items: k.items,
+    raters: 2,
+    observed_agreement: k.observed,
+    kappa: k.kappa,
   }));
   const fleiss = fleissKappa(ratings);
   if (fleiss.items > 0) {
-    annotator_agreement.push({ ...base, metric: 'fleiss', annotator_a: '*', annotator_b: '*', items: fleiss.items, raters: fleiss.raters, observed_agreement: fleiss.observed, kappa: fleiss.kappa });
+    annotator_agreement.push({
+      ...base,
+      metric: 'fleiss',
+      annotator_a: '*',
+      annotator_b: '*',
+      items: fleiss.items,
+      raters: fleiss.raters,
+      observed_agreement: fleiss.observed,
+      kappa: fleiss.kappa,
+    });
   }
 
-  const snapshots: Row[] = [{
-    ...base, task: input.task, items: input.all.length,
-    labelled: input.all.filter((r) => r.status === 'labelled').length,
-    changed: input.changed.length,
-    audit_items: input.all.filter((r) => r.audit).length,
-    external_items: input.all.filter((r) => r.provenance === 'external').length,
-    conflicts: input.all.filter((r) => r.status === 'conflict').length,
-    answers: answers.length,
-  }];
+  const snapshots: Row[] = [
+    {
+      ...base,
+      task: input.task,
+      items: input.all.length,
+      labelled: input.all.filter((r) => r.status === 'labelled').length,
+      changed: input.changed.length,
+      audit_items: input.all.filter((r) => r.audit).length,
+      external_items: input.all.filter((r) => r.provenance === 'external').length,
+      conflicts: input.all.filter((r) => r.status === 'conflict').length,
+      answers: answers.length,
+    },
+  ];
   const quality_estimates: Row[] = estimateRows(input).map((e) => ({ ...base, ...e }));
   return { label_quality, quality_estimates, annotators, annotator_agreement, snapshots };
 }
@@ -177,7 +261,11 @@ function estimateRows(input: MergeStatsInput): Row[] {
     // evaluateRow names a top label exactly for single-label classification (textcat, image, audio clips).
     const isClip = e.top !== null;
     units.push({
-      model: r.model ?? 'unknown', round: r.round ?? 'external', weight: e.item.weight ?? 1, item: e.item, same: e.same,
+      model: r.model ?? 'unknown',
+      round: r.round ?? 'external',
+      weight: e.item.weight ?? 1,
+      item: e.item,
+      same: e.same,
       confidence: e.confidence,
       predicted: isClip ? e.top : null,
       // A binary reject of the predicted label: the human category is "not that label", never equal to the prediction.
@@ -194,7 +282,12 @@ function fallbackTime(rows: SnapshotRow[]): string {
   return new Date(t * 1000).toISOString();
 }
 
-interface Evaluated { item: PrfItem; same: boolean; confidence: number | null; top: string | null }
+interface Evaluated {
+  item: PrfItem;
+  same: boolean;
+  confidence: number | null;
+  top: string | null;
+}
 
 /**
  * Model prediction vs human label of one row, as decision sets; null when not evaluable.
@@ -221,14 +314,27 @@ export function evaluateRow(row: SnapshotRow, task: TaskType): Evaluated | null 
     if (!probs || row.label === null) return null;
     const top = argmax(probs);
     if (top === null) return null;
-    return { item: { predicted: [{ label: top, key: top }], gold: [{ label: row.label, key: row.label }], weight }, same: top === row.label, confidence: probs[top], top };
+    return {
+      item: { predicted: [{ label: top, key: top }], gold: [{ label: row.label, key: row.label }], weight },
+      same: top === row.label,
+      confidence: probs[top],
+      top,
+    };
   }
   if (task === 'image-boxes') {
     const boxes = row.prediction.boxes as Array<{ x: number; y: number; w: number; h: number; label: string }> | undefined;
     if (!Array.isArray(boxes) || !row.boxes) return null;
     const pred = boxes.map((b) => ({ label: b.label, rect: { x: b.x, y: b.y, width: b.w, height: b.h } }));
-    const gold = row.boxes.flatMap((b) => { const rect = rectOf(b); return rect ? [{ label: b.label, rect }] : []; });
-    return matched(matchByIoU(pred, gold, (p, g) => rectIoU(p.rect, g.rect)), pred.length, gold.length, weight);
+    const gold = row.boxes.flatMap((b) => {
+      const rect = rectOf(b);
+      return rect ? [{ label: b.label, rect }] : [];
+    });
+    return matched(
+      matchByIoU(pred, gold, (p, g) => rectIoU(p.rect, g.rect)),
+      pred.length,
+      gold.length,
+      weight,
+    );
   }
   if (task === 'audio') {
     const spans = row.prediction.audio_spans as Array<{ start: number; end: number; label: string }> | undefined;
@@ -237,9 +343,16 @@ export function evaluateRow(row: SnapshotRow, task: TaskType): Evaluated | null 
   }
   if (task === 'textcat-multilabel') {
     if (!probs) return null;
-    const pred = Object.keys(probs).filter((l) => probs[l] >= MULTILABEL_THRESHOLD).sort();
+    const pred = Object.keys(probs)
+      .filter((l) => probs[l] >= MULTILABEL_THRESHOLD)
+      .sort();
     const gold = [...row.labels].sort();
-    return { item: { predicted: pred.map((l) => ({ label: l, key: l })), gold: gold.map((l) => ({ label: l, key: l })), weight }, same: pred.join('\u0000') === gold.join('\u0000'), confidence: null, top: null };
+    return {
+      item: { predicted: pred.map((l) => ({ label: l, key: l })), gold: gold.map((l) => ({ label: l, key: l })), weight },
+      same: pred.join('\u0000') === gold.join('\u0000'),
+      confidence: null,
+      top: null,
+    };
   }
   if (task === 'ner') {
     const spans = row.prediction.spans as Array<{ start: number; end: number; label: string }> | undefined;
@@ -276,7 +389,9 @@ function argmax(probs: Record<string, number>): string | null {
 }
 
 function qualityRows(rows: SnapshotRow[], task: TaskType, labels: string[], weighted: boolean): Row[] {
-  const evals = rows.map((r) => evaluateRow(r, task)).filter((e): e is Evaluated => e !== null)
+  const evals = rows
+    .map((r) => evaluateRow(r, task))
+    .filter((e): e is Evaluated => e !== null)
     .map((e) => (weighted ? e : { ...e, item: { ...e.item, weight: 1 } }));
   let kept = 0;
   let answered = 0;
@@ -291,7 +406,10 @@ function qualityRows(rows: SnapshotRow[], task: TaskType, labels: string[], weig
       if (unchanged) kept++;
     }
   }
-  const prf = precisionRecallF1(evals.map((e) => e.item), labels);
+  const prf = precisionRecallF1(
+    evals.map((e) => e.item),
+    labels,
+  );
   const w = (e: Evaluated) => e.item.weight ?? 1;
   const totalW = evals.reduce((s, e) => s + w(e), 0);
   const exact = totalW > 0 ? evals.reduce((s, e) => s + (e.same ? w(e) : 0), 0) / totalW : null;
@@ -305,8 +423,13 @@ function qualityRows(rows: SnapshotRow[], task: TaskType, labels: string[], weig
     return {
       label: overall ? '*' : p.label,
       items: evals.length,
-      support: p.support, tp: p.tp, fp: p.fp, fn: p.fn,
-      precision_score: p.precision, recall_score: p.recall, f1_score: p.f1,
+      support: p.support,
+      tp: p.tp,
+      fp: p.fp,
+      fn: p.fn,
+      precision_score: p.precision,
+      recall_score: p.recall,
+      f1_score: p.f1,
       agreement: overall ? agree : null,
       acceptance_rate: overall ? (answered > 0 ? kept / answered : null) : null,
       ignore_rate: overall ? ignoreRate(counts) : null,
@@ -333,7 +456,10 @@ export function answerUnchanged(a: Answer, row: SnapshotRow, task: TaskType): bo
   const probs = pred.probs as Record<string, number> | undefined;
   if (a.accept !== null) {
     if (!probs) return null;
-    const shown = task === 'textcat-multilabel' ? Object.keys(probs).filter((l) => probs[l] >= MULTILABEL_THRESHOLD) : [argmax(probs)].filter((l): l is string => l !== null);
+    const shown =
+      task === 'textcat-multilabel'
+        ? Object.keys(probs).filter((l) => probs[l] >= MULTILABEL_THRESHOLD)
+        : [argmax(probs)].filter((l): l is string => l !== null);
     return sameSet(a.accept, shown);
   }
   if (a.spans !== null && task !== 'image-boxes') {
@@ -346,7 +472,10 @@ export function answerUnchanged(a: Answer, row: SnapshotRow, task: TaskType): bo
     const boxes = pred.boxes as Array<{ x: number; y: number; w: number; h: number; label: string }> | undefined;
     if (!Array.isArray(boxes)) return null;
     const p = boxes.map((b) => ({ label: b.label, rect: { x: b.x, y: b.y, width: b.w, height: b.h } }));
-    const g = a.boxes.flatMap((b) => { const rect = rectOf(b); return rect ? [{ label: b.label, rect }] : []; });
+    const g = a.boxes.flatMap((b) => {
+      const rect = rectOf(b);
+      return rect ? [{ label: b.label, rect }] : [];
+    });
     const m = matchByIoU(p, g, (x, y) => rectIoU(x.rect, y.rect));
     return m.matched === p.length && m.matched === a.boxes.length;
   }
@@ -384,8 +513,15 @@ function annotatorRows(answers: Array<{ row: SnapshotRow; a: Answer }>): Row[] {
     const [p50, p90] = quantiles(g, [0.5, 0.9]);
     const ts = s.times.sort((x, y) => x - y);
     return {
-      annotator: name, answers: s.accepts + s.rejects + s.ignores, accepts: s.accepts, rejects: s.rejects, ignores: s.ignores,
-      items: s.items.size, gap_p50_s: p50, gap_p90_s: p90, gap_mean_s: g.length ? g.reduce((x, y) => x + y, 0) / g.length : null,
+      annotator: name,
+      answers: s.accepts + s.rejects + s.ignores,
+      accepts: s.accepts,
+      rejects: s.rejects,
+      ignores: s.ignores,
+      items: s.items.size,
+      gap_p50_s: p50,
+      gap_p90_s: p90,
+      gap_mean_s: g.length ? g.reduce((x, y) => x + y, 0) / g.length : null,
       first_answer_at: ts.length ? new Date(ts[0] * 1000).toISOString() : null,
       last_answer_at: ts.length ? new Date(ts[ts.length - 1] * 1000).toISOString() : null,
     };

@@ -71,14 +71,31 @@ export function qualityEstimates(units: readonly AuditUnit[], task: TaskType, cl
   for (const model of models) {
     const mine = units.filter((u) => u.model === model);
     const rounds = [...new Set(mine.map((u) => u.round))].sort();
-    for (const round of rounds) out.push(...groupEstimates(mine.filter((u) => u.round === round), { model, round }, task, clip, labels, seedKey));
+    for (const round of rounds)
+      out.push(
+        ...groupEstimates(
+          mine.filter((u) => u.round === round),
+          { model, round },
+          task,
+          clip,
+          labels,
+          seedKey,
+        ),
+      );
     if (rounds.length > 1) out.push(...groupEstimates(mine, { model, round: null }, task, clip, labels, seedKey));
   }
   if (models.length > 1) out.push(...groupEstimates(units, { model: '*', round: null }, task, clip, labels, seedKey));
   return out;
 }
 
-function groupEstimates(units: readonly AuditUnit[], who: { model: string; round: string | null }, task: TaskType, clip: boolean, labels: readonly string[], seedKey: string): EstimateRow[] {
+function groupEstimates(
+  units: readonly AuditUnit[],
+  who: { model: string; round: string | null },
+  task: TaskType,
+  clip: boolean,
+  labels: readonly string[],
+  seedKey: string,
+): EstimateRow[] {
   if (units.length === 0) return [];
   const strata = units.map((u) => `${u.model}\u0000${u.round}`);
   // Within one round's audit every item has the same inclusion probability (a simple random
@@ -94,7 +111,7 @@ function groupEstimates(units: readonly AuditUnit[], who: { model: string; round
   const out: EstimateRow[] = [];
   for (const key of Object.keys(point)) {
     const [label, measure] = key.split('\u0000');
-    const n = label === '*' ? units.length : counts.get(label) ?? 0;
+    const n = label === '*' ? units.length : (counts.get(label) ?? 0);
     if (n === 0) continue;
     let ci: Interval | null = boot[key] ?? null;
     let method = bootMethod;
@@ -122,9 +139,17 @@ function groupEstimates(units: readonly AuditUnit[], who: { model: string; round
     if (measure === 'ece') method = `${ECE_BINS} equal-width confidence bins; ${method}`;
     const small = n < LOW_N || (measure === 'ece' && n < ECE_MIN_ITEMS);
     out.push({
-      model: who.model, round_id: who.round, slice: 'audit', label, measure,
-      estimate: point[key], ci_low: point[key] === null ? null : ci?.low ?? null, ci_high: point[key] === null ? null : ci?.high ?? null,
-      n_sample: n, method, flag: small ? 'low_n' : null,
+      model: who.model,
+      round_id: who.round,
+      slice: 'audit',
+      label,
+      measure,
+      estimate: point[key],
+      ci_low: point[key] === null ? null : (ci?.low ?? null),
+      ci_high: point[key] === null ? null : (ci?.high ?? null),
+      n_sample: n,
+      method,
+      flag: small ? 'low_n' : null,
     });
   }
   return out;
@@ -209,13 +234,18 @@ function measuresOf(sample: readonly Prepared[], task: TaskType, clip: boolean, 
   let tp = 0;
   let fp = 0;
   let fn = 0;
-  for (let l = 0; l < L; l++) { tp += c[3 * l]; fp += c[3 * l + 1]; fn += c[3 * l + 2]; }
+  for (let l = 0; l < L; l++) {
+    tp += c[3 * l];
+    fp += c[3 * l + 1];
+    fn += c[3 * l + 2];
+  }
   const put = (label: string, t: number, f: number, n: number) => {
     const precision = t + f > 0 ? t / (t + f) : null;
     const recall = t + n > 0 ? t / (t + n) : null;
     out[`${label}\u0000${prefix}precision`] = precision;
     out[`${label}\u0000${prefix}recall`] = recall;
-    out[`${label}\u0000${prefix}f1`] = precision === null || recall === null ? null : precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+    out[`${label}\u0000${prefix}f1`] =
+      precision === null || recall === null ? null : precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
   };
   put('*', tp, fp, fn);
   if (clip) {

@@ -10,7 +10,10 @@ export const Z95 = 1.959963984540054;
 /** Bootstrap replicates per interval: enough for stable 2.5/97.5 percentiles, cheap on audit-sized samples. */
 export const BOOTSTRAP_REPLICATES = 1000;
 
-export interface Interval { low: number; high: number }
+export interface Interval {
+  low: number;
+  high: number;
+}
 
 /**
  * Wilson score interval for a binomial proportion (Wilson 1927):
@@ -73,7 +76,11 @@ export interface BootstrapOptions {
  * @param stats measure name → statistic of a sample (null when undefined).
  * @returns measure name → interval or null.
  */
-export function bootstrapIntervals<T>(items: readonly T[], stats: (sample: T[]) => Record<string, number | null>, options: BootstrapOptions): Record<string, Interval | null> {
+export function bootstrapIntervals<T>(
+  items: readonly T[],
+  stats: (sample: T[]) => Record<string, number | null>,
+  options: BootstrapOptions,
+): Record<string, Interval | null> {
   const replicates = options.replicates ?? BOOTSTRAP_REPLICATES;
   const rand = mulberry32(options.seed);
   const groups = new Map<string, T[]>();

@@ -20,7 +20,10 @@ export function quantile(values: readonly number[], q: number): number | null {
 
 /** {@link quantile} for several q at once (sorts once). */
 export function quantiles(values: readonly number[], qs: readonly number[]): Array<number | null> {
-  const xs = values.filter(Number.isFinite).slice().sort((a, b) => a - b);
+  const xs = values
+    .filter(Number.isFinite)
+    .slice()
+    .sort((a, b) => a - b);
   return qs.map((q) => {
     if (xs.length === 0) return null;
     const h = (xs.length - 1) * Math.min(1, Math.max(0, q));
@@ -108,7 +111,9 @@ export function baselineQuantileGroups(baseline: readonly number[], target = PSI
 export function regroup(counts: readonly number[], groups: readonly number[]): number[] {
   const k = groups.length === 0 ? 0 : Math.max(...groups) + 1;
   const out = new Array<number>(k).fill(0);
-  groups.forEach((g, i) => { out[g] += counts[i] ?? 0; });
+  groups.forEach((g, i) => {
+    out[g] += counts[i] ?? 0;
+  });
   return out;
 }
 
@@ -166,7 +171,11 @@ export function agreement(pairs: ReadonlyArray<{ predicted: string | null; gold:
 }
 
 /** Answer counts by kind. */
-export interface AnswerCounts { accept: number; reject: number; ignore: number }
+export interface AnswerCounts {
+  accept: number;
+  reject: number;
+  ignore: number;
+}
 
 /** accept / (accept + reject); ignores do not count. null when there are neither. */
 export function acceptanceRate(c: AnswerCounts): number | null {
@@ -243,8 +252,12 @@ export function precisionRecallF1(items: readonly PrfItem[], labels: readonly st
 function prf(label: string | null, c: { tp: number; fp: number; fn: number }): PrfResult {
   const precision = c.tp + c.fp > 0 ? c.tp / (c.tp + c.fp) : null;
   const recall = c.tp + c.fn > 0 ? c.tp / (c.tp + c.fn) : null;
-  const f1 = precision !== null && recall !== null && precision + recall > 0 ? (2 * precision * recall) / (precision + recall)
-    : precision !== null && recall !== null ? 0 : null;
+  const f1 =
+    precision !== null && recall !== null && precision + recall > 0
+      ? (2 * precision * recall) / (precision + recall)
+      : precision !== null && recall !== null
+        ? 0
+        : null;
   return { label, tp: c.tp, fp: c.fp, fn: c.fn, support: c.tp + c.fn, precision, recall, f1 };
 }
 
@@ -278,10 +291,20 @@ export function expectedCalibrationError(items: ReadonlyArray<{ confidence: numb
 }
 
 /** A rater's categorical judgement of one item. */
-export interface Rating { item: string; rater: string; category: string }
+export interface Rating {
+  item: string;
+  rater: string;
+  category: string;
+}
 
 /** Cohen's kappa for one pair of raters. */
-export interface CohenResult { raterA: string; raterB: string; items: number; observed: number; kappa: number | null }
+export interface CohenResult {
+  raterA: string;
+  raterB: string;
+  items: number;
+  observed: number;
+  kappa: number | null;
+}
 
 /**
  * Cohen's kappa for every pair of raters with at least one common item:
@@ -325,7 +348,12 @@ export function cohensKappaPairs(ratings: readonly Rating[]): CohenResult[] {
 }
 
 /** Fleiss' kappa result. */
-export interface FleissResult { items: number; raters: number; observed: number | null; kappa: number | null }
+export interface FleissResult {
+  items: number;
+  raters: number;
+  observed: number | null;
+  kappa: number | null;
+}
 
 /**
  * Fleiss' kappa over items rated by at least two raters (one rating per
@@ -382,13 +410,21 @@ export function interArrivalSeconds(answers: ReadonlyArray<{ annotator: string |
   const out = new Map<string, number[]>();
   for (const name of [...times.keys()].sort()) {
     const ts = times.get(name)!.sort((x, y) => x - y);
-    out.set(name, ts.slice(1).map((t, i) => t - ts[i]));
+    out.set(
+      name,
+      ts.slice(1).map((t, i) => t - ts[i]),
+    );
   }
   return out;
 }
 
 /** An axis-aligned rectangle in pixels; (x, y) is the top-left corner. */
-export interface Rect { x: number; y: number; width: number; height: number }
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
 /**
  * Intersection over union of two rectangles.
@@ -405,7 +441,7 @@ export function rectIoU(a: Rect, b: Rect): number {
 /** IoU of two intervals [start, end) (audio regions in seconds). */
 export function intervalIoU(a: { start: number; end: number }, b: { start: number; end: number }): number {
   const inter = Math.max(0, Math.min(a.end, b.end) - Math.max(a.start, b.start));
-  const union = (a.end - a.start) + (b.end - b.start) - inter;
+  const union = a.end - a.start + (b.end - b.start) - inter;
   return union > 0 ? inter / union : 0;
 }
 
@@ -421,14 +457,19 @@ export const IOU_THRESHOLD = 0.5;
  * @param threshold minimum IoU, inclusive. Default {@link IOU_THRESHOLD}.
  */
 export function matchByIoU<P extends { label: string }, G extends { label: string }>(
-  predicted: readonly P[], gold: readonly G[], iou: (p: P, g: G) => number, threshold = IOU_THRESHOLD,
+  predicted: readonly P[],
+  gold: readonly G[],
+  iou: (p: P, g: G) => number,
+  threshold = IOU_THRESHOLD,
 ): { predicted: Array<{ label: string; key: string }>; gold: Array<{ label: string; key: string }>; matched: number } {
   const pairs: Array<{ i: number; j: number; v: number }> = [];
-  predicted.forEach((p, i) => gold.forEach((g, j) => {
-    if (p.label !== g.label) return;
-    const v = iou(p, g);
-    if (v >= threshold) pairs.push({ i, j, v });
-  }));
+  predicted.forEach((p, i) =>
+    gold.forEach((g, j) => {
+      if (p.label !== g.label) return;
+      const v = iou(p, g);
+      if (v >= threshold) pairs.push({ i, j, v });
+    }),
+  );
   pairs.sort((a, b) => b.v - a.v || a.i - b.i || a.j - b.j);
   const pKey = predicted.map((_, i) => `p${i}`);
   const gKey = gold.map((_, j) => `g${j}`);

@@ -24,7 +24,17 @@ export interface TableDef {
   clusterBy: string[];
 }
 
-export const TABLE_NAMES = ['rounds', 'round_histograms', 'round_labels', 'drift', 'label_quality', 'quality_estimates', 'annotators', 'annotator_agreement', 'snapshots'] as const;
+export const TABLE_NAMES = [
+  'rounds',
+  'round_histograms',
+  'round_labels',
+  'drift',
+  'label_quality',
+  'quality_estimates',
+  'annotators',
+  'annotator_agreement',
+  'snapshots',
+] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
 /** A value in a stats row; TIMESTAMP columns take ISO-8601 UTC strings. */
@@ -34,7 +44,12 @@ export type Row = Record<string, CellValue>;
 export type Rows = Partial<Record<TableName, Row[]>>;
 
 const key: ColumnDef[] = [
-  { name: 'event_time', type: 'TIMESTAMP', required: true, description: 'Time the figures refer to: round slot time, or snapshot asOf (never wall-clock); partition column' },
+  {
+    name: 'event_time',
+    type: 'TIMESTAMP',
+    required: true,
+    description: 'Time the figures refer to: round slot time, or snapshot asOf (never wall-clock); partition column',
+  },
   { name: 'project', type: 'STRING', required: true, description: 'reviewloop project name' },
   { name: 'batch_id', type: 'STRING', required: true, description: 'Write batch (one round or one merge); a batch is written at most once' },
 ];
@@ -42,8 +57,11 @@ const c = (name: string, type: ColumnType, description: string): ColumnDef => ({
 
 export const TABLES: readonly TableDef[] = [
   {
-    name: 'rounds', description: 'One row per round: counts, score quantiles of the queued items, confidence and entropy means', clusterBy: ['round_id'],
-    columns: [...key,
+    name: 'rounds',
+    description: 'One row per round: counts, score quantiles of the queued items, confidence and entropy means',
+    clusterBy: ['round_id'],
+    columns: [
+      ...key,
       c('round_id', 'STRING', 'Round id (schedule slot, e.g. 20261127T0200Z)'),
       c('model', 'STRING', 'Model version of the predictions'),
       c('task', 'STRING', 'Task type'),
@@ -55,7 +73,11 @@ export const TABLES: readonly TableDef[] = [
       c('items_queued', 'INT64', 'Tasks queued (uncertainty + audit)'),
       c('items_audit', 'INT64', 'Tasks in the audit slice'),
       c('audit_population', 'INT64', 'Records the audit slice was drawn from'),
-      c('mean_confidence', 'FLOAT64', 'Mean max predicted probability over scored records with class probabilities; null when none have them (NER, boxes, regions)'),
+      c(
+        'mean_confidence',
+        'FLOAT64',
+        'Mean max predicted probability over scored records with class probabilities; null when none have them (NER, boxes, regions)',
+      ),
       c('mean_entropy', 'FLOAT64', 'Mean predictive entropy (nats) over scored records with single-label class probabilities; null otherwise'),
       c('score_p10', 'FLOAT64', 'Score quantile 0.10 of the queued uncertainty items (linear interpolation)'),
       c('score_p25', 'FLOAT64', 'Score quantile 0.25'),
@@ -65,8 +87,11 @@ export const TABLES: readonly TableDef[] = [
     ],
   },
   {
-    name: 'round_histograms', description: 'Per round: the score histogram (20 bins) and confidence histogram (10 bins) of all scored records', clusterBy: ['round_id', 'histogram'],
-    columns: [...key,
+    name: 'round_histograms',
+    description: 'Per round: the score histogram (20 bins) and confidence histogram (10 bins) of all scored records',
+    clusterBy: ['round_id', 'histogram'],
+    columns: [
+      ...key,
       c('round_id', 'STRING', 'Round id'),
       c('histogram', 'STRING', '"score" or "confidence"'),
       c('bin_index', 'INT64', '0-based bin'),
@@ -76,8 +101,11 @@ export const TABLES: readonly TableDef[] = [
     ],
   },
   {
-    name: 'round_labels', description: 'Per round: predicted (argmax) label distribution', clusterBy: ['label'],
-    columns: [...key,
+    name: 'round_labels',
+    description: 'Per round: predicted (argmax) label distribution',
+    clusterBy: ['label'],
+    columns: [
+      ...key,
       c('round_id', 'STRING', 'Round id'),
       c('label', 'STRING', 'Predicted label'),
       c('n', 'INT64', 'Records with this argmax label'),
@@ -85,23 +113,41 @@ export const TABLES: readonly TableDef[] = [
     ],
   },
   {
-    name: 'drift', description: 'Per round and baseline: PSI of the confidence histogram, Jensen–Shannon divergence of the label distribution, entropy change', clusterBy: ['baseline'],
-    columns: [...key,
+    name: 'drift',
+    description: 'Per round and baseline: PSI of the confidence histogram, Jensen–Shannon divergence of the label distribution, entropy change',
+    clusterBy: ['baseline'],
+    columns: [
+      ...key,
       c('round_id', 'STRING', 'Round id'),
       c('baseline', 'STRING', '"previous" or "reference"'),
       c('baseline_round_id', 'STRING', 'Round compared against'),
-      c('psi_confidence', 'FLOAT64', 'PSI of max predicted probability over bins at the baseline round\'s quantiles (deciles, at the resolution of the 10 stored confidence bins: adjacent bins grouped until each holds ≥ 1/10 of the baseline; see psi_bins), ε = 1e-4; null without class probabilities'),
+      c(
+        'psi_confidence',
+        'FLOAT64',
+        "PSI of max predicted probability over bins at the baseline round's quantiles (deciles, at the resolution of the 10 stored confidence bins: adjacent bins grouped until each holds ≥ 1/10 of the baseline; see psi_bins), ε = 1e-4; null without class probabilities",
+      ),
       c('psi_band', 'STRING', 'within-noise (PSI ≤ psi_noise_p95), else stable (< 0.1), moderate (0.1–0.25), significant (> 0.25)'),
       c('js_labels', 'FLOAT64', 'Jensen–Shannon divergence (log2, in [0, 1]) of predicted label shares'),
       c('mean_entropy_delta', 'FLOAT64', 'mean entropy − baseline mean entropy (nats); null when either side is undefined'),
-      c('mean_confidence_delta', 'FLOAT64', 'mean confidence − baseline mean confidence; null when either side has no class probabilities (never 0 for "undefined")'),
+      c(
+        'mean_confidence_delta',
+        'FLOAT64',
+        'mean confidence − baseline mean confidence; null when either side has no class probabilities (never 0 for "undefined")',
+      ),
       c('psi_bins', 'INT64', 'Quantile bins the PSI used'),
-      c('psi_noise_p95', 'FLOAT64', 'Noise floor: 95th percentile of PSI between two samples of these sizes from one distribution, (1/n_baseline + 1/n_round)·χ²₀.₉₅(psi_bins − 1)'),
+      c(
+        'psi_noise_p95',
+        'FLOAT64',
+        'Noise floor: 95th percentile of PSI between two samples of these sizes from one distribution, (1/n_baseline + 1/n_round)·χ²₀.₉₅(psi_bins − 1)',
+      ),
     ],
   },
   {
-    name: 'label_quality', description: 'Per merge: model vs human quality, overall (label "*") and per label, per scope and slice', clusterBy: ['label', 'slice'],
-    columns: [...key,
+    name: 'label_quality',
+    description: 'Per merge: model vs human quality, overall (label "*") and per label, per scope and slice',
+    clusterBy: ['label', 'slice'],
+    columns: [
+      ...key,
       c('snapshot_version', 'INT64', 'Snapshot version the merge produced'),
       c('scope', 'STRING', '"merge" (items changed by this merge) or "snapshot" (all items so far)'),
       c('slice', 'STRING', '"all", "uncertainty" (biased: chosen for doubt) or "audit" (uniform sample, weighted)'),
@@ -115,33 +161,64 @@ export const TABLES: readonly TableDef[] = [
       c('precision_score', 'FLOAT64', 'tp / (tp + fp)'),
       c('recall_score', 'FLOAT64', 'tp / (tp + fn)'),
       c('f1_score', 'FLOAT64', 'Harmonic mean of precision and recall'),
-      c('agreement', 'FLOAT64', '"*" rows: model-human agreement. Classification: share of items where the predicted label (set) equals the human one. NER, boxes, audio regions: share of predicted spans/regions the reviewer kept (exact span; IoU ≥ 0.5 for regions); null when the model predicted none'),
-      c('acceptance_rate', 'FLOAT64', '"*" rows: share of accept/reject answers that left the model\'s pre-filled suggestion unchanged (choice: accept list equal to the predicted label or label set; classification: accept of the shown label; ner_manual/spans_manual: same spans; image/audio regions: one-to-one IoU ≥ 0.5 match of the same labels); ignores do not count'),
+      c(
+        'agreement',
+        'FLOAT64',
+        '"*" rows: model-human agreement. Classification: share of items where the predicted label (set) equals the human one. NER, boxes, audio regions: share of predicted spans/regions the reviewer kept (exact span; IoU ≥ 0.5 for regions); null when the model predicted none',
+      ),
+      c(
+        'acceptance_rate',
+        'FLOAT64',
+        '"*" rows: share of accept/reject answers that left the model\'s pre-filled suggestion unchanged (choice: accept list equal to the predicted label or label set; classification: accept of the shown label; ner_manual/spans_manual: same spans; image/audio regions: one-to-one IoU ≥ 0.5 match of the same labels); ignores do not count',
+      ),
       c('ignore_rate', 'FLOAT64', '"*" rows: ignore / all answers'),
-      c('ece', 'FLOAT64', '"*" rows, audit slice only: expected calibration error, 10 equal-width bins (single-label classification); null elsewhere. Intervals and the small-n flag are in quality_estimates'),
-      c('exact_match', 'FLOAT64', '"*" rows: share of items whose prediction equals the human answer as a whole (NER: the document\'s full span set; classification: same as agreement)'),
+      c(
+        'ece',
+        'FLOAT64',
+        '"*" rows, audit slice only: expected calibration error, 10 equal-width bins (single-label classification); null elsewhere. Intervals and the small-n flag are in quality_estimates',
+      ),
+      c(
+        'exact_match',
+        'FLOAT64',
+        '"*" rows: share of items whose prediction equals the human answer as a whole (NER: the document\'s full span set; classification: same as agreement)',
+      ),
     ],
   },
   {
-    name: 'quality_estimates', description: 'Per merge: design-based estimates of model quality from the audit slice (a uniform random sample of each round), per model version and round, per model over its rounds (round_id null) and pooled over models (model "*"), each with a 95% interval and its sample size. The only table whose figures estimate quality on the scored population', clusterBy: ['model', 'measure'],
-    columns: [...key,
+    name: 'quality_estimates',
+    description:
+      'Per merge: design-based estimates of model quality from the audit slice (a uniform random sample of each round), per model version and round, per model over its rounds (round_id null) and pooled over models (model "*"), each with a 95% interval and its sample size. The only table whose figures estimate quality on the scored population',
+    clusterBy: ['model', 'measure'],
+    columns: [
+      ...key,
       c('snapshot_version', 'INT64', 'Snapshot version the merge produced (figures are cumulative over the snapshot)'),
       c('model', 'STRING', 'Model version of the predictions; "*" pools all models (a separate figure, never a headline)'),
       c('round_id', 'STRING', 'Round whose audit slice the figure comes from; null for the figure over all rounds of the model'),
       c('slice', 'STRING', '"audit" (only the random sample yields estimates)'),
       c('label', 'STRING', 'Label, or "*" for the overall figure'),
-      c('measure', 'STRING', 'accuracy (classification, share of items right), exact_match (NER/regions: whole item right), precision, recall, f1 (micro on "*"), span_precision/span_recall/span_f1 (NER, exact spans), region_* (boxes, audio regions, IoU ≥ 0.5), kappa (Cohen, model vs human), ece (10 equal-width bins)'),
+      c(
+        'measure',
+        'STRING',
+        'accuracy (classification, share of items right), exact_match (NER/regions: whole item right), precision, recall, f1 (micro on "*"), span_precision/span_recall/span_f1 (NER, exact spans), region_* (boxes, audio regions, IoU ≥ 0.5), kappa (Cohen, model vs human), ece (10 equal-width bins)',
+      ),
       c('estimate', 'FLOAT64', 'Point estimate (Hájek, weighted by 1/inclusion_p, when inclusion probabilities differ); null when undefined'),
       c('ci_low', 'FLOAT64', 'Lower end of the 95% interval'),
       c('ci_high', 'FLOAT64', 'Upper end of the 95% interval'),
       c('n_sample', 'INT64', 'Unweighted audited items behind the figure ("*": evaluated items; a label: items where it was predicted or given)'),
-      c('method', 'STRING', 'Interval method: "wilson score" for proportions of a simple random sample, else the seeded percentile bootstrap (replicates, strata, weights)'),
+      c(
+        'method',
+        'STRING',
+        'Interval method: "wilson score" for proportions of a simple random sample, else the seeded percentile bootstrap (replicates, strata, weights)',
+      ),
       c('flag', 'STRING', '"low_n" when n_sample < 10 (ece: < 100, ten per bin); such figures keep their numbers and every display marks them; else null'),
     ],
   },
   {
-    name: 'annotators', description: 'Per merge, cumulative over the snapshot: answers and pace of each annotator', clusterBy: ['annotator'],
-    columns: [...key,
+    name: 'annotators',
+    description: 'Per merge, cumulative over the snapshot: answers and pace of each annotator',
+    clusterBy: ['annotator'],
+    columns: [
+      ...key,
       c('snapshot_version', 'INT64', 'Snapshot version'),
       c('annotator', 'STRING', '_annotator_id, else _session_id, else "unknown"'),
       c('answers', 'INT64', 'Answers given'),
@@ -157,8 +234,11 @@ export const TABLES: readonly TableDef[] = [
     ],
   },
   {
-    name: 'annotator_agreement', description: 'Per merge, cumulative: pairwise Cohen kappa and Fleiss kappa ("*" pair) on items several annotators answered', clusterBy: ['metric'],
-    columns: [...key,
+    name: 'annotator_agreement',
+    description: 'Per merge, cumulative: pairwise Cohen kappa and Fleiss kappa ("*" pair) on items several annotators answered',
+    clusterBy: ['metric'],
+    columns: [
+      ...key,
       c('snapshot_version', 'INT64', 'Snapshot version'),
       c('metric', 'STRING', '"cohen" or "fleiss"'),
       c('annotator_a', 'STRING', 'First annotator ("*" for fleiss)'),
@@ -170,8 +250,11 @@ export const TABLES: readonly TableDef[] = [
     ],
   },
   {
-    name: 'snapshots', description: 'One row per snapshot version: growth of the training set', clusterBy: ['snapshot_version'],
-    columns: [...key,
+    name: 'snapshots',
+    description: 'One row per snapshot version: growth of the training set',
+    clusterBy: ['snapshot_version'],
+    columns: [
+      ...key,
       c('snapshot_version', 'INT64', 'Snapshot version'),
       c('task', 'STRING', 'Task type'),
       c('items', 'INT64', 'Items in the snapshot'),
@@ -195,12 +278,17 @@ export function tableDef(name: TableName): TableDef {
 /** The DuckDB type for a column type (the one place of the mapping). */
 export function duckdbType(t: ColumnType): string {
   switch (t) {
-    case 'STRING': return 'VARCHAR';
-    case 'INT64': return 'BIGINT';
-    case 'FLOAT64': return 'DOUBLE';
-    case 'BOOL': return 'BOOLEAN';
+    case 'STRING':
+      return 'VARCHAR';
+    case 'INT64':
+      return 'BIGINT';
+    case 'FLOAT64':
+      return 'DOUBLE';
+    case 'BOOL':
+      return 'BOOLEAN';
     // UTC instants; TIMESTAMPTZ would render in the session time zone.
-    case 'TIMESTAMP': return 'TIMESTAMP';
+    case 'TIMESTAMP':
+      return 'TIMESTAMP';
   }
 }
 

@@ -11,7 +11,34 @@ export const LABELS = ['billing', 'shipping', 'returns', 'account', 'technical',
 // The demo's seeded generator (mulberry32), so bench data and demo data come from one implementation.
 const { rng } = await import(pathToFileURL(DIST_DEMO_DATA).href);
 
-const WORDS = ['my', 'order', 'never', 'arrived', 'refund', 'please', 'card', 'charged', 'twice', 'login', 'fails', 'app', 'crashes', 'when', 'I', 'open', 'it', 'where', 'is', 'parcel', 'change', 'address', 'password', 'reset', 'broken', 'item'];
+const WORDS = [
+  'my',
+  'order',
+  'never',
+  'arrived',
+  'refund',
+  'please',
+  'card',
+  'charged',
+  'twice',
+  'login',
+  'fails',
+  'app',
+  'crashes',
+  'when',
+  'I',
+  'open',
+  'it',
+  'where',
+  'is',
+  'parcel',
+  'change',
+  'address',
+  'password',
+  'reset',
+  'broken',
+  'item',
+];
 
 export async function generate(file, n, seed) {
   const rand = rng(seed);
@@ -69,7 +96,9 @@ export async function convert(jsonl, arrowFile, parquetFile) {
       builders.model.append(r.model);
     }
     const data = arrow.makeData({
-      type: new arrow.Struct(schema.fields), length: rows.length, nullCount: 0,
+      type: new arrow.Struct(schema.fields),
+      length: rows.length,
+      nullCount: 0,
       children: ['id', 'text', 'probs', 'model'].map((k) => builders[k].finish().flush()),
     });
     const batch = new arrow.RecordBatch(schema, data);
@@ -106,4 +135,3 @@ async function writeParquetPart(arrow, pq, batches, parquetFile, index) {
   writeFileSync(join(parquetFile, `part-${String(index).padStart(5, '0')}.parquet`), bytes);
   return 1;
 }
-

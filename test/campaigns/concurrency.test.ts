@@ -8,11 +8,15 @@ const ITERATIONS = envCount('RL_CHAOS_ITERATIONS', 2);
 const SEED = envCount('RL_CHAOS_SEED', 1);
 
 describe('concurrency campaign: replicas run the same rounds and merges at the same instant', () => {
-  it(`${REPLICAS} replicas × ${ITERATIONS} iterations: every correction once, one snapshot chain`, async () => {
-    const fig = await runConcurrencyCampaign({ replicas: REPLICAS, iterations: ITERATIONS, seed: SEED });
-    report(fig);
-    expect(fig.violations).toEqual([]);
-    expect(fig.tried.snapshots).toBe(ITERATIONS);
-    expect(fig.held['every export line is in exactly one snapshot']).toBe(ITERATIONS + 1);
-  }, 120_000 + REPLICAS * ITERATIONS * 20_000);
+  it(
+    `${REPLICAS} replicas × ${ITERATIONS} iterations: every correction once, one snapshot chain`,
+    async () => {
+      const fig = await runConcurrencyCampaign({ replicas: REPLICAS, iterations: ITERATIONS, seed: SEED });
+      report(fig);
+      expect(fig.violations).toEqual([]);
+      expect(fig.tried.snapshots).toBe(ITERATIONS);
+      expect(fig.held['every export line is in exactly one snapshot']).toBe(ITERATIONS + 1);
+    },
+    120_000 + REPLICAS * ITERATIONS * 20_000,
+  );
 });

@@ -7,11 +7,15 @@ const KILLS = envCount('RL_CHAOS_KILLS', 20);
 const SEED = envCount('RL_CHAOS_SEED', 1);
 
 describe('crash campaign: SIGKILL round and merge at seeded points, rerun', () => {
-  it(`survives ${KILLS} kill points with outputs identical to an uninterrupted run`, async () => {
-    const fig = await runCrashCampaign({ kills: KILLS, seed: SEED });
-    report(fig);
-    expect(fig.violations).toEqual([]);
-    expect(fig.tried.kills).toBeGreaterThanOrEqual(KILLS);
-    expect(fig.held['outputs byte-identical to the uninterrupted run']).toBeGreaterThanOrEqual(4);
-  }, 120_000 + KILLS * 10_000);
+  it(
+    `survives ${KILLS} kill points with outputs identical to an uninterrupted run`,
+    async () => {
+      const fig = await runCrashCampaign({ kills: KILLS, seed: SEED });
+      report(fig);
+      expect(fig.violations).toEqual([]);
+      expect(fig.tried.kills).toBeGreaterThanOrEqual(KILLS);
+      expect(fig.held['outputs byte-identical to the uninterrupted run']).toBeGreaterThanOrEqual(4);
+    },
+    120_000 + KILLS * 10_000,
+  );
 });

@@ -12,10 +12,14 @@ const dir = mkdtempSync(path.join(tmpdir(), 'rl-diff-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('differential campaign: every fast path against a plain reference selection', () => {
-  it(`${RUNS} seeded score and round runs select exactly what the reference selects`, async () => {
-    const fig = await runDifferentialCampaign({ runs: RUNS, seed: SEED, roundShare: 0.3, dir });
-    report(fig);
-    expect(fig.violations).toEqual([]);
-    expect((fig.tried['score runs'] ?? 0) + (fig.tried['round runs'] ?? 0)).toBeGreaterThanOrEqual(RUNS);
-  }, 60_000 + RUNS * 2_000);
+  it(
+    `${RUNS} seeded score and round runs select exactly what the reference selects`,
+    async () => {
+      const fig = await runDifferentialCampaign({ runs: RUNS, seed: SEED, roundShare: 0.3, dir });
+      report(fig);
+      expect(fig.violations).toEqual([]);
+      expect((fig.tried['score runs'] ?? 0) + (fig.tried['round runs'] ?? 0)).toBeGreaterThanOrEqual(RUNS);
+    },
+    60_000 + RUNS * 2_000,
+  );
 });

@@ -20,26 +20,38 @@ const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const PEM = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 /** A service-account key shaped exactly like the JSON file Google hands out. */
 const SA_KEY = {
-  type: 'service_account', project_id: 'acme-ml-prod', private_key_id: '1f2e3d4c5b6a79808f7e6d5c4b3a29181f2e3d4c',
-  private_key: PEM, client_email: 'reviewloop@acme-ml-prod.iam.gserviceaccount.com', client_id: '109876543210987654321',
+  type: 'service_account',
+  project_id: 'acme-ml-prod',
+  private_key_id: '1f2e3d4c5b6a79808f7e6d5c4b3a29181f2e3d4c',
+  private_key: PEM,
+  client_email: 'reviewloop@acme-ml-prod.iam.gserviceaccount.com',
+  client_id: '109876543210987654321',
   token_uri: 'https://oauth2.googleapis.com/token',
 };
 const KEY_BODY = PEM.split('\n')[1];
 
 describe('security: object names from input never escape the project root', () => {
   let dir: string;
-  beforeAll(() => { dir = mkdtempSync(path.join(tmpdir(), 'rl-sec-')); });
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rl-sec-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('rejects traversal, absolute, NUL/control and reserved names with PATH_INVALID', async () => {
     const store = projectStore(new LocalStore(path.join(dir, 'root')), 'p');
     for (const name of ['../x', 'a/../../x', '/etc/passwd', 'C:\\x', 'a\\..\\b', 'a\u0000b', 'a\nb', 'a\u007fb', '.', 'a/./b', '', '..']) {
-      const err = await store.write(name, 'x').then(() => null, (e: unknown) => e);
+      const err = await store.write(name, 'x').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isReviewloopError(err, 'PATH_INVALID'), JSON.stringify(name)).toBe(true);
     }
     const root = new LocalStore(path.join(dir, 'root'));
     for (const name of ['.reviewloop-tmp/tmp/x', '.reviewloop-tmp/locks/y.lock']) {
-      const err = await root.write(name, 'x').then(() => null, (e: unknown) => e);
+      const err = await root.write(name, 'x').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(isReviewloopError(err, 'PATH_INVALID'), name).toBe(true);
     }
   });
@@ -48,7 +60,10 @@ describe('security: object names from input never escape the project root', () =
     const rootDir = path.join(dir, 'merge-root');
     // A tempting target outside the project: items a path-joining merge would pick up.
     mkdirSync(path.join(dir, 'evil'), { recursive: true });
-    writeFileSync(path.join(dir, 'evil', 'items.jsonl'), `${JSON.stringify({ id: 'x1', rank: 1, audit: false, p: null, score: 9, model: 'stolen', source: 'evil', prediction: {} })}\n`);
+    writeFileSync(
+      path.join(dir, 'evil', 'items.jsonl'),
+      `${JSON.stringify({ id: 'x1', rank: 1, audit: false, p: null, score: 9, model: 'stolen', source: 'evil', prediction: {} })}\n`,
+    );
     const config = loopConfig(rootDir);
     const store = projectStore(new LocalStore(rootDir), 'intents');
     const line = { text: 'hi', accept: ['billing'], answer: 'accept', _input_hash: 1, _task_hash: 2, meta: { id: 'x1', round: '../../../evil' } };
@@ -72,7 +87,10 @@ describe('security: BigQuery identifiers from config are validated, values are p
   });
 
   it('the sink itself refuses a bad dataset before any request', async () => {
-    const err = await openBigQuerySink({ projectId: 'acme-ml-prod', dataset: 'x`; DROP', location: 'US', apiEndpoint: 'http://127.0.0.1:1' } as never).then(() => null, (e: unknown) => e);
+    const err = await openBigQuerySink({ projectId: 'acme-ml-prod', dataset: 'x`; DROP', location: 'US', apiEndpoint: 'http://127.0.0.1:1' } as never).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(isReviewloopError(err, 'STATS_FAILED')).toBe(true);
   });
 
@@ -92,7 +110,10 @@ describe('security: BigQuery identifiers from config are validated, values are p
 describe('security: signed URL TTL is bounded', () => {
   const signer = new MediaSigner({ credentials: { client_email: SA_KEY.client_email, private_key: PEM }, now: () => Date.UTC(2026, 10, 27) });
   it.each([0, -1, 1.5, MAX_SIGNED_URL_TTL_SECONDS + 1, Infinity, NaN])('refuses TTL %s with CONFIG_INVALID', async (ttl) => {
-    const err = await signer.signRead('gs://bucket/img/a.jpg', ttl).then(() => null, (e: unknown) => e);
+    const err = await signer.signRead('gs://bucket/img/a.jpg', ttl).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(isReviewloopError(err, 'CONFIG_INVALID')).toBe(true);
   });
   it('config caps queue.signedUrlTtlSeconds at 7 days', () => {
@@ -112,7 +133,12 @@ describe('security: secrets and signed URLs never reach logs or error output', (
 
   function captured(fn: (log: ReturnType<typeof createLogger>) => void): string {
     let out = '';
-    const stream = new Writable({ write(chunk, _e, cb) { out += chunk.toString(); cb(); } });
+    const stream = new Writable({
+      write(chunk, _e, cb) {
+        out += chunk.toString();
+        cb();
+      },
+    });
     fn(createLogger({ stream, json: true, level: 'DEBUG' }));
     return out;
   }
@@ -148,7 +174,12 @@ describe('security: secrets and signed URLs never reach logs or error output', (
       // A config path that carries a signed URL's query (as a pasted URL would): the error quotes the path.
       const bad = path.join(dir, `media.jpg?X-Goog-Credential=x&X-Goog-Signature=${signature()}`);
       let err = '';
-      const code = await main(['node', 'reviewloop', 'round', '-c', bad, '--round', '20261101T0200Z'], { out: () => undefined, err: (s) => { err += s; } });
+      const code = await main(['node', 'reviewloop', 'round', '-c', bad, '--round', '20261101T0200Z'], {
+        out: () => undefined,
+        err: (s) => {
+          err += s;
+        },
+      });
       expect(code).toBe(78);
       // The line was quoted (so there was something to redact), without its secrets.
       expect(err).toContain('X-Goog-Signature=REDACTED');

@@ -42,7 +42,9 @@ describe('reviewloop CLI as a user runs it', () => {
     // The quality summary leads with audit estimates per model and round: intent-v2's audit has 11 of 12 right,
     // Wilson by hand: centre (0.9167 + 0.1601)/1.3201 = 0.8156, half-width 1.96·√(0.006366 + 0.006669)/1.3201 = 0.1695.
     const quality = demo.out.slice(demo.out.indexOf('model quality, estimated from the random audit slice'));
-    expect(quality).toMatch(/^model quality, estimated from the random audit slice \(95% intervals, per model and round\):\n  support-intents \(snapshot v2\):\n    model intent-v1, round 20261101T0200Z: accuracy 1\.00 \[0\.76, 1\.00\], n = 12 audited\n    model intent-v2, round 20261108T0200Z: accuracy 0\.92 \[0\.65, 0\.99\], n = 12 audited\n    reviewed items, selected for doubt: not a quality estimate — /);
+    expect(quality).toMatch(
+      /^model quality, estimated from the random audit slice \(95% intervals, per model and round\):\n {2}support-intents \(snapshot v2\):\n {4}model intent-v1, round 20261101T0200Z: accuracy 1\.00 \[0\.76, 1\.00\], n = 12 audited\n {4}model intent-v2, round 20261108T0200Z: accuracy 0\.92 \[0\.65, 0\.99\], n = 12 audited\n {4}reviewed items, selected for doubt: not a quality estimate — /,
+    );
     expect(quality).toMatch(/model ner-v2, round 20261108T0200Z: span f1 \d\.\d\d \[\d\.\d\d, \d\.\d\d\], n = 6 audited — LOW N/);
     expect(existsSync(path.join(dir, 'demo/report.html'))).toBe(true);
     expect(existsSync(path.join(dir, 'demo/data/support-intents/snapshots/v000002/data.arrow'))).toBe(true);
@@ -61,12 +63,21 @@ describe('reviewloop CLI as a user runs it', () => {
     expect(status.code, status.err).toBe(0);
     expect(status.out).toMatch(/support-intents \(textcat/);
     expect(status.out).toMatch(/snapshot: v2/);
-    expect(status.out).toContain('  quality (audit estimates, 95% intervals, snapshot v2):\n    model intent-v1, round 20261101T0200Z: accuracy 1.00 [0.76, 1.00], n = 12 audited\n');
+    expect(status.out).toContain(
+      '  quality (audit estimates, 95% intervals, snapshot v2):\n    model intent-v1, round 20261101T0200Z: accuracy 1.00 [0.76, 1.00], n = 12 audited\n',
+    );
     expect(status.out).toMatch(/reviewed items, selected for doubt: not a quality estimate/);
     const json = JSON.parse(cli(['status', '-c', cfg, '--json']).out);
     expect(json.projects.map((p: { project: string }) => p.project)).toEqual(['support-intents', 'contract-entities']);
     const intents = json.projects[0];
-    expect(intents.quality.estimates[1]).toMatchObject({ model: 'intent-v2', round_id: '20261108T0200Z', measure: 'accuracy', n_sample: 12, method: 'wilson score', flag: null });
+    expect(intents.quality.estimates[1]).toMatchObject({
+      model: 'intent-v2',
+      round_id: '20261108T0200Z',
+      measure: 'accuracy',
+      n_sample: 12,
+      method: 'wilson score',
+      flag: null,
+    });
     expect(intents.quality.estimates[1].ci_low).toBeCloseTo(0.6461, 4);
     expect(intents.quality.estimates[1].ci_high).toBeCloseTo(0.9851, 4);
     expect(intents.quality.reviewed.note).toBe('reviewed items, selected for doubt: not a quality estimate');
@@ -74,8 +85,11 @@ describe('reviewloop CLI as a user runs it', () => {
     expect(intents.conflicts).toBeGreaterThan(0);
     const q = cli(['query', '-c', cfg, 'SELECT project, count(*) AS n FROM rounds GROUP BY project ORDER BY project', '--json']);
     expect(q.code, q.err).toBe(0);
-    expect(JSON.parse(q.out)).toEqual([{ project: 'contract-entities', n: 2 }, { project: 'support-intents', n: 2 }]);
-    const table = cli(['query', '-c', cfg, 'SELECT round_id, items_queued FROM rounds WHERE project = \'support-intents\' ORDER BY 1']);
+    expect(JSON.parse(q.out)).toEqual([
+      { project: 'contract-entities', n: 2 },
+      { project: 'support-intents', n: 2 },
+    ]);
+    const table = cli(['query', '-c', cfg, "SELECT round_id, items_queued FROM rounds WHERE project = 'support-intents' ORDER BY 1"]);
     expect(table.out).toMatch(/round_id\s+items_queued\n-+\s+-+\n20261101T0200Z\s+120/);
     const report = cli(['report', '-c', cfg, '--project', 'support-intents', '--out', path.join(dir, 'r.html')]);
     expect(report.code, report.err).toBe(0);
@@ -104,7 +118,10 @@ describe('reviewloop CLI as a user runs it', () => {
 
   it('needs a round id when the project has no schedule (exit 2), and names missing projects', () => {
     const cfg = path.join(dir, 'nosched.yaml');
-    writeFileSync(cfg, 'storage: {root: ./x}\nstats: {sink: none}\nprojects:\n  - {name: p, task: textcat, labels: [a, b], strategy: {name: entropy, topK: 5}}\n');
+    writeFileSync(
+      cfg,
+      'storage: {root: ./x}\nstats: {sink: none}\nprojects:\n  - {name: p, task: textcat, labels: [a, b], strategy: {name: entropy, topK: 5}}\n',
+    );
     expect(cli(['round', '-c', cfg]).code).toBe(2);
     const r = cli(['merge', '-c', cfg, '--project', 'nope']);
     expect(r.code).toBe(78);

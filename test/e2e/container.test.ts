@@ -14,15 +14,24 @@ import { parseAllDocuments, stringify } from 'yaml';
 
 const ROOT = resolve('.');
 const dirs: string[] = [];
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
-interface Instruction { op: string; args: string; stage: number }
+interface Instruction {
+  op: string;
+  args: string;
+  stage: number;
+}
 
 /** Dockerfile instructions with continuation lines joined and comments dropped. */
 function instructions(text: string): Instruction[] {
   const out: Instruction[] = [];
   let stage = -1;
-  const joined = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+  const joined = text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
   for (const line of joined) {
     const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
     if (!m) throw new Error(`unparseable Dockerfile line: ${line}`);
@@ -58,7 +67,10 @@ describe('Dockerfile', () => {
       expect(image, f.args).toMatch(new RegExp(`^node:${major}\\.\\d+\\.\\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$`));
       expect(f.args).not.toMatch(/latest/);
     }
-    expect(new Set(froms.map((f) => f.args.split(/\s+/)[0])).size, 'build and runtime on the same base (the native module is built against its Node and glibc)').toBe(1);
+    expect(
+      new Set(froms.map((f) => f.args.split(/\s+/)[0])).size,
+      'build and runtime on the same base (the native module is built against its Node and glibc)',
+    ).toBe(1);
     expect(froms[0].args).toMatch(/\sAS\s+build$/i);
   });
 
@@ -71,7 +83,8 @@ describe('Dockerfile', () => {
     const script = /^node -e "(.*)"$/.exec(check!)?.[1];
     expect(script, check).toBeDefined();
     const run = (dist: string) => spawnSync(process.execPath, ['-e', script!.replaceAll('/src/dist/', `${dist}/`)], { encoding: 'utf8' });
-    if (existsSync(join(ROOT, 'dist', 'native', 'scan-settle.node'))) expect(run(join(ROOT, 'dist')).status, 'the check passes on a build with the module').toBe(0);
+    if (existsSync(join(ROOT, 'dist', 'native', 'scan-settle.node')))
+      expect(run(join(ROOT, 'dist')).status, 'the check passes on a build with the module').toBe(0);
     const empty = mkdtempSync(join(tmpdir(), 'rl-nonative-'));
     dirs.push(empty);
     const missing = run(empty);
@@ -117,21 +130,33 @@ describe('Dockerfile', () => {
     expect(hc?.args).not.toMatch(/curl|wget/);
     expect(JSON.parse(runtime.find((i) => i.op === 'CMD')!.args)).toEqual(['run', '-c', '/config/reviewloop.yaml']);
     expect(ins.some((i) => i.op === 'ADD')).toBe(false);
-    expect(ins.filter((i) => i.op === 'ENV' || i.op === 'ARG').map((i) => i.args).join(' ')).not.toMatch(/(KEY|TOKEN|SECRET|PASSWORD)=/i);
+    expect(
+      ins
+        .filter((i) => i.op === 'ENV' || i.op === 'ARG')
+        .map((i) => i.args)
+        .join(' '),
+    ).not.toMatch(/(KEY|TOKEN|SECRET|PASSWORD)=/i);
   });
 
   it('has a .dockerignore that keeps dependencies, build output, tests and git out of the context', () => {
-    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
     expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', 'test', '*.duckdb']));
     // Nothing the build stage copies may be ignored.
-    for (const keep of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'config', 'scoring', 'domain', 'worker', 'bin']) expect(ignored).not.toContain(keep);
+    for (const keep of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'config', 'scoring', 'domain', 'worker', 'bin'])
+      expect(ignored).not.toContain(keep);
   });
 
   it('ships deployment examples with probes on the ops endpoints', () => {
-    const docs = readdirSync(join(ROOT, 'deploy')).filter((f) => f.endsWith('.yaml')).flatMap((f) => parseAllDocuments(readFileSync(join(ROOT, 'deploy', f), 'utf8')).map((d) => {
-      expect(d.errors, f).toEqual([]);
-      return d.toJSON() as { kind: string; spec: any };
-    }));
+    const docs = readdirSync(join(ROOT, 'deploy'))
+      .filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) =>
+        parseAllDocuments(readFileSync(join(ROOT, 'deploy', f), 'utf8')).map((d) => {
+          expect(d.errors, f).toEqual([]);
+          return d.toJSON() as { kind: string; spec: any };
+        }),
+      );
     const kinds = docs.map((d) => d.kind).sort();
     expect(kinds).toEqual(expect.arrayContaining(['Deployment', 'Job', 'Service']));
     const dep = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0];
@@ -152,13 +177,19 @@ describe('the runtime stage, performed on the host', () => {
     for (const f of ['package.json', 'package-lock.json']) cpSync(join(ROOT, f), join(app, f));
     cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
     cpSync(join(ROOT, 'bin'), join(app, 'bin'), { recursive: true });
-    const install = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, encoding: 'utf8', timeout: 300_000 });
+    const install = spawnSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: app,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     expect(install.status, install.stderr).toBe(0);
     const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const dep of Object.keys(pkg.dependencies)) expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(true);
     // Packages the lockfile marks dev-only (typescript, vitest, …) stay out; shared ones like @types/node may be prod deps of a dependency.
     const lock = JSON.parse(readFileSync(join(app, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-    const devOnly = Object.entries(lock.packages).filter(([name, p]) => p.dev && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(name)).map(([name]) => name);
+    const devOnly = Object.entries(lock.packages)
+      .filter(([name, p]) => p.dev && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(name))
+      .map(([name]) => name);
     expect(devOnly).toEqual(expect.arrayContaining(['node_modules/typescript', 'node_modules/vitest']));
     for (const name of devOnly) expect(existsSync(join(app, name)), name).toBe(false);
 
@@ -168,15 +199,33 @@ describe('the runtime stage, performed on the host', () => {
     mkdirSync(join(work, 'data', 'p', 'predictions'), { recursive: true });
     const lines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ id: `x${i}`, text: `item ${i}`, probs: { a: (i % 10) / 10, b: 1 - (i % 10) / 10 } }));
     writeFileSync(join(work, 'data', 'p', 'predictions', 'a.jsonl'), `${lines.join('\n')}\n`);
-    const port = await new Promise<number>((ok) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => ok(p)); }); });
-    writeFileSync(join(work, 'reviewloop.yaml'), stringify({
-      storage: { root: './data' }, stats: { sink: 'duckdb' }, worker: { threads: 1, httpPort: port },
-      projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 10 }, schedule: { round: '0 0 1 1 *' } }],
-    }));
-    const proc = spawn(process.execPath, [join(app, 'bin', 'reviewloop.js'), 'run', '-c', join(work, 'reviewloop.yaml')], { cwd: work, env: { ...process.env, NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const port = await new Promise<number>((ok) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => ok(p));
+      });
+    });
+    writeFileSync(
+      join(work, 'reviewloop.yaml'),
+      stringify({
+        storage: { root: './data' },
+        stats: { sink: 'duckdb' },
+        worker: { threads: 1, httpPort: port },
+        projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 10 }, schedule: { round: '0 0 1 1 *' } }],
+      }),
+    );
+    const proc = spawn(process.execPath, [join(app, 'bin', 'reviewloop.js'), 'run', '-c', join(work, 'reviewloop.yaml')], {
+      cwd: work,
+      env: { ...process.env, NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    proc.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    proc.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     const exited = new Promise<number | null>((ok) => proc.on('exit', (code) => ok(code)));
     try {
       const deadline = Date.now() + 60_000;
@@ -189,7 +238,8 @@ describe('the runtime stage, performed on the host', () => {
       expect(await health!.text()).toBe('ok\n');
       // The start-up pass runs the due round with the scoring pool and DuckDB from production deps.
       const roundsDir = join(work, 'data', 'p', 'rounds');
-      while (Date.now() < deadline && !(existsSync(roundsDir) && readdirSync(roundsDir).some((r) => existsSync(join(roundsDir, r, 'manifest.json'))))) await new Promise((r) => setTimeout(r, 200));
+      while (Date.now() < deadline && !(existsSync(roundsDir) && readdirSync(roundsDir).some((r) => existsSync(join(roundsDir, r, 'manifest.json')))))
+        await new Promise((r) => setTimeout(r, 200));
       expect(readdirSync(roundsDir), out).toHaveLength(1);
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
       expect(await ready.json(), out).toEqual({ ready: true, checks: { config: 'ok', store: 'ok', stats: 'ok', jobs: 'ok' } });

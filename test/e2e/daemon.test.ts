@@ -32,10 +32,18 @@ interface Daemon {
 }
 
 /** A job's end as the daemon logs it: the typed fields, not the wording. */
-interface SlotFinished { event: 'slot-finished'; job: string; slot: string; outcome: 'success' | 'failed' | 'aborted'; code?: string }
+interface SlotFinished {
+  event: 'slot-finished';
+  job: string;
+  slot: string;
+  outcome: 'success' | 'failed' | 'aborted';
+  code?: string;
+}
 
 const finished = (d: Daemon, job: string, outcome?: SlotFinished['outcome']): SlotFinished[] =>
-  d.lines.filter((l): l is Record<string, unknown> & SlotFinished => l.event === 'slot-finished' && l.job === job && (outcome === undefined || l.outcome === outcome));
+  d.lines.filter(
+    (l): l is Record<string, unknown> & SlotFinished => l.event === 'slot-finished' && l.job === job && (outcome === undefined || l.outcome === outcome),
+  );
 
 /** `holdChunkMs`: every scoring chunk of the daemon's rounds waits this long first (test/helpers/held-chunks-cli.mjs). */
 function start(args: string[], holdChunkMs?: number): Daemon {
@@ -51,17 +59,25 @@ function start(args: string[], holdChunkMs?: number): Daemon {
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line) as Record<string, unknown>); } catch { lines.push({ message: line }); }
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        lines.push({ message: line });
+      }
       events.emit('line', lines[lines.length - 1]);
     }
   });
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-  const exit = new Promise<{ code: number | null; at: number }>((ok) => proc.on('exit', (code) => {
-    if (code !== 0 && stderr) lines.push({ message: `stderr: ${stderr}` });
-    ok({ code, at: Date.now() });
-    events.emit('exit');
-  }));
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
+  });
+  const exit = new Promise<{ code: number | null; at: number }>((ok) =>
+    proc.on('exit', (code) => {
+      if (code !== 0 && stderr) lines.push({ message: `stderr: ${stderr}` });
+      ok({ code, at: Date.now() });
+      events.emit('exit');
+    }),
+  );
   return { proc, lines, events, exit };
 }
 
@@ -75,7 +91,10 @@ function until<T>(what: string, fn: () => T | undefined | false | null, timeoutM
   return new Promise<T>((resolve, reject) => {
     const stop = () => {
       clearTimeout(timer);
-      for (const d of daemons) { d.events.off('line', check); d.events.off('exit', exited); }
+      for (const d of daemons) {
+        d.events.off('line', check);
+        d.events.off('exit', exited);
+      }
     };
     const fail = (why: string) => {
       stop();
@@ -84,16 +103,27 @@ function until<T>(what: string, fn: () => T | undefined | false | null, timeoutM
     };
     const check = () => {
       const v = fn();
-      if (v) { stop(); resolve(v); }
+      if (v) {
+        stop();
+        resolve(v);
+      }
     };
     const exited = () => fail('a daemon exited');
     const timer = setTimeout(() => fail('timed out'), timeoutMs);
-    for (const d of daemons) { d.events.on('line', check); d.events.on('exit', exited); }
+    for (const d of daemons) {
+      d.events.on('line', check);
+      d.events.on('exit', exited);
+    }
     check();
   });
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs: number, daemons: Daemon[] = []): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | null | Promise<T | undefined | false | null>,
+  timeoutMs: number,
+  daemons: Daemon[] = [],
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -122,11 +152,24 @@ function setup(name: string, worker: Record<string, unknown>, schedule: Record<s
   const project = join(dir, 'data', 'intents');
   mkdirSync(join(project, 'predictions'), { recursive: true });
   const writeConfig = (file: string, extra: Record<string, unknown> = {}) => {
-    writeFileSync(join(dir, file), stringify({
-      storage: { root: './data' }, stats,
-      worker: { threads: 1, chunkBytes: 65536, ...worker, ...extra },
-      projects: [{ name: 'intents', task: 'textcat', labels: [...INTENT_LABELS], strategy: { name: 'entropy', topK: 40, auditFraction: 0.1, seed: 3 }, queue: { view: 'choice' }, schedule }],
-    }));
+    writeFileSync(
+      join(dir, file),
+      stringify({
+        storage: { root: './data' },
+        stats,
+        worker: { threads: 1, chunkBytes: 65536, ...worker, ...extra },
+        projects: [
+          {
+            name: 'intents',
+            task: 'textcat',
+            labels: [...INTENT_LABELS],
+            strategy: { name: 'entropy', topK: 40, auditFraction: 0.1, seed: 3 },
+            queue: { view: 'choice' },
+            schedule,
+          },
+        ],
+      }),
+    );
     return join(dir, file);
   };
   const gold = new Map<string, string>();
@@ -137,10 +180,24 @@ function setup(name: string, worker: Record<string, unknown>, schedule: Record<s
   };
   const rounds = () => (existsSync(join(project, 'rounds')) ? readdirSync(join(project, 'rounds')).sort() : []);
   const complete = () => rounds().filter((r) => existsSync(join(project, 'rounds', r, 'manifest.json')));
-  const snapshots = () => (existsSync(join(project, 'snapshots')) ? readdirSync(join(project, 'snapshots')).filter((v) => existsSync(join(project, 'snapshots', v, 'manifest.json'))).sort() : []);
+  const snapshots = () =>
+    existsSync(join(project, 'snapshots'))
+      ? readdirSync(join(project, 'snapshots'))
+          .filter((v) => existsSync(join(project, 'snapshots', v, 'manifest.json')))
+          .sort()
+      : [];
   const review = (round: string, file: string, seed: number) => {
-    const tasks = readFileSync(join(project, 'rounds', round, 'queue.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const text = reviewChoice(tasks, gold, { dataset: 'intents', annotator: { name: 'alice', errorRate: 0.05, ignoreRate: 0.02, paceSeconds: 10 }, startAt: 1_795_000_000, labels: INTENT_LABELS, seed });
+    const tasks = readFileSync(join(project, 'rounds', round, 'queue.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const text = reviewChoice(tasks, gold, {
+      dataset: 'intents',
+      annotator: { name: 'alice', errorRate: 0.05, ignoreRate: 0.02, paceSeconds: 10 },
+      startAt: 1_795_000_000,
+      labels: INTENT_LABELS,
+      seed,
+    });
     mkdirSync(join(project, 'annotations', round), { recursive: true });
     writeFileSync(join(project, 'annotations', round, `${file}.jsonl`), text);
   };
@@ -174,10 +231,15 @@ describe.concurrent('reviewloop run', () => {
     expect(readFileSync(join(s.project, 'reports', 'report-v000001.html'), 'utf8')).toMatch(/<svg[\s\S]*Drift over rounds/);
 
     // A manifest is visible a moment before its run is counted (stats, done marker): wait for the count.
-    const m = await waitFor('/metrics to count both rounds', async () => {
-      const now = await metrics(port);
-      return now.get('reviewloop_runs_total{project="intents",job="round",outcome="success"}') === s.complete().length && now;
-    }, 20_000, [d]);
+    const m = await waitFor(
+      '/metrics to count both rounds',
+      async () => {
+        const now = await metrics(port);
+        return now.get('reviewloop_runs_total{project="intents",job="round",outcome="success"}') === s.complete().length && now;
+      },
+      20_000,
+      [d],
+    );
     expect(m.get('reviewloop_runs_total{project="intents",job="merge",outcome="success"}')).toBeGreaterThanOrEqual(2);
     expect(m.get('reviewloop_items_scored_total{project="intents"}')).toBe(3000);
     expect(m.get('reviewloop_queue_items{project="intents"}')).toBe(m2.counts.queued);
@@ -190,10 +252,15 @@ describe.concurrent('reviewloop run', () => {
 
     // An export nobody merged yet shows up as backlog (the merge of this minute already ran).
     s.review(r2, 'bob', 2);
-    const backlog = await waitFor('the pending export in /metrics', async () => {
-      const now = await metrics(port);
-      return now.get('reviewloop_merge_pending_exports{project="intents"}') === 1 && now;
-    }, 20_000, [d]);
+    const backlog = await waitFor(
+      'the pending export in /metrics',
+      async () => {
+        const now = await metrics(port);
+        return now.get('reviewloop_merge_pending_exports{project="intents"}') === 1 && now;
+      },
+      20_000,
+      [d],
+    );
     expect(backlog.get('reviewloop_merge_lag_seconds{project="intents"}')).toBeGreaterThan(0);
 
     // SIGHUP with an invalid file: reported, counted, and the running config stays.
@@ -204,10 +271,23 @@ describe.concurrent('reviewloop run', () => {
     // Each reload's result is counted before its log line: the counters are the typed record to wait on.
     await waitFor('the rejected reload', async () => (await metrics(port)).get('reviewloop_config_reloads_total{result="invalid"}') === 1, 10_000, [d]);
     // The rejection names the path of the bad field.
-    expect(d.lines.filter((l) => l.severity === 'ERROR').map((l) => String(l.message)).join('\n')).toMatch(/projects\[0\]\.strategy\.topK/);
+    expect(
+      d.lines
+        .filter((l) => l.severity === 'ERROR')
+        .map((l) => String(l.message))
+        .join('\n'),
+    ).toMatch(/projects\[0\]\.strategy\.topK/);
     writeFileSync(cfgPath, good);
     d.proc.kill('SIGHUP');
-    const after = await waitFor('the accepted reload', async () => { const m = await metrics(port); return m.get('reviewloop_config_reloads_total{result="ok"}') === 1 && m; }, 10_000, [d]);
+    const after = await waitFor(
+      'the accepted reload',
+      async () => {
+        const m = await metrics(port);
+        return m.get('reviewloop_config_reloads_total{result="ok"}') === 1 && m;
+      },
+      10_000,
+      [d],
+    );
     expect(after.get('reviewloop_config_reloads_total{result="invalid"}')).toBe(1);
 
     const round1Log = d.lines.find((l) => l.round === r1 && l.event === 'slot-finished');
@@ -273,12 +353,25 @@ describe.concurrent('reviewloop run', () => {
     const doneIds = (job: string) => readdirSync(join(s.project, 'state', 'done', job)).sort();
     const sum = (ms: Array<Map<string, number>>, key: string) => ms.reduce((acc, m) => acc + (m.get(key) ?? 0), 0);
     // Each slot ran on exactly one replica: successful runs summed over replicas = slots done.
-    const scraped = await waitFor('metrics that account for every finished slot', async () => {
-      const ms = await Promise.all(ports.map((p) => metrics(p)));
-      return sum(ms, 'reviewloop_runs_total{project="intents",job="round",outcome="success"}') === doneIds('round').length
-        && sum(ms, 'reviewloop_runs_total{project="intents",job="merge",outcome="success"}') === doneIds('merge').length && ms;
-    }, 20_000, replicas);
-    await Promise.all(replicas.map(async (r) => { r.proc.kill('SIGTERM'); expect((await r.exit).code).toBe(0); }));
+    const scraped = await waitFor(
+      'metrics that account for every finished slot',
+      async () => {
+        const ms = await Promise.all(ports.map((p) => metrics(p)));
+        return (
+          sum(ms, 'reviewloop_runs_total{project="intents",job="round",outcome="success"}') === doneIds('round').length &&
+          sum(ms, 'reviewloop_runs_total{project="intents",job="merge",outcome="success"}') === doneIds('merge').length &&
+          ms
+        );
+      },
+      20_000,
+      replicas,
+    );
+    await Promise.all(
+      replicas.map(async (r) => {
+        r.proc.kill('SIGTERM');
+        expect((await r.exit).code).toBe(0);
+      }),
+    );
 
     const roundSlots = doneIds('round');
     expect(roundSlots.length).toBeGreaterThanOrEqual(2);
@@ -289,10 +382,18 @@ describe.concurrent('reviewloop run', () => {
     expect([...starts].sort()).toEqual(roundSlots);
     // Every slot finished once, on one replica, with success: no slot ran twice and none failed.
     for (const job of ['round', 'merge']) {
-      expect(replicas.flatMap((r) => finished(r, job)).map((l) => `${l.slot} ${l.outcome}`).sort(), job).toEqual(doneIds(job).map((id) => `${id} success`));
+      expect(
+        replicas
+          .flatMap((r) => finished(r, job))
+          .map((l) => `${l.slot} ${l.outcome}`)
+          .sort(),
+        job,
+      ).toEqual(doneIds(job).map((id) => `${id} success`));
     }
     // The others saw the lease or the finished slot and skipped.
-    const skippedBy = scraped.map((m) => [...m].filter(([k]) => k.startsWith('reviewloop_skipped_total') && /reason="(lease|done)"/.test(k)).reduce((a, [, v]) => a + v, 0));
+    const skippedBy = scraped.map((m) =>
+      [...m].filter(([k]) => k.startsWith('reviewloop_skipped_total') && /reason="(lease|done)"/.test(k)).reduce((a, [, v]) => a + v, 0),
+    );
     expect(skippedBy.every((n) => n > 0)).toBe(true);
     expect(replicas.every((r) => r.lines.some((l) => /replica \S+-\d+-[0-9a-f]{6}/.test(String(l.message))))).toBe(true);
   }, 150_000);

@@ -25,15 +25,39 @@ const OPTIONS = ['billing', 'shipping', 'returns'].map((id) => ({ id, text: id }
 /** A choice-view answer shaped like Prodigy's db-out lines (test/fixtures/prodigy/choice_entity_links.jsonl), with a named session. */
 function answer(id: string, accept: string[], session: string | null, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
-    text: `${TEXT72} (${id})`, options: OPTIONS, meta: { id }, _input_hash: id.length * 7919, _task_hash: id.length * 104729,
-    _view_id: 'choice', accept, answer: 'accept', _timestamp: 1764748800 + id.length,
+    text: `${TEXT72} (${id})`,
+    options: OPTIONS,
+    meta: { id },
+    _input_hash: id.length * 7919,
+    _task_hash: id.length * 104729,
+    _view_id: 'choice',
+    accept,
+    answer: 'accept',
+    _timestamp: 1764748800 + id.length,
     ...(session ? { _session_id: `support_intents-${session}`, _annotator_id: `support_intents-${session}` } : { _session_id: null }),
     ...extra,
   });
 }
 const imageBoxes = JSON.stringify({
-  image: 'gs://bucket/img/0001.jpg', width: 640, height: 480, _input_hash: 5, _task_hash: 6, _view_id: 'image_manual', answer: 'accept',
-  spans: [{ label: 'car', points: [[10, 10], [200, 10], [200, 90], [10, 90]], type: 'rect' }],
+  image: 'gs://bucket/img/0001.jpg',
+  width: 640,
+  height: 480,
+  _input_hash: 5,
+  _task_hash: 6,
+  _view_id: 'image_manual',
+  answer: 'accept',
+  spans: [
+    {
+      label: 'car',
+      points: [
+        [10, 10],
+        [200, 10],
+        [200, 90],
+        [10, 90],
+      ],
+      type: 'rect',
+    },
+  ],
 });
 
 describe('exports checked against the project, per line and per file', () => {
@@ -41,54 +65,92 @@ describe('exports checked against the project, per line and per file', () => {
   let cfg: string;
   let annotations: string;
   const snapshot = (v: number, file: string) => readFileSync(path.join(dir, 'root/support-intents/snapshots', `v${String(v).padStart(6, '0')}`, file), 'utf8');
-  const status = () => JSON.parse(cli(['status', '-c', cfg, '--json']).out) as { projects: Array<{ pendingExports: string[]; quarantinedExports: Array<{ name: string; reason: string }> }> };
+  const status = () =>
+    JSON.parse(cli(['status', '-c', cfg, '--json']).out) as {
+      projects: Array<{ pendingExports: string[]; quarantinedExports: Array<{ name: string; reason: string }> }>;
+    };
 
   beforeAll(() => {
     expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-exports-'));
     cfg = path.join(dir, 'reviewloop.yaml');
-    writeFileSync(cfg, [
-      'storage: { root: ./root }', 'stats: { sink: none }', 'projects:',
-      '  - name: support-intents', '    task: textcat', '    labels: [billing, shipping, returns]',
-      '    strategy: { name: entropy, topK: 5 }', '    queue: { annotators: [alice, bob], overlap: 1 }', '    merge: { conflict: majority }', '',
-    ].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        'storage: { root: ./root }',
+        'stats: { sink: none }',
+        'projects:',
+        '  - name: support-intents',
+        '    task: textcat',
+        '    labels: [billing, shipping, returns]',
+        '    strategy: { name: entropy, topK: 5 }',
+        '    queue: { annotators: [alice, bob], overlap: 1 }',
+        '    merge: { conflict: majority }',
+        '',
+      ].join('\n'),
+    );
     annotations = path.join(dir, 'root/support-intents/annotations/r1');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('push-annotations refuses wrong answers, naming every line, and uploads nothing', () => {
     const file = path.join(dir, 'alice.jsonl');
-    writeFileSync(file, [
-      answer('t1', ['billing'], 'alice'),
-      answer('t2', ['NOT_A_LABEL'], 'alice'),
-      answer('t3', ['returns'], 'alice', { _timestamp: 1e300 }),
-      imageBoxes,
-      answer('t5', ['shipping'], 'alice', { spans: [{ start: 0, end: 1e9, label: 'shipping' }], _view_id: 'ner_manual' }),
-      '',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        answer('t1', ['billing'], 'alice'),
+        answer('t2', ['NOT_A_LABEL'], 'alice'),
+        answer('t3', ['returns'], 'alice', { _timestamp: 1e300 }),
+        imageBoxes,
+        answer('t5', ['shipping'], 'alice', { spans: [{ start: 0, end: 1e9, label: 'shipping' }], _view_id: 'ner_manual' }),
+        '',
+      ].join('\n'),
+    );
     const r = cli(['push-annotations', file, '--round', 'r1', '--allow-unknown-round', '-c', cfg]);
     expect(r.code).toBe(1);
     expect(r.err).toContain('4 bad line(s), nothing uploaded');
-    for (const [line, field] of [[2, 'accept[0]'], [3, '_timestamp'], [4, 'image'], [5, 'spans[0]']] as const) expect(r.err).toContain(`${file} line ${line}: ${field}:`);
+    for (const [line, field] of [
+      [2, 'accept[0]'],
+      [3, '_timestamp'],
+      [4, 'image'],
+      [5, 'spans[0]'],
+    ] as const)
+      expect(r.err).toContain(`${file} line ${line}: ${field}:`);
     expect(existsSync(annotations)).toBe(false);
   });
 
   it('merge rejects the same lines when the file arrives another way, counts a repeated line once, and names reviewers by session', () => {
     mkdirSync(annotations, { recursive: true });
     const repeated = answer('t1', ['billing'], 'alice');
-    writeFileSync(path.join(annotations, 'dataset.jsonl'), [
-      repeated, repeated, answer('t1', ['shipping'], 'bob'),
-      answer('t2', ['NOT_A_LABEL'], 'alice'), answer('t3', ['returns'], 'alice', { _timestamp: 1e300 }), imageBoxes, '',
-    ].join('\n'));
+    writeFileSync(
+      path.join(annotations, 'dataset.jsonl'),
+      [
+        repeated,
+        repeated,
+        answer('t1', ['shipping'], 'bob'),
+        answer('t2', ['NOT_A_LABEL'], 'alice'),
+        answer('t3', ['returns'], 'alice', { _timestamp: 1e300 }),
+        imageBoxes,
+        '',
+      ].join('\n'),
+    );
     const m = cli(['merge', '-c', cfg]);
     expect(m.code, m.err).toBe(0);
     const manifest = JSON.parse(snapshot(1, 'manifest.json'));
     expect(manifest.counts).toMatchObject({ answers: 2, duplicates: 1, badLines: 3 });
-    const rejects = snapshot(1, 'rejects.jsonl').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const rejects = snapshot(1, 'rejects.jsonl')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(rejects.map((x) => [x.object, x.line, x.field])).toEqual([
-      ['annotations/r1/dataset.jsonl', 4, 'accept[0]'], ['annotations/r1/dataset.jsonl', 5, '_timestamp'], ['annotations/r1/dataset.jsonl', 6, 'image'],
+      ['annotations/r1/dataset.jsonl', 4, 'accept[0]'],
+      ['annotations/r1/dataset.jsonl', 5, '_timestamp'],
+      ['annotations/r1/dataset.jsonl', 6, 'image'],
     ]);
-    const rows = snapshot(1, 'data.jsonl').split('\n').filter(Boolean).map((l) => JSON.parse(l).reviewloop);
+    const rows = snapshot(1, 'data.jsonl')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).reviewloop);
     // One alice vote and one bob vote: a tie, not a two-to-one majority for billing.
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ id: 't1', annotators: ['alice', 'bob'] });
@@ -107,9 +169,13 @@ describe('exports checked against the project, per line and per file', () => {
     const manifest = JSON.parse(snapshot(2, 'manifest.json'));
     expect(manifest.consumed.map((c: { name: string }) => c.name)).toEqual(['annotations/r1/bob.jsonl']);
     expect(manifest.quarantined.map((q: { name: string }) => q.name)).toEqual(['annotations/r1/not-gzip.jsonl.gz', 'annotations/r1/truncated.jsonl.gz']);
-    const rejects = snapshot(2, 'rejects.jsonl').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const rejects = snapshot(2, 'rejects.jsonl')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(rejects.map((x) => [x.object, x.line, x.field])).toEqual([
-      ['annotations/r1/not-gzip.jsonl.gz', 0, '(object)'], ['annotations/r1/truncated.jsonl.gz', 0, '(object)'],
+      ['annotations/r1/not-gzip.jsonl.gz', 0, '(object)'],
+      ['annotations/r1/truncated.jsonl.gz', 0, '(object)'],
     ]);
     const s = status().projects[0];
     expect(s.pendingExports).toEqual([]);
@@ -141,7 +207,10 @@ describe('exports checked against the project, per line and per file', () => {
     const r = cli(['push-annotations', file, '--round', 'r1', '--allow-unknown-round', '-c', cfg, '--name', 'carol']);
     expect(r.code, r.err).toBe(0);
     expect(cli(['merge', '-c', cfg]).code).toBe(0);
-    const rows = snapshot(4, 'data.jsonl').split('\n').filter(Boolean).map((l) => JSON.parse(l).reviewloop);
+    const rows = snapshot(4, 'data.jsonl')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).reviewloop);
     expect(rows.find((x) => x.id === 't10')).toMatchObject({ annotators: ['carol'], status: 'labelled', label: 'shipping' });
   });
 });

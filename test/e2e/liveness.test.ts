@@ -40,22 +40,47 @@ function start(args: string[], cwd: string) {
       const text = buf.slice(0, i);
       buf = buf.slice(i + 1);
       let line: Line;
-      try { line = JSON.parse(text) as Line; } catch { line = { message: text }; }
+      try {
+        line = JSON.parse(text) as Line;
+      } catch {
+        line = { message: text };
+      }
       lines.push(line);
       events.emit('line', line);
     }
   });
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-  const started = Date.now();
-  const exit = new Promise<{ code: number | null; ms: number; stderr: string }>((ok) => proc.on('exit', (code) => ok({ code, ms: Date.now() - started, stderr })));
-  /** The first log line (already seen or to come) that matches. */
-  const line = (what: string, match: (l: Line) => boolean, timeoutMs: number) => new Promise<Line>((ok, fail) => {
-    const seen = lines.find(match);
-    if (seen) return ok(seen);
-    const timer = setTimeout(() => { events.off('line', on); fail(new Error(`no log line: ${what}; last lines:\n${lines.slice(-10).map((l) => String(l.message)).join('\n')}\n${stderr}`)); }, timeoutMs);
-    const on = (l: Line) => { if (match(l)) { clearTimeout(timer); events.off('line', on); ok(l); } };
-    events.on('line', on);
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString('utf8');
   });
+  const started = Date.now();
+  const exit = new Promise<{ code: number | null; ms: number; stderr: string }>((ok) =>
+    proc.on('exit', (code) => ok({ code, ms: Date.now() - started, stderr })),
+  );
+  /** The first log line (already seen or to come) that matches. */
+  const line = (what: string, match: (l: Line) => boolean, timeoutMs: number) =>
+    new Promise<Line>((ok, fail) => {
+      const seen = lines.find(match);
+      if (seen) return ok(seen);
+      const timer = setTimeout(() => {
+        events.off('line', on);
+        fail(
+          new Error(
+            `no log line: ${what}; last lines:\n${lines
+              .slice(-10)
+              .map((l) => String(l.message))
+              .join('\n')}\n${stderr}`,
+          ),
+        );
+      }, timeoutMs);
+      const on = (l: Line) => {
+        if (match(l)) {
+          clearTimeout(timer);
+          events.off('line', on);
+          ok(l);
+        }
+      };
+      events.on('line', on);
+    });
   return { proc, lines, exit, line };
 }
 
@@ -66,11 +91,17 @@ function setup(name: string, worker: Record<string, unknown>, schedule: Record<s
   mkdirSync(join(project, 'predictions'), { recursive: true });
   const batch = intentBatch({ seed: 5, n: 300, model: 'intent-v1', idPrefix: 'a', labelShift: 0.1, sharpness: 3 });
   writeFileSync(join(project, 'predictions', 'a.jsonl'), batch.map((g) => JSON.stringify(g.record)).join('\n') + '\n');
-  writeFileSync(join(dir, 'rl.yaml'), stringify({
-    storage: { root: './data' }, stats: { sink: 'none' },
-    worker: { threads: 1, chunkBytes: 65536, ...worker },
-    projects: [{ name: 'intents', task: 'textcat', labels: [...INTENT_LABELS], strategy: { name: 'entropy', topK: 20 }, queue: { view: 'choice' }, schedule }],
-  }));
+  writeFileSync(
+    join(dir, 'rl.yaml'),
+    stringify({
+      storage: { root: './data' },
+      stats: { sink: 'none' },
+      worker: { threads: 1, chunkBytes: 65536, ...worker },
+      projects: [
+        { name: 'intents', task: 'textcat', labels: [...INTENT_LABELS], strategy: { name: 'entropy', topK: 20 }, queue: { view: 'choice' }, schedule },
+      ],
+    }),
+  );
   return { dir, project };
 }
 
@@ -84,7 +115,9 @@ async function metrics(port: number): Promise<Map<string, number>> {
 }
 
 describe.concurrent('a round that cannot make progress', () => {
-  it('daemon: fails the slot with JOB_TIMEOUT within its bound, goes on to the next slot, and /readyz and /metrics say so while /healthz stays 200', async ({ expect }) => {
+  it('daemon: fails the slot with JOB_TIMEOUT within its bound, goes on to the next slot, and /readyz and /metrics say so while /healthz stays 200', async ({
+    expect,
+  }) => {
     const port = await freePort();
     const s = setup('daemon', { httpPort: port, jobTimeoutMs: 2000, readyStaleSlots: 1, shutdownGraceMs: 500 }, { round: '*/2 * * * * *' });
     const d = start(['run', '-c', 'rl.yaml'], s.dir);
@@ -101,10 +134,12 @@ describe.concurrent('a round that cannot make progress', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(503);
-    const body = await ready.json() as { ready: boolean; checks: Record<string, string>; details: { jobs: Array<Record<string, unknown>> } };
+    const body = (await ready.json()) as { ready: boolean; checks: Record<string, string>; details: { jobs: Array<Record<string, unknown>> } };
     expect(body.checks).toMatchObject({ config: 'ok', store: 'ok', stats: 'ok' });
     expect(body.checks.jobs).toMatch(/^error: /);
-    expect(body.details.jobs).toContainEqual(expect.objectContaining({ project: 'intents', job: 'round', problem: 'stale', lastSuccessAt: null, ageSeconds: null, staleSlots: 1 }));
+    expect(body.details.jobs).toContainEqual(
+      expect.objectContaining({ project: 'intents', job: 'round', problem: 'stale', lastSuccessAt: null, ageSeconds: null, staleSlots: 1 }),
+    );
     const m = await metrics(port);
     expect(m.get('reviewloop_job_failures_total{project="intents",job="round",code="JOB_TIMEOUT"}')).toBeGreaterThanOrEqual(1);
     expect(m.get('reviewloop_last_success_timestamp_seconds{project="intents",job="round"}')).toBe(0);

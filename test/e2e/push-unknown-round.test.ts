@@ -20,7 +20,10 @@ describe('push-annotations to a round that does not exist', () => {
     expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-push-round-'));
     cfg = path.join(dir, 'reviewloop.yaml');
-    writeFileSync(cfg, `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`);
+    writeFileSync(
+      cfg,
+      `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`,
+    );
     for (const r of ['20261101T0200Z', '20261108T0200Z', 'relabel-3']) {
       mkdirSync(path.join(dir, 'root', 'p', 'rounds', r), { recursive: true });
       writeFileSync(path.join(dir, 'root', 'p', 'rounds', r, 'manifest.json'), '{}\n');

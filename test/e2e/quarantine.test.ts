@@ -13,7 +13,10 @@ function cli(args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-const records = (tag: string, n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${tag}-${i}`, text: `${tag} ${i}`, probs: { a: (i % 10) / 10, b: 1 - (i % 10) / 10 } })).join('\n') + '\n';
+const records = (tag: string, n: number) =>
+  Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${tag}-${i}`, text: `${tag} ${i}`, probs: { a: (i % 10) / 10, b: 1 - (i % 10) / 10 } })).join(
+    '\n',
+  ) + '\n';
 
 describe('a round with an unreadable prediction object, as a user runs it', () => {
   let dir: string;
@@ -27,14 +30,17 @@ describe('a round with an unreadable prediction object, as a user runs it', () =
     const gz = gzipSync(Buffer.from(records('t', 2000)));
     writeFileSync(path.join(preds, 'truncated.jsonl.gz'), gz.subarray(0, gz.length - 200));
     cfg = path.join(dir, 'reviewloop.yaml');
-    writeFileSync(cfg, [
-      `storage: { root: ${JSON.stringify(path.join(dir, 'data'))} }`,
-      'stats: { sink: none }',
-      'worker: { threads: 1, httpPort: 0 }',
-      'projects:',
-      '  - { name: p, task: textcat, labels: [a, b], strategy: { name: margin, topK: 5 } }',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      cfg,
+      [
+        `storage: { root: ${JSON.stringify(path.join(dir, 'data'))} }`,
+        'stats: { sink: none }',
+        'worker: { threads: 1, httpPort: 0 }',
+        'projects:',
+        '  - { name: p, task: textcat, labels: [a, b], strategy: { name: margin, topK: 5 } }',
+        '',
+      ].join('\n'),
+    );
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -43,7 +49,9 @@ describe('a round with an unreadable prediction object, as a user runs it', () =
     expect(round.code, round.err).toBe(0);
     expect(round.err).toMatch(/1 object\(s\) could not be read and were quarantined/);
     expect(round.err).toMatch(/truncated\.jsonl\.gz \(GZIP_TRUNCATED, line \d+\)/);
-    const status = JSON.parse(cli(['status', '-c', cfg, '--json']).out) as { projects: Array<{ rounds: Array<{ quarantinedObjects: number }>; quarantined: Array<{ object: string; code: string; line: number }> }> };
+    const status = JSON.parse(cli(['status', '-c', cfg, '--json']).out) as {
+      projects: Array<{ rounds: Array<{ quarantinedObjects: number }>; quarantined: Array<{ object: string; code: string; line: number }> }>;
+    };
     const p = status.projects[0];
     expect(p.rounds[0].quarantinedObjects).toBe(1);
     expect(p.quarantined).toHaveLength(1);

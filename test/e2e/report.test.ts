@@ -51,12 +51,24 @@ describe('HTML report', () => {
   });
 
   it('shows an empty state instead of a chart without data', () => {
-    const html = renderReport({ project: 'p', generatedAt: 't', rounds: [], scoreHist: [], drift: [], estimates: [], reviewed: [], quality: [], agreement: [], snapshots: [] });
+    const html = renderReport({
+      project: 'p',
+      generatedAt: 't',
+      rounds: [],
+      scoreHist: [],
+      drift: [],
+      estimates: [],
+      reviewed: [],
+      quality: [],
+      agreement: [],
+      snapshots: [],
+    });
     expect(html.match(/No data yet/g)?.length).toBe(7);
   });
 
   it('opens in headless Chromium with every chart and no console errors or network requests', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: run the tests with \`npm test\` (it installs the Debian package "chromium"), or set RL_CHROMIUM`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`Chromium not found at ${CHROMIUM}: run the tests with \`npm test\` (it installs the Debian package "chromium"), or set RL_CHROMIUM`);
     const file = join(dir, 'report.html');
     writeFileSync(file, renderReport(data));
     const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
@@ -68,7 +80,9 @@ describe('HTML report', () => {
       const page = context.pages()[0] ?? (await context.newPage());
       const problems: string[] = [];
       const requests: string[] = [];
-      page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`); });
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
+      });
       page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
       await page.route('**/*', (route) => {
         const url = route.request().url();
@@ -78,17 +92,28 @@ describe('HTML report', () => {
       });
       await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
       expect(await page.title()).toBe('reviewloop report · support-intents');
-      const charts = await page.locator('section figure svg').evaluateAll((els) => els.map((e) => {
-        const r = e.getBoundingClientRect();
-        return { w: r.width, h: r.height, shapes: e.querySelectorAll('path, rect, text').length };
-      }));
+      const charts = await page.locator('section figure svg').evaluateAll((els) =>
+        els.map((e) => {
+          const r = e.getBoundingClientRect();
+          return { w: r.width, h: r.height, shapes: e.querySelectorAll('path, rect, text').length };
+        }),
+      );
       expect(charts).toHaveLength(7);
       for (const c of charts) {
         expect(c.w).toBeGreaterThan(300);
         expect(c.h).toBeGreaterThan(150);
         expect(c.shapes).toBeGreaterThan(10);
       }
-      expect(await page.locator('h2').allTextContents()).toEqual(['Model quality, estimated from the random audit slice (95% intervals)', 'Score distribution per round', 'Drift over rounds', 'Model quality per round (audit estimates)', 'Per-label F1 (audit estimates)', 'Review workflow', 'Annotator agreement', 'Snapshot growth']);
+      expect(await page.locator('h2').allTextContents()).toEqual([
+        'Model quality, estimated from the random audit slice (95% intervals)',
+        'Score distribution per round',
+        'Drift over rounds',
+        'Model quality per round (audit estimates)',
+        'Per-label F1 (audit estimates)',
+        'Review workflow',
+        'Annotator agreement',
+        'Snapshot growth',
+      ]);
       await page.screenshot({ path: join(dir, 'report.png'), fullPage: true });
       if (process.env.RL_REPORT_SCREENSHOT) await page.screenshot({ path: process.env.RL_REPORT_SCREENSHOT, fullPage: true });
       expect(problems).toEqual([]);

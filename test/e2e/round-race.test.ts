@@ -16,7 +16,9 @@ function cli(args: string[]): Promise<{ code: number | null; err: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, REVIEWLOOP_DEBUG: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('close', (code) => resolve({ code, err }));
   });
 }
@@ -28,7 +30,10 @@ describe('two round processes with different ids on one root', () => {
     expect(existsSync(path.join(ROOT, 'dist/worker/cli/main.js')), 'run `npm run build` first (npm test does)').toBe(true);
     dir = mkdtempSync(path.join(tmpdir(), 'rl-round-race-'));
     cfg = path.join(dir, 'reviewloop.yaml');
-    writeFileSync(cfg, `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nworker:\n  threads: 1\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: margin, topK: 100000, auditFraction: 0 }\n`);
+    writeFileSync(
+      cfg,
+      `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nworker:\n  threads: 1\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: margin, topK: 100000, auditFraction: 0 }\n`,
+    );
     for (let o = 0; o < OBJECTS; o++) {
       const folder = path.join(dir, 'root', 'p', 'predictions', `f${o % 4}`);
       mkdirSync(folder, { recursive: true });
@@ -42,7 +47,11 @@ describe('two round processes with different ids on one root', () => {
     const ids = ['20261101T0200Z', 'manual-1'];
     const runs = await Promise.all(ids.map((id) => cli(['round', '-c', cfg, '--round', id])));
     for (const r of runs) expect(r.code, r.err).toBe(0);
-    const manifest = (id: string) => JSON.parse(readFileSync(path.join(dir, 'root', 'p', 'rounds', id, 'manifest.json'), 'utf8')) as { consumed: Array<{ name: string }>; counts: { queued: number } };
+    const manifest = (id: string) =>
+      JSON.parse(readFileSync(path.join(dir, 'root', 'p', 'rounds', id, 'manifest.json'), 'utf8')) as {
+        consumed: Array<{ name: string }>;
+        counts: { queued: number };
+      };
     const consumed = ids.flatMap((id) => manifest(id).consumed.map((c) => c.name));
     expect(consumed).toHaveLength(OBJECTS);
     expect(new Set(consumed).size).toBe(OBJECTS);

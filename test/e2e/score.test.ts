@@ -19,7 +19,7 @@ const base = ['--task', 'textcat', '--strategy', 'margin', '--labels', LABELS, '
 /** ~160 KB over three files so 64 KiB chunks split it across threads; a few bad lines in b.jsonl. */
 beforeAll(() => {
   let s = 11;
-  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
   mkdirSync(join(dir, 'in', 'sub'), { recursive: true });
   const files = ['in/a.jsonl', 'in/sub/b.jsonl', 'in/c.jsonl'];
   let n = 0;
@@ -28,7 +28,13 @@ beforeAll(() => {
     for (let i = 0; i < 600; i++, n++) {
       const e = [rnd(), rnd(), rnd()];
       const t = e[0] + e[1] + e[2];
-      lines.push(JSON.stringify({ id: `x${n}`, text: `some text number ${n} padded ${'.'.repeat(Math.floor(rnd() * 60))}`, probs: { billing: e[0] / t, shipping: e[1] / t, other: e[2] / t } }));
+      lines.push(
+        JSON.stringify({
+          id: `x${n}`,
+          text: `some text number ${n} padded ${'.'.repeat(Math.floor(rnd() * 60))}`,
+          probs: { billing: e[0] / t, shipping: e[1] / t, other: e[2] / t },
+        }),
+      );
     }
     if (f === 'in/sub/b.jsonl') {
       lines[4] = '{"id": "bad-json", ';
@@ -46,7 +52,10 @@ describe('reviewloop score', () => {
     const one = cli(['score', 'in', ...base, '--threads', '1', '--chunk-bytes', '65536']);
     expect(one.err).toContain('scored 1797 of 1800 records from 3 input(s): 3 rejected');
     expect(one.code).toBe(0);
-    const lines = one.out.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = one.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(40);
     expect(lines.map((l) => l.rank)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const audit = lines.filter((l) => l.audit);
@@ -87,7 +96,10 @@ describe('reviewloop score', () => {
   it('writes rejects with object, line and reason', () => {
     const r = cli(['score', 'in/sub/b.jsonl', ...base, '--rejects', 'rejects.jsonl']);
     expect(r.code).toBe(0);
-    const rejects = readFileSync(join(dir, 'rejects.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rejects = readFileSync(join(dir, 'rejects.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rejects.map((x) => [x.object, x.line, x.field ?? null])).toEqual([
       ['in/sub/b.jsonl', 5, null],
       ['in/sub/b.jsonl', 10, 'probs.billing'],
@@ -110,7 +122,11 @@ describe('reviewloop score', () => {
     expect(nothing.code).toBe(1);
     expect(nothing.err).toMatch(/matches no files/);
     // A .jsonl argument starts the pool before the command is parsed: bad usage and a missing file still end in errors.
-    for (const args of [['score', 'in/a.jsonl', '--task', 'nope', '--strategy', 'margin', '--labels', LABELS], ['score', 'in/a.jsonl', ...base, '--bogus'], ['score', 'missing.jsonl', ...base]]) {
+    for (const args of [
+      ['score', 'in/a.jsonl', '--task', 'nope', '--strategy', 'margin', '--labels', LABELS],
+      ['score', 'in/a.jsonl', ...base, '--bogus'],
+      ['score', 'missing.jsonl', ...base],
+    ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 20_000 });
       expect(r.signal, args.join(' ')).toBeNull();
       expect(r.status, args.join(' ')).not.toBe(0);

@@ -30,7 +30,11 @@ export interface FaultProxy {
  * request by `decide` (given method and URL), to prove retries never duplicate
  * or clobber. It binds 127.0.0.1 and forwards only to `upstream`.
  */
-export async function startFaultProxy(upstream: string, decide: (method: string, url: string) => Fault, options: { stallMs?: number } = {}): Promise<FaultProxy> {
+export async function startFaultProxy(
+  upstream: string,
+  decide: (method: string, url: string) => Fault,
+  options: { stallMs?: number } = {},
+): Promise<FaultProxy> {
   const target = new URL(upstream);
   if (target.hostname !== '127.0.0.1') throw new Error('fault proxy forwards to 127.0.0.1 only');
   const log: string[] = [];
@@ -58,15 +62,18 @@ export async function startFaultProxy(upstream: string, decide: (method: string,
     forward(fault);
   });
   const forwardTo = (req: http.IncomingMessage, res: http.ServerResponse, url: string, fault: Fault) => {
-    const up = http.request({ host: '127.0.0.1', port: Number(target.port), method: req.method, path: url, headers: { ...req.headers, host: target.host } }, (upRes) => {
-      if (fault === 'drop-response') {
-        upRes.resume();
-        upRes.on('end', () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-    });
+    const up = http.request(
+      { host: '127.0.0.1', port: Number(target.port), method: req.method, path: url, headers: { ...req.headers, host: target.host } },
+      (upRes) => {
+        if (fault === 'drop-response') {
+          upRes.resume();
+          upRes.on('end', () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
     up.on('error', () => req.socket.destroy());
     req.pipe(up);
   };
@@ -75,6 +82,10 @@ export async function startFaultProxy(upstream: string, decide: (method: string,
   return {
     endpoint: `http://127.0.0.1:${port}`,
     log,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -22,7 +22,10 @@ export interface TestBucket {
 /** Creates a uniquely named bucket on the emulator; call `cleanup` in afterEach/afterAll. */
 export async function makeTestBucket(label = 'rl'): Promise<TestBucket> {
   const storage = emulatorStorage();
-  const name = `${label.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 30)}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const name = `${label
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 30)}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
   await storage.createBucket(name);
   return {
     name,

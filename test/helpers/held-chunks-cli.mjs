@@ -24,6 +24,11 @@ function heldPool(pool) {
 }
 
 main([node, 'reviewloop', ...args], undefined, undefined, { wrapDaemonPool: heldPool }).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(err?.stack ?? String(err)); process.exitCode = 70; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err?.stack ?? String(err));
+    process.exitCode = 70;
+  },
 );

@@ -52,7 +52,12 @@ export function makePng(width: number, height: number, seed = 0): Buffer {
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) raw.set([(x * 9 + seed) & 0xff, (y * 5) & 0xff, (seed * 3) & 0xff], y * (1 + width * 3) + 1 + x * 3);
   }
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** An APP1 Exif payload whose IFD0 holds only the orientation tag, in either byte order. */

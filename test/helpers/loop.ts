@@ -15,7 +15,7 @@ import { runMerge, type MergeResult } from '../../worker/merge/merge.js';
 import { ScoringPool } from '../../worker/pool/pool.js';
 import { projectStore } from '../../worker/store/open-store.js';
 import { runRound } from '../../worker/round/round.js';
-import { type RoundResult } from '../../worker/round/types.js';
+import type { RoundResult } from '../../worker/round/types.js';
 import { openStatsSink } from '../../worker/stats/sinks/open-sink.js';
 import type { StatsSink } from '../../worker/stats/sinks/sink.js';
 import type { ObjectStore } from '../../worker/store/store.js';
@@ -25,13 +25,17 @@ export function loopConfig(root: string, over: Record<string, unknown> = {}): Co
   return parseConfig({
     storage: { root },
     stats: { sink: 'none' },
-    projects: [{
-      name: 'intents', task: 'textcat', labels: [...INTENT_LABELS],
-      strategy: { name: 'entropy', topK: 40, auditFraction: 0.1, seed: 3 },
-      queue: { annotators: ['ann', 'bob'], overlap: 2 },
-      merge: { conflict: 'majority' },
-      ...over,
-    }],
+    projects: [
+      {
+        name: 'intents',
+        task: 'textcat',
+        labels: [...INTENT_LABELS],
+        strategy: { name: 'entropy', topK: 40, auditFraction: 0.1, seed: 3 },
+        queue: { annotators: ['ann', 'bob'], overlap: 2 },
+        merge: { conflict: 'majority' },
+        ...over,
+      },
+    ],
   });
 }
 
@@ -52,8 +56,18 @@ export async function stageBatch(store: ObjectStore, i: number, n = 400): Promis
 
 export async function review(store: ObjectStore, roundId: string, gold: Map<string, string>): Promise<void> {
   for (const [k, name] of ['ann', 'bob'].entries()) {
-    const queue = (await store.read(`rounds/${roundId}/queue-${name}.jsonl`)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const text = reviewChoice(queue, gold, { dataset: 'intents', annotator: { name, errorRate: 0.1 * (k + 1), ignoreRate: 0.05, paceSeconds: 10 }, startAt: 1_800_000_000 + k, labels: INTENT_LABELS, seed: k });
+    const queue = (await store.read(`rounds/${roundId}/queue-${name}.jsonl`))
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const text = reviewChoice(queue, gold, {
+      dataset: 'intents',
+      annotator: { name, errorRate: 0.1 * (k + 1), ignoreRate: 0.05, paceSeconds: 10 },
+      startAt: 1_800_000_000 + k,
+      labels: INTENT_LABELS,
+      seed: k,
+    });
     await writeOnce(store, `annotations/${roundId}/${name}.jsonl`, text, 'application/x-ndjson');
   }
 }

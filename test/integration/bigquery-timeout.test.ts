@@ -13,7 +13,9 @@ describe('BigQuery sink time bound', () => {
   const sockets: Socket[] = [];
   let port: number;
   beforeAll(async () => {
-    server = createServer((s) => { sockets.push(s); });
+    server = createServer((s) => {
+      sockets.push(s);
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
   });
@@ -24,7 +26,10 @@ describe('BigQuery sink time bound', () => {
 
   it('a silent endpoint fails with STATS_FAILED naming stats.timeoutMs, within the bound', async () => {
     const started = Date.now();
-    const err = await openBigQuerySink({ projectId: 'reviewloop-test', dataset: 'd', apiEndpoint: `http://127.0.0.1:${port}`, timeoutMs: 800 }).then(() => null, (e: unknown) => e);
+    const err = await openBigQuerySink({ projectId: 'reviewloop-test', dataset: 'd', apiEndpoint: `http://127.0.0.1:${port}`, timeoutMs: 800 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     const elapsed = Date.now() - started;
     expect(err).toMatchObject({ code: 'STATS_FAILED', message: expect.stringContaining('stats.timeoutMs') });
     expect(elapsed).toBeGreaterThanOrEqual(750);
@@ -37,7 +42,9 @@ describe('BigQuery sink time bound', () => {
     const free = (closed.address() as { port: number }).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const started = Date.now();
-    await expect(openBigQuerySink({ projectId: 'reviewloop-test', dataset: 'd', apiEndpoint: `http://127.0.0.1:${free}`, timeoutMs: 1500 })).rejects.toMatchObject({ code: 'STATS_FAILED' });
+    await expect(
+      openBigQuerySink({ projectId: 'reviewloop-test', dataset: 'd', apiEndpoint: `http://127.0.0.1:${free}`, timeoutMs: 1500 }),
+    ).rejects.toMatchObject({ code: 'STATS_FAILED' });
     expect(Date.now() - started).toBeLessThan(3000);
   });
 

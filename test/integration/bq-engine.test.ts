@@ -32,7 +32,7 @@ let pool: ScoringPool;
 
 function rng(seed: number): () => number {
   let s = seed;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 /** 240 records: random vectors (a few exact duplicates, so ties must break by id), plus invalid ones. */
@@ -54,14 +54,32 @@ function records(multi: boolean): Array<{ id: string; probs: Record<string, numb
 
 async function makeTable(name: string, multi: boolean, shape: 'array' | 'columns'): Promise<string> {
   const recs = records(multi);
-  const schema = shape === 'array'
-    ? [{ name: 'id', type: 'STRING' }, { name: 'probs', type: 'RECORD', mode: 'REPEATED', fields: [{ name: 'label', type: 'STRING' }, { name: 'p', type: 'FLOAT' }] }]
-    : [{ name: 'id', type: 'STRING' }, ...LABELS.map((l) => ({ name: `p_${l}`, type: 'FLOAT' }))];
+  const schema =
+    shape === 'array'
+      ? [
+          { name: 'id', type: 'STRING' },
+          {
+            name: 'probs',
+            type: 'RECORD',
+            mode: 'REPEATED',
+            fields: [
+              { name: 'label', type: 'STRING' },
+              { name: 'p', type: 'FLOAT' },
+            ],
+          },
+        ]
+      : [{ name: 'id', type: 'STRING' }, ...LABELS.map((l) => ({ name: `p_${l}`, type: 'FLOAT' }))];
   const [table] = await client.dataset(dataset).createTable(name, { schema: { fields: schema } });
-  const rows = recs.map((rec) => (shape === 'array'
-    ? { id: rec.id, probs: Object.entries(rec.probs).map(([label, p]) => ({ label, p })) }
-    : { id: rec.id, ...Object.fromEntries(LABELS.map((l) => [`p_${l}`, rec.probs[l] ?? null])) }));
-  if (shape === 'columns') rows.splice(rows.findIndex((x) => x.id === 'unknown'), 1); // no column for an unknown label
+  const rows = recs.map((rec) =>
+    shape === 'array'
+      ? { id: rec.id, probs: Object.entries(rec.probs).map(([label, p]) => ({ label, p })) }
+      : { id: rec.id, ...Object.fromEntries(LABELS.map((l) => [`p_${l}`, rec.probs[l] ?? null])) },
+  );
+  if (shape === 'columns')
+    rows.splice(
+      rows.findIndex((x) => x.id === 'unknown'),
+      1,
+    ); // no column for an unknown label
   await table.insert(rows);
   return `${env.bqProjectId}.${dataset}.${name}`;
 }
@@ -69,10 +87,22 @@ async function makeTable(name: string, multi: boolean, shape: 'array' | 'columns
 async function local(multi: boolean, strategy: StrategyName, topK: number, dropUnknown = false) {
   const recs = records(multi).filter((r) => !(dropUnknown && r.id === 'unknown'));
   const text = Buffer.from(recs.map((r) => JSON.stringify({ ...r, text: 't' })).join('\n'));
-  return scoreSources([{ uri: 'mem://x.jsonl', name: 'x.jsonl', size: text.length, open: () => Readable.from([text]) }], {
-    task: multi ? 'textcat-multilabel' : 'textcat', labels: LABELS, strategy: { name: strategy, seed: 's' },
-    topK, auditK: 0, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3, chunkBytes: 1 << 16, format: 'native',
-  }, pool);
+  return scoreSources(
+    [{ uri: 'mem://x.jsonl', name: 'x.jsonl', size: text.length, open: () => Readable.from([text]) }],
+    {
+      task: multi ? 'textcat-multilabel' : 'textcat',
+      labels: LABELS,
+      strategy: { name: strategy, seed: 's' },
+      topK,
+      auditK: 0,
+      keepEmbedding: false,
+      maxLineBytes: 1 << 20,
+      probTolerance: 1e-3,
+      chunkBytes: 1 << 16,
+      format: 'native',
+    },
+    pool,
+  );
 }
 
 const tables: Record<string, string> = {};
@@ -85,7 +115,10 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await pool?.close();
-  await client.dataset(dataset).delete({ force: true }).catch(() => undefined);
+  await client
+    .dataset(dataset)
+    .delete({ force: true })
+    .catch(() => undefined);
 });
 
 describe('BigQuery engine vs local engine', () => {
@@ -95,7 +128,14 @@ describe('BigQuery engine vs local engine', () => {
       const task: TaskType = multi ? 'textcat-multilabel' : 'textcat';
       const want = await local(multi, strategy, 50);
       const got = await scoreInBigQuery({
-        table: multi ? tables.multi : tables.single, labels: LABELS, task, strategy, seed: 's', topK: 50, auditK: 0, apiEndpoint: env.bqEndpoint,
+        table: multi ? tables.multi : tables.single,
+        labels: LABELS,
+        task,
+        strategy,
+        seed: 's',
+        topK: 50,
+        auditK: 0,
+        apiEndpoint: env.bqEndpoint,
       });
       expect({ read: got.read, scored: got.scored }).toEqual({ read: want.stats.read, scored: want.stats.scored });
       expect(got.top.map((e) => e.id)).toEqual(want.top.map((e) => e.id));
@@ -107,14 +147,30 @@ describe('BigQuery engine vs local engine', () => {
   it('one column per label: the same selection as the local engine', async () => {
     const want = await local(false, 'margin', 30, true);
     const got = await scoreInBigQuery({
-      table: tables.columns, shape: { kind: 'columns', columns: LABELS.map((l) => `p_${l}`) }, labels: LABELS, task: 'textcat', strategy: 'margin', seed: 's', topK: 30, auditK: 0, apiEndpoint: env.bqEndpoint,
+      table: tables.columns,
+      shape: { kind: 'columns', columns: LABELS.map((l) => `p_${l}`) },
+      labels: LABELS,
+      task: 'textcat',
+      strategy: 'margin',
+      seed: 's',
+      topK: 30,
+      auditK: 0,
+      apiEndpoint: env.bqEndpoint,
     });
     expect({ read: got.read, scored: got.scored }).toEqual({ read: want.stats.read, scored: want.stats.scored });
     expect(got.top.map((e) => e.id)).toEqual(want.top.map((e) => e.id));
   });
 
   it('draws a seeded audit slice: same seed, same ids; another seed, other ids', async () => {
-    const opts = { table: tables.single, labels: LABELS, task: 'textcat' as const, strategy: 'entropy' as const, topK: 0, auditK: 12, apiEndpoint: env.bqEndpoint };
+    const opts = {
+      table: tables.single,
+      labels: LABELS,
+      task: 'textcat' as const,
+      strategy: 'entropy' as const,
+      topK: 0,
+      auditK: 12,
+      apiEndpoint: env.bqEndpoint,
+    };
     const a = await scoreInBigQuery({ ...opts, seed: '0:r1' });
     const b = await scoreInBigQuery({ ...opts, seed: '0:r1' });
     const c = await scoreInBigQuery({ ...opts, seed: '0:r2' });
@@ -129,13 +185,23 @@ describe('BigQuery engine vs local engine', () => {
   it('`reviewloop score --engine bigquery --table` prints what the local engine prints', () => {
     const bin = resolve(__dirname, '..', '..', 'bin', 'reviewloop.js');
     const args = ['score', '--task', 'textcat', '--strategy', 'ratio', '--labels', LABELS.join(','), '--top', '20', '--seed', 's'];
-    const run = (extra: string[], input?: string) => spawnSync(process.execPath, [bin, ...args, ...extra], { input, encoding: 'utf8', env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
+    const run = (extra: string[], input?: string) =>
+      spawnSync(process.execPath, [bin, ...args, ...extra], { input, encoding: 'utf8', env: { ...process.env, METADATA_SERVER_DETECTION: 'none' } });
     const bq = run(['--engine', 'bigquery', '--table', tables.single, '--bq-endpoint', env.bqEndpoint]);
     expect(bq.status, bq.stderr).toBe(0);
     expect(bq.stderr).toContain(`scored 246 of 249 rows in ${tables.single} (BigQuery)`);
-    const loc = run(['-'], records(false).map((r) => JSON.stringify({ ...r, text: 't' })).join('\n'));
+    const loc = run(
+      ['-'],
+      records(false)
+        .map((r) => JSON.stringify({ ...r, text: 't' }))
+        .join('\n'),
+    );
     expect(loc.status, loc.stderr).toBe(0);
-    const ids = (out: string) => out.trim().split('\n').map((l) => JSON.parse(l).id);
+    const ids = (out: string) =>
+      out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id);
     expect(ids(bq.stdout)).toEqual(ids(loc.stdout));
     const bad = run(['--engine', 'bigquery', '--table', 'not a table', '--bq-endpoint', env.bqEndpoint]);
     expect(bad.status).toBe(2);

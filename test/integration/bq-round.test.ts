@@ -19,7 +19,7 @@ import { parseTableRef, scoringQuery } from '../../scoring/sql.js';
 import { LocalStore } from '../../worker/store/local-store.js';
 import { ScoringPool } from '../../worker/pool/pool.js';
 import { runRound } from '../../worker/round/round.js';
-import { type RoundPlan } from '../../worker/round/types.js';
+import type { RoundPlan } from '../../worker/round/types.js';
 import { dummyAuthClient } from '../../worker/core/lazy-deps.js';
 import type { ObjectStore } from '../../worker/store/store.js';
 import { writeOnce } from '../../worker/store/write-once.js';
@@ -35,11 +35,16 @@ const client = new BigQuery({ projectId: env.bqProjectId, apiEndpoint: env.bqEnd
 const tableRef = `${env.bqProjectId}.${dataset}.preds`;
 
 type Task = Record<string, any>;
-interface Rec { id: string; text: string; model: string; probs: Record<string, number> }
+interface Rec {
+  id: string;
+  text: string;
+  model: string;
+  probs: Record<string, number>;
+}
 
 function rng(seed: number): () => number {
   let s = seed;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 /** 200 valid records (some duplicated vectors, so ties break by id) and two invalid ones. */
@@ -64,16 +69,25 @@ function config(root: string, engine: 'local' | 'bigquery', over: Record<string,
   return parseConfig({
     storage: { root },
     stats: { sink: 'none' },
-    projects: [{
-      name: 'tickets', task: 'textcat', labels: LABELS,
-      strategy: { name: 'margin', topK: 15, seed: 7, engine },
-      ...(engine === 'bigquery' ? { predictions: { table: tableRef, bigquery: { apiEndpoint: env.bqEndpoint } } } : {}),
-      ...over,
-    }],
+    projects: [
+      {
+        name: 'tickets',
+        task: 'textcat',
+        labels: LABELS,
+        strategy: { name: 'margin', topK: 15, seed: 7, engine },
+        ...(engine === 'bigquery' ? { predictions: { table: tableRef, bigquery: { apiEndpoint: env.bqEndpoint } } } : {}),
+        ...over,
+      },
+    ],
   }).projects[0];
 }
 
-const lines = (b: Buffer): Task[] => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task);
+const lines = (b: Buffer): Task[] =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Task);
 const queue = async (store: ObjectStore, round: string) => lines(await store.read(`rounds/${round}/queue.jsonl`));
 
 describe('rounds with strategy.engine: bigquery', () => {
@@ -91,12 +105,29 @@ describe('rounds with strategy.engine: bigquery', () => {
     localStore = new LocalStore(path.join(dir, 'local'));
     await client.createDataset(dataset);
     const [table] = await client.dataset(dataset).createTable('preds', {
-      schema: { fields: [{ name: 'id', type: 'STRING' }, { name: 'text', type: 'STRING' }, { name: 'model', type: 'STRING' }, { name: 'probs', type: 'RECORD', mode: 'REPEATED', fields: [{ name: 'label', type: 'STRING' }, { name: 'p', type: 'FLOAT' }] }] },
+      schema: {
+        fields: [
+          { name: 'id', type: 'STRING' },
+          { name: 'text', type: 'STRING' },
+          { name: 'model', type: 'STRING' },
+          {
+            name: 'probs',
+            type: 'RECORD',
+            mode: 'REPEATED',
+            fields: [
+              { name: 'label', type: 'STRING' },
+              { name: 'p', type: 'FLOAT' },
+            ],
+          },
+        ],
+      },
     });
     await table.insert(records().map(row));
     // A local round reads only new objects; a BigQuery round reads the whole table every time. So the
     // local side gets the same records again as a new object for round 2: both then rank everything minus history.
-    const jsonl = `${records().map((r) => JSON.stringify(r)).join('\n')}\n`;
+    const jsonl = `${records()
+      .map((r) => JSON.stringify(r))
+      .join('\n')}\n`;
     for (const [i, round] of ROUNDS.entries()) {
       await writeOnce(localStore, `predictions/part-${i}.jsonl`, jsonl, 'application/x-ndjson');
       await runRound({ project: config(dir, 'bigquery'), store: bqStore, pool, sink: null, roundId: round, chunkBytes: 1 << 16 });
@@ -107,7 +138,10 @@ describe('rounds with strategy.engine: bigquery', () => {
   }, 60_000);
   afterAll(async () => {
     await pool?.close();
-    await client.dataset(dataset).delete({ force: true }).catch(() => undefined);
+    await client
+      .dataset(dataset)
+      .delete({ force: true })
+      .catch(() => undefined);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -156,7 +190,10 @@ describe('rounds with strategy.engine: bigquery', () => {
   });
 
   it('a new model version of a queued item is eligible again; the old one is not', async () => {
-    const queued = bqQueues.flat().map((t) => t.meta.id as string).slice(0, 5);
+    const queued = bqQueues
+      .flat()
+      .map((t) => t.meta.id as string)
+      .slice(0, 5);
     // Maximally uncertain under m2, so they rank first if eligible.
     const m2 = queued.map((id) => ({ id, text: `ticket ${id} (m2)`, model: 'm2', probs: Object.fromEntries(LABELS.map((l) => [l, 0.25])) }));
     await client.dataset(dataset).table('preds').insert(m2.map(row));
@@ -171,16 +208,34 @@ describe('rounds with strategy.engine: bigquery', () => {
 describe('strategy.engine: bigquery config', () => {
   it('names the path when the table is missing or the strategy has no SQL form', () => {
     const base = { storage: { root: '/tmp/x' }, stats: { sink: 'none' } };
-    const project = (strategy: Record<string, unknown>, predictions: Record<string, unknown> = {}) => ({ name: 'p', task: 'textcat', labels: LABELS, strategy: { topK: 5, engine: 'bigquery', ...strategy }, predictions });
+    const project = (strategy: Record<string, unknown>, predictions: Record<string, unknown> = {}) => ({
+      name: 'p',
+      task: 'textcat',
+      labels: LABELS,
+      strategy: { topK: 5, engine: 'bigquery', ...strategy },
+      predictions,
+    });
     expect(() => parseConfig({ ...base, projects: [project({ name: 'margin' })] })).toThrow(/projects\[0\]\.predictions\.table: strategy\.engine: bigquery/);
-    expect(() => parseConfig({ ...base, projects: [project({ name: 'bald' }, { table: tableRef })] })).toThrow(/projects\[0\]\.strategy\.name: bald has no SQL form/);
-    expect(() => parseConfig({ ...base, projects: [{ ...project({ name: 'margin' }, { table: tableRef }), strategy: { name: 'margin', topK: 5 } }] })).toThrow(/projects\[0\]\.predictions\.table: only read with strategy\.engine: bigquery/);
+    expect(() => parseConfig({ ...base, projects: [project({ name: 'bald' }, { table: tableRef })] })).toThrow(
+      /projects\[0\]\.strategy\.name: bald has no SQL form/,
+    );
+    expect(() => parseConfig({ ...base, projects: [{ ...project({ name: 'margin' }, { table: tableRef }), strategy: { name: 'margin', topK: 5 } }] })).toThrow(
+      /projects\[0\]\.predictions\.table: only read with strategy\.engine: bigquery/,
+    );
   });
 
   it('timeTravel reads the table as of the plan instant (real BigQuery only)', () => {
     const q = scoringQuery({
-      table: parseTableRef(tableRef), shape: { kind: 'array', column: 'probs' }, labels: LABELS, task: 'textcat', strategy: 'margin',
-      seed: 's', topK: 5, auditK: 0, probTolerance: 1e-3, asOf: '2026-12-01T02:00:00.000Z',
+      table: parseTableRef(tableRef),
+      shape: { kind: 'array', column: 'probs' },
+      labels: LABELS,
+      task: 'textcat',
+      strategy: 'margin',
+      seed: 's',
+      topK: 5,
+      auditK: 0,
+      probTolerance: 1e-3,
+      asOf: '2026-12-01T02:00:00.000Z',
     });
     expect(q.query).toContain(`\`${tableRef}\` FOR SYSTEM_TIME AS OF TIMESTAMP(@as_of) AS t`);
     expect(q.params.as_of).toBe('2026-12-01T02:00:00.000Z');

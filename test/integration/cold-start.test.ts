@@ -27,15 +27,28 @@ import { tempDir } from '../helpers/loop.js';
 
 const R1 = '20261101T0200Z';
 const R2 = '20261108T0200Z';
-const lines = (b: Buffer) => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+const lines = (b: Buffer) =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
 
 /** Records every read, to prove image sizes come from ranged header reads only. */
 function spied(store: ObjectStore) {
   const reads: Array<{ name: string; range?: { start: number; end?: number } }> = [];
   const proxy = new Proxy(store, {
     get(target, prop) {
-      if (prop === 'readStream') return (name: string, o?: { range?: { start: number; end?: number } }) => { reads.push({ name, range: o?.range }); return target.readStream(name, o as never); };
-      if (prop === 'read') return (name: string, o?: never) => { reads.push({ name }); return target.read(name, o); };
+      if (prop === 'readStream')
+        return (name: string, o?: { range?: { start: number; end?: number } }) => {
+          reads.push({ name, range: o?.range });
+          return target.readStream(name, o as never);
+        };
+      if (prop === 'read')
+        return (name: string, o?: never) => {
+          reads.push({ name });
+          return target.read(name, o);
+        };
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -49,10 +62,32 @@ async function uploadAll(store: ObjectStore, files: Array<[string, Buffer]>): Pr
 
 /** db-out lines for a queue: every task accepted with one box, as Prodigy's image_manual exports it. */
 function dbOut(queue: Array<Record<string, any>>, annotator: string): string {
-  return jsonLines(queue.map((t, i) => ({
-    ...t, answer: 'accept', _view_id: 'image_manual', _session_id: `parts-${annotator}`, _annotator_id: `parts-${annotator}`, _timestamp: 1_800_000_000 + i,
-    spans: [{ label: 'scratch', points: [[1, 1], [1, 4], [5, 4], [5, 1]], x: 1, y: 1, width: 4, height: 3, type: 'rect' }],
-  })));
+  return jsonLines(
+    queue.map((t, i) => ({
+      ...t,
+      answer: 'accept',
+      _view_id: 'image_manual',
+      _session_id: `parts-${annotator}`,
+      _annotator_id: `parts-${annotator}`,
+      _timestamp: 1_800_000_000 + i,
+      spans: [
+        {
+          label: 'scratch',
+          points: [
+            [1, 1],
+            [1, 4],
+            [5, 4],
+            [5, 1],
+          ],
+          x: 1,
+          y: 1,
+          width: 4,
+          height: 3,
+          type: 'rect',
+        },
+      ],
+    })),
+  );
 }
 
 describe('cold start on a gs:// bucket of images', () => {
@@ -60,14 +95,22 @@ describe('cold start on a gs:// bucket of images', () => {
   let store: ObjectStore;
   let pool: ScoringPool;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const credentials = { client_email: 'signer@reviewloop-test.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  const credentials = {
+    client_email: 'signer@reviewloop-test.iam.gserviceaccount.com',
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
   const project = parseConfig({
-    storage: { root: 'gs://unused' }, stats: { sink: 'none' },
-    projects: [{
-      name: 'parts', task: 'image-boxes', labels: ['scratch', 'dent'],
-      predictions: { prefix: 'raw/', format: 'objects', include: '**/*.{jpg,png}' },
-      strategy: { name: 'stratified-random', topK: 40, seed: 7 },
-    }],
+    storage: { root: 'gs://unused' },
+    stats: { sink: 'none' },
+    projects: [
+      {
+        name: 'parts',
+        task: 'image-boxes',
+        labels: ['scratch', 'dent'],
+        predictions: { prefix: 'raw/', format: 'objects', include: '**/*.{jpg,png}' },
+        strategy: { name: 'stratified-random', topK: 40, seed: 7 },
+      },
+    ],
   }).projects[0];
   const lineSizes: Record<string, number> = { 'line-a': 120, 'line-b': 80, 'line-c': 60, 'line-d': 6 };
   /** object name → [width, height] */
@@ -112,7 +155,14 @@ describe('cold start on a gs:// bucket of images', () => {
     expect(m1.raw.discovered).toBe(266);
     expect(m1.counts).toMatchObject({ read: 267, rejected: 1, scored: 266, skipped: 0, queued: 40, audit: 0 });
     const rejects = lines(await store.read(`rounds/${R1}/rejects.jsonl`));
-    expect(rejects).toEqual([{ object: store.uri('raw/line-b/broken.jpg'), line: 0, id: store.uri('raw/line-b/broken.jpg'), reason: expect.stringContaining('cannot read the image size') }]);
+    expect(rejects).toEqual([
+      {
+        object: store.uri('raw/line-b/broken.jpg'),
+        line: 0,
+        id: store.uri('raw/line-b/broken.jpg'),
+        reason: expect.stringContaining('cannot read the image size'),
+      },
+    ]);
 
     // Stratified: the 6 of line-d all in, the other 34 split 11/11/12.
     const picked1 = Object.fromEntries(m1.raw.strata.map((s) => [s.stratum, s.picked]));
@@ -138,7 +188,15 @@ describe('cold start on a gs:// bucket of images', () => {
       expect(new URL(t.image).searchParams.get('X-Goog-Signature')).toMatch(/^[0-9a-f]+$/);
       expect([t.width, t.height]).toEqual(dims.get(name));
       expect(t.spans).toEqual([]);
-      expect(t.meta).toMatchObject({ round: R1, rank: i + 1, strategy: 'stratified-random', model: null, audit: false, source: id, stratum: name.split('/')[1] });
+      expect(t.meta).toMatchObject({
+        round: R1,
+        rank: i + 1,
+        strategy: 'stratified-random',
+        model: null,
+        audit: false,
+        source: id,
+        stratum: name.split('/')[1],
+      });
       expect(t.meta.reason).toMatch(/^stratified sample: line-[a-d] \(\d+ of \d+\)$/);
       expect(t._input_hash).toBe(inputHash('parts', id));
       expect(t._task_hash).toBe(taskHash(t._input_hash, 'image_manual', ['scratch', 'dent']));
@@ -154,7 +212,21 @@ describe('cold start on a gs:// bucket of images', () => {
       const name = row.id.slice(base.length);
       expect(row).toMatchObject({ image: row.id, status: 'labelled', provenance: 'round', round: R1, model: null, prediction_source: row.id });
       expect([row.width, row.height]).toEqual(dims.get(name));
-      expect(row.boxes).toEqual([{ label: 'scratch', points: [[1, 1], [1, 4], [5, 4], [5, 1]], x: 1, y: 1, width: 4, height: 3 }]);
+      expect(row.boxes).toEqual([
+        {
+          label: 'scratch',
+          points: [
+            [1, 1],
+            [1, 4],
+            [5, 4],
+            [5, 1],
+          ],
+          x: 1,
+          y: 1,
+          width: 4,
+          height: 3,
+        },
+      ]);
     }
 
     // A new production line is uploaded; the next round lists the whole prefix (the default) and reads only what is new.
@@ -178,7 +250,11 @@ describe('cold start on a gs:// bucket of images', () => {
     for (const t of queue2) expect([t.width, t.height]).toEqual(dims.get((t.meta.id as string).slice(base.length)));
     // Round 2 read no old image again: its earlier items came from round 1's objects.jsonl.
     const read2 = spy2.reads.filter((r) => r.name.startsWith('raw/')).map((r) => r.name);
-    expect(read2.sort()).toEqual(images('line-e', 5).map(([n]) => n).sort());
+    expect(read2.sort()).toEqual(
+      images('line-e', 5)
+        .map(([n]) => n)
+        .sort(),
+    );
     expect(spy2.reads.map((r) => r.name)).toContain(`rounds/${R1}/objects.jsonl`);
   }, 180_000);
 });
@@ -187,10 +263,13 @@ describe('cold start on a local root: text objects, raw JSONL records, then mode
   const dir = tempDir('cold');
   let pool: ScoringPool;
   const base = {
-    name: 'notes', task: 'textcat', labels: ['pos', 'neg'],
+    name: 'notes',
+    task: 'textcat',
+    labels: ['pos', 'neg'],
     predictions: { prefix: 'raw/', format: 'objects', maxTextBytes: 300 },
   };
-  const config = (over: Record<string, unknown>) => parseConfig({ storage: { root: dir }, stats: { sink: 'none' }, projects: [{ ...base, ...over }] }).projects[0];
+  const config = (over: Record<string, unknown>) =>
+    parseConfig({ storage: { root: dir }, stats: { sink: 'none' }, projects: [{ ...base, ...over }] }).projects[0];
   const root = openStore(dir);
   const store = projectStore(root, 'notes');
 
@@ -205,14 +284,17 @@ describe('cold start on a local root: text objects, raw JSONL records, then mode
     put('raw/en/readme.md', '# A heading\n\nSome *markdown*.\n');
     put('raw/big/huge.txt', 'x'.repeat(301));
     put('raw/img/photo.jpg', makeJpeg(4, 4));
-    put('raw/records/batch.jsonl', [
-      JSON.stringify({ text: 'first raw record' }),
-      JSON.stringify({ id: 'doc-7', text: 'a record with its own id', meta: { region: 'eu' } }),
-      '{"text": "broken',
-      JSON.stringify({ image: 'gs://x/y.jpg' }),
-      '',
-      JSON.stringify({ text: 'after a blank line', probs: { pos: 0.9, neg: 0.1 } }),
-    ].join('\n'));
+    put(
+      'raw/records/batch.jsonl',
+      [
+        JSON.stringify({ text: 'first raw record' }),
+        JSON.stringify({ id: 'doc-7', text: 'a record with its own id', meta: { region: 'eu' } }),
+        '{"text": "broken',
+        JSON.stringify({ image: 'gs://x/y.jpg' }),
+        '',
+        JSON.stringify({ text: 'after a blank line', probs: { pos: 0.9, neg: 0.1 } }),
+      ].join('\n'),
+    );
   });
 
   afterAll(async () => {
@@ -226,7 +308,14 @@ describe('cold start on a local root: text objects, raw JSONL records, then mode
     const q1 = lines(await store.read(`rounds/${R1}/queue.jsonl`));
     expect(q1.map((t) => t.meta.id)).toEqual(Array.from({ length: 6 }, (_, i) => store.uri(`raw/de/doc-0${i}.txt`)));
     expect(q1.map((t) => t.text)).toEqual(Array.from({ length: 6 }, (_, i) => `de note ${i}\n`));
-    expect(q1[0]).toMatchObject({ options: [{ id: 'pos', text: 'pos' }, { id: 'neg', text: 'neg' }], accept: [], meta: { strategy: 'sequential', reason: 'next in object-name order', score: 0 } });
+    expect(q1[0]).toMatchObject({
+      options: [
+        { id: 'pos', text: 'pos' },
+        { id: 'neg', text: 'neg' },
+      ],
+      accept: [],
+      meta: { strategy: 'sequential', reason: 'next in object-name order', score: 0 },
+    });
     const rejects = lines(await store.read(`rounds/${R1}/rejects.jsonl`));
     const uri = (n: string) => store.uri(n);
     expect(rejects).toEqual([
@@ -245,7 +334,19 @@ describe('cold start on a local root: text objects, raw JSONL records, then mode
     expect((await store.read(`rounds/${R1}/queue.jsonl`)).equals(queueBytes)).toBe(true);
 
     // Label round 1 (db-out of a choice view) and merge.
-    await store.write(`annotations/${R1}/ann.jsonl`, jsonLines(q1.map((t, i) => ({ ...t, accept: [i % 2 ? 'neg' : 'pos'], answer: 'accept', _view_id: 'choice', _annotator_id: 'notes-ann', _timestamp: 1_800_000_000 + i }))));
+    await store.write(
+      `annotations/${R1}/ann.jsonl`,
+      jsonLines(
+        q1.map((t, i) => ({
+          ...t,
+          accept: [i % 2 ? 'neg' : 'pos'],
+          answer: 'accept',
+          _view_id: 'choice',
+          _annotator_id: 'notes-ann',
+          _timestamp: 1_800_000_000 + i,
+        })),
+      ),
+    );
     const merged = await runMerge({ project: seq, store, sink: null });
     expect(merged.manifest?.counts).toMatchObject({ items: 6, labelled: 6 });
 
@@ -261,10 +362,17 @@ describe('cold start on a local root: text objects, raw JSONL records, then mode
     for (const t of q1) expect(byId.has(t.meta.id as string)).toBe(false);
 
     // A model arrives: predictions use the same ids; what cold start queued or labelled is not queued again.
-    const model = parseConfig({ storage: { root: dir }, stats: { sink: 'none' }, projects: [{ ...base, predictions: { prefix: 'predictions/' }, strategy: { name: 'least-confidence', topK: 50 } }] }).projects[0];
+    const model = parseConfig({
+      storage: { root: dir },
+      stats: { sink: 'none' },
+      projects: [{ ...base, predictions: { prefix: 'predictions/' }, strategy: { name: 'least-confidence', topK: 50 } }],
+    }).projects[0];
     const everything = [...q1, ...q2].map((t) => t.meta.id as string);
     const fresh = ['new-1', 'new-2'];
-    await store.write('predictions/v1/part-0.jsonl', jsonLines([...everything, ...fresh].map((id, i) => ({ id, text: `t${i}`, probs: { pos: 0.5 + i / 100, neg: 0.5 - i / 100 }, model: 'v1' }))));
+    await store.write(
+      'predictions/v1/part-0.jsonl',
+      jsonLines([...everything, ...fresh].map((id, i) => ({ id, text: `t${i}`, probs: { pos: 0.5 + i / 100, neg: 0.5 - i / 100 }, model: 'v1' }))),
+    );
     const r3 = await runRound({ project: model, store, pool, sink: null, roundId: '20261115T0200Z', chunkBytes: 4096 });
     const q3 = lines(await store.read('rounds/20261115T0200Z/queue.jsonl'));
     expect(q3.map((t) => t.meta.id).sort()).toEqual(fresh);

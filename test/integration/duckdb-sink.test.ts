@@ -34,20 +34,34 @@ describe('DuckDB stats sink', () => {
         { round_id: '20261126T0200Z', items_scored: 100, event_time: '2026-11-26T02:00:00.000Z' },
         { round_id: '20261127T0200Z', items_scored: 100, event_time: '2026-11-27T02:00:00.000Z' },
       ]);
-      const drift = await again.query('SELECT round_id, baseline, psi_band FROM v_drift_trend WHERE project = @p ORDER BY event_time, baseline', { p: 'support-intents' });
+      const drift = await again.query('SELECT round_id, baseline, psi_band FROM v_drift_trend WHERE project = @p ORDER BY event_time, baseline', {
+        p: 'support-intents',
+      });
       expect(drift.map((d) => [d.round_id, d.baseline, d.psi_band])).toEqual([
-        ['20261126T0200Z', 'previous', 'within-noise'], ['20261126T0200Z', 'reference', 'within-noise'],
-        ['20261127T0200Z', 'previous', 'significant'], ['20261127T0200Z', 'reference', 'significant'],
+        ['20261126T0200Z', 'previous', 'within-noise'],
+        ['20261126T0200Z', 'reference', 'within-noise'],
+        ['20261127T0200Z', 'previous', 'significant'],
+        ['20261127T0200Z', 'reference', 'significant'],
       ]);
-      const f1 = await again.query("SELECT snapshot_version, f1_score FROM v_label_f1_trend WHERE slice = 'all' AND label = 'billing' ORDER BY snapshot_version");
+      const f1 = await again.query(
+        "SELECT snapshot_version, f1_score FROM v_label_f1_trend WHERE slice = 'all' AND label = 'billing' ORDER BY snapshot_version",
+      );
       expect(f1.map((r) => r.snapshot_version)).toEqual([1, 2]);
       expect(f1[0].f1_score).toBeCloseTo(0.8, 12); // P 2/3, R 1 → F1 0.8
-      const agree = await again.query("SELECT annotator_a, annotator_b, kappa, answers_a, answers_b FROM v_annotator_agreement WHERE metric = 'cohen' AND snapshot_version = 1");
+      const agree = await again.query(
+        "SELECT annotator_a, annotator_b, kappa, answers_a, answers_b FROM v_annotator_agreement WHERE metric = 'cohen' AND snapshot_version = 1",
+      );
       expect(agree).toHaveLength(1);
       expect(agree[0]).toMatchObject({ annotator_a: 'ann', annotator_b: 'bob', answers_a: 4, answers_b: 4 });
       // v2's audit: a1 (round 1) and a2 (round 2) of model v1, both right → per round 1 of 1, Wilson [0.2065, 1].
-      const est = await again.query("SELECT round_id, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE snapshot_version = 2 AND model = 'v1' AND label = '*' AND measure = 'accuracy' ORDER BY round_id NULLS LAST");
-      expect(est.map((r) => [r.round_id, r.estimate, r.n_sample, r.flag])).toEqual([['20261125T0200Z', 1, 1, 'low_n'], ['20261126T0200Z', 1, 1, 'low_n'], [null, 1, 2, 'low_n']]);
+      const est = await again.query(
+        "SELECT round_id, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE snapshot_version = 2 AND model = 'v1' AND label = '*' AND measure = 'accuracy' ORDER BY round_id NULLS LAST",
+      );
+      expect(est.map((r) => [r.round_id, r.estimate, r.n_sample, r.flag])).toEqual([
+        ['20261125T0200Z', 1, 1, 'low_n'],
+        ['20261126T0200Z', 1, 1, 'low_n'],
+        [null, 1, 2, 'low_n'],
+      ]);
       expect(est[0].ci_low).toBeCloseTo(0.2065, 4);
       const batches = await again.query('SELECT COUNT(*) AS n FROM _batches');
       expect(batches[0].n).toBe(5);
@@ -90,6 +104,6 @@ describe('DuckDB stats sink', () => {
   });
 
   it('rewrites @params outside quotes only', () => {
-    expect(atToDollar("SELECT '@x', \"@y\", @z FROM t WHERE a = @a_1")).toBe("SELECT '@x', \"@y\", $z FROM t WHERE a = $a_1");
+    expect(atToDollar('SELECT \'@x\', "@y", @z FROM t WHERE a = @a_1')).toBe('SELECT \'@x\', "@y", $z FROM t WHERE a = $a_1');
   });
 });

@@ -21,19 +21,26 @@ import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { tempDir } from '../helpers/loop.js';
 
-const projectOf = (over: Record<string, unknown>) => parseConfig({
-  storage: { root: '/unused' }, stats: { sink: 'none' },
-  projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 1000, auditFraction: 0, seed: 1 }, ...over }],
-}).projects[0];
+const projectOf = (over: Record<string, unknown>) =>
+  parseConfig({
+    storage: { root: '/unused' },
+    stats: { sink: 'none' },
+    projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 1000, auditFraction: 0, seed: 1 }, ...over }],
+  }).projects[0];
 const batch = (tag: string) => jsonLines([0, 1].map((i) => ({ id: `${tag}-${i}`, text: tag, probs: { a: 0.4 + i / 10, b: 0.6 - i / 10 } })));
-const answer = (id: string) => `${JSON.stringify({ text: id, meta: { id }, _input_hash: id.length, _task_hash: 7, answer: 'accept', accept: ['a'], _view_id: 'choice', _annotator_id: 'p-ann' })}\n`;
+const answer = (id: string) =>
+  `${JSON.stringify({ text: id, meta: { id }, _input_hash: id.length, _task_hash: 7, answer: 'accept', accept: ['a'], _view_id: 'choice', _annotator_id: 'p-ann' })}\n`;
 const rel = (prefix: string, names: Array<{ name: string }>) => names.map((c) => c.name.slice(prefix.length)).sort();
 
 function suite(label: string, open: (name: string) => ObjectStore) {
   describe(`listing on ${label}`, () => {
     let pool: ScoringPool;
-    beforeAll(() => { pool = new ScoringPool({ threads: 1 }); });
-    afterAll(async () => { await pool?.close(); });
+    beforeAll(() => {
+      pool = new ScoringPool({ threads: 1 });
+    });
+    afterAll(async () => {
+      await pool?.close();
+    });
 
     it('rounds (default listing) read objects before, at and after the newest folder, and rewrites', async () => {
       const store = open('rounds');
@@ -65,7 +72,10 @@ function suite(label: string, open: (name: string) => ObjectStore) {
       const project = projectOf({});
       await store.write('annotations/20261108T0200Z/ann.jsonl', answer('x1'));
       await store.write('annotations/zz-typo/ann.jsonl', answer('x2'));
-      expect(rel('annotations/', (await runMerge({ project, store, sink: null })).manifest!.consumed)).toEqual(['20261108T0200Z/ann.jsonl', 'zz-typo/ann.jsonl']);
+      expect(rel('annotations/', (await runMerge({ project, store, sink: null })).manifest!.consumed)).toEqual([
+        '20261108T0200Z/ann.jsonl',
+        'zz-typo/ann.jsonl',
+      ]);
       await store.write('annotations/20261101T0200Z/late.jsonl', answer('x3'));
       await store.write('annotations/20261108T0200Z/ann.jsonl', answer('x1') + answer('x4'));
       const m2 = await runMerge({ project, store, sink: null });

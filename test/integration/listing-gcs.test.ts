@@ -5,7 +5,7 @@ import { runMerge } from '../../worker/merge/merge.js';
 import { PrefixedStore } from '../../worker/store/open-store.js';
 import { ScoringPool } from '../../worker/pool/pool.js';
 import { runRound } from '../../worker/round/round.js';
-import type { ListOptions, ObjectInfo, ObjectStore } from '../../worker/store/store.js';
+import type { ListOptions, ObjectInfo } from '../../worker/store/store.js';
 import { jsonLines } from '../../worker/store/write-once.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
@@ -30,16 +30,26 @@ class CountingStore extends PrefixedStore {
   }
 }
 
-const config = (mode: 'incremental' | 'full') => parseConfig({
-  storage: { root: 'gs://unused' }, stats: { sink: 'none' },
-  projects: [{
-    name: mode, task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 2 },
-    predictions: { listing: { mode, fullRescanEvery: 4 } }, merge: { listing: { mode, fullRescanEvery: 4 } },
-  }],
-}).projects[0];
+const config = (mode: 'incremental' | 'full') =>
+  parseConfig({
+    storage: { root: 'gs://unused' },
+    stats: { sink: 'none' },
+    projects: [
+      {
+        name: mode,
+        task: 'textcat',
+        labels: ['a', 'b'],
+        strategy: { name: 'margin', topK: 2 },
+        predictions: { listing: { mode, fullRescanEvery: 4 } },
+        merge: { listing: { mode, fullRescanEvery: 4 } },
+      },
+    ],
+  }).projects[0];
 
-const batch = (tag: string, n = 3) => jsonLines(Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: tag, probs: { a: 0.3 + i / 10, b: 0.7 - i / 10 } })));
-const answer = (id: string) => JSON.stringify({ text: id, meta: { id }, _input_hash: id.length, _task_hash: 7, answer: 'accept', accept: ['a'], _view_id: 'choice', _annotator_id: 'ann' });
+const batch = (tag: string, n = 3) =>
+  jsonLines(Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: tag, probs: { a: 0.3 + i / 10, b: 0.7 - i / 10 } })));
+const answer = (id: string) =>
+  JSON.stringify({ text: id, meta: { id }, _input_hash: id.length, _task_hash: 7, answer: 'accept', accept: ['a'], _view_id: 'choice', _annotator_id: 'ann' });
 
 describe('incremental listing on fake-gcs-server: cost grows with new objects, not history', () => {
   let bucket: TestBucket;

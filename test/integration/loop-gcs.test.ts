@@ -50,7 +50,8 @@ function normalise(files: Map<string, Buffer>, uri: string): { files: Map<string
     const doc = JSON.parse(raw.toString()) as Record<string, unknown>;
     if (/^snapshots\/v\d+\/manifest\.json$/.test(name)) {
       const dir = name.slice(0, name.lastIndexOf('/') + 1);
-      for (const [f, meta] of Object.entries(doc.files as Record<string, { sha256: string }>)) expect(meta.sha256, `${dir}${f}`).toBe(sha(files.get(`${dir}${f}`)!));
+      for (const [f, meta] of Object.entries(doc.files as Record<string, { sha256: string }>))
+        expect(meta.sha256, `${dir}${f}`).toBe(sha(files.get(`${dir}${f}`)!));
       const { sha256, ...body } = doc;
       expect(sha256).toBe(sha(JSON.stringify(body)));
     }
@@ -117,7 +118,12 @@ describe('the loop on a gs:// root (fake-gcs-server) equals the loop on a local 
     const l = normalise(localFiles, localUri);
     expect(Object.fromEntries(g.files)).toEqual(Object.fromEntries(l.files));
     // The URI really is in the outputs (provenance), so the comparison above covered it.
-    for (const name of ['rounds/20261101T0200Z/rejects.jsonl', 'rounds/20261101T0200Z/queue.jsonl', 'snapshots/v000002/data.jsonl', 'snapshots/v000002/data.arrow']) {
+    for (const name of [
+      'rounds/20261101T0200Z/rejects.jsonl',
+      'rounds/20261101T0200Z/queue.jsonl',
+      'snapshots/v000002/data.jsonl',
+      'snapshots/v000002/data.arrow',
+    ]) {
       expect(g.hits.get(name), name).toBeGreaterThan(0);
       expect(l.hits.get(name), name).toBe(g.hits.get(name));
     }
@@ -135,11 +141,16 @@ describe('the loop on a gs:// root (fake-gcs-server) equals the loop on a local 
     const raw = {
       storage: { root: cliRoot, apiEndpoint: gcsEndpoint() },
       stats: { sink: 'none' },
-      projects: [{
-        name: 'intents', task: 'textcat', labels: [...INTENT_LABELS],
-        strategy: { name: 'entropy', topK: 40, auditFraction: 0.1, seed: 3 },
-        queue: { annotators: ['ann', 'bob'], overlap: 2 }, merge: { conflict: 'majority' },
-      }],
+      projects: [
+        {
+          name: 'intents',
+          task: 'textcat',
+          labels: [...INTENT_LABELS],
+          strategy: { name: 'entropy', topK: 40, auditFraction: 0.1, seed: 3 },
+          queue: { annotators: ['ann', 'bob'], overlap: 2 },
+          merge: { conflict: 'majority' },
+        },
+      ],
     };
     writeFileSync(cfg, JSON.stringify(raw)); // JSON is YAML
     const store = projectStore(new GcsStore(cliRoot, { apiEndpoint: gcsEndpoint() }), 'intents');

@@ -21,7 +21,12 @@ describe('the loop on a local root', () => {
   let dir: string;
   let run: LoopRun;
   let pool: ScoringPool;
-  const lines = (b: Buffer | undefined) => (b ?? Buffer.alloc(0)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = (b: Buffer | undefined) =>
+    (b ?? Buffer.alloc(0))
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
 
   beforeAll(async () => {
     dir = tempDir('loop');
@@ -38,7 +43,8 @@ describe('the loop on a local root', () => {
   it('writes the storage layout of docs/storage.md', () => {
     const names = [...run.files.keys()];
     for (const r of ['20261101T0200Z', '20261108T0200Z']) {
-      for (const f of ['queue.jsonl', 'queue-ann.jsonl', 'queue-bob.jsonl', 'rejects.jsonl', 'manifest.json', 'items.jsonl', 'plan.json']) expect(names).toContain(`rounds/${r}/${f}`);
+      for (const f of ['queue.jsonl', 'queue-ann.jsonl', 'queue-bob.jsonl', 'rejects.jsonl', 'manifest.json', 'items.jsonl', 'plan.json'])
+        expect(names).toContain(`rounds/${r}/${f}`);
     }
     for (const v of ['v000001', 'v000002']) for (const f of ['data.arrow', 'data.jsonl', 'manifest.json']) expect(names).toContain(`snapshots/${v}/${f}`);
     expect(JSON.parse(run.files.get('snapshots/LATEST.json')!.toString())).toMatchObject({ version: 2, path: 'snapshots/v000002/' });
@@ -54,7 +60,12 @@ describe('the loop on a local root', () => {
     expect(q.map((t) => t.meta.rank)).toEqual(q.map((_, i) => i + 1));
     for (const t of q) {
       expect(Number.isInteger(t._input_hash) && t._input_hash >= -(2 ** 31) && t._input_hash < 2 ** 31).toBe(true);
-      expect(t.meta).toMatchObject({ round: '20261101T0200Z', strategy: 'entropy', model: 'm0', source: expect.stringMatching(/predictions\/b0\/part-0\.jsonl\.gz#L\d+$/) });
+      expect(t.meta).toMatchObject({
+        round: '20261101T0200Z',
+        strategy: 'entropy',
+        model: 'm0',
+        source: expect.stringMatching(/predictions\/b0\/part-0\.jsonl\.gz#L\d+$/),
+      });
     }
   });
 
@@ -116,10 +127,14 @@ describe('the loop on a local root', () => {
     const sink = await duckdbSink(dir);
     try {
       expect(await sink.query('SELECT round_id, items_queued FROM rounds ORDER BY round_id')).toEqual([
-        { round_id: '20261101T0200Z', items_queued: 40 }, { round_id: '20261108T0200Z', items_queued: 40 },
+        { round_id: '20261101T0200Z', items_queued: 40 },
+        { round_id: '20261108T0200Z', items_queued: 40 },
       ]);
       expect((await sink.query("SELECT count(*) AS n FROM label_quality WHERE label = '*' AND slice = 'all' AND scope = 'snapshot'"))[0].n).toBe(2);
-      expect((await sink.query('SELECT snapshot_version, items FROM snapshots ORDER BY 1'))).toEqual([{ snapshot_version: 1, items: 40 }, { snapshot_version: 2, items: 80 }]);
+      expect(await sink.query('SELECT snapshot_version, items FROM snapshots ORDER BY 1')).toEqual([
+        { snapshot_version: 1, items: 40 },
+        { snapshot_version: 2, items: 80 },
+      ]);
     } finally {
       await sink.close();
     }
@@ -138,12 +153,14 @@ describe('re-queueing and re-exports', () => {
       const r1 = await runRound({ project: config.projects[0], store, pool, sink: null, roundId: 'r1', chunkBytes: 4096 });
       expect(r1.manifest.counts.queued).toBe(50);
       // Same ids, same model → skipped; same ids, new model → queued again.
-      const same = (await store.read('predictions/b0/part-0.jsonl.gz'));
+      const same = await store.read('predictions/b0/part-0.jsonl.gz');
       await store.write('predictions/again/same-model.jsonl.gz', same);
       const r2 = await runRound({ project: config.projects[0], store, pool, sink: null, roundId: 'r2', chunkBytes: 4096 });
       expect(r2.manifest.counts).toMatchObject({ queued: 0, skipped: 50 });
       const { gunzipSync } = await import('node:zlib');
-      const text = gunzipSync(same).toString().replace(/"model":"m0"/g, '"model":"m9"');
+      const text = gunzipSync(same)
+        .toString()
+        .replace(/"model":"m0"/g, '"model":"m9"');
       await store.write('predictions/again/new-model.jsonl', text);
       const r3 = await runRound({ project: config.projects[0], store, pool, sink: null, roundId: 'r3', chunkBytes: 4096 });
       expect(r3.manifest.counts.queued).toBe(50);
@@ -168,7 +185,14 @@ describe('re-queueing and re-exports', () => {
       const m2 = await runMerge({ project: config.projects[0], store, sink: null });
       expect(m2.status).toBe('created');
       expect(m2.manifest!.counts).toMatchObject({ answers: 0, duplicates: ann.split('\n').filter(Boolean).length, badLines: 1 });
-      expect(m2.badLines).toEqual([{ object: 'annotations/r1/ann.jsonl', line: ann.split('\n').filter(Boolean).length + 1, field: '(line)', reason: expect.stringMatching(/^malformed JSON/) }]);
+      expect(m2.badLines).toEqual([
+        {
+          object: 'annotations/r1/ann.jsonl',
+          line: ann.split('\n').filter(Boolean).length + 1,
+          field: '(line)',
+          reason: expect.stringMatching(/^malformed JSON/),
+        },
+      ]);
       expect(m2.manifest!.counts.items).toBe(m1.manifest!.counts.items);
       expect((await store.read('snapshots/v000002/rejects.jsonl')).toString()).toContain('malformed JSON');
     } finally {
@@ -181,11 +205,17 @@ describe('re-queueing and re-exports', () => {
     const dir = tempDir('fixtures');
     try {
       const config = parseConfig({
-        storage: { root: dir }, stats: { sink: 'none' },
+        storage: { root: dir },
+        stats: { sink: 'none' },
         projects: [
           { name: 'ext', task: 'ner', labels: ['FASHION_BRAND', 'PERSON'], strategy: { name: 'span-min', topK: 5 } },
           { name: 'docs', task: 'textcat', labels: ['DOCUMENTATION', 'OTHER'], strategy: { name: 'entropy', topK: 5 } },
-          { name: 'links', task: 'textcat', labels: ['Q48226', 'Q215952', 'Q312545', 'NIL_otherLink', 'NIL_ambiguous'], strategy: { name: 'entropy', topK: 5 } },
+          {
+            name: 'links',
+            task: 'textcat',
+            labels: ['Q48226', 'Q215952', 'Q312545', 'NIL_otherLink', 'NIL_ambiguous'],
+            strategy: { name: 'entropy', topK: 5 },
+          },
         ],
       });
       const files: Record<string, string[]> = {

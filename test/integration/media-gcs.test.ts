@@ -38,19 +38,39 @@ const keyB = makeKey('signer-b@reviewloop-test.iam.gserviceaccount.com');
 /** Recomputes the V4 string-to-sign and checks the signature with the public key. */
 function verifyV4(url: string, publicKey: typeof keyA.publicKey, signedHost?: string): boolean {
   const u = new URL(url);
-  const query = u.search.slice(1).split('&').filter((kv) => !kv.startsWith('X-Goog-Signature=')).sort().join('&');
+  const query = u.search
+    .slice(1)
+    .split('&')
+    .filter((kv) => !kv.startsWith('X-Goog-Signature='))
+    .sort()
+    .join('&');
   const canonical = ['GET', u.pathname, query, `host:${signedHost ?? u.host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
   const credential = u.searchParams.get('X-Goog-Credential')!;
-  const sts = ['GOOG4-RSA-SHA256', u.searchParams.get('X-Goog-Date'), credential.slice(credential.indexOf('/') + 1), createHash('sha256').update(canonical).digest('hex')].join('\n');
+  const sts = [
+    'GOOG4-RSA-SHA256',
+    u.searchParams.get('X-Goog-Date'),
+    credential.slice(credential.indexOf('/') + 1),
+    createHash('sha256').update(canonical).digest('hex'),
+  ].join('\n');
   return verify('sha256', Buffer.from(sts), publicKey, Buffer.from(u.searchParams.get('X-Goog-Signature')!, 'hex'));
 }
 
-const lines = (b: Buffer) => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+const lines = (b: Buffer) =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
 
 /** A logger whose every line is kept, to prove no signature reaches a log. */
 function capturingLogger() {
   const out: string[] = [];
-  const stream = new Writable({ write(chunk, _enc, cb) { out.push(String(chunk)); cb(); } });
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      out.push(String(chunk));
+      cb();
+    },
+  });
   return { logger: createLogger({ stream, json: true, level: 'DEBUG' }), text: () => out.join('') };
 }
 
@@ -61,8 +81,17 @@ describe('signed media URLs in image queues on a gs:// root', () => {
   let dir: string;
   const logs = capturingLogger();
   const project = parseConfig({
-    storage: { root: 'gs://unused' }, stats: { sink: 'none' },
-    projects: [{ name: 'pets', task: 'image', labels: ['cat', 'dog'], strategy: { name: 'least-confidence', topK: 6 }, queue: { signedUrlTtlSeconds: TTL, annotators: ['ann', 'bob'] } }],
+    storage: { root: 'gs://unused' },
+    stats: { sink: 'none' },
+    projects: [
+      {
+        name: 'pets',
+        task: 'image',
+        labels: ['cat', 'dog'],
+        strategy: { name: 'least-confidence', topK: 6 },
+        queue: { signedUrlTtlSeconds: TTL, annotators: ['ann', 'bob'] },
+      },
+    ],
   }).projects[0];
   // The wall clock, frozen: the first run pins it in plan.json.
   const t0 = Math.floor(Date.now() / 1000) * 1000;
@@ -73,8 +102,12 @@ describe('signed media URLs in image queues on a gs:// root', () => {
     store = projectStore(new GcsStore(`gs://${bucket.name}/root`, { apiEndpoint: gcsEndpoint() }), 'pets');
     pool = new ScoringPool({ threads: 1 });
     const records = Array.from({ length: 20 }, (_, i) => ({
-      id: `img-${i}`, image: `gs://media-${bucket.name}/photos/${i % 2 ? 'cat' : 'dog'} #${i}?.jpg`, width: 640, height: 480,
-      probs: { cat: 0.5 + i / 50, dog: 0.5 - i / 50 }, model: 'v1',
+      id: `img-${i}`,
+      image: `gs://media-${bucket.name}/photos/${i % 2 ? 'cat' : 'dog'} #${i}?.jpg`,
+      width: 640,
+      height: 480,
+      probs: { cat: 0.5 + i / 50, dog: 0.5 - i / 50 },
+      model: 'v1',
     }));
     records.push({ ...records[0], id: 'web-1', image: 'https://example.org/already-public.jpg' });
     await store.write('predictions/batch/part-0.jsonl', jsonLines(records));
@@ -133,20 +166,32 @@ describe('signed media URLs in image queues on a gs:// root', () => {
 
   it('the merge stores gs:// URIs, never the signed URLs reviewers saw', async () => {
     const q = lines(await store.read(`rounds/${ROUND}/queue-ann.jsonl`));
-    const answers = q.map((t, i) => ({ ...t, answer: 'accept', accept: [i % 2 ? 'cat' : 'dog'], _view_id: 'choice', _annotator_id: 'pets-ann', _timestamp: 1_800_000_000 + i }));
+    const answers = q.map((t, i) => ({
+      ...t,
+      answer: 'accept',
+      accept: [i % 2 ? 'cat' : 'dog'],
+      _view_id: 'choice',
+      _annotator_id: 'pets-ann',
+      _timestamp: 1_800_000_000 + i,
+    }));
     await store.write(`annotations/${ROUND}/ann.jsonl`, jsonLines(answers));
     const m = await runMerge({ project, store, sink: null });
     expect(m.status).toBe('created');
     const rows = rowsFromJsonl((await store.read('snapshots/v000001/data.jsonl')).toString());
     expect(rows).toHaveLength(q.length);
-    for (const row of rows.filter((x) => x.id !== 'web-1')) expect(row.image).toMatch(new RegExp(`^gs://media-${bucket.name}/photos/(cat|dog) #\\d+\\?\\.jpg$`));
+    for (const row of rows.filter((x) => x.id !== 'web-1'))
+      expect(row.image).toMatch(new RegExp(`^gs://media-${bucket.name}/photos/(cat|dog) #\\d+\\?\\.jpg$`));
   });
 
   it('resign writes a new object with fresh URLs, same order and hashes, and never replaces the queue', async () => {
     const original = await store.read(`rounds/${ROUND}/queue.jsonl`);
     const later = t0 + 2 * 86_400_000;
     const r1 = await resignRound({ project, store, roundId: ROUND, signer: { credentials: keyB.credentials, now: () => later }, logger: logs.logger });
-    expect(r1.written).toEqual([`rounds/${ROUND}/queue.resigned-1.jsonl`, `rounds/${ROUND}/queue-ann.resigned-1.jsonl`, `rounds/${ROUND}/queue-bob.resigned-1.jsonl`]);
+    expect(r1.written).toEqual([
+      `rounds/${ROUND}/queue.resigned-1.jsonl`,
+      `rounds/${ROUND}/queue-ann.resigned-1.jsonl`,
+      `rounds/${ROUND}/queue-bob.resigned-1.jsonl`,
+    ]);
     const r2 = await resignRound({ project, store, roundId: ROUND, signer: { credentials: keyB.credentials, now: () => later + 1000 } });
     expect(r2.written[0]).toBe(`rounds/${ROUND}/queue.resigned-2.jsonl`);
     expect((await store.read(`rounds/${ROUND}/queue.jsonl`)).equals(original)).toBe(true);
@@ -166,13 +211,28 @@ describe('signed media URLs in image queues on a gs:// root', () => {
     const keyFile = path.join(dir, 'sa.json');
     writeFileSync(keyFile, JSON.stringify({ type: 'service_account', project_id: 'reviewloop-test', ...keyA.credentials }));
     const cfg = path.join(dir, 'cfg.yaml');
-    writeFileSync(cfg, JSON.stringify({
-      storage: { root: `gs://${bucket.name}/root`, apiEndpoint: gcsEndpoint() }, stats: { sink: 'none' },
-      projects: [{ name: 'pets', task: 'image', labels: ['cat', 'dog'], strategy: { name: 'least-confidence', topK: 6 }, queue: { signedUrlTtlSeconds: TTL, annotators: ['ann', 'bob'] } }],
-    }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        storage: { root: `gs://${bucket.name}/root`, apiEndpoint: gcsEndpoint() },
+        stats: { sink: 'none' },
+        projects: [
+          {
+            name: 'pets',
+            task: 'image',
+            labels: ['cat', 'dog'],
+            strategy: { name: 'least-confidence', topK: 6 },
+            queue: { signedUrlTtlSeconds: TTL, annotators: ['ann', 'bob'] },
+          },
+        ],
+      }),
+    );
     const env: NodeJS.ProcessEnv = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile };
     delete env.STORAGE_EMULATOR_HOST;
-    const { stdout, stderr } = await run(process.execPath, ['bin/reviewloop.js', 'resign', '--round', ROUND, '-c', cfg, '--ttl-seconds', '600'], { cwd: REPO, env });
+    const { stdout, stderr } = await run(process.execPath, ['bin/reviewloop.js', 'resign', '--round', ROUND, '-c', cfg, '--ttl-seconds', '600'], {
+      cwd: REPO,
+      env,
+    });
     const base = `gs://${bucket.name}/root/pets/rounds/${ROUND}`;
     expect(stdout).toBe(`${base}/queue.resigned-3.jsonl\n${base}/queue-ann.resigned-3.jsonl\n${base}/queue-bob.resigned-3.jsonl\n`);
     const signed = lines(await store.read(`rounds/${ROUND}/queue.resigned-3.jsonl`)).filter((t) => t.meta.id !== 'web-1');
@@ -198,7 +258,14 @@ describe('signed media URLs in image queues on a gs:// root', () => {
   it('queue cat signs afresh the URLs expiring within the hour: same order, hashes and other bytes', async () => {
     const near = t0 + TTL * 1000 - 30 * 60_000;
     const a = lines(await store.read(`rounds/${ROUND}/queue-ann.jsonl`));
-    const r = await catQueue({ project, store, roundId: ROUND, annotator: 'ann', signer: { credentials: keyB.credentials, now: () => near }, logger: logs.logger });
+    const r = await catQueue({
+      project,
+      store,
+      roundId: ROUND,
+      annotator: 'ann',
+      signer: { credentials: keyB.credentials, now: () => near },
+      logger: logs.logger,
+    });
     expect(r.file).toBe(`rounds/${ROUND}/queue-ann.jsonl`);
     const b = r.lines.map((l) => JSON.parse(l) as Record<string, any>);
     expect(b.map((t) => t.meta.id)).toEqual(a.map((t) => t.meta.id));
@@ -215,7 +282,9 @@ describe('signed media URLs in image queues on a gs:// root', () => {
   it('queue cat refuses a mistyped round or reviewer with a usage error naming the nearest', async () => {
     const typo = await catQueue({ project, store, roundId: '20261101T0201Z' }).catch((e: unknown) => e as { code: string; details: { nearest: string[] } });
     expect(typo).toMatchObject({ code: 'USAGE', details: { nearest: [ROUND] } });
-    const who = await catQueue({ project, store, roundId: ROUND, annotator: 'carol' }).catch((e: unknown) => e as { code: string; details: { annotators: string[] } });
+    const who = await catQueue({ project, store, roundId: ROUND, annotator: 'carol' }).catch(
+      (e: unknown) => e as { code: string; details: { annotators: string[] } },
+    );
     expect(who).toMatchObject({ code: 'USAGE', details: { annotators: ['ann', 'bob'] } });
   });
 
@@ -224,13 +293,18 @@ describe('signed media URLs in image queues on a gs:// root', () => {
     const cfg = path.join(dir, 'cfg.yaml');
     const env: NodeJS.ProcessEnv = { ...process.env, GOOGLE_APPLICATION_CREDENTIALS: keyFile };
     delete env.STORAGE_EMULATOR_HOST;
-    const { stdout, stderr } = await run(process.execPath, ['bin/reviewloop.js', 'queue', 'cat', '--round', ROUND, '--annotator', 'bob', '-c', cfg], { cwd: REPO, env });
+    const { stdout, stderr } = await run(process.execPath, ['bin/reviewloop.js', 'queue', 'cat', '--round', ROUND, '--annotator', 'bob', '-c', cfg], {
+      cwd: REPO,
+      env,
+    });
     const q = lines(Buffer.from(stdout));
     expect(q.map((t) => t.meta.id)).toEqual(lines(await store.read(`rounds/${ROUND}/queue-bob.jsonl`)).map((t) => t.meta.id));
     // The round's URLs are days from expiry on the wall clock: nothing is signed, nothing said.
     expect(stdout).toBe((await store.read(`rounds/${ROUND}/queue-bob.jsonl`)).toString());
     expect(stderr).not.toMatch(/X-Goog-Signature=[0-9a-f]/);
-    const bad = await run(process.execPath, ['bin/reviewloop.js', 'queue', 'cat', '--round', '2026110T0200Z', '-c', cfg], { cwd: REPO, env }).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, ['bin/reviewloop.js', 'queue', 'cat', '--round', '2026110T0200Z', '-c', cfg], { cwd: REPO, env }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain(`nearest known: ${ROUND}`);
   });

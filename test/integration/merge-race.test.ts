@@ -28,7 +28,11 @@ function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ co
   });
 }
 
-interface Proxy { endpoint: string; requests: string[]; close(): Promise<void> }
+interface Proxy {
+  endpoint: string;
+  requests: string[];
+  close(): Promise<void>;
+}
 
 /**
  * A pass-through proxy in front of the emulator for one merge process. It
@@ -44,24 +48,33 @@ async function startProxy(upstream: string, hide: string, gate: (url: string) =>
     requests.push(`${req.method} ${url}`);
     const isList = req.method === 'GET' && /^\/storage\/v1\/b\/[^/]+\/o\?/.test(url);
     void gate(decodeURIComponent(url)).then(() => {
-      const up = http.request({ host: '127.0.0.1', port: Number(target.port), method: req.method, path: url, headers: { ...req.headers, host: target.host, 'accept-encoding': 'identity' } }, (upRes) => {
-        if (!isList || upRes.statusCode !== 200) {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        upRes.on('data', (c: Buffer) => chunks.push(c));
-        upRes.on('end', () => {
-          const body = JSON.parse(Buffer.concat(chunks).toString()) as { items?: Array<{ name: string }> };
-          if (body.items) body.items = body.items.filter((o) => !o.name.includes(hide));
-          const out = Buffer.from(JSON.stringify(body));
-          const headers = { ...upRes.headers, 'content-length': String(out.length) };
-          delete headers['transfer-encoding'];
-          res.writeHead(200, headers);
-          res.end(out);
-        });
-      });
+      const up = http.request(
+        {
+          host: '127.0.0.1',
+          port: Number(target.port),
+          method: req.method,
+          path: url,
+          headers: { ...req.headers, host: target.host, 'accept-encoding': 'identity' },
+        },
+        (upRes) => {
+          if (!isList || upRes.statusCode !== 200) {
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            upRes.pipe(res);
+            return;
+          }
+          const chunks: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => chunks.push(c));
+          upRes.on('end', () => {
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { items?: Array<{ name: string }> };
+            if (body.items) body.items = body.items.filter((o) => !o.name.includes(hide));
+            const out = Buffer.from(JSON.stringify(body));
+            const headers = { ...upRes.headers, 'content-length': String(out.length) };
+            delete headers['transfer-encoding'];
+            res.writeHead(200, headers);
+            res.end(out);
+          });
+        },
+      );
       up.on('error', () => req.socket.destroy());
       req.pipe(up);
     });
@@ -70,7 +83,11 @@ async function startProxy(upstream: string, hide: string, gate: (url: string) =>
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -78,23 +95,44 @@ async function startProxy(upstream: string, hide: string, gate: (url: string) =>
 function barrier(parties: number, timeoutMs = 30_000) {
   let arrived = 0;
   let open!: () => void;
-  const opened = new Promise<void>((r) => { open = r; });
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
   const timer = setTimeout(() => open(), timeoutMs);
   return {
-    get arrived() { return arrived; },
+    get arrived() {
+      return arrived;
+    },
     wait(): Promise<void> {
       arrived++;
-      if (arrived >= parties) { clearTimeout(timer); open(); }
+      if (arrived >= parties) {
+        clearTimeout(timer);
+        open();
+      }
       return opened;
     },
   };
 }
 
 const PROJECT = {
-  name: 'race', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 5 }, merge: { conflict: 'latest' },
+  name: 'race',
+  task: 'textcat',
+  labels: ['a', 'b'],
+  strategy: { name: 'margin', topK: 5 },
+  merge: { conflict: 'latest' },
 };
 const answer = (id: string, label: string, who: string, t: number) =>
-  JSON.stringify({ text: `text of ${id}`, meta: { id }, _input_hash: t, _task_hash: t + 1, answer: 'accept', accept: [label], _view_id: 'choice', _annotator_id: who, _timestamp: 1_800_000_000 + t });
+  JSON.stringify({
+    text: `text of ${id}`,
+    meta: { id },
+    _input_hash: t,
+    _task_hash: t + 1,
+    answer: 'accept',
+    accept: [label],
+    _view_id: 'choice',
+    _annotator_id: who,
+    _timestamp: 1_800_000_000 + t,
+  });
 
 describe('two merge processes racing on fake-gcs-server', () => {
   let bucket: TestBucket;
@@ -124,11 +162,17 @@ describe('two merge processes racing on fake-gcs-server', () => {
     const atV2 = barrier(2);
     const gate = (url: string) => (/snapshots\/v000002\//.test(url) && /upload/.test(url) ? atV2.wait() : Promise.resolve());
     const configs = [];
-    for (const [who, hide] of [['ann', 'bob.jsonl'], ['bob', 'ann.jsonl']]) {
+    for (const [who, hide] of [
+      ['ann', 'bob.jsonl'],
+      ['bob', 'ann.jsonl'],
+    ]) {
       const proxy = await startProxy(gcsEndpoint(), hide, (u) => gate(u));
       proxies.push(proxy);
       const cfg = path.join(dir, `${who}.yaml`);
-      writeFileSync(cfg, JSON.stringify({ storage: { root: `gs://${bucket.name}/root`, apiEndpoint: proxy.endpoint }, stats: { sink: 'none' }, projects: [PROJECT] }));
+      writeFileSync(
+        cfg,
+        JSON.stringify({ storage: { root: `gs://${bucket.name}/root`, apiEndpoint: proxy.endpoint }, stats: { sink: 'none' }, projects: [PROJECT] }),
+      );
       configs.push(cfg);
     }
     const results = await Promise.all(configs.map((cfg) => cli(['merge', '-c', cfg])));
@@ -141,8 +185,16 @@ describe('two merge processes racing on fake-gcs-server', () => {
     expect(results.filter((r) => r.stderr.includes('re-reading and re-applying'))).toHaveLength(1);
 
     const snaps = await listSnapshots(store);
-    expect(snaps.map((s) => [s.version, s.parent])).toEqual([[1, null], [2, 1], [3, 2]]);
-    expect(snaps.flatMap((s) => s.consumed.map((c) => c.name)).sort()).toEqual(['annotations/r0/seed.jsonl', 'annotations/r1/ann.jsonl', 'annotations/r1/bob.jsonl']);
+    expect(snaps.map((s) => [s.version, s.parent])).toEqual([
+      [1, null],
+      [2, 1],
+      [3, 2],
+    ]);
+    expect(snaps.flatMap((s) => s.consumed.map((c) => c.name)).sort()).toEqual([
+      'annotations/r0/seed.jsonl',
+      'annotations/r1/ann.jsonl',
+      'annotations/r1/bob.jsonl',
+    ]);
     const latest = JSON.parse((await store.read('snapshots/LATEST.json')).toString());
     expect(latest).toMatchObject({ version: 3, path: 'snapshots/v000003/', sha256: snaps[2].sha256 });
     const rows = rowsFromJsonl((await store.read('snapshots/v000003/data.jsonl')).toString());
@@ -168,7 +220,9 @@ describe('the lease across processes on fake-gcs-server', () => {
     store = new GcsStore(`gs://${bucket.name}/proj`, { apiEndpoint: gcsEndpoint() });
     // One replica: waits for the start signal, tries the lease with its own clock, exits without releasing (a crash, when it won).
     script = path.join(dir, 'replica.mjs');
-    writeFileSync(script, `
+    writeFileSync(
+      script,
+      `
       import { GcsStore } from ${JSON.stringify(path.join(REPO, 'dist/worker/store/gcs-store.js'))};
       import { Lease } from ${JSON.stringify(path.join(REPO, 'dist/worker/daemon/lease.js'))};
       const [root, endpoint, holder, now] = process.argv.slice(2);
@@ -180,18 +234,22 @@ describe('the lease across processes on fake-gcs-server', () => {
       } catch (err) {
         console.log(err.code ?? String(err));
       }
-    `);
+    `,
+    );
   });
   afterEach(async () => {
     await bucket?.cleanup();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const replica = (holder: string, now: number) => new Promise<string>((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.STORAGE_EMULATOR_HOST;
-    execFile(process.execPath, [script, `gs://${bucket.name}/proj`, gcsEndpoint(), holder, String(now)], { env }, (err, stdout, stderr) => (err ? reject(new Error(stderr)) : resolve(stdout.trim())));
-  });
+  const replica = (holder: string, now: number) =>
+    new Promise<string>((resolve, reject) => {
+      const env = { ...process.env };
+      delete env.STORAGE_EMULATOR_HOST;
+      execFile(process.execPath, [script, `gs://${bucket.name}/proj`, gcsEndpoint(), holder, String(now)], { env }, (err, stdout, stderr) =>
+        err ? reject(new Error(stderr)) : resolve(stdout.trim()),
+      );
+    });
 
   it('two processes started together: exactly one holds the lease', async () => {
     const both = Promise.all([replica('p1', t0), replica('p2', t0)]);

@@ -17,16 +17,27 @@ import { jsonlBytes, rowsFromJsonl } from '../../worker/snapshot/snapshot-files.
 import type { ObjectStore } from '../../worker/store/store.js';
 import { tempDir } from '../helpers/loop.js';
 
-const line = (id: string, label: string, dataset: string, session: string, t: number) => JSON.stringify({
-  text: `ticket ${id}`, options: [{ id: 'a' }, { id: 'b' }], meta: { id }, _input_hash: t, _task_hash: t + 1, _view_id: 'choice',
-  accept: [label], answer: 'accept', _timestamp: 1_764_748_800 + t, _session_id: `${dataset}-${session}`, _annotator_id: `${dataset}-${session}`,
-});
+const line = (id: string, label: string, dataset: string, session: string, t: number) =>
+  JSON.stringify({
+    text: `ticket ${id}`,
+    options: [{ id: 'a' }, { id: 'b' }],
+    meta: { id },
+    _input_hash: t,
+    _task_hash: t + 1,
+    _view_id: 'choice',
+    accept: [label],
+    answer: 'accept',
+    _timestamp: 1_764_748_800 + t,
+    _session_id: `${dataset}-${session}`,
+    _annotator_id: `${dataset}-${session}`,
+  });
 
 describe('reviewers across datasets and snapshots', () => {
   let dir: string;
   let store: ObjectStore;
   const project = parseConfig({
-    storage: { root: '.' }, stats: { sink: 'none' },
+    storage: { root: '.' },
+    stats: { sink: 'none' },
     projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 5 }, queue: { annotators: ['mary-jane', 'bob'] } }],
   }).projects[0];
   beforeEach(() => {
@@ -53,18 +64,30 @@ describe('reviewers across datasets and snapshots', () => {
     const m = await runMerge({ project, store, sink: null });
     expect(m.manifest!.counts).toMatchObject({ answers: 1, duplicates: 1 });
     const rows = rowsFromJsonl((await store.read('snapshots/v000002/data.jsonl')).toString());
-    expect(rows.map((r) => [r.id, r.annotators])).toEqual([['x1', ['bob', 'mary-jane']], ['x2', ['mary-jane']]]);
+    expect(rows.map((r) => [r.id, r.annotators])).toEqual([
+      ['x1', ['bob', 'mary-jane']],
+      ['x2', ['mary-jane']],
+    ]);
     expect(rows[0].answers.map((a) => a.annotator_raw)).toEqual(['intents_r1-mary-jane', 'intents_r1-bob']);
   });
 
   it('push-annotations and merge know an item from its round when the line has no content, and refuse one they do not know', async () => {
     const item = { id: 'k1', rank: 1, audit: false, p: null, score: 0.9, model: 'm1', source: 'file:///p.jsonl#L1', prediction: { probs: { a: 0.5, b: 0.5 } } };
     await store.write('rounds/r1/items.jsonl', `${JSON.stringify(item)}\n{damaged\n`);
-    const bare = (id: string, round: string) => JSON.stringify({ meta: { id, round }, _input_hash: 5, _view_id: 'choice', accept: ['a'], answer: 'accept', _session_id: 'ds-bob' });
+    const bare = (id: string, round: string) =>
+      JSON.stringify({ meta: { id, round }, _input_hash: 5, _view_id: 'choice', accept: ['a'], answer: 'accept', _session_id: 'ds-bob' });
     const rules = exportRules(project);
-    const refused = await pushAnnotations(store, Buffer.from(`${bare('k1', 'r1')}\n${bare('k2', 'r1')}\n${bare('k1', '../x')}\n`), { round: 'r1', name: 'bob', label: 'bob.jsonl', rules }).catch((e: unknown) => e);
+    const refused = await pushAnnotations(store, Buffer.from(`${bare('k1', 'r1')}\n${bare('k2', 'r1')}\n${bare('k1', '../x')}\n`), {
+      round: 'r1',
+      name: 'bob',
+      label: 'bob.jsonl',
+      rules,
+    }).catch((e: unknown) => e);
     expect(isReviewloopError(refused, 'INPUT_INVALID')).toBe(true);
-    expect((refused as { details: { badLines: Array<{ line: number; field: string }> } }).details.badLines.map((b) => [b.line, b.field])).toEqual([[2, 'text'], [3, 'text']]);
+    expect((refused as { details: { badLines: Array<{ line: number; field: string }> } }).details.badLines.map((b) => [b.line, b.field])).toEqual([
+      [2, 'text'],
+      [3, 'text'],
+    ]);
     await pushAnnotations(store, Buffer.from(`${bare('k1', 'r1')}\n`), { round: 'r1', name: 'bob', label: 'bob.jsonl', rules });
     await store.write('annotations/r1/other.jsonl', `${bare('k2', 'r1')}\n`);
     const m = await runMerge({ project, store, sink: null });
@@ -74,7 +97,15 @@ describe('reviewers across datasets and snapshots', () => {
   });
 
   it('counts a line repeated in one file once, and the same unnamed-session answer from two reviewers twice', async () => {
-    const anon = JSON.stringify({ text: 'ticket z', meta: { id: 'z' }, _input_hash: 9, _view_id: 'choice', accept: ['b'], answer: 'accept', _session_id: null });
+    const anon = JSON.stringify({
+      text: 'ticket z',
+      meta: { id: 'z' },
+      _input_hash: 9,
+      _view_id: 'choice',
+      accept: ['b'],
+      answer: 'accept',
+      _session_id: null,
+    });
     const rules = exportRules(project);
     await pushAnnotations(store, Buffer.from(`${anon}\n${anon}\n`), { round: 'r1', name: 'alice', label: 'a.jsonl', rules, annotator: 'alice' });
     await pushAnnotations(store, Buffer.from(`${anon}\n`), { round: 'r1', name: 'carl', label: 'c.jsonl', rules, annotator: 'carl' });

@@ -17,7 +17,8 @@ import type { ObjectStore } from '../../worker/store/store.js';
 import { duckdbSink, tempDir } from '../helpers/loop.js';
 
 const project = parseConfig({
-  storage: { root: '/unused' }, stats: { sink: 'none' },
+  storage: { root: '/unused' },
+  stats: { sink: 'none' },
   projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 10 } }],
 }).projects[0];
 const answer = (id: string, label: string, t: number) =>
@@ -38,15 +39,21 @@ class RecordingSink implements StatsSink {
     this.written.push(batchId);
     return { written: true };
   }
-  query(): Promise<never> { throw new Error('not used'); }
+  query(): Promise<never> {
+    throw new Error('not used');
+  }
   async close(): Promise<void> {}
 }
 
 describe('stats of a snapshot whose merge stopped before writing them', () => {
   let dir: string;
   const open = (name: string): ObjectStore => new PrefixedStore(new LocalStore(path.join(dir, name)), 'p');
-  beforeAll(() => { dir = tempDir('merge-stats'); });
-  afterAll(() => { rmSync(dir, { recursive: true, force: true }); });
+  beforeAll(() => {
+    dir = tempDir('merge-stats');
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('are written by the next run with nothing new, once, with the rows an uninterrupted merge writes', async () => {
     const store = open('killed');
@@ -111,8 +118,14 @@ describe('stats of a snapshot whose merge stopped before writing them', () => {
       for (const n of ['v000001', 'v000002', 'v000003', 'from']) await store.delete(`state/stats/${n}`);
       await runMerge({ project, store, sink: db });
       expect(JSON.parse((await store.read('state/stats/from')).toString())).toEqual({ version: 2 });
-      const rows = await db.query("SELECT snapshot_version, COUNT(*) AS n FROM snapshots WHERE project = 'p' GROUP BY snapshot_version ORDER BY snapshot_version");
-      expect(rows).toEqual([{ snapshot_version: 1, n: 1 }, { snapshot_version: 2, n: 1 }, { snapshot_version: 3, n: 1 }]);
+      const rows = await db.query(
+        "SELECT snapshot_version, COUNT(*) AS n FROM snapshots WHERE project = 'p' GROUP BY snapshot_version ORDER BY snapshot_version",
+      );
+      expect(rows).toEqual([
+        { snapshot_version: 1, n: 1 },
+        { snapshot_version: 2, n: 1 },
+        { snapshot_version: 3, n: 1 },
+      ]);
     } finally {
       await db.close();
     }

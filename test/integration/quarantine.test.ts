@@ -21,35 +21,57 @@ import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { tempDir } from '../helpers/loop.js';
 
 const project = parseConfig({
-  storage: { root: 'gs://unused' }, stats: { sink: 'none' },
-  projects: [{
-    name: 'iso', task: 'textcat', labels: ['a', 'b'],
-    // Queues every record, so what a round read shows in its queue; full listings keep this test about reading.
-    strategy: { name: 'margin', topK: 10_000, auditFraction: 0 },
-    predictions: { listing: { mode: 'full' } },
-  }],
+  storage: { root: 'gs://unused' },
+  stats: { sink: 'none' },
+  projects: [
+    {
+      name: 'iso',
+      task: 'textcat',
+      labels: ['a', 'b'],
+      // Queues every record, so what a round read shows in its queue; full listings keep this test about reading.
+      strategy: { name: 'margin', topK: 10_000, auditFraction: 0 },
+      predictions: { listing: { mode: 'full' } },
+    },
+  ],
 }).projects[0];
 
-const records = (tag: string, n: number) => jsonLines(Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag} ${i}`, probs: { a: ((i * 7) % 100) / 100, b: 1 - ((i * 7) % 100) / 100 } })));
+const records = (tag: string, n: number) =>
+  jsonLines(
+    Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, text: `${tag} ${i}`, probs: { a: ((i * 7) % 100) / 100, b: 1 - ((i * 7) % 100) / 100 } })),
+  );
 
 async function queuedIds(store: ObjectStore, round: string): Promise<string[]> {
   const text = (await store.read(`rounds/${round}/queue.jsonl`)).toString();
-  return text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { meta: { id: string } }).meta.id).sort();
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { meta: { id: string } }).meta.id)
+    .sort();
 }
 
 async function rejectLines(store: ObjectStore, round: string): Promise<Array<Record<string, unknown>>> {
-  return (await store.read(`rounds/${round}/rejects.jsonl`)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return (await store.read(`rounds/${round}/rejects.jsonl`))
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const roots: Array<[string, () => Promise<{ root: ObjectStore; cleanup: () => Promise<void> }>]> = [
-  ['a local root', async () => {
-    const dir = tempDir('quarantine');
-    return { root: new LocalStore(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-  }],
-  ['fake-gcs-server', async () => {
-    const bucket: TestBucket = await makeTestBucket('quarantine');
-    return { root: new GcsStore(`gs://${bucket.name}/root`, { apiEndpoint: gcsEndpoint() }), cleanup: () => bucket.cleanup() };
-  }],
+  [
+    'a local root',
+    async () => {
+      const dir = tempDir('quarantine');
+      return { root: new LocalStore(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  ],
+  [
+    'fake-gcs-server',
+    async () => {
+      const bucket: TestBucket = await makeTestBucket('quarantine');
+      return { root: new GcsStore(`gs://${bucket.name}/root`, { apiEndpoint: gcsEndpoint() }), cleanup: () => bucket.cleanup() };
+    },
+  ],
 ];
 
 describe.each(roots)('unreadable prediction objects on %s', (_label, open) => {
@@ -78,7 +100,9 @@ describe.each(roots)('unreadable prediction objects on %s', (_label, open) => {
 
     const r1 = await round('20261101T0200Z');
     const m1 = r1.manifest;
-    expect(m1.consumed.map((c) => c.name)).toEqual(['a-good.jsonl', 'b-truncated.jsonl.gz', 'c-not-gzip.jsonl.gz', 'd-junk.jsonl.gz', 'e-good.jsonl.gz'].map((n) => `predictions/${n}`));
+    expect(m1.consumed.map((c) => c.name)).toEqual(
+      ['a-good.jsonl', 'b-truncated.jsonl.gz', 'c-not-gzip.jsonl.gz', 'd-junk.jsonl.gz', 'e-good.jsonl.gz'].map((n) => `predictions/${n}`),
+    );
     expect(m1.counts.quarantinedObjects).toBe(3);
     expect(m1.quarantined!.map((q) => [q.name, q.code])).toEqual([
       ['predictions/b-truncated.jsonl.gz', 'GZIP_TRUNCATED'],
@@ -144,7 +168,9 @@ describe('objects stored with Content-Encoding: gzip on fake-gcs-server', () => 
   it('are read as their bytes say, whatever the name', async () => {
     const b = bucket.storage.bucket(bucket.name);
     const save = (name: string, body: Buffer, contentEncoding?: string) =>
-      b.file(`root/iso/predictions/${name}`).save(body, { resumable: false, metadata: { contentType: 'application/x-ndjson', ...(contentEncoding ? { contentEncoding } : {}) } });
+      b
+        .file(`root/iso/predictions/${name}`)
+        .save(body, { resumable: false, metadata: { contentType: 'application/x-ndjson', ...(contentEncoding ? { contentEncoding } : {}) } });
     // gsutil -Z keeps the name and stores gzip bytes with Content-Encoding: gzip.
     await save('p-z.jsonl', gzipSync(Buffer.from(records('z', 40))), 'gzip');
     // A .gz file uploaded with Content-Encoding: gzip (a common pipeline setting).
@@ -159,6 +185,10 @@ describe('objects stored with Content-Encoding: gzip on fake-gcs-server', () => 
     const r = await runRound({ project, store, pool, sink: null, roundId: '20261101T0200Z', chunkBytes: 64 * 1024 });
     expect(r.manifest.counts).toMatchObject({ read: 160, scored: 160, rejected: 0, quarantinedObjects: 0 });
     const ids = await queuedIds(store, '20261101T0200Z');
-    for (const tag of ['z', 'q', 'r', 's']) expect(ids.filter((id) => id.startsWith(`${tag}-`)), tag).toHaveLength(40);
+    for (const tag of ['z', 'q', 'r', 's'])
+      expect(
+        ids.filter((id) => id.startsWith(`${tag}-`)),
+        tag,
+      ).toHaveLength(40);
   });
 });

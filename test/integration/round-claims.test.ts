@@ -10,7 +10,7 @@ import { LocalStore } from '../../worker/store/local-store.js';
 import { PrefixedStore } from '../../worker/store/open-store.js';
 import { ScoringPool } from '../../worker/pool/pool.js';
 import { runRound } from '../../worker/round/round.js';
-import { type RoundOptions } from '../../worker/round/types.js';
+import type { RoundOptions } from '../../worker/round/types.js';
 import type { ObjectStore, WriteOptions, ObjectInfo } from '../../worker/store/store.js';
 import { jsonLines } from '../../worker/store/write-once.js';
 import { silentLogger } from '../../worker/core/log.js';
@@ -20,13 +20,15 @@ import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
 import { tempDir } from '../helpers/loop.js';
 
 const project: ProjectConfig = parseConfig({
-  storage: { root: '/unused' }, stats: { sink: 'none' },
+  storage: { root: '/unused' },
+  stats: { sink: 'none' },
   projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 100_000, auditFraction: 0, seed: 1 } }],
 }).projects[0];
 
 const OBJECTS = 24;
 const LINES = 5;
-const batch = (o: number) => jsonLines(Array.from({ length: LINES }, (_, i) => ({ id: `o${o}-${i}`, text: `t${o}`, probs: { a: 0.3 + i / 20, b: 0.7 - i / 20 } })));
+const batch = (o: number) =>
+  jsonLines(Array.from({ length: LINES }, (_, i) => ({ id: `o${o}-${i}`, text: `t${o}`, probs: { a: 0.3 + i / 20, b: 0.7 - i / 20 } })));
 
 async function seed(store: ObjectStore): Promise<void> {
   for (let o = 0; o < OBJECTS; o++) await store.write(`predictions/f${o % 3}/part-${String(o).padStart(3, '0')}.jsonl`, batch(o));
@@ -45,15 +47,30 @@ class CrashBeforePlan extends PrefixedStore {
 }
 
 const queueIds = async (store: ObjectStore, round: string) =>
-  (await store.read(`rounds/${round}/queue.jsonl`)).toString().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { meta: { id: string } }).meta.id);
+  (await store.read(`rounds/${round}/queue.jsonl`))
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { meta: { id: string } }).meta.id);
 
 function suite(name: string, open: (label: string) => ObjectStore) {
   describe(`plan-time claims on ${name}`, () => {
     let pool: ScoringPool;
-    beforeAll(() => { pool = new ScoringPool({ threads: 1 }); });
-    afterAll(async () => { await pool?.close(); });
-    const opts = (store: ObjectStore, roundId: string, extra: Partial<RoundOptions> = {}): RoundOptions =>
-      ({ project, store, pool, sink: null, roundId, chunkBytes: 64 * 1024, ...extra });
+    beforeAll(() => {
+      pool = new ScoringPool({ threads: 1 });
+    });
+    afterAll(async () => {
+      await pool?.close();
+    });
+    const opts = (store: ObjectStore, roundId: string, extra: Partial<RoundOptions> = {}): RoundOptions => ({
+      project,
+      store,
+      pool,
+      sink: null,
+      roundId,
+      chunkBytes: 64 * 1024,
+      ...extra,
+    });
 
     it('rounds with different ids started together consume every object exactly once', async () => {
       const store = open('race');
@@ -98,7 +115,9 @@ function suite(name: string, open: (label: string) => ObjectStore) {
       expect(taker.manifest.consumed).toHaveLength(OBJECTS);
       const outcome = JSON.parse((await crashing.read(outcomeName('gone'))).toString()) as { state: string };
       expect(outcome.state).toBe('released');
-      const claim = JSON.parse((await crashing.read(claimName(taker.manifest.consumed[0].name, taker.manifest.consumed[0].generation))).toString()) as { round: string };
+      const claim = JSON.parse((await crashing.read(claimName(taker.manifest.consumed[0].name, taker.manifest.consumed[0].generation))).toString()) as {
+        round: string;
+      };
       expect(claim.round).toBe('taker');
       const back = await runRound(opts(crashing, 'gone')).catch((e: unknown) => e);
       expect(isReviewloopError(back, 'CONFLICT')).toBe(true);
@@ -120,27 +139,50 @@ class FailQueueOnce extends PrefixedStore {
 }
 
 describe('the daemon releases the claims of a round it marks failed', () => {
-  it('so the next slot reads the failed round\'s objects', async () => {
+  it("so the next slot reads the failed round's objects", async () => {
     const store = new FailQueueOnce(new LocalStore(path.join(dir, 'daemon')), 'p');
     await seed(store);
     const pool = new ScoringPool({ threads: 1 });
     try {
       const config = parseConfig({
-        storage: { root: '/unused' }, stats: { sink: 'none' },
-        projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', topK: 100_000, auditFraction: 0, seed: 1 }, schedule: { round: '0 * * * *' } }],
+        storage: { root: '/unused' },
+        stats: { sink: 'none' },
+        projects: [
+          {
+            name: 'p',
+            task: 'textcat',
+            labels: ['a', 'b'],
+            strategy: { name: 'margin', topK: 100_000, auditFraction: 0, seed: 1 },
+            schedule: { round: '0 * * * *' },
+          },
+        ],
       });
       const consumed: string[][] = [];
       const runner = new JobRunner({
-        app: { projectStore: () => store }, config: () => config, holder: 'replica-a', logger: silentLogger,
+        app: { projectStore: () => store },
+        config: () => config,
+        holder: 'replica-a',
+        logger: silentLogger,
         jobs: {
-          round: async (run) => { consumed.push((await runRound({ project: run.project, store, pool, sink: null, roundId: run.slotId, chunkBytes: 64 * 1024 })).manifest.consumed.map((c) => c.name)); },
+          round: async (run) => {
+            consumed.push(
+              (await runRound({ project: run.project, store, pool, sink: null, roundId: run.slotId, chunkBytes: 64 * 1024 })).manifest.consumed.map(
+                (c) => c.name,
+              ),
+            );
+          },
           merge: async () => {},
         },
-        shutdown: new AbortController().signal, stopping: () => false, now: () => Date.parse('2026-11-27T03:00:30Z'),
+        shutdown: new AbortController().signal,
+        stopping: () => false,
+        now: () => Date.parse('2026-11-27T03:00:30Z'),
       });
       const first = await runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
       expect(first.status === 'ran' && isReviewloopError(first.ran[0].error, 'INPUT_INVALID')).toBe(true);
-      expect(JSON.parse((await store.read(outcomeName('20261127T0200Z'))).toString())).toMatchObject({ state: 'released', reason: 'round failed: INPUT_INVALID' });
+      expect(JSON.parse((await store.read(outcomeName('20261127T0200Z'))).toString())).toMatchObject({
+        state: 'released',
+        reason: 'round failed: INPUT_INVALID',
+      });
       await runner.tick('p', 'round', new Date('2026-11-27T03:00:00Z'));
       expect(consumed).toHaveLength(1);
       expect(consumed[0]).toHaveLength(OBJECTS);

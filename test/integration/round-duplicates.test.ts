@@ -23,7 +23,8 @@ const line = (id: string, p: number[]) => JSON.stringify({ id, text: `t ${id}`, 
 describe('duplicated ids in a round input', () => {
   it('take one queue place, and every other copy is a reject line naming the queued one', async () => {
     const config = parseConfig({
-      storage: { root }, stats: { sink: 'none' },
+      storage: { root },
+      stats: { sink: 'none' },
       projects: [{ name: 'p', task: 'textcat', labels: LABELS, strategy: { name: 'entropy', topK: 5, auditFraction: 0, seed: 1 } }],
     });
     const store = projectStore(new LocalStore(root), 'p');
@@ -33,14 +34,32 @@ describe('duplicated ids in a round input', () => {
     await writeOnce(store, 'predictions/a.jsonl', [...others.slice(0, 10), dup, dup, dup, dup, dup, dup].join('\n') + '\n');
     await writeOnce(store, 'predictions/b.jsonl.gz', gzipSync(Buffer.from([dup, ...others.slice(10), dup, dup, dup].join('\n') + '\n')));
     const r = await runRound({ project: config.projects[0], store, pool, sink: null, roundId: '20261101T0200Z', chunkBytes: 1024 });
-    const queue = (await store.read('rounds/20261101T0200Z/queue.jsonl')).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l).meta.id as string);
+    const queue = (await store.read('rounds/20261101T0200Z/queue.jsonl'))
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).meta.id as string);
     expect(queue).toHaveLength(5);
     expect(new Set(queue).size).toBe(5);
     expect(queue[0]).toBe('dup');
-    const rejects = (await store.read('rounds/20261101T0200Z/rejects.jsonl')).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { object: string; line: number; field: string; id: string; reason: string });
+    const rejects = (await store.read('rounds/20261101T0200Z/rejects.jsonl'))
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { object: string; line: number; field: string; id: string; reason: string });
     expect(rejects).toHaveLength(9);
     expect(rejects.every((x) => x.field === 'id' && x.id === 'dup' && x.reason.includes(`${store.uri('predictions/a.jsonl')}#L11`))).toBe(true);
-    expect(rejects.map((x) => `${path.basename(x.object)}:${x.line}`)).toEqual(['a.jsonl:12', 'a.jsonl:13', 'a.jsonl:14', 'a.jsonl:15', 'a.jsonl:16', 'b.jsonl.gz:1', 'b.jsonl.gz:12', 'b.jsonl.gz:13', 'b.jsonl.gz:14']);
+    expect(rejects.map((x) => `${path.basename(x.object)}:${x.line}`)).toEqual([
+      'a.jsonl:12',
+      'a.jsonl:13',
+      'a.jsonl:14',
+      'a.jsonl:15',
+      'a.jsonl:16',
+      'b.jsonl.gz:1',
+      'b.jsonl.gz:12',
+      'b.jsonl.gz:13',
+      'b.jsonl.gz:14',
+    ]);
     expect(r.manifest.counts).toMatchObject({ queued: 5, duplicates: 9, rejected: 0 });
   });
 });

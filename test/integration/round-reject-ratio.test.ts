@@ -21,7 +21,8 @@ const good = (i: number) => JSON.stringify({ id: `g${i}`, text: `t ${i}`, probs:
 describe('an object of mostly invalid records', () => {
   it('is set aside whole with its counts; the round goes on over the rest, and the next round is not blocked', async () => {
     const config = parseConfig({
-      storage: { root }, stats: { sink: 'none' },
+      storage: { root },
+      stats: { sink: 'none' },
       projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 10, auditFraction: 0, seed: 1, maxRejectRatio: 0.2 } }],
     });
     const project = config.projects[0];
@@ -34,8 +35,15 @@ describe('an object of mostly invalid records', () => {
     expect(r.manifest.counts).toMatchObject({ read: 101, scored: 100, rejected: 1, queued: 10, quarantinedObjects: 1 });
     expect(r.manifest.quarantined).toEqual([expect.objectContaining({ name: 'predictions/b-dump.jsonl', code: 'REJECTS_OVER_RATIO', line: 0 })]);
     expect(r.manifest.consumed.map((o) => o.name)).toEqual(['predictions/a-good.jsonl', 'predictions/b-dump.jsonl']);
-    const rejects = (await store.read('rounds/20261101T0200Z/rejects.jsonl')).toString().trim().split('\n').map((l) => JSON.parse(l) as { object: string; line: number; code?: string; reason: string });
-    expect(rejects.map((x) => [path.basename(x.object), x.line, x.code ?? null])).toEqual([['a-good.jsonl', 101, null], ['b-dump.jsonl', 0, 'REJECTS_OVER_RATIO']]);
+    const rejects = (await store.read('rounds/20261101T0200Z/rejects.jsonl'))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { object: string; line: number; code?: string; reason: string });
+    expect(rejects.map((x) => [path.basename(x.object), x.line, x.code ?? null])).toEqual([
+      ['a-good.jsonl', 101, null],
+      ['b-dump.jsonl', 0, 'REJECTS_OVER_RATIO'],
+    ]);
     expect(rejects[1].reason).toMatch(/^60 of 60 records invalid/);
     // The next round is not held back by it.
     await writeOnce(store, 'predictions/c-more.jsonl', Array.from({ length: 20 }, (_, i) => good(200 + i)).join('\n') + '\n');

@@ -26,11 +26,17 @@ let store: ObjectStore;
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, ...args, '-c', join(dir, 'reviewloop.yaml')], { env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ...env } });
+    const child = spawn(process.execPath, [BIN, ...args, '-c', join(dir, 'reviewloop.yaml')], {
+      env: { ...process.env, METADATA_SERVER_DETECTION: 'none', ...env },
+    });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('close', (code) => done({ code, out, err }));
   });
 }
@@ -39,21 +45,26 @@ async function roundFiles(): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   for await (const o of store.list(`rounds/${ROUND}/`)) {
     if (o.name.includes('/partials/')) continue;
-    files[o.name] = createHash('sha256').update(await store.read(o.name)).digest('hex');
+    files[o.name] = createHash('sha256')
+      .update(await store.read(o.name))
+      .digest('hex');
   }
   return files;
 }
 
 beforeAll(async () => {
   bucket = await makeTestBucket('shard');
-  writeFileSync(join(dir, 'reviewloop.yaml'), [
-    `storage: { root: "gs://${bucket.name}/root", apiEndpoint: "${gcsEndpoint()}", projectId: reviewloop-test }`,
-    'stats: { sink: none }',
-    'worker: { threads: 1, chunkBytes: 65536 }',
-    'projects:',
-    `  - { name: intents, task: textcat, labels: [${INTENT_LABELS.join(', ')}], strategy: { name: entropy, topK: 60, auditFraction: 0.2, seed: 7 } }`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'reviewloop.yaml'),
+    [
+      `storage: { root: "gs://${bucket.name}/root", apiEndpoint: "${gcsEndpoint()}", projectId: reviewloop-test }`,
+      'stats: { sink: none }',
+      'worker: { threads: 1, chunkBytes: 65536 }',
+      'projects:',
+      `  - { name: intents, task: textcat, labels: [${INTENT_LABELS.join(', ')}], strategy: { name: entropy, topK: 60, auditFraction: 0.2, seed: 7 } }`,
+      '',
+    ].join('\n'),
+  );
   store = projectStore(openStore({ root: `gs://${bucket.name}/root`, apiEndpoint: gcsEndpoint(), projectId: 'reviewloop-test' }), 'intents');
   // Five objects of different sizes (one gzipped and truncated: quarantined), bad lines in two
   // of them, so shards get uneven shares (p0 | p4 | p1 p2 p3) and rejects must go back into plan
@@ -86,7 +97,12 @@ describe('sharded rounds', () => {
   it('assigns every object to exactly one shard, balanced by size, in plan order', () => {
     const objects = [900, 100, 400, 50, 300].map((size, i) => ({ name: `predictions/o${i}`, generation: '1', size }));
     const shards = [0, 1, 2].map((index) => shardObjects(store, objects, { index, count: 3 }));
-    expect(shards.flat().map((o) => o.name).sort()).toEqual(objects.map((o) => o.name));
+    expect(
+      shards
+        .flat()
+        .map((o) => o.name)
+        .sort(),
+    ).toEqual(objects.map((o) => o.name));
     // Largest first onto the least loaded shard (ties: lower index): 900 | 400+50 | 300+100.
     expect(shards.map((s) => s.reduce((a, o) => a + o.size, 0))).toEqual([900, 450, 400]);
     for (const s of shards) expect(s).toEqual(objects.filter((o) => s.includes(o)));
@@ -96,8 +112,16 @@ describe('sharded rounds', () => {
     const one = await cli(['round', '--round', ROUND]);
     expect(one.code, one.err).toBe(0);
     const unsharded = await roundFiles();
-    expect(Object.keys(unsharded).map((n) => n.split('/').pop()).sort()).toEqual(['items.jsonl', 'manifest.json', 'plan.json', 'queue.jsonl', 'rejects.jsonl']);
-    const rejects = (await store.read(`rounds/${ROUND}/rejects.jsonl`)).toString().trim().split('\n').map((l) => JSON.parse(l).object);
+    expect(
+      Object.keys(unsharded)
+        .map((n) => n.split('/').pop())
+        .sort(),
+    ).toEqual(['items.jsonl', 'manifest.json', 'plan.json', 'queue.jsonl', 'rejects.jsonl']);
+    const rejects = (await store.read(`rounds/${ROUND}/rejects.jsonl`))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).object);
     expect(rejects.map((o: string) => o.replace(/.*\//, ''))).toEqual(['p1.jsonl', 'p1.jsonl', 'p2.jsonl.gz', 'p4.jsonl', 'p4.jsonl']);
     const manifest = JSON.parse((await store.read(`rounds/${ROUND}/manifest.json`)).toString());
     expect(manifest.quarantined.map((q: { name: string; code: string }) => [q.name, q.code])).toEqual([['predictions/p2.jsonl.gz', 'GZIP_TRUNCATED']]);
@@ -120,9 +144,15 @@ describe('sharded rounds', () => {
     expect(s1.code, s1.err).toBe(0);
     expect(s1.out).toContain(`round ${ROUND} written`);
     expect(await roundFiles()).toEqual(unsharded);
-    const partials = await Promise.all([0, 1, 2].map(async (i) => JSON.parse((await store.read(`rounds/${ROUND}/partials/shard-000${i}-of-0003.json`)).toString())));
+    const partials = await Promise.all(
+      [0, 1, 2].map(async (i) => JSON.parse((await store.read(`rounds/${ROUND}/partials/shard-000${i}-of-0003.json`)).toString())),
+    );
     for (const p of partials) expect(p.inputs.length).toBeGreaterThan(0);
-    expect(partials.map((p) => p.inputs.map((u: string) => u.replace(/.*\//, '')))).toEqual([['p0.jsonl'], ['p4.jsonl'], ['p1.jsonl', 'p2.jsonl.gz', 'p3.jsonl']]);
+    expect(partials.map((p) => p.inputs.map((u: string) => u.replace(/.*\//, '')))).toEqual([
+      ['p0.jsonl'],
+      ['p4.jsonl'],
+      ['p1.jsonl', 'p2.jsonl.gz', 'p3.jsonl'],
+    ]);
     expect(partials.map((p) => p.round.rejectCounts)).toEqual([[0], [2], [2, 1, 0]]);
     expect(partials.map((p) => p.round.quarantined.length)).toEqual([0, 0, 1]);
 

@@ -68,8 +68,8 @@ function conformance(label: string, make: () => Promise<Fixture>): void {
       const under = names.filter((n) => n.startsWith('p/')).sort();
       expect((await collect(store.list('p/', { pageSize: 2 }))).map((o) => o.name)).toEqual(under);
       expect((await collect(store.list('p/', { pageSize: 2, startOffset: 'p/b/1' }))).map((o) => o.name)).toEqual(under.filter((n) => n >= 'p/b/1'));
-      expect((await collect(store.list('p')))).toHaveLength(8);
-      expect((await collect(store.list('')))).toHaveLength(names.length);
+      expect(await collect(store.list('p'))).toHaveLength(8);
+      expect(await collect(store.list(''))).toHaveLength(names.length);
       expect(await collect(store.list('zzz/'))).toEqual([]);
       const [first] = await collect(store.list('p/a'));
       expect(first).toMatchObject({ name: 'p/a', size: 3 });
@@ -164,7 +164,9 @@ conformance('GcsStore (fake-gcs-server)', async () => {
   const make = () => new GcsStore(`gs://${b.name}/proj/one`, { apiEndpoint: gcsEndpoint(), resumableThresholdBytes: 64 * 1024 });
   return { store: make(), another: make, cleanup: () => b.cleanup() };
 });
-afterAll(() => { buckets = []; });
+afterAll(() => {
+  buckets = [];
+});
 
 describe('GcsStore retries never duplicate or clobber', () => {
   let bucket: TestBucket;
@@ -179,7 +181,7 @@ describe('GcsStore retries never duplicate or clobber', () => {
     faults = [];
     retries = [];
     // Faults are consumed in order by upload requests; everything else passes.
-    proxy = await startFaultProxy(gcsEndpoint(), (m, u) => (isUpload(m, u) || m === 'DELETE' ? faults.shift() ?? 'pass' : 'pass'));
+    proxy = await startFaultProxy(gcsEndpoint(), (m, u) => (isUpload(m, u) || m === 'DELETE' ? (faults.shift() ?? 'pass') : 'pass'));
     store = new GcsStore(`gs://${bucket.name}/p`, {
       apiEndpoint: proxy.endpoint,
       retry: { baseDelayMs: 5, maxDelayMs: 20 },

@@ -16,7 +16,12 @@ import { vertexFixture } from '../helpers/vertex.js';
 
 const RESULTS = 'prediction.results-00000-of-00001';
 const ERRORS = 'prediction.errors_stats-00000-of-00001';
-const lines = (b: Buffer) => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+const lines = (b: Buffer) =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
 
 describe('Vertex AI detection output, images in another bucket (emulator)', () => {
   let rootBucket: TestBucket;
@@ -28,7 +33,9 @@ describe('Vertex AI detection output, images in another bucket (emulator)', () =
     await mediaBucket.storage.bucket(mediaBucket.name).file('images/cat.jpg').save(makeJpeg(64, 48));
     await mediaBucket.storage.bucket(mediaBucket.name).file('images/street.png').save(makePng(120, 80));
     const config = parseConfig({
-      storage: { root: `gs://${rootBucket.name}/loop`, apiEndpoint: gcsEndpoint() }, stats: { sink: 'none' }, worker: { threads: 1 },
+      storage: { root: `gs://${rootBucket.name}/loop`, apiEndpoint: gcsEndpoint() },
+      stats: { sink: 'none' },
+      worker: { threads: 1 },
       projects: [{ name: 'vx', task: 'image-boxes', labels: ['cat', 'dog'], strategy: { name: 'box-min', topK: 10 } }],
     });
     app = openApp(config, { logger: silentLogger });
@@ -44,13 +51,32 @@ describe('Vertex AI detection output, images in another bucket (emulator)', () =
     const base = `gs://${mediaBucket.name}/`;
     await store.write(`predictions/job-1/${RESULTS}`, vertexFixture(RESULTS, base));
     await store.write(`predictions/job-1/${ERRORS}`, vertexFixture(ERRORS, base));
-    const r = await runRound({ project, store, pool: app.pool(), sink: null, roundId: '20261201T0200Z', chunkBytes: 64 * 1024, mediaUrl: (u) => u, media: app.media });
+    const r = await runRound({
+      project,
+      store,
+      pool: app.pool(),
+      sink: null,
+      roundId: '20261201T0200Z',
+      chunkBytes: 64 * 1024,
+      mediaUrl: (u) => u,
+      media: app.media,
+    });
     const queue = lines(await store.read('rounds/20261201T0200Z/queue.jsonl'));
     const byId = new Map(queue.map((t) => [t.meta.id as string, t]));
-    expect(byId.get(`${base}images/cat.jpg`)).toMatchObject({ width: 64, height: 48, spans: expect.arrayContaining([expect.objectContaining({ label: 'cat', x: 16, y: 24, width: 32, height: 24 })]) });
+    expect(byId.get(`${base}images/cat.jpg`)).toMatchObject({
+      width: 64,
+      height: 48,
+      spans: expect.arrayContaining([expect.objectContaining({ label: 'cat', x: 16, y: 24, width: 32, height: 24 })]),
+    });
     expect(byId.get(`${base}images/street.png`)).toMatchObject({ width: 120, height: 80 });
     const rejects = lines(await store.read('rounds/20261201T0200Z/rejects.jsonl'));
-    expect(rejects).toEqual([expect.objectContaining({ id: `${base}images/gone.jpg`, field: 'instance.content', reason: expect.stringContaining(`gs://${mediaBucket.name}/images/gone.jpg`) })]);
+    expect(rejects).toEqual([
+      expect.objectContaining({
+        id: `${base}images/gone.jpg`,
+        field: 'instance.content',
+        reason: expect.stringContaining(`gs://${mediaBucket.name}/images/gone.jpg`),
+      }),
+    ]);
     expect(r.manifest.counts).toMatchObject({ read: 3, scored: 2, rejected: 1, queued: 2 });
     expect(r.manifest.consumed.map((c) => c.name)).toEqual([`predictions/job-1/${RESULTS}`]);
   });

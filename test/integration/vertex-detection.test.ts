@@ -28,7 +28,12 @@ import { vertexFixture } from '../helpers/vertex.js';
 type Task = Record<string, any>;
 const RESULTS = 'prediction.results-00000-of-00001';
 const ERRORS = 'prediction.errors_stats-00000-of-00001';
-const lines = (b: Buffer) => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Task);
+const lines = (b: Buffer) =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Task);
 
 describe('Vertex AI detection output without image sizes (local root, media elsewhere)', () => {
   let dir: string;
@@ -52,10 +57,12 @@ describe('Vertex AI detection output without image sizes (local root, media else
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const project = (name: string): ProjectConfig => parseConfig({
-    storage: { root: path.join(dir, 'root') }, stats: { sink: 'none' },
-    projects: [{ name, task: 'image-boxes', labels: ['cat', 'dog'], strategy: { name: 'box-min', topK: 10 }, predictions: { format: 'vertex' } }],
-  }).projects[0];
+  const project = (name: string): ProjectConfig =>
+    parseConfig({
+      storage: { root: path.join(dir, 'root') },
+      stats: { sink: 'none' },
+      projects: [{ name, task: 'image-boxes', labels: ['cat', 'dog'], strategy: { name: 'box-min', topK: 10 }, predictions: { format: 'vertex' } }],
+    }).projects[0];
 
   async function stage(name: string): Promise<{ p: ProjectConfig; store: ObjectStore }> {
     const p = project(name);
@@ -75,11 +82,21 @@ describe('Vertex AI detection output without image sizes (local root, media else
     const byId = new Map(queue.map((t) => [t.meta.id as string, t]));
     expect([...byId.keys()].sort()).toEqual([uri('cat.jpg'), uri('street.png')]);
     // cat.jpg is 64×48: [0.25, 0.75, 0.5, 1.0] → x 16, w 32, y 24, h 24.
-    expect(byId.get(uri('cat.jpg'))).toMatchObject({ width: 64, height: 48, spans: expect.arrayContaining([expect.objectContaining({ label: 'cat', x: 16, y: 24, width: 32, height: 24 })]) });
+    expect(byId.get(uri('cat.jpg'))).toMatchObject({
+      width: 64,
+      height: 48,
+      spans: expect.arrayContaining([expect.objectContaining({ label: 'cat', x: 16, y: 24, width: 32, height: 24 })]),
+    });
     // street.png is 120×80: [0.1, 0.6, 0.25, 0.75] → x 12, w 60, y 20, h 40.
-    expect(byId.get(uri('street.png'))).toMatchObject({ width: 120, height: 80, spans: [expect.objectContaining({ label: 'dog', x: 12, y: 20, width: 60, height: 40 })] });
+    expect(byId.get(uri('street.png'))).toMatchObject({
+      width: 120,
+      height: 80,
+      spans: [expect.objectContaining({ label: 'dog', x: 12, y: 20, width: 60, height: 40 })],
+    });
     const rejects = lines(await store.read('rounds/20261201T0200Z/rejects.jsonl'));
-    expect(rejects).toEqual([expect.objectContaining({ id: uri('gone.jpg'), field: 'instance.content', line: 3, reason: expect.stringContaining('no such file') })]);
+    expect(rejects).toEqual([
+      expect.objectContaining({ id: uri('gone.jpg'), field: 'instance.content', line: 3, reason: expect.stringContaining('no such file') }),
+    ]);
     // The error report was never read: 3 records, all from the results file.
     expect(r.manifest.counts).toMatchObject({ read: 3, scored: 2, rejected: rejects.length, queued: 2 });
     expect(r.manifest.consumed.map((c) => c.name)).toEqual([`predictions/job-1/${RESULTS}`]);
@@ -111,7 +128,9 @@ describe('Vertex AI detection output without image sizes (local root, media else
 
   it('a rerun after a crash uses the pinned lookups, so the round is the same bytes whatever the media does now', async () => {
     const { p, store } = await stage('vx-rerun');
-    const failing: MediaHeadReader = async (u) => { throw new ReviewloopError('STORE_UNAVAILABLE', `${u}: timeout`, { retryable: true }); };
+    const failing: MediaHeadReader = async (u) => {
+      throw new ReviewloopError('STORE_UNAVAILABLE', `${u}: timeout`, { retryable: true });
+    };
     await round(p, store, '20261201T0200Z', failing);
     const files = ['queue.jsonl', 'rejects.jsonl', 'items.jsonl', 'manifest.json', 'image-sizes.json'];
     const before = await Promise.all(files.map((f) => store.read(`rounds/20261201T0200Z/${f}`)));
@@ -130,10 +149,15 @@ describe('Vertex AI detection output without image sizes (local root, media else
     await store.write(`predictions/job-1/${RESULTS}`, vertexFixture(RESULTS, mediaBase));
     await store.write(`predictions/job-1/${ERRORS}`, vertexFixture(ERRORS, mediaBase));
     const cfg = path.join(dir, 'vx-cli.yaml');
-    writeFileSync(cfg, JSON.stringify({
-      storage: { root: path.join(dir, 'root') }, stats: { sink: 'none' }, worker: { threads: 1 },
-      projects: [{ name: 'vx-cli', task: 'image-boxes', labels: ['cat', 'dog'], strategy: { name: 'box-min', topK: 10 } }],
-    }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        storage: { root: path.join(dir, 'root') },
+        stats: { sink: 'none' },
+        worker: { threads: 1 },
+        projects: [{ name: 'vx-cli', task: 'image-boxes', labels: ['cat', 'dog'], strategy: { name: 'box-min', topK: 10 } }],
+      }),
+    );
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (t: string) => out.push(t), err: (t: string) => err.push(t) };

@@ -3,8 +3,27 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Bool, Dictionary, Field, FixedSizeList, Float16, Float32, Float64, Int32, Int64, LargeUtf8, List, RecordBatchReader, Struct, Table,
-  TimestampMillisecond, Uint8, Utf8, tableFromIPC, tableToIPC, vectorFromArray, type DataType,
+  Bool,
+  Dictionary,
+  Field,
+  FixedSizeList,
+  Float16,
+  Float32,
+  Float64,
+  Int32,
+  Int64,
+  LargeUtf8,
+  List,
+  RecordBatchReader,
+  Struct,
+  Table,
+  TimestampMillisecond,
+  Uint8,
+  Utf8,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type DataType,
 } from 'apache-arrow';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChunkStats, Reject, ScoredEntry } from '../../scoring/types.js';
@@ -20,16 +39,26 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 /** Column types the reader builds, and around them column types it only steps over. */
 const READ: Record<string, DataType> = {
-  id: new Utf8(), n: new Int64(), i32: new Int32(), u8: new Uint8(), f32: new Float32(), f64: new Float64(),
-  probs: new List(new Field('item', new Float64(), true)), fixed: new FixedSizeList(3, new Field('item', new Float32(), false)), text: new Utf8(),
+  id: new Utf8(),
+  n: new Int64(),
+  i32: new Int32(),
+  u8: new Uint8(),
+  f32: new Float32(),
+  f64: new Float64(),
+  probs: new List(new Field('item', new Float64(), true)),
+  fixed: new FixedSizeList(3, new Field('item', new Float32(), false)),
+  text: new Utf8(),
 };
 const SKIPPED: Record<string, DataType> = {
-  meta: new Struct([new Field('a', new Int32(), true), new Field('b', new Utf8(), true)]), flag: new Bool(), at: new TimestampMillisecond(), big: new LargeUtf8(),
+  meta: new Struct([new Field('a', new Int32(), true), new Field('b', new Utf8(), true)]),
+  flag: new Bool(),
+  at: new TimestampMillisecond(),
+  big: new LargeUtf8(),
 };
 
 /** `rows` rows in batches of `per`, with nulls, empty strings, non-ASCII text and ragged lists. */
@@ -68,12 +97,21 @@ function rowsOf(batch: ColumnBatch, name: string): unknown[] {
   const out: unknown[] = [];
   for (let i = 0; i < batch.numRows; i++) {
     if (!c.isValid(i)) out.push(null);
-    else if (c.type.typeId === ArrowType.List) out.push(Array.from(d.children[0].values.subarray(d.children[0].offset + d.valueOffsets[d.offset + i], d.children[0].offset + d.valueOffsets[d.offset + i + 1]) as Float64Array));
+    else if (c.type.typeId === ArrowType.List)
+      out.push(
+        Array.from(
+          d.children[0].values.subarray(
+            d.children[0].offset + d.valueOffsets[d.offset + i],
+            d.children[0].offset + d.valueOffsets[d.offset + i + 1],
+          ) as Float64Array,
+        ),
+      );
     else if (c.type.typeId === ArrowType.FixedSizeList) {
       const w = c.type.listSize!;
-      out.push(Array.from(d.children[0].values.subarray(d.children[0].offset + (d.offset + i) * w, d.children[0].offset + (d.offset + i + 1) * w) as Float32Array));
-    }
-    else out.push(c.get(i));
+      out.push(
+        Array.from(d.children[0].values.subarray(d.children[0].offset + (d.offset + i) * w, d.children[0].offset + (d.offset + i + 1) * w) as Float32Array),
+      );
+    } else out.push(c.get(i));
   }
   return out;
 }
@@ -98,7 +136,8 @@ describe('synchronous Arrow file reader', () => {
         const batch = reader.readBatch(b)!;
         expect(batch.numRows).toBe(ref.batches[b].numRows);
         // Compared now: the next read reuses the buffer this batch views.
-        for (const name of Object.keys(READ)) expect(rowsOf(batch, name), `batch ${b}, ${name}`).toEqual(rowsOf(ref.batches[b] as unknown as ColumnBatch, name));
+        for (const name of Object.keys(READ))
+          expect(rowsOf(batch, name), `batch ${b}, ${name}`).toEqual(rowsOf(ref.batches[b] as unknown as ColumnBatch, name));
         expect(batch.getChild('meta')).toBeNull();
         expect(String(batch.getChild('probs')!.type)).toBe(String(ref.batches[b].getChild('probs')!.type));
         expect(String(batch.getChild('fixed')!.type)).toBe(String(ref.batches[b].getChild('fixed')!.type));
@@ -110,7 +149,7 @@ describe('synchronous Arrow file reader', () => {
     }
   });
 
-  it('reads only the named columns, and a row\'s strings or the whole batch on demand', () => {
+  it("reads only the named columns, and a row's strings or the whole batch on demand", () => {
     const { path, bytes } = write('p.arrow', table(1500, 600, 4, READ));
     const ref = tableFromIPC(bytes);
     // A batch read whole first leaves its bytes in the shared buffer: the partial read must not show them.
@@ -124,7 +163,9 @@ describe('synchronous Arrow file reader', () => {
       expect(rowsOf(batch, 'probs')).toEqual(rowsOf(want, 'probs'));
       expect(batch.getChild('n')).toBeNull();
       // Offsets are read, bytes are not: ids come out wrong until their row is filled.
-      expect(Array.from(batch.getChild('id')!.data[0].valueOffsets)).toEqual(Array.from(want.getChild('id')!.data[0].valueOffsets.subarray(0, batch.numRows + 1)));
+      expect(Array.from(batch.getChild('id')!.data[0].valueOffsets)).toEqual(
+        Array.from(want.getChild('id')!.data[0].valueOffsets.subarray(0, batch.numRows + 1)),
+      );
       expect(batch.getChild('id')!.get(7)).not.toBe(want.getChild('id')!.get(7));
       fillBatch(batch, 7);
       expect([batch.getChild('id')!.get(7), batch.getChild('text')!.get(7)]).toEqual([want.getChild('id')!.get(7), want.getChild('text')!.get(7)]);
@@ -141,7 +182,12 @@ describe('synchronous Arrow file reader', () => {
   });
 
   it('counts record batches from the footer alone, as apache-arrow does', () => {
-    for (const [rows, per] of [[2500, 700], [10, 10], [1, 1], [3000, 64]] as const) {
+    for (const [rows, per] of [
+      [2500, 700],
+      [10, 10],
+      [1, 1],
+      [3000, 64],
+    ] as const) {
       const { path } = write(`n${rows}-${per}.arrow`, table(rows, per, 2, { id: new Utf8() }));
       const reader = RecordBatchReader.from(new Uint8Array(readFileSync(path)));
       reader.open();
@@ -167,7 +213,7 @@ describe('synchronous Arrow file reader', () => {
     for (const used of ['flag', 'half', 'big']) expect(ArrowFileReader.open(odd, undefined, odd, { eager: ['id', used], lazy: [] }), used).toBeNull();
   });
 
-  it('throws an error, never reads out of range, when a batch\'s metadata is corrupt', () => {
+  it("throws an error, never reads out of range, when a batch's metadata is corrupt", () => {
     const bytes = tableToIPC(table(300, 100, 5, READ), 'file');
     const footerLength = new DataView(bytes.buffer, bytes.byteOffset).getInt32(bytes.length - 10, true);
     const block = decodeFooter(bytes.subarray(bytes.length - 10 - footerLength, bytes.length - 10)).batches[0];
@@ -204,16 +250,39 @@ async function scoreFile(path: string, uri: string): Promise<{ top: unknown[]; a
   const audit = new BottomK<ScoredEntry>(5);
   const stats: ChunkStats[] = [];
   const rejects: Reject[] = [];
-  await scoreColumnarSource({ uri, name: path, path, open: () => { throw new Error('should seek'); } }, 'arrow',
+  await scoreColumnarSource(
+    {
+      uri,
+      name: path,
+      path,
+      open: () => {
+        throw new Error('should seek');
+      },
+    },
+    'arrow',
     { task: 'textcat', labels: PA_LABELS, strategy: { name: 'entropy', seed: 's' }, probTolerance: 1e-3 },
-    { top, audit, onStats: (x) => { stats.push(x); }, onRejects: (r) => { rejects.push(...r); } });
+    {
+      top,
+      audit,
+      onStats: (x) => {
+        stats.push(x);
+      },
+      onRejects: (r) => {
+        rejects.push(...r);
+      },
+    },
+  );
   const view = (es: ScoredEntry[]) => es.map((e) => [e.id, e.score, e.u, e.source.line, e.record]);
   return { top: view(top.values()), audit: view(audit.values()), stats, rejects };
 }
 
 describe('Arrow files pyarrow writes', () => {
   it('are read as apache-arrow reads them, whole or string bytes on demand, stepping over struct, timestamp, bool and embedding columns', () => {
-    for (const [file, used] of [['pyarrow-list.arrow', ['id', 'text', 'model', 'probs']], ['pyarrow-fixed32.arrow', ['id', 'probs']], ['pyarrow-columns.arrow', ['id', ...PA_LABELS]]] as const) {
+    for (const [file, used] of [
+      ['pyarrow-list.arrow', ['id', 'text', 'model', 'probs']],
+      ['pyarrow-fixed32.arrow', ['id', 'probs']],
+      ['pyarrow-columns.arrow', ['id', ...PA_LABELS]],
+    ] as const) {
       const path = join(FIXTURES, file);
       const ref = tableFromIPC(readFileSync(path));
       expect(ref.batches.length, file).toBe(3);
@@ -239,7 +308,9 @@ describe('Arrow files pyarrow writes', () => {
       expect(ArrowFileReader.open(path, undefined, path, { eager: ['probs', 'id', 'model'], lazy: [] }), file).toBeNull();
     }
     // The same ids and probabilities in four layouts; only the records differ (no text; a model in one).
-    const scored = await Promise.all(['pyarrow-columns.arrow', 'pyarrow-dictionary.arrow', 'pyarrow-large.arrow'].map((f) => scoreFile(join(FIXTURES, f), 'x')));
+    const scored = await Promise.all(
+      ['pyarrow-columns.arrow', 'pyarrow-dictionary.arrow', 'pyarrow-large.arrow'].map((f) => scoreFile(join(FIXTURES, f), 'x')),
+    );
     const bare = (r: (typeof scored)[number]) => JSON.stringify([r.top, r.audit].map((es) => es.map((e) => (e as unknown[]).slice(0, 4))));
     expect(scored[0].top.length).toBe(25);
     for (const r of scored.slice(1)) expect(bare(r)).toBe(bare(scored[0]));
@@ -254,6 +325,12 @@ describe('Arrow files pyarrow writes', () => {
     const theirs = await scoreFile(stream, 'x');
     expect(JSON.stringify(mine)).toBe(JSON.stringify(theirs));
     // Row 18 has no id, row 30 no probabilities; every 11th text is null (textcat needs text).
-    expect(mine.rejects.map((r) => [r.line, r.field])).toEqual(expect.arrayContaining([[18, 'id'], [30, 'probs'], [4, 'text']]));
+    expect(mine.rejects.map((r) => [r.line, r.field])).toEqual(
+      expect.arrayContaining([
+        [18, 'id'],
+        [30, 'probs'],
+        [4, 'text'],
+      ]),
+    );
   });
 });

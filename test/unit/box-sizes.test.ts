@@ -11,20 +11,25 @@ import { isDataObject, predictionObjectFilter } from '../../worker/sources/sourc
 import { makeJpeg, makePng } from '../helpers/images.js';
 
 describe('headerImageSize', () => {
-  const from = (files: Record<string, Buffer | Error>, reads: Array<[string, number]> = []): MediaHeadReader => async (uri, bytes) => {
-    reads.push([uri, bytes]);
-    const f = files[uri];
-    if (f instanceof Error) throw f;
-    if (f === undefined) throw new ReviewloopError('NOT_FOUND', `object ${uri} not found`);
-    return f.subarray(0, bytes);
-  };
+  const from =
+    (files: Record<string, Buffer | Error>, reads: Array<[string, number]> = []): MediaHeadReader =>
+    async (uri, bytes) => {
+      reads.push([uri, bytes]);
+      const f = files[uri];
+      if (f instanceof Error) throw f;
+      if (f === undefined) throw new ReviewloopError('NOT_FOUND', `object ${uri} not found`);
+      return f.subarray(0, bytes);
+    };
 
   it('reads JPEG and PNG sizes with one ranged read each', async () => {
     const reads: Array<[string, number]> = [];
     const hook = headerImageSize(from({ 'gs://b/a.jpg': makeJpeg(64, 48), 'gs://b/p.png': makePng(120, 80) }, reads));
     expect(await hook('gs://b/a.jpg')).toEqual({ width: 64, height: 48 });
     expect(await hook('gs://b/p.png')).toEqual({ width: 120, height: 80 });
-    expect(reads).toEqual([['gs://b/a.jpg', 64 * 1024], ['gs://b/p.png', 64 * 1024]]);
+    expect(reads).toEqual([
+      ['gs://b/a.jpg', 64 * 1024],
+      ['gs://b/p.png', 64 * 1024],
+    ]);
   });
 
   it('reads further, doubling, only when a JPEG frame header sits past the first 64 KiB', async () => {
@@ -43,12 +48,14 @@ describe('headerImageSize', () => {
   });
 
   it('a missing or non-image file is a permanent failure, an unreachable store a retryable one', async () => {
-    const hook = headerImageSize(from({
-      'gs://b/text.jpg': Buffer.from('this is not an image at all'),
-      'gs://b/empty.jpg': Buffer.alloc(0),
-      'gs://b/down.jpg': new ReviewloopError('STORE_UNAVAILABLE', 'GCS request failed: ECONNREFUSED', { retryable: true }),
-      'gs://b/denied.jpg': new ReviewloopError('STORE_UNAVAILABLE', 'GCS refused access (403)'),
-    }));
+    const hook = headerImageSize(
+      from({
+        'gs://b/text.jpg': Buffer.from('this is not an image at all'),
+        'gs://b/empty.jpg': Buffer.alloc(0),
+        'gs://b/down.jpg': new ReviewloopError('STORE_UNAVAILABLE', 'GCS request failed: ECONNREFUSED', { retryable: true }),
+        'gs://b/denied.jpg': new ReviewloopError('STORE_UNAVAILABLE', 'GCS refused access (403)'),
+      }),
+    );
     expect(await hook('gs://b/gone.jpg')).toMatchObject({ retry: false, reason: expect.stringContaining('not found') });
     expect(await hook('gs://b/text.jpg')).toMatchObject({ retry: false, reason: expect.stringContaining('not a JPEG') });
     expect(await hook('gs://b/empty.jpg')).toMatchObject({ retry: false, reason: expect.stringContaining('empty') });
@@ -67,7 +74,9 @@ describe('headerImageSize', () => {
 
 describe('mediaHeadReader', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'rl-media-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rl-media-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads absolute paths and file:// URIs outside any store, and only the bytes asked for', async () => {

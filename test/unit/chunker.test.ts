@@ -13,24 +13,26 @@ async function collect(parts: Uint8Array[], chunkBytes: number, maxLineBytes: nu
 
 describe('chunkLines', () => {
   it('cuts on line boundaries and numbers lines across chunks, whatever the input split', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.string({ unit: fc.constantFrom('a', 'b', '\n'), maxLength: 30 }), { maxLength: 20 }),
-      fc.integer({ min: 1, max: 16 }),
-      async (pieces, chunkBytes) => {
-        const text = pieces.join('');
-        const parts = pieces.map((p) => Buffer.from(p));
-        const chunks = (await collect(parts, chunkBytes, 1 << 20)) as LineChunk[];
-        const joined = Buffer.concat(chunks.map((c) => Buffer.from(c.bytes))).toString();
-        expect(joined).toBe(text);
-        let line = 1;
-        for (const c of chunks) {
-          expect(c.firstLine).toBe(line);
-          const s = Buffer.from(c.bytes).toString();
-          if (c !== chunks[chunks.length - 1]) expect(s.endsWith('\n')).toBe(true);
-          line += s.split('\n').length - 1;
-        }
-      },
-    ));
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.string({ unit: fc.constantFrom('a', 'b', '\n'), maxLength: 30 }), { maxLength: 20 }),
+        fc.integer({ min: 1, max: 16 }),
+        async (pieces, chunkBytes) => {
+          const text = pieces.join('');
+          const parts = pieces.map((p) => Buffer.from(p));
+          const chunks = (await collect(parts, chunkBytes, 1 << 20)) as LineChunk[];
+          const joined = Buffer.concat(chunks.map((c) => Buffer.from(c.bytes))).toString();
+          expect(joined).toBe(text);
+          let line = 1;
+          for (const c of chunks) {
+            expect(c.firstLine).toBe(line);
+            const s = Buffer.from(c.bytes).toString();
+            if (c !== chunks[chunks.length - 1]) expect(s.endsWith('\n')).toBe(true);
+            line += s.split('\n').length - 1;
+          }
+        },
+      ),
+    );
   });
 
   it('skips an oversized line without buffering it, and keeps counting lines', async () => {
@@ -58,7 +60,9 @@ describe('decompressed', () => {
   });
   it('stops a gzip bomb with a typed error', async () => {
     const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024));
-    await expect(read(decompressed(Readable.from([bomb]), 'bomb.jsonl.gz', { maxRatio: 100, graceBytes: 1024 }))).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    await expect(read(decompressed(Readable.from([bomb]), 'bomb.jsonl.gz', { maxRatio: 100, graceBytes: 1024 }))).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+    });
   });
   it('reports corrupt gzip as INPUT_INVALID', async () => {
     await expect(read(decompressed(Readable.from([Buffer.from([0x1f, 0x8b, 1, 2, 3])]), 'x.gz'))).rejects.toMatchObject({ code: 'INPUT_INVALID' });

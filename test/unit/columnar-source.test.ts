@@ -3,7 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  type Builder, Field, Float32, Float64, Int32, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8, type DataType,
+  type Builder,
+  Field,
+  Float32,
+  Float64,
+  Int32,
+  List,
+  makeBuilder,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableToIPC,
+  Utf8,
+  type DataType,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,10 +31,15 @@ const dir = mkdtempSync(join(tmpdir(), 'rl-columnar-'));
 let pool: ScoringPool;
 
 /** Seeded rows; every 50th is bad in a way JSONL would reject too. */
-interface Row { id: string | null; text: string; probs: number[]; model: string }
+interface Row {
+  id: string | null;
+  text: string;
+  probs: number[];
+  model: string;
+}
 function rows(n: number): Row[] {
   let s = 7;
-  const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const out: Row[] = [];
   for (let i = 0; i < n; i++) {
     const e = LABELS.map(() => rnd() + 1e-3);
@@ -42,10 +61,14 @@ function rows(n: number): Row[] {
 }
 
 function jsonl(rs: Row[]): string {
-  return rs.map((r) => {
-    const probs = Object.fromEntries(LABELS.map((l, j) => [l, Number.isNaN(r.probs[j]) ? 'NaN' : r.probs[j]]));
-    return JSON.stringify({ ...(r.id === null ? {} : { id: r.id }), text: r.text, probs, model: r.model });
-  }).join('\n') + '\n';
+  return (
+    rs
+      .map((r) => {
+        const probs = Object.fromEntries(LABELS.map((l, j) => [l, Number.isNaN(r.probs[j]) ? 'NaN' : r.probs[j]]));
+        return JSON.stringify({ ...(r.id === null ? {} : { id: r.id }), text: r.text, probs, model: r.model });
+      })
+      .join('\n') + '\n'
+  );
 }
 
 function table(rs: Row[], layout: 'list' | 'columns', float: DataType = new Float64(), batchRows = 128): Table {
@@ -73,7 +96,14 @@ function table(rs: Row[], layout: 'list' | 'columns', float: DataType = new Floa
 }
 
 function fileSource(file: string): Source {
-  return { uri: file, name: file, path: file, open: () => { throw new Error('should seek'); } };
+  return {
+    uri: file,
+    name: file,
+    path: file,
+    open: () => {
+      throw new Error('should seek');
+    },
+  };
 }
 
 function bytesSource(name: string, bytes: Uint8Array): Source {
@@ -81,14 +111,32 @@ function bytesSource(name: string, bytes: Uint8Array): Source {
 }
 
 const params = (over: Partial<ScoreParams> = {}): ScoreParams => ({
-  task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 's' }, topK: 20, auditK: 5,
-  keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3, chunkBytes: 64 * 1024, format: 'auto', ...over,
+  task: 'textcat',
+  labels: LABELS,
+  strategy: { name: 'entropy', seed: 's' },
+  topK: 20,
+  auditK: 5,
+  keepEmbedding: false,
+  maxLineBytes: 1 << 20,
+  probTolerance: 1e-3,
+  chunkBytes: 64 * 1024,
+  format: 'auto',
+  ...over,
 });
 
 async function run(sources: Source[], p = params()) {
   const rejects: Reject[] = [];
-  const r = await scoreSources(sources, p, pool, { onRejects: (rs) => { rejects.push(...rs); } });
-  return { top: r.top.map((e) => [e.id, e.score, e.u]), audit: r.audit.map((e) => [e.id, e.u]), stats: r.stats, rejects: rejects.map((x) => [x.line, x.field, x.id]) };
+  const r = await scoreSources(sources, p, pool, {
+    onRejects: (rs) => {
+      rejects.push(...rs);
+    },
+  });
+  return {
+    top: r.top.map((e) => [e.id, e.score, e.u]),
+    audit: r.audit.map((e) => [e.id, e.u]),
+    stats: r.stats,
+    rejects: rejects.map((x) => [x.line, x.field, x.id]),
+  };
 }
 
 const data = rows(300);
@@ -110,7 +158,11 @@ describe('columnar sources', () => {
     const ref = await run([fileSource(join(dir, 'p.jsonl'))].map((s) => ({ ...s, open: () => Readable.from([Buffer.from(jsonl(data))]) })));
     expect(ref.top).toHaveLength(20);
     expect(ref.stats.scored).toBe(295);
-    for (const [file, p] of [['p.arrow', params()], ['p.arrow', params({ arrowParallelMinBytes: 0 })], ['p.parquet', params()]] as const) {
+    for (const [file, p] of [
+      ['p.arrow', params()],
+      ['p.arrow', params({ arrowParallelMinBytes: 0 })],
+      ['p.parquet', params()],
+    ] as const) {
       // arrowParallelMinBytes 0: the record batches are pool tasks, read by index on the scoring threads.
       const got = await run([fileSource(join(dir, file))], p);
       expect(got.top, file).toEqual(ref.top);
@@ -140,13 +192,24 @@ describe('columnar sources', () => {
     const file = join(dir, 'g.arrow');
     writeFileSync(file, tableToIPC(table(data, 'list'), 'file'));
     const st = statSync(file, { bigint: true });
-    const pinned = (generation: string): Source => ({ ...fileSource(file), size: Number(st.size), generation, open: () => { throw new Error('should seek'); } });
+    const pinned = (generation: string): Source => ({
+      ...fileSource(file),
+      size: Number(st.size),
+      generation,
+      open: () => {
+        throw new Error('should seek');
+      },
+    });
     for (const arrowParallelMinBytes of [undefined, 0]) {
       expect((await run([pinned(st.mtimeNs.toString())], params({ arrowParallelMinBytes }))).stats.scored).toBe(295);
-      await expect(run([pinned((st.mtimeNs - 1n).toString())], params({ arrowParallelMinBytes }))).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('changed since the round was planned') });
+      await expect(run([pinned((st.mtimeNs - 1n).toString())], params({ arrowParallelMinBytes }))).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+        message: expect.stringContaining('changed since the round was planned'),
+      });
     }
     unlinkSync(file);
-    for (const arrowParallelMinBytes of [undefined, 0]) await expect(run([pinned(st.mtimeNs.toString())], params({ arrowParallelMinBytes }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    for (const arrowParallelMinBytes of [undefined, 0])
+      await expect(run([pinned(st.mtimeNs.toString())], params({ arrowParallelMinBytes }))).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('reads Arrow streams from any byte stream, and one float column per label', async () => {
@@ -180,7 +243,9 @@ describe('columnar sources', () => {
     const got = await run([f32]);
     expect(got.top).toHaveLength(20);
     expect(got.stats.scored).toBe(295);
-    await expect(run([fileSource(join(dir, 'p.arrow'))], params({ strategy: { name: 'span-min', seed: 's' } }))).rejects.toMatchObject({ code: 'CONFIG_INVALID' }); // a config mismatch, never a quarantine
+    await expect(run([fileSource(join(dir, 'p.arrow'))], params({ strategy: { name: 'span-min', seed: 's' } }))).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+    }); // a config mismatch, never a quarantine
     const badType = bytesSource('i.arrow', tableToIPC(new Table({ id: makeVector(['x']), probs: makeVector([1]) }), 'file'));
     await expect(run([badType])).rejects.toThrow(/probs must be a list of floats/);
   });
@@ -207,7 +272,22 @@ describe('corrupt Parquet', () => {
       bytes[x % bytes.length] ^= 1 << (t % 8);
       const source: Source = { uri: 'gs://b/p/flipped.parquet', name: 'flipped.parquet', open: () => Readable.from([bytes]) };
       try {
-        await scoreSources([source], { task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 's' }, topK: 5, auditK: 0, keepEmbedding: false, maxLineBytes: 4096, probTolerance: 1e-3, chunkBytes: 65536, format: 'auto' }, pool);
+        await scoreSources(
+          [source],
+          {
+            task: 'textcat',
+            labels: LABELS,
+            strategy: { name: 'entropy', seed: 's' },
+            topK: 5,
+            auditK: 0,
+            keepEmbedding: false,
+            maxLineBytes: 4096,
+            probTolerance: 1e-3,
+            chunkBytes: 65536,
+            format: 'auto',
+          },
+          pool,
+        );
         outcomes.ok++;
       } catch (err) {
         expect(err).toMatchObject({ code: 'INPUT_INVALID', message: expect.stringContaining('gs://b/p/flipped.parquet') });

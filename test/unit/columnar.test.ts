@@ -12,10 +12,15 @@ function normalise(w: number[]): number[] {
 }
 
 /** k and n rows of k values (normalised half the time, raw multi-label-style otherwise). */
-const matrix = fc.integer({ min: 1, max: 6 }).chain((k) => fc.tuple(
-  fc.constant(k),
-  fc.array(fc.tuple(fc.array(prob, { minLength: k, maxLength: k }), fc.boolean()).map(([r, n]) => (n ? normalise(r) : r)), { maxLength: 30 }),
-));
+const matrix = fc.integer({ min: 1, max: 6 }).chain((k) =>
+  fc.tuple(
+    fc.constant(k),
+    fc.array(
+      fc.tuple(fc.array(prob, { minLength: k, maxLength: k }), fc.boolean()).map(([r, n]) => (n ? normalise(r) : r)),
+      { maxLength: 30 },
+    ),
+  ),
+);
 
 function perRecord(name: (typeof COLUMNAR_STRATEGIES)[number], rows: ArrayLike<number>[], k: number): number[] {
   return rows.map((row, i) => {
@@ -28,25 +33,33 @@ function perRecord(name: (typeof COLUMNAR_STRATEGIES)[number], rows: ArrayLike<n
 
 describe('columnar scores equal per-record scores exactly', () => {
   it('row-major and per-column, float64 and float32', () => {
-    fc.assert(fc.property(matrix, ([k, rows]) => {
-      const f64 = new Float64Array(rows.flat());
-      const f32 = new Float32Array(rows.flat());
-      const rows32 = rows.map((_, i) => Array.from(f32.subarray(i * k, (i + 1) * k)));
-      for (const name of COLUMNAR_STRATEGIES) {
-        const want = perRecord(name, rows, k);
-        const want32 = perRecord(name, rows32, k);
-        const a = scoreRowMajor(name, f64, k);
-        const b = scoreColumns(name, LABELS.slice(0, k).map((_, j) => Float64Array.from(rows, (r) => r[j])));
-        const c = scoreRowMajor(name, f32, k);
-        const d = scoreColumns(name, LABELS.slice(0, k).map((_, j) => Float32Array.from(rows, (r) => r[j])));
-        if (!a.ok || !b.ok || !c.ok || !d.ok) throw new Error('unexpected batch error');
-        // toEqual on arrays uses Object.is per element: bit-exact, -0 ≠ 0.
-        expect(Array.from(a.scores)).toEqual(want);
-        expect(Array.from(b.scores)).toEqual(want);
-        expect(Array.from(c.scores)).toEqual(want32);
-        expect(Array.from(d.scores)).toEqual(want32);
-      }
-    }));
+    fc.assert(
+      fc.property(matrix, ([k, rows]) => {
+        const f64 = new Float64Array(rows.flat());
+        const f32 = new Float32Array(rows.flat());
+        const rows32 = rows.map((_, i) => Array.from(f32.subarray(i * k, (i + 1) * k)));
+        for (const name of COLUMNAR_STRATEGIES) {
+          const want = perRecord(name, rows, k);
+          const want32 = perRecord(name, rows32, k);
+          const a = scoreRowMajor(name, f64, k);
+          const b = scoreColumns(
+            name,
+            LABELS.slice(0, k).map((_, j) => Float64Array.from(rows, (r) => r[j])),
+          );
+          const c = scoreRowMajor(name, f32, k);
+          const d = scoreColumns(
+            name,
+            LABELS.slice(0, k).map((_, j) => Float32Array.from(rows, (r) => r[j])),
+          );
+          if (!a.ok || !b.ok || !c.ok || !d.ok) throw new Error('unexpected batch error');
+          // toEqual on arrays uses Object.is per element: bit-exact, -0 ≠ 0.
+          expect(Array.from(a.scores)).toEqual(want);
+          expect(Array.from(b.scores)).toEqual(want);
+          expect(Array.from(c.scores)).toEqual(want32);
+          expect(Array.from(d.scores)).toEqual(want32);
+        }
+      }),
+    );
   });
 
   it('invalid rows become NaN and are counted; the rest are scored', () => {
@@ -68,4 +81,3 @@ describe('columnar scores equal per-record scores exactly', () => {
     expect(r.ok && r.scores).toBe(out);
   });
 });
-

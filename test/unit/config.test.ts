@@ -14,7 +14,11 @@ describe('config', () => {
   it('fills documented defaults', () => {
     const c = parseConfig(valid);
     expect(c.stats).toEqual({ sink: 'duckdb' });
-    expect(c.projects[0]).toMatchObject({ predictions: { prefix: 'predictions/', format: 'auto' }, strategy: { auditFraction: 0, seed: 0, maxRejectRatio: 0.5 }, merge: { conflict: 'latest' } });
+    expect(c.projects[0]).toMatchObject({
+      predictions: { prefix: 'predictions/', format: 'auto' },
+      strategy: { auditFraction: 0, seed: 0, maxRejectRatio: 0.5 },
+      merge: { conflict: 'latest' },
+    });
     expect(c.worker).toMatchObject({ shutdownGraceMs: 25_000, leaseTtlMs: 120_000 });
   });
   it('names the path of every error', () => {
@@ -44,7 +48,11 @@ describe('config', () => {
     const bad = structuredClone(valid) as any;
     bad.projects[0].queue = { annotators: ['al', 'al', 'bo'], overlap: 1 };
     expect(() => parseConfig(bad)).toThrowError(/projects\[0\]\.queue\.annotators\[1\]: duplicate annotator "al"/);
-    try { parseConfig(bad); } catch (err) { expect((err as { code: string }).code).toBe('CONFIG_INVALID'); }
+    try {
+      parseConfig(bad);
+    } catch (err) {
+      expect((err as { code: string }).code).toBe('CONFIG_INVALID');
+    }
     bad.projects[0].queue.annotators = ['al', 'bo'];
     expect(parseConfig(bad).projects[0].queue.annotators).toEqual(['al', 'bo']);
   });

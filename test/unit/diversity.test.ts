@@ -57,8 +57,15 @@ describe('kCenterGreedy by hand', () => {
   });
 
   it('bad embeddings and scores are tagged values', () => {
-    expect(kCenterGreedy([{ id: 'a', score: 1, embedding: [0, 1] }, { id: 'b', score: 0, embedding: [1] }], 2))
-      .toMatchObject({ ok: false, id: 'b', field: 'embedding' });
+    expect(
+      kCenterGreedy(
+        [
+          { id: 'a', score: 1, embedding: [0, 1] },
+          { id: 'b', score: 0, embedding: [1] },
+        ],
+        2,
+      ),
+    ).toMatchObject({ ok: false, id: 'b', field: 'embedding' });
     expect(kCenterGreedy([{ id: 'a', score: 1, embedding: [Number.NaN] }], 1)).toMatchObject({ ok: false, id: 'a', field: 'embedding' });
     expect(kCenterGreedy([{ id: 'a', score: 1, embedding: [] }], 1)).toMatchObject({ ok: false, field: 'embedding' });
     expect(kCenterGreedy([{ id: 'a', score: Number.NaN, embedding: [1] }], 1)).toMatchObject({ ok: false, field: 'score' });
@@ -76,29 +83,41 @@ describe('kCenterGreedy properties', () => {
   );
 
   it('is independent of input order, starts with the best-ranked, returns distinct ids', () => {
-    fc.assert(fc.property(cands, fc.integer({ min: 0, max: 30 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 25 }), (cs, k, keys) => {
-      const a = ids(kCenterGreedy(cs, k));
-      const perm = cs.map((c, i) => ({ c, key: keys[i % keys.length] })).sort((x, y) => x.key - y.key).map((o) => o.c);
-      expect(ids(kCenterGreedy(perm, k))).toEqual(a);
-      expect(a.length).toBe(Math.min(k, cs.length));
-      expect(new Set(a).size).toBe(a.length);
-      if (a.length > 0) {
-        const best = cs.slice().sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))[0];
-        expect(a[0]).toBe(best.id);
-      }
-    }));
+    fc.assert(
+      fc.property(
+        cands,
+        fc.integer({ min: 0, max: 30 }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 25 }),
+        (cs, k, keys) => {
+          const a = ids(kCenterGreedy(cs, k));
+          const perm = cs
+            .map((c, i) => ({ c, key: keys[i % keys.length] }))
+            .sort((x, y) => x.key - y.key)
+            .map((o) => o.c);
+          expect(ids(kCenterGreedy(perm, k))).toEqual(a);
+          expect(a.length).toBe(Math.min(k, cs.length));
+          expect(new Set(a).size).toBe(a.length);
+          if (a.length > 0) {
+            const best = cs.slice().sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))[0];
+            expect(a[0]).toBe(best.id);
+          }
+        },
+      ),
+    );
   });
 
   it('each pick is at least as far from the earlier picks as any later pick is (greedy farthest-first)', () => {
-    fc.assert(fc.property(cands, (cs) => {
-      const order = ids(kCenterGreedy(cs, cs.length));
-      const emb = new Map(cs.map((c) => [c.id, c.embedding]));
-      const d2 = (a: number[], b: number[]) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
-      for (let t = 1; t < order.length; t++) {
-        const picked = order.slice(0, t).map((id) => emb.get(id)!);
-        const gap = (id: string) => Math.min(...picked.map((p) => d2(p, emb.get(id)!)));
-        for (const later of order.slice(t)) expect(gap(order[t])).toBeGreaterThanOrEqual(gap(later));
-      }
-    }));
+    fc.assert(
+      fc.property(cands, (cs) => {
+        const order = ids(kCenterGreedy(cs, cs.length));
+        const emb = new Map(cs.map((c) => [c.id, c.embedding]));
+        const d2 = (a: number[], b: number[]) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
+        for (let t = 1; t < order.length; t++) {
+          const picked = order.slice(0, t).map((id) => emb.get(id)!);
+          const gap = (id: string) => Math.min(...picked.map((p) => d2(p, emb.get(id)!)));
+          for (const later of order.slice(t)) expect(gap(order[t])).toBeGreaterThanOrEqual(gap(later));
+        }
+      }),
+    );
   });
 });

@@ -12,7 +12,10 @@ describe('duplicate reject lines', () => {
     const rows = [at('x', 1, 0.2, 0.1), at('x', 2, 0.9, 0.1), at('y', 3, 0.5, 0.7), at('z', 4, 0.1, 0.8), at('w', 5, 0.05, 0.9)];
     const top = new TopK<ScoredEntry>(3, { copiesPerId: COPIES_PER_ID });
     const audit = new BottomK<ScoredEntry>(1, { copiesPerId: COPIES_PER_ID });
-    for (const r of rows) { top.push(r); audit.push(r); }
+    for (const r of rows) {
+      top.push(r);
+      audit.push(r);
+    }
     const scores = { top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() } };
     const items = select(scores.top, scores.audit, rows.length, { topK: 3, auditFraction: 1 / 3, labels: [] }).items;
     const queuedX = items.find((i) => i.entry.id === 'x')!;

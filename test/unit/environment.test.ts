@@ -21,8 +21,14 @@ import { errorCode } from '../helpers/errors.js';
 /** Sets environment variables for one test and puts the old values back. */
 function withEnv(vars: Record<string, string | undefined>): () => void {
   const old = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  for (const [k, v] of Object.entries(vars)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
-  return () => { for (const [k, v] of Object.entries(old)) if (v === undefined) delete process.env[k]; else process.env[k] = v; };
+  for (const [k, v] of Object.entries(vars))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  return () => {
+    for (const [k, v] of Object.entries(old))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+  };
 }
 
 let dir: string;
@@ -30,7 +36,11 @@ let restore: (() => void) | null = null;
 let out: string[];
 let err: string[];
 const io = () => ({ out: (s: string) => out.push(s), err: (s: string) => err.push(s) });
-beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'rl-env-')); out = []; err = []; });
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'rl-env-'));
+  out = [];
+  err = [];
+});
 afterEach(() => {
   restore?.();
   restore = null;
@@ -38,13 +48,18 @@ afterEach(() => {
 });
 const yaml = (root: string, extra = '') => {
   const cfg = path.join(dir, 'reviewloop.yaml');
-  writeFileSync(cfg, `storage:\n  root: ${root}\n${extra}stats: { sink: none }\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`);
+  writeFileSync(
+    cfg,
+    `storage:\n  root: ${root}\n${extra}stats: { sink: none }\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`,
+  );
   return cfg;
 };
 
 describe('STORAGE_EMULATOR_HOST beside storage.apiEndpoint', () => {
   it('two different endpoints are a configuration error naming both; the same one, or only one, is fine', () => {
-    expect(() => effectiveEndpoint('http://127.0.0.1:4443', { STORAGE_EMULATOR_HOST: 'http://127.0.0.1:9999' })).toThrow(/storage\.apiEndpoint is http:\/\/127\.0\.0\.1:4443 but STORAGE_EMULATOR_HOST=http:\/\/127\.0\.0\.1:9999/);
+    expect(() => effectiveEndpoint('http://127.0.0.1:4443', { STORAGE_EMULATOR_HOST: 'http://127.0.0.1:9999' })).toThrow(
+      /storage\.apiEndpoint is http:\/\/127\.0\.0\.1:4443 but STORAGE_EMULATOR_HOST=http:\/\/127\.0\.0\.1:9999/,
+    );
     expect(effectiveEndpoint('http://127.0.0.1:4443/', { STORAGE_EMULATOR_HOST: '127.0.0.1:4443' })).toBe('http://127.0.0.1:4443/');
     expect(effectiveEndpoint(null, { STORAGE_EMULATOR_HOST: '127.0.0.1:4443' })).toBe('http://127.0.0.1:4443');
     expect(effectiveEndpoint('http://127.0.0.1:4443', {})).toBe('http://127.0.0.1:4443');
@@ -63,7 +78,9 @@ describe('GOOGLE_APPLICATION_CREDENTIALS', () => {
   it('a path to nothing (or to a folder) is a configuration error naming it; a file or no variable is fine', () => {
     const key = path.join(dir, 'key.json');
     writeFileSync(key, '{}');
-    expect(() => checkCredentialsFile({ GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'missing.json') })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(path.join(dir, 'missing.json')) }));
+    expect(() => checkCredentialsFile({ GOOGLE_APPLICATION_CREDENTIALS: path.join(dir, 'missing.json') })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining(path.join(dir, 'missing.json')) }),
+    );
     expect(() => checkCredentialsFile({ GOOGLE_APPLICATION_CREDENTIALS: dir })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
     expect(() => checkCredentialsFile({ GOOGLE_APPLICATION_CREDENTIALS: key })).not.toThrow();
     expect(() => checkCredentialsFile({})).not.toThrow();
@@ -82,7 +99,28 @@ describe('score --shard auto', () => {
     writeFileSync(f, Array.from({ length: 6 }, (_, i) => JSON.stringify({ id: `r${i}`, probs: { a: 0.5 + i / 20, b: 0.5 - i / 20 } })).join('\n') + '\n');
     return f;
   };
-  const score = (...extra: string[]) => main(['node', 'reviewloop', 'score', input(), '--task', 'textcat', '--strategy', 'entropy', '--labels', 'a,b', '--threads', '1', '--no-progress', '--out', path.join(dir, 'part.json'), ...extra], io());
+  const score = (...extra: string[]) =>
+    main(
+      [
+        'node',
+        'reviewloop',
+        'score',
+        input(),
+        '--task',
+        'textcat',
+        '--strategy',
+        'entropy',
+        '--labels',
+        'a,b',
+        '--threads',
+        '1',
+        '--no-progress',
+        '--out',
+        path.join(dir, 'part.json'),
+        ...extra,
+      ],
+      io(),
+    );
 
   it('reads the task index and count from Cloud Run, or the index from a Kubernetes indexed Job with --shards', async () => {
     restore = withEnv({ CLOUD_RUN_TASK_INDEX: '1', CLOUD_RUN_TASK_COUNT: '2', JOB_COMPLETION_INDEX: undefined });
@@ -113,14 +151,27 @@ describe('PORT (Cloud Run) sets worker.httpPort', () => {
 
 describe('signed media URLs name the configured endpoint', () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const credentials = { client_email: 'signer@reviewloop-test.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  const credentials = {
+    client_email: 'signer@reviewloop-test.iam.gserviceaccount.com',
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
 
   function verifyV4(url: string): boolean {
     const u = new URL(url);
-    const query = u.search.slice(1).split('&').filter((kv) => !kv.startsWith('X-Goog-Signature=')).sort().join('&');
+    const query = u.search
+      .slice(1)
+      .split('&')
+      .filter((kv) => !kv.startsWith('X-Goog-Signature='))
+      .sort()
+      .join('&');
     const canonical = ['GET', u.pathname, query, `host:${u.host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
     const credential = u.searchParams.get('X-Goog-Credential')!;
-    const sts = ['GOOG4-RSA-SHA256', u.searchParams.get('X-Goog-Date'), credential.slice(credential.indexOf('/') + 1), createHash('sha256').update(canonical).digest('hex')].join('\n');
+    const sts = [
+      'GOOG4-RSA-SHA256',
+      u.searchParams.get('X-Goog-Date'),
+      credential.slice(credential.indexOf('/') + 1),
+      createHash('sha256').update(canonical).digest('hex'),
+    ].join('\n');
     return verify('sha256', Buffer.from(sts), publicKey, Buffer.from(u.searchParams.get('X-Goog-Signature')!, 'hex'));
   }
 

@@ -15,8 +15,19 @@ const LABELS = ['pos', 'neg', 'neutral'];
 
 function input(lines: string[] | Uint8Array, task: TaskType = 'textcat', name: StrategyName = 'entropy'): ScoreChunkInput {
   return {
-    kind: 'score-chunk', chunk: lines instanceof Uint8Array ? lines : new TextEncoder().encode(lines.join('\n')), object: 'o', firstLine: 1, format: 'auto', task,
-    labels: LABELS, strategy: { name, seed: 's' }, topK: 50, auditK: 3, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3,
+    kind: 'score-chunk',
+    chunk: lines instanceof Uint8Array ? lines : new TextEncoder().encode(lines.join('\n')),
+    object: 'o',
+    firstLine: 1,
+    format: 'auto',
+    task,
+    labels: LABELS,
+    strategy: { name, seed: 's' },
+    topK: 50,
+    auditK: 3,
+    keepEmbedding: false,
+    maxLineBytes: 1 << 20,
+    probTolerance: 1e-3,
   };
 }
 
@@ -45,7 +56,8 @@ describe('fast JSONL path', () => {
       '{"id":"a","probs":{"pos":1}}', // textcat needs text
       '{"id":"a","text":"t","probs":{"pos":1}} x', // trailing garbage
       '{"id":"a","text":"t\u0001","probs":{"pos":1}}', // raw control character
-    ]) expect(parseFastLine(bad, s), bad).toBe(false);
+    ])
+      expect(parseFastLine(bad, s), bad).toBe(false);
     expect(fastLineScratch(['0', 'b'], true, 1e-3)).toBeNull();
     expect(fastLineScratch(['__proto__'], true, 1e-3)).toBeNull();
   });
@@ -56,26 +68,36 @@ describe('fast JSONL path', () => {
       fc.integer({ min: 0, max: 999999 }).map((x) => `0.${String(x).padStart(6, '0')}`),
       fc.constantFrom('0', '1', '1e-3', '0.5E0', '-0', '-0.1', '1.0000000000000002', '0.12345678901234567', '2'),
     );
-    const line = fc.record({
-      id: fc.string({ minLength: 0, maxLength: 6 }),
-      text: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
-      model: fc.option(fc.constantFrom('m1', 'm2'), { nil: undefined }),
-      probs: fc.uniqueArray(fc.tuple(fc.constantFrom(...LABELS), num), { selector: (t) => t[0], maxLength: 3 }),
-      order: fc.constantFrom(0, 1, 2),
-      space: fc.constantFrom('', ' '),
-    }).map((r) => {
-      const parts = [`"id":${JSON.stringify(r.id)}`, `"probs":{${r.probs.map(([l, v]) => `"${l}":${r.space}${v}`).join(',')}}`];
-      if (r.text !== undefined) parts.push(`"text":${JSON.stringify(r.text)}`);
-      if (r.model !== undefined) parts.push(`"model":${JSON.stringify(r.model)}`);
-      for (let i = 0; i < r.order; i++) parts.push(parts.shift()!);
-      return `{${parts.join(`,${r.space}`)}}`;
-    });
-    fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 30 }), fc.constantFrom<TaskType>('textcat', 'textcat-multilabel'), fc.constantFrom<StrategyName>('entropy', 'margin', 'multilabel-entropy'), (lines, task, name) => {
-      const fast = scoreChunkSync(input(lines, task, name));
-      const slow = scoreChunkSync(input(lines.map(slowTwin), task, name));
-      const strip = (r: typeof fast) => JSON.stringify({ ...r, rejects: r.rejects.map((x) => [x.line, x.field, x.id]) });
-      expect(strip(fast)).toBe(strip(slow));
-    }), { numRuns: 300 });
+    const line = fc
+      .record({
+        id: fc.string({ minLength: 0, maxLength: 6 }),
+        text: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
+        model: fc.option(fc.constantFrom('m1', 'm2'), { nil: undefined }),
+        probs: fc.uniqueArray(fc.tuple(fc.constantFrom(...LABELS), num), { selector: (t) => t[0], maxLength: 3 }),
+        order: fc.constantFrom(0, 1, 2),
+        space: fc.constantFrom('', ' '),
+      })
+      .map((r) => {
+        const parts = [`"id":${JSON.stringify(r.id)}`, `"probs":{${r.probs.map(([l, v]) => `"${l}":${r.space}${v}`).join(',')}}`];
+        if (r.text !== undefined) parts.push(`"text":${JSON.stringify(r.text)}`);
+        if (r.model !== undefined) parts.push(`"model":${JSON.stringify(r.model)}`);
+        for (let i = 0; i < r.order; i++) parts.push(parts.shift()!);
+        return `{${parts.join(`,${r.space}`)}}`;
+      });
+    fc.assert(
+      fc.property(
+        fc.array(line, { minLength: 1, maxLength: 30 }),
+        fc.constantFrom<TaskType>('textcat', 'textcat-multilabel'),
+        fc.constantFrom<StrategyName>('entropy', 'margin', 'multilabel-entropy'),
+        (lines, task, name) => {
+          const fast = scoreChunkSync(input(lines, task, name));
+          const slow = scoreChunkSync(input(lines.map(slowTwin), task, name));
+          const strip = (r: typeof fast) => JSON.stringify({ ...r, rejects: r.rejects.map((x) => [x.line, x.field, x.id]) });
+          expect(strip(fast)).toBe(strip(slow));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('accepts from bytes exactly what it accepts from the decoded line', () => {
@@ -101,14 +123,45 @@ describe('fast JSONL path', () => {
     const digits = (min: number, max: number) => fc.array(fc.integer({ min: 0, max: 9 }), { minLength: min, maxLength: max }).map((d) => d.join(''));
     const num = fc.oneof(
       fc.double({ min: 0, max: 1, noNaN: true }).map((x) => JSON.stringify(x)),
-      fc.tuple(digits(0, 25), fc.integer({ min: -30, max: 30 }), fc.constantFrom('e', 'E', 'e+'), fc.boolean())
+      fc
+        .tuple(digits(0, 25), fc.integer({ min: -30, max: 30 }), fc.constantFrom('e', 'E', 'e+'), fc.boolean())
         .map(([d, e, mark, neg]) => `${neg ? '-' : ''}0.${d || '0'}${e === 0 ? '' : `${mark}${e}`}`),
       fc.tuple(digits(1, 20), fc.integer({ min: -40, max: 0 })).map(([d, e]) => `${d.replace(/^0+(?=\d)/, '')}e${e}`),
-      fc.constantFrom('0', '1', '-0', '-0.0', '0.0e0', '1e400', '1e-400', '0.1e1', '2', '01', '1.', '.5', '+1', '1e', '-', '0x1', 'NaN', '"0.5"', 'null',
-        '0.30000000000000004', '0.1000000000000000055511151231257827', '0.99999999999999999999', '4.9e-324', '9007199254740993e-16',
+      fc.constantFrom(
+        '0',
+        '1',
+        '-0',
+        '-0.0',
+        '0.0e0',
+        '1e400',
+        '1e-400',
+        '0.1e1',
+        '2',
+        '01',
+        '1.',
+        '.5',
+        '+1',
+        '1e',
+        '-',
+        '0x1',
+        'NaN',
+        '"0.5"',
+        'null',
+        '0.30000000000000004',
+        '0.1000000000000000055511151231257827',
+        '0.99999999999999999999',
+        '4.9e-324',
+        '9007199254740993e-16',
         // Mantissas either side of 2^53 and of 19 digits, with leading and trailing zeros: where an integer accumulator could part from a double one.
-        '9007199254740991e-16', '9007199254740992e-16', '0.0000000000000000000001234', '0.1000000000000000000000', '1234567890123456789e-19',
-        '12345678901234567890e-20', '0.000000000000000000000000000000000001e30', '1.0000000000000000000000000000001'),
+        '9007199254740991e-16',
+        '9007199254740992e-16',
+        '0.0000000000000000000001234',
+        '0.1000000000000000000000',
+        '1234567890123456789e-19',
+        '12345678901234567890e-20',
+        '0.000000000000000000000000000000000001e30',
+        '1.0000000000000000000000000000001',
+      ),
     );
     const str = fc.oneof(
       fc.string({ maxLength: 6 }).map((x) => JSON.stringify(x)),
@@ -120,19 +173,31 @@ describe('fast JSONL path', () => {
     const member = fc.oneof(
       { arbitrary: fc.tuple(fc.constantFrom('id', 'text', 'model'), str), weight: 6 },
       {
-        arbitrary: fc.tuple(fc.constant('probs'), fc.array(fc.tuple(fc.constantFrom(...LABELS, 'po', 'other'), num), { maxLength: 4 })
-          .map((ps) => `{${ps.map(([l, v]) => `"${l}":${v}`).join(',')}}`)),
+        arbitrary: fc.tuple(
+          fc.constant('probs'),
+          fc.array(fc.tuple(fc.constantFrom(...LABELS, 'po', 'other'), num), { maxLength: 4 }).map((ps) => `{${ps.map(([l, v]) => `"${l}":${v}`).join(',')}}`),
+        ),
         weight: 4,
       },
       { arbitrary: fc.tuple(key, fc.oneof(str, num, fc.constant('{"a":[1,{"b":"}"}]}'))), weight: 1 },
     );
-    const line = fc.tuple(fc.array(member, { minLength: 0, maxLength: 6 }), ws, ws).map(([ms, a, b]) => `${a}{${ms.map(([k, v]) => `${a}"${k}"${b}:${a}${v}`).join(`,${b}`)}}${b}`);
-    const base = fc.record({ id: str, text: str, p: fc.array(num, { minLength: 3, maxLength: 3 }), model: str }).map((r) =>
-      `{"id":${r.id},"text":${r.text},"probs":{"pos":${r.p[0]},"neg":${r.p[1]},"neutral":${r.p[2]}},"model":${r.model}}`);
-    const good = fc.tuple(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 1e6 }), fc.string({ unit: 'grapheme', maxLength: 5 }))
-      .map(([a, b, id]) => { const t = a + b || 1; return `{"id":${JSON.stringify(`i${id}`)},"text":"t","probs":{"pos":${a / t},"neg":${b / t}}}`; });
+    const line = fc
+      .tuple(fc.array(member, { minLength: 0, maxLength: 6 }), ws, ws)
+      .map(([ms, a, b]) => `${a}{${ms.map(([k, v]) => `${a}"${k}"${b}:${a}${v}`).join(`,${b}`)}}${b}`);
+    const base = fc
+      .record({ id: str, text: str, p: fc.array(num, { minLength: 3, maxLength: 3 }), model: str })
+      .map((r) => `{"id":${r.id},"text":${r.text},"probs":{"pos":${r.p[0]},"neg":${r.p[1]},"neutral":${r.p[2]}},"model":${r.model}}`);
+    const good = fc
+      .tuple(fc.integer({ min: 0, max: 1e6 }), fc.integer({ min: 0, max: 1e6 }), fc.string({ unit: 'grapheme', maxLength: 5 }))
+      .map(([a, b, id]) => {
+        const t = a + b || 1;
+        return `{"id":${JSON.stringify(`i${id}`)},"text":"t","probs":{"pos":${a / t},"neg":${b / t}}}`;
+      });
     // Byte-level damage: a stray continuation byte, a truncated sequence, a raw control character, a lone high byte.
-    const damage = fc.option(fc.tuple(fc.nat(), fc.constantFrom([0x80], [0xc3], [0xe2, 0x82], [0x01], [0x09], [0xff], [0xed, 0xa0, 0x80], [0xef, 0xbb, 0xbf])), { nil: undefined });
+    const damage = fc.option(
+      fc.tuple(fc.nat(), fc.constantFrom([0x80], [0xc3], [0xe2, 0x82], [0x01], [0x09], [0xff], [0xed, 0xa0, 0x80], [0xef, 0xbb, 0xbf])),
+      { nil: undefined },
+    );
     const enc = new TextEncoder();
     const chunkOf = (lines: Array<[string, [number, readonly number[]] | undefined]>, crlf: boolean): Uint8Array => {
       const parts: number[] = [];
@@ -143,41 +208,47 @@ describe('fast JSONL path', () => {
       }
       return Uint8Array.from(parts);
     };
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.oneof(line, base, good, fc.constant('')), damage), { minLength: 1, maxLength: 25 }),
-      fc.boolean(),
-      fc.constantFrom<TaskType>('textcat', 'textcat-multilabel'),
-      fc.constantFrom<StrategyName>('entropy', 'margin', 'least-confidence', 'multilabel-entropy'),
-      fc.constantFrom(0, 2),
-      fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }),
-      fc.constantFrom('s', 'é😀', '\ud800', ''),
-      fc.boolean(),
-      (lines, crlf, task, name, auditK, topFloor, seed, excluding) => {
-        const base = input(chunkOf(lines, crlf), task, name);
-        // Every other parseable record's (id, model), and the bare id of one in three: hits of both kinds isExcluded checks.
-        const keys: bigint[] = [];
-        lines.forEach(([l], x) => {
-          try {
-            const r = JSON.parse(l) as { id?: unknown; model?: unknown };
-            if (typeof r.id !== 'string') return;
-            if (x % 2 === 0) keys.push(exclusionKey(r.id, typeof r.model === 'string' ? r.model : undefined));
-            if (x % 3 === 0) keys.push(exclusionKey(r.id, undefined));
-          } catch { /* not JSON: nothing to exclude */ }
-        });
-        const exclude = excluding ? BigUint64Array.from([...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) : undefined;
-        const inp = { ...base, strategy: { ...base.strategy, seed }, topK: 4, auditK, topFloor, exclude };
-        const fast = scoreChunkSync(inp);
-        const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
-        const native = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { nativeScan });
-        expect(JSON.stringify(fast)).toBe(JSON.stringify(slow));
-        expect(JSON.stringify(native)).toBe(JSON.stringify(slow));
-      },
-    ), { numRuns: 400 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.oneof(line, base, good, fc.constant('')), damage), { minLength: 1, maxLength: 25 }),
+        fc.boolean(),
+        fc.constantFrom<TaskType>('textcat', 'textcat-multilabel'),
+        fc.constantFrom<StrategyName>('entropy', 'margin', 'least-confidence', 'multilabel-entropy'),
+        fc.constantFrom(0, 2),
+        fc.option(fc.double({ min: 0, max: 1.2, noNaN: true }), { nil: undefined }),
+        fc.constantFrom('s', 'é😀', '\ud800', ''),
+        fc.boolean(),
+        (lines, crlf, task, name, auditK, topFloor, seed, excluding) => {
+          const base = input(chunkOf(lines, crlf), task, name);
+          // Every other parseable record's (id, model), and the bare id of one in three: hits of both kinds isExcluded checks.
+          const keys: bigint[] = [];
+          lines.forEach(([l], x) => {
+            try {
+              const r = JSON.parse(l) as { id?: unknown; model?: unknown };
+              if (typeof r.id !== 'string') return;
+              if (x % 2 === 0) keys.push(exclusionKey(r.id, typeof r.model === 'string' ? r.model : undefined));
+              if (x % 3 === 0) keys.push(exclusionKey(r.id, undefined));
+            } catch {
+              /* not JSON: nothing to exclude */
+            }
+          });
+          const exclude = excluding ? BigUint64Array.from([...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) : undefined;
+          const inp = { ...base, strategy: { ...base.strategy, seed }, topK: 4, auditK, topFloor, exclude };
+          const fast = scoreChunkSync(inp);
+          const slow = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { fastPath: false });
+          const native = scoreChunkSync({ ...inp, chunk: inp.chunk.slice() }, { nativeScan });
+          expect(JSON.stringify(fast)).toBe(JSON.stringify(slow));
+          expect(JSON.stringify(native)).toBe(JSON.stringify(slow));
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 
   it.skipIf(!NATIVE.inUse)(`reads lines of one shape by template exactly as line by line, near misses included${NEEDS_NATIVE}`, () => {
     // The native scanner learns a line's shape (keys, punctuation, whitespace) and reads the next lines by it.
-    const shape = (id: string, text: string, a: string, b: string, tail = '') => `{"id":"${id}","text":"${text}","probs":{"pos":${a},"neg":${b}},"model":"m"}${tail}`;
+    const shape = (id: string, text: string, a: string, b: string, tail = '') =>
+      `{"id":"${id}","text":"${text}","probs":{"pos":${a},"neg":${b}},"model":"m"}${tail}`;
     const lines = [
       shape('a', 't', '0.25', '0.75'),
       shape('b', 'x","probs":{"pos":0.5', '0.5', '0.5'), // the text holds the next literal: the first quote ends it (not JSON)

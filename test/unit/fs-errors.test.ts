@@ -20,20 +20,24 @@ const inject = vi.hoisted(() => ({ under: null as string | null, errno: 'EROFS' 
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const failing = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) => (...args: A): Promise<R> => {
-    const p = String(args[0]);
-    if (inject.under !== null && p.startsWith(inject.under)) {
-      return Promise.reject(Object.assign(new Error(`${inject.errno}: injected, open '${p}'`), { code: inject.errno, path: p }));
-    }
-    return fn(...args);
-  };
+  const failing =
+    <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      const p = String(args[0]);
+      if (inject.under !== null && p.startsWith(inject.under)) {
+        return Promise.reject(Object.assign(new Error(`${inject.errno}: injected, open '${p}'`), { code: inject.errno, path: p }));
+      }
+      return fn(...args);
+    };
   const wrapped = { ...actual, writeFile: failing(actual.writeFile), mkdir: failing(actual.mkdir), link: failing(actual.link), rename: failing(actual.rename) };
   return { ...wrapped, default: wrapped };
 });
 
 describe('file-system failures under a local root', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'rl-fserr-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rl-fserr-'));
+  });
   afterEach(() => {
     inject.under = null;
     rmSync(dir, { recursive: true, force: true });
@@ -43,7 +47,12 @@ describe('file-system failures under a local root', () => {
     const store = new LocalStore(path.join(dir, 'root'));
     await store.write('a.txt', 'x');
     inject.under = path.join(dir, 'root');
-    for (const [errno, code] of [['EROFS', 'STORE_READ_ONLY'], ['ENOSPC', 'STORE_FULL'], ['EDQUOT', 'STORE_FULL'], ['EACCES', 'STORE_UNAVAILABLE']] as const) {
+    for (const [errno, code] of [
+      ['EROFS', 'STORE_READ_ONLY'],
+      ['ENOSPC', 'STORE_FULL'],
+      ['EDQUOT', 'STORE_FULL'],
+      ['EACCES', 'STORE_UNAVAILABLE'],
+    ] as const) {
       inject.errno = errno;
       const err = await store.write('b/c.txt', 'y').catch((e: unknown) => e);
       expect(err).toMatchObject({ code });
@@ -61,8 +70,19 @@ describe('file-system failures under a local root', () => {
       const store = new LocalStore(root);
       expect(await errorCode(store.write('x.txt', 'x'))).toBe('CONFIG_INVALID');
       expect(await errorCode(store.read('x.txt'))).toBe('CONFIG_INVALID');
-      expect(await errorCode((async () => { for await (const _ of store.list('')) { /* drain */ } })())).toBe('CONFIG_INVALID');
-      const err = await store.write('x.txt', 'x').then(() => null, (e: unknown) => e as Error);
+      expect(
+        await errorCode(
+          (async () => {
+            for await (const _ of store.list('')) {
+              /* drain */
+            }
+          })(),
+        ),
+      ).toBe('CONFIG_INVALID');
+      const err = await store.write('x.txt', 'x').then(
+        () => null,
+        (e: unknown) => e as Error,
+      );
       expect(err?.message).toMatch(/^storage\.root .*root-file/);
     }
   });
@@ -93,14 +113,21 @@ describe('the CLI on a broken disk: one line, a documented exit code', () => {
   let out: string[];
   let err: string[];
   const io = () => ({ out: (s: string) => out.push(s), err: (s: string) => err.push(s) });
-  beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'rl-fserr-cli-')); out = []; err = []; });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rl-fserr-cli-'));
+    out = [];
+    err = [];
+  });
   afterEach(() => {
     inject.under = null;
     rmSync(dir, { recursive: true, force: true });
   });
   const config = (root: string, stats = 'sink: none') => {
     const cfg = path.join(dir, 'reviewloop.yaml');
-    writeFileSync(cfg, `storage:\n  root: ${root}\nstats: { ${stats} }\nworker:\n  threads: 1\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`);
+    writeFileSync(
+      cfg,
+      `storage:\n  root: ${root}\nstats: { ${stats} }\nworker:\n  threads: 1\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`,
+    );
     return cfg;
   };
   const oneLine = () => {
@@ -120,7 +147,10 @@ describe('the CLI on a broken disk: one line, a documented exit code', () => {
   it('round on a read-only or full root: exit 69', async () => {
     const root = path.join(dir, 'root');
     const cfg = config(root);
-    for (const [errno, code] of [['EROFS', 'STORE_READ_ONLY'], ['ENOSPC', 'STORE_FULL']] as const) {
+    for (const [errno, code] of [
+      ['EROFS', 'STORE_READ_ONLY'],
+      ['ENOSPC', 'STORE_FULL'],
+    ] as const) {
       err = [];
       inject.under = root;
       inject.errno = errno;

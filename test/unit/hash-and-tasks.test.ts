@@ -15,33 +15,50 @@ describe('murmur3', () => {
   });
   it('hashes the UTF-8 bytes TextEncoder gives for any string (non-ASCII, lone surrogates), one string after another', () => {
     const enc = new TextEncoder();
-    fc.assert(fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })), { minLength: 1, maxLength: 4 }), (strings) =>
-      strings.every((s) => murmur3(s, 7) === murmur3(enc.encode(s), 7) && uniform01('seed', s) === uniform01('seed', String(s)))));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })), { minLength: 1, maxLength: 4 }), (strings) =>
+        strings.every((s) => murmur3(s, 7) === murmur3(enc.encode(s), 7) && uniform01('seed', s) === uniform01('seed', String(s))),
+      ),
+    );
     // A long string after short ones, and a short after long: the reused byte buffer must not leak bytes between them.
     expect(murmur3('é'.repeat(500) + '\ud800', 1)).toBe(murmur3(enc.encode('é'.repeat(500) + '\ud800'), 1));
     expect(murmur3('ab', 1)).toBe(murmur3(enc.encode('ab'), 1));
   });
   it('gives signed 32-bit values for Prodigy', () => {
-    fc.assert(fc.property(fc.string(), (s) => {
-      const h = signed32(murmur3(s));
-      return Number.isInteger(h) && h >= -2147483648 && h <= 2147483647;
-    }));
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const h = signed32(murmur3(s));
+        return Number.isInteger(h) && h >= -2147483648 && h <= 2147483647;
+      }),
+    );
   });
   it('uniform01 stays in [0, 1) and depends on the seed', () => {
-    fc.assert(fc.property(fc.string(), fc.string(), (seed, id) => {
-      const u = uniform01(seed, id);
-      return u >= 0 && u < 1;
-    }));
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (seed, id) => {
+        const u = uniform01(seed, id);
+        return u >= 0 && u < 1;
+      }),
+    );
     expect(uniform01('a', 'x')).not.toBe(uniform01('b', 'x'));
   });
 });
 
 const entry = (over: Partial<ScoredEntry['record']> = {}): ScoredEntry => ({
-  id: 'item-1', score: 0.9, u: 0.5, source: { object: 'gs://b/p/predictions/a.jsonl', line: 3 },
+  id: 'item-1',
+  score: 0.9,
+  u: 0.5,
+  source: { object: 'gs://b/p/predictions/a.jsonl', line: 3 },
   record: { id: 'item-1', text: 'Refund for Acme please', probs: { billing: 0.41, shipping: 0.39, other: 0.2 }, model: 'v1', ...over },
 });
 const ctx = (over: Partial<TaskContext> = {}): TaskContext => ({
-  project: 'p', round: 'R1', task: 'textcat', view: 'choice', labels: ['billing', 'shipping', 'other'], strategy: 'entropy', acceptThreshold: 0.5, ...over,
+  project: 'p',
+  round: 'R1',
+  task: 'textcat',
+  view: 'choice',
+  labels: ['billing', 'shipping', 'other'],
+  strategy: 'entropy',
+  acceptThreshold: 0.5,
+  ...over,
 });
 
 describe('queue tasks', () => {
@@ -58,9 +75,23 @@ describe('queue tasks', () => {
 
   it('writes a choice task with options, the model pre-selection and readable meta', () => {
     const t = buildTask(ctx(), { entry: entry(), rank: 4, audit: false });
-    expect(t.options).toEqual([{ id: 'billing', text: 'billing' }, { id: 'shipping', text: 'shipping' }, { id: 'other', text: 'other' }]);
+    expect(t.options).toEqual([
+      { id: 'billing', text: 'billing' },
+      { id: 'shipping', text: 'shipping' },
+      { id: 'other', text: 'other' },
+    ]);
     expect(t.accept).toEqual(['billing']);
-    expect(t.meta).toMatchObject({ id: 'item-1', round: 'R1', rank: 4, strategy: 'entropy', model: 'v1', audit: false, predicted: 'billing', reason: 'billing 0.41 vs shipping 0.39', source: 'gs://b/p/predictions/a.jsonl#L3' });
+    expect(t.meta).toMatchObject({
+      id: 'item-1',
+      round: 'R1',
+      rank: 4,
+      strategy: 'entropy',
+      model: 'v1',
+      audit: false,
+      predicted: 'billing',
+      reason: 'billing 0.41 vs shipping 0.39',
+      source: 'gs://b/p/predictions/a.jsonl#L3',
+    });
     expect(Object.keys(t).slice(-3)).toEqual(['meta', '_input_hash', '_task_hash']);
   });
 
@@ -81,16 +112,24 @@ describe('queue tasks', () => {
 describe('tokenize', () => {
   it('splits words and punctuation with offsets and ws flags', () => {
     const toks = tokenize('Hi, Acme Ltd.');
-    expect(toks.map((t) => [t.text, t.start, t.end, t.ws])).toEqual([['Hi', 0, 2, false], [',', 2, 3, true], ['Acme', 4, 8, true], ['Ltd', 9, 12, false], ['.', 12, 13, false]]);
+    expect(toks.map((t) => [t.text, t.start, t.end, t.ws])).toEqual([
+      ['Hi', 0, 2, false],
+      [',', 2, 3, true],
+      ['Acme', 4, 8, true],
+      ['Ltd', 9, 12, false],
+      ['.', 12, 13, false],
+    ]);
   });
   it('always aligns spans it was given, whatever the text', () => {
-    fc.assert(fc.property(fc.string({ minLength: 2, maxLength: 40 }), fc.nat(), fc.nat(), (text, a, b) => {
-      const start = a % (text.length - 1);
-      const end = start + 1 + (b % (text.length - start));
-      const slice = text.slice(start, end);
-      fc.pre(slice.trim() === slice && slice.length > 0 && !/\s/.test(slice));
-      const toks = tokenize(text, [{ start, end }]);
-      return tokenRange(toks, { start, end }) !== null;
-    }));
+    fc.assert(
+      fc.property(fc.string({ minLength: 2, maxLength: 40 }), fc.nat(), fc.nat(), (text, a, b) => {
+        const start = a % (text.length - 1);
+        const end = start + 1 + (b % (text.length - start));
+        const slice = text.slice(start, end);
+        fc.pre(slice.trim() === slice && slice.length > 0 && !/\s/.test(slice));
+        const toks = tokenize(text, [{ start, end }]);
+        return tokenRange(toks, { start, end }) !== null;
+      }),
+    );
   });
 });

@@ -3,16 +3,31 @@ import { exifOrientation, imageSize } from '../../scoring/image-size.js';
 import { exifWithOrientation, makeJpeg, makePng } from '../helpers/images.js';
 
 describe('imageSize on real bytes', () => {
-  it.each([[1, 1], [17, 9], [640, 3], [3, 480]])('JPEG %ix%i', (w, h) => {
+  it.each([
+    [1, 1],
+    [17, 9],
+    [640, 3],
+    [3, 480],
+  ])('JPEG %ix%i', (w, h) => {
     expect(imageSize(makeJpeg(w, h))).toEqual({ ok: true, format: 'jpeg', width: w, height: h });
   });
 
-  it.each([[1, 1], [33, 7], [1000, 2]])('PNG %ix%i', (w, h) => {
+  it.each([
+    [1, 1],
+    [33, 7],
+    [1000, 2],
+  ])('PNG %ix%i', (w, h) => {
     expect(imageSize(makePng(w, h))).toEqual({ ok: true, format: 'png', width: w, height: h });
   });
 
   it('swaps width and height for EXIF orientations that turn the image by 90°', () => {
-    for (const [o, swapped] of [[1, false], [3, false], [5, true], [6, true], [8, true]] as const) {
+    for (const [o, swapped] of [
+      [1, false],
+      [3, false],
+      [5, true],
+      [6, true],
+      [8, true],
+    ] as const) {
       for (const little of [false, true]) {
         const bytes = makeJpeg(40, 10, { exif: exifWithOrientation(o, little) });
         expect(exifOrientation(exifWithOrientation(o, little))).toBe(o);
@@ -51,18 +66,28 @@ describe('imageSize on real bytes', () => {
     const gif = Buffer.from('GIF89a\x2c\x01\x0a\x00', 'binary');
     expect(imageSize(gif)).toEqual({ ok: true, format: 'gif', width: 300, height: 10 });
     const vp8x = Buffer.alloc(30);
-    vp8x.write('RIFF', 0, 'ascii'); vp8x.write('WEBP', 8, 'ascii'); vp8x.write('VP8X', 12, 'ascii');
-    vp8x.writeUIntLE(1919, 24, 3); vp8x.writeUIntLE(1079, 27, 3);
+    vp8x.write('RIFF', 0, 'ascii');
+    vp8x.write('WEBP', 8, 'ascii');
+    vp8x.write('VP8X', 12, 'ascii');
+    vp8x.writeUIntLE(1919, 24, 3);
+    vp8x.writeUIntLE(1079, 27, 3);
     expect(imageSize(vp8x)).toEqual({ ok: true, format: 'webp', width: 1920, height: 1080 });
     const vp8 = Buffer.alloc(30);
-    vp8.write('RIFF', 0, 'ascii'); vp8.write('WEBP', 8, 'ascii'); vp8.write('VP8 ', 12, 'ascii');
-    vp8.set([0x9d, 0x01, 0x2a], 23); vp8.writeUInt16LE(640, 26); vp8.writeUInt16LE(480, 28);
+    vp8.write('RIFF', 0, 'ascii');
+    vp8.write('WEBP', 8, 'ascii');
+    vp8.write('VP8 ', 12, 'ascii');
+    vp8.set([0x9d, 0x01, 0x2a], 23);
+    vp8.writeUInt16LE(640, 26);
+    vp8.writeUInt16LE(480, 28);
     expect(imageSize(vp8)).toEqual({ ok: true, format: 'webp', width: 640, height: 480 });
     const vp8l = Buffer.alloc(30);
-    vp8l.write('RIFF', 0, 'ascii'); vp8l.write('WEBP', 8, 'ascii'); vp8l.write('VP8L', 12, 'ascii');
+    vp8l.write('RIFF', 0, 'ascii');
+    vp8l.write('WEBP', 8, 'ascii');
+    vp8l.write('VP8L', 12, 'ascii');
     // 14-bit width-1 = 99, 14-bit height-1 = 49, packed little-endian from byte 21.
     const bits = 99 | (49 << 14);
-    vp8l[20] = 0x2f; vp8l.writeUInt32LE(bits, 21);
+    vp8l[20] = 0x2f;
+    vp8l.writeUInt32LE(bits, 21);
     expect(imageSize(vp8l)).toEqual({ ok: true, format: 'webp', width: 100, height: 50 });
   });
 

@@ -13,7 +13,7 @@ import { createMetrics } from '../../worker/daemon/prom-metrics.js';
 import { ScoringPool } from '../../worker/pool/pool.js';
 import { commitManifest } from '../../worker/round/commit.js';
 import { runRound } from '../../worker/round/round.js';
-import { type RoundOptions } from '../../worker/round/types.js';
+import type { RoundOptions } from '../../worker/round/types.js';
 import type { RoundManifest } from '../../domain/records.js';
 import type { ScoreTaskInput } from '../../worker/pool/score-task.js';
 import { JobRunner, type JobEvent, type JobFn } from '../../worker/daemon/slot-runner.js';
@@ -24,8 +24,17 @@ const never = () => new Promise<void>(() => undefined);
 function bounded(start: (signal: AbortSignal) => Promise<void>, extra: { onStuck?: () => Promise<void>; outer?: AbortSignal } = {}) {
   const stages: BoundStage[] = [];
   const t0 = Date.now();
-  const p = runBounded(start, { what: 'round r1', boundMs: 100, settleMs: 50, outer: extra.outer ?? new AbortController().signal, onStuck: extra.onStuck, onStage: (s) => stages.push(s) })
-    .then(() => ({ err: undefined as unknown, ms: Date.now() - t0 }), (err: unknown) => ({ err, ms: Date.now() - t0 }));
+  const p = runBounded(start, {
+    what: 'round r1',
+    boundMs: 100,
+    settleMs: 50,
+    outer: extra.outer ?? new AbortController().signal,
+    onStuck: extra.onStuck,
+    onStage: (s) => stages.push(s),
+  }).then(
+    () => ({ err: undefined as unknown, ms: Date.now() - t0 }),
+    (err: unknown) => ({ err, ms: Date.now() - t0 }),
+  );
   return { p, stages };
 }
 
@@ -33,7 +42,9 @@ describe('runBounded', () => {
   it('settles like the job when it ends within the bound', async () => {
     const ok = bounded(async () => undefined);
     expect((await ok.p).err).toBeUndefined();
-    const bad = bounded(async () => { throw new ReviewloopError('INPUT_INVALID', 'bad'); });
+    const bad = bounded(async () => {
+      throw new ReviewloopError('INPUT_INVALID', 'bad');
+    });
     expect(isReviewloopError((await bad.p).err, 'INPUT_INVALID')).toBe(true);
     expect([...ok.stages, ...bad.stages]).toEqual([]);
   });
@@ -62,7 +73,13 @@ describe('runBounded', () => {
 
   it('calls onStuck for a job deaf to its abort, and fails it as recycled when that frees it', async () => {
     let free!: () => void;
-    const b = bounded(() => new Promise<void>((_, reject) => { free = () => reject(new Error('Terminating worker thread')); }), { onStuck: async () => free() });
+    const b = bounded(
+      () =>
+        new Promise<void>((_, reject) => {
+          free = () => reject(new Error('Terminating worker thread'));
+        }),
+      { onStuck: async () => free() },
+    );
     const { err } = await b.p;
     expect(isReviewloopError(err, 'JOB_TIMEOUT') && err.details.unwound).toBe('recycled');
     expect(b.stages).toEqual(['timed-out', 'stuck']);
@@ -79,11 +96,17 @@ describe('runBounded', () => {
   it('leaves an outside abort (shutdown) to the job: no timeout error', async () => {
     const stop = new AbortController();
     let started!: () => void;
-    const running = new Promise<void>((r) => { started = r; });
-    const b = bounded((signal) => new Promise<void>((_, reject) => {
-      signal.addEventListener('abort', () => reject(new ReviewloopError('ABORTED', 'stopped')));
-      started();
-    }), { outer: stop.signal });
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    const b = bounded(
+      (signal) =>
+        new Promise<void>((_, reject) => {
+          signal.addEventListener('abort', () => reject(new ReviewloopError('ABORTED', 'stopped')));
+          started();
+        }),
+      { outer: stop.signal },
+    );
     await running;
     stop.abort();
     expect(isReviewloopError((await b.p).err, 'ABORTED')).toBe(true);
@@ -118,7 +141,8 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
 
   function setup(round: JobFn, onStuck?: () => Promise<void>) {
     const cfg: Config = parseConfig({
-      storage: { root: '/unused' }, stats: { sink: 'none' },
+      storage: { root: '/unused' },
+      stats: { sink: 'none' },
       projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 5 }, schedule: { round: '*/15 * * * *' } }],
     });
     // Below the schema's minimum of 1 s, so that the test takes a fraction of a second.
@@ -126,9 +150,16 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
     const events: JobEvent[] = [];
     const metrics = createMetrics({ poolUtilization: () => null, mergeBacklog: async () => new Map() });
     const runner = new JobRunner({
-      app: { projectStore: () => store }, config: () => cfg, holder: 'a', logger: silentLogger, metrics,
+      app: { projectStore: () => store },
+      config: () => cfg,
+      holder: 'a',
+      logger: silentLogger,
+      metrics,
       jobs: { round, merge: async () => undefined },
-      shutdown: new AbortController().signal, stopping: () => false, abortSettleMs: 50, onStuck,
+      shutdown: new AbortController().signal,
+      stopping: () => false,
+      abortSettleMs: 50,
+      onStuck,
       onEvent: (e) => events.push(e),
     });
     return { cfg, runner, events, metrics };
@@ -136,7 +167,9 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
 
   it('fails a round that never returns and ignores its abort with JOB_TIMEOUT, marks the slot failed, and runs the next slot', async () => {
     let recycled = 0;
-    const s = setup(never, async () => { recycled++; });
+    const s = setup(never, async () => {
+      recycled++;
+    });
     const out = await s.runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
     expect(out.status === 'ran' && isReviewloopError(out.ran[0].error, 'JOB_TIMEOUT')).toBe(true);
     expect(recycled).toBe(1);
@@ -150,8 +183,16 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
     // The abandoned job stays listed as running, and /readyz's rule reports it once past its bound.
     const [left] = s.runner.running();
     expect(left).toMatchObject({ project: 'p', job: 'round', slotId: '20261127T0200Z', abandoned: true });
-    const problems = await jobProblems({ config: s.cfg, nowMs: left.startedAtMs + 151, sinceMs: left.startedAtMs, lastSuccess: async () => null, running: s.runner.running() });
-    expect(problems).toEqual([{ project: 'p', job: 'round', problem: 'overrunning', slotId: '20261127T0200Z', runningSeconds: 0, boundSeconds: 0.15, abandoned: true }]);
+    const problems = await jobProblems({
+      config: s.cfg,
+      nowMs: left.startedAtMs + 151,
+      sinceMs: left.startedAtMs,
+      lastSuccess: async () => null,
+      running: s.runner.running(),
+    });
+    expect(problems).toEqual([
+      { project: 'p', job: 'round', problem: 'overrunning', slotId: '20261127T0200Z', runningSeconds: 0, boundSeconds: 0.15, abandoned: true },
+    ]);
     // Nothing is left holding the job: the next slot runs.
     const next = await s.runner.tick('p', 'round', new Date('2026-11-27T02:15:00Z'));
     expect(next).toMatchObject({ status: 'ran', ran: [{ slotId: '20261127T0215Z' }] });
@@ -170,7 +211,11 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
     const pool = new ScoringPool({ threads: 1, taskModule: resolve('test/fixtures/spin-task.cjs') });
     const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: `x${i}`, text: `item ${i}`, probs: { a: 0.3, b: 0.7 } }));
     await store.write('predictions/spin.jsonl', `${lines.join('\n')}\n`, { ifGenerationMatch: '0' });
-    const s = setup(({ project, store: st, slotId, signal }) => runRound({ project, store: st, pool, sink: null, roundId: slotId, chunkBytes: 65536, signal }).then(() => undefined), () => pool.recycle());
+    const s = setup(
+      ({ project, store: st, slotId, signal }) =>
+        runRound({ project, store: st, pool, sink: null, roundId: slotId, chunkBytes: 65536, signal }).then(() => undefined),
+      () => pool.recycle(),
+    );
     s.cfg.worker.jobTimeoutMs = 500;
     try {
       const out = await s.runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
@@ -196,11 +241,14 @@ describe('JobRunner under worker.jobTimeoutMs', () => {
     const pool = new ScoringPool({ threads: 1, taskModule: resolve('test/fixtures/spin-task.cjs') });
     const task = (object: string) => ({ kind: 'score-chunk', object, firstLine: 1, chunk: new Uint8Array(0) }) as unknown as ScoreTaskInput;
     const results: unknown[] = [];
-    const s = setup(async ({ slotId }) => {
-      const r = await pool.score(task(slotId === '20261127T0200Z' ? 'spin' : slotId));
-      results.push(r);
-      if (!r.ok) throw new ReviewloopError('SCORING_FAILED', r.message);
-    }, () => pool.recycle());
+    const s = setup(
+      async ({ slotId }) => {
+        const r = await pool.score(task(slotId === '20261127T0200Z' ? 'spin' : slotId));
+        results.push(r);
+        if (!r.ok) throw new ReviewloopError('SCORING_FAILED', r.message);
+      },
+      () => pool.recycle(),
+    );
     try {
       const out = await s.runner.tick('p', 'round', new Date('2026-11-27T02:00:00Z'));
       expect(out.status === 'ran' && isReviewloopError(out.ran[0].error, 'JOB_TIMEOUT') && out.ran[0].error.details.unwound).toBe('recycled');

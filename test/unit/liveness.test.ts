@@ -15,10 +15,13 @@ const at = (iso: string) => Date.parse(iso);
 
 function config(worker: Record<string, unknown> = {}): Config {
   return parseConfig({
-    storage: { root: '/unused' }, stats: { sink: 'none' },
+    storage: { root: '/unused' },
+    stats: { sink: 'none' },
     // Hourly rounds, a merge at 06:00 on weekdays only.
     worker: { jobTimeoutMs: 600_000, readyStaleSlots: 3, ...worker },
-    projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 5 }, schedule: { round: '0 * * * *', merge: '0 6 * * 1-5' } }],
+    projects: [
+      { name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'entropy', topK: 5 }, schedule: { round: '0 * * * *', merge: '0 6 * * 1-5' } },
+    ],
   });
 }
 
@@ -35,7 +38,10 @@ describe('jobProblems (fake clock)', () => {
   // Now is Friday 2026-11-27 12:30 UTC: judged slots end at 12:20 → rounds 12:00, 11:00, 10:00; merges Fri, Thu, Wed 06:00.
   const now = at('2026-11-27T12:30:00Z');
   const since = at('2026-11-01T00:00:00Z');
-  const last = (m: Record<string, string | null>) => async (_p: string, job: string): Promise<LastSuccess | null> => (m[job] ? { slotId: 'x', atMs: at(m[job]!) } : null);
+  const last =
+    (m: Record<string, string | null>) =>
+    async (_p: string, job: string): Promise<LastSuccess | null> =>
+      m[job] ? { slotId: 'x', atMs: at(m[job]!) } : null;
 
   it('takes the N-th latest slot that must have ended, per cron (irregular ones too)', () => {
     expect(new Date(oldestJudgedSlot('0 * * * *', 'UTC', now - 600_000, 3)!).toISOString()).toBe('2026-11-27T10:00:00.000Z');
@@ -44,20 +50,48 @@ describe('jobProblems (fake clock)', () => {
   });
 
   it('is empty while a success follows the oldest judged slot', async () => {
-    expect(await jobProblems({ config: config(), nowMs: now, sinceMs: since, running: [], lastSuccess: last({ round: '2026-11-27T10:04:00Z', merge: '2026-11-25T06:01:00Z' }) })).toEqual([]);
+    expect(
+      await jobProblems({
+        config: config(),
+        nowMs: now,
+        sinceMs: since,
+        running: [],
+        lastSuccess: last({ round: '2026-11-27T10:04:00Z', merge: '2026-11-25T06:01:00Z' }),
+      }),
+    ).toEqual([]);
   });
 
   it('names the project, job and age of a job without a success among its last 3 slots', async () => {
-    const problems = await jobProblems({ config: config(), nowMs: now, sinceMs: since, running: [], lastSuccess: last({ round: '2026-11-27T09:05:00Z', merge: null }) });
+    const problems = await jobProblems({
+      config: config(),
+      nowMs: now,
+      sinceMs: since,
+      running: [],
+      lastSuccess: last({ round: '2026-11-27T09:05:00Z', merge: null }),
+    });
     expect(problems).toEqual([
-      { project: 'p', job: 'round', problem: 'stale', lastSuccessAt: '2026-11-27T09:05:00.000Z', ageSeconds: 12_300, staleSlots: 3, oldestSlotJudged: '2026-11-27T10:00:00.000Z' },
+      {
+        project: 'p',
+        job: 'round',
+        problem: 'stale',
+        lastSuccessAt: '2026-11-27T09:05:00.000Z',
+        ageSeconds: 12_300,
+        staleSlots: 3,
+        oldestSlotJudged: '2026-11-27T10:00:00.000Z',
+      },
       { project: 'p', job: 'merge', problem: 'stale', lastSuccessAt: null, ageSeconds: null, staleSlots: 3, oldestSlotJudged: '2026-11-25T06:00:00.000Z' },
     ]);
     expect(describeProblem(problems[0])).toMatch(/round of p: .*12300 s ago/);
   });
 
   it('judges only slots scheduled since this process started (a fresh replica is not held for its predecessors)', async () => {
-    const fresh = await jobProblems({ config: config(), nowMs: now, sinceMs: at('2026-11-27T10:30:00Z'), running: [], lastSuccess: last({ round: null, merge: null }) });
+    const fresh = await jobProblems({
+      config: config(),
+      nowMs: now,
+      sinceMs: at('2026-11-27T10:30:00Z'),
+      running: [],
+      lastSuccess: last({ round: null, merge: null }),
+    });
     expect(fresh).toEqual([]);
   });
 
@@ -74,7 +108,9 @@ describe('jobProblems (fake clock)', () => {
       { project: 'p', job: 'merge' as const, slotId: '20261127T0600Z', startedAtMs: at('2026-11-27T12:21:00Z'), abandoned: false },
     ];
     const problems = await jobProblems({ config: config(), nowMs: now, sinceMs: now, running, lastSuccess: last({}) });
-    expect(problems).toEqual([{ project: 'p', job: 'round', problem: 'overrunning', slotId: '20261127T1200Z', runningSeconds: 660, boundSeconds: 600, abandoned: false }]);
+    expect(problems).toEqual([
+      { project: 'p', job: 'round', problem: 'overrunning', slotId: '20261127T1200Z', runningSeconds: 660, boundSeconds: 600, abandoned: false },
+    ]);
   });
 });
 
@@ -87,7 +123,8 @@ describe('JobHistory', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const mark = (slot: string, body: Record<string, unknown>) => store.write(`state/done/round/${slot}`, `${JSON.stringify(body)}\n`, { ifGenerationMatch: '0' });
+  const mark = (slot: string, body: Record<string, unknown>) =>
+    store.write(`state/done/round/${slot}`, `${JSON.stringify(body)}\n`, { ifGenerationMatch: '0' });
 
   it('finds the newest successful slot among the done markers of every replica, and then reads only newer ones', async () => {
     let clock = at('2026-11-27T12:00:00Z');
@@ -131,8 +168,13 @@ describe('metrics', () => {
   it('exports the last success per project and job as a Unix timestamp (0: none on record) and the running age', async () => {
     const now = at('2026-11-27T12:30:00Z');
     const m = createMetrics({
-      poolUtilization: () => null, mergeBacklog: async () => new Map(), now: () => now,
-      lastSuccess: async () => [{ project: 'p', job: 'round', atMs: at('2026-11-27T12:01:00Z') }, { project: 'p', job: 'merge', atMs: null }],
+      poolUtilization: () => null,
+      mergeBacklog: async () => new Map(),
+      now: () => now,
+      lastSuccess: async () => [
+        { project: 'p', job: 'round', atMs: at('2026-11-27T12:01:00Z') },
+        { project: 'p', job: 'merge', atMs: null },
+      ],
       running: () => [{ project: 'p', job: 'round', startedAtMs: now - 90_000 }],
     });
     m.failures.inc({ project: 'p', job: 'round', code: 'JOB_TIMEOUT' });
@@ -149,9 +191,20 @@ describe('/readyz', () => {
   it('answers 503 naming the project, job and age while a job is stale; /healthz stays 200', async () => {
     let problems: unknown[] = [{ project: 'p', job: 'round', problem: 'stale', ageSeconds: 12_300 }];
     const server = await startOpsServer({
-      port: 0, host: '127.0.0.1', logger: silentLogger, accepting: () => true, readyCacheMs: 0,
+      port: 0,
+      host: '127.0.0.1',
+      logger: silentLogger,
+      accepting: () => true,
+      readyCacheMs: 0,
       registry: createMetrics({ poolUtilization: () => null, mergeBacklog: async () => new Map() }).registry,
-      checks: [{ name: 'jobs', run: async () => { if (problems.length > 0) throw new ReadinessFailure('round of p is stale', problems); } }],
+      checks: [
+        {
+          name: 'jobs',
+          run: async () => {
+            if (problems.length > 0) throw new ReadinessFailure('round of p is stale', problems);
+          },
+        },
+      ],
     });
     try {
       const base = `http://127.0.0.1:${server.port}`;

@@ -41,18 +41,31 @@ describe('LocalStore', () => {
   it('keeps temp files, locks and metadata out of list, even mid-write', async () => {
     await store.write('a.txt', 'a', { contentType: 'text/plain', metadata: { k: 'v' } });
     let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
     // The first write made the temp folder; the next temp file's creation there is the event to wait for.
     const tmpDir = join(dir, 'root', LOCAL_HIDDEN_DIR, 'tmp');
     expect(await readdir(tmpDir)).toEqual([]);
     const watcher = watch(tmpDir);
     const created = once(watcher, 'change');
     // A stream that stalls keeps its temp file open while we list.
-    const body = Readable.from((async function* () { yield Buffer.from('part1'); await gate; yield Buffer.from('part2'); })());
+    const body = Readable.from(
+      (async function* () {
+        yield Buffer.from('part1');
+        await gate;
+        yield Buffer.from('part2');
+      })(),
+    );
     const pending = store.writeStream('b.txt', body, { ifGenerationMatch: '0' });
     try {
       // A write that fails first fails the test instead of leaving it waiting.
-      const [, file] = (await Promise.race([created, pending.then(() => { throw new Error('the write ended while its body stalled'); })])) as [string, string];
+      const [, file] = (await Promise.race([
+        created,
+        pending.then(() => {
+          throw new Error('the write ended while its body stalled');
+        }),
+      ])) as [string, string];
       expect(String(file)).toMatch(/\.tmp$/);
     } finally {
       watcher.close();
@@ -67,7 +80,12 @@ describe('LocalStore', () => {
   });
 
   it('a failed write leaves neither the object nor a temp file', async () => {
-    const body = Readable.from((async function* () { yield Buffer.from('x'); throw new Error('source broke'); })());
+    const body = Readable.from(
+      (async function* () {
+        yield Buffer.from('x');
+        throw new Error('source broke');
+      })(),
+    );
     await expect(store.writeStream('c.txt', body)).rejects.toThrow('source broke');
     expect(await store.stat('c.txt')).toBeNull();
     expect(await readdir(join(dir, 'root', LOCAL_HIDDEN_DIR, 'tmp'))).toEqual([]);
@@ -117,13 +135,16 @@ describe('LocalStore', () => {
       const s = new LocalStore(process.argv[1]);
       try { await s.write('race/manifest.json', 'p' + process.argv[2], { ifGenerationMatch: '0' }); console.log('OK'); }
       catch (e) { console.log(e.code); }`;
-    const run = (i: number) => new Promise<string>((res, rej) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, join(dir, 'root'), String(i)], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      child.on('error', rej);
-      child.on('exit', () => res(out.trim()));
-    });
+    const run = (i: number) =>
+      new Promise<string>((res, rej) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, join(dir, 'root'), String(i)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.on('error', rej);
+        child.on('exit', () => res(out.trim()));
+      });
     const results = await Promise.all([0, 1, 2, 3, 4, 5].map(run));
     expect(results.filter((r) => r === 'OK')).toHaveLength(1);
     expect(results.filter((r) => r === 'ALREADY_EXISTS')).toHaveLength(5);

@@ -4,7 +4,10 @@ import { listingStart } from '../../worker/store/listing.js';
 import { canonicalQueue, gcsMediaUris, mapMediaFields, mediaUriOf, signMediaUrls } from '../../worker/media/task-media.js';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const credentials = { client_email: 'unit@reviewloop-test.iam.gserviceaccount.com', private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+const credentials = {
+  client_email: 'unit@reviewloop-test.iam.gserviceaccount.com',
+  private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+};
 const TTL = 86_400;
 
 describe('signed media URLs map back to gs:// URIs', () => {
@@ -19,14 +22,23 @@ describe('signed media URLs map back to gs:// URIs', () => {
   });
 
   it('leaves unsigned URLs and other strings alone', () => {
-    for (const v of ['https://storage.googleapis.com/b/o.jpg', 'https://example.org/x.jpg?X-Goog-Signature=ab', 'gs://b/o', 'data:image/png;base64,AAAA', 'not a url']) {
+    for (const v of [
+      'https://storage.googleapis.com/b/o.jpg',
+      'https://example.org/x.jpg?X-Goog-Signature=ab',
+      'gs://b/o',
+      'data:image/png;base64,AAAA',
+      'not a url',
+    ]) {
       expect(mediaUriOf(v)).toBe(v);
     }
     expect(mediaUriOf('https://bkt.storage.googleapis.com/p/q.jpg?X-Goog-Signature=ab')).toBe('gs://bkt/p/q.jpg');
   });
 
   it('canonical queues equal across signings; only media fields change', async () => {
-    const tasks = [{ image: 'gs://b/1.jpg', meta: { id: '1' }, _input_hash: 1 }, { audio: 'gs://b/2.wav', text: 'gs://b/2.wav', _input_hash: 2 }];
+    const tasks = [
+      { image: 'gs://b/1.jpg', meta: { id: '1' }, _input_hash: 1 },
+      { audio: 'gs://b/2.wav', text: 'gs://b/2.wav', _input_hash: 2 },
+    ];
     const at = (now: number) => signMediaUrls(gcsMediaUris(tasks), { ttlSeconds: TTL, signer: { credentials, now: () => now } });
     const [s1, s2] = [await at(Date.now()), await at(Date.now() + 60_000)];
     const q = (s: (u: string) => string) => tasks.map((t) => JSON.stringify(mapMediaFields(t, (v) => (v.startsWith('gs://') ? s(v) : v)))).join('\n');
@@ -40,7 +52,9 @@ describe('signed media URLs map back to gs:// URIs', () => {
     const date = (s: (u: string) => string) => new URL(s('gs://b/o')).searchParams.get('X-Goog-Date');
     const iso = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
     const pinnedRecent = new Date(now - 0.4 * TTL * 1000).toISOString();
-    expect(date(await signMediaUrls(['gs://b/o'], { ttlSeconds: TTL, signedAt: pinnedRecent, signer: { credentials, now: () => now } }))).toBe(iso(now - 0.4 * TTL * 1000));
+    expect(date(await signMediaUrls(['gs://b/o'], { ttlSeconds: TTL, signedAt: pinnedRecent, signer: { credentials, now: () => now } }))).toBe(
+      iso(now - 0.4 * TTL * 1000),
+    );
     const pinnedOld = new Date(now - 0.6 * TTL * 1000).toISOString();
     expect(date(await signMediaUrls(['gs://b/o'], { ttlSeconds: TTL, signedAt: pinnedOld, signer: { credentials, now: () => now } }))).toBe(iso(now));
     const pinnedFuture = new Date(now + 60_000).toISOString();

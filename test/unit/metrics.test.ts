@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import {
-  acceptanceRate, agreement, cohensKappaPairs, expectedCalibrationError, fleissKappa, ignoreRate,
-  interArrivalSeconds, jsDivergence, precisionRecallF1, psi, psiBand, quantile, quantiles,
-  baselineQuantileGroups, psiNoiseP95, regroup,
+  acceptanceRate,
+  agreement,
+  cohensKappaPairs,
+  expectedCalibrationError,
+  fleissKappa,
+  ignoreRate,
+  interArrivalSeconds,
+  jsDivergence,
+  precisionRecallF1,
+  psi,
+  psiBand,
+  quantile,
+  quantiles,
+  baselineQuantileGroups,
+  psiNoiseP95,
+  regroup,
 } from '../../domain/quality/measures.js';
 import { mulberry32 } from '../../domain/quality/intervals.js';
 
@@ -65,7 +78,10 @@ describe('PSI on baseline quantile bins', () => {
       for (let i = 0; i < n; i++) {
         let u = rand();
         let k = 0;
-        while (k < p.length - 1 && u >= p[k]) { u -= p[k]; k++; }
+        while (k < p.length - 1 && u >= p[k]) {
+          u -= p[k];
+          k++;
+        }
         c[k]++;
       }
       return c;
@@ -103,7 +119,13 @@ describe('rates and agreement', () => {
     expect(acceptanceRate({ accept: 0, reject: 0, ignore: 2 })).toBeNull();
   });
   it('agreement is the share of equal pairs', () => {
-    expect(agreement([{ predicted: 'a', gold: 'a' }, { predicted: 'a', gold: 'b' }, { predicted: null, gold: null }])).toBeCloseTo(1 / 3, 12);
+    expect(
+      agreement([
+        { predicted: 'a', gold: 'a' },
+        { predicted: 'a', gold: 'b' },
+        { predicted: null, gold: null },
+      ]),
+    ).toBeCloseTo(1 / 3, 12);
     expect(agreement([])).toBeNull();
   });
 });
@@ -123,13 +145,27 @@ describe('precision / recall / F1', () => {
   });
   it('multi-label sets', () => {
     // pred {a,b} gold {a,c}: a tp, b fp, c fn → micro P = 1/2, R = 1/2
-    const r = precisionRecallF1([{ predicted: [{ label: 'a', key: 'a' }, { label: 'b', key: 'b' }], gold: [{ label: 'a', key: 'a' }, { label: 'c', key: 'c' }] }]);
+    const r = precisionRecallF1([
+      {
+        predicted: [
+          { label: 'a', key: 'a' },
+          { label: 'b', key: 'b' },
+        ],
+        gold: [
+          { label: 'a', key: 'a' },
+          { label: 'c', key: 'c' },
+        ],
+      },
+    ]);
     expect(r.find((x) => x.label === null)).toMatchObject({ tp: 1, fp: 1, fn: 1, precision: 0.5, recall: 0.5 });
   });
   it('spans by exact match', () => {
     // pred 0:5 PER, 10:15 ORG; gold 0:5 PER, 10:15 LOC, 20:22 PER → PER tp1 fn1; ORG fp1; LOC fn1
     const k = (s: number, e: number, l: string) => ({ label: l, key: `${s}:${e}:${l}` });
-    const r = precisionRecallF1([{ predicted: [k(0, 5, 'PER'), k(10, 15, 'ORG')], gold: [k(0, 5, 'PER'), k(10, 15, 'LOC'), k(20, 22, 'PER')] }], ['PER', 'ORG', 'LOC']);
+    const r = precisionRecallF1(
+      [{ predicted: [k(0, 5, 'PER'), k(10, 15, 'ORG')], gold: [k(0, 5, 'PER'), k(10, 15, 'LOC'), k(20, 22, 'PER')] }],
+      ['PER', 'ORG', 'LOC'],
+    );
     expect(r[0]).toMatchObject({ label: 'PER', tp: 1, fp: 0, fn: 1, precision: 1, recall: 0.5 });
     expect(r[1]).toMatchObject({ label: 'ORG', tp: 0, fp: 1, precision: 0 });
     expect(r[2]).toMatchObject({ label: 'LOC', fn: 1, recall: 0 });
@@ -146,11 +182,22 @@ describe('expected calibration error', () => {
   it('matches the hand computation', () => {
     // bin 9: confidences .95, .95, one correct → acc .5, conf .95, gap .45, weight 2/3 → .30
     // bin 2: confidence .25, correct → acc 1, gap .75, weight 1/3 → .25;  ECE = .55
-    expect(expectedCalibrationError([{ confidence: 0.95, correct: true }, { confidence: 0.95, correct: false }, { confidence: 0.25, correct: true }])).toBeCloseTo(0.55, 12);
+    expect(
+      expectedCalibrationError([
+        { confidence: 0.95, correct: true },
+        { confidence: 0.95, correct: false },
+        { confidence: 0.25, correct: true },
+      ]),
+    ).toBeCloseTo(0.55, 12);
   });
   it('puts confidence 1 in the last bin and honours weights', () => {
     // conf 1 correct (w 1): gap 0; conf .5 wrong (w 3): gap .5, weight 3/4 → .375
-    expect(expectedCalibrationError([{ confidence: 1, correct: true }, { confidence: 0.5, correct: false, weight: 3 }])).toBeCloseTo(0.375, 12);
+    expect(
+      expectedCalibrationError([
+        { confidence: 1, correct: true },
+        { confidence: 0.5, correct: false, weight: 3 },
+      ]),
+    ).toBeCloseTo(0.375, 12);
     expect(expectedCalibrationError([])).toBeNull();
   });
 });
@@ -166,14 +213,23 @@ describe('kappa', () => {
     expect(cohensKappaPairs(ratings)).toEqual([{ raterA: 'A', raterB: 'B', items: 4, observed: 0.75, kappa: 0.5 }]);
   });
   it('Cohen is null when chance agreement is 1', () => {
-    expect(cohensKappaPairs([{ item: '1', rater: 'a', category: 'x' }, { item: '1', rater: 'b', category: 'x' }])[0].kappa).toBeNull();
+    expect(
+      cohensKappaPairs([
+        { item: '1', rater: 'a', category: 'x' },
+        { item: '1', rater: 'b', category: 'x' },
+      ])[0].kappa,
+    ).toBeNull();
   });
   it("Fleiss' kappa", () => {
     // 3 raters. item 1: x x x → P = (9−3)/6 = 1; item 2: x x y → (4+1−3)/6 = 1/3; P̄ = 2/3
     // shares x 5/6, y 1/6 → P̄e = 26/36; κ = (2/3 − 26/36)/(1 − 26/36) = (−2/36)/(10/36) = −.2
     const r = fleissKappa([
-      { item: '1', rater: 'a', category: 'x' }, { item: '1', rater: 'b', category: 'x' }, { item: '1', rater: 'c', category: 'x' },
-      { item: '2', rater: 'a', category: 'x' }, { item: '2', rater: 'b', category: 'x' }, { item: '2', rater: 'c', category: 'y' },
+      { item: '1', rater: 'a', category: 'x' },
+      { item: '1', rater: 'b', category: 'x' },
+      { item: '1', rater: 'c', category: 'x' },
+      { item: '2', rater: 'a', category: 'x' },
+      { item: '2', rater: 'b', category: 'x' },
+      { item: '2', rater: 'c', category: 'y' },
       { item: '3', rater: 'a', category: 'y' },
     ]);
     expect(r).toMatchObject({ items: 2, raters: 3 });
@@ -186,10 +242,17 @@ describe('inter-arrival times', () => {
   it('sorts each annotator by time and skips unknowns', () => {
     // a: 100, 130, 160 → [30, 30]; b: one answer → []
     const m = interArrivalSeconds([
-      { annotator: 'a', timestamp: 100 }, { annotator: 'a', timestamp: 160 }, { annotator: 'a', timestamp: 130 },
-      { annotator: 'b', timestamp: 5 }, { annotator: null, timestamp: 7 }, { annotator: 'a', timestamp: null },
+      { annotator: 'a', timestamp: 100 },
+      { annotator: 'a', timestamp: 160 },
+      { annotator: 'a', timestamp: 130 },
+      { annotator: 'b', timestamp: 5 },
+      { annotator: null, timestamp: 7 },
+      { annotator: 'a', timestamp: null },
     ]);
-    expect([...m.entries()]).toEqual([['a', [30, 30]], ['b', []]]);
+    expect([...m.entries()]).toEqual([
+      ['a', [30, 30]],
+      ['b', []],
+    ]);
   });
 });
 

@@ -81,14 +81,17 @@ describe('native module status', () => {
     expect(r.severity).toBe('WARNING');
   });
 
-  it.skipIf(!BUILT)(`is in use with its settler kernels when built${BUILT ? '' : ' (skipped: dist/native/scan-settle.node absent: no C compiler at build)'}`, () => {
-    placeModule(readFileSync(join(DIST, 'native', 'scan-settle.node')));
-    const r = statusIn({});
-    expect(r.status.inUse).toBe(true);
-    expect(['avx2', 'scalar']).toContain(r.status.reason);
-    expect(r.fields).toEqual({ native: true, nativeReason: r.status.reason });
-    expect(r.severity).toBe('INFO');
-  });
+  it.skipIf(!BUILT)(
+    `is in use with its settler kernels when built${BUILT ? '' : ' (skipped: dist/native/scan-settle.node absent: no C compiler at build)'}`,
+    () => {
+      placeModule(readFileSync(join(DIST, 'native', 'scan-settle.node')));
+      const r = statusIn({});
+      expect(r.status.inUse).toBe(true);
+      expect(['avx2', 'scalar']).toContain(r.status.reason);
+      expect(r.fields).toEqual({ native: true, nativeReason: r.status.reason });
+      expect(r.severity).toBe('INFO');
+    },
+  );
 
   // npm test sets REVIEWLOOP_REQUIRE_NATIVE=1 when a C compiler is on PATH: a build that could have compiled
   // the module must have, or the fast path would vanish from the tests without a failure.
@@ -103,7 +106,13 @@ describe('native module status', () => {
     else if (!BUILT) expect(s).toEqual({ inUse: false, reason: 'absent' });
     else expect(s.inUse).toBe(true);
     const fields: Array<Record<string, unknown> | undefined> = [];
-    const capture: Logger = { debug: () => undefined, info: (_m, f) => fields.push(f), warn: (_m, f) => fields.push(f), error: () => undefined, child: () => capture };
+    const capture: Logger = {
+      debug: () => undefined,
+      info: (_m, f) => fields.push(f),
+      warn: (_m, f) => fields.push(f),
+      error: () => undefined,
+      child: () => capture,
+    };
     expect(logNativeStatus(capture)).toEqual(s);
     expect(fields).toEqual([{ native: s.inUse, nativeReason: s.reason }]);
   });
@@ -120,7 +129,7 @@ describe('reviewloop_native_module gauge', () => {
     expect(await series(() => ({ inUse: false, reason: 'load-error', detail: 'x' }))).toEqual(['reviewloop_native_module{reason="load-error"} 0']);
   });
 
-  it('reports this process\'s status by default', async () => {
+  it("reports this process's status by default", async () => {
     const s = nativeStatus();
     expect(await series()).toEqual([`reviewloop_native_module{reason="${s.reason}"} ${s.inUse ? 1 : 0}`]);
   });

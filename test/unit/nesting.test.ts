@@ -34,20 +34,39 @@ describe('nestingViolation', () => {
 
 describe('a deeply nested prediction line', () => {
   let pool: ScoringPool;
-  beforeAll(() => { pool = new ScoringPool({ threads: 1 }); });
-  afterAll(async () => { await pool.close(); });
+  beforeAll(() => {
+    pool = new ScoringPool({ threads: 1 });
+  });
+  afterAll(async () => {
+    await pool.close();
+  });
 
   const params: ScoreParams = {
-    task: 'textcat', labels: ['a', 'b'], strategy: { name: 'margin', seed: 's' }, topK: 10, auditK: 2,
-    keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3, chunkBytes: 1 << 16, format: 'auto',
+    task: 'textcat',
+    labels: ['a', 'b'],
+    strategy: { name: 'margin', seed: 's' },
+    topK: 10,
+    auditK: 2,
+    keepEmbedding: false,
+    maxLineBytes: 1 << 20,
+    probTolerance: 1e-3,
+    chunkBytes: 1 << 16,
+    format: 'auto',
   };
 
   it.each([3_000, 100_000])('is rejected with its field at %i levels while the other lines are scored', async (depth) => {
     const text = `${line('ok1', '{}')}\n${line('deep', nested(depth))}\n${line('ok2', '{"x":[1,2]}')}\n`;
     const rejects: Reject[] = [];
-    const r = await scoreSources([{ uri: 'mem://deep.jsonl', name: 'deep.jsonl', size: text.length, open: () => Readable.from([Buffer.from(text)]) }], params, pool, {
-      onRejects: (rs) => { rejects.push(...rs); },
-    });
+    const r = await scoreSources(
+      [{ uri: 'mem://deep.jsonl', name: 'deep.jsonl', size: text.length, open: () => Readable.from([Buffer.from(text)]) }],
+      params,
+      pool,
+      {
+        onRejects: (rs) => {
+          rejects.push(...rs);
+        },
+      },
+    );
     expect(rejects).toEqual([{ object: 'mem://deep.jsonl', line: 2, field: 'meta', reason: `nested more than ${MAX_NESTING_DEPTH} levels deep` }]);
     expect(r.top.map((e) => e.id).sort()).toEqual(['ok1', 'ok2']);
     expect(r.stats).toMatchObject({ read: 3, scored: 2, rejected: 1 });
@@ -68,8 +87,19 @@ describe('scoring pool delivery', () => {
     try {
       const chunk = new TextEncoder().encode(`${line('a', '{}')}\n`);
       const out = await pool.score({
-        kind: 'score-chunk', object: 'mem://t.jsonl', format: 'auto', chunk, firstLine: 1, task: 'textcat', labels: ['a', 'b'],
-        strategy: { name: 'margin', seed: 's' }, topK: 1, auditK: 0, probTolerance: 1e-3, keepEmbedding: false, maxLineBytes: 1 << 16,
+        kind: 'score-chunk',
+        object: 'mem://t.jsonl',
+        format: 'auto',
+        chunk,
+        firstLine: 1,
+        task: 'textcat',
+        labels: ['a', 'b'],
+        strategy: { name: 'margin', seed: 's' },
+        topK: 1,
+        auditK: 0,
+        probTolerance: 1e-3,
+        keepEmbedding: false,
+        maxLineBytes: 1 << 16,
       });
       expect(out).toMatchObject({ ok: false, code: 'TASK_TIMEOUT' });
     } finally {

@@ -17,7 +17,9 @@ async function names(it: AsyncIterable<ObjectInfo>): Promise<string[]> {
 
 describe('openStore / projectStore', () => {
   let dir: string;
-  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'rl-open-')); });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rl-open-'));
+  });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   it('picks the store from the root', () => {

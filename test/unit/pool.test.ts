@@ -9,7 +9,7 @@ describe('scoring pool lifecycle', () => {
     expect(taskModulePath()).toMatch(/\.cjs$/);
   });
 
-  it('survives being closed at any moment of its threads\' start-up (a usage error right after the early pool started)', () => {
+  it("survives being closed at any moment of its threads' start-up (a usage error right after the early pool started)", () => {
     // In a child process: the abort this guards against (a V8 fatal error) would take the test runner down with it.
     // Before the CommonJS entry, about one run in three of these ~120 cycles aborted.
     const pool = pathToFileURL(compiledModulePath('worker/pool/pool.js')).href;

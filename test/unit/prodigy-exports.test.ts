@@ -9,7 +9,12 @@ const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
 describe('real Prodigy db-out exports (test/fixtures/prodigy)', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.jsonl'));
   it('finds all four fixture files', () => {
-    expect(files.sort()).toEqual(['choice_entity_links.jsonl', 'ner_manual_fashion_brands.jsonl', 'ner_manual_tweets_with_ignore.jsonl', 'textcat_binary_docs_issues.jsonl']);
+    expect(files.sort()).toEqual([
+      'choice_entity_links.jsonl',
+      'ner_manual_fashion_brands.jsonl',
+      'ner_manual_tweets_with_ignore.jsonl',
+      'textcat_binary_docs_issues.jsonl',
+    ]);
   });
   for (const f of files) {
     it(`parses every line of ${f}`, () => {
@@ -57,7 +62,11 @@ describe('bad export lines', () => {
   it('reject a line nesting deeper than 64 levels, naming the top-level field, at any depth', () => {
     const deep = (n: number) => `${'{"m":'.repeat(n)}1${'}'.repeat(n)}`;
     for (const n of [64, 3000, 100_000]) {
-      expect(bad(`{"text":"x","_input_hash":1,"answer":"accept","meta":{"id":"a","extra":${deep(n)}}}`)).toMatchObject({ line: 7, field: 'meta', reason: expect.stringMatching(/nested more than 64 levels/) });
+      expect(bad(`{"text":"x","_input_hash":1,"answer":"accept","meta":{"id":"a","extra":${deep(n)}}}`)).toMatchObject({
+        line: 7,
+        field: 'meta',
+        reason: expect.stringMatching(/nested more than 64 levels/),
+      });
     }
     // 64 levels counting the line itself pass: the bound is the prediction lines' one.
     expect(bad(`{"text":"x","_input_hash":1,"answer":"accept","extra":${deep(62)}}`)).toBeNull();
@@ -65,6 +74,9 @@ describe('bad export lines', () => {
   it('keep unknown keys and never throw', () => {
     const r = parseExportLine('{"text":"x","_input_hash":1,"answer":"accept","title":"t","_is_binary":false,"__proto__":{"x":1}}', 'f', 1);
     expect(r.ok && r.value.task.title).toBe('t');
-    fc.assert(fc.property(fc.json(), (j) => typeof parseExportLine(j, 'f', 1).ok === 'boolean'), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.json(), (j) => typeof parseExportLine(j, 'f', 1).ok === 'boolean'),
+      { numRuns: 1000 },
+    );
   });
 });

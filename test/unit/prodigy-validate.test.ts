@@ -11,7 +11,9 @@ const FIXTURES = path.resolve(__dirname, '../fixtures/prodigy');
 const fixture = (f: string) => readFileSync(path.join(FIXTURES, f), 'utf8').split('\n').filter(Boolean);
 
 const rules = (task: TaskType, labels: string[], view?: string): ExportRules => ({
-  task, labels: new Set(labels), annotators: [],
+  task,
+  labels: new Set(labels),
+  annotators: [],
   view: view ?? (task === 'ner' ? 'ner_manual' : task === 'image-boxes' ? 'image_manual' : task === 'audio' ? 'audio_manual' : 'choice'),
 });
 const ctx = (r: ExportRules, known: CheckContext['known'] = null, owner: string | null = null): CheckContext => ({ rules: r, known, owner });
@@ -24,10 +26,42 @@ const textcat = ctx(rules('textcat', ['billing', 'shipping', 'returns']));
 const ner = ctx(rules('ner', ['ORG', 'PERSON']));
 const boxes = ctx(rules('image-boxes', ['car', 'person']));
 const TEXT72 = 'The blender arrived broken and I want to send it back for a full refund!';
-const choice = (extra: Record<string, unknown>) => ({ text: TEXT72, options: [{ id: 'billing' }], _input_hash: 11, _task_hash: 12, _view_id: 'choice', answer: 'accept', meta: { id: 't1' }, ...extra });
+const choice = (extra: Record<string, unknown>) => ({
+  text: TEXT72,
+  options: [{ id: 'billing' }],
+  _input_hash: 11,
+  _task_hash: 12,
+  _view_id: 'choice',
+  answer: 'accept',
+  meta: { id: 't1' },
+  ...extra,
+});
 // An image_manual db-out line as Prodigy writes it: pixel points, rectangle x/y/width/height.
-const imageLine = { image: 'gs://b/p/img.jpg', width: 200, height: 100, _input_hash: 3, _task_hash: 4, _view_id: 'image_manual', answer: 'accept',
-  spans: [{ label: 'car', points: [[10, 10], [60, 10], [60, 40], [10, 40]], x: 10, y: 10, width: 50, height: 30, type: 'rect' }] };
+const imageLine = {
+  image: 'gs://b/p/img.jpg',
+  width: 200,
+  height: 100,
+  _input_hash: 3,
+  _task_hash: 4,
+  _view_id: 'image_manual',
+  answer: 'accept',
+  spans: [
+    {
+      label: 'car',
+      points: [
+        [10, 10],
+        [60, 10],
+        [60, 40],
+        [10, 40],
+      ],
+      x: 10,
+      y: 10,
+      width: 50,
+      height: 30,
+      type: 'rect',
+    },
+  ],
+};
 
 describe('the one export validator', () => {
   it('takes every line of the real exports in projects they fit', () => {
@@ -38,49 +72,130 @@ describe('the one export validator', () => {
       ['choice_entity_links.jsonl', ctx(rules('textcat', ['Q48226', 'Q215952', 'Q312545', 'NIL_otherLink', 'NIL_ambiguous']))],
     ];
     for (const [f, c] of fits) {
-      const bad = fixture(f).map((l, i) => checkExportLine(l, f, i + 1, c)).filter((r) => !r.ok);
+      const bad = fixture(f)
+        .map((l, i) => checkExportLine(l, f, i + 1, c))
+        .filter((r) => !r.ok);
       expect(bad, f).toEqual([]);
     }
   });
 
   it('rejects labels outside the config: accept lists, binary label, span, box and audio labels', () => {
-    expect(check(choice({ accept: ['NOT_A_LABEL'] }), textcat)).toMatchObject({ object: 'annotations/R/a.jsonl', line: 4, field: 'accept[0]', reason: expect.stringContaining('"NOT_A_LABEL" is not one of the project\'s labels') });
+    expect(check(choice({ accept: ['NOT_A_LABEL'] }), textcat)).toMatchObject({
+      object: 'annotations/R/a.jsonl',
+      line: 4,
+      field: 'accept[0]',
+      reason: expect.stringContaining('"NOT_A_LABEL" is not one of the project\'s labels'),
+    });
     expect(check(choice({ accept: ['billing', 'constructor'] }), textcat)).toMatchObject({ field: 'accept[1]' });
     expect(check({ text: 'x', label: '__proto__', _input_hash: 1, answer: 'accept' }, textcat)).toMatchObject({ field: 'label' });
-    expect(check({ text: 'Acme hired Jane.', spans: [{ start: 0, end: 4, label: 'GPE' }], _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' }, ner)).toMatchObject({ field: 'spans[0].label' });
-    expect(check({ ...imageLine, spans: [{ label: 'truck', points: [[1, 1], [2, 2]] }] }, boxes)).toMatchObject({ field: 'spans[0].label' });
+    expect(
+      check({ text: 'Acme hired Jane.', spans: [{ start: 0, end: 4, label: 'GPE' }], _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' }, ner),
+    ).toMatchObject({ field: 'spans[0].label' });
+    expect(
+      check(
+        {
+          ...imageLine,
+          spans: [
+            {
+              label: 'truck',
+              points: [
+                [1, 1],
+                [2, 2],
+              ],
+            },
+          ],
+        },
+        boxes,
+      ),
+    ).toMatchObject({ field: 'spans[0].label' });
     const audio = ctx(rules('audio', ['speech']));
-    expect(check({ audio: 'gs://b/a.wav', audio_spans: [{ start: 0.5, end: 1.5, label: 'music' }], _input_hash: 1, _view_id: 'audio_manual', answer: 'accept' }, audio)).toMatchObject({ field: 'audio_spans[0].label' });
+    expect(
+      check(
+        { audio: 'gs://b/a.wav', audio_spans: [{ start: 0.5, end: 1.5, label: 'music' }], _input_hash: 1, _view_id: 'audio_manual', answer: 'accept' },
+        audio,
+      ),
+    ).toMatchObject({ field: 'audio_spans[0].label' });
     expect(check(choice({ accept: ['billing'] }), textcat)).toBeNull();
   });
 
   it('rejects spans outside the text or out of step with the tokens', () => {
     const base = { text: TEXT72, _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' };
     expect(TEXT72.length).toBe(72);
-    expect(check({ ...base, spans: [{ start: 4, end: 1e9, label: 'ORG' }] }, ner)).toMatchObject({ field: 'spans[0]', reason: 'end 1000000000 is past the text (length 72)' });
+    expect(check({ ...base, spans: [{ start: 4, end: 1e9, label: 'ORG' }] }, ner)).toMatchObject({
+      field: 'spans[0]',
+      reason: 'end 1000000000 is past the text (length 72)',
+    });
     expect(check({ ...base, spans: [{ start: 4, end: 2 ** 53, label: 'ORG' }] }, ner)).toMatchObject({ field: 'spans[0]' });
-    expect(check({ ...base, spans: [{ start: 4, end: 4, label: 'ORG' }] }, ner)).toMatchObject({ field: 'spans[0]', reason: expect.stringContaining('start < end') });
-    const tokens = [{ text: 'The', start: 0, end: 3, id: 0 }, { text: 'blender', start: 4, end: 11, id: 1 }];
+    expect(check({ ...base, spans: [{ start: 4, end: 4, label: 'ORG' }] }, ner)).toMatchObject({
+      field: 'spans[0]',
+      reason: expect.stringContaining('start < end'),
+    });
+    const tokens = [
+      { text: 'The', start: 0, end: 3, id: 0 },
+      { text: 'blender', start: 4, end: 11, id: 1 },
+    ];
     expect(check({ ...base, tokens, spans: [{ start: 4, end: 11, token_start: 1, token_end: 1, label: 'ORG' }] }, ner)).toBeNull();
-    expect(check({ ...base, tokens, spans: [{ start: 0, end: 11, token_start: 1, token_end: 1, label: 'ORG' }] }, ner)).toMatchObject({ field: 'spans[0]', reason: expect.stringContaining('do not match tokens') });
-    expect(check({ ...base, tokens, spans: [{ start: 4, end: 11, token_start: 1, token_end: 5, label: 'ORG' }] }, ner)).toMatchObject({ field: 'spans[0].token_end' });
+    expect(check({ ...base, tokens, spans: [{ start: 0, end: 11, token_start: 1, token_end: 1, label: 'ORG' }] }, ner)).toMatchObject({
+      field: 'spans[0]',
+      reason: expect.stringContaining('do not match tokens'),
+    });
+    expect(check({ ...base, tokens, spans: [{ start: 4, end: 11, token_start: 1, token_end: 5, label: 'ORG' }] }, ner)).toMatchObject({
+      field: 'spans[0].token_end',
+    });
   });
 
   it('rejects boxes outside the image when its size is known, and sizes no image has', () => {
     expect(check(imageLine, boxes)).toBeNull();
-    expect(check({ ...imageLine, spans: [{ label: 'car', points: [[10, 10], [260, 40]] }] }, boxes)).toMatchObject({ field: 'spans[0].points', reason: expect.stringContaining('outside the 200×100 image') });
+    expect(
+      check(
+        {
+          ...imageLine,
+          spans: [
+            {
+              label: 'car',
+              points: [
+                [10, 10],
+                [260, 40],
+              ],
+            },
+          ],
+        },
+        boxes,
+      ),
+    ).toMatchObject({ field: 'spans[0].points', reason: expect.stringContaining('outside the 200×100 image') });
     expect(check({ ...imageLine, spans: [{ label: 'car', x: 150, y: 10, width: 90, height: 10 }] }, boxes)).toMatchObject({ field: 'spans[0].points' });
     expect(check({ ...imageLine, width: 1e300 }, boxes)).toMatchObject({ field: 'width' });
     const { width: _w, height: _h, ...unsized } = imageLine;
-    expect(check({ ...unsized, spans: [{ label: 'car', points: [[5000, 10], [5010, 20]] }] }, boxes)).toBeNull();
+    expect(
+      check(
+        {
+          ...unsized,
+          spans: [
+            {
+              label: 'car',
+              points: [
+                [5000, 10],
+                [5010, 20],
+              ],
+            },
+          ],
+        },
+        boxes,
+      ),
+    ).toBeNull();
   });
 
-  it('rejects an answer whose shape is another task\'s: image boxes in a textcat project, text spans in an image project', () => {
+  it("rejects an answer whose shape is another task's: image boxes in a textcat project, text spans in an image project", () => {
     expect(check(imageLine, textcat)).toMatchObject({ field: 'image', reason: 'an image task does not fit this textcat project' });
     expect(check({ ...imageLine, image: undefined, text: 'x' }, textcat)).toMatchObject({ field: '_view_id' });
-    expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' }, boxes)).toMatchObject({ field: '_view_id' });
+    expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, _view_id: 'ner_manual', answer: 'accept' }, boxes)).toMatchObject(
+      { field: '_view_id' },
+    );
     expect(check({ ...imageLine, accept: ['car'] }, ctx(rules('image', ['car'])))).toMatchObject({ field: '_view_id' });
-    expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, answer: 'accept' }, boxes)).toMatchObject({ field: 'spans', reason: 'text spans do not fit this image-boxes project' });
+    expect(check({ text: 'Acme', spans: [{ start: 0, end: 4, label: 'car' }], _input_hash: 1, answer: 'accept' }, boxes)).toMatchObject({
+      field: 'spans',
+      reason: 'text spans do not fit this image-boxes project',
+    });
     expect(check(choice({ accept: ['billing'], _view_id: 'ner_manual' }), textcat)).toMatchObject({ field: '_view_id' });
     const textInNer = fixture('textcat_binary_docs_issues.jsonl').map((l, i) => checkExportLine(l, 'f', i + 1, ctx(rules('ner', ['DOCUMENTATION']))));
     expect(textInNer.filter((r) => !r.ok).length).toBeGreaterThan(0);
@@ -89,8 +204,18 @@ describe('the one export validator', () => {
   it('needs the item known from its round, or the content in the line', () => {
     const line = { _input_hash: 1, _view_id: 'choice', accept: ['billing'], answer: 'accept', meta: { id: 't1', round: 'r1' } };
     expect(check(line, textcat)).toMatchObject({ field: 'text', reason: 'no text and item "t1" is not known from round r1' });
-    expect(check(line, ctx(textcat.rules, (round, id) => round === 'r1' && id === 't1'))).toBeNull();
-    expect(check({ ...line, meta: {} }, ctx(textcat.rules, () => true))).toMatchObject({ field: 'text', reason: 'no text and the line has no meta.id' });
+    expect(
+      check(
+        line,
+        ctx(textcat.rules, (round, id) => round === 'r1' && id === 't1'),
+      ),
+    ).toBeNull();
+    expect(
+      check(
+        { ...line, meta: {} },
+        ctx(textcat.rules, () => true),
+      ),
+    ).toMatchObject({ field: 'text', reason: 'no text and the line has no meta.id' });
   });
 
   it('accepts only Unix seconds from 2000 to 2100 as _timestamp, and says when it looks like milliseconds', () => {
@@ -136,13 +261,24 @@ describe('reviewers from Prodigy session ids', () => {
 describe('export lines as a stream', () => {
   const read = async (chunks: Buffer[], opts = {}) => {
     const out: ExportLine[] = [];
-    for await (const l of exportLines((async function* () { yield* chunks; })(), 'x', opts)) out.push(l);
+    for await (const l of exportLines(
+      (async function* () {
+        yield* chunks;
+      })(),
+      'x',
+      opts,
+    ))
+      out.push(l);
     return out;
   };
   it('splits lines across chunk edges, numbers them as in the file, strips CR and skips blanks', async () => {
     const text = '{"a":1}\r\n\n{"b":2}\n{"c":3}';
     const whole = await read([Buffer.from(text)]);
-    expect(whole).toEqual([{ line: 1, text: '{"a":1}' }, { line: 3, text: '{"b":2}' }, { line: 4, text: '{"c":3}' }]);
+    expect(whole).toEqual([
+      { line: 1, text: '{"a":1}' },
+      { line: 3, text: '{"b":2}' },
+      { line: 4, text: '{"c":3}' },
+    ]);
     const bytes = Buffer.from(text);
     expect(await read([...bytes].map((b) => Buffer.from([b])))).toEqual(whole);
     const gz = gzipSync(bytes);
@@ -151,8 +287,10 @@ describe('export lines as a stream', () => {
   it('rejects one over-long or non-UTF-8 line and goes on', async () => {
     const out = await read([Buffer.from(`{"a":1}\n${'x'.repeat(100)}\n`), Buffer.from([0xff, 0xfe, 0x0a]), Buffer.from('{"b":2}\n')], { maxLineBytes: 50 });
     expect(out).toEqual([
-      { line: 1, text: '{"a":1}' }, { line: 2, text: null, reason: 'line longer than 50 bytes' },
-      { line: 3, text: null, reason: 'not UTF-8 text' }, { line: 4, text: '{"b":2}' },
+      { line: 1, text: '{"a":1}' },
+      { line: 2, text: null, reason: 'line longer than 50 bytes' },
+      { line: 3, text: null, reason: 'not UTF-8 text' },
+      { line: 4, text: '{"b":2}' },
     ]);
   });
   it('marks a truncated gzip and an export over the size bound as unreadable', async () => {

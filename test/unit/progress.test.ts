@@ -4,7 +4,16 @@ import { createProgress } from '../../worker/core/progress.js';
 /** A stream that records what the bar writes; `isTTY` decides whether it draws at all. */
 function fakeStream(isTTY: boolean) {
   const writes: string[] = [];
-  return { writes, stream: { isTTY, write: (s: string) => { writes.push(s); return true; } } as unknown as NodeJS.WriteStream };
+  return {
+    writes,
+    stream: {
+      isTTY,
+      write: (s: string) => {
+        writes.push(s);
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream,
+  };
 }
 
 describe('the progress bar', () => {

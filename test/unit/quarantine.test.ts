@@ -14,7 +14,9 @@ const LABELS = ['a', 'b'];
 const dir = mkdtempSync(join(tmpdir(), 'rl-quarantine-'));
 let pool: ScoringPool;
 
-beforeAll(() => { pool = new ScoringPool({ threads: 2 }); });
+beforeAll(() => {
+  pool = new ScoringPool({ threads: 2 });
+});
 afterAll(async () => {
   await pool.close();
   rmSync(dir, { recursive: true, force: true });
@@ -31,8 +33,16 @@ function records(prefix: string, n: number): string {
 }
 
 const params = (chunkBytes = 4096): ScoreParams => ({
-  task: 'textcat', labels: LABELS, strategy: { name: 'margin', seed: 's' }, topK: 5000, auditK: 0,
-  keepEmbedding: false, maxLineBytes: 1 << 16, probTolerance: 1e-3, chunkBytes, format: 'auto',
+  task: 'textcat',
+  labels: LABELS,
+  strategy: { name: 'margin', seed: 's' },
+  topK: 5000,
+  auditK: 0,
+  keepEmbedding: false,
+  maxLineBytes: 1 << 16,
+  probTolerance: 1e-3,
+  chunkBytes,
+  format: 'auto',
 });
 
 /** A source streaming `bytes` in pieces of `piece` bytes (how the network might deliver them). */
@@ -46,8 +56,16 @@ async function run(sources: Source[], chunkBytes?: number, quarantine = true) {
   const rejects: Reject[] = [];
   const quarantined: QuarantinedSource[] = [];
   const r = await scoreSources(sources, params(chunkBytes), pool, {
-    onRejects: (rs) => { rejects.push(...rs); },
-    ...(quarantine ? { onQuarantine: (q: QuarantinedSource) => { quarantined.push(q); } } : {}),
+    onRejects: (rs) => {
+      rejects.push(...rs);
+    },
+    ...(quarantine
+      ? {
+          onQuarantine: (q: QuarantinedSource) => {
+            quarantined.push(q);
+          },
+        }
+      : {}),
   });
   return { ids: r.top.map((e) => e.id).sort(), stats: r.stats, rejects, quarantined };
 }
@@ -57,22 +75,39 @@ const gz = gzipSync(Buffer.from(records('z', 3000)));
 
 describe('decompressed', () => {
   it('names the case of a broken gzip object in details.unreadable', async () => {
-    const drain = async (b: Buffer, name: string) => { for await (const _ of decompressed(Readable.from([b]), name)) { /* drain */ } };
-    await expect(drain(gz.subarray(0, gz.length - 50), 'x.jsonl.gz')).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { unreadable: 'GZIP_TRUNCATED' } });
-    await expect(drain(Buffer.concat([gz, Buffer.from('trailing junk\n')]), 'x.jsonl.gz')).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { unreadable: 'GZIP_INVALID' } });
+    const drain = async (b: Buffer, name: string) => {
+      for await (const _ of decompressed(Readable.from([b]), name)) {
+        /* drain */
+      }
+    };
+    await expect(drain(gz.subarray(0, gz.length - 50), 'x.jsonl.gz')).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      details: { unreadable: 'GZIP_TRUNCATED' },
+    });
+    await expect(drain(Buffer.concat([gz, Buffer.from('trailing junk\n')]), 'x.jsonl.gz')).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      details: { unreadable: 'GZIP_INVALID' },
+    });
     await expect(drain(Buffer.from(good), 'x.jsonl.gz')).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { unreadable: 'GZIP_INVALID' } });
   });
 
   it('outputs the same bytes before a break however the input is split', async () => {
     const broken = Buffer.concat([gz.subarray(0, gz.length - 10), Buffer.from('junk')]);
     const outputs = new Set<string>();
-    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 20_000 }), async (piece) => {
-      const parts: Buffer[] = [];
-      for (let i = 0; i < broken.length; i += piece) parts.push(broken.subarray(i, i + piece));
-      let n = 0;
-      await expect((async () => { for await (const c of decompressed(Readable.from(parts), 'x.gz')) n += c.length; })()).rejects.toMatchObject({ code: 'INPUT_INVALID' });
-      outputs.add(String(n));
-    }), { numRuns: 25 });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 20_000 }), async (piece) => {
+        const parts: Buffer[] = [];
+        for (let i = 0; i < broken.length; i += piece) parts.push(broken.subarray(i, i + piece));
+        let n = 0;
+        await expect(
+          (async () => {
+            for await (const c of decompressed(Readable.from(parts), 'x.gz')) n += c.length;
+          })(),
+        ).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+        outputs.add(String(n));
+      }),
+      { numRuns: 25 },
+    );
     expect(outputs.size).toBe(1);
   });
 });
@@ -99,7 +134,12 @@ describe('scoreSources with quarantine', () => {
   it('quarantines the same object at the same line whatever the network chunking and chunk size', async () => {
     const broken = Buffer.concat([gz.subarray(0, gz.length - 8), Buffer.from('not a gzip member\n')]);
     const seen = new Set<string>();
-    for (const [piece, chunkBytes] of [[1 << 20, 4096], [1000, 4096], [333, 65536], [77_777, 1024]]) {
+    for (const [piece, chunkBytes] of [
+      [1 << 20, 4096],
+      [1000, 4096],
+      [333, 65536],
+      [77_777, 1024],
+    ]) {
       const r = await run([memSource('b.jsonl.gz', broken, piece)], chunkBytes);
       expect(r.quarantined).toHaveLength(1);
       seen.add(JSON.stringify({ ids: r.ids, line: r.quarantined[0].line, code: r.quarantined[0].code, stats: r.stats.read }));
@@ -118,7 +158,16 @@ describe('scoreSources with quarantine', () => {
     const gone = join(dir, 'gone.jsonl');
     const arrow = join(dir, 'bad.arrow');
     writeFileSync(arrow, Buffer.from('ARROW1\0\0 this is not arrow'));
-    const local = (path: string, name: string, generation?: string): Source => ({ uri: path, name, path, size: 100, ...(generation ? { generation } : {}), open: () => { throw new Error('unused'); } });
+    const local = (path: string, name: string, generation?: string): Source => ({
+      uri: path,
+      name,
+      path,
+      size: 100,
+      ...(generation ? { generation } : {}),
+      open: () => {
+        throw new Error('unused');
+      },
+    });
     const r = await run([local(gone, 'gone.jsonl', '1'), local(arrow, 'bad.arrow'), memSource('a.jsonl', Buffer.from(good))]);
     expect(r.quarantined.map((q) => q.code)).toEqual(['OBJECT_GONE', 'OBJECT_INVALID']);
     expect(r.ids).toHaveLength(300);
@@ -131,19 +180,30 @@ describe('scoreSources with quarantine', () => {
 
 describe('scoreSources with failures inside the pool', () => {
   /** The real pool, except that chunks of `object` from line `from` on answer `code`. */
-  const failing = (object: string, from: number, code: string): ScoringPool => Object.assign(Object.create(pool) as ScoringPool, {
-    score: (input: Parameters<ScoringPool['score']>[0]) => ('firstLine' in input && input.object === object && input.firstLine >= from
-      ? Promise.resolve({ ok: false as const, code, message: `stub ${code}` })
-      : pool.score(input)),
-  });
+  const failing = (object: string, from: number, code: string): ScoringPool =>
+    Object.assign(Object.create(pool) as ScoringPool, {
+      score: (input: Parameters<ScoringPool['score']>[0]) =>
+        'firstLine' in input && input.object === object && input.firstLine >= from
+          ? Promise.resolve({ ok: false as const, code, message: `stub ${code}` })
+          : pool.score(input),
+    });
 
   it('quarantines an object whose result cannot be delivered, at that chunk, keeping earlier chunks', async () => {
     const rejects: Reject[] = [];
     const quarantined: QuarantinedSource[] = [];
-    const r = await scoreSources([memSource('u.jsonl', Buffer.from(records('u', 500)), 1000), memSource('a.jsonl', Buffer.from(good))], params(2048), failing('mem://u.jsonl', 100, 'RESULT_UNDELIVERABLE'), {
-      onRejects: (rs) => { rejects.push(...rs); },
-      onQuarantine: (q) => { quarantined.push(q); },
-    });
+    const r = await scoreSources(
+      [memSource('u.jsonl', Buffer.from(records('u', 500)), 1000), memSource('a.jsonl', Buffer.from(good))],
+      params(2048),
+      failing('mem://u.jsonl', 100, 'RESULT_UNDELIVERABLE'),
+      {
+        onRejects: (rs) => {
+          rejects.push(...rs);
+        },
+        onQuarantine: (q) => {
+          quarantined.push(q);
+        },
+      },
+    );
     expect(quarantined).toHaveLength(1);
     const q = quarantined[0];
     expect(q.code).toBe('RESULT_UNDELIVERABLE');
@@ -155,9 +215,11 @@ describe('scoreSources with failures inside the pool', () => {
   });
 
   it('fails the run on a task timeout: it may pass on a retry, so it is not quarantined', async () => {
-    await expect(scoreSources([memSource('t.jsonl', Buffer.from(records('t', 500)))], params(2048), failing('mem://t.jsonl', 1, 'TASK_TIMEOUT'), {
-      onQuarantine: () => undefined,
-    })).rejects.toMatchObject({ code: 'SCORING_FAILED', details: { code: 'TASK_TIMEOUT' } });
+    await expect(
+      scoreSources([memSource('t.jsonl', Buffer.from(records('t', 500)))], params(2048), failing('mem://t.jsonl', 1, 'TASK_TIMEOUT'), {
+        onQuarantine: () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'SCORING_FAILED', details: { code: 'TASK_TIMEOUT' } });
   });
 });
 
@@ -169,8 +231,16 @@ describe('a local Arrow file with a corrupt record batch, scored batch by batch 
     const a = Float64Array.from({ length: 400 }, (_, i) => ((i * 7) % 100) / 100);
     // Plain Utf8, not dictionaries: every message after the schema is then a record batch.
     const all = new Table({
-      id: vectorFromArray(ids, new Utf8()), text: vectorFromArray(ids.map((x) => `t ${x}`), new Utf8()),
-      a: vectorFromArray([...a], new Float64()), b: vectorFromArray([...a].map((x) => 1 - x), new Float64()),
+      id: vectorFromArray(ids, new Utf8()),
+      text: vectorFromArray(
+        ids.map((x) => `t ${x}`),
+        new Utf8(),
+      ),
+      a: vectorFromArray([...a], new Float64()),
+      b: vectorFromArray(
+        [...a].map((x) => 1 - x),
+        new Float64(),
+      ),
     });
     const batches = Array.from({ length: 8 }, (_, b) => all.slice(b * 50, (b + 1) * 50).batches[0]);
     const bytes = Buffer.from(tableToIPC(new Table(batches), 'file'));
@@ -186,13 +256,25 @@ describe('a local Arrow file with a corrupt record batch, scored batch by batch 
   it('keeps the batches before the corrupt one whatever the task grouping (thread count)', async () => {
     const path = join(dir, 'batches.arrow');
     await corruptArrow(path, 4);
-    const source: Source = { uri: path, name: 'batches.arrow', path, size: 1 << 20, open: () => { throw new Error('unused'); } };
+    const source: Source = {
+      uri: path,
+      name: 'batches.arrow',
+      path,
+      size: 1 << 20,
+      open: () => {
+        throw new Error('unused');
+      },
+    };
     const seen = new Set<string>();
     for (const threads of [1, 2, 3]) {
       const p = new ScoringPool({ threads });
       try {
         const quarantined: QuarantinedSource[] = [];
-        const r = await scoreSources([source], { ...params(), arrowParallelMinBytes: 0 }, p, { onQuarantine: (q) => { quarantined.push(q); } });
+        const r = await scoreSources([source], { ...params(), arrowParallelMinBytes: 0 }, p, {
+          onQuarantine: (q) => {
+            quarantined.push(q);
+          },
+        });
         expect(quarantined.map((q) => q.code)).toEqual(['OBJECT_INVALID']);
         const ids = r.top.map((e) => e.id).sort();
         // Whole batches before the corrupt one are kept; the break is the first row not read.

@@ -47,35 +47,43 @@ describe('applyQuotas by hand', () => {
 
 describe('applyQuotas properties', () => {
   const arb = fc.tuple(
-    fc.uniqueArray(fc.record({
-      id: fc.string({ maxLength: 3 }),
-      score: fc.constantFrom(0.1, 0.5, 0.9),
-      label: fc.constantFrom('x', 'y', 'z', undefined),
-    }), { selector: (c) => c.id, maxLength: 30 }),
+    fc.uniqueArray(
+      fc.record({
+        id: fc.string({ maxLength: 3 }),
+        score: fc.constantFrom(0.1, 0.5, 0.9),
+        label: fc.constantFrom('x', 'y', 'z', undefined),
+      }),
+      { selector: (c) => c.id, maxLength: 30 },
+    ),
     fc.integer({ min: 0, max: 35 }),
     fc.record({ x: fc.nat(5), y: fc.nat(5), z: fc.nat(5) }),
     fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 30 }),
   );
 
   it('deterministic, size min(K, n), rank-ordered, and quotas met whenever they fit in K', () => {
-    fc.assert(fc.property(arb, ([cs, k, quotas, keys]) => {
-      const r = applyQuotas(cs, k, quotas);
-      const perm = cs.map((c, i) => ({ c, key: keys[i % keys.length] })).sort((a, b) => a.key - b.key).map((o) => o.c);
-      expect(applyQuotas(perm, k, quotas)).toEqual(r);
-      expect(r.selected.length).toBe(Math.min(k, cs.length));
-      for (let i = 1; i < r.selected.length; i++) {
-        const [a, b] = [r.selected[i - 1], r.selected[i]];
-        expect(a.score > b.score || (a.score === b.score && a.id < b.id)).toBe(true);
-      }
-      const labels = ['x', 'y', 'z'] as const;
-      const need = labels.reduce((s, l) => s + Math.min(quotas[l], cs.filter((c) => c.label === l).length), 0);
-      if (need <= k) {
-        for (const l of labels) {
-          const avail = cs.filter((c) => c.label === l).length;
-          const got = r.selected.filter((c) => c.label === l).length;
-          expect(got).toBeGreaterThanOrEqual(Math.min(quotas[l], avail));
+    fc.assert(
+      fc.property(arb, ([cs, k, quotas, keys]) => {
+        const r = applyQuotas(cs, k, quotas);
+        const perm = cs
+          .map((c, i) => ({ c, key: keys[i % keys.length] }))
+          .sort((a, b) => a.key - b.key)
+          .map((o) => o.c);
+        expect(applyQuotas(perm, k, quotas)).toEqual(r);
+        expect(r.selected.length).toBe(Math.min(k, cs.length));
+        for (let i = 1; i < r.selected.length; i++) {
+          const [a, b] = [r.selected[i - 1], r.selected[i]];
+          expect(a.score > b.score || (a.score === b.score && a.id < b.id)).toBe(true);
         }
-      }
-    }));
+        const labels = ['x', 'y', 'z'] as const;
+        const need = labels.reduce((s, l) => s + Math.min(quotas[l], cs.filter((c) => c.label === l).length), 0);
+        if (need <= k) {
+          for (const l of labels) {
+            const avail = cs.filter((c) => c.label === l).length;
+            const got = r.selected.filter((c) => c.label === l).length;
+            expect(got).toBeGreaterThanOrEqual(Math.min(quotas[l], avail));
+          }
+        }
+      }),
+    );
   });
 });

@@ -25,8 +25,17 @@ describe('raw objects: which count and what they become', () => {
   });
 
   it('raw records: id, meta and size kept, scores ignored, clear reasons', () => {
-    expect(parseRawRecord('{"id": 7, "text": "hi", "probs": {"a": 1}, "meta": {"region": "eu"}}', 'text', 100)).toEqual({ ok: true, id: '7', content: { text: 'hi' }, meta: { region: 'eu' } });
-    expect(parseRawRecord('{"image": "gs://b/x.jpg", "width": 10, "height": 5}', 'image', 100)).toEqual({ ok: true, id: null, content: { image: 'gs://b/x.jpg', width: 10, height: 5 } });
+    expect(parseRawRecord('{"id": 7, "text": "hi", "probs": {"a": 1}, "meta": {"region": "eu"}}', 'text', 100)).toEqual({
+      ok: true,
+      id: '7',
+      content: { text: 'hi' },
+      meta: { region: 'eu' },
+    });
+    expect(parseRawRecord('{"image": "gs://b/x.jpg", "width": 10, "height": 5}', 'image', 100)).toEqual({
+      ok: true,
+      id: null,
+      content: { image: 'gs://b/x.jpg', width: 10, height: 5 },
+    });
     expect(parseRawRecord('{"text": "ääää"}', 'text', 7)).toEqual({ ok: false, field: 'text', reason: 'text is 8 bytes, above predictions.maxTextBytes (7)' });
     expect(parseRawRecord('{"id": "x", "audio": "a.wav"}', 'text', 100)).toEqual({ ok: false, field: 'text', id: 'x', reason: 'missing: task reviews text' });
     expect(parseRawRecord('[1]', 'text', 100)).toEqual({ ok: false, reason: 'expected a JSON object' });
@@ -35,7 +44,14 @@ describe('raw objects: which count and what they become', () => {
 });
 
 describe('config for raw projects', () => {
-  const project = (over: Record<string, unknown>) => ({ name: 'p', task: 'image-boxes', labels: ['a'], predictions: { format: 'objects' }, strategy: { name: 'random', topK: 5 }, ...over });
+  const project = (over: Record<string, unknown>) => ({
+    name: 'p',
+    task: 'image-boxes',
+    labels: ['a'],
+    predictions: { format: 'objects' },
+    strategy: { name: 'random', topK: 5 },
+    ...over,
+  });
   const parse = (over: Record<string, unknown>) => parseConfig({ storage: { root: '/tmp/x' }, projects: [project(over)] }).projects[0];
 
   it('defaults', () => {
@@ -45,7 +61,9 @@ describe('config for raw projects', () => {
 
   it('refuses what a raw project cannot do, naming the path', () => {
     expect(() => parse({ strategy: { name: 'entropy', topK: 5 } })).toThrowError(/projects\[0\]\.strategy\.name: raw objects have no model scores to rank/);
-    expect(() => parse({ predictions: { format: 'auto' }, strategy: { name: 'sequential', topK: 5 } })).toThrowError(/strategy\.name: sequential samples raw items: it needs predictions\.format: objects/);
+    expect(() => parse({ predictions: { format: 'auto' }, strategy: { name: 'sequential', topK: 5 } })).toThrowError(
+      /strategy\.name: sequential samples raw items: it needs predictions\.format: objects/,
+    );
     expect(() => parse({ strategy: { name: 'random', topK: 5, stratifyBy: 'folder' } })).toThrowError(/strategy\.stratifyBy: only used by stratified-random/);
     expect(() => parse({ strategy: { name: 'stratified-random', topK: 5, stratifyBy: 'region' } })).toThrowError(/strategy\.stratifyBy/);
     expect(() => parse({ strategy: { name: 'random', topK: 5, auditFraction: 0.1 } })).toThrowError(/strategy\.auditFraction: raw rounds are already sampled/);

@@ -45,32 +45,75 @@ describe('evaluateRow for the other task types', () => {
   const labelled = { status: 'labelled' as const };
   it('image-boxes: IoU ≥ 0.5 within a label, polygons by their bounding box', () => {
     const r = {
-      ...row('b', {}, null, []), ...labelled, task: 'image-boxes' as const,
-      prediction: { boxes: [{ x: 0, y: 0, w: 10, h: 10, label: 'car' }, { x: 50, y: 50, w: 10, h: 10, label: 'car' }] },
-      boxes: [{ label: 'car', x: 1, y: 1, width: 10, height: 10 }, { label: 'car', points: [[50, 50], [60, 50], [55, 61]] }, { label: 'person', x: 0, y: 0, width: 5, height: 5 }],
+      ...row('b', {}, null, []),
+      ...labelled,
+      task: 'image-boxes' as const,
+      prediction: {
+        boxes: [
+          { x: 0, y: 0, w: 10, h: 10, label: 'car' },
+          { x: 50, y: 50, w: 10, h: 10, label: 'car' },
+        ],
+      },
+      boxes: [
+        { label: 'car', x: 1, y: 1, width: 10, height: 10 },
+        {
+          label: 'car',
+          points: [
+            [50, 50],
+            [60, 50],
+            [55, 61],
+          ],
+        },
+        { label: 'person', x: 0, y: 0, width: 5, height: 5 },
+      ],
     };
     const e = evaluateRow(r, 'image-boxes')!;
     expect(e.same).toBe(false);
     const prf = precisionRecallF1([e.item], ['car', 'person']);
-    expect(prf.map((p) => [p.label, p.tp, p.fp, p.fn])).toEqual([['car', 2, 0, 0], ['person', 0, 0, 1], [null, 2, 0, 1]]);
+    expect(prf.map((p) => [p.label, p.tp, p.fp, p.fn])).toEqual([
+      ['car', 2, 0, 0],
+      ['person', 0, 0, 1],
+      [null, 2, 0, 1],
+    ]);
     expect(evaluateRow({ ...r, boxes: r.boxes.slice(0, 2) }, 'image-boxes')!.same).toBe(true);
     expect(evaluateRow({ ...r, prediction: {} }, 'image-boxes')).toBeNull();
   });
   it('audio: regions by interval IoU when answered in audio_manual, else clip classification', () => {
     const base = { ...row('a', { speech: 0.7, music: 0.3 }, null, []), ...labelled, task: 'audio' as const };
-    const regions = { ...base, prediction: { probs: { speech: 0.7, music: 0.3 }, audio_spans: [{ start: 0, end: 2, label: 'speech' }] }, audio_spans: [{ start: 0.1, end: 2, label: 'speech' }] };
+    const regions = {
+      ...base,
+      prediction: { probs: { speech: 0.7, music: 0.3 }, audio_spans: [{ start: 0, end: 2, label: 'speech' }] },
+      audio_spans: [{ start: 0.1, end: 2, label: 'speech' }],
+    };
     expect(evaluateRow(regions, 'audio')).toMatchObject({ same: true, item: { predicted: [{ key: 'm0:0' }] } });
     expect(evaluateRow({ ...base, label: 'music', labels: ['music'] }, 'audio')).toMatchObject({ same: false, top: 'speech', confidence: 0.7 });
   });
   it('binary textcat: a rejected top label is a false positive; a rejected other label says nothing', () => {
     const base = { ...row('t', { billing: 0.6, shipping: 0.4 }, null, []), status: 'negative-only' as const, label: null, labels: [] };
-    expect(evaluateRow({ ...base, negatives: ['billing'] }, 'textcat')).toMatchObject({ same: false, item: { predicted: [{ label: 'billing' }], gold: [] }, confidence: 0.6 });
+    expect(evaluateRow({ ...base, negatives: ['billing'] }, 'textcat')).toMatchObject({
+      same: false,
+      item: { predicted: [{ label: 'billing' }], gold: [] },
+      confidence: 0.6,
+    });
     expect(evaluateRow({ ...base, negatives: ['shipping'] }, 'textcat')).toBeNull();
   });
 });
 
-const entry = (rec: ScoredEntry['record']): QueueItem => ({ entry: { id: rec.id, score: 0.5, u: 0.1, source: { object: 'file:///p.jsonl', line: 1 }, record: rec }, rank: 1, audit: false });
-const ctx = (over: Partial<TaskContext>): TaskContext => ({ project: 'p', round: 'R', task: 'textcat', view: 'choice', labels: ['a', 'b', 'c'], strategy: 'entropy', acceptThreshold: 0.5, ...over });
+const entry = (rec: ScoredEntry['record']): QueueItem => ({
+  entry: { id: rec.id, score: 0.5, u: 0.1, source: { object: 'file:///p.jsonl', line: 1 }, record: rec },
+  rank: 1,
+  audit: false,
+});
+const ctx = (over: Partial<TaskContext>): TaskContext => ({
+  project: 'p',
+  round: 'R',
+  task: 'textcat',
+  view: 'choice',
+  labels: ['a', 'b', 'c'],
+  strategy: 'entropy',
+  acceptThreshold: 0.5,
+  ...over,
+});
 
 describe('queue tasks per view', () => {
   it('classification: one label (the top one), no options, task hash tied to the label', () => {
@@ -85,31 +128,105 @@ describe('queue tasks per view', () => {
     expect(t).toMatchObject({ accept: ['a', 'b'], config: { choice_style: 'multiple' }, options: [{ id: 'a' }, { id: 'b' }, { id: 'c' }] });
   });
   it('image_manual: rectangles with corner points in Prodigy order, polygons as given', () => {
-    const t = buildTask(ctx({ task: 'image-boxes', view: 'image_manual' }), entry({
-      id: 'i', image: 'https://cdn/i.jpg', width: 64, height: 32,
-      boxes: [{ x: 1, y: 2, w: 3, h: 4, label: 'a', score: 0.4 }, { x: 0, y: 0, w: 4, h: 4, label: 'b', points: [[0, 0], [4, 0], [2, 4]] }],
-    }));
+    const t = buildTask(
+      ctx({ task: 'image-boxes', view: 'image_manual' }),
+      entry({
+        id: 'i',
+        image: 'https://cdn/i.jpg',
+        width: 64,
+        height: 32,
+        boxes: [
+          { x: 1, y: 2, w: 3, h: 4, label: 'a', score: 0.4 },
+          {
+            x: 0,
+            y: 0,
+            w: 4,
+            h: 4,
+            label: 'b',
+            points: [
+              [0, 0],
+              [4, 0],
+              [2, 4],
+            ],
+          },
+        ],
+      }),
+    );
     expect(t).toMatchObject({ image: 'https://cdn/i.jpg', width: 64, height: 32 });
     expect(t.spans).toEqual([
-      { label: 'a', x: 1, y: 2, width: 3, height: 4, points: [[1, 2], [1, 6], [4, 6], [4, 2]], type: 'rect' },
-      { label: 'b', x: 0, y: 0, width: 4, height: 4, points: [[0, 0], [4, 0], [2, 4]], type: 'polygon' },
+      {
+        label: 'a',
+        x: 1,
+        y: 2,
+        width: 3,
+        height: 4,
+        points: [
+          [1, 2],
+          [1, 6],
+          [4, 6],
+          [4, 2],
+        ],
+        type: 'rect',
+      },
+      {
+        label: 'b',
+        x: 0,
+        y: 0,
+        width: 4,
+        height: 4,
+        points: [
+          [0, 0],
+          [4, 0],
+          [2, 4],
+        ],
+        type: 'polygon',
+      },
     ]);
   });
   it('audio_manual: audio URL and pre-annotated audio_spans in seconds', () => {
-    const t = buildTask(ctx({ task: 'audio', view: 'audio_manual' }), entry({ id: 'a', audio: 'https://cdn/a.wav', audio_spans: [{ start: 0.5, end: 1.25, label: 'a', score: 0.3 }] }));
+    const t = buildTask(
+      ctx({ task: 'audio', view: 'audio_manual' }),
+      entry({ id: 'a', audio: 'https://cdn/a.wav', audio_spans: [{ start: 0.5, end: 1.25, label: 'a', score: 0.3 }] }),
+    );
     expect(t).toMatchObject({ audio: 'https://cdn/a.wav', audio_spans: [{ start: 0.5, end: 1.25, label: 'a' }] });
   });
 });
 
 describe('Vertex AI inputs', () => {
-  const o = (over: Partial<NormalizeOptions>): NormalizeOptions => ({ task: 'ner', labels: ['ORG', 'PERSON'], labelSet: new Set(['ORG', 'PERSON']), probTolerance: 1e-3, format: 'auto', ...over });
+  const o = (over: Partial<NormalizeOptions>): NormalizeOptions => ({
+    task: 'ner',
+    labels: ['ORG', 'PERSON'],
+    labelSet: new Set(['ORG', 'PERSON']),
+    probTolerance: 1e-3,
+    format: 'auto',
+    ...over,
+  });
   it('converts entity extraction offsets (strings, as Vertex writes int64) to spans', () => {
-    const r = normalizeRecord({
-      instance: { id: 'd1', content: 'Acme hired Jane.', mimeType: 'text/plain' },
-      prediction: { displayNames: ['ORG', 'PERSON'], confidences: [0.9, 0.4], textSegmentStartOffsets: ['0', '11'], textSegmentEndOffsets: ['4', '15'] },
-    }, o({}));
-    expect(r).toMatchObject({ ok: true, record: { id: 'd1', text: 'Acme hired Jane.', spans: [{ start: 0, end: 4, label: 'ORG', score: 0.9 }, { start: 11, end: 15, label: 'PERSON', score: 0.4 }] } });
-    const bad = normalizeRecord({ instance: { id: 'd2', content: 'short' }, prediction: { displayNames: ['ORG'], confidences: [0.9], textSegmentStartOffsets: ['0'], textSegmentEndOffsets: ['40'] } }, o({}));
+    const r = normalizeRecord(
+      {
+        instance: { id: 'd1', content: 'Acme hired Jane.', mimeType: 'text/plain' },
+        prediction: { displayNames: ['ORG', 'PERSON'], confidences: [0.9, 0.4], textSegmentStartOffsets: ['0', '11'], textSegmentEndOffsets: ['4', '15'] },
+      },
+      o({}),
+    );
+    expect(r).toMatchObject({
+      ok: true,
+      record: {
+        id: 'd1',
+        text: 'Acme hired Jane.',
+        spans: [
+          { start: 0, end: 4, label: 'ORG', score: 0.9 },
+          { start: 11, end: 15, label: 'PERSON', score: 0.4 },
+        ],
+      },
+    });
+    const bad = normalizeRecord(
+      {
+        instance: { id: 'd2', content: 'short' },
+        prediction: { displayNames: ['ORG'], confidences: [0.9], textSegmentStartOffsets: ['0'], textSegmentEndOffsets: ['40'] },
+      },
+      o({}),
+    );
     expect(bad).toMatchObject({ ok: false, field: 'prediction(spans[0])' });
   });
   it('keeps bboxes as fractions when only the image object can tell the size; refuses without a URI', () => {
@@ -123,7 +240,9 @@ describe('Vertex AI inputs', () => {
 
 describe('resolveImageSizes and storeImageSize', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'rl-sizes-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'rl-sizes-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads width/height metadata of images in the store, converts fractions, drops what has no size', async () => {
@@ -134,8 +253,14 @@ describe('resolveImageSizes and storeImageSize', () => {
     expect(await hook(store.uri('img/a b.png'))).toEqual({ width: 200, height: 100 });
     expect(await hook(store.uri('img/n.png'))).toBeNull();
     expect(await hook('https://elsewhere/a.png')).toBeNull();
-    const item = (id: string, image: string): QueueItem => ({ ...entry({ id, image, boxes: [{ x: 0.1, y: 0.2, w: 0.5, h: 0.5, label: 'car' }], meta: { [NORMALIZED_BOXES_FLAG]: true } }), audit: id === 'n' });
-    const sel = { items: [item('a', store.uri('img/a b.png')), item('n', store.uri('img/n.png')), entry({ id: 'px', image: 'x', width: 5, height: 5, boxes: [] })], auditCount: 1 };
+    const item = (id: string, image: string): QueueItem => ({
+      ...entry({ id, image, boxes: [{ x: 0.1, y: 0.2, w: 0.5, h: 0.5, label: 'car' }], meta: { [NORMALIZED_BOXES_FLAG]: true } }),
+      audit: id === 'n',
+    });
+    const sel = {
+      items: [item('a', store.uri('img/a b.png')), item('n', store.uri('img/n.png')), entry({ id: 'px', image: 'x', width: 5, height: 5, boxes: [] })],
+      auditCount: 1,
+    };
     const rejects: unknown[] = [];
     await resolveImageSizes(sel, hook, (r) => rejects.push(r));
     expect(sel.items.map((i) => i.entry.id)).toEqual(['a', 'px']);
@@ -147,14 +272,38 @@ describe('resolveImageSizes and storeImageSize', () => {
 
 describe('Prodigy exports of the other views', () => {
   it('reads a review-recipe line (versions with sessions) as one adjudicated answer in the reviewed view', () => {
-    const version = (session: string, spans: unknown[], def: boolean) => ({ text: 'Acme hired Jane.', spans, _input_hash: 5, _task_hash: def ? 1 : 2, _session_id: session, _view_id: 'ner_manual', answer: 'accept', sessions: [session], default: def });
+    const version = (session: string, spans: unknown[], def: boolean) => ({
+      text: 'Acme hired Jane.',
+      spans,
+      _input_hash: 5,
+      _task_hash: def ? 1 : 2,
+      _session_id: session,
+      _view_id: 'ner_manual',
+      answer: 'accept',
+      sessions: [session],
+      default: def,
+    });
     const line = {
-      text: 'Acme hired Jane.', spans: [{ start: 0, end: 4, token_start: 0, token_end: 0, label: 'ORG' }], _input_hash: 5, _task_hash: 1, meta: { id: 'd1' },
-      _session_id: null, _view_id: 'review', answer: 'accept', sessions: ['ds-ann', 'ds-bob'],
-      versions: [version('ds-ann', [{ start: 0, end: 4, label: 'ORG' }], true), version('ds-bob', [], false)], view_id: 'ner_manual',
+      text: 'Acme hired Jane.',
+      spans: [{ start: 0, end: 4, token_start: 0, token_end: 0, label: 'ORG' }],
+      _input_hash: 5,
+      _task_hash: 1,
+      meta: { id: 'd1' },
+      _session_id: null,
+      _view_id: 'review',
+      answer: 'accept',
+      sessions: ['ds-ann', 'ds-bob'],
+      versions: [version('ds-ann', [{ start: 0, end: 4, label: 'ORG' }], true), version('ds-bob', [], false)],
+      view_id: 'ner_manual',
     };
     const r = parseExportLine(JSON.stringify(line), 'annotations/R/review.jsonl', 3);
-    expect(r).toMatchObject({ ok: true, value: { id: 'd1', answer: { adjudicated: true, view: 'ner_manual', annotator: null, spans: [{ start: 0, end: 4, label: 'ORG', token_start: 0, token_end: 0 }] } } });
+    expect(r).toMatchObject({
+      ok: true,
+      value: {
+        id: 'd1',
+        answer: { adjudicated: true, view: 'ner_manual', annotator: null, spans: [{ start: 0, end: 4, label: 'ORG', token_start: 0, token_end: 0 }] },
+      },
+    });
     // With a plain answer that disagrees, the adjudicated one still decides, whatever the policy.
     const plain = parseExportLine(JSON.stringify({ ...version('ds-bob', [], false), meta: { id: 'd1' }, _timestamp: 2e9 }), 'a.jsonl', 1);
     if (!r.ok || !plain.ok) throw new Error('unreachable');
@@ -162,11 +311,59 @@ describe('Prodigy exports of the other views', () => {
   });
   it('reads image_manual spans (rect and polygon) as boxes, also under a review recipe', () => {
     const spans = [
-      { id: 'r', label: 'car', color: 'yellow', x: 1, y: 2, width: 3, height: 4, center: [2.5, 4], type: 'rect', points: [[1, 2], [1, 6], [4, 6], [4, 2]] },
-      { id: 'p', label: 'car', type: 'polygon', points: [[0, 0], [4, 0], [2, 4]] },
+      {
+        id: 'r',
+        label: 'car',
+        color: 'yellow',
+        x: 1,
+        y: 2,
+        width: 3,
+        height: 4,
+        center: [2.5, 4],
+        type: 'rect',
+        points: [
+          [1, 2],
+          [1, 6],
+          [4, 6],
+          [4, 2],
+        ],
+      },
+      {
+        id: 'p',
+        label: 'car',
+        type: 'polygon',
+        points: [
+          [0, 0],
+          [4, 0],
+          [2, 4],
+        ],
+      },
     ];
-    const r = parseExportLine(JSON.stringify({ spans, _input_hash: 1, answer: 'accept', _view_id: 'review', view_id: 'image_manual', versions: [] }), 'a.jsonl', 1);
-    expect(r).toMatchObject({ ok: true, value: { answer: { view: 'image_manual', boxes: [{ label: 'car', x: 1, y: 2, width: 3, height: 4 }, { label: 'car', points: [[0, 0], [4, 0], [2, 4]] }], spans: null } } });
+    const r = parseExportLine(
+      JSON.stringify({ spans, _input_hash: 1, answer: 'accept', _view_id: 'review', view_id: 'image_manual', versions: [] }),
+      'a.jsonl',
+      1,
+    );
+    expect(r).toMatchObject({
+      ok: true,
+      value: {
+        answer: {
+          view: 'image_manual',
+          boxes: [
+            { label: 'car', x: 1, y: 2, width: 3, height: 4 },
+            {
+              label: 'car',
+              points: [
+                [0, 0],
+                [4, 0],
+                [2, 4],
+              ],
+            },
+          ],
+          spans: null,
+        },
+      },
+    });
   });
 });
 
@@ -176,7 +373,15 @@ describe('data.jsonl lines for prodigy db-in', () => {
     expect(prodigyLine({ ...base, status: 'negative-only', negatives: ['a'] })).toMatchObject({ label: 'a', answer: 'reject' });
     expect(prodigyLine({ ...base, status: 'conflict' }).answer).toBe('ignore');
     expect(prodigyLine({ ...base, status: 'rejected' }).answer).toBe('reject');
-    const img = prodigyLine({ ...base, task: 'image-boxes', status: 'labelled', image: 'https://i', width: 9, height: 8, boxes: [{ label: 'a', x: 1, y: 1, width: 2, height: 2 }] });
+    const img = prodigyLine({
+      ...base,
+      task: 'image-boxes',
+      status: 'labelled',
+      image: 'https://i',
+      width: 9,
+      height: 8,
+      boxes: [{ label: 'a', x: 1, y: 1, width: 2, height: 2 }],
+    });
     expect(img).toMatchObject({ image: 'https://i', width: 9, height: 8, spans: [{ label: 'a', x: 1 }], answer: 'accept' });
   });
 });
@@ -203,7 +408,10 @@ describe('push-annotations', () => {
     const text = [good('x'), '{"broken', '', JSON.stringify({ answer: 'maybe', _input_hash: 1 }), good('y', 'reject')].join('\n');
     const err = await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann', label: 'ann.jsonl', rules }).catch((e: unknown) => e);
     expect(isReviewloopError(err, 'INPUT_INVALID')).toBe(true);
-    expect((err as { details: { badLines: Array<{ line: number; field: string }> } }).details.badLines.map((b) => [b.line, b.field])).toEqual([[2, '(line)'], [4, 'answer']]);
+    expect((err as { details: { badLines: Array<{ line: number; field: string }> } }).details.badLines.map((b) => [b.line, b.field])).toEqual([
+      [2, '(line)'],
+      [4, 'answer'],
+    ]);
     expect(await store.stat('annotations/r1/ann.jsonl')).toBeNull();
     const r = await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann', label: 'ann.jsonl', skipBad: true, rules });
     expect(r).toMatchObject({ object: 'annotations/r1/ann.jsonl', created: true, answers: { accept: 1, reject: 1, ignore: 0 }, roundKnown: false });
@@ -214,13 +422,18 @@ describe('push-annotations', () => {
     const text = `${good('x')}\n`;
     expect((await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).created).toBe(true);
     expect((await pushAnnotations(store, Buffer.from(text), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).created).toBe(false);
-    await expect(pushAnnotations(store, Buffer.from(`${good('z')}\n`), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).rejects.toThrow(/annotations\/r1\/ann\.jsonl already exists with different content/);
+    await expect(pushAnnotations(store, Buffer.from(`${good('z')}\n`), { round: 'r1', name: 'ann.jsonl', label: 'f', rules })).rejects.toThrow(
+      /annotations\/r1\/ann\.jsonl already exists with different content/,
+    );
     await expect(pushAnnotations(store, Buffer.from('\n\n'), { round: 'r1', name: 'e', label: 'f', rules })).rejects.toThrow(/no annotations/);
   });
 
   it('runs as a CLI command with exit codes: 0 uploaded, 1 bad lines, 2 usage', async () => {
     const cfg = path.join(dir, 'reviewloop.yaml');
-    writeFileSync(cfg, `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`);
+    writeFileSync(
+      cfg,
+      `storage:\n  root: ${path.join(dir, 'root')}\nstats:\n  sink: none\nprojects:\n  - name: p\n    task: textcat\n    labels: [a, b]\n    strategy: { name: entropy, topK: 5 }\n`,
+    );
     const file = path.join(dir, 'alice.jsonl');
     writeFileSync(file, `${good('x')}\n{oops\n`);
     const out: string[] = [];

@@ -19,14 +19,20 @@ function run(name: SamplingName, k: number, seed: string, list: Candidate[]) {
 
 /** Deterministic shuffle, so arrival order can be varied without randomness in the test. */
 function shuffled<T>(list: T[], seed: string): T[] {
-  return list.map((x, i) => ({ x, k: uniform01(seed, String(i)) })).sort((a, b) => a.k - b.k).map((e) => e.x);
+  return list
+    .map((x, i) => ({ x, k: uniform01(seed, String(i)) }))
+    .sort((a, b) => a.k - b.k)
+    .map((e) => e.x);
 }
 
 describe('random', () => {
   const list = items({ a: 300, b: 50 });
 
   it('is the k smallest seeded draws, in draw order, whatever the arrival order', () => {
-    const want = [...list].sort((a, b) => uniform01('s:R1', a.id) - uniform01('s:R1', b.id)).slice(0, 20).map((c) => c.id);
+    const want = [...list]
+      .sort((a, b) => uniform01('s:R1', a.id) - uniform01('s:R1', b.id))
+      .slice(0, 20)
+      .map((c) => c.id);
     expect(run('random', 20, 's:R1', list).picked.map((p) => p.item.id)).toEqual(want);
     expect(run('random', 20, 's:R1', shuffled(list, 'x')).picked.map((p) => p.item.id)).toEqual(want);
     expect(run('random', 20, 's:R2', list).picked.map((p) => p.item.id)).not.toEqual(want);
@@ -44,7 +50,10 @@ describe('random', () => {
     expect(r.picked).toHaveLength(350);
     expect(r.picked.map((p) => p.rank)).toEqual(Array.from({ length: 350 }, (_, i) => i + 1));
     expect(r.population).toBe(350);
-    expect(r.strata).toEqual([{ stratum: 'a', available: 300, picked: 300 }, { stratum: 'b', available: 50, picked: 50 }]);
+    expect(r.strata).toEqual([
+      { stratum: 'a', available: 300, picked: 300 },
+      { stratum: 'b', available: 50, picked: 50 },
+    ]);
   });
 });
 
@@ -64,7 +73,11 @@ describe('stratified-random', () => {
   it('within a stratum, picks its smallest draws', () => {
     const list = items({ a: 100, b: 100 });
     const r = run('stratified-random', 10, 'z', list);
-    const wantA = list.filter((c) => c.stratum === 'a').sort((x, y) => uniform01('z', x.id) - uniform01('z', y.id)).slice(0, 5).map((c) => c.id);
+    const wantA = list
+      .filter((c) => c.stratum === 'a')
+      .sort((x, y) => uniform01('z', x.id) - uniform01('z', y.id))
+      .slice(0, 5)
+      .map((c) => c.id);
     expect(r.picked.filter((p) => p.item.stratum === 'a').map((p) => p.item.id)).toEqual(wantA);
   });
 
@@ -80,25 +93,62 @@ describe('stratified-random', () => {
 describe('allocateEven', () => {
   it('by hand', () => {
     const order = (s: string) => s.charCodeAt(0);
-    expect(Object.fromEntries(allocateEven(new Map([['a', 10], ['b', 10], ['c', 10]]), 10, order))).toEqual({ a: 4, b: 3, c: 3 });
-    expect(Object.fromEntries(allocateEven(new Map([['a', 1], ['b', 2], ['c', 100]]), 10, order))).toEqual({ a: 1, b: 2, c: 7 });
-    expect(Object.fromEntries(allocateEven(new Map([['a', 1], ['b', 2]]), 10, order))).toEqual({ a: 1, b: 2 });
+    expect(
+      Object.fromEntries(
+        allocateEven(
+          new Map([
+            ['a', 10],
+            ['b', 10],
+            ['c', 10],
+          ]),
+          10,
+          order,
+        ),
+      ),
+    ).toEqual({ a: 4, b: 3, c: 3 });
+    expect(
+      Object.fromEntries(
+        allocateEven(
+          new Map([
+            ['a', 1],
+            ['b', 2],
+            ['c', 100],
+          ]),
+          10,
+          order,
+        ),
+      ),
+    ).toEqual({ a: 1, b: 2, c: 7 });
+    expect(
+      Object.fromEntries(
+        allocateEven(
+          new Map([
+            ['a', 1],
+            ['b', 2],
+          ]),
+          10,
+          order,
+        ),
+      ),
+    ).toEqual({ a: 1, b: 2 });
     expect(Object.fromEntries(allocateEven(new Map(), 10, order))).toEqual({});
   });
 
   it('property: sums to min(k, total), respects availability, and unsaturated strata differ by at most one', () => {
-    fc.assert(fc.property(fc.array(fc.nat(40), { minLength: 1, maxLength: 8 }), fc.nat(150), (sizes, k) => {
-      const avail = new Map(sizes.map((n, i) => [`s${i}`, n]));
-      const alloc = allocateEven(avail, k, (s) => Number(s.slice(1)));
-      const total = sizes.reduce((a, b) => a + b, 0);
-      const got = [...alloc.values()];
-      expect(got.reduce((a, b) => a + b, 0)).toBe(Math.min(k, total));
-      for (const [s, n] of alloc) expect(n).toBeLessThanOrEqual(avail.get(s)!);
-      const unsaturated = [...alloc].filter(([s, n]) => n < avail.get(s)!).map(([, n]) => n);
-      const maxAll = Math.max(0, ...got);
-      // A stratum left with room has at least as many as any other minus one: nothing was starved.
-      for (const n of unsaturated) expect(maxAll - n).toBeLessThanOrEqual(1);
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.nat(40), { minLength: 1, maxLength: 8 }), fc.nat(150), (sizes, k) => {
+        const avail = new Map(sizes.map((n, i) => [`s${i}`, n]));
+        const alloc = allocateEven(avail, k, (s) => Number(s.slice(1)));
+        const total = sizes.reduce((a, b) => a + b, 0);
+        const got = [...alloc.values()];
+        expect(got.reduce((a, b) => a + b, 0)).toBe(Math.min(k, total));
+        for (const [s, n] of alloc) expect(n).toBeLessThanOrEqual(avail.get(s)!);
+        const unsaturated = [...alloc].filter(([s, n]) => n < avail.get(s)!).map(([, n]) => n);
+        const maxAll = Math.max(0, ...got);
+        // A stratum left with room has at least as many as any other minus one: nothing was starved.
+        for (const n of unsaturated) expect(maxAll - n).toBeLessThanOrEqual(1);
+      }),
+    );
   });
 });
 

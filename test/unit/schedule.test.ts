@@ -25,7 +25,9 @@ function config(schedule: Record<string, string> = { round: '0 2 * * *', merge: 
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
@@ -40,19 +42,30 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function runner(holder: string, jobs: Partial<Record<JobName, JobFn>>, opts: { shutdown?: AbortSignal; metrics?: DaemonMetrics } = {}): { runner: JobRunner; calls: string[] } {
+function runner(
+  holder: string,
+  jobs: Partial<Record<JobName, JobFn>>,
+  opts: { shutdown?: AbortSignal; metrics?: DaemonMetrics } = {},
+): { runner: JobRunner; calls: string[] } {
   const calls: string[] = [];
-  const wrap = (job: JobName): JobFn => async (run: JobRun) => {
-    calls.push(`${job}:${run.slotId}`);
-    await jobs[job]?.(run);
-  };
+  const wrap =
+    (job: JobName): JobFn =>
+    async (run: JobRun) => {
+      calls.push(`${job}:${run.slotId}`);
+      await jobs[job]?.(run);
+    };
   const cfg = config();
   return {
     calls,
     runner: new JobRunner({
-      app: { projectStore: () => store }, config: () => cfg, holder, logger: silentLogger, metrics: opts.metrics,
+      app: { projectStore: () => store },
+      config: () => cfg,
+      holder,
+      logger: silentLogger,
+      metrics: opts.metrics,
       jobs: { round: wrap('round'), merge: wrap('merge') },
-      shutdown: opts.shutdown ?? new AbortController().signal, stopping: () => false,
+      shutdown: opts.shutdown ?? new AbortController().signal,
+      stopping: () => false,
       // A fixed clock: the takeover window is relative to it.
       now: () => Date.parse('2026-11-27T02:20:00Z'),
     }),
@@ -94,7 +107,12 @@ describe('JobRunner', () => {
   it('lets only one replica run a slot: the other sees the lease and skips', async () => {
     const gate = deferred();
     const started = deferred();
-    const a = runner('a', { round: () => { started.resolve(); return gate.promise; } });
+    const a = runner('a', {
+      round: () => {
+        started.resolve();
+        return gate.promise;
+      },
+    });
     const b = runner('b', {});
     const running = a.runner.tick('p', 'round', S1);
     await started.promise; // a holds the lease from here on
@@ -116,7 +134,11 @@ describe('JobRunner', () => {
   });
 
   it('marks a failed slot done as failed (the next slot takes its inputs) and returns the error', async () => {
-    const { runner: r, calls } = runner('a', { merge: async () => { throw new Error('boom'); } });
+    const { runner: r, calls } = runner('a', {
+      merge: async () => {
+        throw new Error('boom');
+      },
+    });
     const out = await r.tick('p', 'merge', S1);
     expect(out.status === 'ran' && (out.ran[0].error as Error).message).toBe('boom');
     const marker = JSON.parse((await store.read('state/done/merge/20261127T0200Z')).toString('utf8'));
@@ -127,7 +149,16 @@ describe('JobRunner', () => {
 
   it('leaves an aborted slot unmarked so that the next start redoes it', async () => {
     const stop = new AbortController();
-    const { runner: r } = runner('a', { round: async () => { stop.abort(); throw new Error('interrupted mid-write'); } }, { shutdown: stop.signal });
+    const { runner: r } = runner(
+      'a',
+      {
+        round: async () => {
+          stop.abort();
+          throw new Error('interrupted mid-write');
+        },
+      },
+      { shutdown: stop.signal },
+    );
     const err = await r.tick('p', 'round', S1).catch((e: unknown) => e);
     expect(isReviewloopError(err, 'ABORTED')).toBe(true);
     expect(await isSlotDone(store, 'round', '20261127T0200Z')).toBe(false);
@@ -140,7 +171,9 @@ describe('JobRunner', () => {
 describe('schedules', () => {
   it('rejects a bad cron expression or time zone with the config path', () => {
     expect(() => validateSchedules(config({ round: '61 * * * *' }))).toThrow(/projects\[0\]\.schedule\.round/);
-    expect(() => validateSchedules(parseConfig({ ...config(), projects: [{ ...config().projects[0], schedule: { round: '0 2 * * *', timezone: 'Mars/Olympus' } }] }))).toThrow(/schedule\.timezone/);
+    expect(() =>
+      validateSchedules(parseConfig({ ...config(), projects: [{ ...config().projects[0], schedule: { round: '0 2 * * *', timezone: 'Mars/Olympus' } }] })),
+    ).toThrow(/schedule\.timezone/);
     expect(() => validateSchedules(config({ round: '*/5 * * * * *' }))).not.toThrow();
   });
 
@@ -160,10 +193,23 @@ describe('Lifecycle', () => {
     const exits: number[] = [];
     const seen: LifecycleEvent[] = [];
     const lc = new Lifecycle({
-      logger: silentLogger, graceMs: () => 200, abortSettleMs: 100, signals,
-      stopScheduling: () => { events.push('stop'); }, idle, close: async () => { events.push('close'); },
-      forceExit: (c) => exits.push(c), ...extra,
-      onEvent: (e) => { seen.push(e); extra.onEvent?.(e); },
+      logger: silentLogger,
+      graceMs: () => 200,
+      abortSettleMs: 100,
+      signals,
+      stopScheduling: () => {
+        events.push('stop');
+      },
+      idle,
+      close: async () => {
+        events.push('close');
+      },
+      forceExit: (c) => exits.push(c),
+      ...extra,
+      onEvent: (e) => {
+        seen.push(e);
+        extra.onEvent?.(e);
+      },
     }).install();
     return { lc, signals, events, exits, seen };
   }
@@ -171,13 +217,20 @@ describe('Lifecycle', () => {
   it('lets a step finish within the grace period, closes once and exits 0', async () => {
     const step = deferred();
     // The step ends once draining began: inside the grace period by construction, not by a timer.
-    const { lc, signals, events, seen } = lifecycle(() => step.promise, { onEvent: (e) => { if (e.type === 'draining') step.resolve(); } });
+    const { lc, signals, events, seen } = lifecycle(() => step.promise, {
+      onEvent: (e) => {
+        if (e.type === 'draining') step.resolve();
+      },
+    });
     signals.emit('SIGTERM');
     expect(await lc.done).toBe(EXIT.OK);
     expect(lc.signal.aborted).toBe(false);
     await lc.close();
     expect(events).toEqual(['stop', 'close']);
-    expect(seen).toEqual([{ type: 'draining', reason: 'SIGTERM', graceMs: 200 }, { type: 'stopped', code: EXIT.OK }]);
+    expect(seen).toEqual([
+      { type: 'draining', reason: 'SIGTERM', graceMs: 200 },
+      { type: 'stopped', code: EXIT.OK },
+    ]);
   });
 
   it('aborts a step that outlives the grace period and exits INTERRUPTED; a second signal forces exit', async () => {
@@ -195,7 +248,7 @@ describe('Lifecycle', () => {
     expect(exits).toEqual([]);
   });
 
-  it('reloads on SIGHUP and reports each reload\'s result', async () => {
+  it("reloads on SIGHUP and reports each reload's result", async () => {
     let reloads = 0;
     const results = ['ok', 'invalid', new ReviewloopError('CONFIG_INVALID', 'unexpected')] as const;
     const reloaded: Array<Extract<LifecycleEvent, { type: 'reloaded' }>> = [];
@@ -206,7 +259,12 @@ describe('Lifecycle', () => {
         if (typeof r !== 'string') throw r;
         return r;
       },
-      onEvent: (e) => { if (e.type === 'reloaded') { reloaded.push(e); next.resolve(); } },
+      onEvent: (e) => {
+        if (e.type === 'reloaded') {
+          reloaded.push(e);
+          next.resolve();
+        }
+      },
     });
     for (let i = 0; i < results.length; i++) {
       signals.emit('SIGHUP');
@@ -214,7 +272,11 @@ describe('Lifecycle', () => {
       next = deferred();
     }
     expect(reloads).toBe(3);
-    expect(reloaded).toEqual([{ type: 'reloaded', result: 'ok' }, { type: 'reloaded', result: 'invalid' }, { type: 'reloaded', result: 'failed', code: 'CONFIG_INVALID' }]);
+    expect(reloaded).toEqual([
+      { type: 'reloaded', result: 'ok' },
+      { type: 'reloaded', result: 'invalid' },
+      { type: 'reloaded', result: 'failed', code: 'CONFIG_INVALID' },
+    ]);
     await lc.shutdown('test');
     // No reload once shutdown began.
     signals.emit('SIGHUP');

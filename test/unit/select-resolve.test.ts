@@ -14,26 +14,53 @@ describe('select', () => {
     const audit = [e('z', 0.1, 0.01), e('b', 0.8, 0.02)];
     const s = select(top, audit, 100, { topK: 4, auditFraction: 0.5, labels: [] });
     // Audit = z and b (2 of 100 → p = 0.02); uncertainty = best two not audited: a, c.
-    expect(s.items.map((i) => [i.entry.id, i.audit, i.rank])).toEqual([['a', false, 1], ['z', true, 2], ['c', false, 3], ['b', true, 4]]);
+    expect(s.items.map((i) => [i.entry.id, i.audit, i.rank])).toEqual([
+      ['a', false, 1],
+      ['z', true, 2],
+      ['c', false, 3],
+      ['b', true, 4],
+    ]);
     expect(s.auditP).toBeCloseTo(0.02);
     expect(s.items.filter((i) => i.audit).every((i) => i.p === s.auditP)).toBe(true);
   });
   it('never queues an id twice and never more than topK', () => {
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }))),
-      fc.integer({ min: 1, max: 5 }), fc.double({ min: 0, max: 1, noNaN: true }),
-      (xs, k, f) => {
-        const entries = xs.map(([id, s, u]) => e(id, s, u));
-        const sel = select([...entries].sort((x, y) => y.score - x.score), [...entries].sort((x, y) => x.u - y.u), entries.length, { topK: k, auditFraction: f, labels: [] });
-        const ids = sel.items.map((i) => i.entry.id);
-        return new Set(ids).size === ids.length && ids.length <= k && sel.items.every((it, i) => it.rank === i + 1);
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })),
+        ),
+        fc.integer({ min: 1, max: 5 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (xs, k, f) => {
+          const entries = xs.map(([id, s, u]) => e(id, s, u));
+          const sel = select(
+            [...entries].sort((x, y) => y.score - x.score),
+            [...entries].sort((x, y) => x.u - y.u),
+            entries.length,
+            { topK: k, auditFraction: f, labels: [] },
+          );
+          const ids = sel.items.map((i) => i.entry.id);
+          return new Set(ids).size === ids.length && ids.length <= k && sel.items.every((it, i) => it.rank === i + 1);
+        },
+      ),
+    );
   });
 });
 
 const ans = (over: Partial<Answer>): Answer => ({
-  answer: 'accept', annotator: null, session: null, timestamp: null, label: null, accept: null, spans: null, boxes: null, audio_spans: null, view: null, source: 's', adjudicated: false, ...over,
+  answer: 'accept',
+  annotator: null,
+  session: null,
+  timestamp: null,
+  label: null,
+  accept: null,
+  spans: null,
+  boxes: null,
+  audio_spans: null,
+  view: null,
+  source: 's',
+  adjudicated: false,
+  ...over,
 });
 
 describe('resolveAnswers', () => {
@@ -42,7 +69,9 @@ describe('resolveAnswers', () => {
     expect(resolveAnswers([choice('a', 2), choice('b', 1)], 'latest', true)).toMatchObject({ status: 'labelled', label: 'a', labels: ['a'] });
   });
   it('majority: most common value; a tie for the most answers (a 1–1 split) is a conflict with no label', () => {
-    expect(resolveAnswers([choice('a', 1), choice('b', 2), choice('a', 3, 'y'), choice('b', 4, 'z'), choice('a', 0, 'w')], 'majority', true)).toMatchObject({ label: 'a' });
+    expect(resolveAnswers([choice('a', 1), choice('b', 2), choice('a', 3, 'y'), choice('b', 4, 'z'), choice('a', 0, 'w')], 'majority', true)).toMatchObject({
+      label: 'a',
+    });
     expect(resolveAnswers([choice('a', 1), choice('b', 2)], 'majority', true)).toMatchObject({ status: 'conflict', label: null, labels: [] });
     expect(resolveAnswers([choice('a', 1), choice('b', 2), choice('b', 3, 'y'), choice('a', 4, 'z')], 'majority', true).status).toBe('conflict');
   });
@@ -57,10 +86,16 @@ describe('resolveAnswers', () => {
   it('a binary reject is a negative for that label', () => {
     const r = resolveAnswers([ans({ label: 'DOC', answer: 'reject' }), ans({ label: 'BUG', answer: 'accept' })], 'latest', false);
     expect(r).toMatchObject({ status: 'labelled', labels: ['BUG'], negatives: ['DOC'], label: 'BUG' });
-    expect(resolveAnswers([ans({ label: 'DOC', answer: 'reject' })], 'latest', true)).toMatchObject({ status: 'negative-only', labels: [], negatives: ['DOC'] });
+    expect(resolveAnswers([ans({ label: 'DOC', answer: 'reject' })], 'latest', true)).toMatchObject({
+      status: 'negative-only',
+      labels: [],
+      negatives: ['DOC'],
+    });
   });
   it('adjudicated (review recipe) answers override the others', () => {
-    expect(resolveAnswers([choice('a', 5), choice('a', 6, 'y'), ans({ accept: ['b'], timestamp: 1, adjudicated: true })], 'majority', true)).toMatchObject({ label: 'b' });
+    expect(resolveAnswers([choice('a', 5), choice('a', 6, 'y'), ans({ accept: ['b'], timestamp: 1, adjudicated: true })], 'majority', true)).toMatchObject({
+      label: 'b',
+    });
   });
   it('span answers resolve as whole span sets', () => {
     const s1 = ans({ spans: [{ start: 0, end: 4, label: 'ORG' }], timestamp: 1 });

@@ -2,8 +2,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  Field, FixedSizeList, Float64, List, makeBuilder, makeData, RecordBatch, Schema, Struct, Table, tableToIPC, Utf8,
-  type Builder, type DataType,
+  Field,
+  FixedSizeList,
+  Float64,
+  List,
+  makeBuilder,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableToIPC,
+  Utf8,
+  type Builder,
+  type DataType,
 } from 'apache-arrow';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { binIndex, CONFIDENCE_BINS, emptyStats, SCORE_BINS, scoreChunkSync } from '../../scoring/chunk.js';
@@ -26,7 +38,7 @@ const KERNELS = [false, true] as const;
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 /** Largest double p in [a, b] with f(p) < target (f increasing there), found by bisection on the doubles themselves. */
@@ -34,7 +46,8 @@ function crossing(f: (p: number) => number, target: number, a: number, b: number
   for (let i = 0; i < 200 && b - a > 0; i++) {
     const m = (a + b) / 2;
     if (m === a || m === b) break;
-    if (f(m) < target) a = m; else b = m;
+    if (f(m) < target) a = m;
+    else b = m;
   }
   return a;
 }
@@ -66,7 +79,10 @@ describe.skipIf(!NATIVE.inUse)(`native row settler${NEEDS_NATIVE}`, () => {
     for (let i = 0; i < 2000; i++) ps.push(r() * 0.5);
     const n = ps.length;
     const probs = new Float64Array(n * k);
-    ps.forEach((p, i) => { probs[i * k] = p; probs[i * k + 1] = 1 - p; });
+    ps.forEach((p, i) => {
+      probs[i * k] = p;
+      probs[i * k + 1] = 1 - p;
+    });
     const kinds = new Int32Array(n);
     const counts = settleCounts(k, SCORE_BINS, CONFIDENCE_BINS);
     const visit = new Int32Array(n).fill(-1);
@@ -78,7 +94,10 @@ describe.skipIf(!NATIVE.inUse)(`native row settler${NEEDS_NATIVE}`, () => {
     const labelN = new Float64Array(k);
     let nearEdge = 0;
     for (let i = 0; i < n; i++) {
-      if (kinds[i] !== SETTLED) { nearEdge++; continue; }
+      if (kinds[i] !== SETTLED) {
+        nearEdge++;
+        continue;
+      }
       const s = entropy(probs, i * k, k);
       const best = Math.max(probs[i * k], probs[i * k + 1]);
       want.scored++;
@@ -105,12 +124,35 @@ describe.skipIf(!NATIVE.inUse)(`native row settler${NEEDS_NATIVE}`, () => {
     forceScalar(scalar);
     const k = 3;
     const range = scoreRange('entropy', k);
-    const rows = [[0.2, 0.3, 0.5], [0.9, 0.05, 0.05], [NaN, 0.5, 0.5], [-0.1, 0.6, 0.5], [0.5, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.98, 0.01, 0.01]];
+    const rows = [
+      [0.2, 0.3, 0.5],
+      [0.9, 0.05, 0.05],
+      [NaN, 0.5, 0.5],
+      [-0.1, 0.6, 0.5],
+      [0.5, 0.5, 0.5],
+      [1 / 3, 1 / 3, 1 / 3],
+      [0.98, 0.01, 0.01],
+    ];
     const probs = Float64Array.from(rows.flat());
     const n = rows.length;
     const run = (threshold: number, draws = new Float64Array(0), drawFloor = 0) => {
       const kinds = new Int32Array(n);
-      settleBatch(nativeSettle!, settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), probs, new Uint8Array(0), kinds, 1, n, k, 1e-3, range, threshold, draws, drawFloor, new Int32Array(n));
+      settleBatch(
+        nativeSettle!,
+        settleCounts(k, SCORE_BINS, CONFIDENCE_BINS),
+        probs,
+        new Uint8Array(0),
+        kinds,
+        1,
+        n,
+        k,
+        1e-3,
+        range,
+        threshold,
+        draws,
+        drawFloor,
+        new Int32Array(n),
+      );
       return Array.from(kinds);
     };
     // Invalid rows come back 0 (JS rejects them with the reason); valid ones 1 or settled.
@@ -149,11 +191,34 @@ describe.skipIf(!NATIVE.inUse)(`settled JSONL chunks${NEEDS_NATIVE}`, () => {
     forceScalar(scalar);
     const lines = records(30_000, 11);
     const chunk = new TextEncoder().encode(lines.join('\n') + '\n');
-    const exclude = BigUint64Array.from([...new Set(lines.filter((_, i) => i % 13 === 0).map((_, i) => exclusionKey(`item-${i * 13}`, i % 2 === 0 ? undefined : 'v1')))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-    for (const [topK, auditK, topFloor, excluding] of [[100, 0, undefined, false], [1000, 25, undefined, true], [50, 5, 1.2, false], [0, 10, undefined, true], [5000, 0, undefined, false]] as const) {
+    const exclude = BigUint64Array.from(
+      [...new Set(lines.filter((_, i) => i % 13 === 0).map((_, i) => exclusionKey(`item-${i * 13}`, i % 2 === 0 ? undefined : 'v1')))].sort((a, b) =>
+        a < b ? -1 : a > b ? 1 : 0,
+      ),
+    );
+    for (const [topK, auditK, topFloor, excluding] of [
+      [100, 0, undefined, false],
+      [1000, 25, undefined, true],
+      [50, 5, 1.2, false],
+      [0, 10, undefined, true],
+      [5000, 0, undefined, false],
+    ] as const) {
       const input: ScoreChunkInput = {
-        kind: 'score-chunk', chunk, object: 'o', firstLine: 1, format: 'auto', task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' },
-        topK, auditK, topFloor, exclude: excluding ? exclude : undefined, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3,
+        kind: 'score-chunk',
+        chunk,
+        object: 'o',
+        firstLine: 1,
+        format: 'auto',
+        task: 'textcat',
+        labels: LABELS,
+        strategy: { name: 'entropy', seed: 'x' },
+        topK,
+        auditK,
+        topFloor,
+        exclude: excluding ? exclude : undefined,
+        keepEmbedding: false,
+        maxLineBytes: 1 << 20,
+        probTolerance: 1e-3,
       };
       const plain = scoreChunkSync(input, { nativeScan });
       const settled = scoreChunkSync(input, { nativeScan, nativeSettle });
@@ -166,8 +231,19 @@ describe.skipIf(!NATIVE.inUse)(`settled JSONL chunks${NEEDS_NATIVE}`, () => {
     forceScalar(scalar);
     const chunk = new TextEncoder().encode(records(30_000, 11).join('\n') + '\n');
     const base: ScoreChunkInput = {
-      kind: 'score-chunk', chunk, object: 'o', firstLine: 1, format: 'auto', task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' },
-      topK: 400, auditK: 0, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3,
+      kind: 'score-chunk',
+      chunk,
+      object: 'o',
+      firstLine: 1,
+      format: 'auto',
+      task: 'textcat',
+      labels: LABELS,
+      strategy: { name: 'entropy', seed: 'x' },
+      topK: 400,
+      auditK: 0,
+      keepEmbedding: false,
+      maxLineBytes: 1 << 20,
+      probTolerance: 1e-3,
     };
     // A floor at the 400th best overall: the first batch of 4 096 lines holds only ~55 rows above it, so
     // the top-100 heap starts the second batch part full, and rows of that batch must still displace its entries.
@@ -183,7 +259,9 @@ describe.skipIf(!NATIVE.inUse)(`settled JSONL chunks${NEEDS_NATIVE}`, () => {
 function arrowTable(lines: string[], probsType: 'list' | 'fixed', batchRows: number, float: DataType = new Float64()): Table {
   const item = new Field('item', float, false);
   const fields = [
-    new Field('id', new Utf8(), false), new Field('text', new Utf8(), true), new Field('model', new Utf8(), true),
+    new Field('id', new Utf8(), false),
+    new Field('text', new Utf8(), true),
+    new Field('model', new Utf8(), true),
     new Field('probs', probsType === 'list' ? new List(item) : new FixedSizeList(LABELS.length, item), false),
   ];
   const schema = new Schema(fields);
@@ -193,10 +271,14 @@ function arrowTable(lines: string[], probsType: 'list' | 'fixed', batchRows: num
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- one map over builders of several types
     const b = fields.map((f) => makeBuilder({ type: f.type, nullValues: [null] }) as Builder<any>);
     for (const r of part) {
-      b[0].append(r.id); b[1].append(r.text); b[2].append(r.model);
+      b[0].append(r.id);
+      b[1].append(r.text);
+      b[2].append(r.model);
       b[3].append(LABELS.map((l) => r.probs[l] ?? 0));
     }
-    batches.push(new RecordBatch(schema, makeData({ type: new Struct(fields), length: part.length, nullCount: 0, children: b.map((x) => x.finish().flush()) })));
+    batches.push(
+      new RecordBatch(schema, makeData({ type: new Struct(fields), length: part.length, nullCount: 0, children: b.map((x) => x.finish().flush()) })),
+    );
   }
   return new Table(batches);
 }
@@ -206,9 +288,37 @@ async function scoreArrowFile(path: string, topK: number, auditK: number, settle
   const audit = new BottomK<ScoredEntry>(auditK);
   const stats: ChunkStats[] = [];
   const rejects: Reject[] = [];
-  await scoreColumnarSource({ uri: path, name: path, path, open: () => { throw new Error('should seek'); } }, 'arrow',
-    { task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' }, probTolerance: 1e-3, exclude, keepRecords, nativeSettle: settle ? undefined : null },
-    { top, audit, topFloor, onStats: (s) => { stats.push(s); }, onRejects: (r) => { rejects.push(...r); } });
+  await scoreColumnarSource(
+    {
+      uri: path,
+      name: path,
+      path,
+      open: () => {
+        throw new Error('should seek');
+      },
+    },
+    'arrow',
+    {
+      task: 'textcat',
+      labels: LABELS,
+      strategy: { name: 'entropy', seed: 'x' },
+      probTolerance: 1e-3,
+      exclude,
+      keepRecords,
+      nativeSettle: settle ? undefined : null,
+    },
+    {
+      top,
+      audit,
+      topFloor,
+      onStats: (s) => {
+        stats.push(s);
+      },
+      onRejects: (r) => {
+        rejects.push(...r);
+      },
+    },
+  );
   return JSON.stringify({ top: top.values(), audit: audit.values(), stats, rejects });
 }
 
@@ -221,12 +331,27 @@ describe.skipIf(!NATIVE.inUse)(`settled Arrow batches${NEEDS_NATIVE}`, () => {
       const path = join(dir, `${layout}.arrow`);
       writeFileSync(path, tableToIPC(arrowTable(lines, layout, 3000), 'file'));
       // Every 11th row excluded: half by (id, its model), half by the bare id.
-      const exclude = BigUint64Array.from([...new Set(lines.filter((_, i) => i % 11 === 0).map((l, i) => {
-        const r = JSON.parse(l) as { id: string; model: string };
-        return exclusionKey(r.id, i % 2 === 0 ? r.model : undefined);
-      }))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-      for (const [topK, auditK, floor, ex] of [[100, 0, undefined, undefined], [1000, 0, undefined, undefined], [50, 0, 1.4, undefined], [100, 10, undefined, undefined],
-        [100, 0, undefined, exclude], [200, 25, undefined, exclude], [0, 30, undefined, undefined]] as const) {
+      const exclude = BigUint64Array.from(
+        [
+          ...new Set(
+            lines
+              .filter((_, i) => i % 11 === 0)
+              .map((l, i) => {
+                const r = JSON.parse(l) as { id: string; model: string };
+                return exclusionKey(r.id, i % 2 === 0 ? r.model : undefined);
+              }),
+          ),
+        ].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+      for (const [topK, auditK, floor, ex] of [
+        [100, 0, undefined, undefined],
+        [1000, 0, undefined, undefined],
+        [50, 0, 1.4, undefined],
+        [100, 10, undefined, undefined],
+        [100, 0, undefined, exclude],
+        [200, 25, undefined, exclude],
+        [0, 30, undefined, undefined],
+      ] as const) {
         const plain = await scoreArrowFile(path, topK, auditK, false, floor, ex);
         expect(await scoreArrowFile(path, topK, auditK, true, floor, ex), `${layout} top ${topK} audit ${auditK} exclude ${ex !== undefined}`).toBe(plain);
         expect(plain).toContain('"reason":"probability is negative');
@@ -251,8 +376,19 @@ describe('entries without records (keepRecords: false, for `reviewloop score`)',
     const chunk = new TextEncoder().encode(lines.join('\n') + '\n');
     for (const fastPath of [true, false]) {
       const input: ScoreChunkInput = {
-        kind: 'score-chunk', chunk, object: 'o', firstLine: 1, format: 'auto', task: 'textcat', labels: LABELS, strategy: { name: 'entropy', seed: 'x' },
-        topK: 300, auditK: 30, keepEmbedding: false, maxLineBytes: 1 << 20, probTolerance: 1e-3,
+        kind: 'score-chunk',
+        chunk,
+        object: 'o',
+        firstLine: 1,
+        format: 'auto',
+        task: 'textcat',
+        labels: LABELS,
+        strategy: { name: 'entropy', seed: 'x' },
+        topK: 300,
+        auditK: 30,
+        keepEmbedding: false,
+        maxLineBytes: 1 << 20,
+        probTolerance: 1e-3,
       };
       const whole = scoreChunkSync(input, { nativeScan, nativeSettle, fastPath });
       const bare = scoreChunkSync({ ...input, keepRecords: false }, { nativeScan, nativeSettle, fastPath });

@@ -16,7 +16,12 @@ const now = Date.parse('2031-05-04T02:00:00Z');
 function verifyV4(url: string): boolean {
   const u = new URL(url);
   const sig = u.searchParams.get('X-Goog-Signature')!;
-  const query = u.search.slice(1).split('&').filter((kv) => !kv.startsWith('X-Goog-Signature=')).sort().join('&');
+  const query = u.search
+    .slice(1)
+    .split('&')
+    .filter((kv) => !kv.startsWith('X-Goog-Signature='))
+    .sort()
+    .join('&');
   const canonical = ['GET', u.pathname, query, `host:${u.host}\n`, 'host', 'UNSIGNED-PAYLOAD'].join('\n');
   const credential = u.searchParams.get('X-Goog-Credential')!;
   const scope = credential.slice(credential.indexOf('/') + 1);

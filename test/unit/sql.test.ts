@@ -23,7 +23,7 @@ afterAll(() => {
 
 function rng(seed: number): () => number {
   let s = seed;
-  return () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 /** Random vectors plus the edge cases the kernels special-case: ties, zeros, one-hot, a single label. */
@@ -35,7 +35,10 @@ function vectors(k: number, n: number, normalise: boolean): number[][] {
     const t = v.reduce((a, b) => a + b, 0);
     out.push(normalise && t > 0 ? v.map((x) => x / t) : v);
   }
-  out.push(new Array(k).fill(1 / k), Array.from({ length: k }, (_, i) => (i === k - 1 ? 1 : 0)));
+  out.push(
+    new Array(k).fill(1 / k),
+    Array.from({ length: k }, (_, i) => (i === k - 1 ? 1 : 0)),
+  );
   if (k >= 2) out.push([0.5, 0.5, ...new Array(k - 2).fill(0)]);
   if (!normalise) out.push(new Array(k).fill(0.5), new Array(k).fill(0));
   return out;
@@ -89,7 +92,8 @@ describe('scoringQuery', () => {
 
   it('validates identifiers and passes values as parameters', () => {
     expect(parseTableRef('my-proj.ds_1.preds')).toEqual({ project: 'my-proj', dataset: 'ds_1', table: 'preds' });
-    for (const bad of ['ds.preds', 'my-proj.ds.preds;DROP', 'my-proj.d`s.t', 'My_Proj.ds.t', 'my-proj.ds.t.u']) expect(() => parseTableRef(bad)).toThrow(/PROJECT.DATASET.TABLE/);
+    for (const bad of ['ds.preds', 'my-proj.ds.preds;DROP', 'my-proj.d`s.t', 'My_Proj.ds.t', 'my-proj.ds.t.u'])
+      expect(() => parseTableRef(bad)).toThrow(/PROJECT.DATASET.TABLE/);
     const table = parseTableRef('my-proj.ds.preds');
     expect(() => scoringQuery({ ...base, table, shape: { kind: 'array', column: 'probs` --' } })).toThrow(/probabilities column/);
     expect(() => scoringQuery({ ...base, table, idColumn: 'id)', shape: { kind: 'array', column: 'probs' } })).toThrow(/id column/);

@@ -3,8 +3,7 @@ import { answerUnchanged, evaluateRow, mergeBatchId, mergeRows, roundBatchId, ro
 import { TABLES, type Row } from '../../domain/quality/tables.js';
 import { answer, MERGES, ROUNDS, row } from '../fixtures/stats-sample.js';
 
-const find = (rows: Row[] | undefined, where: Record<string, unknown>) =>
-  (rows ?? []).filter((r) => Object.entries(where).every(([k, v]) => r[k] === v));
+const find = (rows: Row[] | undefined, where: Record<string, unknown>) => (rows ?? []).filter((r) => Object.entries(where).every(([k, v]) => r[k] === v));
 
 describe('roundRows', () => {
   const [r1, r2, r3] = ROUNDS;
@@ -12,7 +11,12 @@ describe('roundRows', () => {
   it('derives event time and batch id from the manifest, and is deterministic', () => {
     const a = roundRows(r3, r2, r1);
     expect(JSON.stringify(a)).toBe(JSON.stringify(roundRows(r3, r2, r1)));
-    expect(a.rounds![0]).toMatchObject({ event_time: '2026-11-27T02:00:00.000Z', batch_id: roundBatchId('support-intents', r3.round), items_scored: 100, items_queued: 5 });
+    expect(a.rounds![0]).toMatchObject({
+      event_time: '2026-11-27T02:00:00.000Z',
+      batch_id: roundBatchId('support-intents', r3.round),
+      items_scored: 100,
+      items_queued: 5,
+    });
     // queued scores 1.0, 1.02, 1.05, 1.08 → median (1.02 + 1.05)/2 = 1.035
     expect(a.rounds![0].score_p50).toBeCloseTo(1.035, 12);
     expect(a.rounds![0].mean_confidence).toBeCloseTo(0.7, 12);
@@ -24,13 +28,20 @@ describe('roundRows', () => {
     const conf = find(a.round_histograms, { histogram: 'confidence' });
     expect(conf.map((r) => r.n)).toEqual(r1.stats.confidenceHist);
     expect(conf[9]).toMatchObject({ bin_lower: 0.9, bin_upper: 1 });
-    expect(a.round_labels!.map((r) => [r.label, r.n, r.share])).toEqual([['billing', 50, 0.5], ['shipping', 30, 0.3], ['returns', 20, 0.2]]);
+    expect(a.round_labels!.map((r) => [r.label, r.n, r.share])).toEqual([
+      ['billing', 50, 0.5],
+      ['shipping', 30, 0.3],
+      ['returns', 20, 0.2],
+    ]);
     expect(a.drift).toEqual([]);
   });
 
   it('compares against the previous and the reference round', () => {
     const a = roundRows(r3, r2, r1);
-    expect(a.drift!.map((d) => [d.baseline, d.baseline_round_id])).toEqual([['previous', r2.round], ['reference', r1.round]]);
+    expect(a.drift!.map((d) => [d.baseline, d.baseline_round_id])).toEqual([
+      ['previous', r2.round],
+      ['reference', r1.round],
+    ]);
     const prev = roundRows(r2, r1, r1).drift!;
     // r1 → r2 barely moves; r3 shifts both confidence and labels.
     expect(prev).toHaveLength(2);
@@ -47,10 +58,21 @@ describe('roundRows', () => {
   });
 
   it('leaves confidence, entropy, their deltas and PSI null where predictions carry no class probabilities (NER)', () => {
-    const ner = (m: typeof r1) => ({ ...m, task: 'ner' as const, stats: { ...m.stats, scored: 100, confidenceHist: new Array<number>(10).fill(0), confidenceSum: 0, entropySum: 0, confidenceNano: 0, entropyNano: 0 } });
+    const ner = (m: typeof r1) => ({
+      ...m,
+      task: 'ner' as const,
+      stats: { ...m.stats, scored: 100, confidenceHist: new Array<number>(10).fill(0), confidenceSum: 0, entropySum: 0, confidenceNano: 0, entropyNano: 0 },
+    });
     const a = roundRows(ner(r2), ner(r1), null);
     expect(a.rounds![0]).toMatchObject({ mean_confidence: null, mean_entropy: null });
-    expect(a.drift![0]).toMatchObject({ psi_confidence: null, psi_band: null, psi_bins: null, psi_noise_p95: null, mean_confidence_delta: null, mean_entropy_delta: null });
+    expect(a.drift![0]).toMatchObject({
+      psi_confidence: null,
+      psi_band: null,
+      psi_bins: null,
+      psi_noise_p95: null,
+      mean_confidence_delta: null,
+      mean_entropy_delta: null,
+    });
   });
 
   it('only emits columns the table definitions know', () => {
@@ -76,7 +98,15 @@ describe('mergeRows', () => {
     // i1 billing✓, i2 tie billing/shipping → billing (first by name) vs shipping ✗, i3 returns✓, a1 billing✓; i4 ignored.
     const all = find(v1.label_quality, { scope: 'snapshot', slice: 'all' });
     // Acceptance: 7 accept answers; only ann's "shipping" on i2 changed the pre-selected arg-max (billing) → 6/7.
-    expect(find(all, { label: '*' })[0]).toMatchObject({ items: 4, agreement: 0.75, exact_match: 0.75, acceptance_rate: 6 / 7, ignore_rate: 1 / 8, weighted: false, ece: null });
+    expect(find(all, { label: '*' })[0]).toMatchObject({
+      items: 4,
+      agreement: 0.75,
+      exact_match: 0.75,
+      acceptance_rate: 6 / 7,
+      ignore_rate: 1 / 8,
+      weighted: false,
+      ece: null,
+    });
     // billing: tp 2 (i1, a1), fp 1 (i2) → P 2/3, R 1;  shipping: fn 1 → R 0, P undefined
     const billing = find(all, { label: 'billing' })[0];
     expect(billing.precision_score).toBeCloseTo(2 / 3, 12);
@@ -114,8 +144,16 @@ describe('mergeRows', () => {
 
 describe('evaluateRow', () => {
   it('matches NER spans exactly', () => {
-    const r = { ...row('n1', {}, null, []), task: 'ner' as const, status: 'labelled' as const,
-      prediction: { spans: [{ start: 0, end: 4, label: 'ORG' }] }, spans: [{ start: 0, end: 4, label: 'ORG' }, { start: 9, end: 12, label: 'PER' }] };
+    const r = {
+      ...row('n1', {}, null, []),
+      task: 'ner' as const,
+      status: 'labelled' as const,
+      prediction: { spans: [{ start: 0, end: 4, label: 'ORG' }] },
+      spans: [
+        { start: 0, end: 4, label: 'ORG' },
+        { start: 9, end: 12, label: 'PER' },
+      ],
+    };
     const e = evaluateRow(r, 'ner')!;
     expect(e.same).toBe(false);
     expect(e.item.predicted).toEqual([{ label: 'ORG', key: '0:4:ORG' }]);
@@ -129,10 +167,25 @@ describe('evaluateRow', () => {
 
 describe('NER agreement, exact match and acceptance', () => {
   const spanAnswer = (spans: Array<{ start: number; end: number; label: string }>, kind: 'accept' | 'reject' = 'accept') => ({
-    ...answer('ann', 1, ''), answer: kind, accept: null, spans, view: 'ner_manual',
+    ...answer('ann', 1, ''),
+    answer: kind,
+    accept: null,
+    spans,
+    view: 'ner_manual',
   });
-  const nerRow = (id: string, pred: Array<{ start: number; end: number; label: string }>, gold: Array<{ start: number; end: number; label: string }>, answers: ReturnType<typeof spanAnswer>[]) => ({
-    ...row(id, {}, null, answers), task: 'ner' as const, status: 'labelled' as const, label: null, labels: [], prediction: { spans: pred }, spans: gold,
+  const nerRow = (
+    id: string,
+    pred: Array<{ start: number; end: number; label: string }>,
+    gold: Array<{ start: number; end: number; label: string }>,
+    answers: ReturnType<typeof spanAnswer>[],
+  ) => ({
+    ...row(id, {}, null, answers),
+    task: 'ner' as const,
+    status: 'labelled' as const,
+    label: null,
+    labels: [],
+    prediction: { spans: pred },
+    spans: gold,
   });
   const ORG = { start: 0, end: 4, label: 'ORG' };
   const PER = { start: 9, end: 12, label: 'PER' };
@@ -144,7 +197,11 @@ describe('NER agreement, exact match and acceptance', () => {
     nerRow('d2', [ORG], [ORG], [spanAnswer([ORG])]),
     nerRow('d3', [LOC], [], [spanAnswer([])]),
   ];
-  const all = find(mergeRows({ project: 'c', version: 1, asOf: null, changed: rows, all: rows, task: 'ner', labels: ['ORG', 'PER', 'LOC'] }).label_quality, { scope: 'snapshot', slice: 'all', label: '*' })[0];
+  const all = find(mergeRows({ project: 'c', version: 1, asOf: null, changed: rows, all: rows, task: 'ner', labels: ['ORG', 'PER', 'LOC'] }).label_quality, {
+    scope: 'snapshot',
+    slice: 'all',
+    label: '*',
+  })[0];
 
   it('agreement is the share of predicted spans the reviewer kept; the document match has its own name', () => {
     expect(all.agreement).toBeCloseTo(3 / 4, 12);
@@ -166,7 +223,13 @@ describe('NER agreement, exact match and acceptance', () => {
 
   it('image boxes: unchanged when every box matches one-to-one at IoU ≥ 0.5 with the same label', () => {
     const r = { ...row('i1', {}, null, []), task: 'image-boxes' as const, prediction: { boxes: [{ x: 0, y: 0, w: 10, h: 10, label: 'car' }] } };
-    const box = (x: number, label = 'car') => ({ ...answer('ann', 1, ''), accept: null, spans: null, boxes: [{ label, x, y: 0, width: 10, height: 10 }], view: 'image_manual' });
+    const box = (x: number, label = 'car') => ({
+      ...answer('ann', 1, ''),
+      accept: null,
+      spans: null,
+      boxes: [{ label, x, y: 0, width: 10, height: 10 }],
+      view: 'image_manual',
+    });
     // Shifted by 2 px: IoU 80/120 = 0.667 → unchanged; by 6 px: 40/160 = 0.25 → changed; another label → changed.
     expect(answerUnchanged(box(2), r, 'image-boxes')).toBe(true);
     expect(answerUnchanged(box(6), r, 'image-boxes')).toBe(false);

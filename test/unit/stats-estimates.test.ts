@@ -35,7 +35,12 @@ describe('distribution quantiles', () => {
     // χ²₀.₉₅ from the standard tables: ν = 1, 2 exact; Wilson–Hilferty within 1% above.
     expect(chiSquareQuantile(0.95, 1)).toBeCloseTo(3.841, 3);
     expect(chiSquareQuantile(0.95, 2)).toBeCloseTo(5.991, 3);
-    for (const [dof, table] of [[3, 7.815], [5, 11.07], [9, 16.919], [20, 31.41]]) {
+    for (const [dof, table] of [
+      [3, 7.815],
+      [5, 11.07],
+      [9, 16.919],
+      [20, 31.41],
+    ]) {
       expect(Math.abs(chiSquareQuantile(0.95, dof) / table - 1)).toBeLessThan(0.01);
     }
   });
@@ -56,7 +61,10 @@ describe('bootstrapIntervals', () => {
 
   it('resamples within strata at their own sizes, and gives no interval for a mostly undefined statistic', () => {
     // Stratum x holds only 1s, y only 0s: every replicate keeps 3 ones and 1 zero, so the mean is exactly 0.75.
-    const ci = bootstrapIntervals([1, 1, 1, 0], (s) => ({ m: s.reduce((a, b) => a + b, 0) / s.length, never: null }), { seed: 1, strata: ['x', 'x', 'x', 'y'] });
+    const ci = bootstrapIntervals([1, 1, 1, 0], (s) => ({ m: s.reduce((a, b) => a + b, 0) / s.length, never: null }), {
+      seed: 1,
+      strata: ['x', 'x', 'x', 'y'],
+    });
     expect(ci.m).toEqual({ low: 0.75, high: 0.75 });
     expect(ci.never).toBeNull();
   });
@@ -64,7 +72,11 @@ describe('bootstrapIntervals', () => {
   it('mulberry32 gives uniforms in [0, 1) with mean ≈ 0.5', () => {
     const r = mulberry32(1);
     let s = 0;
-    for (let i = 0; i < 10000; i++) { const u = r(); expect(u >= 0 && u < 1).toBe(true); s += u; }
+    for (let i = 0; i < 10000; i++) {
+      const u = r();
+      expect(u >= 0 && u < 1).toBe(true);
+      s += u;
+    }
     expect(Math.abs(s / 10000 - 0.5)).toBeLessThan(0.01);
   });
 });
@@ -85,7 +97,16 @@ describe('weightedKappa', () => {
 });
 
 function unit(model: string, round: string, predicted: string, gold: string, weight = 125, confidence = 0.8): AuditUnit {
-  return { model, round, weight, item: { predicted: [{ label: predicted, key: predicted }], gold: [{ label: gold, key: gold }] }, same: predicted === gold, confidence, predicted, gold };
+  return {
+    model,
+    round,
+    weight,
+    item: { predicted: [{ label: predicted, key: predicted }], gold: [{ label: gold, key: gold }] },
+    same: predicted === gold,
+    confidence,
+    predicted,
+    gold,
+  };
 }
 
 describe('qualityEstimates', () => {
@@ -98,7 +119,8 @@ describe('qualityEstimates', () => {
     unit('v2', 'r2', 'returns', 'billing'),
   ];
   const rows = qualityEstimates(units, 'textcat', true, LABELS, 'p');
-  const get = (model: string, round: string | null, label: string, measure: string) => rows.find((r) => r.model === model && r.round_id === round && r.label === label && r.measure === measure);
+  const get = (model: string, round: string | null, label: string, measure: string) =>
+    rows.find((r) => r.model === model && r.round_id === round && r.label === label && r.measure === measure);
 
   it('gives accuracy per model and round with the Wilson interval and the unweighted n', () => {
     const acc = get('v1', 'r1', '*', 'accuracy')!;
@@ -135,9 +157,19 @@ describe('qualityEstimates', () => {
     expect(get('v1', 'r1', 'shipping', 'recall')).toMatchObject({ estimate: 0, n_sample: 1, flag: 'low_n' });
     // Per-label precision of a single-label task is a share of items: Wilson 9 of the 10 predicted billing.
     const w = wilsonInterval(9, 10)!;
-    expect(get('v1', 'r1', 'billing', 'precision')).toMatchObject({ estimate: 0.9, ci_low: w.low, ci_high: w.high, method: 'wilson score over items predicted the label' });
+    expect(get('v1', 'r1', 'billing', 'precision')).toMatchObject({
+      estimate: 0.9,
+      ci_low: w.low,
+      ci_high: w.high,
+      method: 'wilson score over items predicted the label',
+    });
     // F1 is a ratio: bootstrap. v1 r2 has 4 of 4 shipping right, so every resample gives F1 1: no interval rather than [1, 1].
-    expect(get('v1', 'r2', 'shipping', 'f1')).toMatchObject({ estimate: 1, ci_low: null, ci_high: null, method: expect.stringMatching(/no interval: every resample gave the same value$/) });
+    expect(get('v1', 'r2', 'shipping', 'f1')).toMatchObject({
+      estimate: 1,
+      ci_low: null,
+      ci_high: null,
+      method: expect.stringMatching(/no interval: every resample gave the same value$/),
+    });
   });
 
   it('flags ECE below ten items per bin and reports kappa, both with bootstrap intervals', () => {
@@ -163,7 +195,16 @@ describe('mergeRows → quality_estimates', () => {
     ];
     const out = mergeRows({ project: 'p', version: 3, asOf: '2026-11-25T09:00:00Z', changed: rows, all: rows, task: 'textcat', labels: LABELS });
     const acc = out.quality_estimates!.find((r) => r.label === '*' && r.measure === 'accuracy')!;
-    expect(acc).toMatchObject({ project: 'p', snapshot_version: 3, model: 'v1', round_id: '20261125T0200Z', estimate: 0.5, n_sample: 2, flag: 'low_n', batch_id: 'merge:p:v000003' });
+    expect(acc).toMatchObject({
+      project: 'p',
+      snapshot_version: 3,
+      model: 'v1',
+      round_id: '20261125T0200Z',
+      estimate: 0.5,
+      n_sample: 2,
+      flag: 'low_n',
+      batch_id: 'merge:p:v000003',
+    });
   });
 });
 
@@ -177,10 +218,22 @@ describe('measures (the indexed fast path) against the reference implementations
       const pred = r() < 0.7 ? gold : pick();
       // Every fifth item has an extra predicted decision with its own key (an FP), like a spurious span.
       const predicted = [{ label: pred, key: pred }, ...(i % 5 === 0 ? [{ label: 'e', key: `x${i}` }] : [])];
-      return { model: 'm', round: 'r', weight: 1 + Math.floor(r() * 4), item: { predicted, gold: [{ label: gold, key: gold }] }, same: pred === gold && i % 5 !== 0, confidence: r(), predicted: pred, gold };
+      return {
+        model: 'm',
+        round: 'r',
+        weight: 1 + Math.floor(r() * 4),
+        item: { predicted, gold: [{ label: gold, key: gold }] },
+        same: pred === gold && i % 5 !== 0,
+        confidence: r(),
+        predicted: pred,
+        gold,
+      };
     });
     const got = measures(units, 'textcat', true, labels);
-    const ref = precisionRecallF1(units.map((u) => ({ ...u.item, weight: u.weight })), labels);
+    const ref = precisionRecallF1(
+      units.map((u) => ({ ...u.item, weight: u.weight })),
+      labels,
+    );
     for (const p of ref) {
       const label = p.label ?? '*';
       expect(got[`${label}\u0000precision`], label).toBeCloseTo(p.precision!, 12);

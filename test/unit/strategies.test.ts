@@ -2,8 +2,19 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { uniform01 } from '../../scoring/hash.js';
 import {
-  STRATEGY_NAMES, bald, entropy, klDisagreement, leastConfidence, margin, ratio,
-  requiredFields, scoreRange, scoreRecord, taskStrategies, variationRatio, voteEntropy,
+  STRATEGY_NAMES,
+  bald,
+  entropy,
+  klDisagreement,
+  leastConfidence,
+  margin,
+  ratio,
+  requiredFields,
+  scoreRange,
+  scoreRecord,
+  taskStrategies,
+  variationRatio,
+  voteEntropy,
 } from '../../scoring/strategies.js';
 import type { PredictionRecord, StrategyName, TaskType } from '../../scoring/types.js';
 
@@ -78,12 +89,18 @@ describe('span strategies by hand', () => {
     expect(score('span-mean', { spans: [] })).toBe(0);
   });
   it('no spans, token marginals [[0.9, 0.1], [0.6, 0.4]]: span-min = 1 − min(0.9, 0.6) = 0.4, span-mean = 1 − 0.75 = 0.25', () => {
-    const token_probs = [[0.9, 0.1], [0.6, 0.4]];
+    const token_probs = [
+      [0.9, 0.1],
+      [0.6, 0.4],
+    ];
     expect(score('span-min', { spans: [], token_probs })).toBeCloseTo(0.4, 14);
     expect(score('span-mean', { spans: [], token_probs })).toBeCloseTo(0.25, 14);
   });
   it('token-entropy of [[1, 0], [0.5, 0.5]]: per token (0, ln 2) → max ln 2 = 0.693147, mean 0.346574; no tokens: 0', () => {
-    const token_probs = [[1, 0], [0.5, 0.5]];
+    const token_probs = [
+      [1, 0],
+      [0.5, 0.5],
+    ];
     expect(score('token-entropy', { token_probs })).toBeCloseTo(Math.LN2, 14);
     expect(score('token-entropy', { token_probs }, [], 'max')).toBeCloseTo(Math.LN2, 14);
     expect(score('token-entropy', { token_probs }, [], 'mean')).toBeCloseTo(Math.LN2 / 2, 14);
@@ -108,13 +125,32 @@ describe('detection strategies by hand', () => {
 });
 
 describe('committee and MC strategies by hand', () => {
-  const committee = [[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]];
+  const committee = [
+    [0.8, 0.2],
+    [0.3, 0.7],
+    [0.6, 0.4],
+  ];
   it('vote-entropy: votes (2, 1) → −(2/3 ln 2/3 + 1/3 ln 1/3) = 0.270310 + 0.366204 = 0.636514', () => {
     expect(score('vote-entropy', { committee }, ['a', 'b'])).toBeCloseTo(0.6365141683, 9);
   });
   it('vote-entropy ties split the vote: [[0.5, 0.5], [1, 0]] → votes (1.5, 0.5) → −(0.75 ln 0.75 + 0.25 ln 0.25) = 0.562335', () => {
-    expect(voteEntropy([[0.5, 0.5], [1, 0]])).toBeCloseTo(0.5623351446, 9);
-    expect(voteEntropy([[0.5, 0.5], [0, 1]])).toBe(voteEntropy([[0.5, 0.5], [1, 0]]));
+    expect(
+      voteEntropy([
+        [0.5, 0.5],
+        [1, 0],
+      ]),
+    ).toBeCloseTo(0.5623351446, 9);
+    expect(
+      voteEntropy([
+        [0.5, 0.5],
+        [0, 1],
+      ]),
+    ).toBe(
+      voteEntropy([
+        [0.5, 0.5],
+        [1, 0],
+      ]),
+    );
   });
   it('kl-disagreement: consensus (1.7/3, 1.3/3); KLs 0.121234, 0.144904, 0.002278 → mean 0.089472', () => {
     // KL1 = 0.8 ln(0.8/0.566667) + 0.2 ln(0.2/0.433333) = 0.275872 − 0.154638
@@ -123,11 +159,39 @@ describe('committee and MC strategies by hand', () => {
     expect(score('kl-disagreement', { committee }, ['a', 'b'])).toBeCloseTo(0.0894723009, 9);
   });
   it('bald: samples (0.9, 0.1), (0.1, 0.9) → H(0.5, 0.5) − mean(H(0.9, 0.1)) = 0.693147 − 0.325083 = 0.368064', () => {
-    expect(score('bald', { samples: [[0.9, 0.1], [0.1, 0.9]] }, ['a', 'b'])).toBeCloseTo(0.3680642072, 9);
+    expect(
+      score(
+        'bald',
+        {
+          samples: [
+            [0.9, 0.1],
+            [0.1, 0.9],
+          ],
+        },
+        ['a', 'b'],
+      ),
+    ).toBeCloseTo(0.3680642072, 9);
   });
   it('variation-ratio: argmax votes (2, 1) of 3 → 1 − 2/3; (1, 1) of 2 → 0.5', () => {
-    expect(score('variation-ratio', { samples: [[0.6, 0.4], [0.7, 0.3], [0.2, 0.8]] }, ['a', 'b'])).toBeCloseTo(1 / 3, 14);
-    expect(variationRatio([[0.9, 0.1], [0.1, 0.9]])).toBe(0.5);
+    expect(
+      score(
+        'variation-ratio',
+        {
+          samples: [
+            [0.6, 0.4],
+            [0.7, 0.3],
+            [0.2, 0.8],
+          ],
+        },
+        ['a', 'b'],
+      ),
+    ).toBeCloseTo(1 / 3, 14);
+    expect(
+      variationRatio([
+        [0.9, 0.1],
+        [0.1, 0.9],
+      ]),
+    ).toBe(0.5);
   });
   it('a single member / sample: no disagreement', () => {
     expect(voteEntropy([[0.3, 0.7]])).toBe(0);
@@ -212,7 +276,8 @@ const distribution = fc.integer({ min: 1, max: 8 }).chain((k) => fc.array(prob, 
 
 /** A permutation of 0 … n−1. */
 function permutation(n: number) {
-  return fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: n, maxLength: n })
+  return fc
+    .array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: n, maxLength: n })
     .map((keys) => keys.map((_, i) => i).sort((x, y) => keys[x] - keys[y] || x - y));
 }
 
@@ -224,94 +289,124 @@ function toProbs(p: number[], order: number[]): Record<string, number> {
 
 describe('properties', () => {
   it('permuting the keys of probs never changes a score, bit for bit', () => {
-    fc.assert(fc.property(
-      distribution.chain((p) => fc.tuple(fc.constant(p), permutation(p.length))),
-      ([p, perm]) => {
-        const labels = LABELS.slice(0, p.length);
-        const identity = p.map((_, i) => i);
-        for (const name of [...SINGLE, ...MULTI]) {
-          expect(score(name, { probs: toProbs(p, perm) }, labels)).toBe(score(name, { probs: toProbs(p, identity) }, labels));
-        }
-      },
-    ));
+    fc.assert(
+      fc.property(
+        distribution.chain((p) => fc.tuple(fc.constant(p), permutation(p.length))),
+        ([p, perm]) => {
+          const labels = LABELS.slice(0, p.length);
+          const identity = p.map((_, i) => i);
+          for (const name of [...SINGLE, ...MULTI]) {
+            expect(score(name, { probs: toProbs(p, perm) }, labels)).toBe(score(name, { probs: toProbs(p, identity) }, labels));
+          }
+        },
+      ),
+    );
   });
 
   it('permuting the label order: max-type scores identical, sum-type equal within rounding', () => {
-    fc.assert(fc.property(
-      distribution.chain((p) => fc.tuple(fc.constant(p), permutation(p.length))),
-      ([p, perm]) => {
-        const labels = LABELS.slice(0, p.length);
-        const shuffled = perm.map((i) => labels[i]);
-        const probs = toProbs(p, p.map((_, i) => i));
-        for (const name of [...SINGLE, ...MULTI]) {
-          const a = score(name, { probs }, labels);
-          const b = score(name, { probs }, shuffled);
-          if (MAX_TYPE.has(name)) expect(b).toBe(a);
-          else expect(Math.abs(a - b)).toBeLessThanOrEqual(EPS);
-        }
-        const members = [p, [...p].reverse()];
-        const permuted = members.map((m) => perm.map((i) => m[i]));
-        for (const f of [voteEntropy, klDisagreement, bald, variationRatio]) {
-          expect(Math.abs(f(members) - f(permuted))).toBeLessThanOrEqual(EPS);
-        }
-      },
-    ));
+    fc.assert(
+      fc.property(
+        distribution.chain((p) => fc.tuple(fc.constant(p), permutation(p.length))),
+        ([p, perm]) => {
+          const labels = LABELS.slice(0, p.length);
+          const shuffled = perm.map((i) => labels[i]);
+          const probs = toProbs(
+            p,
+            p.map((_, i) => i),
+          );
+          for (const name of [...SINGLE, ...MULTI]) {
+            const a = score(name, { probs }, labels);
+            const b = score(name, { probs }, shuffled);
+            if (MAX_TYPE.has(name)) expect(b).toBe(a);
+            else expect(Math.abs(a - b)).toBeLessThanOrEqual(EPS);
+          }
+          const members = [p, [...p].reverse()];
+          const permuted = members.map((m) => perm.map((i) => m[i]));
+          for (const f of [voteEntropy, klDisagreement, bald, variationRatio]) {
+            expect(Math.abs(f(members) - f(permuted))).toBeLessThanOrEqual(EPS);
+          }
+        },
+      ),
+    );
   });
 
   it('single-label and committee/MC scores stay within scoreRange(name, k)', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 8 }).chain((k) => fc.array(
-        fc.array(prob, { minLength: k, maxLength: k }).map(normalise), { minLength: 1, maxLength: 6 },
-      )),
-      (vs) => {
-        const k = vs[0].length;
-        const labels = LABELS.slice(0, k);
-        const inRange = (name: StrategyName, s: number) => {
-          const [lo, hi] = scoreRange(name, k);
-          expect(s).toBeGreaterThanOrEqual(lo - EPS);
-          expect(s).toBeLessThanOrEqual(hi + EPS);
-        };
-        for (const name of SINGLE) inRange(name, score(name, { probs: toProbs(vs[0], vs[0].map((_, i) => i)) }, labels));
-        for (const name of ['vote-entropy', 'kl-disagreement'] as const) inRange(name, score(name, { committee: vs }, labels));
-        for (const name of ['bald', 'variation-ratio'] as const) inRange(name, score(name, { samples: vs }, labels));
-        inRange('token-entropy', score('token-entropy', { token_probs: vs }));
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }).chain((k) => fc.array(fc.array(prob, { minLength: k, maxLength: k }).map(normalise), { minLength: 1, maxLength: 6 })),
+        (vs) => {
+          const k = vs[0].length;
+          const labels = LABELS.slice(0, k);
+          const inRange = (name: StrategyName, s: number) => {
+            const [lo, hi] = scoreRange(name, k);
+            expect(s).toBeGreaterThanOrEqual(lo - EPS);
+            expect(s).toBeLessThanOrEqual(hi + EPS);
+          };
+          for (const name of SINGLE)
+            inRange(
+              name,
+              score(
+                name,
+                {
+                  probs: toProbs(
+                    vs[0],
+                    vs[0].map((_, i) => i),
+                  ),
+                },
+                labels,
+              ),
+            );
+          for (const name of ['vote-entropy', 'kl-disagreement'] as const) inRange(name, score(name, { committee: vs }, labels));
+          for (const name of ['bald', 'variation-ratio'] as const) inRange(name, score(name, { samples: vs }, labels));
+          inRange('token-entropy', score('token-entropy', { token_probs: vs }));
+        },
+      ),
+    );
   });
 
   it('multi-label, span and box scores stay within range', () => {
-    fc.assert(fc.property(fc.array(prob, { minLength: 0, maxLength: 8 }), (q) => {
-      const labels = LABELS.slice(0, q.length);
-      if (q.length > 0) {
-        for (const name of MULTI) {
-          const [lo, hi] = scoreRange(name, q.length);
-          const s = score(name, { probs: toProbs(q, q.map((_, i) => i)) }, labels);
-          expect(s).toBeGreaterThanOrEqual(lo - EPS);
-          expect(s).toBeLessThanOrEqual(hi + EPS);
+    fc.assert(
+      fc.property(fc.array(prob, { minLength: 0, maxLength: 8 }), (q) => {
+        const labels = LABELS.slice(0, q.length);
+        if (q.length > 0) {
+          for (const name of MULTI) {
+            const [lo, hi] = scoreRange(name, q.length);
+            const s = score(
+              name,
+              {
+                probs: toProbs(
+                  q,
+                  q.map((_, i) => i),
+                ),
+              },
+              labels,
+            );
+            expect(s).toBeGreaterThanOrEqual(lo - EPS);
+            expect(s).toBeLessThanOrEqual(hi + EPS);
+          }
         }
-      }
-      const spans = q.map((s, i) => ({ start: i, end: i + 1, label: 'X', score: s }));
-      const boxes = q.map((s) => ({ x: 0, y: 0, w: 1, h: 1, label: 'X', score: s }));
-      for (const name of ['span-min', 'span-mean'] as const) {
-        const s = score(name, { spans });
-        expect(s).toBeGreaterThanOrEqual(0);
-        expect(s).toBeLessThanOrEqual(1);
-      }
-      for (const name of ['box-min', 'box-mean'] as const) {
-        const s = score(name, { boxes });
-        expect(s).toBeGreaterThanOrEqual(0);
-        expect(s).toBeLessThanOrEqual(1);
-      }
-      const bcw = score('box-count-weighted', { boxes });
-      expect(bcw).toBeGreaterThanOrEqual(0);
-      expect(bcw).toBeLessThanOrEqual(Math.log(1 + q.length) + EPS);
-    }));
+        const spans = q.map((s, i) => ({ start: i, end: i + 1, label: 'X', score: s }));
+        const boxes = q.map((s) => ({ x: 0, y: 0, w: 1, h: 1, label: 'X', score: s }));
+        for (const name of ['span-min', 'span-mean'] as const) {
+          const s = score(name, { spans });
+          expect(s).toBeGreaterThanOrEqual(0);
+          expect(s).toBeLessThanOrEqual(1);
+        }
+        for (const name of ['box-min', 'box-mean'] as const) {
+          const s = score(name, { boxes });
+          expect(s).toBeGreaterThanOrEqual(0);
+          expect(s).toBeLessThanOrEqual(1);
+        }
+        const bcw = score('box-count-weighted', { boxes });
+        expect(bcw).toBeGreaterThanOrEqual(0);
+        expect(bcw).toBeLessThanOrEqual(Math.log(1 + q.length) + EPS);
+      }),
+    );
   });
 
   it('two classes: entropy, least-confidence, margin and ratio grow as p → 0.5', () => {
-    fc.assert(fc.property(
-      fc.double({ min: 0, max: 0.5, noNaN: true }), fc.double({ min: 0, max: 0.5, noNaN: true }),
-      (x, y) => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 0.5, noNaN: true }), fc.double({ min: 0, max: 0.5, noNaN: true }), (x, y) => {
         const [a, b] = x <= y ? [x, y] : [y, x];
         for (const name of SINGLE) {
           const fa = score(name, { probs: { a, b: 1 - a } }, ['a', 'b']);
@@ -323,43 +418,48 @@ describe('properties', () => {
           expect(score(name, { probs: { a } }, ['a'])).toBeLessThanOrEqual(score(name, { probs: { a: b } }, ['a']) + 1e-15);
           expect(score(name, { probs: { a: 1 - a } }, ['a'])).toBeLessThanOrEqual(score(name, { probs: { a: 1 - b } }, ['a']) + 1e-15);
         }
-      },
-    ));
+      }),
+    );
   });
 
   it('bald ≥ 0 and kl-disagreement ≥ 0; both exactly 0 when members agree; and they agree (both are the Jensen–Shannon divergence)', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 6 }).chain((k) => fc.array(
-        fc.array(prob, { minLength: k, maxLength: k }).map(normalise), { minLength: 1, maxLength: 6 },
-      )),
-      fc.integer({ min: 1, max: 5 }),
-      (vs, copies) => {
-        expect(bald(vs)).toBeGreaterThanOrEqual(0);
-        expect(klDisagreement(vs)).toBeGreaterThanOrEqual(0);
-        expect(Math.abs(bald(vs) - klDisagreement(vs))).toBeLessThanOrEqual(1e-9);
-        const same = Array.from({ length: copies }, () => vs[0].slice());
-        expect(bald(same)).toBe(0);
-        expect(klDisagreement(same)).toBe(0);
-        // Hard-vote scores see agreement only when the shared argmax is unique:
-        // a tied member splits its vote (documented), so [0.5, 0.5] × n is a coin flip.
-        const top = Math.max(...vs[0]);
-        if (vs[0].filter((x) => x === top).length === 1) {
-          expect(voteEntropy(same)).toBe(0);
-          expect(variationRatio(same)).toBe(0);
-        }
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }).chain((k) => fc.array(fc.array(prob, { minLength: k, maxLength: k }).map(normalise), { minLength: 1, maxLength: 6 })),
+        fc.integer({ min: 1, max: 5 }),
+        (vs, copies) => {
+          expect(bald(vs)).toBeGreaterThanOrEqual(0);
+          expect(klDisagreement(vs)).toBeGreaterThanOrEqual(0);
+          expect(Math.abs(bald(vs) - klDisagreement(vs))).toBeLessThanOrEqual(1e-9);
+          const same = Array.from({ length: copies }, () => vs[0].slice());
+          expect(bald(same)).toBe(0);
+          expect(klDisagreement(same)).toBe(0);
+          // Hard-vote scores see agreement only when the shared argmax is unique:
+          // a tied member splits its vote (documented), so [0.5, 0.5] × n is a coin flip.
+          const top = Math.max(...vs[0]);
+          if (vs[0].filter((x) => x === top).length === 1) {
+            expect(voteEntropy(same)).toBe(0);
+            expect(variationRatio(same)).toBe(0);
+          }
+        },
+      ),
+    );
   });
 
   it('scoreRecord never throws on arbitrary JSON-ish records', () => {
-    fc.assert(fc.property(
-      fc.constantFrom(...STRATEGY_NAMES),
-      fc.record({ probs: fc.anything(), spans: fc.anything(), token_probs: fc.anything(), boxes: fc.anything(), committee: fc.anything(), samples: fc.anything() }, { requiredKeys: [] }),
-      (name, rec) => {
-        const r = scoreRecord({ id: 'x', ...(rec as object) } as PredictionRecord, ['a', 'b'], { name, seed });
-        if (r.ok) expect(Number.isFinite(r.score)).toBe(true);
-        else expect(typeof r.reason).toBe('string');
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...STRATEGY_NAMES),
+        fc.record(
+          { probs: fc.anything(), spans: fc.anything(), token_probs: fc.anything(), boxes: fc.anything(), committee: fc.anything(), samples: fc.anything() },
+          { requiredKeys: [] },
+        ),
+        (name, rec) => {
+          const r = scoreRecord({ id: 'x', ...(rec as object) } as PredictionRecord, ['a', 'b'], { name, seed });
+          if (r.ok) expect(Number.isFinite(r.score)).toBe(true);
+          else expect(typeof r.reason).toBe('string');
+        },
+      ),
+    );
   });
 });

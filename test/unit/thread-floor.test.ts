@@ -7,16 +7,18 @@ describe('thread floors', () => {
   const kept = fc.record({ id: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g'), score: fc.double({ noNaN: true, min: -5, max: 5 }) });
 
   it('is the k-th best of the best score per id a run has kept on this thread, and nothing before k ids', () => {
-    fc.assert(fc.property(fc.array(fc.array(kept, { maxLength: 30 }), { maxLength: 8 }), fc.integer({ min: 1, max: 8 }), (tasks, k) => {
-      const f = new ThreadFloors();
-      const best = new Map<string, number>();
-      for (const entries of tasks) {
-        f.note('r', k, entries);
-        for (const e of entries) best.set(e.id, Math.max(best.get(e.id) ?? -Infinity, e.score));
-        const sorted = [...best.values()].sort((a, b) => b - a);
-        expect(f.floor('r', k)).toBe(sorted.length >= k ? sorted[k - 1] : -Infinity);
-      }
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.array(kept, { maxLength: 30 }), { maxLength: 8 }), fc.integer({ min: 1, max: 8 }), (tasks, k) => {
+        const f = new ThreadFloors();
+        const best = new Map<string, number>();
+        for (const entries of tasks) {
+          f.note('r', k, entries);
+          for (const e of entries) best.set(e.id, Math.max(best.get(e.id) ?? -Infinity, e.score));
+          const sorted = [...best.values()].sort((a, b) => b - a);
+          expect(f.floor('r', k)).toBe(sorted.length >= k ? sorted[k - 1] : -Infinity);
+        }
+      }),
+    );
   });
 
   it('counts one id kept by two tasks once: two copies of a record never raise the floor', () => {

@@ -39,7 +39,9 @@ export interface AppOptions {
 
 export function defaultStatsPath(config: Config): string {
   const root = config.storage.root;
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(root) && !root.startsWith('file://') ? path.resolve('stats.duckdb') : path.join(root.replace(/^file:\/\//, ''), 'stats.duckdb');
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(root) && !root.startsWith('file://')
+    ? path.resolve('stats.duckdb')
+    : path.join(root.replace(/^file:\/\//, ''), 'stats.duckdb');
 }
 
 export function openApp(config: Config, options: AppOptions): AppContext {
@@ -52,12 +54,19 @@ export function openApp(config: Config, options: AppOptions): AppContext {
     config,
     store,
     logger: options.logger,
-    pool: () => (pool ??= new ScoringPool({ threads: config.worker.threads, ...(config.worker.taskTimeoutMs > 0 ? { taskTimeoutMs: config.worker.taskTimeoutMs } : {}) })),
+    pool: () =>
+      (pool ??= new ScoringPool({
+        threads: config.worker.threads,
+        ...(config.worker.taskTimeoutMs > 0 ? { taskTimeoutMs: config.worker.taskTimeoutMs } : {}),
+      })),
     sink: () => (sink ??= openStatsSink(config.stats, { defaultPath: defaultStatsPath(config) })),
     project(name?: string): ProjectConfig {
       if (name === undefined) {
         if (config.projects.length === 1) return config.projects[0];
-        throw new ReviewloopError('CONFIG_INVALID', `several projects are configured (${config.projects.map((p) => p.name).join(', ')}): choose one with --project`);
+        throw new ReviewloopError(
+          'CONFIG_INVALID',
+          `several projects are configured (${config.projects.map((p) => p.name).join(', ')}): choose one with --project`,
+        );
       }
       const p = config.projects.find((x) => x.name === name);
       if (!p) throw new ReviewloopError('CONFIG_INVALID', `no project "${name}" in config (projects: ${config.projects.map((x) => x.name).join(', ')})`);
@@ -68,7 +77,8 @@ export function openApp(config: Config, options: AppOptions): AppContext {
     media: mediaHeadReader({
       store,
       localFiles: store.localPath !== undefined,
-      bucketStore: (bucket) => openStore({ ...config.storage, root: `gs://${bucket}` }, { gcs: { onRetry: options.onStoreRetry ? () => options.onStoreRetry!() : undefined } }),
+      bucketStore: (bucket) =>
+        openStore({ ...config.storage, root: `gs://${bucket}` }, { gcs: { onRetry: options.onStoreRetry ? () => options.onStoreRetry!() : undefined } }),
     }),
     close(): Promise<void> {
       closing ??= (async () => {

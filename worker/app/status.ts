@@ -38,16 +38,34 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     for await (const o of store.list('annotations/')) if (isExportObject(o.name) && !consumed.has(exportKey(o))) pending.push(o.name);
     const head = snaps.length > 0 ? snaps[snaps.length - 1] : null;
     const latest = await readLatest(store);
-    const q = async (sql: string) => (sink ? (await sink.query(sql, { project: project.name }).catch(() => []))[0] ?? null : null);
+    const q = async (sql: string) => (sink ? ((await sink.query(sql, { project: project.name }).catch(() => []))[0] ?? null) : null);
     const s: ProjectStatus = {
       project: project.name,
-      rounds: rounds.map((m) => ({ round: m.round, queued: m.counts.queued, audit: m.counts.audit, scored: m.counts.scored, rejected: m.counts.rejected, quarantinedObjects: m.counts.quarantinedObjects ?? 0 })),
-      quarantined: rounds.flatMap((m) => (m.quarantined ?? []).map((q) => ({ round: m.round, object: store.uri(q.name), generation: q.generation, code: q.code, line: q.line, reason: q.reason }))),
+      rounds: rounds.map((m) => ({
+        round: m.round,
+        queued: m.counts.queued,
+        audit: m.counts.audit,
+        scored: m.counts.scored,
+        rejected: m.counts.rejected,
+        quarantinedObjects: m.counts.quarantinedObjects ?? 0,
+      })),
+      quarantined: rounds.flatMap((m) =>
+        (m.quarantined ?? []).map((q) => ({
+          round: m.round,
+          object: store.uri(q.name),
+          generation: q.generation,
+          code: q.code,
+          line: q.line,
+          reason: q.reason,
+        })),
+      ),
       pendingExports: pending,
       quarantinedExports: quarantined,
       latestSnapshot: head ? { version: head.version, items: head.counts.items, labelled: head.counts.labelled } : null,
       latestPointer: latest?.pointer.version ?? null,
-      lastDrift: await q("SELECT round_id, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE project = @project AND baseline = 'previous' ORDER BY event_time DESC, round_id DESC LIMIT 1"),
+      lastDrift: await q(
+        "SELECT round_id, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE project = @project AND baseline = 'previous' ORDER BY event_time DESC, round_id DESC LIMIT 1",
+      ),
       quality: sink ? await loadHeadline(sink, project.name).catch(() => null) : null,
       conflicts: null,
     };
@@ -66,10 +84,13 @@ export async function statusReport(app: AppContext, only?: string): Promise<{ pr
     text += `  snapshot: ${head ? `v${head.version} (${head.counts.items} items, ${head.counts.labelled} labelled)` : 'none'}${latest && head && latest.pointer.version !== head.version ? ` — LATEST points at v${latest.pointer.version}` : ''}\n`;
     if (s.quality && s.quality.snapshot_version !== null) {
       text += `  quality (audit estimates, 95% intervals, snapshot v${s.quality.snapshot_version}):\n`;
-      text += formatHeadline(s.quality, '    ').map((l) => `${l}\n`).join('');
+      text += formatHeadline(s.quality, '    ')
+        .map((l) => `${l}\n`)
+        .join('');
     }
     if (s.conflicts) text += `  conflicts: ${s.conflicts} item(s) without a label (answers disagree; see the merge log)\n`;
-    if (s.lastDrift) text += `  drift (${String(s.lastDrift.round_id)} vs previous): PSI ${fmt(s.lastDrift.psi_confidence)} (${s.lastDrift.psi_band === null ? '–' : String(s.lastDrift.psi_band)}, noise floor ${fmt(s.lastDrift.psi_noise_p95)}), JS ${fmt(s.lastDrift.js_labels)}\n`;
+    if (s.lastDrift)
+      text += `  drift (${String(s.lastDrift.round_id)} vs previous): PSI ${fmt(s.lastDrift.psi_confidence)} (${s.lastDrift.psi_band === null ? '–' : String(s.lastDrift.psi_band)}, noise floor ${fmt(s.lastDrift.psi_noise_p95)}), JS ${fmt(s.lastDrift.js_labels)}\n`;
   }
   return { projects: out, text };
 }

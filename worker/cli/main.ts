@@ -20,7 +20,9 @@ export type MainOptions = Pick<CommandEnv, 'wrapDaemonPool'>;
 export function buildProgram(io: CliIO = defaultIO, modules: RegisterCommands[] = [], earlyPool?: Promise<ScoringPool>, options: MainOptions = {}): Command {
   const logger = createLogger();
   const program = new Command('reviewloop')
-    .description('Active-learning review loop: predictions in GCS → ranked Prodigy queues → corrected labels → versioned training snapshots, with drift and quality stats.')
+    .description(
+      'Active-learning review loop: predictions in GCS → ranked Prodigy queues → corrected labels → versioned training snapshots, with drift and quality stats.',
+    )
     .version('0.1.0')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
@@ -57,8 +59,8 @@ function failureExit(err: unknown, io: CliIO): number {
     return EXIT.USAGE;
   }
   // A file-system failure no store mapped (a stats file, a temp folder) is still the operator's to fix, not a bug.
-  const typed = isReviewloopError(err) ? err : fsError(err, String((err as { path?: unknown }).path ?? 'a local file')) ?? err;
-  const message = isReviewloopError(typed) ? `${typed.code}: ${typed.message}` : (typed as Error)?.stack ?? String(typed);
+  const typed = isReviewloopError(err) ? err : (fsError(err, String((err as { path?: unknown }).path ?? 'a local file')) ?? err);
+  const message = isReviewloopError(typed) ? `${typed.code}: ${typed.message}` : ((typed as Error)?.stack ?? String(typed));
   io.err(`reviewloop: ${redactString(message)}\n`);
   return exitCodeFor(typed);
 }

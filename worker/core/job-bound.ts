@@ -38,8 +38,16 @@ type Race = 'settled' | 'timeout';
 
 function within(p: Promise<unknown>, ms: number): Promise<Race> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<Race>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); });
-  return Promise.race([p.then(() => 'settled' as const, () => 'settled' as const), t]).finally(() => clearTimeout(timer));
+  const t = new Promise<Race>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  return Promise.race([
+    p.then(
+      () => 'settled' as const,
+      () => 'settled' as const,
+    ),
+    t,
+  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -55,14 +63,19 @@ export async function runBounded(start: (signal: AbortSignal) => Promise<void>, 
   job.catch(() => undefined);
   // An outside abort the job ignores until the bound ends here too: nothing else would end it.
   if ((await within(job, o.boundMs)) === 'settled') return job;
-  const fail = (unwound: 'aborted' | 'recycled' | 'abandoned', cause?: unknown) => new ReviewloopError(
-    'JOB_TIMEOUT',
-    `${o.what} did not finish within worker.jobTimeoutMs (${o.boundMs} ms) and was aborted${unwound === 'abandoned' ? '; it ignores the abort and is left behind' : ''}`,
-    { details: { boundMs: o.boundMs, unwound }, cause },
-  );
-  const outcome = (unwound: 'aborted' | 'recycled') => job.then(() => undefined, (err: unknown) => {
-    throw fail(unwound, err);
-  });
+  const fail = (unwound: 'aborted' | 'recycled' | 'abandoned', cause?: unknown) =>
+    new ReviewloopError(
+      'JOB_TIMEOUT',
+      `${o.what} did not finish within worker.jobTimeoutMs (${o.boundMs} ms) and was aborted${unwound === 'abandoned' ? '; it ignores the abort and is left behind' : ''}`,
+      { details: { boundMs: o.boundMs, unwound }, cause },
+    );
+  const outcome = (unwound: 'aborted' | 'recycled') =>
+    job.then(
+      () => undefined,
+      (err: unknown) => {
+        throw fail(unwound, err);
+      },
+    );
   timeout.abort(fail('aborted'));
   o.onStage?.('timed-out');
   if ((await within(job, o.settleMs)) === 'settled') return outcome('aborted');

@@ -33,7 +33,8 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
   if (env.REVIEWLOOP_STORAGE_API_ENDPOINT) obj.storage = { ...(obj.storage ?? {}), apiEndpoint: env.REVIEWLOOP_STORAGE_API_ENDPOINT };
   if (env.PORT !== undefined && env.PORT.trim() !== '') {
     const port = Number(env.PORT);
-    if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new ReviewloopError('CONFIG_INVALID', `PORT=${env.PORT} in the environment: expected a TCP port 1..65535 (it sets worker.httpPort)`);
+    if (!(Number.isInteger(port) && port >= 1 && port <= 65535))
+      throw new ReviewloopError('CONFIG_INVALID', `PORT=${env.PORT} in the environment: expected a TCP port 1..65535 (it sets worker.httpPort)`);
     obj.worker = { ...(obj.worker ?? {}), httpPort: port };
   }
   const config = parseConfig(obj, file);
@@ -44,8 +45,7 @@ export function resolveRelative(config: Config, baseDir: string): Config {
   const root = config.storage.root;
   const isLocal = !/^[a-z][a-z0-9+.-]*:\/\//i.test(root);
   const storage = { ...config.storage, root: isLocal ? path.resolve(baseDir, root) : root };
-  const stats = config.stats.sink === 'duckdb' && config.stats.path !== undefined
-    ? { ...config.stats, path: path.resolve(baseDir, config.stats.path) }
-    : config.stats;
+  const stats =
+    config.stats.sink === 'duckdb' && config.stats.path !== undefined ? { ...config.stats, path: path.resolve(baseDir, config.stats.path) } : config.stats;
   return { ...config, storage, stats };
 }

@@ -59,7 +59,9 @@ export function createLogger(options: LoggerOptions = {}, base: Record<string, u
     if (json) {
       stream.write(`${JSON.stringify({ severity, message: msg, time: new Date().toISOString(), ...safe })}\n`);
     } else {
-      const extra = Object.entries(safe).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+      const extra = Object.entries(safe)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
       stream.write(`${severity === 'INFO' ? '' : `${severity} `}${msg}${extra ? `  ${extra}` : ''}\n`);
     }
   };

@@ -13,7 +13,13 @@ import { compiledModulePath } from './module-path.js';
 /** Whether every row i < n spans offsets[from + i + 1] - offsets[from + i] in [min, max] (Arrow list and string offsets). */
 export type OffsetSpans = (offsets: Int32Array, from: number, n: number, min: number, max: number) => boolean;
 
-interface NativeModule { scan?: NativeScan; settle?: NativeSettle; keys?: NativeKeys; spans?: OffsetSpans; kernels?: () => string }
+interface NativeModule {
+  scan?: NativeScan;
+  settle?: NativeSettle;
+  keys?: NativeKeys;
+  spans?: OffsetSpans;
+  kernels?: () => string;
+}
 
 /**
  * Whether the native module is in use here and, when not, why. `avx2` and

@@ -47,7 +47,10 @@ export class Lease {
   private readonly now: () => number;
   private current: LeaseState | null = null;
 
-  constructor(private readonly store: ObjectStore, options: LeaseOptions) {
+  constructor(
+    private readonly store: ObjectStore,
+    options: LeaseOptions,
+  ) {
     if (!options.holder) throw new ReviewloopError('CONFIG_INVALID', 'lease holder must be a non-empty id');
     this.holder = options.holder;
     this.ttlMs = options.ttlMs ?? 120_000;
@@ -92,7 +95,11 @@ export class Lease {
     for (let attempt = 0; attempt < 3; attempt++) {
       const seen = await this.read();
       if (seen && seen.holder !== this.holder && Date.parse(seen.expiresAt) > this.now()) {
-        throw leaseHeld(`lease ${this.name} is held by ${seen.holder} until ${seen.expiresAt}`, { name: this.name, holder: seen.holder, expiresAt: seen.expiresAt });
+        throw leaseHeld(`lease ${this.name} is held by ${seen.holder} until ${seen.expiresAt}`, {
+          name: this.name,
+          holder: seen.holder,
+          expiresAt: seen.expiresAt,
+        });
       }
       try {
         return await this.put(seen?.generation ?? '0', randomBytes(8).toString('hex'), new Date(this.now()).toISOString());
@@ -159,7 +166,10 @@ export async function claimSlot(store: ObjectStore, job: string, slotId: string,
   }
   const name = `state/slots/${job}/${slotId}`;
   try {
-    await store.write(name, `${JSON.stringify({ holder, job, slotId, claimedAt: new Date(now()).toISOString() })}\n`, { ifGenerationMatch: '0', contentType: 'application/json' });
+    await store.write(name, `${JSON.stringify({ holder, job, slotId, claimedAt: new Date(now()).toISOString() })}\n`, {
+      ifGenerationMatch: '0',
+      contentType: 'application/json',
+    });
     return true;
   } catch (err) {
     if (!isReviewloopError(err, 'ALREADY_EXISTS')) throw err;

@@ -53,7 +53,9 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 function delay(ms: number): { promise: Promise<'timeout'>; cancel: () => void } {
   let timer: NodeJS.Timeout | undefined;
-  const promise = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms); });
+  const promise = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
@@ -69,7 +71,9 @@ export class Lifecycle {
 
   constructor(private readonly options: LifecycleOptions) {
     this.signals = options.signals ?? process;
-    this.done = new Promise<number>((resolve) => { this.resolveDone = resolve; });
+    this.done = new Promise<number>((resolve) => {
+      this.resolveDone = resolve;
+    });
   }
 
   /** Aborted when a step outlives the grace period; pass it to runRound/scoreSources. */
@@ -174,7 +178,7 @@ export class Lifecycle {
     }
     log.info(`stopped (exit ${code})`);
     if (this.options.exitFallbackMs !== undefined) {
-      const final = code === EXIT.OK ? callerCode ?? code : code;
+      const final = code === EXIT.OK ? (callerCode ?? code) : code;
       setTimeout(() => this.exit(final), this.options.exitFallbackMs).unref();
     }
     this.emit({ type: 'stopped', code });

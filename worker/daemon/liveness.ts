@@ -52,7 +52,11 @@ export class JobHistory {
   private pending: Promise<LastSuccess | null> | null = null;
   private readonly now: () => number;
 
-  constructor(private readonly store: ObjectStore, private readonly job: JobName, private readonly options: JobHistoryOptions = {}) {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly job: JobName,
+    private readonly options: JobHistoryOptions = {},
+  ) {
     this.now = options.now ?? Date.now;
   }
 
@@ -69,7 +73,9 @@ export class JobHistory {
   lastSuccess(): Promise<LastSuccess | null> {
     if (this.now() - this.readAt < (this.options.refreshMs ?? 1000)) return Promise.resolve(this.best);
     // A probe and a scrape at once share one listing.
-    this.pending ??= this.refresh().finally(() => { this.pending = null; });
+    this.pending ??= this.refresh().finally(() => {
+      this.pending = null;
+    });
     return this.pending;
   }
 
@@ -152,7 +158,9 @@ export async function jobProblems(input: LivenessInput): Promise<JobProblem[]> {
       const last = await input.lastSuccess(p.name, job);
       if (last !== null && last.atMs >= oldest) continue;
       out.push({
-        project: p.name, job, problem: 'stale',
+        project: p.name,
+        job,
+        problem: 'stale',
         lastSuccessAt: last ? new Date(last.atMs).toISOString() : null,
         ageSeconds: last ? Math.round((nowMs - last.atMs) / 1000) : null,
         staleSlots: config.worker.readyStaleSlots,
@@ -162,7 +170,15 @@ export async function jobProblems(input: LivenessInput): Promise<JobProblem[]> {
   }
   for (const r of input.running) {
     if (nowMs - r.startedAtMs <= boundMs) continue;
-    out.push({ project: r.project, job: r.job, problem: 'overrunning', slotId: r.slotId, runningSeconds: Math.round((nowMs - r.startedAtMs) / 1000), boundSeconds: boundMs / 1000, abandoned: r.abandoned });
+    out.push({
+      project: r.project,
+      job: r.job,
+      problem: 'overrunning',
+      slotId: r.slotId,
+      runningSeconds: Math.round((nowMs - r.startedAtMs) / 1000),
+      boundSeconds: boundMs / 1000,
+      abandoned: r.abandoned,
+    });
   }
   return out;
 }

@@ -18,7 +18,10 @@ export interface ReadinessCheck {
 
 /** A failed readiness check with structured details, reported under `details.<check>` in the body. */
 export class ReadinessFailure extends Error {
-  constructor(message: string, readonly details: unknown) {
+  constructor(
+    message: string,
+    readonly details: unknown,
+  ) {
     super(message);
     this.name = 'ReadinessFailure';
   }
@@ -53,7 +56,9 @@ export interface OpsServer {
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<void>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); });
+  const t = new Promise<void>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
@@ -64,15 +69,17 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   const readiness = async (): Promise<Readiness> => {
     if (cached && Date.now() - cached.at < cacheMs) return cached.body;
     const body: Readiness = { checks: { config: 'ok' }, details: {} };
-    await Promise.all(options.checks.map(async (c) => {
-      try {
-        await withTimeout(c.run(), timeoutMs);
-        body.checks[c.name] = 'ok';
-      } catch (err) {
-        body.checks[c.name] = `error: ${(err as Error).message}`;
-        if (err instanceof ReadinessFailure) body.details[c.name] = err.details;
-      }
-    }));
+    await Promise.all(
+      options.checks.map(async (c) => {
+        try {
+          await withTimeout(c.run(), timeoutMs);
+          body.checks[c.name] = 'ok';
+        } catch (err) {
+          body.checks[c.name] = `error: ${(err as Error).message}`;
+          if (err instanceof ReadinessFailure) body.details[c.name] = err.details;
+        }
+      }),
+    );
     cached = { at: Date.now(), body };
     return body;
   };
@@ -87,11 +94,14 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
     if (url === '/healthz') return send(200, 'text/plain', 'ok\n');
     if (url === '/readyz') {
       if (!options.accepting()) return send(503, 'application/json', `${JSON.stringify({ ready: false, reason: 'shutting down' })}\n`);
-      readiness().then(({ checks, details }) => {
-        const ready = Object.values(checks).every((v) => v === 'ok');
-        const body = Object.keys(details).length > 0 ? { ready, checks, details } : { ready, checks };
-        send(ready ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
-      }, (err: unknown) => send(500, 'text/plain', `${(err as Error).message}\n`));
+      readiness().then(
+        ({ checks, details }) => {
+          const ready = Object.values(checks).every((v) => v === 'ok');
+          const body = Object.keys(details).length > 0 ? { ready, checks, details } : { ready, checks };
+          send(ready ? 200 : 503, 'application/json', `${JSON.stringify(body)}\n`);
+        },
+        (err: unknown) => send(500, 'text/plain', `${(err as Error).message}\n`),
+      );
       return;
     }
     if (url === '/metrics') {
@@ -119,9 +129,10 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
   let closing: Promise<void> | null = null;
   return {
     port,
-    close: () => (closing ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    })),
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
   };
 }

@@ -56,21 +56,30 @@ export function createMetrics(sources: MetricSources): DaemonMetrics {
     return backlog.value;
   };
   new Gauge({
-    name: 'reviewloop_merge_pending_exports', help: 'Prodigy exports under annotations/ not yet merged into a snapshot', labelNames: ['project'], registers,
+    name: 'reviewloop_merge_pending_exports',
+    help: 'Prodigy exports under annotations/ not yet merged into a snapshot',
+    labelNames: ['project'],
+    registers,
     async collect() {
       this.reset();
       for (const [project, b] of await readBacklog()) this.set({ project }, b.pending);
     },
   });
   new Gauge({
-    name: 'reviewloop_merge_lag_seconds', help: 'Seconds since the oldest unmerged export was written (0 when none)', labelNames: ['project'], registers,
+    name: 'reviewloop_merge_lag_seconds',
+    help: 'Seconds since the oldest unmerged export was written (0 when none)',
+    labelNames: ['project'],
+    registers,
     async collect() {
       this.reset();
       for (const [project, b] of await readBacklog()) this.set({ project }, b.oldestMs === null ? 0 : Math.max(0, (now() - b.oldestMs) / 1000));
     },
   });
   new Gauge({
-    name: 'reviewloop_job_running_seconds', help: 'Seconds the job running here has run (no series while idle); above worker.jobTimeoutMs/1000 it is stuck', labelNames: ['project', 'job'], registers,
+    name: 'reviewloop_job_running_seconds',
+    help: 'Seconds the job running here has run (no series while idle); above worker.jobTimeoutMs/1000 it is stuck',
+    labelNames: ['project', 'job'],
+    registers,
     collect() {
       this.reset();
       const longest = new Map<string, number>();
@@ -85,7 +94,10 @@ export function createMetrics(sources: MetricSources): DaemonMetrics {
     },
   });
   new Gauge({
-    name: 'reviewloop_native_module', help: 'Native module in use (1) or not (0); reason: avx2 or scalar (in use, settler kernels), disabled (REVIEWLOOP_NATIVE=0), absent (not built), load-error', labelNames: ['reason'], registers,
+    name: 'reviewloop_native_module',
+    help: 'Native module in use (1) or not (0); reason: avx2 or scalar (in use, settler kernels), disabled (REVIEWLOOP_NATIVE=0), absent (not built), load-error',
+    labelNames: ['reason'],
+    registers,
     collect() {
       this.reset();
       const s = (sources.native ?? nativeStatus)();
@@ -93,27 +105,63 @@ export function createMetrics(sources: MetricSources): DaemonMetrics {
     },
   });
   new Gauge({
-    name: 'reviewloop_pool_utilization', help: 'Busy share of the scoring threads since the pool started (0..1)', registers,
+    name: 'reviewloop_pool_utilization',
+    help: 'Busy share of the scoring threads since the pool started (0..1)',
+    registers,
     collect() {
       this.set(sources.poolUtilization() ?? 0);
     },
   });
   return {
     registry,
-    runs: new Counter({ name: 'reviewloop_runs_total', help: 'Jobs run, by outcome (success, failed, aborted)', labelNames: ['project', 'job', 'outcome'], registers }),
-    failures: new Counter({ name: 'reviewloop_job_failures_total', help: 'Jobs that failed, by error code (JOB_TIMEOUT: past worker.jobTimeoutMs)', labelNames: ['project', 'job', 'code'], registers }),
-    skipped: new Counter({ name: 'reviewloop_skipped_total', help: 'Ticks that did not run: overlap (still running here), lease (another replica runs it), done (slot already ran), shutdown', labelNames: ['project', 'job', 'reason'], registers }),
-    takeovers: new Counter({ name: 'reviewloop_takeovers_total', help: 'Slots claimed by a replica that stopped before finishing, redone here', labelNames: ['project', 'job'], registers }),
-    itemsScored: new Counter({ name: 'reviewloop_items_scored_total', help: 'Prediction records scored by rounds run here', labelNames: ['project'], registers }),
+    runs: new Counter({
+      name: 'reviewloop_runs_total',
+      help: 'Jobs run, by outcome (success, failed, aborted)',
+      labelNames: ['project', 'job', 'outcome'],
+      registers,
+    }),
+    failures: new Counter({
+      name: 'reviewloop_job_failures_total',
+      help: 'Jobs that failed, by error code (JOB_TIMEOUT: past worker.jobTimeoutMs)',
+      labelNames: ['project', 'job', 'code'],
+      registers,
+    }),
+    skipped: new Counter({
+      name: 'reviewloop_skipped_total',
+      help: 'Ticks that did not run: overlap (still running here), lease (another replica runs it), done (slot already ran), shutdown',
+      labelNames: ['project', 'job', 'reason'],
+      registers,
+    }),
+    takeovers: new Counter({
+      name: 'reviewloop_takeovers_total',
+      help: 'Slots claimed by a replica that stopped before finishing, redone here',
+      labelNames: ['project', 'job'],
+      registers,
+    }),
+    itemsScored: new Counter({
+      name: 'reviewloop_items_scored_total',
+      help: 'Prediction records scored by rounds run here',
+      labelNames: ['project'],
+      registers,
+    }),
     queueItems: new Gauge({ name: 'reviewloop_queue_items', help: 'Tasks in the queue of the latest round run here', labelNames: ['project'], registers }),
     lastSuccess: new Gauge({
-      name: 'reviewloop_last_success_timestamp_seconds', help: 'Unix time the last successful slot of each scheduled job finished, by any replica (0: none on record)', labelNames: ['project', 'job'], registers,
+      name: 'reviewloop_last_success_timestamp_seconds',
+      help: 'Unix time the last successful slot of each scheduled job finished, by any replica (0: none on record)',
+      labelNames: ['project', 'job'],
+      registers,
       async collect() {
         this.reset();
         for (const s of (await sources.lastSuccess?.()) ?? []) this.set({ project: s.project, job: s.job }, s.atMs === null ? 0 : s.atMs / 1000);
       },
     }),
-    duration: new Histogram({ name: 'reviewloop_run_duration_seconds', help: 'Wall time of job runs', labelNames: ['project', 'job'], buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600], registers }),
+    duration: new Histogram({
+      name: 'reviewloop_run_duration_seconds',
+      help: 'Wall time of job runs',
+      labelNames: ['project', 'job'],
+      buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+      registers,
+    }),
     storeRetries: new Counter({ name: 'reviewloop_store_retries_total', help: 'Object-store requests retried after a transient error', registers }),
     configReloads: new Counter({ name: 'reviewloop_config_reloads_total', help: 'SIGHUP reloads, by result (ok, invalid)', labelNames: ['result'], registers }),
   };

@@ -34,12 +34,27 @@ export interface DaemonOptions {
 }
 
 /** The real jobs, and the pool once a round opened it (for /metrics). */
-function realJobs(app: AppContext, metrics: DaemonMetrics, wrapPool?: (pool: ScoringPool) => ScoringPool): { jobs: Record<JobName, JobFn>; pool: () => ScoringPool | null } {
+function realJobs(
+  app: AppContext,
+  metrics: DaemonMetrics,
+  wrapPool?: (pool: ScoringPool) => ScoringPool,
+): { jobs: Record<JobName, JobFn>; pool: () => ScoringPool | null } {
   let pool: ScoringPool | null = null;
   const getPool = () => (pool ??= wrapPool ? wrapPool(app.pool()) : app.pool());
   const jobs: Record<JobName, JobFn> = {
     round: async ({ project, store, slotId, signal, logger, config }) => {
-      const r = await runRound({ project, store, pool: getPool(), sink: await app.sink(), roundId: slotId, chunkBytes: config.worker.chunkBytes, logger, signal, media: app.media, mediaSigner: app.mediaSigner });
+      const r = await runRound({
+        project,
+        store,
+        pool: getPool(),
+        sink: await app.sink(),
+        roundId: slotId,
+        chunkBytes: config.worker.chunkBytes,
+        logger,
+        signal,
+        media: app.media,
+        mediaSigner: app.mediaSigner,
+      });
       if (r.status === 'created') metrics.itemsScored.inc({ project: project.name }, r.manifest.counts.scored);
       metrics.queueItems.set({ project: project.name }, r.manifest.counts.queued);
     },
@@ -62,7 +77,12 @@ function keepRestartOnly(current: Config, next: Config, logger: Logger): Config 
   if (current.worker.threads !== next.worker.threads) changed.push('worker.threads');
   if (current.worker.httpPort !== next.worker.httpPort) changed.push('worker.httpPort');
   if (changed.length > 0) logger.warn(`config reload: ${changed.join(', ')} changed; these take effect on restart, running values kept`);
-  return { ...next, storage: current.storage, stats: current.stats, worker: { ...next.worker, threads: current.worker.threads, httpPort: current.worker.httpPort } };
+  return {
+    ...next,
+    storage: current.storage,
+    stats: current.stats,
+    worker: { ...next.worker, threads: current.worker.threads, httpPort: current.worker.httpPort },
+  };
 }
 
 async function storeReachable(app: AppContext, config: Config): Promise<void> {
@@ -129,7 +149,10 @@ interface Daemon {
 function daemonMetrics(d: Daemon): DaemonMetrics {
   const trackers = new Map<string, MergeBacklogTracker>();
   return createMetrics({
-    lastSuccess: async () => Promise.all(scheduledJobs(d.config).map(async (s) => ({ project: s.project, job: s.job, atMs: (await d.history.lastSuccess(s.project, s.job))?.atMs ?? null }))),
+    lastSuccess: async () =>
+      Promise.all(
+        scheduledJobs(d.config).map(async (s) => ({ project: s.project, job: s.job, atMs: (await d.history.lastSuccess(s.project, s.job))?.atMs ?? null })),
+      ),
     running: () => d.runner.running(),
     poolUtilization: () => d.real?.pool()?.utilization() ?? null,
     mergeBacklog: async () => {
@@ -184,10 +207,18 @@ function daemonLifecycle(d: Daemon, app: AppContext): Lifecycle {
 
 function daemonRunner(d: Daemon, app: AppContext, jobs: Record<JobName, JobFn>): JobRunner {
   return new JobRunner({
-    app, config: () => d.config, holder: d.holder, jobs, logger: d.logger, metrics: d.metrics,
-    shutdown: d.lifecycle.signal, stopping: () => d.lifecycle.shuttingDown,
+    app,
+    config: () => d.config,
+    holder: d.holder,
+    jobs,
+    logger: d.logger,
+    metrics: d.metrics,
+    shutdown: d.lifecycle.signal,
+    stopping: () => d.lifecycle.shuttingDown,
     // A job deaf to its abort at the bound is waiting on a scoring thread: fresh threads free it and the next job.
-    onStuck: async () => { await d.real?.pool()?.recycle(); },
+    onStuck: async () => {
+      await d.real?.pool()?.recycle();
+    },
     onEvent: (e) => {
       if (e.type === 'finished' && e.outcome === 'success') d.history.of(e.project, e.job)?.note({ slotId: e.slotId, atMs: e.atMs });
     },
@@ -202,8 +233,15 @@ async function serveOps(d: Daemon, app: AppContext): Promise<OpsServer> {
     logger: d.logger,
     checks: [
       { name: 'store', run: () => storeReachable(app, d.config) },
-      { name: 'stats', run: async () => { if (d.config.stats.sink !== 'none') await (await app.sink()).query('SELECT 1'); } },
-      jobsCheck(() => jobProblems({ config: d.config, nowMs: Date.now(), sinceMs: d.sinceMs, lastSuccess: d.history.lastSuccess, running: d.runner.running() })),
+      {
+        name: 'stats',
+        run: async () => {
+          if (d.config.stats.sink !== 'none') await (await app.sink()).query('SELECT 1');
+        },
+      },
+      jobsCheck(() =>
+        jobProblems({ config: d.config, nowMs: Date.now(), sinceMs: d.sinceMs, lastSuccess: d.history.lastSuccess, running: d.runner.running() }),
+      ),
     ],
   });
 }
@@ -223,8 +261,22 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { logger } = opts;
   const config = await loadConfig(opts.configPath);
   validateSchedules(config);
-  const d = { opts, logger, config, holder: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`, sinceMs: Date.now(), opened: null, real: null, http: null, scheduler: null } as Daemon;
-  d.history = histories(() => d.opened, () => d.config, logger);
+  const d = {
+    opts,
+    logger,
+    config,
+    holder: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    sinceMs: Date.now(),
+    opened: null,
+    real: null,
+    http: null,
+    scheduler: null,
+  } as Daemon;
+  d.history = histories(
+    () => d.opened,
+    () => d.config,
+    logger,
+  );
   d.metrics = daemonMetrics(d);
   const app = openApp(config, { logger, onStoreRetry: () => d.metrics.storeRetries.inc() });
   d.opened = app;
@@ -236,7 +288,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     try {
       await storeReachable(app, d.config);
     } catch (err) {
-      throw isReviewloopError(err, 'STORE_UNAVAILABLE') ? err : new ReviewloopError('STORE_UNAVAILABLE', `storage root ${app.store.root} is not reachable: ${(err as Error).message}`, { cause: err });
+      throw isReviewloopError(err, 'STORE_UNAVAILABLE')
+        ? err
+        : new ReviewloopError('STORE_UNAVAILABLE', `storage root ${app.store.root} is not reachable: ${(err as Error).message}`, { cause: err });
     }
     logger.info(`reviewloop run${opts.once ? ' --once' : ''}: replica ${d.holder}, root ${app.store.root}, ${d.config.projects.length} project(s)`);
     logNativeStatus(logger);

@@ -32,13 +32,17 @@ export function validateSchedules(config: Config): void {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: p.schedule.timezone });
     } catch {
-      throw new ReviewloopError('CONFIG_INVALID', `projects[${i}].schedule.timezone: unknown time zone "${p.schedule.timezone}" (use an IANA name such as UTC or Europe/Berlin)`);
+      throw new ReviewloopError(
+        'CONFIG_INVALID',
+        `projects[${i}].schedule.timezone: unknown time zone "${p.schedule.timezone}" (use an IANA name such as UTC or Europe/Berlin)`,
+      );
     }
     for (const job of JOBS) {
       const expr = p.schedule[job];
       if (expr === undefined) continue;
       const v = cron.validateDetailed(expr);
-      if (!v.valid) throw new ReviewloopError('CONFIG_INVALID', `projects[${i}].schedule.${job}: invalid cron "${expr}": ${v.errors.map((e) => e.message).join('; ')}`);
+      if (!v.valid)
+        throw new ReviewloopError('CONFIG_INVALID', `projects[${i}].schedule.${job}: invalid cron "${expr}": ${v.errors.map((e) => e.message).join('; ')}`);
       latestSlot(expr, p.schedule.timezone, new Date());
     }
   });
@@ -63,7 +67,10 @@ export async function runDue(runner: JobRunner, config: Config, now: Date): Prom
 export class Scheduler {
   private tasks: ScheduledTask[] = [];
 
-  constructor(private readonly runner: JobRunner, private readonly logger: Logger) {}
+  constructor(
+    private readonly runner: JobRunner,
+    private readonly logger: Logger,
+  ) {}
 
   /** (Re)creates one cron task per scheduled job of `config`. */
   start(config: Config): void {
@@ -75,9 +82,16 @@ export class Scheduler {
       debug: (m: string | Error) => this.logger.debug(typeof m === 'string' ? m : m.message),
     };
     for (const s of scheduledJobs(config)) {
-      const task = cron.schedule(s.cron, (ctx) => this.onTick(s.project, s.job, ctx.date), { timezone: s.timezone, name: `${s.project}/${s.job}`, logger: cronLogger });
+      const task = cron.schedule(s.cron, (ctx) => this.onTick(s.project, s.job, ctx.date), {
+        timezone: s.timezone,
+        name: `${s.project}/${s.job}`,
+        logger: cronLogger,
+      });
       this.tasks.push(task);
-      this.logger.info(`scheduled ${s.job} "${s.cron}" (${s.timezone}); next ${task.getNextRun()?.toISOString() ?? 'never'}`, { project: s.project, job: s.job });
+      this.logger.info(`scheduled ${s.job} "${s.cron}" (${s.timezone}); next ${task.getNextRun()?.toISOString() ?? 'never'}`, {
+        project: s.project,
+        job: s.job,
+      });
     }
   }
 

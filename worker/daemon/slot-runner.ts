@@ -72,10 +72,7 @@ export interface JobRunnerOptions {
 /** What a job run is doing, as {@link JobRunnerOptions.onEvent} reports it. */
 export type JobEvent = { project: string; job: JobName; slotId: string; atMs: number } & JobEventBody;
 
-type JobEventBody =
-  | { type: 'started' }
-  | { type: BoundStage }
-  | { type: 'finished'; outcome: 'success' | 'failed' | 'aborted'; code?: string };
+type JobEventBody = { type: 'started' } | { type: BoundStage } | { type: 'finished'; outcome: 'success' | 'failed' | 'aborted'; code?: string };
 
 /** A job running here; `abandoned` once it ignored its abort past the bound. */
 export interface RunningJob {
@@ -86,9 +83,7 @@ export interface RunningJob {
   abandoned: boolean;
 }
 
-export type TickOutcome =
-  | { status: 'skipped'; reason: SkipReason; slotId: string }
-  | { status: 'ran'; slotId: string; ran: SlotRun[] };
+export type TickOutcome = { status: 'skipped'; reason: SkipReason; slotId: string } | { status: 'ran'; slotId: string; ran: SlotRun[] };
 
 export interface SlotRun {
   slotId: string;
@@ -185,12 +180,15 @@ export class JobRunner {
     }
     const log = this.options.logger.child({ project: projectName, job });
     const lost = new AbortController();
-    const renew = setInterval(() => {
-      lease.renew().catch((err: unknown) => {
-        log.error(`lease lost while running: aborting (${(err as Error).message})`);
-        lost.abort();
-      });
-    }, Math.max(250, Math.floor(ttlMs / 3)));
+    const renew = setInterval(
+      () => {
+        lease.renew().catch((err: unknown) => {
+          log.error(`lease lost while running: aborting (${(err as Error).message})`);
+          lost.abort();
+        });
+      },
+      Math.max(250, Math.floor(ttlMs / 3)),
+    );
     const signal = AbortSignal.any([this.options.shutdown, lost.signal]);
     const ran: SlotRun[] = [];
     try {
@@ -231,9 +229,18 @@ export class JobRunner {
     try {
       if (signal.aborted) throw new ReviewloopError('ABORTED', `${job} ${slotId} aborted before it started`);
       await this.runJob(project, store, job, slotId, signal, log, config);
-      await markDone(store, job, slotId, { status: 'ok', holder: this.options.holder, startedAt: new Date(startedAt).toISOString(), finishedAt: new Date(this.now()).toISOString() });
+      await markDone(store, job, slotId, {
+        status: 'ok',
+        holder: this.options.holder,
+        startedAt: new Date(startedAt).toISOString(),
+        finishedAt: new Date(this.now()).toISOString(),
+      });
       m?.runs.inc({ ...labels, outcome: 'success' });
-      log.info(`${job} ${slotId} done in ${((this.now() - startedAt) / 1000).toFixed(1)} s`, { event: 'slot-finished', outcome: 'success', durationMs: this.now() - startedAt });
+      log.info(`${job} ${slotId} done in ${((this.now() - startedAt) / 1000).toFixed(1)} s`, {
+        event: 'slot-finished',
+        outcome: 'success',
+        durationMs: this.now() - startedAt,
+      });
       emit({ type: 'finished', outcome: 'success' });
       return undefined;
     } catch (err) {
@@ -247,12 +254,18 @@ export class JobRunner {
       const code = isReviewloopError(err) ? err.code : 'INTERNAL';
       m?.failures.inc({ ...labels, code });
       // Marked first, so that whoever reads this line finds the marker.
-      await markDone(store, job, slotId, { status: 'failed', holder: this.options.holder, code, message: redactString((err as Error).message), finishedAt: new Date(this.now()).toISOString() })
-        .catch((e: unknown) => log.warn(`could not mark ${job} ${slotId} failed: ${(e as Error).message}`));
+      await markDone(store, job, slotId, {
+        status: 'failed',
+        holder: this.options.holder,
+        code,
+        message: redactString((err as Error).message),
+        finishedAt: new Date(this.now()).toISOString(),
+      }).catch((e: unknown) => log.warn(`could not mark ${job} ${slotId} failed: ${(e as Error).message}`));
       // A failed slot is never redone: free the objects its round claimed so the next slot reads them (worker/round/claims.ts).
       if (job === 'round') {
-        await releaseRound(store, slotId, this.options.holder, `round failed: ${code}`)
-          .catch((e: unknown) => log.warn(`could not release the claims of round ${slotId}: ${(e as Error).message}`));
+        await releaseRound(store, slotId, this.options.holder, `round failed: ${code}`).catch((e: unknown) =>
+          log.warn(`could not release the claims of round ${slotId}: ${(e as Error).message}`),
+        );
       }
       log.error(`${job} ${slotId} failed: ${code}: ${(err as Error).message}`, { event: 'slot-finished', outcome: 'failed', code });
       emit({ type: 'finished', outcome: 'failed', code });
@@ -263,32 +276,47 @@ export class JobRunner {
   }
 
   /** The job under `worker.jobTimeoutMs`, listed in {@link running} until it settles (even when abandoned). */
-  private async runJob(project: ProjectConfig, store: ObjectStore, job: JobName, slotId: string, signal: AbortSignal, log: Logger, config: Config): Promise<void> {
+  private async runJob(
+    project: ProjectConfig,
+    store: ObjectStore,
+    job: JobName,
+    slotId: string,
+    signal: AbortSignal,
+    log: Logger,
+    config: Config,
+  ): Promise<void> {
     const entry: RunningJob = { project: project.name, job, slotId, startedAtMs: this.now(), abandoned: false };
     this.runningJobs.add(entry);
-    const forget = () => { this.runningJobs.delete(entry); };
+    const forget = () => {
+      this.runningJobs.delete(entry);
+    };
     const onStuck = this.options.onStuck;
-    await runBounded((bounded) => {
-      const p = Promise.resolve().then(() => this.options.jobs[job]({ project, store, slotId, signal: bounded, logger: log, config }));
-      p.then(forget, forget);
-      return p;
-    }, {
-      what: `${job} ${slotId}`,
-      boundMs: config.worker.jobTimeoutMs,
-      settleMs: this.options.abortSettleMs ?? 5000,
-      outer: signal,
-      onStuck: onStuck && (async () => {
-        log.error(`${job} ${slotId} ignores its abort: terminating the scoring threads so that it and the next job can go on`);
-        await onStuck();
-      }),
-      onStage: (stage) => {
-        if (stage === 'timed-out') log.warn(`${job} ${slotId} has run for worker.jobTimeoutMs (${config.worker.jobTimeoutMs} ms): aborting it`);
-        if (stage === 'abandoned') {
-          entry.abandoned = true;
-          log.error(`${job} ${slotId} still runs after its abort; it is left behind and /readyz reports it until it ends`);
-        }
-        this.options.onEvent?.({ project: project.name, job, slotId, atMs: this.now(), type: stage });
+    await runBounded(
+      (bounded) => {
+        const p = Promise.resolve().then(() => this.options.jobs[job]({ project, store, slotId, signal: bounded, logger: log, config }));
+        p.then(forget, forget);
+        return p;
       },
-    });
+      {
+        what: `${job} ${slotId}`,
+        boundMs: config.worker.jobTimeoutMs,
+        settleMs: this.options.abortSettleMs ?? 5000,
+        outer: signal,
+        onStuck:
+          onStuck &&
+          (async () => {
+            log.error(`${job} ${slotId} ignores its abort: terminating the scoring threads so that it and the next job can go on`);
+            await onStuck();
+          }),
+        onStage: (stage) => {
+          if (stage === 'timed-out') log.warn(`${job} ${slotId} has run for worker.jobTimeoutMs (${config.worker.jobTimeoutMs} ms): aborting it`);
+          if (stage === 'abandoned') {
+            entry.abandoned = true;
+            log.error(`${job} ${slotId} still runs after its abort; it is left behind and /readyz reports it until it ends`);
+          }
+          this.options.onEvent?.({ project: project.name, job, slotId, atMs: this.now(), type: stage });
+        },
+      },
+    );
   }
 }

@@ -14,12 +14,48 @@ const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs
 export const INTENT_LABELS = ['billing', 'shipping', 'returns', 'account', 'technical', 'other'] as const;
 
 const INTENT_TEMPLATES: Record<(typeof INTENT_LABELS)[number], string[]> = {
-  billing: ['I was charged twice for order {n}', 'Why is there a {amt} fee on my invoice?', 'My card was declined but the payment went through', 'Can I get a copy of the invoice for {month}?', 'The refund of {amt} never reached my card'],
-  shipping: ['My parcel {n} has not arrived yet', 'Tracking for {n} has not moved since {month}', 'Can you ship to {city}?', 'The courier left my package at the wrong door', 'How long does express delivery to {city} take?'],
-  returns: ['How do I return the shoes from order {n}?', 'The jacket is too small, I want to exchange it', 'I sent the item back in {month}, where is my refund?', 'Is the return label free?', 'The blender arrived broken, I want to send it back'],
-  account: ['I cannot log in to my account', 'Please change the email on my account', 'How do I delete my account?', 'I never got the password reset mail', 'Someone else is using my account from {city}'],
-  technical: ['The app crashes when I open the cart', 'The website shows error 500 at checkout', 'Push notifications stopped working after the update', 'The barcode scanner in the app does not start', 'Pages load very slowly since {month}'],
-  other: ['Do you have a shop in {city}?', 'Great service, thank you!', 'Are you hiring in {city}?', 'What are your opening hours around {month}?', 'Can I buy a gift card?'],
+  billing: [
+    'I was charged twice for order {n}',
+    'Why is there a {amt} fee on my invoice?',
+    'My card was declined but the payment went through',
+    'Can I get a copy of the invoice for {month}?',
+    'The refund of {amt} never reached my card',
+  ],
+  shipping: [
+    'My parcel {n} has not arrived yet',
+    'Tracking for {n} has not moved since {month}',
+    'Can you ship to {city}?',
+    'The courier left my package at the wrong door',
+    'How long does express delivery to {city} take?',
+  ],
+  returns: [
+    'How do I return the shoes from order {n}?',
+    'The jacket is too small, I want to exchange it',
+    'I sent the item back in {month}, where is my refund?',
+    'Is the return label free?',
+    'The blender arrived broken, I want to send it back',
+  ],
+  account: [
+    'I cannot log in to my account',
+    'Please change the email on my account',
+    'How do I delete my account?',
+    'I never got the password reset mail',
+    'Someone else is using my account from {city}',
+  ],
+  technical: [
+    'The app crashes when I open the cart',
+    'The website shows error 500 at checkout',
+    'Push notifications stopped working after the update',
+    'The barcode scanner in the app does not start',
+    'Pages load very slowly since {month}',
+  ],
+  other: [
+    'Do you have a shop in {city}?',
+    'Great service, thank you!',
+    'Are you hiring in {city}?',
+    'What are your opening hours around {month}?',
+    'Can I buy a gift card?',
+  ],
 };
 
 const CITIES = ['Berlin', 'Lyon', 'Porto', 'Leeds', 'Utrecht', 'Gdansk', 'Bologna', 'Aarhus'];
@@ -45,8 +81,16 @@ function softmax(logits: number[]): number[] {
   return p;
 }
 
-export interface GoldRecord { id: string; gold: string; record: Record<string, unknown> }
-export interface GoldSpans { id: string; gold: Array<{ start: number; end: number; label: string }>; record: Record<string, unknown> }
+export interface GoldRecord {
+  id: string;
+  gold: string;
+  record: Record<string, unknown>;
+}
+export interface GoldSpans {
+  id: string;
+  gold: Array<{ start: number; end: number; label: string }>;
+  record: Record<string, unknown>;
+}
 
 /**
  * Support-ticket intents with model probabilities. `labelShift` moves mass
@@ -60,7 +104,10 @@ export function intentBatch(opts: { seed: number; n: number; model: string; idPr
     const text = fill(r, pick(r, INTENT_TEMPLATES[gold]));
     // A confusable neighbour gets some mass; sometimes the model is simply wrong.
     const wrong = r() < 0.12;
-    const neighbour = pick(r, INTENT_LABELS.filter((l) => l !== gold));
+    const neighbour = pick(
+      r,
+      INTENT_LABELS.filter((l) => l !== gold),
+    );
     const logits = INTENT_LABELS.map((l) => {
       let x = r() * 0.8;
       if (l === gold) x += wrong ? 0.6 : opts.sharpness * (0.6 + r());
@@ -69,7 +116,9 @@ export function intentBatch(opts: { seed: number; n: number; model: string; idPr
     });
     const p = softmax(logits);
     const probs: Record<string, number> = {};
-    INTENT_LABELS.forEach((l, j) => { probs[l] = p[j]; });
+    INTENT_LABELS.forEach((l, j) => {
+      probs[l] = p[j];
+    });
     const id = `${opts.idPrefix}-${String(i).padStart(5, '0')}`;
     out.push({ id, gold, record: { id, text, probs, model: opts.model, meta: { channel: pick(r, ['email', 'chat', 'web']) } } });
   }
@@ -114,7 +163,13 @@ export function contractBatch(opts: { seed: number; n: number; model: string; id
     const spans = gold.flatMap((g) => {
       const roll = r();
       if (roll < 0.06) return []; // missed entity
-      const label = roll < 0.12 ? pick(r, ENTITY_LABELS.filter((l) => l !== g.label)) : g.label;
+      const label =
+        roll < 0.12
+          ? pick(
+              r,
+              ENTITY_LABELS.filter((l) => l !== g.label),
+            )
+          : g.label;
       const score = label === g.label ? 0.55 + r() * 0.45 : 0.3 + r() * 0.4;
       return [{ ...g, label, score: Math.round(score * 1e4) / 1e4 }];
     });

@@ -32,7 +32,13 @@ type Task = Record<string, unknown> & { meta: { id: string } };
  * rate, and `answer` for the rest. The random draws happen in a fixed order,
  * so the same seed gives the same export.
  */
-function simulate<G>(tasks: Task[], gold: Map<string, G>, opts: ReviewOptions, ignored: Record<string, unknown>, answer: (task: Task, g: G, r: () => number) => Record<string, unknown>): string {
+function simulate<G>(
+  tasks: Task[],
+  gold: Map<string, G>,
+  opts: ReviewOptions,
+  ignored: Record<string, unknown>,
+  answer: (task: Task, g: G, r: () => number) => Record<string, unknown>,
+): string {
   const r = rng(opts.seed);
   let t = opts.startAt;
   let out = '';
@@ -56,11 +62,15 @@ export function reviewSpans(tasks: Task[], gold: Map<string, Array<{ start: numb
   return simulate(tasks, gold, opts, {}, (task, g, r) => {
     const tokens = task.tokens as Array<{ start: number; end: number; id: number }>;
     return {
-      spans: g.filter(() => r() >= opts.annotator.errorRate).map((s) => ({
-        start: s.start, end: s.end, label: s.label,
-        token_start: tokens.find((tk) => tk.start === s.start)?.id ?? 0,
-        token_end: tokens.find((tk) => tk.end === s.end)?.id ?? 0,
-      })),
+      spans: g
+        .filter(() => r() >= opts.annotator.errorRate)
+        .map((s) => ({
+          start: s.start,
+          end: s.end,
+          label: s.label,
+          token_start: tokens.find((tk) => tk.start === s.start)?.id ?? 0,
+          token_end: tokens.find((tk) => tk.end === s.end)?.id ?? 0,
+        })),
     };
   });
 }

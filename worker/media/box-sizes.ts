@@ -26,10 +26,16 @@ import type { QueueItem } from '../../domain/prodigy/tasks.js';
 import type { ObjectStore } from '../store/store.js';
 import { firstWriteWins, readJson } from '../store/write-once.js';
 
-export interface ImageSize { width: number; height: number }
+export interface ImageSize {
+  width: number;
+  height: number;
+}
 
 /** Why a size is missing; `retry`: it may be readable next round. */
-export interface ImageSizeFailure { reason: string; retry: boolean }
+export interface ImageSizeFailure {
+  reason: string;
+  retry: boolean;
+}
 
 /** Size of the image at `uri`; null when this hook does not know it (the next hook may). */
 export type ImageSizeHook = (uri: string) => Promise<ImageSize | ImageSizeFailure | null>;
@@ -109,7 +115,11 @@ export interface PinnedImageSizes {
  * answers from the pin. No file is written when nothing needs a size.
  */
 export async function pinImageSizes(store: ObjectStore, name: string, items: QueueItem[], hook: ImageSizeHook): Promise<ImageSizeHook> {
-  const uris = [...new Set(items.filter((i) => i.entry.record.meta?.[NORMALIZED_BOXES_FLAG] === true && i.entry.record.image !== undefined).map((i) => i.entry.record.image!))];
+  const uris = [
+    ...new Set(
+      items.filter((i) => i.entry.record.meta?.[NORMALIZED_BOXES_FLAG] === true && i.entry.record.image !== undefined).map((i) => i.entry.record.image!),
+    ),
+  ];
   if (uris.length === 0) return hook;
   let pin = await readJson<PinnedImageSizes>(store, name);
   if (!pin) {
@@ -118,7 +128,7 @@ export async function pinImageSizes(store: ObjectStore, name: string, items: Que
     pin = await firstWriteWins<PinnedImageSizes>(store, name, { kind: 'reviewloop.image-sizes', sizes });
   }
   const pinned = pin.sizes;
-  return async (uri) => (Object.prototype.hasOwnProperty.call(pinned, uri) ? pinned[uri] : hook(uri));
+  return async (uri) => (Object.hasOwn(pinned, uri) ? pinned[uri] : hook(uri));
 }
 
 const px = (v: number) => Math.round(v * 1e6) / 1e6;
@@ -136,20 +146,35 @@ export interface SizeOutcome {
  * whose image size cannot be found are removed from the selection: rejected
  * when it never will be, deferred when it may be next round.
  */
-export async function resolveImageSizes(selection: { items: QueueItem[]; auditCount: number }, hook: ImageSizeHook, reject: (r: Reject) => void): Promise<SizeOutcome> {
+export async function resolveImageSizes(
+  selection: { items: QueueItem[]; auditCount: number },
+  hook: ImageSizeHook,
+  reject: (r: Reject) => void,
+): Promise<SizeOutcome> {
   const kept: QueueItem[] = [];
   const outcome: SizeOutcome = { rejected: 0, deferred: [] };
   for (const item of selection.items) {
     const rec = item.entry.record;
-    if (rec.meta?.[NORMALIZED_BOXES_FLAG] !== true) { kept.push(item); continue; }
+    if (rec.meta?.[NORMALIZED_BOXES_FLAG] !== true) {
+      kept.push(item);
+      continue;
+    }
     const size = rec.image === undefined ? null : await hook(rec.image);
     if (size === null || !('width' in size)) {
       const r: Reject = {
-        object: item.entry.source.object, line: item.entry.source.line, id: rec.id, field: 'instance.content',
-        reason: size?.reason ?? `detection bboxes are normalised and the image size of ${rec.image ?? '(no image)'} is unknown (no instance.width/height, no readable image)`,
+        object: item.entry.source.object,
+        line: item.entry.source.line,
+        id: rec.id,
+        field: 'instance.content',
+        reason:
+          size?.reason ??
+          `detection bboxes are normalised and the image size of ${rec.image ?? '(no image)'} is unknown (no instance.width/height, no readable image)`,
       };
       if (size?.retry) outcome.deferred.push(r);
-      else { outcome.rejected++; reject(r); }
+      else {
+        outcome.rejected++;
+        reject(r);
+      }
       continue;
     }
     rec.width = size.width;

@@ -98,8 +98,13 @@ async function readLocalHead(uri: string, bytes: number): Promise<Buffer> {
     return buf.subarray(0, bytesRead);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (PERMANENT_FS.has(code)) throw new ReviewloopError('NOT_FOUND', `${uri}: ${code === 'EISDIR' ? 'is a directory' : 'no such file'}`, { cause: err, details: { uri, errno: code } });
-    throw new ReviewloopError('STORE_UNAVAILABLE', `${uri}: cannot be read (${code || (err as Error).message})`, { retryable: true, cause: err, details: { uri, errno: code } });
+    if (PERMANENT_FS.has(code))
+      throw new ReviewloopError('NOT_FOUND', `${uri}: ${code === 'EISDIR' ? 'is a directory' : 'no such file'}`, { cause: err, details: { uri, errno: code } });
+    throw new ReviewloopError('STORE_UNAVAILABLE', `${uri}: cannot be read (${code || (err as Error).message})`, {
+      retryable: true,
+      cause: err,
+      details: { uri, errno: code },
+    });
   } finally {
     await fh?.close();
   }

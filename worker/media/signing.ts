@@ -43,20 +43,27 @@ export class MediaSigner {
   /** A URL that GETs `uri` for `ttlSeconds` (1…604800) from now. */
   async signRead(uri: string, ttlSeconds: number): Promise<string> {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_SIGNED_URL_TTL_SECONDS) {
-      throw new ReviewloopError('CONFIG_INVALID', `signed URL TTL must be a whole number of seconds from 1 to ${MAX_SIGNED_URL_TTL_SECONDS} (7 days), got ${ttlSeconds}`, { details: { ttlSeconds } });
+      throw new ReviewloopError(
+        'CONFIG_INVALID',
+        `signed URL TTL must be a whole number of seconds from 1 to ${MAX_SIGNED_URL_TTL_SECONDS} (7 days), got ${ttlSeconds}`,
+        { details: { ttlSeconds } },
+      );
     }
     const m = /^gs:\/\/([^/]+)\/(.+)$/.exec(uri);
     if (!m) throw new ReviewloopError('INPUT_INVALID', `not a gs://bucket/object URI: ${JSON.stringify(uri)}`, { details: { uri } });
     const start = this.now();
     try {
-      const [url] = await this.storage.bucket(m[1]).file(m[2]).getSignedUrl({
-        version: 'v4',
-        action: 'read',
-        accessibleAt: new Date(start),
-        expires: start + ttlSeconds * 1000,
-        // The signature covers the host header, so the URL's host and the signed one are the same by construction.
-        ...(this.host ? { host: this.host } : {}),
-      });
+      const [url] = await this.storage
+        .bucket(m[1])
+        .file(m[2])
+        .getSignedUrl({
+          version: 'v4',
+          action: 'read',
+          accessibleAt: new Date(start),
+          expires: start + ttlSeconds * 1000,
+          // The signature covers the host header, so the URL's host and the signed one are the same by construction.
+          ...(this.host ? { host: this.host } : {}),
+        });
       return url;
     } catch (err) {
       throw new ReviewloopError('STORE_UNAVAILABLE', `could not sign a URL for ${uri}: ${(err as Error).message}`, { cause: err, details: { uri } });

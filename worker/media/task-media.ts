@@ -55,7 +55,8 @@ export function mediaUriOf(value: string): string {
   }
   const google = u.hostname === 'storage.googleapis.com' || u.hostname.endsWith('.storage.googleapis.com');
   // Elsewhere only a V4 GCS signature counts: other services (CDNs) also call their parameter `Signature`.
-  const signed = google ? u.searchParams.has('X-Goog-Signature') || u.searchParams.has('Signature')
+  const signed = google
+    ? u.searchParams.has('X-Goog-Signature') || u.searchParams.has('Signature')
     : u.searchParams.has('X-Goog-Signature') && u.searchParams.get('X-Goog-Algorithm') === 'GOOG4-RSA-SHA256';
   if (!signed) return value;
   const segs = u.pathname.split('/').slice(1);
@@ -110,7 +111,9 @@ export async function signMediaUrls(uris: string[], options: SignMediaOptions): 
   // A pin in the future (clock skew between replicas) would give URLs GCS refuses as not yet valid.
   const at = Number.isFinite(pinned) && fresh && pinned <= now ? pinned : Date.parse(signingInstant(now));
   if (Number.isFinite(pinned) && at !== pinned) {
-    options.logger?.warn(`the round's pinned signing time ${options.signedAt} leaves too little of the ${options.ttlSeconds} s TTL; signing from now (an earlier attempt's queue files are kept if they hold the same tasks)`);
+    options.logger?.warn(
+      `the round's pinned signing time ${options.signedAt} leaves too little of the ${options.ttlSeconds} s TTL; signing from now (an earlier attempt's queue files are kept if they hold the same tasks)`,
+    );
   }
   const signer = new MediaSigner({ ...options.signer, now: () => at });
   const urls = new Map<string, string>();
@@ -135,7 +138,10 @@ export function mapMediaFields(task: Record<string, unknown>, map: (value: strin
 
 /** A queue file with every signed media URL replaced by its `gs://` URI: what two signings of one queue share. */
 export function canonicalQueue(text: string): string {
-  return text.split('\n').map((line) => (line === '' ? line : JSON.stringify(mapMediaFields(JSON.parse(line) as Record<string, unknown>, mediaUriOf)))).join('\n');
+  return text
+    .split('\n')
+    .map((line) => (line === '' ? line : JSON.stringify(mapMediaFields(JSON.parse(line) as Record<string, unknown>, mediaUriOf))))
+    .join('\n');
 }
 
 /**

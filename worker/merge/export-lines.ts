@@ -58,7 +58,10 @@ async function* decoded(raw: AsyncIterable<Buffer>, what: string): AsyncGenerato
   const gunzip = createGunzip();
   // A storage error on the way in ends the gunzip stream with that error, unchanged.
   let sourceError: unknown = null;
-  src.on('error', (err) => { sourceError = err; gunzip.destroy(err); });
+  src.on('error', (err) => {
+    sourceError = err;
+    gunzip.destroy(err);
+  });
   src.pipe(gunzip);
   try {
     for await (const chunk of gunzip) yield chunk as Buffer;

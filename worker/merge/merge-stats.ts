@@ -28,15 +28,33 @@ const MARKERS = 'state/stats/';
 const markerName = (version: number) => `${MARKERS}v${String(version).padStart(6, '0')}`;
 
 /** Writes snapshot `manifest`'s stats (rows of the snapshot, all of them), then its marker. */
-export async function writeMergeStats(store: ObjectStore, sink: StatsSink, project: ProjectConfig, manifest: SnapshotManifest, all: SnapshotRow[]): Promise<boolean> {
+export async function writeMergeStats(
+  store: ObjectStore,
+  sink: StatsSink,
+  project: ProjectConfig,
+  manifest: SnapshotManifest,
+  all: SnapshotRow[],
+): Promise<boolean> {
   const { version } = manifest;
   // A merge stamps the rows it changed or added with its version: the snapshot alone says which they were.
   const changed = all.filter((r) => r.version === version);
-  const { written } = await sink.write(mergeBatchId(project.name, version), mergeRows({
-    project: project.name, version, asOf: manifest.asOf, changed, all, task: project.task, labels: project.labels,
-  }));
+  const { written } = await sink.write(
+    mergeBatchId(project.name, version),
+    mergeRows({
+      project: project.name,
+      version,
+      asOf: manifest.asOf,
+      changed,
+      all,
+      task: project.task,
+      labels: project.labels,
+    }),
+  );
   try {
-    await store.write(markerName(version), `${JSON.stringify({ batchId: mergeBatchId(project.name, version) })}\n`, { ifGenerationMatch: '0', contentType: 'application/json' });
+    await store.write(markerName(version), `${JSON.stringify({ batchId: mergeBatchId(project.name, version) })}\n`, {
+      ifGenerationMatch: '0',
+      contentType: 'application/json',
+    });
   } catch (err) {
     if (!isReviewloopError(err, 'ALREADY_EXISTS')) throw err;
   }
@@ -58,7 +76,13 @@ async function recoveryFloor(store: ObjectStore, snaps: SnapshotManifest[]): Pro
 }
 
 /** Writes the stats of committed snapshots whose stats are missing; returns the versions written. */
-export async function recoverMergeStats(store: ObjectStore, sink: StatsSink, project: ProjectConfig, snaps: SnapshotManifest[], log: Logger): Promise<number[]> {
+export async function recoverMergeStats(
+  store: ObjectStore,
+  sink: StatsSink,
+  project: ProjectConfig,
+  snaps: SnapshotManifest[],
+  log: Logger,
+): Promise<number[]> {
   const marked = new Set<number>();
   let hasFloor = false;
   for await (const o of store.list(MARKERS)) {

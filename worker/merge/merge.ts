@@ -55,10 +55,35 @@ export function isExportObject(name: string): boolean {
 
 function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
   return {
-    id, task, text: null, image: null, audio: null, width: null, height: null, label: null, labels: [], negatives: [],
-    spans: null, boxes: null, audio_spans: null, tokens: null, status: 'ignored', provenance: 'external', round: null,
-    model: null, score: null, audit: false, inclusion_p: null, prediction_source: null, prediction: null,
-    annotators: [], answered_at: null, answers: [], input_hash: 0, task_hash: 0, version,
+    id,
+    task,
+    text: null,
+    image: null,
+    audio: null,
+    width: null,
+    height: null,
+    label: null,
+    labels: [],
+    negatives: [],
+    spans: null,
+    boxes: null,
+    audio_spans: null,
+    tokens: null,
+    status: 'ignored',
+    provenance: 'external',
+    round: null,
+    model: null,
+    score: null,
+    audit: false,
+    inclusion_p: null,
+    prediction_source: null,
+    prediction: null,
+    annotators: [],
+    answered_at: null,
+    answers: [],
+    input_hash: 0,
+    task_hash: 0,
+    version,
   };
 }
 
@@ -67,15 +92,20 @@ export async function runMerge(opts: MergeOptions): Promise<MergeResult> {
   const attempts = opts.maxAttempts ?? 8;
   // A CONFLICT on the snapshot's files means another merge took this version: it has committed
   // (rebase at once) or is still writing (back off, then rebase on top of it).
-  return withRetry(async (attempt) => {
-    const result = await mergeOnce(opts, log);
-    if (result !== 'lost-race') return result;
-    throw new ReviewloopError('CONFLICT', `another merge committed first ${attempt + 1} time(s) in a row`, { retryable: true });
-  }, {
-    maxAttempts: attempts, baseDelayMs: 250, budgetMs: 120_000,
-    retryable: (err) => isReviewloopError(err, 'CONFLICT'),
-    onRetry: (err) => log.warn(`${(err as Error).message}; re-reading and re-applying`),
-  });
+  return withRetry(
+    async (attempt) => {
+      const result = await mergeOnce(opts, log);
+      if (result !== 'lost-race') return result;
+      throw new ReviewloopError('CONFLICT', `another merge committed first ${attempt + 1} time(s) in a row`, { retryable: true });
+    },
+    {
+      maxAttempts: attempts,
+      baseDelayMs: 250,
+      budgetMs: 120_000,
+      retryable: (err) => isReviewloopError(err, 'CONFLICT'),
+      onRetry: (err) => log.warn(`${(err as Error).message}; re-reading and re-applying`),
+    },
+  );
 }
 
 /** One readable export's valid answers, applied only once the whole object has been read. */
@@ -87,14 +117,24 @@ interface ReadExport {
 type ReadOutcome = { ok: true; value: ReadExport } | { ok: false; reason: string } | { ok: false; vanished: true };
 
 /** Reads one export line by line, validating each line; the object's bytes failing quarantines it whole. */
-async function readExport(store: ObjectStore, obj: ConsumedObject, ctx: CheckContext, itemsOf: (round: string) => Promise<unknown>, badLines: BadExportLine[], onLine?: (bytes: number) => void): Promise<ReadOutcome> {
+async function readExport(
+  store: ObjectStore,
+  obj: ConsumedObject,
+  ctx: CheckContext,
+  itemsOf: (round: string) => Promise<unknown>,
+  badLines: BadExportLine[],
+  onLine?: (bytes: number) => void,
+): Promise<ReadOutcome> {
   const lines: ParsedExportLine[] = [];
   const bad: BadExportLine[] = [];
   const what = store.uri(obj.name);
   try {
     for await (const l of exportLines(store.readStream(obj.name, { generation: obj.generation }) as AsyncIterable<Buffer>, what)) {
       onLine?.(l.text === null ? 0 : Buffer.byteLength(l.text) + 1);
-      if (l.text === null) { bad.push({ object: obj.name, line: l.line, field: '(line)', reason: l.reason }); continue; }
+      if (l.text === null) {
+        bad.push({ object: obj.name, line: l.line, field: '(line)', reason: l.reason });
+        continue;
+      }
       const parsed = parseForProject(l.text, obj.name, l.line, ctx);
       const round = parsed.ok ? roundToLookUp(parsed.value, ctx.rules) : null;
       if (round !== null) await itemsOf(round);
@@ -115,15 +155,24 @@ async function readExport(store: ObjectStore, obj: ConsumedObject, ctx: CheckCon
 /** What a new row needs from the exported task; the rest of a line is not kept while the merge runs. */
 function slim(p: ParsedExportLine): ParsedExportLine {
   const t = p.task;
-  const meta = t.meta && typeof t.meta === 'object' ? t.meta as Record<string, unknown> : {};
+  const meta = t.meta && typeof t.meta === 'object' ? (t.meta as Record<string, unknown>) : {};
   const task: Record<string, unknown> = { meta: { round: meta.round } };
   for (const k of ['text', 'image', 'audio', 'width', 'height', 'tokens']) if (t[k] !== undefined) task[k] = t[k];
   return { ...p, task };
 }
 
-async function listFresh(store: ObjectStore, project: ProjectConfig, snaps: SnapshotManifest[], skip: Set<string>): Promise<Array<ConsumedObject & { owner: string | null }>> {
+async function listFresh(
+  store: ObjectStore,
+  project: ProjectConfig,
+  snaps: SnapshotManifest[],
+  skip: Set<string>,
+): Promise<Array<ConsumedObject & { owner: string | null }>> {
   const found = await unconsumedObjects(store, 'annotations/', {
-    consumed: snaps.flatMap((s) => s.consumed), runsBefore: snaps.length, listing: project.merge.listing, accept: isExportObject, skip,
+    consumed: snaps.flatMap((s) => s.consumed),
+    runsBefore: snaps.length,
+    listing: project.merge.listing,
+    accept: isExportObject,
+    skip,
   });
   const fresh = found.objects.map((o) => {
     const owner = o.metadata?.[ANNOTATOR_METADATA_KEY];
@@ -141,8 +190,9 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   // A crash between the pointer and the stats leaves a snapshot without stats: write them first.
   // A sink that is down must not hold back new corrections: they are tried again on the next run.
   if (opts.sink) {
-    await recoverMergeStats(store, opts.sink, project, snaps, log)
-      .catch((err: unknown) => log.warn(`stats of earlier snapshots not written yet: ${(err as Error).message}`));
+    await recoverMergeStats(store, opts.sink, project, snaps, log).catch((err: unknown) =>
+      log.warn(`stats of earlier snapshots not written yet: ${(err as Error).message}`),
+    );
   }
   const skip = new Set<string>();
   for (const s of snaps) for (const c of s.consumed) skip.add(exportKey(c));
@@ -167,8 +217,14 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const onLine = progress && ((bytes: number) => progress(++linesRead, (bytesRead += bytes)));
   for (const { owner, ...obj } of fresh) {
     const r = await readExport(store, obj, { rules, known, owner }, itemsOf, badLines, onLine);
-    if (r.ok) { read.push(r.value); continue; }
-    if ('vanished' in r) { log.warn(`${store.uri(obj.name)} disappeared before it was read; skipped`); continue; }
+    if (r.ok) {
+      read.push(r.value);
+      continue;
+    }
+    if ('vanished' in r) {
+      log.warn(`${store.uri(obj.name)} disappeared before it was read; skipped`);
+      continue;
+    }
     const q: QuarantinedExport = { ...obj, reason: r.reason };
     // Recorded before any snapshot: a merge with nothing else to commit still keeps it from being read again.
     await recordQuarantine(store, q);
@@ -185,8 +241,13 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
 }
 
 async function commitSnapshot(
-  opts: MergeOptions, log: Logger, head: SnapshotManifest | null, read: ReadExport[], badLines: BadExportLine[],
-  quarantined: QuarantinedExport[], itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>,
+  opts: MergeOptions,
+  log: Logger,
+  head: SnapshotManifest | null,
+  read: ReadExport[],
+  badLines: BadExportLine[],
+  quarantined: QuarantinedExport[],
+  itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>,
 ): Promise<MergeResult | 'lost-race'> {
   const { store, project } = opts;
   const version = (head?.version ?? 0) + 1;
@@ -207,7 +268,10 @@ async function commitSnapshot(
     for (const p of lines) {
       const id = p.id ?? byHash.get(p.inputHash) ?? `input:${p.inputHash}`;
       const key = answerKey(id, p.answer);
-      if (seenKeys.has(key)) { duplicates++; continue; }
+      if (seenKeys.has(key)) {
+        duplicates++;
+        continue;
+      }
       seenKeys.add(key);
       let row = rows.get(id);
       if (!row) {
@@ -235,12 +299,22 @@ async function commitSnapshot(
     formats: project.snapshot.formats,
     rejects: rejects.map((b) => `${JSON.stringify(b)}\n`).join(''),
     manifest: {
-      kind: 'reviewloop.snapshot', schemaVersion: 1, project: project.name, version, parent: head?.version ?? null, asOf,
+      kind: 'reviewloop.snapshot',
+      schemaVersion: 1,
+      project: project.name,
+      version,
+      parent: head?.version ?? null,
+      asOf,
       consumed: read.map((r) => r.obj),
       ...(quarantined.length > 0 ? { quarantined } : {}),
       counts: {
-        items: all.length, labelled: all.filter((r) => r.status === 'labelled').length,
-        changed: changed.size, added: added.size, answers: answersMerged, duplicates, badLines: badLines.length,
+        items: all.length,
+        labelled: all.filter((r) => r.status === 'labelled').length,
+        changed: changed.size,
+        added: added.size,
+        answers: answersMerged,
+        duplicates,
+        badLines: badLines.length,
       },
     },
   });
@@ -251,7 +325,10 @@ async function commitSnapshot(
   }
   log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${read.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
   const conflicts = all.filter((r) => r.status === 'conflict').map((r) => r.id);
-  if (conflicts.length > 0) log.warn(`snapshot v${version}: ${conflicts.length} item(s) in conflict under merge.conflict ${project.merge.conflict} (no label): ${conflicts.slice(0, 20).join(', ')}${conflicts.length > 20 ? ', …' : ''}`);
+  if (conflicts.length > 0)
+    log.warn(
+      `snapshot v${version}: ${conflicts.length} item(s) in conflict under merge.conflict ${project.merge.conflict} (no label): ${conflicts.slice(0, 20).join(', ')}${conflicts.length > 20 ? ', …' : ''}`,
+    );
   if (opts.sink) await writeMergeStats(store, opts.sink, project, manifest, all);
   return { status: 'created', version, manifest, badLines, quarantined };
 }
@@ -264,7 +341,9 @@ async function commitSnapshot(
  */
 function nameReviewers(row: SnapshotRow, known: readonly string[]): void {
   if (row.answers.every((a) => a.annotator_raw !== undefined)) return;
-  row.answers = row.answers.map((a) => (a.annotator_raw !== undefined ? a : { ...a, annotator: annotatorName(a.annotator, known, null), annotator_raw: a.annotator }));
+  row.answers = row.answers.map((a) =>
+    a.annotator_raw !== undefined ? a : { ...a, annotator: annotatorName(a.annotator, known, null), annotator_raw: a.annotator },
+  );
   row.annotators = [...new Set(row.answers.map((a) => a.annotator).filter((a): a is string => a !== null))].sort();
 }
 
@@ -289,8 +368,13 @@ function newestAnswerTime(all: SnapshotRow[]): string | null {
   return newest === null ? null : new Date(newest * 1000).toISOString();
 }
 
-
-async function newRow(id: string, p: ParsedExportLine, task: TaskType, version: number, itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>): Promise<SnapshotRow> {
+async function newRow(
+  id: string,
+  p: ParsedExportLine,
+  task: TaskType,
+  version: number,
+  itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>,
+): Promise<SnapshotRow> {
   const row = emptyRow(id, task, version);
   const t = p.task;
   const str = (v: unknown) => (typeof v === 'string' ? v : null);
@@ -303,7 +387,7 @@ async function newRow(id: string, p: ParsedExportLine, task: TaskType, version: 
   if (Array.isArray(t.tokens)) row.tokens = t.tokens;
   const meta = (t.meta && typeof t.meta === 'object' ? t.meta : {}) as Record<string, unknown>;
   const round = typeof meta.round === 'string' ? meta.round : null;
-  const item = round !== null && p.id !== null ? (await itemsOf(round))?.get(p.id) ?? null : null;
+  const item = round !== null && p.id !== null ? ((await itemsOf(round))?.get(p.id) ?? null) : null;
   if (item && round !== null) {
     row.provenance = 'round';
     row.round = round;

@@ -16,7 +16,10 @@ export const PARTIAL_KIND = 'reviewloop-partial';
 export const PARTIAL_VERSION = 1;
 
 /** `I/N`, 0-based index (what Cloud Run's CLOUD_RUN_TASK_INDEX and Kubernetes' JOB_COMPLETION_INDEX give). */
-export interface ShardSpec { index: number; count: number }
+export interface ShardSpec {
+  index: number;
+  count: number;
+}
 
 export function parseShard(spec: string): ShardSpec {
   const m = /^(\d+)\/(\d+)$/.exec(spec.trim());
@@ -52,7 +55,8 @@ export function resolveShard(flag: string | undefined, shards: string | undefine
   }
   const index = env.CLOUD_RUN_TASK_INDEX ?? env.JOB_COMPLETION_INDEX;
   const count = shards ?? env.CLOUD_RUN_TASK_COUNT;
-  if (index === undefined) throw usage('--shard auto needs CLOUD_RUN_TASK_INDEX (Cloud Run jobs) or JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) in the environment');
+  if (index === undefined)
+    throw usage('--shard auto needs CLOUD_RUN_TASK_INDEX (Cloud Run jobs) or JOB_COMPLETION_INDEX (Kubernetes indexed Jobs) in the environment');
   if (count === undefined) throw usage('--shard auto needs --shards N (or CLOUD_RUN_TASK_COUNT in the environment)');
   if (shards !== undefined && env.CLOUD_RUN_TASK_COUNT !== undefined && shards !== env.CLOUD_RUN_TASK_COUNT) {
     throw usage(`--shards ${shards} disagrees with CLOUD_RUN_TASK_COUNT=${env.CLOUD_RUN_TASK_COUNT}`);
@@ -73,12 +77,14 @@ export function inputsHash(sources: Source[]): string {
  * every shard computes the same assignment independently.
  */
 export function assignShards(sources: Source[], count: number): number[] {
-  const order = sources.map((s, i) => i).sort((a, b) => {
-    const sa = sources[a].size ?? 0;
-    const sb = sources[b].size ?? 0;
-    if (sa !== sb) return sb - sa;
-    return sources[a].uri < sources[b].uri ? -1 : sources[a].uri > sources[b].uri ? 1 : a - b;
-  });
+  const order = sources
+    .map((_s, i) => i)
+    .sort((a, b) => {
+      const sa = sources[a].size ?? 0;
+      const sb = sources[b].size ?? 0;
+      if (sa !== sb) return sb - sa;
+      return sources[a].uri < sources[b].uri ? -1 : sources[a].uri > sources[b].uri ? 1 : a - b;
+    });
   const load = new Array<number>(count).fill(0);
   const shardOf = new Array<number>(sources.length).fill(0);
   for (const i of order) {
@@ -163,12 +169,19 @@ export function reducePartials(partials: Array<{ origin: string; partial: Partia
   const byIndex = new Map<number, { origin: string; partial: PartialResult }>();
   for (const item of partials) {
     const p = item.partial;
-    if (p.shard.count !== count) throw new ReviewloopError('INPUT_INVALID', `${item.origin} is shard ${p.shard.index}/${p.shard.count}, ${partials[0].origin} is from a ${count}-shard run`);
-    if (p.inputsHash !== first.inputsHash) throw new ReviewloopError('INPUT_INVALID', `${item.origin} was scored over a different input list than ${partials[0].origin}`);
-    if (JSON.stringify(p.params) !== paramsKey) throw new ReviewloopError('INPUT_INVALID', `${item.origin} was scored with different parameters than ${partials[0].origin}`);
+    if (p.shard.count !== count)
+      throw new ReviewloopError(
+        'INPUT_INVALID',
+        `${item.origin} is shard ${p.shard.index}/${p.shard.count}, ${partials[0].origin} is from a ${count}-shard run`,
+      );
+    if (p.inputsHash !== first.inputsHash)
+      throw new ReviewloopError('INPUT_INVALID', `${item.origin} was scored over a different input list than ${partials[0].origin}`);
+    if (JSON.stringify(p.params) !== paramsKey)
+      throw new ReviewloopError('INPUT_INVALID', `${item.origin} was scored with different parameters than ${partials[0].origin}`);
     const prev = byIndex.get(p.shard.index);
     if (prev !== undefined) {
-      if (JSON.stringify(prev.partial) !== JSON.stringify(p)) throw new ReviewloopError('CONFLICT', `${prev.origin} and ${item.origin} are both shard ${p.shard.index}/${count} but differ`);
+      if (JSON.stringify(prev.partial) !== JSON.stringify(p))
+        throw new ReviewloopError('CONFLICT', `${prev.origin} and ${item.origin} are both shard ${p.shard.index}/${count} but differ`);
       continue;
     }
     byIndex.set(p.shard.index, item);
@@ -176,7 +189,11 @@ export function reducePartials(partials: Array<{ origin: string; partial: Partia
   const missing: number[] = [];
   for (let i = 0; i < count; i++) if (!byIndex.has(i)) missing.push(i);
   if (missing.length > 0) {
-    throw new ReviewloopError('SHARDS_MISSING', `incomplete set: shard${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${count}`).join(', ')} missing (have ${byIndex.size} of ${count})`, { details: { missing } });
+    throw new ReviewloopError(
+      'SHARDS_MISSING',
+      `incomplete set: shard${missing.length > 1 ? 's' : ''} ${missing.map((i) => `${i}/${count}`).join(', ')} missing (have ${byIndex.size} of ${count})`,
+      { details: { missing } },
+    );
   }
   // A partial's lists hold its kept entries, then the losing copies it saw (see ScoreRunResult.copies).
   const top = new TopK<ScoredEntry>(first.params.topK, { copiesPerId: COPIES_PER_ID });

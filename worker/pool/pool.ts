@@ -77,13 +77,23 @@ export class ScoringPool {
   async score(input: ScoreTaskInput): Promise<ScoreTaskOutput> {
     const c = 'chunk' in input ? input.chunk : undefined;
     const transfer = c !== undefined && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? [c.buffer as ArrayBuffer] : [];
-    const where = () => ('range' in input ? `bytes ${input.range.start}…${input.range.end}` : 'batches' in input ? `record batches ${input.batches.from}…${input.batches.to - 1}` : `line ${input.firstLine}`);
+    const where = () =>
+      'range' in input
+        ? `bytes ${input.range.start}…${input.range.end}`
+        : 'batches' in input
+          ? `record batches ${input.batches.from}…${input.batches.to - 1}`
+          : `line ${input.firstLine}`;
     const signal = this.taskTimeoutMs === undefined ? undefined : AbortSignal.timeout(this.taskTimeoutMs);
     let raw: unknown;
     try {
-      raw = await this.pool.run(input, { transferList: transfer, name: input.kind === 'score-arrow' ? 'scoreArrow' : 'scoreChunk', ...(signal ? { signal } : {}) });
+      raw = await this.pool.run(input, {
+        transferList: transfer,
+        name: input.kind === 'score-arrow' ? 'scoreArrow' : 'scoreChunk',
+        ...(signal ? { signal } : {}),
+      });
     } catch (err) {
-      if (signal?.aborted) return { ok: false, code: 'TASK_TIMEOUT', message: `scoring ${input.object} from ${where()} did not finish within ${this.taskTimeoutMs} ms` };
+      if (signal?.aborted)
+        return { ok: false, code: 'TASK_TIMEOUT', message: `scoring ${input.object} from ${where()} did not finish within ${this.taskTimeoutMs} ms` };
       // A crashed worker (OOM, native fault) surfaces here: name the object and chunk.
       return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where()}: ${(err as Error).message}` };
     }

@@ -44,7 +44,10 @@ export interface ScoreParams {
 }
 
 /** Exact totals of `confidenceNano` / `entropyNano` (decimal BigInt strings): partial runs add these, not the rounded Numbers. */
-export interface ExactSums { confidenceNano: string; entropyNano: string }
+export interface ExactSums {
+  confidenceNano: string;
+  entropyNano: string;
+}
 
 export interface ScoreRunResult {
   top: ScoredEntry[];
@@ -99,7 +102,9 @@ export function quarantineCode(err: unknown): string | null {
 export function sharedKeys(keys: bigint[]): BigUint64Array {
   const sorted = [...new Set(keys)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const arr = new BigUint64Array(new SharedArrayBuffer(Math.max(8, sorted.length * 8)), 0, sorted.length);
-  sorted.forEach((k, i) => { arr[i] = k; });
+  sorted.forEach((k, i) => {
+    arr[i] = k;
+  });
   return arr;
 }
 
@@ -209,7 +214,14 @@ class ScoreRun {
       } catch (err) {
         if (this.hooks.onQuarantine === undefined || quarantineCode(err) === null) throw err;
         // Queued behind the tasks already submitted for this object: their records are kept, in input order.
-        this.submit(this.nextSeq++, null, { rejects: [], bytes: 0, ranged: false, firstOfSource: false, object: source.uri, quarantine: { source, line: cursor.line, err } });
+        this.submit(this.nextSeq++, null, {
+          rejects: [],
+          bytes: 0,
+          ranged: false,
+          firstOfSource: false,
+          object: source.uri,
+          quarantine: { source, line: cursor.line, err },
+        });
       }
     }
     await this.waitForRoom(1);
@@ -227,14 +239,21 @@ class ScoreRun {
     // Key order follows which chunk finished first; sort so the manifest bytes do not.
     stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     return {
-      top: top.values(), audit: audit.values(), copies: { top: top.copies(), audit: audit.copies() }, stats,
-      exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() }, objects: [...this.perObject.values()],
+      top: top.values(),
+      audit: audit.values(),
+      copies: { top: top.copies(), audit: audit.copies() },
+      stats,
+      exact: { confidenceNano: confidenceNano.toString(), entropyNano: entropyNano.toString() },
+      objects: [...this.perObject.values()],
     };
   }
 
   private countObject(uri: string, read: number, rejected: number): void {
     const o = this.perObject.get(uri);
-    if (o !== undefined) { o.read += read; o.rejected += rejected; }
+    if (o !== undefined) {
+      o.read += read;
+      o.rejected += rejected;
+    }
   }
 
   /** Adds a batch's stats to the run's totals and to its object's counts. */
@@ -299,7 +318,11 @@ class ScoreRun {
       const undeliverable = out.code === 'RESULT_UNDELIVERABLE';
       const code = out.code === 'INPUT_INVALID' || out.code === 'NOT_FOUND' ? out.code : undeliverable ? 'INPUT_INVALID' : 'SCORING_FAILED';
       const line = f.firstLine ?? this.lineBase;
-      await this.broke(f, line, new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } }));
+      await this.broke(
+        f,
+        line,
+        new ReviewloopError(code, out.message, { details: { object: f.object, line, code: out.code, ...(undeliverable ? { unreadable: out.code } : {}) } }),
+      );
       return null;
     }
     if (f.ranged) {
@@ -312,7 +335,13 @@ class ScoreRun {
     if (out.broken !== undefined) {
       // Rows before the corrupt batch stay; the object is quarantined at the first row not read.
       if (out.rejects.length > 0) await this.hooks.onRejects?.(out.rejects);
-      await this.broke(f, this.lineBase, new ReviewloopError('INPUT_INVALID', out.broken.message, { details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) } }));
+      await this.broke(
+        f,
+        this.lineBase,
+        new ReviewloopError('INPUT_INVALID', out.broken.message, {
+          details: { object: f.object, ...(out.broken.unreadable ? { unreadable: out.broken.unreadable } : {}) },
+        }),
+      );
       return null;
     }
     return out.rejects;
@@ -324,10 +353,13 @@ class ScoreRun {
       this.finished.set(seq, { ...f, out: null });
       return;
     }
-    this.pending.set(seq, this.pool.score(input).then((out) => {
-      this.finished.set(seq, { ...f, out });
-      this.pending.delete(seq);
-    }));
+    this.pending.set(
+      seq,
+      this.pool.score(input).then((out) => {
+        this.finished.set(seq, { ...f, out });
+        this.pending.delete(seq);
+      }),
+    );
   }
 
   private async waitForRoom(limit: number): Promise<void> {
@@ -403,9 +435,25 @@ class ScoreRun {
       if (!(await this.readyFor(source))) return;
       const to = Math.min(batchCount, from + group);
       const size = source.size ?? 0;
-      this.submit(this.nextSeq++, { kind: 'score-arrow', object: source.uri, name: source.name, path: source.path!, ...(source.generation === undefined ? {} : { generation: source.generation }), batches: { from, to }, ...this.taskFields() }, {
-        rejects: [], bytes: Math.floor((size * to) / batchCount) - Math.floor((size * from) / batchCount), ranged: true, firstOfSource, object: source.uri,
-      });
+      this.submit(
+        this.nextSeq++,
+        {
+          kind: 'score-arrow',
+          object: source.uri,
+          name: source.name,
+          path: source.path!,
+          ...(source.generation === undefined ? {} : { generation: source.generation }),
+          batches: { from, to },
+          ...this.taskFields(),
+        },
+        {
+          rejects: [],
+          bytes: Math.floor((size * to) / batchCount) - Math.floor((size * from) / batchCount),
+          ranged: true,
+          firstOfSource,
+          object: source.uri,
+        },
+      );
       firstOfSource = false;
     }
   }
@@ -416,15 +464,24 @@ class ScoreRun {
     if (this.failure) return;
     // Loaded on first use: JSONL-only runs never pay for apache-arrow's memory.
     const { scoreColumnarSource } = await import('../sources/columnar-source.js');
-    await scoreColumnarSource(source, format, this.params, {
-      top: this.top, audit: this.audit,
-      onStats: (b) => this.addBatch(source.uri, b),
-      onRejects: async (r) => { await this.hooks.onRejects?.(r); },
-      onProgress: (rows) => {
-        cursor.line = rows + 1;
-        this.hooks.onProgress?.(this.stats.read, this.bytesRead);
+    await scoreColumnarSource(
+      source,
+      format,
+      this.params,
+      {
+        top: this.top,
+        audit: this.audit,
+        onStats: (b) => this.addBatch(source.uri, b),
+        onRejects: async (r) => {
+          await this.hooks.onRejects?.(r);
+        },
+        onProgress: (rows) => {
+          cursor.line = rows + 1;
+          this.hooks.onProgress?.(this.stats.read, this.bytesRead);
+        },
       },
-    }, this.hooks.signal);
+      this.hooks.signal,
+    );
     this.bytesRead += source.size ?? 0;
     this.hooks.onProgress?.(this.stats.read, this.bytesRead);
   }
@@ -434,7 +491,11 @@ class ScoreRun {
     let firstOfSource = true;
     for (const range of planRanges(source.path!, source.size!, this.params.chunkBytes, source.generation, this.pool.threads)) {
       if (!(await this.readyFor(source))) return;
-      this.submit(this.nextSeq++, { ...this.chunkInput(source, lineFormat), range }, { rejects: [], bytes: range.end - range.start, ranged: true, firstOfSource, object: source.uri });
+      this.submit(
+        this.nextSeq++,
+        { ...this.chunkInput(source, lineFormat), range },
+        { rejects: [], bytes: range.end - range.start, ranged: true, firstOfSource, object: source.uri },
+      );
       firstOfSource = false;
     }
   }
@@ -449,10 +510,18 @@ class ScoreRun {
       const common = { ranged: false, firstOfSource, object: source.uri };
       firstOfSource = false;
       if ('oversized' in item) {
-        this.submit(this.nextSeq++, null, { ...common, bytes: 0, rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }] });
+        this.submit(this.nextSeq++, null, {
+          ...common,
+          bytes: 0,
+          rejects: [{ object: source.uri, line: item.line, reason: `line longer than ${params.maxLineBytes} bytes` }],
+        });
         continue;
       }
-      this.submit(this.nextSeq++, { ...this.chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine }, { ...common, bytes: item.bytes.length, rejects: [], firstLine: item.firstLine });
+      this.submit(
+        this.nextSeq++,
+        { ...this.chunkInput(source, lineFormat), chunk: item.bytes, firstLine: item.firstLine },
+        { ...common, bytes: item.bytes.length, rejects: [], firstLine: item.firstLine },
+      );
     }
   }
 }

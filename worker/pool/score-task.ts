@@ -28,7 +28,8 @@ if ((workerData as { warmArrow?: boolean } | null)?.warmArrow === true) import('
 export type RangeChunkInput = Omit<ScoreChunkInput, 'chunk' | 'firstLine'> & { range: FileRange };
 
 /** Consecutive record batches of a local Arrow IPC file, read by index; row numbers in the result count from 1 within them. */
-export interface ArrowBatchInput extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'run' | 'probTolerance' | 'exclude' | 'keepRecords'> {
+export interface ArrowBatchInput
+  extends Pick<ScoreChunkInput, 'task' | 'labels' | 'strategy' | 'topK' | 'auditK' | 'topFloor' | 'run' | 'probTolerance' | 'exclude' | 'keepRecords'> {
   kind: 'score-arrow';
   /** URI for rejects and entries. */
   object: string;
@@ -106,12 +107,27 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
     let broken: ScoreTaskOutput['broken'];
     const source = { uri: input.object, name: input.name, path: input.path, generation: input.generation, open: () => createReadStream(input.path) };
     try {
-      await scoreColumnarSource(source, 'arrow', input, {
-        top, audit, topFloor: withFloor(input).topFloor,
-        onStats: (b) => { addStats(stats, b); },
-        onRejects: (r) => { rejects.push(...r); },
-        onProgress: (n) => { rows = n; },
-      }, undefined, input.batches);
+      await scoreColumnarSource(
+        source,
+        'arrow',
+        input,
+        {
+          top,
+          audit,
+          topFloor: withFloor(input).topFloor,
+          onStats: (b) => {
+            addStats(stats, b);
+          },
+          onRejects: (r) => {
+            rejects.push(...r);
+          },
+          onProgress: (n) => {
+            rows = n;
+          },
+        },
+        undefined,
+        input.batches,
+      );
     } catch (err) {
       // A corrupt batch: the batches before it are returned, so what the run keeps of the object does not
       // depend on how its batches were grouped into tasks (that follows the thread count).
@@ -121,7 +137,15 @@ export async function scoreArrow(input: ArrowBatchInput): Promise<ScoreTaskOutpu
     }
     const kept = top.values();
     floors.note(floorKey(input), input.topK, kept);
-    return { ok: true, top: [...kept, ...top.copies().map(copyEntry)], audit: [...audit.values(), ...audit.copies().map(copyEntry)], rejects, stats, lines: rows, ...(broken ? { broken } : {}) };
+    return {
+      ok: true,
+      top: [...kept, ...top.copies().map(copyEntry)],
+      audit: [...audit.values(), ...audit.copies().map(copyEntry)],
+      rejects,
+      stats,
+      lines: rows,
+      ...(broken ? { broken } : {}),
+    };
   } catch (err) {
     // Bad input keeps its code across the thread boundary, so the run fails as INPUT_INVALID naming the object.
     const code = isReviewloopError(err) ? err.code : 'SCORING_FAILED';

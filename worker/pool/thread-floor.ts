@@ -16,8 +16,14 @@
  */
 import { TopK } from '../../scoring/topk.js';
 
-interface Kept { id: string; score: number }
-interface RunFloor { k: number; heap: TopK<Kept> }
+interface Kept {
+  id: string;
+  score: number;
+}
+interface RunFloor {
+  k: number;
+  heap: TopK<Kept>;
+}
 
 /** Floors remembered per thread (one per run and object, see score-task.ts): a daemon's pool serves one run after another. */
 const MAX_RUNS = 64;

@@ -18,7 +18,7 @@ import type { BigQuery } from '@google-cloud/bigquery';
 import type { Command } from 'commander';
 import { parseTableRef, scoringQuery, type ProbShape, type ScoringQueryOptions } from '../../scoring/sql.js';
 import { compareDrawn, compareRanked } from '../../scoring/topk.js';
-import type { ScoredEntry, StrategyName, TaskType } from '../../scoring/types.js';
+import type { ScoredEntry } from '../../scoring/types.js';
 import { ReviewloopError } from '../../domain/errors.js';
 import { withRetry } from '../core/retry.js';
 import { dummyAuthClient, isLoopback, loadBigQuery } from '../core/lazy-deps.js';
@@ -69,9 +69,20 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
   try {
     table = parseTableRef(o.table);
     q = scoringQuery({
-      table, idColumn: o.idColumn, shape: o.shape ?? { kind: 'array', column: 'probs' }, labels: o.labels, task: o.task,
-      strategy: o.strategy, seed: o.seed, topK: o.topK, auditK: o.auditK, probTolerance: o.probTolerance ?? 1e-3,
-      textColumn: o.textColumn, modelColumn: o.modelColumn, exclude: o.exclude, asOf: o.asOf,
+      table,
+      idColumn: o.idColumn,
+      shape: o.shape ?? { kind: 'array', column: 'probs' },
+      labels: o.labels,
+      task: o.task,
+      strategy: o.strategy,
+      seed: o.seed,
+      topK: o.topK,
+      auditK: o.auditK,
+      probTolerance: o.probTolerance ?? 1e-3,
+      textColumn: o.textColumn,
+      modelColumn: o.modelColumn,
+      exclude: o.exclude,
+      asOf: o.asOf,
     });
   } catch (err) {
     throw Object.assign(new Error((err as Error).message), { code: 'USAGE' });
@@ -85,11 +96,17 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
     const [res] = await withRetry(() => client.query({ query: q.query, params, types: q.types, location: o.location ?? 'US' }));
     rows = res as ResultRow[];
   } catch (err) {
-    throw new ReviewloopError('SCORING_FAILED', `BigQuery scoring query on ${o.table} failed: ${(err as Error).message}`, { cause: err, details: { table: o.table } });
+    throw new ReviewloopError('SCORING_FAILED', `BigQuery scoring query on ${o.table} failed: ${(err as Error).message}`, {
+      cause: err,
+      details: { table: o.table },
+    });
   }
   const source = { object: `bq://${o.table}`, line: 0 };
   const entry = (r: ResultRow): ScoredEntry => ({
-    id: r.id!, score: r.score!, u: r.u!, source,
+    id: r.id!,
+    score: r.score!,
+    u: r.u!,
+    source,
     record: {
       id: r.id!,
       ...(typeof r.text === 'string' ? { text: r.text } : {}),
@@ -99,8 +116,14 @@ export async function scoreInBigQuery(o: BigQueryScoreOptions): Promise<BigQuery
   });
   const counts = rows.find((r) => r.slice === 'counts');
   return {
-    top: rows.filter((r) => r.slice === 'top').map(entry).sort(compareRanked),
-    audit: rows.filter((r) => r.slice === 'audit').map(entry).sort(compareDrawn),
+    top: rows
+      .filter((r) => r.slice === 'top')
+      .map(entry)
+      .sort(compareRanked),
+    audit: rows
+      .filter((r) => r.slice === 'audit')
+      .map(entry)
+      .sort(compareDrawn),
     read: Number(counts?.n_read ?? 0),
     scored: Number(counts?.n_scored ?? 0),
     skipped: Number(counts?.n_skipped ?? 0),
@@ -138,20 +161,32 @@ export function addBigQueryOptions(cmd: Command): Command {
     .option('--id-column <name>', 'with --engine bigquery: STRING id column', 'id')
     .option('--probs-column <name>', 'with --engine bigquery: ARRAY<STRUCT<label STRING, p FLOAT64>> column', 'probs')
     .option('--label-columns <a,b,...>', 'with --engine bigquery: one FLOAT64 column per label (in --labels order) instead of --probs-column')
-    .option('--bq-project <id>', 'with --engine bigquery: project that runs the query (default: the table\'s)')
+    .option('--bq-project <id>', "with --engine bigquery: project that runs the query (default: the table's)")
     .option('--bq-location <loc>', 'with --engine bigquery: job location', 'US')
     .option('--bq-endpoint <url>', 'with --engine bigquery: API endpoint (emulators)');
 }
 
 /** Maps parsed CLI options onto {@link scoreInBigQuery}; USAGE errors for misuse. */
-export function bigQueryScoreOptions(o: BigQueryCliOptions, base: Pick<BigQueryScoreOptions, 'labels' | 'task' | 'strategy' | 'seed' | 'topK' | 'auditK' | 'probTolerance'>, inputs: string[]): BigQueryScoreOptions {
+export function bigQueryScoreOptions(
+  o: BigQueryCliOptions,
+  base: Pick<BigQueryScoreOptions, 'labels' | 'task' | 'strategy' | 'seed' | 'topK' | 'auditK' | 'probTolerance'>,
+  inputs: string[],
+): BigQueryScoreOptions {
   const usage = (m: string) => Object.assign(new Error(m), { code: 'USAGE' });
   if (o.engine !== 'bigquery') throw usage(`--engine must be local or bigquery, got ${JSON.stringify(o.engine)}`);
   if (o.table === undefined) throw usage('--engine bigquery needs --table PROJECT.DATASET.TABLE');
   if (inputs.length > 0) throw usage('--engine bigquery reads --table, not input files');
-  const columns = o.labelColumns?.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
+  const columns = o.labelColumns
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter((c) => c.length > 0);
   return {
-    ...base, table: o.table, idColumn: o.idColumn, billingProject: o.bqProject, location: o.bqLocation, apiEndpoint: o.bqEndpoint,
+    ...base,
+    table: o.table,
+    idColumn: o.idColumn,
+    billingProject: o.bqProject,
+    location: o.bqLocation,
+    apiEndpoint: o.bqEndpoint,
     shape: columns ? { kind: 'columns', columns } : { kind: 'array', column: o.probsColumn ?? 'probs' },
   };
 }

@@ -38,9 +38,12 @@ function tableOptions(project: ProjectConfig): TableOptions {
   const p = project.predictions;
   if (p.table === undefined) throw new ReviewloopError('CONFIG_INVALID', `project ${project.name}: strategy.engine: bigquery needs predictions.table`);
   return {
-    table: p.table, idColumn: p.idColumn,
+    table: p.table,
+    idColumn: p.idColumn,
     shape: p.labelColumns ? { kind: 'columns', columns: p.labelColumns } : { kind: 'array', column: p.probsColumn ?? 'probs' },
-    billingProject: p.bigquery?.billingProject, location: p.bigquery?.location, apiEndpoint: p.bigquery?.apiEndpoint,
+    billingProject: p.bigquery?.billingProject,
+    location: p.bigquery?.location,
+    apiEndpoint: p.bigquery?.apiEndpoint,
   };
 }
 
@@ -52,14 +55,21 @@ async function pinTable(project: ProjectConfig, now: number): Promise<BigQueryPi
   try {
     [md] = await withRetry(() => client.dataset(ref.dataset, { projectId: ref.project }).table(ref.table).getMetadata());
   } catch (err) {
-    throw new ReviewloopError('SCORING_FAILED', `reading the metadata of ${t.table} failed: ${(err as Error).message}`, { cause: err, details: { table: t.table } });
+    throw new ReviewloopError('SCORING_FAILED', `reading the metadata of ${t.table} failed: ${(err as Error).message}`, {
+      cause: err,
+      details: { table: t.table },
+    });
   }
   const fields = md.schema?.fields ?? [];
   const stringColumn = (name: string) => (fields.some((f) => f.name === name && f.type === 'STRING' && f.mode !== 'REPEATED') ? name : null);
   return {
-    table: t.table, lastModifiedTime: md.lastModifiedTime ?? null, numRows: md.numRows ?? null,
-    textColumn: stringColumn('text'), modelColumn: stringColumn('model'),
-    asOf: new Date(now).toISOString(), timeTravel: project.predictions.bigquery?.timeTravel ?? false,
+    table: t.table,
+    lastModifiedTime: md.lastModifiedTime ?? null,
+    numRows: md.numRows ?? null,
+    textColumn: stringColumn('text'),
+    modelColumn: stringColumn('model'),
+    asOf: new Date(now).toISOString(),
+    timeTravel: project.predictions.bigquery?.timeTravel ?? false,
   };
 }
 
@@ -95,22 +105,38 @@ async function scoreTableRound(opts: RoundOptions, round: OpenRound): Promise<Ro
   const t = tableOptions(project);
   const pin = round.plan.bigquery;
   if (pin?.table !== t.table) {
-    throw new ReviewloopError('CONFIG_INVALID', `round ${round.roundId} was planned on ${pin ? pin.table : 'prediction objects'}, but project ${project.name} now reads ${t.table}; use another round id`);
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `round ${round.roundId} was planned on ${pin ? pin.table : 'prediction objects'}, but project ${project.name} now reads ${t.table}; use another round id`,
+    );
   }
   const history = exclusionParams(await excludedItems(store, round.previous, round.plan.snapshotVersion ?? null));
   // Without a model column every row is model-less: only items answered without a model match it (as isExcluded does).
   const exclude = pin.modelColumn === null ? { ids: history.ids, pairs: [] } : history;
   const bytes = [...exclude.ids, ...exclude.pairs].reduce((n, s) => n + Buffer.byteLength(s) + 3, 0);
   if (bytes > MAX_EXCLUDE_BYTES) {
-    throw new ReviewloopError('SCORING_FAILED', `round ${round.roundId}: ${exclude.ids.length + exclude.pairs.length} already queued or labelled items (${(bytes / 1e6).toFixed(1)} MB) exceed what one BigQuery request carries as parameters`, { details: { round: round.roundId } });
+    throw new ReviewloopError(
+      'SCORING_FAILED',
+      `round ${round.roundId}: ${exclude.ids.length + exclude.pairs.length} already queued or labelled items (${(bytes / 1e6).toFixed(1)} MB) exceed what one BigQuery request carries as parameters`,
+      { details: { round: round.roundId } },
+    );
   }
   if (opts.signal?.aborted) throw new ReviewloopError('ABORTED', `round ${round.roundId} aborted before its query`);
-  round.log.info(`round ${round.roundId}: scoring ${pin.table} in BigQuery (${pin.numRows ?? '?'} rows at planning, ${exclude.ids.length + exclude.pairs.length} excluded)`);
+  round.log.info(
+    `round ${round.roundId}: scoring ${pin.table} in BigQuery (${pin.numRows ?? '?'} rows at planning, ${exclude.ids.length + exclude.pairs.length} excluded)`,
+  );
   const strategy = scoringStrategy(project);
   const result = await scoreInBigQuery({
-    ...t, labels: project.labels, task: project.task, strategy: strategy.name, seed: round.seed, ...heapSizes(project),
+    ...t,
+    labels: project.labels,
+    task: project.task,
+    strategy: strategy.name,
+    seed: round.seed,
+    ...heapSizes(project),
     probTolerance: strategy.probTolerance,
-    textColumn: pin.textColumn ?? undefined, modelColumn: pin.modelColumn ?? undefined, exclude,
+    textColumn: pin.textColumn ?? undefined,
+    modelColumn: pin.modelColumn ?? undefined,
+    exclude,
     asOf: pin.timeTravel ? pin.asOf : undefined,
   });
   return finishRound(opts, round, roundScores(result));

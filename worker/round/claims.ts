@@ -32,8 +32,19 @@ export const CLAIM_TTL_MS = 6 * 3600 * 1000;
 /** Claim writes in flight at once while planning. */
 const CLAIM_CONCURRENCY = 16;
 
-interface ClaimBody { kind: 'reviewloop.claim'; round: string; name: string; generation: string }
-interface OutcomeBody { kind: 'reviewloop.round-outcome'; round: string; state: 'committed' | 'released'; by?: string; reason?: string }
+interface ClaimBody {
+  kind: 'reviewloop.claim';
+  round: string;
+  name: string;
+  generation: string;
+}
+interface OutcomeBody {
+  kind: 'reviewloop.round-outcome';
+  round: string;
+  state: 'committed' | 'released';
+  by?: string;
+  reason?: string;
+}
 
 export const claimName = (name: string, generation: string) =>
   `state/claims/objects/${createHash('sha256').update(consumedKey(name, generation)).digest('hex')}.json`;
@@ -58,8 +69,12 @@ class RoundView {
   /** Keys of the objects the round's manifest consumed, or null when it has no manifest (yet). */
   committed(round: string): Promise<Set<string> | null> {
     if (!this.consumed.has(round)) {
-      this.consumed.set(round, readJson<{ consumed?: Array<{ name: string; generation: string }> }>(this.store, `rounds/${round}/manifest.json`)
-        .then((m) => (m ? new Set((m.consumed ?? []).map((o) => consumedKey(o.name, o.generation))) : null)));
+      this.consumed.set(
+        round,
+        readJson<{ consumed?: Array<{ name: string; generation: string }> }>(this.store, `rounds/${round}/manifest.json`).then((m) =>
+          m ? new Set((m.consumed ?? []).map((o) => consumedKey(o.name, o.generation))) : null,
+        ),
+      );
     }
     return this.consumed.get(round)!;
   }
@@ -70,8 +85,12 @@ class RoundView {
   /** Keys of the objects the round's plan pins, or null when it has no plan yet. */
   planned(round: string): Promise<Set<string> | null> {
     if (!this.plans.has(round)) {
-      this.plans.set(round, readJson<{ objects?: Array<{ name: string; generation: string }> }>(this.store, `rounds/${round}/plan.json`)
-        .then((p) => (p ? new Set((p.objects ?? []).map((o) => consumedKey(o.name, o.generation))) : null)));
+      this.plans.set(
+        round,
+        readJson<{ objects?: Array<{ name: string; generation: string }> }>(this.store, `rounds/${round}/plan.json`).then((p) =>
+          p ? new Set((p.objects ?? []).map((o) => consumedKey(o.name, o.generation))) : null,
+        ),
+      );
     }
     return this.plans.get(round)!;
   }
@@ -84,7 +103,11 @@ export async function assertNotReleased(store: ObjectStore, round: string): Prom
 }
 
 function releasedError(store: ObjectStore, round: string, o: OutcomeBody): ReviewloopError {
-  return new ReviewloopError('CONFLICT', `round ${round} was released (${o.reason ?? 'no reason given'}${o.by ? `, by ${o.by}` : ''}; see ${store.uri(outcomeName(round))}): its inputs may be consumed by other rounds, so it cannot complete; run a new round id`, { details: { round } });
+  return new ReviewloopError(
+    'CONFLICT',
+    `round ${round} was released (${o.reason ?? 'no reason given'}${o.by ? `, by ${o.by}` : ''}; see ${store.uri(outcomeName(round))}): its inputs may be consumed by other rounds, so it cannot complete; run a new round id`,
+    { details: { round } },
+  );
 }
 
 /** Marks `round` committed (just before its manifest); CONFLICT when it was released first. Safe to repeat. */
@@ -115,7 +138,12 @@ export async function releaseRound(store: ObjectStore, round: string, by: string
  * Claims `objects` for `round`; returns the ones it holds (in the given order).
  * The others are held by rounds that may still consume them.
  */
-export async function claimObjects<T extends Pick<ObjectInfo, 'name' | 'generation'>>(store: ObjectStore, round: string, objects: T[], opts: ClaimOptions = {}): Promise<T[]> {
+export async function claimObjects<T extends Pick<ObjectInfo, 'name' | 'generation'>>(
+  store: ObjectStore,
+  round: string,
+  objects: T[],
+  opts: ClaimOptions = {},
+): Promise<T[]> {
   const view = new RoundView(store);
   const held = new Array<boolean>(objects.length).fill(false);
   let next = 0;
@@ -170,7 +198,15 @@ async function claimOne(store: ObjectStore, view: RoundView, round: string, o: {
 }
 
 /** True when `holder` will never consume `o`, so its claim may be taken over. */
-async function claimIsVoid(store: ObjectStore, view: RoundView, holder: string, o: { name: string; generation: string }, claim: ObjectInfo, round: string, opts: ClaimOptions): Promise<boolean> {
+async function claimIsVoid(
+  store: ObjectStore,
+  view: RoundView,
+  holder: string,
+  o: { name: string; generation: string },
+  claim: ObjectInfo,
+  round: string,
+  opts: ClaimOptions,
+): Promise<boolean> {
   const outcome = await view.outcome(holder);
   if (outcome?.state === 'released') return true;
   const planned = await view.planned(holder);

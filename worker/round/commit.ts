@@ -33,15 +33,32 @@ export function queueFilesOf(dir: string, tasks: Array<Record<string, unknown>>,
  * at the plan's pinned instant, so a rerun writes the same queue bytes.
  * `media`: the queued records, whose gs:// URIs are signed.
  */
-export async function taskContext(opts: RoundOptions, round: OpenRound, strategy: string, media: ReadonlyArray<Partial<PredictionRecord>>): Promise<TaskContext> {
+export async function taskContext(
+  opts: RoundOptions,
+  round: OpenRound,
+  strategy: string,
+  media: ReadonlyArray<Partial<PredictionRecord>>,
+): Promise<TaskContext> {
   const { project } = opts;
   const view: View = (project.queue.view as View | undefined) ?? defaultView(project.task);
   return {
-    project: project.name, round: round.roundId, task: project.task, view, labels: project.labels,
-    strategy, acceptThreshold: project.queue.acceptThreshold,
-    mediaUrl: opts.mediaUrl ?? (MEDIA_TASKS.has(project.task) ? await signMediaUrls(gcsMediaUris(media), {
-      ttlSeconds: project.queue.signedUrlTtlSeconds, signedAt: round.plan.mediaSignedAt, signer: opts.mediaSigner, logger: round.log,
-    }) : undefined),
+    project: project.name,
+    round: round.roundId,
+    task: project.task,
+    view,
+    labels: project.labels,
+    strategy,
+    acceptThreshold: project.queue.acceptThreshold,
+    mediaUrl:
+      opts.mediaUrl ??
+      (MEDIA_TASKS.has(project.task)
+        ? await signMediaUrls(gcsMediaUris(media), {
+            ttlSeconds: project.queue.signedUrlTtlSeconds,
+            signedAt: round.plan.mediaSignedAt,
+            signer: opts.mediaSigner,
+            logger: round.log,
+          })
+        : undefined),
   };
 }
 
@@ -50,11 +67,19 @@ export function assertRejectRatio(opts: RoundOptions, roundId: string, rejected:
   const max = opts.project.strategy.maxRejectRatio;
   if (read === 0 || rejected / read <= max) return;
   const uri = opts.store.uri(`${roundDir(roundId)}/rejects.jsonl`);
-  throw new ReviewloopError('REJECT_RATIO_EXCEEDED', `round ${roundId}: ${rejected} of ${read} ${what} rejected (${(100 * rejected / read).toFixed(1)}% > ${(100 * max).toFixed(1)}%); see ${uri}`, { details: { round: roundId } });
+  throw new ReviewloopError(
+    'REJECT_RATIO_EXCEEDED',
+    `round ${roundId}: ${rejected} of ${read} ${what} rejected (${((100 * rejected) / read).toFixed(1)}% > ${(100 * max).toFixed(1)}%); see ${uri}`,
+    { details: { round: roundId } },
+  );
 }
 
 /** The fields every round manifest starts with, whatever its kind. */
-export function manifestHead(project: ProjectConfig, roundId: string, plan: Pick<RoundPlan, 'updatedMax'>): Pick<RoundManifest, 'kind' | 'schemaVersion' | 'project' | 'round' | 'slotTime' | 'task'> {
+export function manifestHead(
+  project: ProjectConfig,
+  roundId: string,
+  plan: Pick<RoundPlan, 'updatedMax'>,
+): Pick<RoundManifest, 'kind' | 'schemaVersion' | 'project' | 'round' | 'slotTime' | 'task'> {
   return {
     kind: 'reviewloop.round',
     schemaVersion: 1,
@@ -66,7 +91,11 @@ export function manifestHead(project: ProjectConfig, roundId: string, plan: Pick
 }
 
 /** The files a round wrote and where its listing got to. */
-export function manifestFiles(dir: string, queueFiles: Array<[string, string]>, plan: { objects: ReadonlyArray<{ name: string }> }): Pick<RoundManifest, 'files' | 'listedUpTo'> {
+export function manifestFiles(
+  dir: string,
+  queueFiles: Array<[string, string]>,
+  plan: { objects: ReadonlyArray<{ name: string }> },
+): Pick<RoundManifest, 'files' | 'listedUpTo'> {
   return {
     files: { queue: queueFiles.map(([n]) => n), rejects: `${dir}/rejects.jsonl`, items: `${dir}/items.jsonl` },
     listedUpTo: plan.objects.length > 0 ? plan.objects[plan.objects.length - 1].name : null,
@@ -74,7 +103,13 @@ export function manifestFiles(dir: string, queueFiles: Array<[string, string]>, 
 }
 
 /** Writes the manifest last (the round's commit point), logs `summary`, records its stats. */
-export async function commitManifest<M extends RoundManifest>(opts: RoundOptions, manifest: M, previous: RoundManifest[], log: Logger, summary: string): Promise<{ status: 'created' | 'exists'; manifest: M }> {
+export async function commitManifest<M extends RoundManifest>(
+  opts: RoundOptions,
+  manifest: M,
+  previous: RoundManifest[],
+  log: Logger,
+  summary: string,
+): Promise<{ status: 'created' | 'exists'; manifest: M }> {
   // A round aborted (past its time bound, or at shutdown) never commits, however late it gets here.
   opts.signal?.throwIfAborted();
   // A round released by another planner (its claims taken over) must not commit: CONFLICT here.

@@ -25,17 +25,33 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
   const dir = roundDir(roundId);
   const strategy = scoringStrategy(project);
   const selection = select(scores.top, scores.audit, scores.stats.scored, {
-    topK: strategy.topK, auditFraction: strategy.auditFraction, labels: project.labels,
-    diversity: strategy.diversity, quotas: strategy.quotas, kCenter: kCenterSelect, applyQuotas: quotaSelect,
+    topK: strategy.topK,
+    auditFraction: strategy.auditFraction,
+    labels: project.labels,
+    diversity: strategy.diversity,
+    quotas: strategy.quotas,
+    kCenter: kCenterSelect,
+    applyQuotas: quotaSelect,
   });
-  const lookup = opts.imageSize ?? firstImageSize(storeImageSize(store), headerImageSize(opts.media ?? mediaHeadReader({ store, localFiles: store.localPath !== undefined })));
+  const lookup =
+    opts.imageSize ??
+    firstImageSize(storeImageSize(store), headerImageSize(opts.media ?? mediaHeadReader({ store, localFiles: store.localPath !== undefined })));
   const sizeHook = await pinImageSizes(store, `${dir}/image-sizes.json`, selection.items, lookup);
   const sizes = await resolveImageSizes(selection, sizeHook, (r) => scores.rejects.push(JSON.stringify(r)));
   // Records rejected for their image count as rejected, not scored, so counts match rejects.jsonl line for line.
   const stats: ChunkStats = { ...scores.stats, scored: scores.stats.scored - sizes.rejected, rejected: scores.stats.rejected + sizes.rejected };
   for (const d of sizes.deferred) log.warn(`round ${roundId}: ${d.object} line ${d.line} (${d.id ?? '?'}) deferred to the next round: ${d.reason}`);
-  const ctx = await taskContext(opts, round, strategy.name, selection.items.map((i) => i.entry.record));
-  const queueFiles = queueFilesOf(dir, selection.items.map((item) => buildTask(ctx, item)), project);
+  const ctx = await taskContext(
+    opts,
+    round,
+    strategy.name,
+    selection.items.map((i) => i.entry.record),
+  );
+  const queueFiles = queueFilesOf(
+    dir,
+    selection.items.map((item) => buildTask(ctx, item)),
+    project,
+  );
   const duplicates = duplicateRejects(selection.items, scores);
   scores.rejects.push(...duplicates.map((r) => JSON.stringify(r)));
   await writeOnce(store, `${dir}/rejects.jsonl`, scores.rejects.length > 0 ? `${scores.rejects.join('\n')}\n` : '', 'application/x-ndjson');
@@ -43,16 +59,29 @@ export async function finishRound(opts: RoundOptions, round: OpenRound, scores: 
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   await writeOnce(store, `${dir}/items.jsonl`, itemsText(selection.items), 'application/x-ndjson');
   const manifest = scoredManifest(opts, round, { selection, stats, sizes, scores, duplicates: duplicates.length, queueFiles });
-  return commitManifest(opts, manifest, round.previous, log, `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${duplicates.length} duplicate(s), ${stats.skipped} skipped, ${manifest.counts.quarantinedObjects} object(s) quarantined`);
+  return commitManifest(
+    opts,
+    manifest,
+    round.previous,
+    log,
+    `${manifest.counts.queued} queued (${manifest.counts.audit} audit), ${stats.scored} scored, ${stats.rejected} rejected, ${duplicates.length} duplicate(s), ${stats.skipped} skipped, ${manifest.counts.quarantinedObjects} object(s) quarantined`,
+  );
 }
 
 /** The model's full prediction per queued item: the merge joins it back for quality stats and lineage. */
 function itemsText(items: Selection['items']): string {
-  return jsonLines(items.map((i) => ({
-    id: i.entry.id, rank: i.rank, audit: i.audit, p: i.audit ? i.p ?? null : null, score: i.entry.score,
-    model: i.entry.record.model ?? null, source: `${i.entry.source.object}#L${i.entry.source.line}`,
-    prediction: predictionOf(i.entry.record),
-  })));
+  return jsonLines(
+    items.map((i) => ({
+      id: i.entry.id,
+      rank: i.rank,
+      audit: i.audit,
+      p: i.audit ? (i.p ?? null) : null,
+      score: i.entry.score,
+      model: i.entry.record.model ?? null,
+      source: `${i.entry.source.object}#L${i.entry.source.line}`,
+      prediction: predictionOf(i.entry.record),
+    })),
+  );
 }
 
 interface Finished {
@@ -74,7 +103,11 @@ function scoredManifest(opts: RoundOptions, round: OpenRound, f: Finished): Roun
     ...manifestHead(project, round.roundId, round.plan),
     model: models.length === 0 ? null : models.join(','),
     strategy: {
-      name: strategy.name, topK: strategy.topK, auditFraction: strategy.auditFraction, seed: round.seed, reduce: strategy.reduce,
+      name: strategy.name,
+      topK: strategy.topK,
+      auditFraction: strategy.auditFraction,
+      seed: round.seed,
+      reduce: strategy.reduce,
       ...(strategy.diversity ? { diversity: strategy.diversity } : {}),
       ...(strategy.quotas ? { quotas: strategy.quotas } : {}),
     },
@@ -83,8 +116,13 @@ function scoredManifest(opts: RoundOptions, round: OpenRound, f: Finished): Roun
     // this round queued from it is excluded there as already queued (exclusionKeys).
     consumed: round.plan.objects.filter((o) => !deferredObjects.has(store.uri(o.name))).map((o) => ({ name: o.name, generation: o.generation, size: o.size })),
     counts: {
-      read: stats.read, scored: stats.scored, rejected: stats.rejected, skipped: stats.skipped,
-      queued: selection.items.length, audit: selection.auditCount, duplicates: f.duplicates,
+      read: stats.read,
+      scored: stats.scored,
+      rejected: stats.rejected,
+      skipped: stats.skipped,
+      queued: selection.items.length,
+      audit: selection.auditCount,
+      duplicates: f.duplicates,
       ...(sizes.deferred.length > 0 ? { deferred: sizes.deferred.length } : {}),
       quarantinedObjects: scores.quarantined?.length ?? 0,
     },
@@ -115,7 +153,13 @@ export function duplicateRejects(items: ReadonlyArray<{ entry: ScoredEntry }>, s
     const at = `${c.source.object}#L${c.source.line}`;
     if (kept === undefined || seen.has(at) || (kept.object === c.source.object && kept.line === c.source.line)) continue;
     seen.add(at);
-    out.push({ object: c.source.object, line: c.source.line, field: 'id', id: c.id, reason: `duplicate id: the copy at ${kept.object}#L${kept.line} is queued` });
+    out.push({
+      object: c.source.object,
+      line: c.source.line,
+      field: 'id',
+      id: c.id,
+      reason: `duplicate id: the copy at ${kept.object}#L${kept.line} is queued`,
+    });
   }
   return out.sort((a, b) => (a.object < b.object ? -1 : a.object > b.object ? 1 : a.line - b.line));
 }
@@ -128,4 +172,3 @@ function predictionOf(rec: PredictionRecord): Record<string, unknown> {
   if (rec.audio_spans) p.audio_spans = rec.audio_spans;
   return p;
 }
-

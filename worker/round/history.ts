@@ -30,7 +30,11 @@ export async function exclusionKeys(store: ObjectStore, previous: RoundManifest[
 }
 
 /** (id, model) pairs already queued in earlier rounds or present in the latest snapshot; model undefined = none. */
-export async function excludedItems(store: ObjectStore, previous: RoundManifest[], snapshotVersion: number | null): Promise<Array<[id: string, model: string | undefined]>> {
+export async function excludedItems(
+  store: ObjectStore,
+  previous: RoundManifest[],
+  snapshotVersion: number | null,
+): Promise<Array<[id: string, model: string | undefined]>> {
   const keys: Array<[string, string | undefined]> = [];
   for (const m of previous) {
     for (const q of m.files.queue) {
@@ -61,6 +65,6 @@ export async function writeRoundStats(opts: Pick<RoundOptions, 'sink' | 'project
   const idx = all.findIndex((m) => m.round === manifest.round);
   const prev = idx > 0 ? all[idx - 1] : null;
   const refId = opts.project.referenceRound;
-  const ref = refId ? all.find((m) => m.round === refId) ?? null : all[0] !== manifest ? all[0] ?? null : null;
+  const ref = refId ? (all.find((m) => m.round === refId) ?? null) : all[0] !== manifest ? (all[0] ?? null) : null;
   await opts.sink.write(roundBatchId(manifest.project, manifest.round), roundRows(manifest, prev, ref));
 }

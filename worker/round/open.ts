@@ -20,7 +20,10 @@ import type { OpenRound, PlanFields, RoundKind, RoundOptions, RoundPlan, RoundRe
 export function scoringStrategy(project: ProjectConfig): StrategyConfig & { name: (typeof strategyNames)[number] } {
   const s = project.strategy;
   if (project.predictions.format === 'objects' || s.name === 'stratified-random' || s.name === 'sequential') {
-    throw new ReviewloopError('CONFIG_INVALID', `project ${project.name}: raw objects (predictions.format: objects, strategy ${s.name}) are sampled by whole rounds, not scored`);
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `project ${project.name}: raw objects (predictions.format: objects, strategy ${s.name}) are sampled by whole rounds, not scored`,
+    );
   }
   return s as StrategyConfig & { name: (typeof strategyNames)[number] };
 }
@@ -38,14 +41,19 @@ async function planRound(opts: RoundOptions, kind: RoundKind, roundId: string, p
   await assertNotReleased(store, roundId);
   const existing = await readJson<RoundPlan>(store, name);
   if (existing && existing.kind !== kind.planKind) {
-    throw new ReviewloopError('CONFIG_INVALID', `${store.uri(name)} plans a round of another kind, but project ${project.name} now runs ${kind.label} rounds; use another round id`);
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `${store.uri(name)} plans a round of another kind, but project ${project.name} now runs ${kind.label} rounds; use another round id`,
+    );
   }
   if (existing) return existing;
   const bigquery = kind.pin ? await kind.pin(opts, now) : undefined;
   const listed = kind.accept ? await claimNewObjects(opts, kind, roundId, previous) : { objects: [], updatedMax: null, listedFrom: undefined };
   const fields: PlanFields = {
-    round: roundId, ...listed,
-    previousRounds: previous.map((m) => m.round), snapshotVersion: (await readLatest(store))?.pointer.version ?? null,
+    round: roundId,
+    ...listed,
+    previousRounds: previous.map((m) => m.round),
+    snapshotVersion: (await readLatest(store))?.pointer.version ?? null,
     ...(MEDIA_TASKS.has(project.task) ? { mediaSignedAt: signingInstant(now) } : {}),
     ...(bigquery ? { bigquery } : {}),
   };
@@ -54,10 +62,18 @@ async function planRound(opts: RoundOptions, kind: RoundKind, roundId: string, p
 }
 
 /** The objects under the prefix no earlier round consumed, less those a concurrent round claimed first. */
-async function claimNewObjects(opts: RoundOptions, kind: RoundKind, roundId: string, previous: RoundManifest[]): Promise<Pick<PlanFields, 'objects' | 'updatedMax' | 'listedFrom'>> {
+async function claimNewObjects(
+  opts: RoundOptions,
+  kind: RoundKind,
+  roundId: string,
+  previous: RoundManifest[],
+): Promise<Pick<PlanFields, 'objects' | 'updatedMax' | 'listedFrom'>> {
   const { store, project } = opts;
   const found = await unconsumedObjects(store, project.predictions.prefix, {
-    consumed: previous.flatMap((m) => m.consumed), runsBefore: previous.length, listing: project.predictions.listing, accept: kind.accept!(project),
+    consumed: previous.flatMap((m) => m.consumed),
+    runsBefore: previous.length,
+    listing: project.predictions.listing,
+    accept: kind.accept!(project),
   });
   // Rounds with other ids planning at the same time: each object goes to the one whose claim lands (worker/round/claims.ts).
   const mine = await claimObjects(store, roundId, found.objects, opts.claims);

@@ -65,7 +65,10 @@ async function queueFile(store: ObjectStore, manifest: RoundManifest, roundId: s
   if (manifest.files.queue.includes(name)) return name;
   const named = manifest.files.queue.map((q) => /\/queue-(.+)\.jsonl$/.exec(q)?.[1]).filter((a): a is string => a !== undefined);
   const hint = named.length > 0 ? `its reviewers: ${named.join(', ')}` : 'its queue is not split by reviewer (leave out --annotator)';
-  throw Object.assign(new Error(`round ${roundId} has no queue for ${annotator} (${store.uri(name)}); ${hint}`), { code: 'USAGE', details: { annotator, annotators: named } });
+  throw Object.assign(new Error(`round ${roundId} has no queue for ${annotator} (${store.uri(name)}); ${hint}`), {
+    code: 'USAGE',
+    details: { annotator, annotators: named },
+  });
 }
 
 /** Reads round `roundId`'s queue for review; a mistyped round or reviewer is a usage error naming the nearest ones. */
@@ -74,7 +77,10 @@ export async function catQueue(o: QueueCatOptions): Promise<QueueCat> {
   const manifest = await readJson<RoundManifest>(o.store, `${roundDir(roundId)}/manifest.json`);
   if (!manifest) throw await unknownRoundError(o.store, roundId);
   const file = await queueFile(o.store, manifest, roundId, o.annotator);
-  const lines = (await o.store.read(file)).toString('utf8').split('\n').filter((l) => l !== '');
+  const lines = (await o.store.read(file))
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   const now = (o.signer?.now ?? Date.now)();
   const minValid = o.minValidMs ?? MIN_VALID_MS;
   const stale = new Set<string>();

@@ -17,7 +17,7 @@ import { Sampler, type Candidate, type SamplingName, type StratumCount } from '.
 import { writeQueueOnce } from '../media/task-media.js';
 import type { RoundManifest } from '../../domain/records.js';
 import { buildTask } from '../../domain/prodigy/tasks.js';
-import { discover, loadContent, objectLines, planned, rawObjectFilter, type PlannedObject, type RawItem } from '../sources/raw-source.js';
+import { discover, loadContent, objectLines, planned, rawObjectFilter, type RawItem } from '../sources/raw-source.js';
 import { sharedKeys } from '../pool/score-run.js';
 import type { ObjectStore } from '../store/store.js';
 import { jsonLines, writeOnce } from '../store/write-once.js';
@@ -69,8 +69,13 @@ export const RAW_ROUND: RoundKind = {
   accept: (project) => rawObjectFilter(project.predictions.prefix, project.predictions.include),
   planned,
   planShape: (f) => ({
-    kind: 'reviewloop.raw-round-plan', round: f.round, objects: f.objects, updatedMax: f.updatedMax, listedFrom: f.listedFrom ?? null,
-    previousRounds: f.previousRounds, snapshotVersion: f.snapshotVersion,
+    kind: 'reviewloop.raw-round-plan',
+    round: f.round,
+    objects: f.objects,
+    updatedMax: f.updatedMax,
+    listedFrom: f.listedFrom ?? null,
+    previousRounds: f.previousRounds,
+    snapshotVersion: f.snapshotVersion,
     ...(f.mediaSignedAt === undefined ? {} : { mediaSignedAt: f.mediaSignedAt }),
   }),
   run: sampleRawRound,
@@ -95,16 +100,33 @@ async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<Rou
 
   const { sample, skipped } = await sampleItems(opts, round, found.items, sampling, stratifyBy);
   opts.signal?.throwIfAborted();
-  const content = await loadContent(store, sample.picked.map((p) => p.item), project, strategy.maxLineBytes);
+  const content = await loadContent(
+    store,
+    sample.picked.map((p) => p.item),
+    project,
+    strategy.maxLineBytes,
+  );
   const picked = sample.picked.filter((p) => content.has(p.item.id));
-  const ctx = await taskContext(opts, round, sampling, picked.map((p) => content.get(p.item.id)!));
+  const ctx = await taskContext(
+    opts,
+    round,
+    sampling,
+    picked.map((p) => content.get(p.item.id)!),
+  );
   const counts = new Map(sample.strata.map((s) => [s.stratum, s]));
   const score = (u: number) => (sampling === 'sequential' ? 0 : u);
   const sourceOf = (it: RawItem) => (it.line > 0 ? `${store.uri(it.object)}#L${it.line}` : store.uri(it.object));
   const tasks = picked.map((p, i) => {
     const t = buildTask(ctx, {
-      entry: { id: p.item.id, score: score(p.u), u: p.u, source: { object: store.uri(p.item.object), line: p.item.line }, record: { id: p.item.id, ...content.get(p.item.id)! } },
-      rank: i + 1, audit: false,
+      entry: {
+        id: p.item.id,
+        score: score(p.u),
+        u: p.u,
+        source: { object: store.uri(p.item.object), line: p.item.line },
+        record: { id: p.item.id, ...content.get(p.item.id)! },
+      },
+      rank: i + 1,
+      audit: false,
     });
     const meta = t.meta as Record<string, unknown>;
     meta.reason = reasonOf(sampling, p.item.stratum, counts, sample.population);
@@ -114,9 +136,23 @@ async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<Rou
   });
   const queueFiles = queueFilesOf(dir, tasks, project);
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
-  await writeOnce(store, `${dir}/items.jsonl`, jsonLines(picked.map((p, i) => ({
-    id: p.item.id, rank: i + 1, audit: false, p: null, score: score(p.u), model: null, source: sourceOf(p.item), prediction: {},
-  }))), 'application/x-ndjson');
+  await writeOnce(
+    store,
+    `${dir}/items.jsonl`,
+    jsonLines(
+      picked.map((p, i) => ({
+        id: p.item.id,
+        rank: i + 1,
+        audit: false,
+        p: null,
+        score: score(p.u),
+        model: null,
+        source: sourceOf(p.item),
+        prediction: {},
+      })),
+    ),
+    'application/x-ndjson',
+  );
 
   const stats = { ...emptyStats(), read, scored: sample.population, rejected: found.rejects.length, skipped };
   const manifest: RawRoundManifest = {
@@ -131,9 +167,21 @@ async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<Rou
     queuedScores: [],
     scoreRange: [0, 1],
     ...manifestFiles(dir, queueFiles, plan),
-    raw: { objects: `${dir}/objects.jsonl`, discovered: found.items.length, sampling, stratifyBy: sampling === 'stratified-random' ? stratifyBy : null, strata: sample.strata },
+    raw: {
+      objects: `${dir}/objects.jsonl`,
+      discovered: found.items.length,
+      sampling,
+      stratifyBy: sampling === 'stratified-random' ? stratifyBy : null,
+      strata: sample.strata,
+    },
   };
-  return commitManifest(opts, manifest, previous, log, `${tasks.length} queued by ${sampling} from ${sample.population} available (${found.items.length} new, ${skipped} already queued or labelled, ${found.rejects.length} rejected)`);
+  return commitManifest(
+    opts,
+    manifest,
+    previous,
+    log,
+    `${tasks.length} queued by ${sampling} from ${sample.population} available (${found.items.length} new, ${skipped} already queued or labelled, ${found.rejects.length} rejected)`,
+  );
 }
 
 /** The raw round's candidates: earlier rounds' items and the new ones, at their latest generation, less what was queued or labelled. */
@@ -152,7 +200,10 @@ async function sampleItems(opts: RoundOptions, round: OpenRound, fresh: RawItem[
   const offer = (it: RawItem) => {
     if (latestGen.get(it.object) !== BigInt(it.generation)) return;
     // Raw items carry no model: the key is (id, no model), the same key a cold-start queue line leaves behind.
-    if (exclude.length > 0 && isExcluded(exclude, it.id, undefined)) { skipped++; return; }
+    if (exclude.length > 0 && isExcluded(exclude, it.id, undefined)) {
+      skipped++;
+      return;
+    }
     sampler.add({ ...it, source: { object: it.object, line: it.line }, stratum: stratumOf(it, stratifyBy) });
   };
   for await (const it of earlierItems(store, previous, project.strategy.maxLineBytes)) offer(it);

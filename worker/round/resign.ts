@@ -50,13 +50,19 @@ export async function resignRound(opts: ResignOptions): Promise<ResignResult> {
   const log = (opts.logger ?? silentLogger).child({ project: opts.project.name, round: roundId, job: 'resign' });
   const dir = roundDir(roundId);
   const manifest = await readJson<RoundManifest>(store, `${dir}/manifest.json`);
-  if (!manifest) throw new ReviewloopError('NOT_FOUND', `round ${roundId} does not exist (no ${store.uri(`${dir}/manifest.json`)})`, { details: { round: roundId } });
+  if (!manifest)
+    throw new ReviewloopError('NOT_FOUND', `round ${roundId} does not exist (no ${store.uri(`${dir}/manifest.json`)})`, { details: { round: roundId } });
   // Always from the round's own queue files: a resign of a resign would only add drift.
-  const queues = await Promise.all(manifest.files.queue.map(async (name) => {
-    const tasks = (await store.read(name)).toString('utf8').split('\n').filter((l) => l !== '')
-      .map((l) => mapMediaFields(JSON.parse(l) as Record<string, unknown>, mediaUriOf));
-    return { name, tasks };
-  }));
+  const queues = await Promise.all(
+    manifest.files.queue.map(async (name) => {
+      const tasks = (await store.read(name))
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => mapMediaFields(JSON.parse(l) as Record<string, unknown>, mediaUriOf));
+      return { name, tasks };
+    }),
+  );
   const uris = gcsMediaUris(queues.flatMap((q) => q.tasks));
   if (uris.length === 0) {
     log.info(`round ${roundId}: no gs:// media in its queue; nothing to sign`);
@@ -86,4 +92,3 @@ export async function resignRound(opts: ResignOptions): Promise<ResignResult> {
   }
   throw new ReviewloopError('CONFLICT', `round ${roundId}: could not find a free .resigned-<n> name after ${MAX_ATTEMPTS} tries`, { retryable: true });
 }
-

@@ -7,7 +7,16 @@ import { isReviewloopError } from '../../domain/errors.js';
 import { validateRoundId } from '../../domain/round-id.js';
 import type { ObjectStore } from '../store/store.js';
 
-export interface RoundItem { id: string; rank: number; audit: boolean; p: number | null; score: number; model: string | null; source: string; prediction: Record<string, unknown> }
+export interface RoundItem {
+  id: string;
+  rank: number;
+  audit: boolean;
+  p: number | null;
+  score: number;
+  model: string | null;
+  source: string;
+  prediction: Record<string, unknown>;
+}
 
 /**
  * The items of a round by id, or null when the name is no round id or the

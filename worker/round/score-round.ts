@@ -25,7 +25,11 @@ export function heapSizes(project: ProjectConfig): { topK: number; auditK: numbe
  * plan order). Exact BigInt sums come back too, so shards can be summed
  * without rounding.
  */
-export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[] = round.plan.objects): Promise<RoundScores & { exact: ExactSums }> {
+export async function scoreRound(
+  opts: RoundOptions,
+  round: OpenRound,
+  objects: ConsumedObject[] = round.plan.objects,
+): Promise<RoundScores & { exact: ExactSums }> {
   const { project, store } = opts;
   const strategy = scoringStrategy(project);
   const sources: Source[] = objects.map((o) => ({
@@ -36,7 +40,9 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
     // A local store's JSONL objects are read by the scoring threads in byte ranges, and its Arrow files
     // batch by batch (arrow-file.ts), both generation-checked; Parquet keeps going through the store
     // (its reader does not check generations).
-    ...(store.localPath !== undefined && (formatOf(o.name) === 'jsonl' || formatOf(o.name) === 'arrow') ? { path: store.localPath(o.name), generation: o.generation } : {}),
+    ...(store.localPath !== undefined && (formatOf(o.name) === 'jsonl' || formatOf(o.name) === 'arrow')
+      ? { path: store.localPath(o.name), generation: o.generation }
+      : {}),
   }));
   const params: ScoreParams = {
     task: project.task,
@@ -58,7 +64,13 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
   // An object that also broke (unreadable past some line) is judged on the records read before the break.
   const over = new Map(first.objects.filter((o) => o.read > 0 && o.rejected / o.read > max).map((o) => [o.uri, o]));
   if (over.size === 0) return first.scores;
-  const second = await scorePass(opts, round, objects.filter((o) => !over.has(store.uri(o.name))), sources.filter((s) => !over.has(s.uri)), params);
+  const second = await scorePass(
+    opts,
+    round,
+    objects.filter((o) => !over.has(store.uri(o.name))),
+    sources.filter((s) => !over.has(s.uri)),
+    params,
+  );
   // Reject lines in plan order: a set-aside object's single line stands where its records' lines stood.
   const lines = new Map<string, string[]>();
   for (const line of second.scores.rejects) {
@@ -83,7 +95,7 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
       continue;
     }
     const example = examples.get(uri);
-    const reason = `${bad.rejected} of ${bad.read} records invalid (${(100 * bad.rejected / bad.read).toFixed(1)}% > maxRejectRatio ${(100 * max).toFixed(1)}%), none used${example ? `; first: line ${example.line}${example.field ? ` ${example.field}` : ''}: ${example.reason}` : ''}`;
+    const reason = `${bad.rejected} of ${bad.read} records invalid (${((100 * bad.rejected) / bad.read).toFixed(1)}% > maxRejectRatio ${(100 * max).toFixed(1)}%), none used${example ? `; first: line ${example.line}${example.field ? ` ${example.field}` : ''}: ${example.reason}` : ''}`;
     rejects.push(JSON.stringify({ object: uri, line: 0, field: null, reason, code: 'REJECTS_OVER_RATIO' } satisfies Reject));
     quarantined.push({ name: o.name, generation: o.generation, code: 'REJECTS_OVER_RATIO', line: 0, reason });
     round.log.warn(`round ${round.roundId}: ${uri} quarantined (REJECTS_OVER_RATIO): ${reason}`);
@@ -92,7 +104,13 @@ export async function scoreRound(opts: RoundOptions, round: OpenRound, objects: 
 }
 
 /** One scoring pass over `sources`: their heaps, stats, reject lines and unreadable objects, and what each object held. */
-async function scorePass(opts: RoundOptions, round: OpenRound, objects: ConsumedObject[], sources: Source[], params: ScoreParams): Promise<{ scores: RoundScores & { exact: ExactSums }; objects: ScoreRunResult['objects'] }> {
+async function scorePass(
+  opts: RoundOptions,
+  round: OpenRound,
+  objects: ConsumedObject[],
+  sources: Source[],
+  params: ScoreParams,
+): Promise<{ scores: RoundScores & { exact: ExactSums }; objects: ScoreRunResult['objects'] }> {
   const rejects: string[] = [];
   const quarantined: QuarantinedObject[] = [];
   const byName = new Map(objects.map((o) => [o.name, o]));
@@ -100,7 +118,9 @@ async function scorePass(opts: RoundOptions, round: OpenRound, objects: Consumed
   const result = await scoreSources(sources, params, opts.pool, {
     signal: opts.signal,
     ...(progress ? { onProgress: progress } : {}),
-    onRejects: (rs: Reject[]) => { for (const r of rs) rejects.push(JSON.stringify(r)); },
+    onRejects: (rs: Reject[]) => {
+      for (const r of rs) rejects.push(JSON.stringify(r));
+    },
     // An unreadable object is consumed with the rest (never retried), listed in the manifest; see docs/reliability.md.
     onQuarantine: (q) => {
       const o = byName.get(q.source.name)!;
@@ -108,15 +128,21 @@ async function scorePass(opts: RoundOptions, round: OpenRound, objects: Consumed
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
   });
-  return { scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact }, objects: result.objects };
+  return {
+    scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact },
+    objects: result.objects,
+  };
 }
-
 
 /** A prediction plan's bytes: the field order every prediction round has written, so reruns match. */
 export function predictionPlanShape(f: PlanFields): RoundPlan {
   return {
-    kind: 'reviewloop.round-plan', round: f.round, objects: f.objects, updatedMax: f.updatedMax,
-    previousRounds: f.previousRounds, snapshotVersion: f.snapshotVersion,
+    kind: 'reviewloop.round-plan',
+    round: f.round,
+    objects: f.objects,
+    updatedMax: f.updatedMax,
+    previousRounds: f.previousRounds,
+    snapshotVersion: f.snapshotVersion,
     ...(f.listedFrom === undefined ? {} : { listedFrom: f.listedFrom }),
     ...(f.mediaSignedAt === undefined ? {} : { mediaSignedAt: f.mediaSignedAt }),
     ...(f.bigquery === undefined ? {} : { bigquery: f.bigquery }),

@@ -15,14 +15,21 @@
 import { ReviewloopError, isReviewloopError } from '../../domain/errors.js';
 import type { ConsumedObject, QuarantinedObject } from '../../domain/records.js';
 import {
-  assignShards, inputsHash, parsePartial, partialJson, reducePartials,
-  PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec,
+  assignShards,
+  inputsHash,
+  parsePartial,
+  partialJson,
+  reducePartials,
+  PARTIAL_KIND,
+  PARTIAL_VERSION,
+  type PartialResult,
+  type ShardSpec,
 } from '../pool/partials.js';
 import { finishRound } from './finish-round.js';
 import { PREDICTION_ROUND, heapSizes, scoreRound } from './score-round.js';
 import { openRound, scoringStrategy } from './open.js';
 import { roundDir } from './history.js';
-import { type OpenRound, type RoundOptions, type RoundResult } from './types.js';
+import type { OpenRound, RoundOptions, RoundResult } from './types.js';
 import type { ExactSums } from '../pool/score-run.js';
 import type { Source } from '../sources/sources.js';
 import type { ObjectStore } from '../store/store.js';
@@ -54,14 +61,24 @@ const PARTIAL_RE = /\/shard-(\d{4,})-of-(\d{4,})\.json$/;
 async function openShardedRound(opts: RoundOptions): ReturnType<typeof openRound> {
   scoringStrategy(opts.project);
   if (opts.project.strategy.engine === 'bigquery') {
-    throw new ReviewloopError('CONFIG_INVALID', `project ${opts.project.name}: strategy.engine: bigquery scores in one query; run the round unsharded (reviewloop round without --shard)`);
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `project ${opts.project.name}: strategy.engine: bigquery scores in one query; run the round unsharded (reviewloop round without --shard)`,
+    );
   }
   return openRound(opts, PREDICTION_ROUND);
 }
 
 /** Sources named like the round's objects, so assignment and the inputs hash are the same in every task. */
 function planSources(store: ObjectStore, objects: ConsumedObject[]): Source[] {
-  return objects.map((o) => ({ uri: store.uri(o.name), name: o.name, size: o.size, open: () => { throw new Error('not opened'); } }));
+  return objects.map((o) => ({
+    uri: store.uri(o.name),
+    name: o.name,
+    size: o.size,
+    open: () => {
+      throw new Error('not opened');
+    },
+  }));
 }
 
 /** The shard's objects, in plan order (assignment by size: worker/pool/partials.ts assignShards). */
@@ -89,7 +106,9 @@ export async function runRoundShard(opts: RoundOptions, shard: ShardSpec, finish
   const round = opened.open;
   const { store, project } = opts;
   const mine = shardObjects(store, round.plan.objects, shard);
-  round.log.info(`round ${round.roundId} shard ${shard.index}/${shard.count}: ${mine.length} of ${round.plan.objects.length} object(s), ${mine.reduce((a, o) => a + o.size, 0)} bytes`);
+  round.log.info(
+    `round ${round.roundId} shard ${shard.index}/${shard.count}: ${mine.length} of ${round.plan.objects.length} object(s), ${mine.reduce((a, o) => a + o.size, 0)} bytes`,
+  );
   const scores = await scoreRound(opts, round, mine);
   const uris = mine.map((o) => store.uri(o.name));
   const counts = new Map<string, number>();
@@ -100,13 +119,29 @@ export async function runRoundShard(opts: RoundOptions, shard: ShardSpec, finish
   const { topK, auditK } = heapSizes(project);
   const s = project.strategy;
   const partial: RoundPartial = {
-    kind: PARTIAL_KIND, version: PARTIAL_VERSION, shard,
+    kind: PARTIAL_KIND,
+    version: PARTIAL_VERSION,
+    shard,
     inputsHash: inputsHash(planSources(store, round.plan.objects)),
     inputs: uris,
-    params: { task: project.task, labels: project.labels, strategy: s.name, reduce: s.reduce, seed: round.seed, topK, auditK, auditFraction: s.auditFraction, format: project.predictions.format },
-    population: scores.stats.scored, stats: scores.stats, top: [...scores.top, ...scores.copies.top], audit: [...scores.audit, ...scores.copies.audit],
+    params: {
+      task: project.task,
+      labels: project.labels,
+      strategy: s.name,
+      reduce: s.reduce,
+      seed: round.seed,
+      topK,
+      auditK,
+      auditFraction: s.auditFraction,
+      format: project.predictions.format,
+    },
+    population: scores.stats.scored,
+    stats: scores.stats,
+    top: [...scores.top, ...scores.copies.top],
+    audit: [...scores.audit, ...scores.copies.audit],
     round: {
-      id: round.roundId, exact: scores.exact,
+      id: round.roundId,
+      exact: scores.exact,
       rejectCounts: uris.map((u) => counts.get(u) ?? 0),
       rejects: scores.rejects.length > 0 ? `${scores.rejects.join('\n')}\n` : '',
       quarantined: scores.quarantined ?? [],
@@ -153,7 +188,8 @@ export async function reduceRound(opts: RoundOptions, count?: number): Promise<R
   if ('exists' in opened) return opened.exists;
   const round = opened.open;
   const { count: n, present } = await listPartials(opts.store, round.roundId, count);
-  if (n === 0) throw new ReviewloopError('SHARDS_MISSING', `no partials under ${opts.store.uri(partialsDir(round.roundId))}/: run \`reviewloop round --shard I/N\` first`);
+  if (n === 0)
+    throw new ReviewloopError('SHARDS_MISSING', `no partials under ${opts.store.uri(partialsDir(round.roundId))}/: run \`reviewloop round --shard I/N\` first`);
   const missing = missingShards(present, n);
   if (missing.length > 0) throw missingError(round.roundId, missing, present.size, n);
   return reduceOpen(opts, round, n);
@@ -161,7 +197,11 @@ export async function reduceRound(opts: RoundOptions, count?: number): Promise<R
 
 function missingError(roundId: string, missing: number[], have: number, count: number): ReviewloopError {
   const list = missing.map((i) => `${i}/${count}`).join(', ');
-  return new ReviewloopError('SHARDS_MISSING', `round ${roundId}: shard${missing.length > 1 ? 's' : ''} ${list} missing (have ${have} of ${count}); rerun them with \`reviewloop round --round ${roundId} --shard I/${count}\``, { details: { round: roundId, missing } });
+  return new ReviewloopError(
+    'SHARDS_MISSING',
+    `round ${roundId}: shard${missing.length > 1 ? 's' : ''} ${list} missing (have ${have} of ${count}); rerun them with \`reviewloop round --round ${roundId} --shard I/${count}\``,
+    { details: { round: roundId, missing } },
+  );
 }
 
 async function reduceOpen(opts: RoundOptions, round: OpenRound, count: number): Promise<RoundResult> {
@@ -200,7 +240,18 @@ async function reduceOpen(opts: RoundOptions, round: OpenRound, count: number): 
   stats.labelCounts = Object.fromEntries(Object.entries(stats.labelCounts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const order = new Map(round.plan.objects.map((o, i) => [o.name, i]));
   const quarantined = partials.flatMap((p) => p.partial.round.quarantined ?? []).sort((a, b) => order.get(a.name)! - order.get(b.name)!);
-  return finishRound(opts, round, { top: r.top, audit: r.audit, copies: r.copies, stats, rejects: rejectsInPlanOrder(store, round, partials.map((p) => p.partial)), quarantined });
+  return finishRound(opts, round, {
+    top: r.top,
+    audit: r.audit,
+    copies: r.copies,
+    stats,
+    rejects: rejectsInPlanOrder(
+      store,
+      round,
+      partials.map((p) => p.partial),
+    ),
+    quarantined,
+  });
 }
 
 /** Each shard's rejects are in its own object order; interleave them back into the plan's. */

@@ -134,4 +134,3 @@ export interface RoundScores {
   /** Objects that could not be read, in plan order (their object-level lines are in `rejects`). */
   quarantined?: QuarantinedObject[];
 }
-

@@ -63,8 +63,8 @@ export function arrowBytes(rows: SnapshotRow[]): Buffer {
  */
 export function prodigyLine(r: SnapshotRow): Record<string, unknown> {
   const binaryNegative = r.status === 'negative-only' && r.negatives.length === 1;
-  const answer = r.status === 'labelled' || (r.status === 'negative-only' && !binaryNegative) ? 'accept'
-    : r.status === 'rejected' || binaryNegative ? 'reject' : 'ignore';
+  const answer =
+    r.status === 'labelled' || (r.status === 'negative-only' && !binaryNegative) ? 'accept' : r.status === 'rejected' || binaryNegative ? 'reject' : 'ignore';
   const out: Record<string, unknown> = {};
   if (r.text !== null) out.text = r.text;
   if (r.image !== null) out.image = r.image;

@@ -8,7 +8,17 @@
 import { ArrowType, type IpcField } from './arrow-ipc.js';
 
 /** Typed values of a column (a string column's are its UTF-8 bytes). */
-export type ColumnValues = Float64Array | Float32Array | Uint8Array | Int8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+export type ColumnValues =
+  | Float64Array
+  | Float32Array
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array;
 
 /** One chunk of a column (apache-arrow's Data). */
 export interface ColumnData {
@@ -47,12 +57,18 @@ const utf8 = new TextDecoder('utf-8');
 /** The type's name as apache-arrow prints it (for error messages). */
 function typeName(f: IpcField): string {
   switch (f.typeId) {
-    case ArrowType.Int: return `${f.signed === true ? 'Int' : 'Uint'}${f.bitWidth}`;
-    case ArrowType.Float: return `Float${[16, 32, 64][f.precision ?? 2]}`;
-    case ArrowType.Utf8: return 'Utf8';
-    case ArrowType.List: return `List<${typeName(f.children[0])}>`;
-    case ArrowType.FixedSizeList: return `FixedSizeList[${f.listSize}]<${typeName(f.children[0])}>`;
-    default: return `type ${f.typeId}`;
+    case ArrowType.Int:
+      return `${f.signed === true ? 'Int' : 'Uint'}${f.bitWidth}`;
+    case ArrowType.Float:
+      return `Float${[16, 32, 64][f.precision ?? 2]}`;
+    case ArrowType.Utf8:
+      return 'Utf8';
+    case ArrowType.List:
+      return `List<${typeName(f.children[0])}>`;
+    case ArrowType.FixedSizeList:
+      return `FixedSizeList[${f.listSize}]<${typeName(f.children[0])}>`;
+    default:
+      return `type ${f.typeId}`;
   }
 }
 
@@ -75,10 +91,14 @@ export function valuesClass(f: IpcField): { new (buffer: ArrayBufferLike, byteOf
   if (f.typeId === ArrowType.Int) {
     const signed = f.signed === true;
     switch (f.bitWidth) {
-      case 8: return signed ? Int8Array : Uint8Array;
-      case 16: return signed ? Int16Array : Uint16Array;
-      case 32: return signed ? Int32Array : Uint32Array;
-      default: return signed ? BigInt64Array : BigUint64Array;
+      case 8:
+        return signed ? Int8Array : Uint8Array;
+      case 16:
+        return signed ? Int16Array : Uint16Array;
+      case 32:
+        return signed ? Int32Array : Uint32Array;
+      default:
+        return signed ? BigInt64Array : BigUint64Array;
     }
   }
   return Uint8Array;
@@ -89,7 +109,15 @@ export function valuesClass(f: IpcField): { new (buffer: ArrayBufferLike, byteOf
  * one hidden class: built in three places with spreads, they got several, and the scoring loops'
  * optimised code kept being thrown away ("wrong map") and recompiled (~25 ms of compiler time each).
  */
-export function columnData(typeId: number, length: number, nullCount: number, nullBitmap: Uint8Array, values: ColumnValues, valueOffsets: Int32Array, children: ColumnData[]): ColumnData {
+export function columnData(
+  typeId: number,
+  length: number,
+  nullCount: number,
+  nullBitmap: Uint8Array,
+  values: ColumnValues,
+  valueOffsets: Int32Array,
+  children: ColumnData[],
+): ColumnData {
   return { typeId, offset: 0, length, nullCount, values, valueOffsets, nullBitmap, children };
 }
 
@@ -125,7 +153,10 @@ export class IpcColumn implements ColumnVector {
 
 /** A batch of IpcColumns by name. */
 export class IpcBatch implements ColumnBatch {
-  constructor(readonly numRows: number, private readonly columns: ReadonlyMap<string, IpcColumn>) {}
+  constructor(
+    readonly numRows: number,
+    private readonly columns: ReadonlyMap<string, IpcColumn>,
+  ) {}
 
   getChild(name: string): IpcColumn | null {
     return this.columns.get(name) ?? null;

@@ -62,7 +62,13 @@ export function fillBatch(batch: ColumnBatch, row?: number): void {
 }
 
 /** A top-level column this reader builds: its field, first node and first buffer, and whether its bytes wait for fillBatch(). */
-interface Planned { field: IpcField; node: number; buffer: number; buffers: number; lazy: boolean }
+interface Planned {
+  field: IpcField;
+  node: number;
+  buffer: number;
+  buffers: number;
+  lazy: boolean;
+}
 
 type Region = { offset: number; length: number };
 
@@ -72,7 +78,14 @@ export class ArrowFileReader {
   /** Batches read so far: a partly read batch can only be filled while it is the latest. */
   private reads = 0;
 
-  private constructor(fd: number, private readonly footer: IpcFooter, private readonly planned: Planned[], private readonly totals: { nodes: number; buffers: number }, private readonly whole: boolean, private readonly size: number) {
+  private constructor(
+    fd: number,
+    private readonly footer: IpcFooter,
+    private readonly planned: Planned[],
+    private readonly totals: { nodes: number; buffers: number },
+    private readonly whole: boolean,
+    private readonly size: number,
+  ) {
     this.fd = fd;
   }
 
@@ -123,7 +136,8 @@ export class ArrowFileReader {
     const fd = this.fd;
     const block = this.footer.batches[index];
     if (block === undefined) throw new Error(`record batch ${index} is missing`);
-    if (block.offset < 0 || block.metaDataLength < 8 || block.offset + block.metaDataLength > this.size) throw new Error(`record batch ${index}: its block lies outside the file`);
+    if (block.offset < 0 || block.metaDataLength < 8 || block.offset + block.metaDataLength > this.size)
+      throw new Error(`record batch ${index}: its block lies outside the file`);
     const meta = new Uint8Array(block.metaDataLength);
     readAt(fd, meta, meta.length, block.offset);
     let header: IpcBatchHeader;
@@ -135,13 +149,17 @@ export class ArrowFileReader {
     if (header.compressed) return null;
     const { nodes, buffers, bodyLength } = header;
     // Checked before the body buffer grows to it: a corrupt length must not allocate gigabytes.
-    if (bodyLength < 0 || block.offset + block.metaDataLength + bodyLength > this.size) throw new Error(`record batch ${index}: body of ${bodyLength} bytes runs past the end of the file`);
+    if (bodyLength < 0 || block.offset + block.metaDataLength + bodyLength > this.size)
+      throw new Error(`record batch ${index}: body of ${bodyLength} bytes runs past the end of the file`);
     if (nodes.length !== this.totals.nodes || buffers.length !== this.totals.buffers) {
-      throw new Error(`record batch ${index} has ${nodes.length} nodes and ${buffers.length} buffers; its schema needs ${this.totals.nodes} and ${this.totals.buffers}`);
+      throw new Error(
+        `record batch ${index} has ${nodes.length} nodes and ${buffers.length} buffers; its schema needs ${this.totals.nodes} and ${this.totals.buffers}`,
+      );
     }
-    for (const r of buffers) if (r.offset < 0 || r.length < 0 || r.offset + r.length > bodyLength) throw new Error(`record batch ${index}: a buffer lies outside its body`);
+    for (const r of buffers)
+      if (r.offset < 0 || r.length < 0 || r.offset + r.length > bodyLength) throw new Error(`record batch ${index}: a buffer lies outside its body`);
     // Rounded up so a later, slightly larger batch does not reallocate; never shrinks.
-    if (this.body.length < bodyLength) this.body = new Uint8Array(Math.ceil(bodyLength * 1.25 / 8) * 8);
+    if (this.body.length < bodyLength) this.body = new Uint8Array(Math.ceil((bodyLength * 1.25) / 8) * 8);
     const body = this.body.subarray(0, bodyLength);
     const at = block.offset + block.metaDataLength;
     const read = ++this.reads;
@@ -153,7 +171,8 @@ export class ArrowFileReader {
     else this.readBuffers(body, at, buffers, now);
     const columns = new Map<string, IpcColumn>();
     for (const p of this.planned) {
-      if (nodes[p.node].length !== header.length) throw new Error(`record batch ${index}: column ${p.field.name} has ${nodes[p.node].length} rows, the batch ${header.length}`);
+      if (nodes[p.node].length !== header.length)
+        throw new Error(`record batch ${index}: column ${p.field.name} has ${nodes[p.node].length} rows, the batch ${header.length}`);
       const data = this.columnData(p.field, nodes, buffers, p.node, p.buffer, body, index);
       columns.set(p.field.name, new IpcColumn(p.field, data));
       if (p.lazy) strings.push({ offsets: data.valueOffsets, region: buffers[p.buffer + 2] });
@@ -162,7 +181,10 @@ export class ArrowFileReader {
     if (later.length > 0) {
       unread.set(batch, (row) => {
         if (this.reads !== read || this.fd !== fd) throw new Error('batch filled after the reader moved on');
-        if (row === undefined) { this.readBuffers(body, at, buffers, later); return; }
+        if (row === undefined) {
+          this.readBuffers(body, at, buffers, later);
+          return;
+        }
         for (const { offsets, region } of strings) {
           const start = region.offset + offsets[row];
           const length = offsets[row + 1] - offsets[row];
@@ -175,7 +197,15 @@ export class ArrowFileReader {
   }
 
   /** A column's data from its node and buffers (layouts: arrow-ipc.ts); lists hold one leaf child. */
-  private columnData(f: IpcField, nodes: IpcBatchHeader['nodes'], regions: readonly Region[], node: number, buffer: number, body: Uint8Array, index: number): ColumnData {
+  private columnData(
+    f: IpcField,
+    nodes: IpcBatchHeader['nodes'],
+    regions: readonly Region[],
+    node: number,
+    buffer: number,
+    body: Uint8Array,
+    index: number,
+  ): ColumnData {
     const { length, nullCount } = nodes[node];
     const where = `record batch ${index}, column ${f.name}`;
     const nullBitmap = view(Uint8Array, body, regions[buffer], nullCount > 0 ? Math.ceil(length / 8) : 0, where);
@@ -184,7 +214,8 @@ export class ArrowFileReader {
       const list = f.typeId === ArrowType.List;
       const child = this.columnData(f.children[0], nodes, regions, node + 1, buffer + (list ? 2 : 1), body, index);
       const valueOffsets = list ? view(Int32Array, body, regions[buffer + 1], length + 1, where) : new Int32Array(0);
-      if (list ? !spans(valueOffsets, length, child.length) : child.length < length * (f.listSize ?? 0)) throw new Error(`${where}: list values run past the child's ${child.length}`);
+      if (list ? !spans(valueOffsets, length, child.length) : child.length < length * (f.listSize ?? 0))
+        throw new Error(`${where}: list values run past the child's ${child.length}`);
       return columnData(f.typeId, length, nullCount, nullBitmap, empty, valueOffsets, [child]);
     }
     if (f.typeId === ArrowType.Utf8) {
@@ -198,8 +229,11 @@ export class ArrowFileReader {
 
   /** Reads the given buffers of a body at file offset `at`, merging neighbours into one read. */
   private readBuffers(body: Uint8Array, at: number, regions: readonly Region[], which: number[]): void {
-    const spans = which.map((b) => regions[b]).filter((r) => r.length > 0).sort((x, y) => x.offset - y.offset);
-    for (let i = 0; i < spans.length;) {
+    const spans = which
+      .map((b) => regions[b])
+      .filter((r) => r.length > 0)
+      .sort((x, y) => x.offset - y.offset);
+    for (let i = 0; i < spans.length; ) {
       const start = spans[i].offset;
       let end = start + spans[i].length;
       // Padding between buffers is at most 63 bytes: cheaper to read than to split the read.
@@ -218,7 +252,13 @@ export class ArrowFileReader {
 }
 
 /** `count` elements of a buffer as a typed view (a copy when the writer did not align it). */
-function view<T extends ColumnValues>(Kind: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, body: Uint8Array, region: Region, count: number, where: string): T {
+function view<T extends ColumnValues>(
+  Kind: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number },
+  body: Uint8Array,
+  region: Region,
+  count: number,
+  where: string,
+): T {
   const bytes = count * Kind.BYTES_PER_ELEMENT;
   if (bytes > region.length) throw new Error(`${where}: buffer of ${region.length} bytes is too short for ${count} values`);
   const start = body.byteOffset + region.offset;

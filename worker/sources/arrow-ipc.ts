@@ -16,9 +16,27 @@
 
 /** Arrow's `Type` union tags (Schema.fbs); the same numbers as apache-arrow's `Type` enum. */
 export const ArrowType = {
-  Null: 1, Int: 2, Float: 3, Binary: 4, Utf8: 5, Bool: 6, Decimal: 7, Date: 8, Time: 9, Timestamp: 10, Interval: 11,
-  List: 12, Struct: 13, Union: 14, FixedSizeBinary: 15, FixedSizeList: 16, Map: 17, Duration: 18,
-  LargeBinary: 19, LargeUtf8: 20, LargeList: 21,
+  Null: 1,
+  Int: 2,
+  Float: 3,
+  Binary: 4,
+  Utf8: 5,
+  Bool: 6,
+  Decimal: 7,
+  Date: 8,
+  Time: 9,
+  Timestamp: 10,
+  Interval: 11,
+  List: 12,
+  Struct: 13,
+  Union: 14,
+  FixedSizeBinary: 15,
+  FixedSizeList: 16,
+  Map: 17,
+  Duration: 18,
+  LargeBinary: 19,
+  LargeUtf8: 20,
+  LargeList: 21,
 } as const;
 
 /** One field of a schema, with what reading its buffers needs. */
@@ -39,7 +57,11 @@ export interface IpcField {
 }
 
 /** A record batch's place in the file. */
-export interface IpcBlock { offset: number; metaDataLength: number; bodyLength: number }
+export interface IpcBlock {
+  offset: number;
+  metaDataLength: number;
+  bodyLength: number;
+}
 
 export interface IpcFooter {
   /** MetadataVersion: 3 = V4, 4 = V5. */
@@ -62,10 +84,26 @@ const MESSAGE_RECORD_BATCH = 3;
 
 /** Buffers per node by type; types left out are not laid out here (see the module comment). */
 const OWN_BUFFERS: Partial<Record<number, number>> = {
-  [ArrowType.Null]: 0, [ArrowType.Int]: 2, [ArrowType.Float]: 2, [ArrowType.Bool]: 2, [ArrowType.Decimal]: 2, [ArrowType.Date]: 2,
-  [ArrowType.Time]: 2, [ArrowType.Timestamp]: 2, [ArrowType.Interval]: 2, [ArrowType.FixedSizeBinary]: 2, [ArrowType.Duration]: 2,
-  [ArrowType.Binary]: 3, [ArrowType.Utf8]: 3, [ArrowType.LargeBinary]: 3, [ArrowType.LargeUtf8]: 3,
-  [ArrowType.List]: 2, [ArrowType.LargeList]: 2, [ArrowType.Map]: 2, [ArrowType.FixedSizeList]: 1, [ArrowType.Struct]: 1,
+  [ArrowType.Null]: 0,
+  [ArrowType.Int]: 2,
+  [ArrowType.Float]: 2,
+  [ArrowType.Bool]: 2,
+  [ArrowType.Decimal]: 2,
+  [ArrowType.Date]: 2,
+  [ArrowType.Time]: 2,
+  [ArrowType.Timestamp]: 2,
+  [ArrowType.Interval]: 2,
+  [ArrowType.FixedSizeBinary]: 2,
+  [ArrowType.Duration]: 2,
+  [ArrowType.Binary]: 3,
+  [ArrowType.Utf8]: 3,
+  [ArrowType.LargeBinary]: 3,
+  [ArrowType.LargeUtf8]: 3,
+  [ArrowType.List]: 2,
+  [ArrowType.LargeList]: 2,
+  [ArrowType.Map]: 2,
+  [ArrowType.FixedSizeList]: 1,
+  [ArrowType.Struct]: 1,
 };
 
 /** A flatbuffer table: field i's position, or 0 when absent. */
@@ -73,7 +111,10 @@ class Table {
   private readonly vtable: number;
   private readonly vtableSize: number;
 
-  constructor(private readonly fb: FlatBuffer, readonly pos: number) {
+  constructor(
+    private readonly fb: FlatBuffer,
+    readonly pos: number,
+  ) {
     this.vtable = pos - fb.i32(pos);
     this.vtableSize = fb.u16(this.vtable);
   }
@@ -85,12 +126,27 @@ class Table {
     return off === 0 ? 0 : this.pos + off;
   }
 
-  u8(i: number, dflt: number): number { const p = this.field(i); return p === 0 ? dflt : this.fb.u8(p); }
-  i16(i: number, dflt: number): number { const p = this.field(i); return p === 0 ? dflt : this.fb.i16(p); }
-  i32(i: number, dflt: number): number { const p = this.field(i); return p === 0 ? dflt : this.fb.i32(p); }
-  i64(i: number, dflt: number): number { const p = this.field(i); return p === 0 ? dflt : this.fb.i64(p); }
+  u8(i: number, dflt: number): number {
+    const p = this.field(i);
+    return p === 0 ? dflt : this.fb.u8(p);
+  }
+  i16(i: number, dflt: number): number {
+    const p = this.field(i);
+    return p === 0 ? dflt : this.fb.i16(p);
+  }
+  i32(i: number, dflt: number): number {
+    const p = this.field(i);
+    return p === 0 ? dflt : this.fb.i32(p);
+  }
+  i64(i: number, dflt: number): number {
+    const p = this.field(i);
+    return p === 0 ? dflt : this.fb.i64(p);
+  }
   /** The table field i points to, or null. */
-  table(i: number): Table | null { const p = this.field(i); return p === 0 ? null : new Table(this.fb, this.fb.deref(p)); }
+  table(i: number): Table | null {
+    const p = this.field(i);
+    return p === 0 ? null : new Table(this.fb, this.fb.deref(p));
+  }
   /** Position and length of vector field i (elements start at the position), or null. */
   vector(i: number): { at: number; length: number } | null {
     const p = this.field(i);
@@ -115,7 +171,10 @@ class Table {
 class FlatBuffer {
   private readonly view: DataView;
 
-  constructor(private readonly bytes: Uint8Array, private readonly what: string) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly what: string,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -123,11 +182,26 @@ class FlatBuffer {
     if (!(at >= 0 && at + size <= this.bytes.length)) throw new Error(`${this.what}: offset ${at} out of range`);
   }
 
-  u8(at: number): number { this.check(at, 1); return this.view.getUint8(at); }
-  u16(at: number): number { this.check(at, 2); return this.view.getUint16(at, true); }
-  i16(at: number): number { this.check(at, 2); return this.view.getInt16(at, true); }
-  i32(at: number): number { this.check(at, 4); return this.view.getInt32(at, true); }
-  u32(at: number): number { this.check(at, 4); return this.view.getUint32(at, true); }
+  u8(at: number): number {
+    this.check(at, 1);
+    return this.view.getUint8(at);
+  }
+  u16(at: number): number {
+    this.check(at, 2);
+    return this.view.getUint16(at, true);
+  }
+  i16(at: number): number {
+    this.check(at, 2);
+    return this.view.getInt16(at, true);
+  }
+  i32(at: number): number {
+    this.check(at, 4);
+    return this.view.getInt32(at, true);
+  }
+  u32(at: number): number {
+    this.check(at, 4);
+    return this.view.getUint32(at, true);
+  }
   /** An int64 as a Number, from its two halves (no BigInt per field); beyond ±2^53 is an error. */
   i64(at: number): number {
     this.check(at, 8);
@@ -136,9 +210,16 @@ class FlatBuffer {
     return hi * 0x1_0000_0000 + this.view.getUint32(at, true);
   }
   /** The position an offset at `at` points to. */
-  deref(at: number): number { return at + this.u32(at); }
-  text(at: number, length: number): string { this.check(at, length); return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + at, length).toString('utf8'); }
-  root(): Table { return new Table(this, this.u32(0)); }
+  deref(at: number): number {
+    return at + this.u32(at);
+  }
+  text(at: number, length: number): string {
+    this.check(at, length);
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + at, length).toString('utf8');
+  }
+  root(): Table {
+    return new Table(this, this.u32(0));
+  }
 }
 
 function decodeField(t: Table): IpcField {
@@ -146,7 +227,10 @@ function decodeField(t: Table): IpcField {
   const type = t.table(3);
   const children = t.tables(5).map(decodeField);
   const field: IpcField = { name: t.string(0), typeId, buffers: OWN_BUFFERS[typeId] ?? null, dictionary: t.field(4) !== 0, children };
-  if (typeId === ArrowType.Int && type !== null) { field.bitWidth = type.i32(0, 0); field.signed = type.u8(1, 0) !== 0; }
+  if (typeId === ArrowType.Int && type !== null) {
+    field.bitWidth = type.i32(0, 0);
+    field.signed = type.u8(1, 0) !== 0;
+  }
   if (typeId === ArrowType.Float && type !== null) field.precision = type.i16(0, 0);
   if (typeId === ArrowType.FixedSizeList && type !== null) field.listSize = type.i32(0, 0);
   return field;

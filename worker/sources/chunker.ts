@@ -50,7 +50,10 @@ export async function* chunkLines(stream: Readable | AsyncIterable<Uint8Array>, 
     let off = 0;
     const rest: Uint8Array[] = [];
     for (const p of parts) {
-      if (off >= upto) { rest.push(p); continue; }
+      if (off >= upto) {
+        rest.push(p);
+        continue;
+      }
       const take = Math.min(p.length, upto - off);
       bytes.set(p.subarray(0, take), off);
       if (take < p.length) rest.push(p.subarray(take));

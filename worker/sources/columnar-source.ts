@@ -79,7 +79,10 @@ function keysReadable(keys: NativeKeys | undefined, ids: ColumnVector, model: Co
 }
 
 /** Batches [from, to) of an Arrow IPC file, read by index. */
-export interface BatchRange { from: number; to: number }
+export interface BatchRange {
+  from: number;
+  to: number;
+}
 
 /** Record batches of an Arrow IPC object: a local file is read by seeking (only `range` when given), anything else streamed. */
 async function* arrowBatches(source: Source, range?: BatchRange, columns?: BatchColumns): AsyncGenerator<ColumnBatch> {
@@ -97,7 +100,7 @@ async function* arrowBatches(source: Source, range?: BatchRange, columns?: Batch
         const to = range?.to ?? sync.numBatches;
         for (let b = range?.from ?? 0; b < to; b++) {
           if (b >= sync.numBatches) throw invalid(source, `record batch ${b} is missing`);
-          yield sync.readBatch(b) ?? await readOneBatch(source.path, b, source);
+          yield sync.readBatch(b) ?? (await readOneBatch(source.path, b, source));
         }
       } finally {
         sync.close();
@@ -204,16 +207,31 @@ async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
   }
   const worker = parquetThread();
   type Reply = { groups?: number; length?: number; shared?: SharedArrayBuffer; error?: string };
-  const ask = (msg: object) => new Promise<Reply>((resolve, reject) => {
-    const off = () => { worker.off('message', onMessage); worker.off('error', onError); worker.off('exit', onExit); };
-    const onMessage = (m: Reply) => { off(); if (m.error !== undefined) reject(new Error(m.error)); else resolve(m); };
-    const onError = (e: Error) => { off(); reject(e); };
-    const onExit = (code: number) => { off(); reject(new Error(`parquet reader thread exited with code ${code}`)); };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    worker.postMessage(msg);
-  });
+  const ask = (msg: object) =>
+    new Promise<Reply>((resolve, reject) => {
+      const off = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      const onMessage = (m: Reply) => {
+        off();
+        if (m.error !== undefined) reject(new Error(m.error));
+        else resolve(m);
+      };
+      const onError = (e: Error) => {
+        off();
+        reject(e);
+      };
+      const onExit = (code: number) => {
+        off();
+        reject(new Error(`parquet reader thread exited with code ${code}`));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      worker.postMessage(msg);
+    });
   // Kept for the next object only when this one was read to the end without a failure.
   let reusable = false;
   try {
@@ -223,7 +241,8 @@ async function* parquetBatches(source: Source): AsyncGenerator<ColumnBatch> {
     for (let g = 0; g < (groups ?? 0); g++) {
       const reply = await ask({ group: g });
       shared = reply.shared ?? shared;
-      if (shared === undefined || reply.length === undefined || reply.length > shared.byteLength) throw new Error(`row group ${g}: the reader thread sent no bytes`);
+      if (shared === undefined || reply.length === undefined || reply.length > shared.byteLength)
+        throw new Error(`row group ${g}: the reader thread sent no bytes`);
       // Views into the thread's buffer: every batch of this group is scored (records copy what they keep) before the next group is asked for.
       for (const batch of tableFromIPC(new Uint8Array(shared, 0, reply.length)).batches) yield batch;
     }
@@ -240,7 +259,10 @@ async function* typedErrors(source: Source, format: string, batches: AsyncGenera
     yield* batches;
   } catch (err) {
     if (err instanceof ReviewloopError) throw err;
-    throw new ReviewloopError('INPUT_INVALID', `${source.uri}: not a readable ${format} file: ${(err as Error)?.message ?? String(err)}`, { cause: err, details: { object: source.uri } });
+    throw new ReviewloopError('INPUT_INVALID', `${source.uri}: not a readable ${format} file: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+      details: { object: source.uri },
+    });
   }
 }
 
@@ -336,7 +358,8 @@ function idAt(ids: ColumnVector, i: number): { id: string } | { reason: string }
   if (!ids.isValid(i)) return { reason: 'missing id' };
   const raw: unknown = ids.get(i);
   const id = typeof raw === 'bigint' || typeof raw === 'number' ? String(raw) : raw;
-  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) return { reason: `id must be a non-empty string (≤ ${MAX_ID_LENGTH} chars) or an integer` };
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH)
+    return { reason: `id must be a non-empty string (≤ ${MAX_ID_LENGTH} chars) or an integer` };
   return { id };
 }
 
@@ -345,7 +368,9 @@ interface BatchRows {
   /** Makes row `row`'s (or every row's) strings readable: a partly read Arrow batch reads them now (arrow-file.ts). Call before any id, text or model string. */
   strings: (row?: number) => void;
   /** Native row settler, when loaded (settle.ts), with its counts and a kinds buffer reused across batches. */
-  settle: { fn: NativeSettle; keys: NativeKeys | undefined; seedBytes: Uint8Array; counts: SettleCounts; kinds: Int32Array; visit: Int32Array; draws: Float64Array } | undefined;
+  settle:
+    | { fn: NativeSettle; keys: NativeKeys | undefined; seedBytes: Uint8Array; counts: SettleCounts; kinds: Int32Array; visit: Int32Array; draws: Float64Array }
+    | undefined;
   source: Source;
   params: ColumnarParams;
   sink: ColumnarSink;
@@ -434,20 +459,49 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   const keyed = exclude !== undefined || audit.capacity > 0;
   const st = b.settle;
   if (st !== undefined && reuseEntropy && values instanceof Float64Array && !checkRows && !checkText && (!keyed || keysReadable(st.keys, ids, model))) {
-    if (st.kinds.length < n) { st.kinds = new Int32Array(n); st.visit = new Int32Array(n); st.draws = new Float64Array(n); }
+    if (st.kinds.length < n) {
+      st.kinds = new Int32Array(n);
+      st.visit = new Int32Array(n);
+      st.draws = new Float64Array(n);
+    }
     kinds = st.kinds;
     let drawFloor = 0;
     if (keyed) {
       const idData = ids.data[0];
       const m = model?.data[0];
-      st.keys!(st.seedBytes, exclude ?? NO_KEYS, n, idData.values as Uint8Array, idData.valueOffsets as Int32Array,
-        (m?.values as Uint8Array | undefined) ?? NO_PRESENT, (m?.valueOffsets as Int32Array | undefined) ?? NO_OFFSETS,
-        m !== undefined && m.nullCount > 0 ? m.nullBitmap! : NO_PRESENT, m !== undefined, audit.capacity > 0, st.draws);
+      st.keys!(
+        st.seedBytes,
+        exclude ?? NO_KEYS,
+        n,
+        idData.values as Uint8Array,
+        idData.valueOffsets as Int32Array,
+        (m?.values as Uint8Array | undefined) ?? NO_PRESENT,
+        (m?.valueOffsets as Int32Array | undefined) ?? NO_OFFSETS,
+        m !== undefined && m.nullCount > 0 ? m.nullBitmap! : NO_PRESENT,
+        m !== undefined,
+        audit.capacity > 0,
+        st.draws,
+      );
       // Rows drawn above the audit heap's worst cannot enter it; while it has room, none settle.
       const wa = audit.worst();
       drawFloor = audit.capacity === 0 ? 0 : audit.size < audit.capacity || wa === undefined ? Infinity : wa.u;
     }
-    settled = settleBatch(st.fn, st.counts, values, NO_PRESENT, kinds, 1, n, k, params.probTolerance, [lo, hi], worstTop, keyed ? st.draws : NO_DRAWS, drawFloor, st.visit);
+    settled = settleBatch(
+      st.fn,
+      st.counts,
+      values,
+      NO_PRESENT,
+      kinds,
+      1,
+      n,
+      k,
+      params.probTolerance,
+      [lo, hi],
+      worstTop,
+      keyed ? st.draws : NO_DRAWS,
+      drawFloor,
+      st.visit,
+    );
   }
   // Settled rows are counted already; the rest are scored exactly and visited by the loop below, which
   // so stays rarely run and cheap to optimise.
@@ -455,8 +509,20 @@ function scoreBatchRows(b: BatchRows): Reject[] {
   const r = scoreRowMajor(strategy.name, values, k, scores, kinds === undefined ? undefined : { rows: b.settle!.visit, count: visits });
   // A few visited rows read their own strings (a few small reads each); many read the whole batch's once.
   let allStrings = false;
-  const strings = visits <= STRINGS_PER_ROW_MAX ? b.strings : (row: number) => { if (!allStrings) { allStrings = true; b.strings(); } void row; };
-  const idString = (row: number) => { strings(row); return stringAt(ids, row); };
+  const strings =
+    visits <= STRINGS_PER_ROW_MAX
+      ? b.strings
+      : (row: number) => {
+          if (!allStrings) {
+            allStrings = true;
+            b.strings();
+          }
+          void row;
+        };
+  const idString = (row: number) => {
+    strings(row);
+    return stringAt(ids, row);
+  };
   if (!r.ok) throw invalid(source, `${r.field}: ${r.reason}`);
   const rejects: Reject[] = [];
   const reject = (line: number, reason: string, field?: string, id?: string) => {
@@ -477,9 +543,15 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     if (checkRows) {
       strings(i);
       const idr = idAt(ids, i);
-      if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
+      if ('reason' in idr) {
+        reject(rowBase + i + 1, idr.reason, 'id');
+        continue;
+      }
       const re = rowError.get(i);
-      if (re !== undefined) { reject(rowBase + i + 1, re.reason, re.field, idr.id); continue; }
+      if (re !== undefined) {
+        reject(rowBase + i + 1, re.reason, re.field, idr.id);
+        continue;
+      }
     }
     const s = scores[i];
     const off = i * k;
@@ -495,7 +567,10 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     for (let j = 0; j < k; j++) {
       const p = values[off + j];
       sum += p;
-      if (p > best) { best = p; bestJ = j; }
+      if (p > best) {
+        best = p;
+        bestJ = j;
+      }
     }
     if (singleLabel && Math.abs(sum - 1) > params.probTolerance) {
       reject(rowBase + i + 1, `probabilities sum to ${sum.toPrecision(6)}, not 1 (tolerance ${params.probTolerance})`, 'probs', idString(i));
@@ -513,9 +588,15 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {
       strings(i);
       const idr = idAt(ids, i);
-      if ('reason' in idr) { reject(rowBase + i + 1, idr.reason, 'id'); continue; }
+      if ('reason' in idr) {
+        reject(rowBase + i + 1, idr.reason, 'id');
+        continue;
+      }
       id = idr.id;
-      if (exclude !== undefined && isExcluded(exclude, id, stringAt(model, i))) { stats.skipped++; continue; }
+      if (exclude !== undefined && isExcluded(exclude, id, stringAt(model, i))) {
+        stats.skipped++;
+        continue;
+      }
     }
     stats.scored++;
     scoreHist[binIndex(s, lo, hi, SCORE_BINS)]++;
@@ -525,7 +606,10 @@ function scoreBatchRows(b: BatchRows): Reject[] {
       if (reuseEntropy) entropyNano += Math.round(s * 1e9);
       else {
         let ent = 0;
-        for (let j = 0; j < k; j++) { const p = values[off + j]; if (p > 0) ent -= p * Math.log(p); }
+        for (let j = 0; j < k; j++) {
+          const p = values[off + j];
+          if (p > 0) ent -= p * Math.log(p);
+        }
         entropyNano += Math.round(ent * 1e9);
       }
       labelN[bestJ]++;
@@ -547,24 +631,43 @@ function scoreBatchRows(b: BatchRows): Reject[] {
  * Scores every batch of one Arrow/Parquet object into the sink. Rejects are
  * handed over per batch, in row order.
  */
-export async function scoreColumnarSource(source: Source, format: 'arrow' | 'parquet', params: ColumnarParams, sink: ColumnarSink, signal?: AbortSignal, range?: BatchRange): Promise<void> {
+export async function scoreColumnarSource(
+  source: Source,
+  format: 'arrow' | 'parquet',
+  params: ColumnarParams,
+  sink: ColumnarSink,
+  signal?: AbortSignal,
+  range?: BatchRange,
+): Promise<void> {
   const { labels, strategy } = params;
   if (!isColumnarStrategy(strategy.name)) {
     // A configuration mismatch, not bad bytes: CONFIG_INVALID fails the round, so the objects are read once it is fixed.
-    throw new ReviewloopError('CONFIG_INVALID', `${source.uri}: strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`, { details: { object: source.uri } });
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `${source.uri}: strategy ${strategy.name} needs per-record fields; ${format} input supports ${['least-confidence', 'margin', 'ratio', 'entropy', 'multilabel-entropy', 'multilabel-min-margin'].join(', ')}`,
+      { details: { object: source.uri } },
+    );
   }
   const k = labels.length;
   let scores = new Float64Array(PARQUET_BATCH_ROWS);
   const labelN = new Float64Array(k);
-  const settleFn = params.nativeSettle === null ? undefined : params.nativeSettle ?? loadNativeSettle();
-  const settle = settleFn === undefined ? undefined : {
-    fn: settleFn, keys: loadNativeKeys(), seedBytes: new TextEncoder().encode(`${strategy.seed}\u0000`),
-    counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS), kinds: new Int32Array(0), visit: new Int32Array(0), draws: new Float64Array(0),
-  };
+  const settleFn = params.nativeSettle === null ? undefined : (params.nativeSettle ?? loadNativeSettle());
+  const settle =
+    settleFn === undefined
+      ? undefined
+      : {
+          fn: settleFn,
+          keys: loadNativeKeys(),
+          seedBytes: new TextEncoder().encode(`${strategy.seed}\u0000`),
+          counts: settleCounts(k, SCORE_BINS, CONFIDENCE_BINS),
+          kinds: new Int32Array(0),
+          visit: new Int32Array(0),
+          draws: new Float64Array(0),
+        };
   let rowBase = 0;
   // Ids, texts and models are needed as strings only for rows that can reach a heap: their bytes are read on demand,
   // except ids (and models) when every row's audit draw (or exclusion) is computed from them.
-  const keyed = (sink.audit.capacity > 0 || (params.exclude?.length ?? 0) > 0) ? ['id', ...((params.exclude?.length ?? 0) > 0 ? ['model'] : [])] : [];
+  const keyed = sink.audit.capacity > 0 || (params.exclude?.length ?? 0) > 0 ? ['id', ...((params.exclude?.length ?? 0) > 0 ? ['model'] : [])] : [];
   // Without records, a model is read only to check exclusions; text still is, for its validity (text tasks reject rows without).
   const lazy = ['id', 'text', ...(params.keepRecords === false ? [] : ['model'])];
   const columns: BatchColumns = { eager: ['probs', ...labels, ...keyed], lazy: lazy.filter((c) => !keyed.includes(c)) };
@@ -583,7 +686,23 @@ export async function scoreColumnarSource(source: Source, format: 'arrow' | 'par
     // Float32 widens to float64 exactly (as a JSON reader would have produced the same doubles): one copy, then one code path.
     const values = matrix.values instanceof Float64Array ? matrix.values : Float64Array.from(matrix.values);
     if (scores.length < n) scores = new Float64Array(n);
-    const rejects = scoreBatchRows({ strings: (row) => fillBatch(batch, row), settle, source, params, sink, stats, ids, model, text, values, rowError, scores, n, rowBase, labelN });
+    const rejects = scoreBatchRows({
+      strings: (row) => fillBatch(batch, row),
+      settle,
+      source,
+      params,
+      sink,
+      stats,
+      ids,
+      model,
+      text,
+      values,
+      rowError,
+      scores,
+      n,
+      rowBase,
+      labelN,
+    });
     rowBase += n;
     stats.confidenceSum = stats.confidenceNano / 1e9;
     stats.entropySum = stats.entropyNano / 1e9;

@@ -47,7 +47,12 @@ async function expandLocal(spec: string, cwd: string): Promise<Source[]> {
     const entries = await readdir(abs, { recursive: true, withFileTypes: true });
     const files = entries
       .filter((e) => e.isFile())
-      .map((e) => path.relative(abs, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).split(path.sep).join('/'))
+      .map((e) =>
+        path
+          .relative(abs, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+          .split(path.sep)
+          .join('/'),
+      )
       .filter((rel) => rel.split('/').every((seg) => !seg.startsWith('.') && !seg.startsWith('_')) && isDataObject(rel))
       .sort();
     const out: Source[] = [];
@@ -72,7 +77,10 @@ function globRegex(pattern: string): RegExp {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
-    if (c === '*' && pattern[i + 1] === '*') { re += '.*'; i++; } else if (c === '*') re += '[^/]*';
+    if (c === '*' && pattern[i + 1] === '*') {
+      re += '.*';
+      i++;
+    } else if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
@@ -91,7 +99,9 @@ async function expandGcs(spec: string, stores: Map<string, ObjectStore>, apiEndp
   const s = store;
   const rest = spec.slice(`gs://${bucket}`.length).replace(/^\/+/, '');
   const toSource = (name: string, size: number, generation: string): Source => ({
-    uri: `gs://${bucket}/${name}`, name, size,
+    uri: `gs://${bucket}/${name}`,
+    name,
+    size,
     open: () => s.readStream(name, { generation }),
   });
   const globAt = rest.search(GLOB_CHARS);
@@ -114,7 +124,9 @@ async function expandGcs(spec: string, stores: Map<string, ObjectStore>, apiEndp
 export async function resolveInputs(specs: string[], options: ResolveInputsOptions = {}): Promise<ResolvedInputs> {
   const cwd = options.cwd ?? process.cwd();
   const stores = new Map<string, ObjectStore>();
-  const close = async () => { for (const s of stores.values()) await s.close(); };
+  const close = async () => {
+    for (const s of stores.values()) await s.close();
+  };
   const sources: Source[] = [];
   const seen = new Set<string>();
   try {

@@ -106,7 +106,8 @@ function openFile(path: string, object: string): number {
   try {
     return openSync(path, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ReviewloopError('NOT_FOUND', `${object}: no such object`, { cause: err, details: { object } });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new ReviewloopError('NOT_FOUND', `${object}: no such object`, { cause: err, details: { object } });
     throw err;
   }
 }
@@ -147,7 +148,10 @@ export function readRangeLines(range: FileRange, maxLineBytes: number): RangeLin
         if (n === 0) break;
         const nl = buf.indexOf(10, len);
         pos += n;
-        if (nl !== -1 && nl < len + n) { len = nl + 1; break; }
+        if (nl !== -1 && nl < len + n) {
+          len = nl + 1;
+          break;
+        }
         len += n;
       }
       if (len - tailStart > maxLineBytes && buf[len - 1] !== 10) {

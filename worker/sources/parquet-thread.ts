@@ -21,7 +21,12 @@ import { openAsBlob } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 /** What to read: a local file, or a remote object's bytes. */
-export interface ParquetOpen { path?: string; bytes?: Uint8Array; exclude: string[]; batchRows: number }
+export interface ParquetOpen {
+  path?: string;
+  bytes?: Uint8Array;
+  exclude: string[];
+  batchRows: number;
+}
 
 type ParquetFile = Awaited<ReturnType<typeof import('parquet-wasm')['ParquetFile']['fromFile']>>;
 

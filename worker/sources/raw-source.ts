@@ -111,7 +111,8 @@ async function readRange(store: ObjectStore, o: PlannedObject, bytes: number): P
   // A ranged read is idempotent, so it may be retried as a whole.
   return withRetry(async () => {
     const parts: Buffer[] = [];
-    for await (const b of store.readStream(o.name, { generation: o.generation, range: { start: 0, end: Math.min(bytes, o.size) - 1 } })) parts.push(b as Buffer);
+    for await (const b of store.readStream(o.name, { generation: o.generation, range: { start: 0, end: Math.min(bytes, o.size) - 1 } }))
+      parts.push(b as Buffer);
     return Buffer.concat(parts);
   });
 }
@@ -129,11 +130,18 @@ async function probeImage(store: ObjectStore, o: PlannedObject): Promise<{ width
 }
 
 /** Lines of an object (gunzipped when needed), with bounded memory; oversized lines come back without text. */
-export async function* objectLines(store: ObjectStore, o: { name: string; generation?: string }, maxLineBytes: number): AsyncGenerator<{ line: number; text: string | null }> {
+export async function* objectLines(
+  store: ObjectStore,
+  o: { name: string; generation?: string },
+  maxLineBytes: number,
+): AsyncGenerator<{ line: number; text: string | null }> {
   const bytes = decompressed(store.readStream(o.name, { generation: o.generation }), o.name);
   const decoder = new TextDecoder();
   for await (const c of chunkLines(bytes, { chunkBytes: 1024 * 1024, maxLineBytes })) {
-    if ('oversized' in c) { yield { line: c.line, text: null }; continue; }
+    if ('oversized' in c) {
+      yield { line: c.line, text: null };
+      continue;
+    }
     const lines = decoder.decode(c.bytes).split('\n');
     if (lines[lines.length - 1] === '') lines.pop();
     for (let i = 0; i < lines.length; i++) yield { line: c.firstLine + i, text: lines[i].replace(/\r$/, '') };
@@ -170,7 +178,13 @@ async function discoverOne(store: ObjectStore, o: PlannedObject, opts: DiscoverO
   const kind = rawKindOf(o.name);
   const want = mediaOf(project.task);
   if (kind === null) return reject(`unsupported object type; raw objects are images, audio, .txt/.md text or .jsonl records (narrow predictions.include)`);
-  const base = { object: o.name, generation: o.generation, line: 0, folder: folderOf(project.predictions.prefix, o.name), ...(o.metadata ? { meta: o.metadata } : {}) };
+  const base = {
+    object: o.name,
+    generation: o.generation,
+    line: 0,
+    folder: folderOf(project.predictions.prefix, o.name),
+    ...(o.metadata ? { meta: o.metadata } : {}),
+  };
   if (kind === 'record') return discoverRecords(store, o, uri, base.folder, opts);
   if (kind !== want) return reject(`${kind} object, but task ${project.task} reviews ${want}`);
   if (kind === 'text' && o.size > project.predictions.maxTextBytes) {
@@ -205,28 +219,45 @@ export function parseRawRecord(text: string, want: 'text' | 'image' | 'audio', m
   const fail = (field: string, reason: string): Parsed => ({ ok: false, field, reason, ...(id !== null ? { id } : {}) });
   const value = r[want];
   if (typeof value !== 'string' || value.length === 0) return fail(want, `missing: task reviews ${want}`);
-  if (want === 'text' && Buffer.byteLength(value) > maxTextBytes) return fail('text', `text is ${Buffer.byteLength(value)} bytes, above predictions.maxTextBytes (${maxTextBytes})`);
+  if (want === 'text' && Buffer.byteLength(value) > maxTextBytes)
+    return fail('text', `text is ${Buffer.byteLength(value)} bytes, above predictions.maxTextBytes (${maxTextBytes})`);
   const content: RawContent = { [want]: value };
   for (const k of ['width', 'height'] as const) if (typeof r[k] === 'number' && Number.isInteger(r[k]) && (r[k] as number) > 0) content[k] = r[k] as number;
   const meta = typeof r.meta === 'object' && r.meta !== null && !Array.isArray(r.meta) ? (r.meta as Record<string, unknown>) : undefined;
   return { ok: true, id, content, ...(meta ? { meta } : {}) };
 }
 
-async function discoverRecords(store: ObjectStore, o: PlannedObject, uri: string, folder: string, opts: DiscoverOptions): Promise<{ items: RawItem[]; rejects: Reject[] }> {
+async function discoverRecords(
+  store: ObjectStore,
+  o: PlannedObject,
+  uri: string,
+  folder: string,
+  opts: DiscoverOptions,
+): Promise<{ items: RawItem[]; rejects: Reject[] }> {
   const want = mediaOf(opts.project.task);
   const items: RawItem[] = [];
   const rejects: Reject[] = [];
   for await (const { line, text } of objectLines(store, o, opts.maxLineBytes)) {
     if (text !== null && text.trim() === '') continue;
-    if (text === null) { rejects.push({ object: uri, line, reason: `line longer than ${opts.maxLineBytes} bytes` }); continue; }
+    if (text === null) {
+      rejects.push({ object: uri, line, reason: `line longer than ${opts.maxLineBytes} bytes` });
+      continue;
+    }
     const p = parseRawRecord(text, want, opts.project.predictions.maxTextBytes);
     if (!p.ok) {
       rejects.push({ object: uri, line, ...(p.id !== undefined ? { id: p.id } : {}), ...(p.field !== undefined ? { field: p.field } : {}), reason: p.reason });
       continue;
     }
     items.push({
-      id: p.id ?? `${uri}#L${line}`, object: o.name, generation: o.generation, line, kind: 'record', folder,
-      ...(p.meta ? { meta: p.meta } : {}), ...(p.content.width ? { width: p.content.width } : {}), ...(p.content.height ? { height: p.content.height } : {}),
+      id: p.id ?? `${uri}#L${line}`,
+      object: o.name,
+      generation: o.generation,
+      line,
+      kind: 'record',
+      folder,
+      ...(p.meta ? { meta: p.meta } : {}),
+      ...(p.content.width ? { width: p.content.width } : {}),
+      ...(p.content.height ? { height: p.content.height } : {}),
     });
   }
   return { items, rejects };

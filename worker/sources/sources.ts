@@ -1,5 +1,5 @@
 import { createGunzip } from 'node:zlib';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import picomatch from 'picomatch';
 import { ReviewloopError } from '../../domain/errors.js';
 
@@ -93,7 +93,7 @@ const FEED_BYTES = 64 * 1024;
 async function* fixedPieces(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
   let held: Uint8Array[] = [];
   let size = 0;
-  for (let v: Uint8Array | undefined = first; v !== undefined;) {
+  for (let v: Uint8Array | undefined = first; v !== undefined; ) {
     held.push(v);
     size += v.length;
     if (size >= FEED_BYTES) {
@@ -137,7 +137,9 @@ export async function* decompressed(stream: AsyncIterable<Uint8Array>, name: str
   let fed = 0;
   let sourceError: unknown;
   const closed = new Promise<void>((resolve) => gunzip.once('close', resolve));
-  gunzip.on('error', () => { /* read by the loop below */ });
+  gunzip.on('error', () => {
+    /* read by the loop below */
+  });
   const feed = (async () => {
     try {
       for await (const piece of fixedPieces(head, it)) {

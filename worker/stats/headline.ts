@@ -72,9 +72,8 @@ export function formatReviewed(r: ReviewedFigures): string {
 
 /** Headline lines, indented; a line saying so when the audit slice has no evaluated item yet. */
 export function formatHeadline(h: Headline, indent = '  '): string[] {
-  const lines = h.estimates.length > 0
-    ? h.estimates.map((e) => `${indent}${formatEstimate(e)}`)
-    : [`${indent}no audit estimate yet (no audited item answered)`];
+  const lines =
+    h.estimates.length > 0 ? h.estimates.map((e) => `${indent}${formatEstimate(e)}`) : [`${indent}no audit estimate yet (no audited item answered)`];
   if (h.reviewed) lines.push(`${indent}${formatReviewed(h.reviewed)}`);
   return lines;
 }
@@ -87,21 +86,36 @@ export async function loadHeadline(sink: StatsSink, project: string): Promise<He
   if (version === null) return { snapshot_version: null, estimates: [], reviewed: null };
   const q = { project, version };
   const [rows, reviewed] = await Promise.all([
-    sink.query("SELECT model, round_id, measure, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE project = @project AND snapshot_version = @version AND label = '*' ORDER BY model, round_id, measure", q),
-    sink.query("SELECT items, f1_score, agreement, acceptance_rate FROM label_quality WHERE project = @project AND snapshot_version = @version AND scope = 'snapshot' AND slice = 'uncertainty' AND label = '*'", q),
+    sink.query(
+      "SELECT model, round_id, measure, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE project = @project AND snapshot_version = @version AND label = '*' ORDER BY model, round_id, measure",
+      q,
+    ),
+    sink.query(
+      "SELECT items, f1_score, agreement, acceptance_rate FROM label_quality WHERE project = @project AND snapshot_version = @version AND scope = 'snapshot' AND slice = 'uncertainty' AND label = '*'",
+      q,
+    ),
   ]);
   const estimates = pickHeadline(rows.map(toEstimate));
   const r = reviewed[0] as R | undefined;
   return {
     snapshot_version: version,
     estimates,
-    reviewed: r ? { note: REVIEWED_NOTE, items: num(r.items) ?? 0, f1: num(r.f1_score), agreement: num(r.agreement), acceptance_rate: num(r.acceptance_rate) } : null,
+    reviewed: r
+      ? { note: REVIEWED_NOTE, items: num(r.items) ?? 0, f1: num(r.f1_score), agreement: num(r.agreement), acceptance_rate: num(r.acceptance_rate) }
+      : null,
   };
 }
 
 function toEstimate(r: R): Estimate {
   return {
-    model: String(r.model), round_id: str(r.round_id), measure: String(r.measure),
-    estimate: num(r.estimate), ci_low: num(r.ci_low), ci_high: num(r.ci_high), n_sample: num(r.n_sample) ?? 0, method: String(r.method), flag: str(r.flag),
+    model: String(r.model),
+    round_id: str(r.round_id),
+    measure: String(r.measure),
+    estimate: num(r.estimate),
+    ci_low: num(r.ci_low),
+    ci_high: num(r.ci_high),
+    n_sample: num(r.n_sample) ?? 0,
+    method: String(r.method),
+    flag: str(r.flag),
   };
 }

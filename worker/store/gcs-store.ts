@@ -10,8 +10,15 @@ import { loadStorage } from '../core/lazy-deps.js';
 import { ReviewloopError } from '../../domain/errors.js';
 import { backoffDelayMs, withRetry, type RetryOptions } from '../core/retry.js';
 import {
-  alreadyExists, conflict, notFound, validateObjectName,
-  type ListOptions, type ObjectInfo, type ObjectStore, type ReadRange, type WriteOptions,
+  alreadyExists,
+  conflict,
+  notFound,
+  validateObjectName,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type ReadRange,
+  type WriteOptions,
 } from './store.js';
 
 /** Options for {@link GcsStore}. */
@@ -84,15 +91,20 @@ export class GcsStore implements ObjectStore {
     let pageToken: string | undefined;
     do {
       const token = pageToken;
-      const [files, , resp] = await this.retry('list', () =>
-        this.bucket.getFiles({ prefix: this.prefix + prefix, startOffset, autoPaginate: false, maxResults, pageToken: token }), prefix)
-        .catch((err: unknown) => {
-          // Listing a prefix never 404s in a bucket that exists: the bucket itself is missing.
-          if (err instanceof ReviewloopError && err.code === 'NOT_FOUND') {
-            throw new ReviewloopError('CONFIG_INVALID', `bucket gs://${this.bucket.name} does not exist (listing ${this.where(prefix)})`, { cause: err, details: { bucket: this.bucket.name } });
-          }
-          throw err;
-        });
+      const [files, , resp] = await this.retry(
+        'list',
+        () => this.bucket.getFiles({ prefix: this.prefix + prefix, startOffset, autoPaginate: false, maxResults, pageToken: token }),
+        prefix,
+      ).catch((err: unknown) => {
+        // Listing a prefix never 404s in a bucket that exists: the bucket itself is missing.
+        if (err instanceof ReviewloopError && err.code === 'NOT_FOUND') {
+          throw new ReviewloopError('CONFIG_INVALID', `bucket gs://${this.bucket.name} does not exist (listing ${this.where(prefix)})`, {
+            cause: err,
+            details: { bucket: this.bucket.name },
+          });
+        }
+        throw err;
+      });
       for (const f of files) yield this.toInfo(f.metadata);
       pageToken = (resp as { nextPageToken?: string } | undefined)?.nextPageToken || undefined;
     } while (pageToken);
@@ -132,7 +144,9 @@ export class GcsStore implements ObjectStore {
       const src = file.createReadStream(range ? { start: range.start, end: range.end, validation: false } : { decompress: false });
       // pipe(), not pipeline(): pipeline would destroy `out` with the raw client error before we can map it.
       src.pipe(out);
-      src.once('data', () => { flowing = true; });
+      src.once('data', () => {
+        flowing = true;
+      });
       src.on('error', (raw: unknown) => {
         const err = mapGcsError(raw, this.where(name));
         const again = !flowing && err.retryable && attempt + 1 < (retry.maxAttempts ?? 6) && Date.now() - started < (retry.budgetMs ?? 60_000);
@@ -140,7 +154,9 @@ export class GcsStore implements ObjectStore {
         src.unpipe(out);
         const delayMs = backoffDelayMs(attempt, retry.baseDelayMs ?? 100, retry.maxDelayMs ?? 5000, retry.random ?? Math.random);
         this.options.onRetry?.(err, attempt + 1, delayMs, 'readStream');
-        setTimeout(() => { if (!out.destroyed) open(attempt + 1); }, delayMs);
+        setTimeout(() => {
+          if (!out.destroyed) open(attempt + 1);
+        }, delayMs);
       });
     };
     open(0);
@@ -165,7 +181,13 @@ export class GcsStore implements ObjectStore {
     try {
       const hash = createHash('md5');
       let size = 0;
-      const tap = new Transform({ transform(chunk: Buffer, _enc, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk); } });
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          size += chunk.length;
+          cb(null, chunk);
+        },
+      });
       await pipeline(body, tap, createWriteStream(spool));
       const md5 = hash.digest('base64');
       const small = size <= (this.options.resumableThresholdBytes ?? 8 * 1024 * 1024);
@@ -185,17 +207,21 @@ export class GcsStore implements ObjectStore {
     // Naming the generation as well makes fake-gcs-server (which ignores ifGenerationMatch on delete) refuse a newer version with 404.
     const file = this.file(name, expected);
     let ambiguous = false;
-    await this.retry('delete', async () => {
-      try {
-        await file.delete(expected === undefined ? {} : { ifGenerationMatch: expected });
-      } catch (raw) {
-        const err = mapGcsError(raw, this.where(name), expected);
-        if (err.code === 'NOT_FOUND' && ambiguous) return; // our earlier attempt did it
-        if (err.code === 'NOT_FOUND' && expected !== undefined && (await this.statRaw(name))) throw conflict(this.where(name), expected, raw);
-        ambiguous ||= err.retryable;
-        throw err;
-      }
-    }, name);
+    await this.retry(
+      'delete',
+      async () => {
+        try {
+          await file.delete(expected === undefined ? {} : { ifGenerationMatch: expected });
+        } catch (raw) {
+          const err = mapGcsError(raw, this.where(name), expected);
+          if (err.code === 'NOT_FOUND' && ambiguous) return; // our earlier attempt did it
+          if (err.code === 'NOT_FOUND' && expected !== undefined && (await this.statRaw(name))) throw conflict(this.where(name), expected, raw);
+          ambiguous ||= err.retryable;
+          throw err;
+        }
+      },
+      name,
+    );
   }
 
   async close(): Promise<void> {
@@ -225,30 +251,37 @@ export class GcsStore implements ObjectStore {
   }
 
   private async put(
-    name: string, options: WriteOptions, md5: string, size: number,
+    name: string,
+    options: WriteOptions,
+    md5: string,
+    size: number,
     upload: (file: File, ifGenerationMatch: string) => Promise<FileMetadata>,
   ): Promise<ObjectInfo> {
     const file = this.file(name);
     let ambiguous = false;
-    return this.retry('write', async () => {
-      const precondition = options.ifGenerationMatch ?? (await this.statRaw(name))?.generation?.toString() ?? '0';
-      try {
-        return this.toInfo(await upload(file, precondition));
-      } catch (raw) {
-        const err = mapGcsError(raw, this.where(name), precondition);
-        const lostRace = err.code === 'ALREADY_EXISTS' || err.code === 'CONFLICT';
-        if (lostRace && ambiguous) {
-          const cur = await this.statRaw(name);
-          if (cur && cur.md5Hash === md5 && Number(cur.size) === size) return this.toInfo(cur);
+    return this.retry(
+      'write',
+      async () => {
+        const precondition = options.ifGenerationMatch ?? (await this.statRaw(name))?.generation?.toString() ?? '0';
+        try {
+          return this.toInfo(await upload(file, precondition));
+        } catch (raw) {
+          const err = mapGcsError(raw, this.where(name), precondition);
+          const lostRace = err.code === 'ALREADY_EXISTS' || err.code === 'CONFLICT';
+          if (lostRace && ambiguous) {
+            const cur = await this.statRaw(name);
+            if (cur && cur.md5Hash === md5 && Number(cur.size) === size) return this.toInfo(cur);
+          }
+          ambiguous ||= err.retryable;
+          // An unguarded write only lost to a write that landed between our stat and upload: look again.
+          if (lostRace && options.ifGenerationMatch === undefined) {
+            throw new ReviewloopError('TRANSIENT', `object ${this.where(name)} changed during an unguarded write`, { retryable: true, cause: raw });
+          }
+          throw err;
         }
-        ambiguous ||= err.retryable;
-        // An unguarded write only lost to a write that landed between our stat and upload: look again.
-        if (lostRace && options.ifGenerationMatch === undefined) {
-          throw new ReviewloopError('TRANSIENT', `object ${this.where(name)} changed during an unguarded write`, { retryable: true, cause: raw });
-        }
-        throw err;
-      }
-    }, name);
+      },
+      name,
+    );
   }
 
   private async statRaw(name: string): Promise<FileMetadata | null> {
@@ -264,13 +297,16 @@ export class GcsStore implements ObjectStore {
 
   private retry<T>(op: string, fn: () => Promise<T>, name: string): Promise<T> {
     const onRetry = this.options.onRetry;
-    return withRetry(async () => {
-      try {
-        return await fn();
-      } catch (err) {
-        throw err instanceof ReviewloopError ? err : mapGcsError(err, this.where(name));
-      }
-    }, { ...this.options.retry, onRetry: onRetry ? (err, attempt, delayMs) => onRetry(err, attempt, delayMs, op) : undefined });
+    return withRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          throw err instanceof ReviewloopError ? err : mapGcsError(err, this.where(name));
+        }
+      },
+      { ...this.options.retry, onRetry: onRetry ? (err, attempt, delayMs) => onRetry(err, attempt, delayMs, op) : undefined },
+    );
   }
 
   private toInfo(meta: FileMetadata): ObjectInfo {
@@ -283,7 +319,11 @@ export class GcsStore implements ObjectStore {
     };
     if (meta.contentType) info.contentType = meta.contentType;
     if (meta.metadata) {
-      info.metadata = Object.fromEntries(Object.entries(meta.metadata).filter(([, v]) => v != null).map(([k, v]) => [k, String(v)]));
+      info.metadata = Object.fromEntries(
+        Object.entries(meta.metadata)
+          .filter(([, v]) => v != null)
+          .map(([k, v]) => [k, String(v)]),
+      );
     }
     return info;
   }
@@ -292,7 +332,10 @@ export class GcsStore implements ObjectStore {
 /** An endpoint as the client would use it: scheme added, no trailing slash, no `/storage/v1`. */
 function endpointKey(e: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`;
-  return withScheme.replace(/\/+$/, '').replace(/\/storage\/v1$/, '').toLowerCase();
+  return withScheme
+    .replace(/\/+$/, '')
+    .replace(/\/storage\/v1$/, '')
+    .toLowerCase();
 }
 
 /**
@@ -307,7 +350,11 @@ export function effectiveEndpoint(configured: string | null | undefined, env: No
   if (fromEnv === undefined) return configured ?? undefined;
   if (configured == null) return endpointKey(fromEnv);
   if (endpointKey(fromEnv) !== endpointKey(configured)) {
-    throw new ReviewloopError('CONFIG_INVALID', `storage.apiEndpoint is ${configured} but STORAGE_EMULATOR_HOST=${fromEnv} is set, and the storage client would use STORAGE_EMULATOR_HOST: unset it or make them agree`, { details: { apiEndpoint: configured, STORAGE_EMULATOR_HOST: fromEnv } });
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `storage.apiEndpoint is ${configured} but STORAGE_EMULATOR_HOST=${fromEnv} is set, and the storage client would use STORAGE_EMULATOR_HOST: unset it or make them agree`,
+      { details: { apiEndpoint: configured, STORAGE_EMULATOR_HOST: fromEnv } },
+    );
   }
   return configured;
 }
@@ -326,7 +373,17 @@ function makeClient(options: GcsStoreOptions): Storage {
   });
 }
 
-const NET_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
+const NET_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 
 /** Maps a client error to a {@link ReviewloopError}; `ifGenerationMatch` tells a 412 apart (ALREADY_EXISTS vs CONFLICT). */
 export function mapGcsError(err: unknown, name: string, ifGenerationMatch?: string): ReviewloopError {
@@ -342,7 +399,8 @@ export function mapGcsError(err: unknown, name: string, ifGenerationMatch?: stri
   if (status === 401 || status === 403) {
     return new ReviewloopError('STORE_UNAVAILABLE', `GCS refused access to ${name} (${status}): ${msg}`, { cause: err, details: { name, status } });
   }
-  if (status !== undefined) return new ReviewloopError('STORE_UNAVAILABLE', `GCS answered ${status} for ${name}: ${msg}`, { cause: err, details: { name, status } });
+  if (status !== undefined)
+    return new ReviewloopError('STORE_UNAVAILABLE', `GCS answered ${status} for ${name}: ${msg}`, { cause: err, details: { name, status } });
   const net = (typeof e.code === 'string' && NET_CODES.has(e.code)) || e.name === 'FetchError' || /socket hang up|ECONNRESET|premature close/i.test(msg);
   return new ReviewloopError('STORE_UNAVAILABLE', `GCS request for ${name} failed: ${msg}`, { retryable: net, cause: err, details: { name } });
 }

@@ -7,8 +7,15 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { ReviewloopError, errnoOf, fsError } from '../../domain/errors.js';
 import {
-  alreadyExists, conflict, notFound, validateObjectName,
-  type ListOptions, type ObjectInfo, type ObjectStore, type ReadRange, type WriteOptions,
+  alreadyExists,
+  conflict,
+  notFound,
+  validateObjectName,
+  type ListOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type ReadRange,
+  type WriteOptions,
 } from './store.js';
 
 /** The one hidden folder under the root: temp files, per-object locks and metadata sidecars. Never listed. */
@@ -26,7 +33,10 @@ export interface LocalStoreOptions {
   lockWaitMs?: number;
 }
 
-interface Sidecar { contentType?: string; metadata?: Record<string, string> }
+interface Sidecar {
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
 
 /**
  * An {@link ObjectStore} over a directory, safe across processes:
@@ -99,15 +109,14 @@ export class LocalStore implements ObjectStore {
   readStream(name: string, options: { range?: ReadRange; generation?: string } = {}): Readable {
     const out = new PassThrough();
     // Opening first pins the inode, so the generation check and the bytes refer to one version.
-    const fail = (err: unknown) => { void this.typed(name, err).then((e) => out.destroy(e)); };
-    this.openVersion(name, options.generation).then(
-      (fh) => {
-        const { start, end } = options.range ?? { start: 0 };
-        const src = createReadStream('', { fd: fh, start, end, autoClose: true });
-        pipeline(src, out).catch(fail);
-      },
-      fail,
-    );
+    const fail = (err: unknown) => {
+      void this.typed(name, err).then((e) => out.destroy(e));
+    };
+    this.openVersion(name, options.generation).then((fh) => {
+      const { start, end } = options.range ?? { start: 0 };
+      const src = createReadStream('', { fd: fh, start, end, autoClose: true });
+      pipeline(src, out).catch(fail);
+    }, fail);
     return out;
   }
 
@@ -185,12 +194,23 @@ export class LocalStore implements ObjectStore {
     if (this.rootIsDir) return null;
     try {
       const st = await fs.stat(this.root);
-      if (st.isDirectory()) { this.rootIsDir = true; return null; }
+      if (st.isDirectory()) {
+        this.rootIsDir = true;
+        return null;
+      }
       return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root} is a file, not a directory`, { cause: err, details: { root: this.root } });
     } catch (statErr) {
       const code = errnoOf(statErr);
-      if (code === 'ENOTDIR') return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root}: a part of the path is a file, not a directory`, { cause: err, details: { root: this.root } });
-      if (code === 'ENAMETOOLONG') return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root}: path too long for the file system`, { cause: err, details: { root: this.root } });
+      if (code === 'ENOTDIR')
+        return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root}: a part of the path is a file, not a directory`, {
+          cause: err,
+          details: { root: this.root },
+        });
+      if (code === 'ENAMETOOLONG')
+        return new ReviewloopError('CONFIG_INVALID', `storage.root ${this.root}: path too long for the file system`, {
+          cause: err,
+          details: { root: this.root },
+        });
       // A missing root is created by the first write; anything else is the original failure's business.
       return null;
     }
@@ -200,18 +220,23 @@ export class LocalStore implements ObjectStore {
   private pathOf(name: string): string {
     validateObjectName(name);
     const segs = name.split('/');
-    if (segs.some((s) => s === '')) throw new ReviewloopError('PATH_INVALID', `invalid object name ${JSON.stringify(name)}: empty path segment`, { details: { name } });
-    if (segs[0] === LOCAL_HIDDEN_DIR) throw new ReviewloopError('PATH_INVALID', `invalid object name ${JSON.stringify(name)}: ${LOCAL_HIDDEN_DIR} is reserved`, { details: { name } });
+    if (segs.some((s) => s === ''))
+      throw new ReviewloopError('PATH_INVALID', `invalid object name ${JSON.stringify(name)}: empty path segment`, { details: { name } });
+    if (segs[0] === LOCAL_HIDDEN_DIR)
+      throw new ReviewloopError('PATH_INVALID', `invalid object name ${JSON.stringify(name)}: ${LOCAL_HIDDEN_DIR} is reserved`, { details: { name } });
     const p = path.resolve(this.root, ...segs);
     // Belt and braces behind validateObjectName: nothing may resolve outside the root.
-    if (!p.startsWith(this.root + path.sep)) throw new ReviewloopError('PATH_INVALID', `object name ${JSON.stringify(name)} escapes the root`, { details: { name } });
+    if (!p.startsWith(this.root + path.sep))
+      throw new ReviewloopError('PATH_INVALID', `object name ${JSON.stringify(name)} escapes the root`, { details: { name } });
     return p;
   }
 
   private async publish(name: string, finalPath: string, tmp: string, options: WriteOptions): Promise<ObjectInfo> {
     const sidecar: Sidecar | null = options.contentType || options.metadata ? { contentType: options.contentType, metadata: options.metadata } : null;
     await fsyncFile(tmp);
-    await fs.mkdir(path.dirname(finalPath), { recursive: true }).catch((err: unknown) => { throw mapFsError(name, err); });
+    await fs.mkdir(path.dirname(finalPath), { recursive: true }).catch((err: unknown) => {
+      throw mapFsError(name, err);
+    });
     if (options.ifGenerationMatch === '0') {
       const gen = (await fs.stat(tmp, { bigint: true })).mtimeNs.toString();
       if (sidecar) await this.writeSidecar(name, gen, sidecar);
@@ -335,7 +360,8 @@ export class LocalStore implements ObjectStore {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       await this.breakIfStale(lock);
-      if (Date.now() > deadline) throw new ReviewloopError('TRANSIENT', `object ${name} is locked by another writer`, { retryable: true, details: { name, lock } });
+      if (Date.now() > deadline)
+        throw new ReviewloopError('TRANSIENT', `object ${name} is locked by another writer`, { retryable: true, details: { name, lock } });
       await new Promise((r) => setTimeout(r, wait + Math.random() * wait));
     }
     try {
@@ -438,7 +464,11 @@ function byteCmp(a: string, b: string): number {
 /** `subject`: the file's path, for messages about the file system rather than the object. */
 function mapFsError(name: string, err: unknown, subject = name): ReviewloopError {
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOTDIR' || code === 'EISDIR') return new ReviewloopError('PATH_INVALID', `object name ${name} collides with a folder or object of the same path`, { cause: err, details: { name } });
+  if (code === 'ENOTDIR' || code === 'EISDIR')
+    return new ReviewloopError('PATH_INVALID', `object name ${name} collides with a folder or object of the same path`, { cause: err, details: { name } });
   if (code === 'ENOENT') return notFound(name, err);
-  return fsError(err, subject) ?? new ReviewloopError('STORE_UNAVAILABLE', `local store I/O failed for ${subject}: ${String(err)}`, { cause: err, details: { name } });
+  return (
+    fsError(err, subject) ??
+    new ReviewloopError('STORE_UNAVAILABLE', `local store I/O failed for ${subject}: ${String(err)}`, { cause: err, details: { name } })
+  );
 }

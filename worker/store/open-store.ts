@@ -6,10 +6,7 @@ import type { Config } from '../../config/schema.js';
 import { ReviewloopError } from '../../domain/errors.js';
 import { GcsStore, type GcsStoreOptions } from './gcs-store.js';
 import { LocalStore, type LocalStoreOptions } from './local-store.js';
-import {
-  validateObjectName,
-  type ListOptions, type ObjectInfo, type ObjectStore, type ReadRange, type WriteOptions,
-} from './store.js';
+import { validateObjectName, type ListOptions, type ObjectInfo, type ObjectStore, type ReadRange, type WriteOptions } from './store.js';
 
 /** Options for {@link openStore}. */
 export interface OpenStoreOptions {
@@ -63,7 +60,10 @@ export class PrefixedStore implements ObjectStore {
   readonly root: string;
   private readonly prefix: string;
 
-  constructor(private readonly inner: ObjectStore, prefix: string) {
+  constructor(
+    private readonly inner: ObjectStore,
+    prefix: string,
+  ) {
     const clean = prefix.replace(/^\/+|\/+$/g, '');
     validateObjectName(clean);
     this.prefix = `${clean}/`;
@@ -137,5 +137,8 @@ export function checkCredentialsFile(env: NodeJS.ProcessEnv = process.env): void
   } catch {
     // missing or unreadable: reported below
   }
-  if (!isFile) throw new ReviewloopError('CONFIG_INVALID', `GOOGLE_APPLICATION_CREDENTIALS=${file}: no such file (a service account key or ADC file is expected there)`, { details: { path: file } });
+  if (!isFile)
+    throw new ReviewloopError('CONFIG_INVALID', `GOOGLE_APPLICATION_CREDENTIALS=${file}: no such file (a service account key or ADC file is expected there)`, {
+      details: { path: file },
+    });
 }

@@ -80,7 +80,11 @@ export function validateObjectName(name: string): string {
 }
 
 export function joinName(...parts: string[]): string {
-  return parts.filter((p) => p.length > 0).map((p) => p.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/');
+  return parts
+    .filter((p) => p.length > 0)
+    .map((p) => p.replace(/^\/+|\/+$/g, ''))
+    .filter(Boolean)
+    .join('/');
 }
 
 export function alreadyExists(name: string, cause?: unknown): ReviewloopError {

@@ -11,7 +11,13 @@ export function sha256(data: Buffer | string): string {
  * with the same bytes (a rerun after a crash, or a retry whose response was
  * lost), that is success; different bytes are a CONFLICT, never an overwrite.
  */
-export async function writeOnce(store: ObjectStore, name: string, data: Buffer | string, contentType = 'application/json', metadata?: Record<string, string>): Promise<{ created: boolean; info: ObjectInfo | null }> {
+export async function writeOnce(
+  store: ObjectStore,
+  name: string,
+  data: Buffer | string,
+  contentType = 'application/json',
+  metadata?: Record<string, string>,
+): Promise<{ created: boolean; info: ObjectInfo | null }> {
   try {
     const info = await store.write(name, data, { ifGenerationMatch: '0', contentType, ...(metadata ? { metadata } : {}) });
     return { created: true, info };
@@ -20,7 +26,11 @@ export async function writeOnce(store: ObjectStore, name: string, data: Buffer |
     const existing = await store.read(name);
     const want = typeof data === 'string' ? Buffer.from(data) : data;
     if (existing.equals(want)) return { created: false, info: await store.stat(name) };
-    throw new ReviewloopError('CONFLICT', `${store.uri(name)} already exists with different content (sha256 ${sha256(existing).slice(0, 12)} ≠ ${sha256(want).slice(0, 12)})`, { details: { name } });
+    throw new ReviewloopError(
+      'CONFLICT',
+      `${store.uri(name)} already exists with different content (sha256 ${sha256(existing).slice(0, 12)} ≠ ${sha256(want).slice(0, 12)})`,
+      { details: { name } },
+    );
   }
 }
 

@@ -53,9 +53,22 @@ export function check(fig: Figures, invariant: string, ok: boolean, detail: () =
 /** Prints the figures; under `npm run chaos` (RL_CHAOS_OUT set) also writes them as JSON. */
 export function report(fig: Figures): void {
   const lines = [`[${fig.campaign}] seed ${fig.seed}, ${(fig.elapsedMs / 1000).toFixed(1)} s`];
-  lines.push(`  tried: ${Object.entries(fig.tried).map(([k, v]) => `${k}=${v}`).join(', ')}`);
-  lines.push(`  held:  ${Object.entries(fig.held).map(([k, v]) => `${k}×${v}`).join(', ')}`);
-  if (Object.keys(fig.notes).length > 0) lines.push(`  notes: ${Object.entries(fig.notes).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  lines.push(
+    `  tried: ${Object.entries(fig.tried)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    `  held:  ${Object.entries(fig.held)
+      .map(([k, v]) => `${k}×${v}`)
+      .join(', ')}`,
+  );
+  if (Object.keys(fig.notes).length > 0)
+    lines.push(
+      `  notes: ${Object.entries(fig.notes)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}`,
+    );
   lines.push(fig.violations.length === 0 ? '  violations: none' : `  VIOLATIONS (${fig.violations.length}):\n    ${fig.violations.join('\n    ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   const out = process.env.RL_CHAOS_OUT;
@@ -98,8 +111,12 @@ export function runCli(args: string[], opts: { killAfterMs?: number; killOn?: Pr
     let stdout = '';
     let stderr = '';
     let killed = false;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) {
         killed = true;
@@ -130,7 +147,14 @@ export interface FixtureOptions {
   formats: Array<'arrow' | 'jsonl' | 'parquet'>;
 }
 
-export const DEFAULT_FIXTURE: FixtureOptions = { records: 6000, files: 3, topK: 300, threads: 2, chunkBytes: 64 * 1024, formats: ['arrow', 'jsonl', 'parquet'] };
+export const DEFAULT_FIXTURE: FixtureOptions = {
+  records: 6000,
+  files: 3,
+  topK: 300,
+  threads: 2,
+  chunkBytes: 64 * 1024,
+  formats: ['arrow', 'jsonl', 'parquet'],
+};
 
 /** Writes `dir/reviewloop.json` (JSON is YAML) for a local root at `dir/root`; returns its path. */
 export async function writeFixtureConfig(dir: string, fx: FixtureOptions): Promise<string> {
@@ -138,13 +162,17 @@ export async function writeFixtureConfig(dir: string, fx: FixtureOptions): Promi
     storage: { root: path.join(dir, 'root') },
     stats: { sink: 'none' },
     worker: { threads: fx.threads, chunkBytes: fx.chunkBytes, httpPort: 0 },
-    projects: [{
-      name: PROJECT, task: 'textcat', labels: [...INTENT_LABELS],
-      strategy: { name: 'entropy', topK: fx.topK, auditFraction: 0.1, seed: 7 },
-      queue: { annotators: ['ann', 'bob'], overlap: 2 },
-      merge: { conflict: 'majority' },
-      snapshot: { formats: fx.formats },
-    }],
+    projects: [
+      {
+        name: PROJECT,
+        task: 'textcat',
+        labels: [...INTENT_LABELS],
+        strategy: { name: 'entropy', topK: fx.topK, auditFraction: 0.1, seed: 7 },
+        queue: { annotators: ['ann', 'bob'], overlap: 2 },
+        merge: { conflict: 'majority' },
+        snapshot: { formats: fx.formats },
+      },
+    ],
   };
   await fs.mkdir(path.join(dir, 'root'), { recursive: true });
   const file = path.join(dir, 'reviewloop.json');
@@ -185,11 +213,21 @@ export async function stagePredictions(dir: string, i: number, fx: FixtureOption
 export async function exportsFor(store: ObjectStore, roundId: string, gold: Map<string, string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const [k, name] of ['ann', 'bob'].entries()) {
-    const queue = (await store.read(`rounds/${roundId}/queue-${name}.jsonl`)).toString().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    out.set(`annotations/${roundId}/${name}.jsonl`, reviewChoice(queue, gold, {
-      dataset: PROJECT, annotator: { name, errorRate: 0.1 * (k + 1), ignoreRate: 0.05, paceSeconds: 10 },
-      startAt: 1_800_000_000 + k, labels: INTENT_LABELS, seed: k,
-    }));
+    const queue = (await store.read(`rounds/${roundId}/queue-${name}.jsonl`))
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    out.set(
+      `annotations/${roundId}/${name}.jsonl`,
+      reviewChoice(queue, gold, {
+        dataset: PROJECT,
+        annotator: { name, errorRate: 0.1 * (k + 1), ignoreRate: 0.05, paceSeconds: 10 },
+        startAt: 1_800_000_000 + k,
+        labels: INTENT_LABELS,
+        seed: k,
+      }),
+    );
   }
   return out;
 }
@@ -209,4 +247,9 @@ export function diffDigests(want: Map<string, string>, got: Map<string, string>,
   return out.slice(0, max);
 }
 
-export const jsonl = (b: Buffer | string) => b.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+export const jsonl = (b: Buffer | string) =>
+  b
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);

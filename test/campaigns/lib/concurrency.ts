@@ -12,8 +12,20 @@ import { LATEST, listSnapshots } from '../../../worker/snapshot/snapshot.js';
 import type { LatestPointer } from '../../../domain/records.js';
 import { readJson } from '../../../worker/store/write-once.js';
 import {
-  DEFAULT_FIXTURE, bump, check, exportsFor, jsonl, newFigures, placeFile, projectLocalStore, runCli, stagePredictions, writeFixtureConfig,
-  type CliRun, type Figures, type FixtureOptions,
+  DEFAULT_FIXTURE,
+  bump,
+  check,
+  exportsFor,
+  jsonl,
+  newFigures,
+  placeFile,
+  projectLocalStore,
+  runCli,
+  stagePredictions,
+  writeFixtureConfig,
+  type CliRun,
+  type Figures,
+  type FixtureOptions,
 } from './common.js';
 import { checkCommitted, checkExportLines, checkQueues } from './invariants.js';
 
@@ -45,7 +57,11 @@ export async function runConcurrencyCampaign(opts: ConcurrencyOptions): Promise<
       const runs = await Promise.all(Array.from({ length: opts.replicas }, () => runCli(args)));
       bump(fig.tried, `${what}Processes`, runs.length);
       for (const r of runs) check(fig, `every ${what} replica exits 0`, r.code === 0, () => `${args.join(' ')}: exit ${r.code}: ${r.stderr.slice(-400)}`);
-      bump(fig.tried, 'lostMergeRaces', runs.reduce((a, r) => a + (r.stderr.match(/another merge committed first/g) ?? []).length, 0));
+      bump(
+        fig.tried,
+        'lostMergeRaces',
+        runs.reduce((a, r) => a + (r.stderr.match(/another merge committed first/g) ?? []).length, 0),
+      );
       return runs;
     };
     for (let i = 0; i <= opts.iterations; i++) {
@@ -75,7 +91,9 @@ export async function runConcurrencyCampaign(opts: ConcurrencyOptions): Promise<
     }
     const snaps = await listSnapshots(store);
     const chain = snaps.every((s, k) => s.version === k + 1 && s.parent === (k === 0 ? null : k));
-    check(fig, 'snapshot versions form one chain (v1..vN, parent = previous)', chain && snaps.length > 0, () => snaps.map((s) => `v${s.version}←${s.parent}`).join(' '));
+    check(fig, 'snapshot versions form one chain (v1..vN, parent = previous)', chain && snaps.length > 0, () =>
+      snaps.map((s) => `v${s.version}←${s.parent}`).join(' '),
+    );
     const latest = await readJson<LatestPointer>(store, LATEST);
     check(fig, 'LATEST is the chain head', latest?.version === snaps.length, () => `LATEST v${latest?.version} of ${snaps.length}`);
     const queued: string[] = [];

@@ -10,8 +10,22 @@ import path from 'node:path';
 import { LOCAL_HIDDEN_DIR } from '../../../worker/store/local-store.js';
 import type { ObjectStore } from '../../../worker/store/store.js';
 import {
-  DEFAULT_FIXTURE, PROJECT, bump, check, diffDigests, digestStore, exportsFor, newFigures, placeFile, projectLocalStore,
-  rng, runCli, stagePredictions, writeFixtureConfig, type Figures, type FixtureOptions,
+  DEFAULT_FIXTURE,
+  PROJECT,
+  bump,
+  check,
+  diffDigests,
+  digestStore,
+  exportsFor,
+  newFigures,
+  placeFile,
+  projectLocalStore,
+  rng,
+  runCli,
+  stagePredictions,
+  writeFixtureConfig,
+  type Figures,
+  type FixtureOptions,
 } from './common.js';
 import { checkCommitted, checkExportLines, checkQueues } from './invariants.js';
 
@@ -32,8 +46,14 @@ const ROUNDS = ['20261101T0200Z', '20261108T0200Z'];
 type Step = { kind: 'stage'; batch: number } | { kind: 'round'; round: string } | { kind: 'export'; round: string } | { kind: 'merge' };
 
 const SCENARIO: Step[] = [
-  { kind: 'stage', batch: 0 }, { kind: 'round', round: ROUNDS[0] }, { kind: 'export', round: ROUNDS[0] }, { kind: 'merge' },
-  { kind: 'stage', batch: 1 }, { kind: 'round', round: ROUNDS[1] }, { kind: 'export', round: ROUNDS[1] }, { kind: 'merge' },
+  { kind: 'stage', batch: 0 },
+  { kind: 'round', round: ROUNDS[0] },
+  { kind: 'export', round: ROUNDS[0] },
+  { kind: 'merge' },
+  { kind: 'stage', batch: 1 },
+  { kind: 'round', round: ROUNDS[1] },
+  { kind: 'export', round: ROUNDS[1] },
+  { kind: 'merge' },
 ];
 
 const cliArgs = (step: Step, config: string) => (step.kind === 'round' ? ['round', '-c', config, '--round', step.round] : ['merge', '-c', config]);
@@ -91,7 +111,10 @@ async function rerunToCompletion(fig: Figures, args: string[], what: string): Pr
   for (let attempt = 0; ; attempt++) {
     const done = await runCli(args);
     bump(fig.tried, 'reruns');
-    if (done.code === 0) { bump(fig.held, 'rerun after kills exits 0'); return; }
+    if (done.code === 0) {
+      bump(fig.held, 'rerun after kills exits 0');
+      return;
+    }
     const lockedOut = /TRANSIENT: .*locked by another writer/.test(done.stderr);
     if (!lockedOut || attempt >= 5) {
       check(fig, 'rerun after kills exits 0', false, () => `${what}: exit ${done.code}: ${done.stderr.slice(0, 300)}`);
@@ -115,14 +138,22 @@ function watchWrites(dir: string): { count(): number; after(n: number): Promise<
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const barriers = new Map<string, () => void>();
   const w = watch(tmp, (_event, file) => {
-    if (file && barriers.has(file)) { barriers.get(file)!(); barriers.delete(file); return; }
+    if (file && barriers.has(file)) {
+      barriers.get(file)!();
+      barriers.delete(file);
+      return;
+    }
     if (!file || seen.has(file) || !file.endsWith('.tmp')) return;
     seen.add(file);
     for (const x of waiters.filter((q) => q.n <= seen.size)) x.resolve();
   });
   return {
     count: () => seen.size,
-    after: (n) => new Promise((resolve) => { if (seen.size >= n) resolve(); else waiters.push({ n, resolve }); }),
+    after: (n) =>
+      new Promise((resolve) => {
+        if (seen.size >= n) resolve();
+        else waiters.push({ n, resolve });
+      }),
     // inotify reports one folder's events in order: once a file created now is reported, every
     // creation before it was too. The barrier file is not a .tmp, so it is never counted.
     settled: async () => {
@@ -175,7 +206,10 @@ export async function runCrashCampaign(opts: CrashOptions): Promise<Figures> {
       const config = await writeFixtureConfig(dir, fx);
       const store = projectLocalStore(dir);
       for (const [i, step] of SCENARIO.entries()) {
-        if (step.kind === 'stage') { await stagePredictions(dir, step.batch, fx); continue; }
+        if (step.kind === 'stage') {
+          await stagePredictions(dir, step.batch, fx);
+          continue;
+        }
         if (step.kind === 'export') {
           for (const [name, e] of ref.exports) if (name.startsWith(`annotations/${step.round}/`)) await placeFile(dir, name, e.text, e.mtime);
           continue;

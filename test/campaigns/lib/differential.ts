@@ -55,7 +55,11 @@ export type ObjectFormat = 'jsonl-file' | 'jsonl-stream' | 'jsonl-gz' | 'arrow' 
 /** One generated prediction line: a record, or a line the parser must reject. */
 export type Line = { kind: 'record'; value: { id: string; text: string; probs: Record<string, number>; model: string } } | { kind: 'bad'; text: string };
 
-export interface GeneratedObject { name: string; format: ObjectFormat; lines: Line[] }
+export interface GeneratedObject {
+  name: string;
+  format: ObjectFormat;
+  lines: Line[];
+}
 
 export interface DiffCase {
   seed: number;
@@ -88,7 +92,8 @@ function probs(r: () => number): Record<string, number> {
 export function makeCase(seed: number, kind: 'score' | 'round'): DiffCase {
   const r = rng(seed);
   const nObjects = 1 + Math.floor(r() * 4);
-  const formats: ObjectFormat[] = kind === 'round' ? ['jsonl-file', 'jsonl-gz', 'arrow', 'parquet'] : ['jsonl-file', 'jsonl-stream', 'jsonl-gz', 'arrow', 'parquet'];
+  const formats: ObjectFormat[] =
+    kind === 'round' ? ['jsonl-file', 'jsonl-gz', 'arrow', 'parquet'] : ['jsonl-file', 'jsonl-stream', 'jsonl-gz', 'arrow', 'parquet'];
   const dupRate = pick(r, [0, 0, 0.02, 0.2]);
   const tieRate = pick(r, [0, 0.05, 0.3]);
   const ids: string[] = [];
@@ -102,7 +107,10 @@ export function makeCase(seed: number, kind: 'score' | 'round'): DiffCase {
     for (let i = 0; i < n; i++) {
       const columnar = format === 'arrow' || format === 'parquet';
       if (!columnar && r() < 0.01) {
-        lines.push({ kind: 'bad', text: r() < 0.5 ? '{"id": "cut' : JSON.stringify({ id: `bad-${seed}-${o}-${i}`, text: 'x', probs: { billing: 0.9, shipping: 0.9 } }) });
+        lines.push({
+          kind: 'bad',
+          text: r() < 0.5 ? '{"id": "cut' : JSON.stringify({ id: `bad-${seed}-${o}-${i}`, text: 'x', probs: { billing: 0.9, shipping: 0.9 } }),
+        });
         continue;
       }
       const id = ids.length > 0 && r() < dupRate ? pick(r, ids) : `i${o}-${i}-${Math.floor(r() * 1e6)}`;
@@ -140,7 +148,12 @@ export function jsonlText(lines: Line[]): string {
 
 function arrowTable(lines: Line[]): Table {
   const listType = new List(new Field('item', new Float64(), false));
-  const fields = [new Field('id', new Utf8(), false), new Field('text', new Utf8(), true), new Field('probs', listType, false), new Field('model', new Utf8(), true)];
+  const fields = [
+    new Field('id', new Utf8(), false),
+    new Field('text', new Utf8(), true),
+    new Field('probs', listType, false),
+    new Field('model', new Utf8(), true),
+  ];
   const schema = new Schema(fields);
   const rows = lines.filter((l) => l.kind === 'record').map((l) => (l as Extract<Line, { kind: 'record' }>).value);
   const batches: RecordBatch[] = [];
@@ -155,7 +168,12 @@ function arrowTable(lines: Line[]): Table {
       b.get('probs')!.append(LABELS.map((l) => v.probs[l]));
       b.get('model')!.append(v.model);
     }
-    batches.push(new RecordBatch(schema, makeData({ type: new Struct(fields), length: part.length, nullCount: 0, children: fields.map((f) => b.get(f.name)!.finish().flush()) })));
+    batches.push(
+      new RecordBatch(
+        schema,
+        makeData({ type: new Struct(fields), length: part.length, nullCount: 0, children: fields.map((f) => b.get(f.name)!.finish().flush()) }),
+      ),
+    );
   }
   return new Table(batches);
 }
@@ -177,7 +195,13 @@ export function objectBytes(o: GeneratedObject): Uint8Array {
   }
 }
 
-export interface Selected { id: string; score: number; u: number; object: string; line: number }
+export interface Selected {
+  id: string;
+  score: number;
+  u: number;
+  object: string;
+  line: number;
+}
 
 export interface Reference {
   top: Selected[];
@@ -213,17 +237,38 @@ const asRanked = (e: Selected) => ({ id: e.id, score: e.score, u: e.u, source: {
  * fast line parser; every line through JSON.parse and the general scorer.
  * `uriOf` names objects as the run does; objects are taken in the order given.
  */
-export function reference(objects: GeneratedObject[], c: Pick<DiffCase, 'strategy' | 'topK' | 'auditK'>, seed: string, exclude: Array<[string, string | undefined]>, uriOf: (o: GeneratedObject) => string): Reference {
+export function reference(
+  objects: GeneratedObject[],
+  c: Pick<DiffCase, 'strategy' | 'topK' | 'auditK'>,
+  seed: string,
+  exclude: Array<[string, string | undefined]>,
+  uriOf: (o: GeneratedObject) => string,
+): Reference {
   const keys = sharedKeys(exclude.map(([id, model]) => exclusionKey(id, model)));
   const labelSet = new Set(LABELS);
   const all: Selected[] = [];
-  const ref: Reference = { top: [], audit: [], copiesTop: [], copiesAudit: [], read: 0, scored: 0, rejected: 0, skipped: 0, confidenceNano: 0, entropyNano: 0, rejects: [] };
+  const ref: Reference = {
+    top: [],
+    audit: [],
+    copiesTop: [],
+    copiesAudit: [],
+    read: 0,
+    scored: 0,
+    rejected: 0,
+    skipped: 0,
+    confidenceNano: 0,
+    entropyNano: 0,
+    rejects: [],
+  };
   for (const o of objects) {
     const columnar = o.format === 'arrow' || o.format === 'parquet';
     const lines = columnar ? o.lines.filter((l) => l.kind === 'record') : o.lines;
     lines.forEach((l, i) => {
       ref.read++;
-      const reject = () => { ref.rejected++; ref.rejects.push([uriOf(o), i + 1]); };
+      const reject = () => {
+        ref.rejected++;
+        ref.rejects.push([uriOf(o), i + 1]);
+      };
       let value: unknown;
       try {
         value = JSON.parse(l.kind === 'bad' ? l.text : JSON.stringify(l.value));
@@ -232,11 +277,20 @@ export function reference(objects: GeneratedObject[], c: Pick<DiffCase, 'strateg
         return;
       }
       const norm = normalizeRecord(value, { task: 'textcat', labels: LABELS, labelSet, probTolerance: 1e-3, format: 'auto' });
-      if (!norm.ok) { reject(); return; }
+      if (!norm.ok) {
+        reject();
+        return;
+      }
       const rec = norm.record;
-      if (keys.length > 0 && isExcluded(keys, rec.id, rec.model)) { ref.skipped++; return; }
+      if (keys.length > 0 && isExcluded(keys, rec.id, rec.model)) {
+        ref.skipped++;
+        return;
+      }
       const s = scoreRecord(rec, LABELS, { name: c.strategy, seed });
-      if (!s.ok) { reject(); return; }
+      if (!s.ok) {
+        reject();
+        return;
+      }
       ref.scored++;
       let best = -1;
       let ent = 0;
@@ -265,7 +319,10 @@ function losingCopies(all: Selected[], kept: Selected[], k: number, cmp: (a: Sel
   const ids = new Set(kept.map((e) => e.id));
   const perId = new Map<string, Selected[]>();
   for (const e of all.slice().sort(cmp)) if (ids.has(e.id)) perId.set(e.id, [...(perId.get(e.id) ?? []), e]);
-  return [...perId.values()].flatMap((l) => l.slice(1, 1 + COPIES_PER_ID)).filter((e) => root === undefined || cmp(e, root) < 0).sort(cmp);
+  return [...perId.values()]
+    .flatMap((l) => l.slice(1, 1 + COPIES_PER_ID))
+    .filter((e) => root === undefined || cmp(e, root) < 0)
+    .sort(cmp);
 }
 
 /**
@@ -288,11 +345,12 @@ export function referenceDuplicates(ref: Reference, queued: Map<string, string>)
 /** The pool with a random pause before each task is sent and after its result is back: interleavings differ run to run. */
 export function jittered(pool: ScoringPool, r: () => number, maxMs: number): ScoringPool {
   if (maxMs === 0) return pool;
-  const pause = () => new Promise<void>((done) => {
-    const ms = r() * maxMs;
-    if (ms < 0.3) setImmediate(done);
-    else setTimeout(done, ms);
-  });
+  const pause = () =>
+    new Promise<void>((done) => {
+      const ms = r() * maxMs;
+      if (ms < 0.3) setImmediate(done);
+      else setTimeout(done, ms);
+    });
   const wrapped = Object.create(pool) as ScoringPool;
   wrapped.score = async (input) => {
     await pause();
@@ -319,23 +377,55 @@ export function writeSources(dir: string, c: DiffCase): Source[] {
   });
 }
 
-export interface ScoreOutcome { top: Selected[]; audit: Selected[]; copiesTop: Selected[]; copiesAudit: Selected[]; read: number; scored: number; rejected: number; skipped: number; confidenceNano: number; entropyNano: number; rejects: Array<[string, number]> }
+export interface ScoreOutcome {
+  top: Selected[];
+  audit: Selected[];
+  copiesTop: Selected[];
+  copiesAudit: Selected[];
+  read: number;
+  scored: number;
+  rejected: number;
+  skipped: number;
+  confidenceNano: number;
+  entropyNano: number;
+  rejects: Array<[string, number]>;
+}
 
 /** Runs `scoreSources` on a case through `pool`. */
 export async function runScore(c: DiffCase, pool: ScoringPool, dir: string): Promise<ScoreOutcome> {
   const sources = writeSources(dir, c);
   const params: ScoreParams = {
-    task: 'textcat', labels: LABELS, strategy: { name: c.strategy, seed: `s${c.seed}` }, topK: c.topK, auditK: c.auditK,
-    keepEmbedding: false, keepRecords: c.seed % 2 === 0, maxLineBytes: 1 << 20, probTolerance: 1e-3, chunkBytes: c.chunkBytes, format: 'auto',
+    task: 'textcat',
+    labels: LABELS,
+    strategy: { name: c.strategy, seed: `s${c.seed}` },
+    topK: c.topK,
+    auditK: c.auditK,
+    keepEmbedding: false,
+    keepRecords: c.seed % 2 === 0,
+    maxLineBytes: 1 << 20,
+    probTolerance: 1e-3,
+    chunkBytes: c.chunkBytes,
+    format: 'auto',
     arrowParallelMinBytes: c.arrowParallelMinBytes,
     ...(c.exclude.length > 0 ? { exclude: sharedKeys(c.exclude.map(([id, m]) => exclusionKey(id, m))) } : {}),
   };
   const rejects: Reject[] = [];
-  const res = await scoreSources(sources, params, jittered(pool, rng(c.seed ^ 0x5bd1), c.delayMs), { onRejects: (rs) => { rejects.push(...rs); } });
+  const res = await scoreSources(sources, params, jittered(pool, rng(c.seed ^ 0x5bd1), c.delayMs), {
+    onRejects: (rs) => {
+      rejects.push(...rs);
+    },
+  });
   return {
-    top: res.top.map(fromEntry), audit: res.audit.map(fromEntry), copiesTop: res.copies.top.map(fromEntry), copiesAudit: res.copies.audit.map(fromEntry),
-    read: res.stats.read, scored: res.stats.scored, rejected: res.stats.rejected, skipped: res.stats.skipped,
-    confidenceNano: Number(res.exact.confidenceNano), entropyNano: Number(res.exact.entropyNano),
+    top: res.top.map(fromEntry),
+    audit: res.audit.map(fromEntry),
+    copiesTop: res.copies.top.map(fromEntry),
+    copiesAudit: res.copies.audit.map(fromEntry),
+    read: res.stats.read,
+    scored: res.stats.scored,
+    rejected: res.stats.rejected,
+    skipped: res.stats.skipped,
+    confidenceNano: Number(res.exact.confidenceNano),
+    entropyNano: Number(res.exact.entropyNano),
     rejects: rejects.map((x) => [x.object, x.line]),
   };
 }
@@ -346,7 +436,10 @@ export function differences(got: ScoreOutcome, want: Reference): string[] {
   const key = (e: Selected) => `${e.id}|${e.score}|${e.object}#${e.line}`;
   const akey = (e: Selected) => `${e.id}|${e.u}|${e.object}#${e.line}`;
   const diffList = (name: string, a: string[], b: string[]) => {
-    if (a.length !== b.length) { out.push(`${name}: ${a.length} entries, reference ${b.length}`); return; }
+    if (a.length !== b.length) {
+      out.push(`${name}: ${a.length} entries, reference ${b.length}`);
+      return;
+    }
     const i = a.findIndex((x, j) => x !== b[j]);
     if (i !== -1) out.push(`${name}[${i}]: ${a[i]}, reference ${b[i]}`);
   };
@@ -357,7 +450,11 @@ export function differences(got: ScoreOutcome, want: Reference): string[] {
   for (const k of ['read', 'scored', 'rejected', 'skipped', 'confidenceNano', 'entropyNano'] as const) {
     if (got[k] !== want[k]) out.push(`${k}: ${got[k]}, reference ${want[k]}`);
   }
-  diffList('rejects', got.rejects.map(([o, l]) => `${o}#${l}`), want.rejects.map(([o, l]) => `${o}#${l}`));
+  diffList(
+    'rejects',
+    got.rejects.map(([o, l]) => `${o}#${l}`),
+    want.rejects.map(([o, l]) => `${o}#${l}`),
+  );
   return out;
 }
 
@@ -370,17 +467,32 @@ export function removeDir(dir: string): void {
 }
 
 /** What a round case checks: its queue order and its reject lines against the reference selection. */
-export interface RoundOutcome { queue: string[]; queued: Array<[string, string]>; rejects: Array<[string, number]>; counts: { read: number; scored: number; rejected: number; skipped: number } }
+export interface RoundOutcome {
+  queue: string[];
+  queued: Array<[string, string]>;
+  rejects: Array<[string, number]>;
+  counts: { read: number; scored: number; rejected: number; skipped: number };
+}
 
 /** The queue a round must write for `ref`: the plain reference selection passed through the same select(). */
 export function referenceQueue(ref: Reference, topK: number, auditFraction: number): { queue: string[]; sources: Map<string, string> } {
   const entry = (e: Selected): ScoredEntry => ({ id: e.id, score: e.score, u: e.u, source: { object: e.object, line: e.line }, record: { id: e.id } });
   const items = select(ref.top.map(entry), ref.audit.map(entry), ref.scored, { topK, auditFraction, labels: LABELS }).items;
-  return { queue: items.map((i) => `${i.audit ? 'A' : 'T'}:${i.entry.id}`), sources: new Map(items.map((i) => [i.entry.id, `${i.entry.source.object}#${i.entry.source.line}`])) };
+  return {
+    queue: items.map((i) => `${i.audit ? 'A' : 'T'}:${i.entry.id}`),
+    sources: new Map(items.map((i) => [i.entry.id, `${i.entry.source.object}#${i.entry.source.line}`])),
+  };
 }
 
 /** Runs one round over `objects` (written first) on a local root and reads back what it wrote. */
-export async function runRoundCase(root: string, c: DiffCase, objects: GeneratedObject[], roundId: string, auditFraction: number, pool: ScoringPool): Promise<RoundOutcome & { uri: (o: GeneratedObject) => string }> {
+export async function runRoundCase(
+  root: string,
+  c: DiffCase,
+  objects: GeneratedObject[],
+  roundId: string,
+  auditFraction: number,
+  pool: ScoringPool,
+): Promise<RoundOutcome & { uri: (o: GeneratedObject) => string }> {
   const config = parseConfig({
     storage: { root },
     stats: { sink: 'none' },
@@ -390,7 +502,14 @@ export async function runRoundCase(root: string, c: DiffCase, objects: Generated
   const store = projectStore(new LocalStore(root), project.name);
   for (const o of objects) await writeOnce(store, `predictions/${o.name}`, Buffer.from(objectBytes(o)), 'application/octet-stream');
   const r = await runRound({ project, store, pool: jittered(pool, rng(c.seed ^ 0x77), c.delayMs), sink: null, roundId, chunkBytes: c.chunkBytes });
-  const lines = (name: string) => store.read(name).then((b) => b.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+  const lines = (name: string) =>
+    store.read(name).then((b) =>
+      b
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    );
   const metas = (await lines(`rounds/${roundId}/queue.jsonl`)).map((t) => t.meta as { id: string; audit: boolean; model: string });
   const queue = metas.map((m) => `${m.audit ? 'A' : 'T'}:${m.id}`);
   const queued = metas.map((m) => [m.id, m.model] as [string, string]);
@@ -399,7 +518,12 @@ export async function runRoundCase(root: string, c: DiffCase, objects: Generated
   return { queue, queued, rejects, counts: { read, scored, rejected, skipped }, uri: (o) => store.uri(`predictions/${o.name}`) };
 }
 
-export interface CampaignOptions { runs: number; seed: number; roundShare: number; dir: string }
+export interface CampaignOptions {
+  runs: number;
+  seed: number;
+  roundShare: number;
+  dir: string;
+}
 
 /** Runs `runs` seeded cases (about `roundShare` of them rounds, the rest score runs) and collects the figures. */
 export async function runDifferentialCampaign(opts: CampaignOptions): Promise<Figures> {
@@ -409,7 +533,10 @@ export async function runDifferentialCampaign(opts: CampaignOptions): Promise<Fi
   const poolFor = (threads: number, native: boolean) => {
     const key = `${threads}/${native}`;
     let p = pools.get(key);
-    if (p === undefined) { p = new Pool({ threads, native }); pools.set(key, p); }
+    if (p === undefined) {
+      p = new Pool({ threads, native });
+      pools.set(key, p);
+    }
     return p;
   };
   try {
@@ -419,7 +546,11 @@ export async function runDifferentialCampaign(opts: CampaignOptions): Promise<Fi
       const c = makeCase(seed, isRound ? 'round' : 'score');
       const dir = caseDir(opts.dir, seed);
       const label = `seed ${seed} (${c.objects.map((o) => `${o.format}×${o.lines.length}`).join(' ')}, ${c.threads} threads, native ${c.native}, chunk ${c.chunkBytes}, ${c.strategy}, K ${c.topK}/${c.auditK}, ${c.exclude.length} excluded)`;
-      bump(fig.tried, 'records', c.objects.reduce((a, o) => a + o.lines.length, 0));
+      bump(
+        fig.tried,
+        'records',
+        c.objects.reduce((a, o) => a + o.lines.length, 0),
+      );
       bump(fig.tried, `threads=${c.threads}`);
       bump(fig.tried, c.native ? 'native' : 'js');
       try {
@@ -462,8 +593,12 @@ async function roundCase(fig: Figures, c: DiffCase, dir: string, pool: ScoringPo
     });
     const counts = { read: ref.read, scored: ref.scored, rejected: ref.rejected, skipped: ref.skipped };
     const rejects = [...ref.rejects, ...referenceDuplicates(ref, sources)];
-    check(fig, 'round counts, reject and duplicate lines match the reference', JSON.stringify(got.counts) === JSON.stringify(counts) && JSON.stringify(got.rejects) === JSON.stringify(rejects),
-      () => `${label} ${roundId}: counts ${JSON.stringify(got.counts)} vs ${JSON.stringify(counts)}, ${got.rejects.length} reject lines vs ${rejects.length}`);
+    check(
+      fig,
+      'round counts, reject and duplicate lines match the reference',
+      JSON.stringify(got.counts) === JSON.stringify(counts) && JSON.stringify(got.rejects) === JSON.stringify(rejects),
+      () => `${label} ${roundId}: counts ${JSON.stringify(got.counts)} vs ${JSON.stringify(counts)}, ${got.rejects.length} reject lines vs ${rejects.length}`,
+    );
     // What the next round must exclude: every queued (id, model), the model as the queued copy had it.
     exclude.push(...got.queued);
   }

@@ -50,7 +50,8 @@ export function maskRun(files: Map<string, Buffer>): Map<string, string> {
   const out = new Map<string, string>();
   const mask = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(mask);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, ['generation', 'updatedMax', 'sha256'].includes(k) ? `<${k}>` : mask(x)]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, ['generation', 'updatedMax', 'sha256'].includes(k) ? `<${k}>` : mask(x)]));
     return v;
   };
   for (const [name, body] of files) {
@@ -86,20 +87,30 @@ export async function runFaultCampaign(opts: FaultOptions): Promise<Figures> {
   let requests = 0;
   let outageAfter = 0;
   const pick = (kinds: Fault[]) => kinds[Math.floor(random() * kinds.length)];
-  const proxy = await startFaultProxy(gcsEndpoint(), (method, url) => {
-    requests++;
-    let fault: Fault = 'pass';
-    if (mode === 'rate' && random() < opts.faultRate) fault = pick(KINDS);
-    if (mode === 'outage' && requests > outageAfter) fault = pick(OUTAGE_KINDS);
-    if (fault !== 'pass') bump(fig.tried, `${mode === 'rate' ? 'faults' : 'outageFaults'}.${fault}`);
-    if (mode !== 'off') bump(fig.tried, mode === 'rate' ? 'requests' : 'outageRequests');
-    if (process.env.RL_CHAOS_TRACE) process.stderr.write(`${mode} ${fault} ${method} ${url.slice(0, 160)}\n`);
-    return fault;
-  }, { stallMs: opts.stallMs ?? 300 });
+  const proxy = await startFaultProxy(
+    gcsEndpoint(),
+    (method, url) => {
+      requests++;
+      let fault: Fault = 'pass';
+      if (mode === 'rate' && random() < opts.faultRate) fault = pick(KINDS);
+      if (mode === 'outage' && requests > outageAfter) fault = pick(OUTAGE_KINDS);
+      if (fault !== 'pass') bump(fig.tried, `${mode === 'rate' ? 'faults' : 'outageFaults'}.${fault}`);
+      if (mode !== 'off') bump(fig.tried, mode === 'rate' ? 'requests' : 'outageRequests');
+      if (process.env.RL_CHAOS_TRACE) process.stderr.write(`${mode} ${fault} ${method} ${url.slice(0, 160)}\n`);
+      return fault;
+    },
+    { stallMs: opts.stallMs ?? 300 },
+  );
   const root = `gs://${bucket.name}/${ROOT_PREFIX}`;
   const config = loopConfig(root);
   let retries = 0;
-  const store = new GcsStore(root, { apiEndpoint: proxy.endpoint, retry, onRetry: () => { retries++; } });
+  const store = new GcsStore(root, {
+    apiEndpoint: proxy.endpoint,
+    retry,
+    onRetry: () => {
+      retries++;
+    },
+  });
   const project = projectStore(store, config.projects[0].name);
   const wipe = async () => {
     const [files] = await bucket.storage.bucket(bucket.name).getFiles();
@@ -114,8 +125,14 @@ export async function runFaultCampaign(opts: FaultOptions): Promise<Figures> {
     const keep = (m: Map<string, string>) => (regroup ? new Map([...m].filter(([k]) => !k.startsWith('snapshots/'))) : m);
     const got = maskRun(await dump(project));
     const diff = differences(keep(want), keep(got));
-    check(fig, regroup ? 'rounds and exports identical to the fault-free run' : 'outputs identical to the fault-free run', diff.length === 0, () => `${label}: ${diff.slice(0, 5).join(', ')}`);
-    if (regroup && [...got.keys()].filter((k) => k.startsWith('snapshots/v')).length !== [...want.keys()].filter((k) => k.startsWith('snapshots/v')).length) bump(fig.tried, 'outageRerunsRegroupingSnapshots');
+    check(
+      fig,
+      regroup ? 'rounds and exports identical to the fault-free run' : 'outputs identical to the fault-free run',
+      diff.length === 0,
+      () => `${label}: ${diff.slice(0, 5).join(', ')}`,
+    );
+    if (regroup && [...got.keys()].filter((k) => k.startsWith('snapshots/v')).length !== [...want.keys()].filter((k) => k.startsWith('snapshots/v')).length)
+      bump(fig.tried, 'outageRerunsRegroupingSnapshots');
     await checkCommitted(fig, project);
     for (const r of ['20261101T0200Z', '20261108T0200Z']) await checkQueues(fig, project, r);
     const exported = new Map<string, string>();
@@ -160,9 +177,17 @@ export async function runFaultCampaign(opts: FaultOptions): Promise<Figures> {
         mode = 'off';
       }
       bump(fig.tried, 'outages');
-      const typed = isReviewloopError(failure) && ['TRANSIENT', 'STORE_UNAVAILABLE', 'CONFLICT', 'NOT_FOUND'].includes(failure.code) && /gs:\/\/|object|GCS/.test(failure.message);
+      const typed =
+        isReviewloopError(failure) &&
+        ['TRANSIENT', 'STORE_UNAVAILABLE', 'CONFLICT', 'NOT_FOUND'].includes(failure.code) &&
+        /gs:\/\/|object|GCS/.test(failure.message);
       if (process.env.RL_CHAOS_TRACE) process.stderr.write(`outage ${o} after ${outageAfter}: ${String((failure as Error)?.stack ?? failure).slice(0, 600)}\n`);
-      check(fig, 'an outage fails with a typed error naming the object', typed, () => `outage after ${outageAfter} requests: ${failure === null ? 'no error' : String((failure as Error).stack ?? failure).slice(0, 400)}`);
+      check(
+        fig,
+        'an outage fails with a typed error naming the object',
+        typed,
+        () => `outage after ${outageAfter} requests: ${failure === null ? 'no error' : String((failure as Error).stack ?? failure).slice(0, 400)}`,
+      );
       if (failure !== null) bump(fig.notes as Record<string, number>, `outageError.${isReviewloopError(failure) ? failure.code : 'untyped'}`);
       await checkCommitted(fig, project);
       await runStandardLoop(store, config, { pool });
@@ -180,5 +205,7 @@ export async function runFaultCampaign(opts: FaultOptions): Promise<Figures> {
 }
 
 function totalFaults(fig: Figures): number {
-  return Object.entries(fig.tried).filter(([k]) => k.startsWith('faults.')).reduce((a, [, v]) => a + v, 0);
+  return Object.entries(fig.tried)
+    .filter(([k]) => k.startsWith('faults.'))
+    .reduce((a, [, v]) => a + v, 0);
 }

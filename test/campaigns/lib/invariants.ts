@@ -31,8 +31,12 @@ export async function checkCommitted(fig: Figures, store: ObjectStore): Promise<
   const head = snaps.length > 0 ? snaps[snaps.length - 1].version : 0;
   if (latest) {
     const target = snaps.find((s) => s.version === latest.version);
-    check(fig, 'LATEST points at a committed snapshot', target !== undefined && target.sha256 === latest.sha256 && latest.path === `${versionDir(latest.version)}/` && latest.version >= head - 1,
-      () => `${JSON.stringify(latest)} (newest committed v${head})`);
+    check(
+      fig,
+      'LATEST points at a committed snapshot',
+      target !== undefined && target.sha256 === latest.sha256 && latest.path === `${versionDir(latest.version)}/` && latest.version >= head - 1,
+      () => `${JSON.stringify(latest)} (newest committed v${head})`,
+    );
   } else {
     check(fig, 'LATEST points at a committed snapshot', head <= 1, () => `no LATEST with ${snaps.length} snapshots`);
   }
@@ -50,7 +54,11 @@ export async function checkSnapshotComplete(fig: Figures, store: ObjectStore, s:
 /** Every export line is new in exactly one snapshot version, and every snapshot carries its parent's answers. */
 export async function checkExportLines(fig: Figures, store: ObjectStore, exported: Map<string, string>): Promise<void> {
   const want = new Set<string>();
-  for (const [name, text] of exported) text.split('\n').filter(Boolean).forEach((_, i) => want.add(`${name}#L${i + 1}`));
+  for (const [name, text] of exported)
+    text
+      .split('\n')
+      .filter(Boolean)
+      .forEach((_, i) => want.add(`${name}#L${i + 1}`));
   const firstSeen = new Map<string, number[]>();
   let prev = new Set<string>();
   for (const s of await listSnapshots(store)) {
@@ -58,14 +66,23 @@ export async function checkExportLines(fig: Figures, store: ObjectStore, exporte
     const sources = rows.flatMap((r) => r.answers.map((a) => a.source));
     const cur = new Set(sources);
     check(fig, 'no answer twice within a snapshot', cur.size === sources.length, () => `v${s.version}: ${sources.length - cur.size} duplicate answer(s)`);
-    check(fig, 'a snapshot keeps every answer of its parent', [...prev].every((x) => cur.has(x)), () => `v${s.version} dropped answers`);
+    check(
+      fig,
+      'a snapshot keeps every answer of its parent',
+      [...prev].every((x) => cur.has(x)),
+      () => `v${s.version} dropped answers`,
+    );
     for (const src of cur) if (!prev.has(src)) firstSeen.set(src, [...(firstSeen.get(src) ?? []), s.version]);
     prev = cur;
   }
   const missing = [...want].filter((w) => !firstSeen.has(w));
   const extra = [...firstSeen.keys()].filter((k) => !want.has(k));
-  check(fig, 'every export line is in exactly one snapshot', missing.length === 0 && extra.length === 0 && [...firstSeen.values()].every((v) => v.length === 1),
-    () => `${missing.length} missing (${missing.slice(0, 3).join(', ')}), ${extra.length} unexpected`);
+  check(
+    fig,
+    'every export line is in exactly one snapshot',
+    missing.length === 0 && extra.length === 0 && [...firstSeen.values()].every((v) => v.length === 1),
+    () => `${missing.length} missing (${missing.slice(0, 3).join(', ')}), ${extra.length} unexpected`,
+  );
   bump(fig.tried, 'exportLinesChecked', want.size);
 }
 
@@ -74,6 +91,10 @@ export async function checkQueues(fig: Figures, store: ObjectStore, roundId: str
   const m = await readJson<RoundManifest>(store, `rounds/${roundId}/manifest.json`);
   if (!check(fig, 'the round is committed', m !== null, () => `${roundId} has no manifest`)) return;
   const ids = jsonl(await store.read(m!.files.queue[0])).map((t) => t.meta.id as string);
-  check(fig, 'queue items neither duplicated nor missing', new Set(ids).size === ids.length && ids.length === m!.counts.queued, () => `${roundId}: ${ids.length} lines, ${new Set(ids).size} ids, manifest says ${m!.counts.queued}`);
+  check(
+    fig,
+    'queue items neither duplicated nor missing',
+    new Set(ids).size === ids.length && ids.length === m!.counts.queued,
+    () => `${roundId}: ${ids.length} lines, ${new Set(ids).size} ids, manifest says ${m!.counts.queued}`,
+  );
 }
-

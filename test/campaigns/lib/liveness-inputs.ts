@@ -10,7 +10,16 @@ import { INTENT_LABELS, intentBatch, type GoldRecord } from '../../../worker/dem
 import { reviewChoice } from '../../../worker/demo/reviewer.js';
 import { PROJECT } from './common.js';
 
-export const PREDICTION_POISON = ['truncatedGzip', 'gzNotGzip', 'gzipTrailingJunk', 'deepMetaLine', 'corruptArrow', 'emptyFile', 'emptyGzFile', 'invalidUtf8Lines'] as const;
+export const PREDICTION_POISON = [
+  'truncatedGzip',
+  'gzNotGzip',
+  'gzipTrailingJunk',
+  'deepMetaLine',
+  'corruptArrow',
+  'emptyFile',
+  'emptyGzFile',
+  'invalidUtf8Lines',
+] as const;
 export type PredictionPoison = (typeof PREDICTION_POISON)[number];
 
 /** One staged prediction object and what the round must make of it. */
@@ -29,14 +38,28 @@ export interface StagedObject {
 
 const jsonl = (records: GoldRecord[]) => records.map((g) => JSON.stringify(g.record));
 
-function linesObject(name: string, kind: StagedObject['kind'], lines: Array<string | Buffer>, valid: StagedObject['valid'], badLines: number[], gz: boolean): StagedObject {
+function linesObject(
+  name: string,
+  kind: StagedObject['kind'],
+  lines: Array<string | Buffer>,
+  valid: StagedObject['valid'],
+  badLines: number[],
+  gz: boolean,
+): StagedObject {
   const text = Buffer.concat(lines.flatMap((l) => [Buffer.isBuffer(l) ? l : Buffer.from(l), Buffer.from('\n')]));
   return { name, body: gz ? gzipSync(text) : text, kind, valid, badLines, mustQuarantine: false };
 }
 
 /** A good object: the records of `batch`, as `.jsonl` or `.jsonl.gz`. */
 export function goodObject(name: string, batch: GoldRecord[], gz: boolean): StagedObject {
-  return linesObject(name, 'good', jsonl(batch), batch.map((g, i) => ({ line: i + 1, id: g.id })), [], gz);
+  return linesObject(
+    name,
+    'good',
+    jsonl(batch),
+    batch.map((g, i) => ({ line: i + 1, id: g.id })),
+    [],
+    gz,
+  );
 }
 
 /** `meta` nested `depth` levels deep: what a runaway serializer writes. */
@@ -58,20 +81,43 @@ export async function poisonObject(kind: PredictionPoison, name: string, batch: 
       return { name: `${name}.jsonl.gz`, body: Buffer.from(`${lines.join('\n')}\n`), kind, valid: all, badLines: [], mustQuarantine: true };
     case 'gzipTrailingJunk': {
       const junk = Buffer.from(`\n<html>502 Bad Gateway</html>\n${'\u0000'.repeat(7)}`);
-      return { name: `${name}.jsonl.gz`, body: Buffer.concat([gzipSync(Buffer.from(`${lines.join('\n')}\n`)), junk]), kind, valid: all, badLines: [], mustQuarantine: true };
+      return {
+        name: `${name}.jsonl.gz`,
+        body: Buffer.concat([gzipSync(Buffer.from(`${lines.join('\n')}\n`)), junk]),
+        kind,
+        valid: all,
+        badLines: [],
+        mustQuarantine: true,
+      };
     }
     case 'deepMetaLine': {
       const at = Math.floor(random() * lines.length);
       const rec = { ...batch[at].record, meta: '__DEEP__' };
       const out = [...lines];
       out[at] = JSON.stringify(rec).replace('"__DEEP__"', deepValue(3000));
-      return linesObject(`${name}.jsonl`, kind, out, all.filter((_, i) => i !== at), [at + 1], random() < 0.5);
+      return linesObject(
+        `${name}.jsonl`,
+        kind,
+        out,
+        all.filter((_, i) => i !== at),
+        [at + 1],
+        random() < 0.5,
+      );
     }
     case 'invalidUtf8Lines': {
       const bad = new Set(all.filter(() => random() < 0.1).map((v) => v.line - 1));
       if (bad.size === 0) bad.add(0);
-      const out = lines.map((l, i) => (bad.has(i) ? Buffer.concat([Buffer.from(l.slice(0, 20)), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(l.slice(20))]) : l));
-      return linesObject(`${name}.jsonl`, kind, out, all.filter((_, i) => !bad.has(i)), [...bad].map((i) => i + 1).sort((a, b) => a - b), false);
+      const out = lines.map((l, i) =>
+        bad.has(i) ? Buffer.concat([Buffer.from(l.slice(0, 20)), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(l.slice(20))]) : l,
+      );
+      return linesObject(
+        `${name}.jsonl`,
+        kind,
+        out,
+        all.filter((_, i) => !bad.has(i)),
+        [...bad].map((i) => i + 1).sort((a, b) => a - b),
+        false,
+      );
     }
     case 'emptyFile':
     case 'emptyGzFile':
@@ -88,10 +134,20 @@ async function corruptArrow(batch: GoldRecord[], random: () => number): Promise<
   const { Float64, Table, tableToIPC, Utf8, vectorFromArray } = await import('apache-arrow');
   // Plain Utf8 and Float64 columns, not dictionaries: every message after the schema is then a record batch.
   const cols: Record<string, unknown> = {
-    id: vectorFromArray(batch.map((g) => g.id), new Utf8()),
-    text: vectorFromArray(batch.map((g) => String(g.record.text)), new Utf8()),
+    id: vectorFromArray(
+      batch.map((g) => g.id),
+      new Utf8(),
+    ),
+    text: vectorFromArray(
+      batch.map((g) => String(g.record.text)),
+      new Utf8(),
+    ),
   };
-  for (const l of INTENT_LABELS) cols[l] = vectorFromArray(batch.map((g) => (g.record.probs as Record<string, number>)[l]), new Float64());
+  for (const l of INTENT_LABELS)
+    cols[l] = vectorFromArray(
+      batch.map((g) => (g.record.probs as Record<string, number>)[l]),
+      new Float64(),
+    );
   const all = new Table(cols as never);
   const per = Math.ceil(batch.length / 4);
   const parts = [0, 1, 2, 3].map((b) => all.slice(b * per, (b + 1) * per).batches[0]).filter((b) => b !== undefined);
@@ -143,8 +199,14 @@ export interface StagedExport {
 /** A reviewer's `prodigy db-out` lines for `tasks` (real format: answer, accept, _view_id, _session_id, _annotator_id, _timestamp). */
 export function reviewerLines(tasks: Task[], gold: Map<string, string>, who: string, startAt: number, seed: number, errorRate: number): string[] {
   return reviewChoice(tasks, gold, {
-    dataset: PROJECT, annotator: { name: who, errorRate, ignoreRate: 0.05, paceSeconds: 10 }, startAt, labels: INTENT_LABELS, seed,
-  }).split('\n').filter(Boolean);
+    dataset: PROJECT,
+    annotator: { name: who, errorRate, ignoreRate: 0.05, paceSeconds: 10 },
+    startAt,
+    labels: INTENT_LABELS,
+    seed,
+  })
+    .split('\n')
+    .filter(Boolean);
 }
 
 /** What the merge must make of each line, described from the good lines the file was made of. */
@@ -166,11 +228,30 @@ export function poisonLine(kind: LinePoison, good: string): string {
     case 'imageBoxesAnswer': {
       const { options: _o, accept: _a, text: _t, ...rest } = v;
       return JSON.stringify({
-        ...rest, image: 'gs://media-bucket/img/0001.jpg', width: 640, height: 480, _view_id: 'image_manual', answer: 'accept',
-        spans: [{ label: INTENT_LABELS[1], color: 'yellow', points: [[10, 10], [10, 90], [90, 90], [90, 10]] }],
+        ...rest,
+        image: 'gs://media-bucket/img/0001.jpg',
+        width: 640,
+        height: 480,
+        _view_id: 'image_manual',
+        answer: 'accept',
+        spans: [
+          {
+            label: INTENT_LABELS[1],
+            color: 'yellow',
+            points: [
+              [10, 10],
+              [10, 90],
+              [90, 90],
+              [90, 10],
+            ],
+          },
+        ],
       });
     }
     case 'deepNestingLine':
-      return JSON.stringify({ ...v, answer: 'accept', accept: [INTENT_LABELS[2]], meta: { ...(v.meta as object), extra: '__DEEP__' } }).replace('"__DEEP__"', deepValue(3000));
+      return JSON.stringify({ ...v, answer: 'accept', accept: [INTENT_LABELS[2]], meta: { ...(v.meta as object), extra: '__DEEP__' } }).replace(
+        '"__DEEP__"',
+        deepValue(3000),
+      );
   }
 }

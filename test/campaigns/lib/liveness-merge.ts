@@ -18,15 +18,25 @@ const sameList = (a: readonly string[] | null, b: readonly string[]) => (a ?? []
 export async function checkMerge(fig: Figures, store: ObjectStore, exports: StagedExport[], expect: Expectations, it: number): Promise<void> {
   const latest = await readLatest(store);
   const snaps = await listSnapshots(store);
-  if (!check(fig, 'each merge commits a snapshot', latest !== null && snaps.length === it + 1 && latest.pointer.version === it + 1,
-    () => `iteration ${it}: LATEST ${JSON.stringify(latest?.pointer)}, ${snaps.length} snapshot(s)`)) return;
+  if (
+    !check(
+      fig,
+      'each merge commits a snapshot',
+      latest !== null && snaps.length === it + 1 && latest.pointer.version === it + 1,
+      () => `iteration ${it}: LATEST ${JSON.stringify(latest?.pointer)}, ${snaps.length} snapshot(s)`,
+    )
+  )
+    return;
   const head = snaps[snaps.length - 1];
   const rows = new Map((await readSnapshotRows(store, head.version)).map((r) => [r.id, r]));
   const rejects = head.files['rejects.jsonl'] ? jsonl(await store.read(`${versionDir(head.version)}/rejects.jsonl`)) : [];
   const sources = new Set([...rows.values()].flatMap((r) => r.answers.map((a) => a.source)));
   for (const e of exports) {
     if (e.kind !== 'good') bump(fig.tried, e.kind === 'newGeneration' ? 'rewritten.export' : `poisonExport.${e.kind}`);
-    if (e.mustQuarantine) { checkQuarantined(fig, head, rejects, sources, e); continue; }
+    if (e.mustQuarantine) {
+      checkQuarantined(fig, head, rejects, sources, e);
+      continue;
+    }
     for (const l of e.lines) {
       const src = `${e.name}#L${l.line}`;
       if (l.poison === null) {
@@ -35,22 +45,38 @@ export async function checkMerge(fig: Figures, store: ObjectStore, exports: Stag
       }
       bump(fig.tried, `poisonLine.${l.poison}`);
       const r = rejects.find((x) => x.object === e.name && x.line === l.line);
-      check(fig, 'every poison line is a snapshot reject with object, line, field and reason',
+      check(
+        fig,
+        'every poison line is a snapshot reject with object, line, field and reason',
         r !== undefined && typeof r.field === 'string' && r.field.length > 0 && typeof r.reason === 'string' && r.reason.length > 0,
-        () => `v${head.version}: ${src} (${l.poison}) ${r ? `listed as ${JSON.stringify(r)}` : 'not in rejects.jsonl'}`);
+        () => `v${head.version}: ${src} (${l.poison}) ${r ? `listed as ${JSON.stringify(r)}` : 'not in rejects.jsonl'}`,
+      );
       check(fig, 'no poison line is an answer', !sources.has(src), () => `v${head.version}: ${src} (${l.poison}) merged as an answer`);
     }
   }
   checkGoodAnswers(fig, head.version, rows, expect, exports);
   const badLabels = [...rows.values()].filter((r) => [r.label, ...r.labels].some((x) => x !== null && !(INTENT_LABELS as readonly string[]).includes(x)));
-  check(fig, 'nothing poison is labelled', badLabels.length === 0, () => `v${head.version}: ${badLabels.slice(0, 3).map((r) => `${r.id}=${r.label}`).join(', ')}`);
+  check(
+    fig,
+    'nothing poison is labelled',
+    badLabels.length === 0,
+    () =>
+      `v${head.version}: ${badLabels
+        .slice(0, 3)
+        .map((r) => `${r.id}=${r.label}`)
+        .join(', ')}`,
+  );
 }
 
 function checkQuarantined(fig: Figures, head: SnapshotManifest, rejects: Array<Record<string, any>>, sources: Set<string>, e: StagedExport): void {
   const listed = (head.quarantined ?? []).some((q) => q.name === e.name && typeof q.reason === 'string');
   const line = rejects.some((r) => r.object === e.name && r.field === '(object)' && typeof r.reason === 'string');
-  check(fig, 'an unreadable export is quarantined in the snapshot manifest and rejects.jsonl', listed && line,
-    () => `v${head.version}: ${e.name} (${e.kind}): manifest ${listed ? 'lists' : 'does not list'} it, rejects ${line ? 'list' : 'do not list'} it`);
+  check(
+    fig,
+    'an unreadable export is quarantined in the snapshot manifest and rejects.jsonl',
+    listed && line,
+    () => `v${head.version}: ${e.name} (${e.kind}): manifest ${listed ? 'lists' : 'does not list'} it, rejects ${line ? 'list' : 'do not list'} it`,
+  );
   const leaked = [...sources].filter((s) => s.startsWith(`${e.name}#`));
   check(fig, 'no line of a quarantined export is an answer', leaked.length === 0, () => `v${head.version}: ${leaked.slice(0, 3).join(', ')}`);
 }
@@ -91,13 +117,31 @@ function checkGoodAnswers(fig: Figures, version: number, rows: Map<string, Snaps
     const labels = new Set(landed.filter((a) => a.answer === 'accept').map((a) => a.accept.join(',')));
     const agreed = landed.every((a) => a.answer === 'accept' && a.accept.length === 1) && labels.size === 1 ? [...labels][0] : null;
     const ok = ignored ? row.status === 'ignored' : agreed !== null ? row.status === 'labelled' && row.label === agreed : true;
-    if (!ok) { wrongStatus++; if (samples.length < 6) samples.push(`${id}: status ${row.status} label ${row.label}, answers ${landed.map((a) => `${a.answer}:${a.accept}`).join(' ')}`); }
+    if (!ok) {
+      wrongStatus++;
+      if (samples.length < 6) samples.push(`${id}: status ${row.status} label ${row.label}, answers ${landed.map((a) => `${a.answer}:${a.accept}`).join(' ')}`);
+    }
   }
-  check(fig, 'every good answer so far is in the latest snapshot, as given', missing === 0, () => `v${version}: ${missing} missing or changed: ${samples.join('; ')}`);
+  check(
+    fig,
+    'every good answer so far is in the latest snapshot, as given',
+    missing === 0,
+    () => `v${version}: ${missing} missing or changed: ${samples.join('; ')}`,
+  );
   const typo = exports.filter((e) => e.kind === 'mistypedRoundFolder').map((e) => e.name);
-  check(fig, 'an export in a mistyped round folder lands in the next merge', stranded === 0, () => `v${version}: ${stranded} answer(s) of exports in mistyped round folders not merged (this merge's: ${typo.join(', ') || 'none'}): ${strandedSamples.join('; ')}`);
+  check(
+    fig,
+    'an export in a mistyped round folder lands in the next merge',
+    stranded === 0,
+    () =>
+      `v${version}: ${stranded} answer(s) of exports in mistyped round folders not merged (this merge's: ${typo.join(', ') || 'none'}): ${strandedSamples.join('; ')}`,
+  );
   check(fig, 'agreeing answers resolve as they say (ignored / labelled)', wrongStatus === 0, () => `v${version}: ${wrongStatus}: ${samples.join('; ')}`);
-  bump(fig.tried, 'goodAnswersChecked', [...expect.goodAnswers.values()].reduce((n, a) => n + a.length, 0));
+  bump(
+    fig.tried,
+    'goodAnswersChecked',
+    [...expect.goodAnswers.values()].reduce((n, a) => n + a.length, 0),
+  );
 }
 
 /** What `status --json` says of one project: the fields the campaign relies on. */
@@ -115,5 +159,10 @@ export function checkStatus(fig: Figures, store: ObjectStore, status: StatusJson
   const unlisted = expect.exports.filter((e) => e.mustQuarantine && !exportsListed.has(e.name)).map((e) => e.name);
   check(fig, 'status lists every quarantined export', unlisted.length === 0, () => `after ${roundId}: missing ${unlisted.slice(0, 3).join(', ')}`);
   const pending = p.pendingExports;
-  check(fig, 'no export is left pending after a merge', pending.length === 0, () => `after ${roundId}: ${pending.length} pending: ${pending.slice(0, 3).join(', ')}`);
+  check(
+    fig,
+    'no export is left pending after a merge',
+    pending.length === 0,
+    () => `after ${roundId}: ${pending.length} pending: ${pending.slice(0, 3).join(', ')}`,
+  );
 }

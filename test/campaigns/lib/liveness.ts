@@ -16,8 +16,18 @@ import type { ObjectStore } from '../../../worker/store/store.js';
 import { readJson } from '../../../worker/store/write-once.js';
 import { bump, check, jsonl, newFigures, placeFile, projectLocalStore, rng, runCli, writeFixtureConfig, type CliRun, type Figures } from './common.js';
 import {
-  LINE_POISON, PREDICTION_POISON, batchOf, describeLines, goodObject, poisonLine, poisonObject, reviewerLines,
-  type ExportLine, type LinePoison, type StagedExport, type StagedObject,
+  LINE_POISON,
+  PREDICTION_POISON,
+  batchOf,
+  describeLines,
+  goodObject,
+  poisonLine,
+  poisonObject,
+  reviewerLines,
+  type ExportLine,
+  type LinePoison,
+  type StagedExport,
+  type StagedObject,
 } from './liveness-inputs.js';
 import { checkMerge, checkStatus } from './liveness-merge.js';
 
@@ -59,7 +69,14 @@ async function timedRun(fig: Figures, args: string[], boundMs: number, what: str
 }
 
 /** Stages good objects and poison ones (a seeded pick, rotating so every kind is tried) for iteration `it`. */
-async function stagePredictions(dir: string, it: number, random: () => number, gold: Map<string, string>, records: number, earlier: StagedObject[]): Promise<StagedObject[]> {
+async function stagePredictions(
+  dir: string,
+  it: number,
+  random: () => number,
+  gold: Map<string, string>,
+  records: number,
+  earlier: StagedObject[],
+): Promise<StagedObject[]> {
   const out: StagedObject[] = [];
   const folder = `predictions/it${String(it).padStart(3, '0')}`;
   const goods = 2 + Math.floor(random() * 2);
@@ -114,8 +131,12 @@ async function checkRound(fig: Figures, store: ObjectStore, roundId: string, sta
     check(fig, 'every staged object is consumed (never read again)', consumed.has(o.name), () => `${roundId}: ${o.name} (${o.kind}) not consumed`);
     if (o.mustQuarantine) {
       const line = q && rejects.find((r) => r.object === uri && r.code === q.code && r.line === q.line && typeof r.reason === 'string');
-      check(fig, 'an unreadable object is quarantined, with code and reason in the manifest and rejects.jsonl', q !== undefined && line !== undefined,
-        () => `${roundId}: ${o.name} (${o.kind}): ${q ? `quarantined ${q.code} but no reject line` : 'not quarantined'}`);
+      check(
+        fig,
+        'an unreadable object is quarantined, with code and reason in the manifest and rejects.jsonl',
+        q !== undefined && line !== undefined,
+        () => `${roundId}: ${o.name} (${o.kind}): ${q ? `quarantined ${q.code} but no reject line` : 'not quarantined'}`,
+      );
     } else {
       check(fig, 'a readable object is never quarantined', q === undefined, () => `${roundId}: ${o.name} (${o.kind}) quarantined: ${q?.code} ${q?.reason}`);
     }
@@ -127,18 +148,33 @@ async function checkRound(fig: Figures, store: ObjectStore, roundId: string, sta
     }
   }
   const c = m!.counts;
-  check(fig, 'counts.scored = valid records before each object\'s break; skipped = 0', c.scored === scored && c.skipped === 0,
-    () => `${roundId}: scored ${c.scored} skipped ${c.skipped}, expected scored ${scored}`);
+  check(
+    fig,
+    "counts.scored = valid records before each object's break; skipped = 0",
+    c.scored === scored && c.skipped === 0,
+    () => `${roundId}: scored ${c.scored} skipped ${c.skipped}, expected scored ${scored}`,
+  );
   check(fig, 'counts.read = scored + rejected + skipped', c.read === c.scored + c.rejected + c.skipped, () => `${roundId}: ${JSON.stringify(c)}`);
-  check(fig, 'rejects.jsonl lines = rejected + duplicates + quarantined objects',
+  check(
+    fig,
+    'rejects.jsonl lines = rejected + duplicates + quarantined objects',
     rejects.length === c.rejected + (c.duplicates ?? 0) + (c.quarantinedObjects ?? 0) && (c.quarantinedObjects ?? 0) === quarantined.size,
-    () => `${roundId}: ${rejects.length} lines, counts ${JSON.stringify(c)}, ${quarantined.size} quarantined`);
-  bump(fig.tried, 'goodRecordsStaged', staged.filter((o) => o.kind === 'good').reduce((n, o) => n + o.valid.length, 0));
+    () => `${roundId}: ${rejects.length} lines, counts ${JSON.stringify(c)}, ${quarantined.size} quarantined`,
+  );
+  bump(
+    fig.tried,
+    'goodRecordsStaged',
+    staged.filter((o) => o.kind === 'good').reduce((n, o) => n + o.valid.length, 0),
+  );
   // Good data flows past the poison: the queue is full, and holds only records that were read.
   const readIds = new Set(staged.flatMap((o) => o.valid.filter((v) => v.line < (quarantined.get(o.name)?.line ?? Number.POSITIVE_INFINITY)).map((v) => v.id)));
   const queued = jsonl(await store.read(m!.files.queue[0])).map((t) => t.meta.id as string);
-  check(fig, 'the queue is filled from the records read, each once', queued.length === c.queued && c.queued >= Math.min(40, scored) && queued.every((id) => readIds.has(id)) && new Set(queued).size === queued.length,
-    () => `${roundId}: ${queued.length} queued (counts ${c.queued}, scored ${scored}), ${queued.filter((id) => !readIds.has(id)).length} not read`);
+  check(
+    fig,
+    'the queue is filled from the records read, each once',
+    queued.length === c.queued && c.queued >= Math.min(40, scored) && queued.every((id) => readIds.has(id)) && new Set(queued).size === queued.length,
+    () => `${roundId}: ${queued.length} queued (counts ${c.queued}, scored ${scored}), ${queued.filter((id) => !readIds.has(id)).length} not read`,
+  );
 }
 
 /** Folder names an operator might type for `roundId`: one sorts before every real round, one after. */
@@ -147,8 +183,17 @@ function mistyped(roundId: string, random: () => number): string {
 }
 
 /** Reviewers' exports for the round's queues, with poison files and lines mixed in. */
-async function stageExports(dir: string, store: ObjectStore, roundId: string, it: number, random: () => number, gold: Map<string, string>, earlier: StagedExport[]): Promise<StagedExport[]> {
-  const tasks = async (who: string) => jsonl(await store.read(`rounds/${roundId}/queue-${who}.jsonl`)) as Array<Record<string, unknown> & { meta: { id: string } }>;
+async function stageExports(
+  dir: string,
+  store: ObjectStore,
+  roundId: string,
+  it: number,
+  random: () => number,
+  gold: Map<string, string>,
+  earlier: StagedExport[],
+): Promise<StagedExport[]> {
+  const tasks = async (who: string) =>
+    jsonl(await store.read(`rounds/${roundId}/queue-${who}.jsonl`)) as Array<Record<string, unknown> & { meta: { id: string } }>;
   const ann = await tasks('ann');
   const bob = await tasks('bob');
   const t0 = 1_800_000_000 + it * 100_000;
@@ -167,8 +212,17 @@ async function stageExports(dir: string, store: ObjectStore, roundId: string, it
   const poison = new Map<number, LinePoison>();
   const n = 1 + Math.floor(random() * 3);
   for (let j = 0; j < n; j++) poison.set(Math.floor(random() * catGood.length), LINE_POISON[(it + j) % LINE_POISON.length]);
-  const catText = catGood.map((l, i) => { const kind = poison.get(i); return kind === undefined ? l : poisonLine(kind, l); });
-  out.push({ name: `annotations/${roundId}/cat.jsonl`, body: Buffer.from(`${catText.join('\n')}\n`), lines: describeLines(catGood, poison), mustQuarantine: false, kind: 'good' });
+  const catText = catGood.map((l, i) => {
+    const kind = poison.get(i);
+    return kind === undefined ? l : poisonLine(kind, l);
+  });
+  out.push({
+    name: `annotations/${roundId}/cat.jsonl`,
+    body: Buffer.from(`${catText.join('\n')}\n`),
+    lines: describeLines(catGood, poison),
+    mustQuarantine: false,
+    kind: 'good',
+  });
   if (it % 2 === 0) {
     const lines = reviewerLines(bob, gold, 'dan', t0 + 17, it * 10 + 4, 0.1);
     const gz = gzipSync(Buffer.from(`${lines.join('\n')}\n`));
@@ -211,7 +265,8 @@ export async function runLivenessCampaign(opts: LivenessOptions): Promise<Figure
       const status = await timedRun(fig, ['status', '-c', config, '--json'], boundMs, `status after ${roundId}`);
       if (status) checkStatus(fig, store, JSON.parse(status.stdout), expect, roundId);
       fig.tried.iterations = it + 1;
-      if ((it + 1) % 10 === 0) log(`iteration ${it + 1} of ${opts.iterations} done (${((Date.now() - started) / 1000).toFixed(0)} s), ${fig.violations.length} violation(s) so far`);
+      if ((it + 1) % 10 === 0)
+        log(`iteration ${it + 1} of ${opts.iterations} done (${((Date.now() - started) / 1000).toFixed(0)} s), ${fig.violations.length} violation(s) so far`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { CommandEnv } from '../env.js';
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('demo')
+  program
+    .command('demo')
     .description('run two full rounds of the loop on bundled sample data (local directory + DuckDB, no cloud account)')
     .option('--dir <dir>', 'where to put the demo project', './demo')
     .action(async (opts: { dir: string }) => {

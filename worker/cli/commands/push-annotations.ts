@@ -73,20 +73,36 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
   const badLines: BadExportLine[] = [];
   const answers = { accept: 0, reject: 0, ignore: 0 };
   // The same validator as the merge, so a file that goes up is a file the merge takes whole.
-  for await (const l of exportLines((async function* () { yield data; })(), opts.label, { maxBytes: MAX_PUSH_BYTES })) {
-    if (l.text === null) { badLines.push({ object: opts.label, line: l.line, field: '(line)', reason: l.reason }); continue; }
+  for await (const l of exportLines(
+    (async function* () {
+      yield data;
+    })(),
+    opts.label,
+    { maxBytes: MAX_PUSH_BYTES },
+  )) {
+    if (l.text === null) {
+      badLines.push({ object: opts.label, line: l.line, field: '(line)', reason: l.reason });
+      continue;
+    }
     const parsed = parseForProject(l.text, opts.label, l.line, ctx);
     const lookup = parsed.ok ? roundToLookUp(parsed.value, ctx.rules) : null;
     if (lookup !== null && !items.has(lookup)) items.set(lookup, await loadRoundItems(store, lookup));
     const r = checkParsed(parsed, opts.label, l.line, ctx);
-    if (!r.ok) { badLines.push(r.bad); continue; }
+    if (!r.ok) {
+      badLines.push(r.bad);
+      continue;
+    }
     answers[r.value.answer.answer]++;
     goodLines++;
     if (opts.skipBad) good.push(Buffer.from(`${l.text}\n`));
   }
   if (badLines.length > 0 && !opts.skipBad) {
     const first = badLines[0];
-    throw new ReviewloopError('INPUT_INVALID', `${opts.label}: ${badLines.length} bad line(s), nothing uploaded (first: line ${first.line} ${first.field}: ${first.reason}); fix them or pass --skip-bad to upload only the valid lines`, { details: { badLines } });
+    throw new ReviewloopError(
+      'INPUT_INVALID',
+      `${opts.label}: ${badLines.length} bad line(s), nothing uploaded (first: line ${first.line} ${first.field}: ${first.reason}); fix them or pass --skip-bad to upload only the valid lines`,
+      { details: { badLines } },
+    );
   }
   if (goodLines === 0) throw new ReviewloopError('INPUT_INVALID', `${opts.label}: no annotations to upload`);
   // A clean file goes up byte for byte; a filtered one as its valid lines, so the same input always gives the same object.
@@ -97,7 +113,6 @@ export async function pushAnnotations(store: ObjectStore, data: Buffer, opts: Pu
   const roundKnown = (await store.stat(`rounds/${round}/manifest.json`)) !== null;
   return { object, uri: store.uri(object), created, answers, badLines, roundKnown };
 }
-
 
 /** The reviewer named by `--name alice` or `--name alice.jsonl`: the name without its JSONL extension. */
 export function reviewerOf(name: string): string {
@@ -111,7 +126,8 @@ async function readStdin(): Promise<Buffer> {
 }
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('push-annotations')
+  program
+    .command('push-annotations')
     .description('validate a `prodigy db-out` file and upload it to annotations/R/ (create-only) for the next merge')
     .argument('<file>', 'db-out JSONL (.gz allowed), or - for standard input (needs --name)')
     .requiredOption('--round <id>', 'round the annotations belong to')
@@ -140,8 +156,12 @@ export function register(program: Command, env: CommandEnv): void {
         let r: PushResult;
         try {
           r = await pushAnnotations(app.projectStore(project), data, {
-            round: opts.round, name: opts.name ?? path.basename(file), label: file, skipBad: opts.skipBad,
-            rules: exportRules(project), annotator: opts.name ? reviewerOf(opts.name) : null,
+            round: opts.round,
+            name: opts.name ?? path.basename(file),
+            label: file,
+            skipBad: opts.skipBad,
+            rules: exportRules(project),
+            annotator: opts.name ? reviewerOf(opts.name) : null,
           });
         } catch (err) {
           const bad = isReviewloopError(err, 'INPUT_INVALID') ? (err.details.badLines as BadExportLine[] | undefined) : undefined;

@@ -4,7 +4,8 @@ import type { CommandEnv } from '../env.js';
 import { printTable } from '../text-table.js';
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('query')
+  program
+    .command('query')
     .description('run SQL on the stats database and print a table')
     .argument('<sql>', 'one SQL statement; tables: rounds, drift, label_quality, annotators, annotator_agreement, snapshots, …')
     .addOption(env.configOption())

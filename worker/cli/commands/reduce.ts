@@ -8,10 +8,19 @@ import type { Command } from 'commander';
 import { usageError, type CliIO, type CommandEnv } from '../env.js';
 import { fractionOpt, intOpt, rankedLines, writeResult } from '../ranked-output.js';
 
-interface ReduceOpts { top?: string; audit?: string; out?: string; round?: string; shards?: string; project?: string; config: string }
+interface ReduceOpts {
+  top?: string;
+  audit?: string;
+  out?: string;
+  round?: string;
+  shards?: string;
+  project?: string;
+  config: string;
+}
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('reduce')
+  program
+    .command('reduce')
     .description('merge the partial results of `score --shard I/N` (all N shards) into the unsharded output')
     .argument('[partial...]', 'partial result files (or --round R)')
     .option('--top <K>', 'items to select (default: what the shards used)')
@@ -37,7 +46,8 @@ async function reduceFiles(files: string[], o: ReduceOpts, io: CliIO): Promise<v
   const topK = o.top === undefined ? r.params.topK : intOpt('--top', o.top, 0);
   if (topK > r.params.topK) throw usageError(`--top ${topK} is more than the ${r.params.topK} entries each shard kept; re-run the shards with --top ${topK}`);
   const auditFraction = o.audit === undefined ? r.params.auditFraction : fractionOpt('--audit', o.audit);
-  if (auditTarget(topK, auditFraction) > r.params.auditK) throw usageError(`--audit ${auditFraction} needs ${auditTarget(topK, auditFraction)} audit entries; the shards kept ${r.params.auditK}`);
+  if (auditTarget(topK, auditFraction) > r.params.auditK)
+    throw usageError(`--audit ${auditFraction} needs ${auditTarget(topK, auditFraction)} audit entries; the shards kept ${r.params.auditK}`);
   await writeResult(o.out, rankedLines(r.top, r.audit, r.population, topK, auditFraction, r.params.labels), io);
   io.err(`reduced ${partials.length} partial(s): ${r.population} records scored, ${r.stats.rejected} rejected\n`);
 }
@@ -50,9 +60,24 @@ async function reduceRoundCommand(roundId: string, o: ReduceOpts, env: CommandEn
   await env.withApp(o.config, async (app) => {
     const project = app.project(o.project);
     const store = app.projectStore(project);
-    const r = await reduceRound({ project, store, pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger: env.logger, media: app.media, mediaSigner: app.mediaSigner }, count);
+    const r = await reduceRound(
+      {
+        project,
+        store,
+        pool: app.pool(),
+        sink: await app.sink(),
+        roundId,
+        chunkBytes: app.config.worker.chunkBytes,
+        logger: env.logger,
+        media: app.media,
+        mediaSigner: app.mediaSigner,
+      },
+      count,
+    );
     const c = r.manifest.counts;
-    env.io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written from its partials`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected\n`);
+    env.io.out(
+      `${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written from its partials`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected\n`,
+    );
     env.io.out(`queue: ${store.uri(r.manifest.files.queue[0])}\n`);
   });
 }

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { writeOutput, type CommandEnv } from '../env.js';
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('report')
+  program
+    .command('report')
     .description('write a self-contained HTML report (charts as inline SVG) for one project')
     .addOption(env.configOption())
     .option('--project <name>', 'project to report on')

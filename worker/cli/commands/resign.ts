@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import type { CommandEnv } from '../env.js';
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('resign')
-    .description('write copies of a round\'s queue with fresh signed media URLs (rounds/R/queue….resigned-<n>.jsonl); hashes and order unchanged')
+  program
+    .command('resign')
+    .description("write copies of a round's queue with fresh signed media URLs (rounds/R/queue….resigned-<n>.jsonl); hashes and order unchanged")
     .requiredOption('--round <id>', 'the round whose queue to re-sign')
     .addOption(env.configOption())
     .option('--project <name>', 'project (required when several are configured)')

@@ -11,10 +11,18 @@ import { usageError, type CliIO, type CommandEnv } from '../env.js';
 
 type RoundResult = Awaited<ReturnType<typeof runRound>>;
 
-interface RoundOpts { config: string; project?: string; round?: string; shard?: string; shards?: string; finish: boolean }
+interface RoundOpts {
+  config: string;
+  project?: string;
+  round?: string;
+  shard?: string;
+  shards?: string;
+  finish: boolean;
+}
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('round')
+  program
+    .command('round')
     .description('score new prediction objects and write rounds/R/{queue.jsonl,rejects.jsonl,manifest.json}')
     .addOption(env.configOption())
     .option('--project <name>', 'project to run (required when several are configured)')
@@ -45,7 +53,18 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     bar = createProgress({ label: `round ${roundId}: ${objects} object(s)`, totalBytes: bytes });
     return (records: number, read: number) => bar!.update(records, read);
   };
-  const roundOpts = { project, store, pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: app.config.worker.chunkBytes, logger, media: app.media, mediaSigner: app.mediaSigner, onScoring };
+  const roundOpts = {
+    project,
+    store,
+    pool: app.pool(),
+    sink: await app.sink(),
+    roundId,
+    chunkBytes: app.config.worker.chunkBytes,
+    logger,
+    media: app.media,
+    mediaSigner: app.mediaSigner,
+    onScoring,
+  };
   const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('../../round/round.js'), import('../../round/shard.js')]);
   const shard = resolveShard(opts.shard, opts.shards);
   const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish).finally(() => bar?.done());
@@ -54,18 +73,22 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     io.out(`round ${roundId} shard ${shard!.index}/${shard!.count} written: ${store.uri(sharded.partial!)}${waiting}\n`);
     return;
   }
-  const result = sharded?.result ?? await runRound(roundOpts).finally(() => bar?.done());
+  const result = sharded?.result ?? (await runRound(roundOpts).finally(() => bar?.done()));
   printRound(result, roundId, store.uri.bind(store), io);
 }
 
 function printRound(r: RoundResult, roundId: string, uri: (name: string) => string, io: CliIO): void {
   const c = r.manifest.counts;
   const deferred = c.deferred ? `, ${c.deferred} deferred to the next round (media not readable now)` : '';
-  io.out(`${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled${deferred}\n`);
+  io.out(
+    `${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected, ${c.skipped} already queued or labelled${deferred}\n`,
+  );
   io.out(`queue: ${uri(r.manifest.files.queue[0])}\n`);
   const quarantined = r.manifest.quarantined ?? [];
   if (quarantined.length > 0) {
-    io.err(`${quarantined.length} object(s) could not be read and were quarantined (a new generation is read by the next round); see ${uri(r.manifest.files.rejects)}\n`);
+    io.err(
+      `${quarantined.length} object(s) could not be read and were quarantined (a new generation is read by the next round); see ${uri(r.manifest.files.rejects)}\n`,
+    );
     for (const q of quarantined.slice(0, 20)) io.err(`  ${uri(q.name)} (${q.code}, line ${q.line})\n`);
   }
 }

@@ -12,9 +12,7 @@ import type { StrategyName, TaskType } from '../../../scoring/types.js';
 import { usageError as usage, type CliIO, type CommandEnv } from '../env.js';
 import { fractionOpt, intOpt, rankedLines, writeResult } from '../ranked-output.js';
 import { resolveInputs } from '../../sources/inputs.js';
-import {
-  assignShards, inputsHash, partialJson, resolveShard, PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec,
-} from '../../pool/partials.js';
+import { assignShards, inputsHash, partialJson, resolveShard, PARTIAL_KIND, PARTIAL_VERSION, type PartialResult, type ShardSpec } from '../../pool/partials.js';
 import { logNativeStatus } from '../../core/native.js';
 import { ScoringPool } from '../../pool/pool.js';
 import { addBigQueryOptions, bigQueryScoreOptions, scoreInBigQuery, type BigQueryCliOptions } from '../../round/bq-engine.js';
@@ -58,7 +56,10 @@ interface Checked {
 function checkOptions(o: ScoreOpts): Checked {
   if (!TASKS.includes(o.task)) throw usage(`--task must be one of ${TASKS.join(', ')}`);
   if (!STRATEGY_NAMES.includes(o.strategy)) throw usage(`--strategy must be one of ${STRATEGY_NAMES.join(', ')}`);
-  const labels = (o.labels ?? '').split(',').map((l) => l.trim()).filter((l) => l.length > 0);
+  const labels = (o.labels ?? '')
+    .split(',')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   if (labels.length === 0 && o.strategy !== 'random') throw usage('--labels a,b,… is required (the label order of score vectors and the set of valid labels)');
   const topK = intOpt('--top', o.top, 0);
   const auditFraction = fractionOpt('--audit', o.audit);
@@ -73,7 +74,13 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO, earlyPool?: P
   if (o.engine !== undefined && o.engine !== 'local') {
     // Scoring inside BigQuery (worker/round/bq-engine.ts): same selection and output, no local inputs.
     const { labels, topK, auditFraction } = c;
-    const r = await scoreInBigQuery(bigQueryScoreOptions(o, { labels, task: o.task, strategy: o.strategy, seed: o.seed, topK, auditK: auditTarget(topK, auditFraction), probTolerance: Number(o.probTolerance) }, inputs));
+    const r = await scoreInBigQuery(
+      bigQueryScoreOptions(
+        o,
+        { labels, task: o.task, strategy: o.strategy, seed: o.seed, topK, auditK: auditTarget(topK, auditFraction), probTolerance: Number(o.probTolerance) },
+        inputs,
+      ),
+    );
     await writeResult(o.out, rankedLines(r.top, r.audit, r.scored, topK, auditFraction, labels), io);
     io.err(`scored ${r.scored} of ${r.read} rows in ${o.table} (BigQuery): ${r.read - r.scored} rejected\n`);
     return;
@@ -88,7 +95,8 @@ async function runScore(inputs: string[], o: ScoreOpts, io: CliIO, earlyPool?: P
     resolved = await resolveInputs(inputs, { apiEndpoint: o.apiEndpoint });
     // JSONL and large Arrow files are scored in the pool: its threads boot (~0.1 s each) while this
     // one sets the run up. Other runs leave it alone (small Arrow, Parquet: scored here; ~70 MB saved).
-    if (resolved.sources.some((x) => scoredInPool(x, o.format))) pool.start({ arrow: resolved.sources.some((x) => formatOf(x.name, o.format) === 'arrow' && scoredInPool(x, o.format)) });
+    if (resolved.sources.some((x) => scoredInPool(x, o.format)))
+      pool.start({ arrow: resolved.sources.some((x) => formatOf(x.name, o.format) === 'arrow' && scoredInPool(x, o.format)) });
     const mine = shardSources(resolved.sources, c.shard);
     const params = scoreParams(o, c);
     if (o.rejects !== undefined) rejects = rejectsFile(o.rejects);
@@ -145,7 +153,15 @@ function shardSources(all: Source[], shard: ShardSpec | undefined): { sources: S
 }
 
 /** Scores the inputs and writes the ranked lines, or the partial with --shard. */
-async function scoreLocal(mine: { sources: Source[]; hash: string }, params: ScoreParams, pool: ScoringPool, o: ScoreOpts, c: Checked, io: CliIO, rejects?: RejectsFile): Promise<void> {
+async function scoreLocal(
+  mine: { sources: Source[]; hash: string },
+  params: ScoreParams,
+  pool: ScoringPool,
+  o: ScoreOpts,
+  c: Checked,
+  io: CliIO,
+  rejects?: RejectsFile,
+): Promise<void> {
   const { shard } = c;
   const { sources, hash } = mine;
   const known = sources.every((s) => s.size !== undefined && !isGzipName(s.name));
@@ -158,16 +174,34 @@ async function scoreLocal(mine: { sources: Source[]; hash: string }, params: Sco
   const s = result.stats;
   if (shard !== undefined) {
     const partial: PartialResult = {
-      kind: PARTIAL_KIND, version: PARTIAL_VERSION, shard, inputsHash: hash,
+      kind: PARTIAL_KIND,
+      version: PARTIAL_VERSION,
+      shard,
+      inputsHash: hash,
       inputs: sources.map((x) => x.uri),
-      params: { task: o.task, labels: c.labels, strategy: o.strategy, ...(o.reduce ? { reduce: o.reduce } : {}), seed: o.seed, topK: c.topK, auditK: params.auditK, auditFraction: c.auditFraction, format: o.format },
-      population: s.scored, stats: s, top: result.top, audit: result.audit,
+      params: {
+        task: o.task,
+        labels: c.labels,
+        strategy: o.strategy,
+        ...(o.reduce ? { reduce: o.reduce } : {}),
+        seed: o.seed,
+        topK: c.topK,
+        auditK: params.auditK,
+        auditFraction: c.auditFraction,
+        format: o.format,
+      },
+      population: s.scored,
+      stats: s,
+      top: result.top,
+      audit: result.audit,
     };
     await writeResult(o.out, partialJson(partial), io);
   } else {
     await writeResult(o.out, rankedLines(result.top, result.audit, s.scored, c.topK, c.auditFraction, c.labels), io);
   }
-  io.err(`scored ${s.scored} of ${s.read} records from ${sources.length} input(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${s.rejected} rejected${s.rejected > 0 && o.rejects === undefined ? ' (see them with --rejects FILE)' : ''}\n`);
+  io.err(
+    `scored ${s.scored} of ${s.read} records from ${sources.length} input(s)${shard ? ` (shard ${shard.index}/${shard.count})` : ''}: ${s.rejected} rejected${s.rejected > 0 && o.rejects === undefined ? ' (see them with --rejects FILE)' : ''}\n`,
+  );
 }
 
 export function register(program: Command, env: CommandEnv): void {
@@ -180,7 +214,10 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--top <K>', 'items to select', '100')
     .option('--audit <fraction>', 'share of --top drawn uniformly at random as an audit slice', '0')
     .option('--seed <seed>', 'seed for the audit draw and the random strategy', 'reviewloop')
-    .option('--shard <I/N|auto>', 'score shard I (0-based) of N and write a partial result for `reviewloop reduce`; `auto` reads CLOUD_RUN_TASK_INDEX/COUNT or JOB_COMPLETION_INDEX')
+    .option(
+      '--shard <I/N|auto>',
+      'score shard I (0-based) of N and write a partial result for `reviewloop reduce`; `auto` reads CLOUD_RUN_TASK_INDEX/COUNT or JOB_COMPLETION_INDEX',
+    )
     .option('--shards <N>', 'shard count (implies --shard auto when --shard is absent); Kubernetes indexed Jobs need it')
     .option('--out <file>', 'output file (default: stdout)')
     .option('--progress', 'progress bar on stderr (only on a terminal; on by default there)')

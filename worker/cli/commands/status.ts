@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { CommandEnv } from '../env.js';
 
 export function register(program: Command, env: CommandEnv): void {
-  program.command('status')
+  program
+    .command('status')
     .description('rounds, pending exports, snapshots and the latest stats of each project')
     .addOption(env.configOption())
     .option('--project <name>', 'only this project')

@@ -89,7 +89,11 @@ class BigQuerySink implements StatsSink {
   private readonly pollMs: number;
   private closed = false;
 
-  constructor(private readonly client: BigQuery, private readonly options: BigQuerySinkOptions, private readonly emulator: boolean) {
+  constructor(
+    private readonly client: BigQuery,
+    private readonly options: BigQuerySinkOptions,
+    private readonly emulator: boolean,
+  ) {
     this.location = options.location ?? 'US';
     this.dataset = client.dataset(options.dataset, { location: this.location });
     this.pollMs = options.pollMs ?? (emulator ? 50 : 500);
@@ -121,13 +125,15 @@ class BigQuerySink implements StatsSink {
     const table = this.dataset.table(t.name);
     const [exists] = await table.exists();
     if (!exists) {
-      await ignoreAlreadyExists(this.dataset.createTable(t.name, {
-        schema: { fields },
-        description: t.description,
-        timePartitioning: { type: 'DAY', field: 'event_time' },
-        // BigQuery allows at most four clustering columns.
-        clustering: { fields: ['project', ...t.clusterBy].slice(0, 4) },
-      }));
+      await ignoreAlreadyExists(
+        this.dataset.createTable(t.name, {
+          schema: { fields },
+          description: t.description,
+          timePartitioning: { type: 'DAY', field: 'event_time' },
+          // BigQuery allows at most four clustering columns.
+          clustering: { fields: ['project', ...t.clusterBy].slice(0, 4) },
+        }),
+      );
       return;
     }
     const [meta] = await table.getMetadata();
@@ -150,7 +156,9 @@ class BigQuerySink implements StatsSink {
     const marker: Row = {
       event_time: (first?.event_time as string | undefined) ?? new Date(0).toISOString(),
       project: (first?.project as string | undefined) ?? '',
-      batch_id: batchId, content_sha256: hash, row_count: entries.reduce((s, [, l]) => s + l.length, 0),
+      batch_id: batchId,
+      content_sha256: hash,
+      row_count: entries.reduce((s, [, l]) => s + l.length, 0),
     };
     // The marker goes last: it is only there once every table's load succeeded.
     ran = (await this.load(BATCHES, batchId, hash, [marker])) || ran;
@@ -177,7 +185,8 @@ class BigQuerySink implements StatsSink {
           // The emulator registers the job before reading the data and later
           // reports it DONE without error: a retry would take a failed load for
           // a finished one, so emulator upload failures are final.
-          if (this.emulator) throw new ReviewloopError('STATS_FAILED', `load job ${jobId} failed: ${(err as Error)?.message}`, { cause: err, details: { jobId } });
+          if (this.emulator)
+            throw new ReviewloopError('STATS_FAILED', `load job ${jobId} failed: ${(err as Error)?.message}`, { cause: err, details: { jobId } });
           throw err;
         }
         // Lost a race with an earlier attempt that did create the job: its outcome decides.
@@ -228,7 +237,10 @@ class BigQuerySink implements StatsSink {
     for (;;) {
       const [meta] = await job.getMetadata();
       if (meta.status?.state === 'DONE') {
-        if (meta.status.errorResult) throw new ReviewloopError('STATS_FAILED', `load job ${jobId} failed: ${meta.status.errorResult.message}`, { details: { jobId, errors: meta.status.errors } });
+        if (meta.status.errorResult)
+          throw new ReviewloopError('STATS_FAILED', `load job ${jobId} failed: ${meta.status.errorResult.message}`, {
+            details: { jobId, errors: meta.status.errors },
+          });
         return;
       }
       await new Promise((r) => setTimeout(r, this.pollMs));
@@ -257,10 +269,28 @@ class BigQuerySink implements StatsSink {
   private step<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const bound = this.options.timeoutMs ?? BIGQUERY_TIMEOUT_MS;
     const until = Date.now() + bound;
-    const attempt = () => withDeadline(fn(), until - Date.now(), () => new ReviewloopError('STATS_FAILED', `BigQuery ${what}: no answer within ${bound} ms (stats.timeoutMs)`, { details: { dataset: this.options.dataset, timeoutMs: bound } }));
-    return withRetry(attempt, { maxAttempts: 5, baseDelayMs: 200, maxDelayMs: Math.max(1, Math.floor(bound / 10)), budgetMs: bound, retryable: (e) => !isAlreadyExists(e) && isRetryable(e) }).catch((err: unknown) => {
+    const attempt = () =>
+      withDeadline(
+        fn(),
+        until - Date.now(),
+        () =>
+          new ReviewloopError('STATS_FAILED', `BigQuery ${what}: no answer within ${bound} ms (stats.timeoutMs)`, {
+            details: { dataset: this.options.dataset, timeoutMs: bound },
+          }),
+      );
+    return withRetry(attempt, {
+      maxAttempts: 5,
+      baseDelayMs: 200,
+      maxDelayMs: Math.max(1, Math.floor(bound / 10)),
+      budgetMs: bound,
+      retryable: (e) => !isAlreadyExists(e) && isRetryable(e),
+    }).catch((err: unknown) => {
       if (err instanceof ReviewloopError) throw err;
-      throw new ReviewloopError('STATS_FAILED', `BigQuery ${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, retryable: isRetryable(err), details: { dataset: this.options.dataset } });
+      throw new ReviewloopError('STATS_FAILED', `BigQuery ${what} failed: ${(err as Error)?.message ?? String(err)}`, {
+        cause: err,
+        retryable: isRetryable(err),
+        details: { dataset: this.options.dataset },
+      });
     });
   }
 
@@ -286,14 +316,24 @@ const KNOWN_RELATIONS = new Set<string>([...TABLES.map((t) => t.name), ...VIEWS.
  */
 export function qualifyTables(sql: string, prefix: string): string {
   // Split on quoted segments so literals and quoted identifiers stay untouched.
-  return sql.split(/('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)/).map((part, i) => (i % 2 === 1 ? part
-    : part.replace(/\b(FROM|JOIN)(\s+)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\.)/gi, (m, kw: string, ws: string, name: string) => (KNOWN_RELATIONS.has(name) ? `${kw}${ws}\`${prefix}.${name}\`` : m)))).join('');
+  return sql
+    .split(/('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`)/)
+    .map((part, i) =>
+      i % 2 === 1
+        ? part
+        : part.replace(/\b(FROM|JOIN)(\s+)([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\.)/gi, (m, kw: string, ws: string, name: string) =>
+            KNOWN_RELATIONS.has(name) ? `${kw}${ws}\`${prefix}.${name}\`` : m,
+          ),
+    )
+    .join('');
 }
 
 /** `p`, or `timeout()` as a rejection once `ms` have passed (the call itself is left to finish or fail unobserved). */
 function withDeadline<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(timeout()), Math.max(0, ms)); });
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), Math.max(0, ms));
+  });
   p.catch(() => undefined);
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -28,7 +28,11 @@ export async function openDuckdbSink(path: string): Promise<StatsSink> {
     conn = await instance.connect();
   } catch (err) {
     const locked = /lock/i.test(String((err as Error)?.message));
-    throw new ReviewloopError('STATS_FAILED', `cannot open DuckDB stats file ${path}: ${(err as Error)?.message}`, { cause: err, retryable: locked, details: { path } });
+    throw new ReviewloopError('STATS_FAILED', `cannot open DuckDB stats file ${path}: ${(err as Error)?.message}`, {
+      cause: err,
+      retryable: locked,
+      details: { path },
+    });
   }
   const sink = new DuckdbSink(instance, conn, path);
   try {
@@ -42,7 +46,11 @@ export async function openDuckdbSink(path: string): Promise<StatsSink> {
 
 class DuckdbSink implements StatsSink {
   private closed = false;
-  constructor(private readonly instance: DuckDBInstance, private readonly conn: DuckDBConnection, private readonly path: string) {}
+  constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    private readonly path: string,
+  ) {}
 
   /** Creates missing tables and views; appends the columns tables.ts defines that the file lacks. */
   async migrate(): Promise<void> {
@@ -88,7 +96,15 @@ class DuckdbSink implements StatsSink {
     for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
       const chunk = rows.slice(i, i + INSERT_CHUNK_ROWS);
       const values: DuckDBValue[] = [];
-      const tuples = chunk.map((r) => `(${cols.map((c) => { values.push(r[c] ?? null); return `$${values.length}`; }).join(', ')})`);
+      const tuples = chunk.map(
+        (r) =>
+          `(${cols
+            .map((c) => {
+              values.push(r[c] ?? null);
+              return `$${values.length}`;
+            })
+            .join(', ')})`,
+      );
       await this.conn.run(`INSERT INTO ${table} (${cols.join(', ')}) VALUES ${tuples.join(', ')}`, values);
     }
   }

@@ -25,7 +25,13 @@ export async function openStatsSink(stats: StatsConfig, options: OpenStatsSinkOp
     }
     case 'bigquery': {
       const { openBigQuerySink } = await import('./bigquery-sink.js');
-      return openBigQuerySink({ projectId: stats.projectId, dataset: stats.dataset, location: stats.location, apiEndpoint: stats.apiEndpoint ?? null, timeoutMs: stats.timeoutMs });
+      return openBigQuerySink({
+        projectId: stats.projectId,
+        dataset: stats.dataset,
+        location: stats.location,
+        apiEndpoint: stats.apiEndpoint ?? null,
+        timeoutMs: stats.timeoutMs,
+      });
     }
     case 'none':
       return nullSink();
@@ -41,4 +47,3 @@ function nullSink(): StatsSink {
     close: async () => {},
   };
 }
-

@@ -62,6 +62,7 @@ export function checkParamNames(params: Record<string, unknown>): void {
 /** sha256 of the batch's rows, recorded next to the batch id for audits and BigQuery job ids. */
 export function contentSha256(rows: Rows): string {
   const tables = Object.keys(rows).sort() as TableName[];
-  return createHash('sha256').update(JSON.stringify(tables.map((t) => [t, rows[t]]))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(tables.map((t) => [t, rows[t]])))
+    .digest('hex');
 }
-
