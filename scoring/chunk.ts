@@ -383,6 +383,8 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   stats.entropyNano += entropyNano;
   for (let j = 0; j < k; j++) if (labelN[j] > 0) stats.labelCounts[labels[j]] = (stats.labelCounts[labels[j]] ?? 0) + labelN[j];
 
+  // long: one record's checks in field order, sharing the chunk's counters and heaps by closure; split,
+  // every line would pass them along. Only lines the fast parser cannot take come here.
   function generalLine(line: string | null, lineNo: number): void {
     if (line !== null && line.trim().length === 0) return;
     stats.read++;

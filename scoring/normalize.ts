@@ -270,6 +270,7 @@ export function vertexItemId(instance: Record<string, unknown>): string {
   return `h:${murmur3(json, 1).toString(16).padStart(8, '0')}${murmur3(json, 2).toString(16).padStart(8, '0')}`;
 }
 
+// long: one branch per Vertex AI prediction schema (classification, extraction, detection), read in one place.
 function normalizeVertex(v: Record<string, unknown>, opts: NormalizeOptions): NormalizeResult {
   const instance = v.instance;
   const pred = v.prediction;

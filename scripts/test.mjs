@@ -1,4 +1,4 @@
-// `npm test`: build → start the emulators → vitest → stop them → the unit tier once more with
+// `npm test`: lint and dependency gates → build → start the emulators → vitest → stop them → the unit tier once more with
 // REVIEWLOOP_NATIVE=0 (the JS scoring path, proven rather than assumed) → print "N passed, N failed" last.
 // Extra arguments go to vitest (e.g. `npm test -- test/unit`); the JS-only rerun is then left out.
 import { spawn, spawnSync } from 'node:child_process';
@@ -106,7 +106,30 @@ async function vitest(args, env, file) {
   return counts;
 }
 
+/** The lint gate (biome, function lengths) and the dependency rules: each counts as one test. */
+async function gates() {
+  const out = { passed: 0, failed: 0 };
+  for (const [name, script] of [
+    ['lint', 'lint'],
+    ['dependency rules', 'depcheck'],
+  ]) {
+    const code = await run(npm, ['run', '-s', script]);
+    if (code === 0) out.passed++;
+    else {
+      out.failed++;
+      console.error(`[test] ${name} failed: run \`npm run ${script}\``);
+    }
+  }
+  return out;
+}
+
 async function main() {
+  const gate = await gates();
+  const counts = await suites();
+  return { ...counts, passed: counts.passed + gate.passed, failed: counts.failed + gate.failed };
+}
+
+async function suites() {
   await ensureChromium();
   const buildCode = await run(npm, ['run', 'build']);
   if (buildCode !== 0) {

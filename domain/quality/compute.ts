@@ -91,6 +91,29 @@ export function roundRows(manifest: RoundManifest, previous: RoundManifest | nul
     },
   ];
 
+  const round_histograms = histogramRows(manifest, base);
+
+  const labelled = Object.values(s.labelCounts).reduce((a, b) => a + b, 0);
+  const labels = [
+    ...manifest.labels,
+    ...Object.keys(s.labelCounts)
+      .filter((l) => !manifest.labels.includes(l))
+      .sort(),
+  ];
+  const round_labels: Row[] = labels.map((label) => {
+    const n = s.labelCounts[label] ?? 0;
+    return { ...base, label, n, share: labelled > 0 ? n / labelled : null };
+  });
+
+  const drift = driftRows(manifest, base, previous, reference, meanConfidence, meanEntropy);
+  return { rounds, round_histograms, round_labels, drift };
+}
+
+type RowBase = { event_time: string; project: string; batch_id: string; round_id: string };
+
+/** The round's score and confidence histograms, one row per bin. */
+function histogramRows(manifest: RoundManifest, base: RowBase): Row[] {
+  const s = manifest.stats;
   const round_histograms: Row[] = [];
   const [lo, hi] = manifest.scoreRange;
   const sBins = s.scoreHist.length;
@@ -108,19 +131,19 @@ export function roundRows(manifest: RoundManifest, previous: RoundManifest | nul
   s.confidenceHist.forEach((n, i) =>
     round_histograms.push({ ...base, histogram: 'confidence', bin_index: i, bin_lower: i / cBins, bin_upper: (i + 1) / cBins, n }),
   );
+  return round_histograms;
+}
 
-  const labelled = Object.values(s.labelCounts).reduce((a, b) => a + b, 0);
-  const labels = [
-    ...manifest.labels,
-    ...Object.keys(s.labelCounts)
-      .filter((l) => !manifest.labels.includes(l))
-      .sort(),
-  ];
-  const round_labels: Row[] = labels.map((label) => {
-    const n = s.labelCounts[label] ?? 0;
-    return { ...base, label, n, share: labelled > 0 ? n / labelled : null };
-  });
-
+/** Drift against the previous round and the reference round (PSI of confidence, JS of labels, mean deltas). */
+function driftRows(
+  manifest: RoundManifest,
+  base: RowBase,
+  previous: RoundManifest | null,
+  reference: RoundManifest | null,
+  meanConfidence: number | null,
+  meanEntropy: number | null,
+): Row[] {
+  const s = manifest.stats;
   const drift: Row[] = [];
   for (const [kind, other] of [
     ['previous', previous],
@@ -146,7 +169,7 @@ export function roundRows(manifest: RoundManifest, previous: RoundManifest | nul
       psi_noise_p95: value === null ? null : noise,
     });
   }
-  return { rounds, round_histograms, round_labels, drift };
+  return drift;
 }
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);

@@ -41,6 +41,7 @@ export interface DaemonMetrics {
   configReloads: Counter<'result'>;
 }
 
+// long: one declaration per metric, so every name /metrics exports reads in one place.
 export function createMetrics(sources: MetricSources): DaemonMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'reviewloop_' });

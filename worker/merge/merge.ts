@@ -240,17 +240,15 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   return commitSnapshot(opts, log, head, read, badLines, quarantined, itemsOf);
 }
 
-async function commitSnapshot(
+/** The head snapshot's rows with the new answers applied: a repeated answer (same item, same answer) counts once. */
+async function applyAnswers(
   opts: MergeOptions,
-  log: Logger,
   head: SnapshotManifest | null,
   read: ReadExport[],
-  badLines: BadExportLine[],
-  quarantined: QuarantinedExport[],
+  version: number,
   itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>,
-): Promise<MergeResult | 'lost-race'> {
+) {
   const { store, project } = opts;
-  const version = (head?.version ?? 0) + 1;
   const base = head ? await readSnapshotRows(store, head.version) : [];
   for (const r of base) nameReviewers(r, project.queue.annotators ?? []);
   const rows = new Map(base.map((r) => [r.id, r]));
@@ -287,6 +285,21 @@ async function commitSnapshot(
       answersMerged++;
     }
   }
+  return { rows, changed, added, answersMerged, duplicates };
+}
+
+async function commitSnapshot(
+  opts: MergeOptions,
+  log: Logger,
+  head: SnapshotManifest | null,
+  read: ReadExport[],
+  badLines: BadExportLine[],
+  quarantined: QuarantinedExport[],
+  itemsOf: (round: string) => Promise<Map<string, RoundItem> | null>,
+): Promise<MergeResult | 'lost-race'> {
+  const { store, project } = opts;
+  const version = (head?.version ?? 0) + 1;
+  const { rows, changed, added, answersMerged, duplicates } = await applyAnswers(opts, head, read, version, itemsOf);
   resolveChanged(rows, changed, project, version);
   const all = [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const asOf = newestAnswerTime(all);

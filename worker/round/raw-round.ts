@@ -13,17 +13,19 @@
 
 import { emptyStats } from '../../scoring/chunk.js';
 import { isExcluded } from '../../scoring/hash.js';
-import { Sampler, type Candidate, type SamplingName, type StratumCount } from '../../scoring/sampling.js';
+import { Sampler, type Candidate, type SampleResult, type SamplingName, type StratumCount } from '../../scoring/sampling.js';
 import { writeQueueOnce } from '../media/task-media.js';
 import type { RoundManifest } from '../../domain/records.js';
 import { buildTask } from '../../domain/prodigy/tasks.js';
-import { discover, loadContent, objectLines, planned, rawObjectFilter, type RawItem } from '../sources/raw-source.js';
+import { discover, loadContent, objectLines, planned, rawObjectFilter, type RawContent, type RawItem } from '../sources/raw-source.js';
 import { sharedKeys } from '../pool/score-run.js';
 import type { ObjectStore } from '../store/store.js';
 import { jsonLines, writeOnce } from '../store/write-once.js';
 import { assertRejectRatio, commitManifest, manifestFiles, manifestHead, queueFilesOf, taskContext } from './commit.js';
 import { exclusionKeys, roundDir } from './history.js';
 import type { OpenRound, RoundKind, RoundOptions, RoundResult } from './types.js';
+
+type Sample = SampleResult<RawItem & Candidate>;
 
 /** What a raw round adds to its manifest. */
 export interface RawRoundSection {
@@ -84,7 +86,7 @@ export const RAW_ROUND: RoundKind = {
 /** Discover the new objects' items, sample them with the earlier rounds' items, write the queue, commit. */
 async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<RoundResult> {
   const { project, store } = opts;
-  const { roundId, plan, previous, seed, log } = round;
+  const { roundId, plan, previous, log } = round;
   const dir = roundDir(roundId);
   const strategy = project.strategy;
   const sampling = strategy.name as SamplingName;
@@ -107,33 +109,9 @@ async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<Rou
     strategy.maxLineBytes,
   );
   const picked = sample.picked.filter((p) => content.has(p.item.id));
-  const ctx = await taskContext(
-    opts,
-    round,
-    sampling,
-    picked.map((p) => content.get(p.item.id)!),
-  );
-  const counts = new Map(sample.strata.map((s) => [s.stratum, s]));
+  const tasks = await rawTasks(opts, round, picked, content, sample, sampling);
   const score = (u: number) => (sampling === 'sequential' ? 0 : u);
   const sourceOf = (it: RawItem) => (it.line > 0 ? `${store.uri(it.object)}#L${it.line}` : store.uri(it.object));
-  const tasks = picked.map((p, i) => {
-    const t = buildTask(ctx, {
-      entry: {
-        id: p.item.id,
-        score: score(p.u),
-        u: p.u,
-        source: { object: store.uri(p.item.object), line: p.item.line },
-        record: { id: p.item.id, ...content.get(p.item.id)! },
-      },
-      rank: i + 1,
-      audit: false,
-    });
-    const meta = t.meta as Record<string, unknown>;
-    meta.reason = reasonOf(sampling, p.item.stratum, counts, sample.population);
-    meta.source = sourceOf(p.item);
-    meta.stratum = p.item.stratum;
-    return t;
-  });
   const queueFiles = queueFilesOf(dir, tasks, project);
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   await writeOnce(
@@ -154,14 +132,83 @@ async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<Rou
     'application/x-ndjson',
   );
 
+  const manifest = rawManifest(opts, round, { found, sample, skipped, queued: tasks.length, queueFiles, sampling, stratifyBy });
+  return commitManifest(
+    opts,
+    manifest,
+    previous,
+    log,
+    `${tasks.length} queued by ${sampling} from ${sample.population} available (${found.items.length} new, ${skipped} already queued or labelled, ${found.rejects.length} rejected)`,
+  );
+}
+
+/** Prodigy tasks for the sampled items, each saying why it was picked (its stratum's share) and where it came from. */
+async function rawTasks(
+  opts: RoundOptions,
+  round: OpenRound,
+  picked: Sample['picked'],
+  content: Map<string, RawContent>,
+  sample: Sample,
+  sampling: SamplingName,
+): Promise<Array<Record<string, unknown>>> {
+  const { store } = opts;
+  const ctx = await taskContext(
+    opts,
+    round,
+    sampling,
+    picked.map((p) => content.get(p.item.id)!),
+  );
+  const counts = new Map(sample.strata.map((s) => [s.stratum, s]));
+  const score = (u: number) => (sampling === 'sequential' ? 0 : u);
+  const sourceOf = (it: RawItem) => (it.line > 0 ? `${store.uri(it.object)}#L${it.line}` : store.uri(it.object));
+  return picked.map((p, i) => {
+    const t = buildTask(ctx, {
+      entry: {
+        id: p.item.id,
+        score: score(p.u),
+        u: p.u,
+        source: { object: store.uri(p.item.object), line: p.item.line },
+        record: { id: p.item.id, ...content.get(p.item.id)! },
+      },
+      rank: i + 1,
+      audit: false,
+    });
+    const meta = t.meta as Record<string, unknown>;
+    meta.reason = reasonOf(sampling, p.item.stratum, counts, sample.population);
+    meta.source = sourceOf(p.item);
+    meta.stratum = p.item.stratum;
+    return t;
+  });
+}
+
+/** What a raw round's manifest says: the common head, its sample's counts and strata, and where its items went. */
+function rawManifest(
+  opts: RoundOptions,
+  round: OpenRound,
+  r: {
+    found: { items: RawItem[]; rejects: unknown[] };
+    sample: { population: number; strata: StratumCount[] };
+    skipped: number;
+    queued: number;
+    queueFiles: Array<[string, string]>;
+    sampling: SamplingName;
+    stratifyBy: string;
+  },
+): RawRoundManifest {
+  const { project } = opts;
+  const { roundId, plan, seed } = round;
+  const { found, sample, skipped, sampling, stratifyBy, queueFiles } = r;
+  const dir = roundDir(roundId);
+  const strategy = project.strategy;
+  const read = found.items.length + found.rejects.length;
   const stats = { ...emptyStats(), read, scored: sample.population, rejected: found.rejects.length, skipped };
-  const manifest: RawRoundManifest = {
+  return {
     ...manifestHead(project, roundId, plan),
     model: null,
     strategy: { name: sampling, topK: strategy.topK, auditFraction: 0, seed, reduce: strategy.reduce },
     labels: project.labels,
     consumed: plan.objects.map((o) => ({ name: o.name, generation: o.generation, size: o.size })),
-    counts: { read, scored: sample.population, rejected: found.rejects.length, skipped, queued: tasks.length, audit: 0 },
+    counts: { read, scored: sample.population, rejected: found.rejects.length, skipped, queued: r.queued, audit: 0 },
     auditPopulation: sample.population,
     stats,
     queuedScores: [],
@@ -175,13 +222,6 @@ async function sampleRawRound(opts: RoundOptions, round: OpenRound): Promise<Rou
       strata: sample.strata,
     },
   };
-  return commitManifest(
-    opts,
-    manifest,
-    previous,
-    log,
-    `${tasks.length} queued by ${sampling} from ${sample.population} available (${found.items.length} new, ${skipped} already queued or labelled, ${found.rejects.length} rejected)`,
-  );
 }
 
 /** The raw round's candidates: earlier rounds' items and the new ones, at their latest generation, less what was queued or labelled. */

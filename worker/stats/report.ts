@@ -389,7 +389,7 @@ function headlineBlock(d: ReportData): string {
   return `<section class="headline"><h2>Model quality, estimated from the random audit slice (95% intervals)</h2><ul>${lines.join('')}</ul>${reviewed}</section>`;
 }
 
-/** Renders the report as one HTML document (inline CSS and SVG only). */
+/** Renders the report as one HTML document (inline CSS and SVG only). long: the page's sections in document order, each built by a helper. */
 export function renderReport(data: ReportData): string {
   const last = data.rounds[data.rounds.length - 1];
   const lastDrift = data.drift.filter((r) => r.round_id === last?.round_id && r.baseline === 'previous')[0];
