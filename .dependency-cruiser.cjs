@@ -6,7 +6,7 @@
  */
 const PURE = ['scoring', 'config', 'domain'];
 /** worker/ rooms from the bottom up; each may import the ones before it. */
-const ROOMS = ['core', 'store', 'sources', 'media', 'stats', 'pool', 'snapshot', 'round', 'merge', 'app', 'daemon', 'demo', 'cli'];
+const ROOMS = ['core', 'store', 'sources', 'media', 'stats', 'pool', 'snapshot', 'round', 'queue', 'merge', 'app', 'daemon', 'demo', 'cli'];
 
 const upward = ROOMS.flatMap((room, i) => {
   const higher = ROOMS.slice(i + 1);

@@ -4,13 +4,13 @@
  * Pure and synchronous; the piscina task module wraps it.
  */
 import { isUtf8 } from 'node:buffer';
-import { fastString, parseFastBytes } from './fast-bytes.js';
-import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './line-scan.js';
-import { fastLineScratch, fastProbs, type FastLineScratch } from './fast-line.js';
+import { fastString, parseFastBytes } from './fast/fast-bytes.js';
+import { jsLineScanner, META, nativeLineScanner, type NativeScan } from './fast/line-scan.js';
+import { fastLineScratch, fastProbs, type FastLineScratch } from './fast/fast-line.js';
 import { isExcluded, uniform01, uniform01Key } from './hash.js';
 import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import { mayNestDeeperThan, nestingViolation } from './nesting.js';
-import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './settle.js';
+import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './fast/settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
 import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry } from './types.js';

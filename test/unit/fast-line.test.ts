@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { scoreChunkSync } from '../../scoring/chunk.js';
-import { parseFastBytes } from '../../scoring/fast-bytes.js';
-import { fastLineScratch, parseFastLine } from '../../scoring/fast-line.js';
+import { parseFastBytes } from '../../scoring/fast/fast-bytes.js';
+import { fastLineScratch, parseFastLine } from '../../scoring/fast/fast-line.js';
 import { exclusionKey } from '../../scoring/hash.js';
 import type { ScoreChunkInput, StrategyName, TaskType } from '../../scoring/types.js';
 import { loadNativeScan } from '../../worker/core/native.js';

@@ -20,7 +20,7 @@ import {
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { binIndex, CONFIDENCE_BINS, emptyStats, SCORE_BINS, scoreChunkSync } from '../../scoring/chunk.js';
 import { exclusionKey } from '../../scoring/hash.js';
-import { SETTLED, settleBatch, settleCounts, foldSettled } from '../../scoring/settle.js';
+import { SETTLED, settleBatch, settleCounts, foldSettled } from '../../scoring/fast/settle.js';
 import { entropy, scoreRange } from '../../scoring/strategies.js';
 import { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry } from '../../scoring/types.js';

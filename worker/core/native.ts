@@ -5,8 +5,8 @@
  * REVIEWLOOP_NATIVE=0, scoring runs in JS and gives the same results.
  */
 import { createRequire } from 'node:module';
-import type { NativeScan } from '../../scoring/line-scan.js';
-import type { NativeKeys, NativeSettle } from '../../scoring/settle.js';
+import type { NativeScan } from '../../scoring/fast/line-scan.js';
+import type { NativeKeys, NativeSettle } from '../../scoring/fast/settle.js';
 import type { Logger } from './log.js';
 import { compiledModulePath } from './module-path.js';
 

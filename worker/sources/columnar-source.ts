@@ -23,7 +23,7 @@ import { isExcluded, uniform01 } from '../../scoring/hash.js';
 import { scoreRange } from '../../scoring/strategies.js';
 import type { BottomK, TopK } from '../../scoring/topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoredEntry, StrategyOptions, TaskType } from '../../scoring/types.js';
-import { foldSettled, settleBatch, settleCounts, type NativeKeys, type NativeSettle, type SettleCounts } from '../../scoring/settle.js';
+import { foldSettled, settleBatch, settleCounts, type NativeKeys, type NativeSettle, type SettleCounts } from '../../scoring/fast/settle.js';
 import type { ColumnBatch, ColumnData, ColumnVector } from './arrow-column.js';
 import { ArrowFileReader, fillBatch, type BatchColumns } from './arrow-file.js';
 import { ArrowType } from './arrow-ipc.js';
@@ -44,7 +44,7 @@ export interface ColumnarParams {
   exclude?: BigUint64Array;
   /** false: kept entries' records hold their id only (ScoreChunkInput.keepRecords); text and model strings are then never read. Default true. */
   keepRecords?: boolean;
-  /** Test hook: null runs without the native row settler (scoring/settle.ts), to compare against. Default: the settler when built. */
+  /** Test hook: null runs without the native row settler (scoring/fast/settle.ts), to compare against. Default: the settler when built. */
   nativeSettle?: NativeSettle | null;
 }
 
@@ -582,7 +582,7 @@ function scoreBatchRows(b: BatchRows): Reject[] {
     }
     // Rows that cannot reach either heap never materialise their id (the common case once heaps are full).
     // Safe because worstTop is the floor or a full heap's worst, each the K-th best of K distinct ids
-    // (see NativeSettle in scoring/settle.ts); ties with it still go to the heap (ties break by id).
+    // (see NativeSettle in scoring/fast/settle.ts); ties with it still go to the heap (ties break by id).
     const mayTop = s >= worstTop;
     let id: string | undefined;
     if (exclude !== undefined || mayTop || audit.capacity > 0 || !idsClean) {

@@ -14,7 +14,7 @@
  * Each fast path's invariant has a case aimed at it:
  * - run and thread floors (worker/pool/thread-floor.ts): many small chunks of one
  *   run on few threads, so floors rise early; duplicated ids across chunks;
- * - the native settler (scoring/settle.ts): entropy, floors arriving while a
+ * - the native settler (scoring/fast/settle.ts): entropy, floors arriving while a
  *   chunk's heap is partly filled (tiny chunks after large ones, K above a
  *   chunk's row count);
  * - id-unique heaps (scoring/topk.ts): copies of one id with better and worse

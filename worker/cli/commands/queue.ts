@@ -17,7 +17,7 @@ export function register(program: Command, env: CommandEnv): void {
     .option('--project <name>', 'project (required when several are configured)')
     .option('--annotator <name>', "the reviewer's own queue, when queue.annotators splits it")
     .action(async (opts: { round: string; config: string; project?: string; annotator?: string }) => {
-      const { catQueue } = await import('../../round/queue-cat.js');
+      const { catQueue } = await import('../../queue/queue-cat.js');
       await env.withApp(opts.config, async (app) => {
         const project = app.project(opts.project);
         const store = app.projectStore(project);

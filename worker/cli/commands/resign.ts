@@ -1,4 +1,4 @@
-/** `reviewloop resign --round R [-c reviewloop.yaml] [--project P]`: see worker/round/resign.ts. */
+/** `reviewloop resign --round R [-c reviewloop.yaml] [--project P]`: see worker/queue/resign.ts. */
 import type { Command } from 'commander';
 import type { CommandEnv } from '../env.js';
 
@@ -15,7 +15,7 @@ export function register(program: Command, env: CommandEnv): void {
         const project = app.project(opts.project);
         const store = app.projectStore(project);
         const ttl = opts.ttlSeconds === undefined ? undefined : Number(opts.ttlSeconds);
-        const { resignRound } = await import('../../round/resign.js');
+        const { resignRound } = await import('../../queue/resign.js');
         const r = await resignRound({ project, store, roundId: opts.round, ttlSeconds: ttl, signer: app.mediaSigner, logger: env.logger });
         if (r.written.length === 0) env.io.out(`round ${opts.round}: no gs:// media in the queue; nothing written\n`);
         for (const name of r.written) env.io.out(`${store.uri(name)}\n`);

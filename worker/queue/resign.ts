@@ -11,7 +11,7 @@ import { ReviewloopError, isReviewloopError } from '../../domain/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { gcsMediaUris, mapMediaFields, mediaUriOf, signMediaUrls } from '../media/task-media.js';
 import type { RoundManifest } from '../../domain/records.js';
-import { roundDir } from './history.js';
+import { roundDir } from '../round/history.js';
 import type { MediaSignerOptions } from '../media/signing.js';
 import type { ObjectStore } from '../store/store.js';
 import { readJson } from '../store/write-once.js';

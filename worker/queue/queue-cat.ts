@@ -12,8 +12,8 @@ import { mapMediaFields, mediaUriOf, signMediaUrls } from '../media/task-media.j
 import type { MediaSignerOptions } from '../media/signing.js';
 import type { ObjectStore } from '../store/store.js';
 import { readJson } from '../store/write-once.js';
-import { roundDir } from './history.js';
-import { unknownRoundError } from './known-rounds.js';
+import { roundDir } from '../round/history.js';
+import { unknownRoundError } from '../round/known-rounds.js';
 import type { Logger } from '../core/log.js';
 
 /** A reviewer's session lasts hours: a URL with less than an hour left is signed again. */

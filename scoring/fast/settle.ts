@@ -6,7 +6,7 @@
  * rejects are the same (test/unit/settle.test.ts). Pure: the thread that loads
  * the module hands the function in.
  */
-import type { ChunkStats } from './types.js';
+import type { ChunkStats } from '../types.js';
 
 /** A row's kind once the settler counted it. */
 export const SETTLED = 4;
