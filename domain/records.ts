@@ -125,6 +125,8 @@ export interface SnapshotRow {
   boxes: Answer['boxes'];
   audio_spans: Answer['audio_spans'];
   tokens: unknown[] | null;
+  /** A choice task's options (`[{id, text}]`) as the reviewer saw them; absent for other views. */
+  options?: unknown[];
   status: ResolvedStatus;
   provenance: 'round' | 'external';
   round: string | null;

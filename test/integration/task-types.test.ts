@@ -265,6 +265,15 @@ describe('every task type through round → queue → db-out → merge → snaps
     ]);
     // i1 cat ✓, i2 cat ✗ (dog), i4 bird ✓; i3 ignored → micro tp 2, fp 1, fn 1.
     expect(await quality('pets', '*')).toMatchObject({ tp: 2, fp: 1, fn: 1 });
+    // data.jsonl lines are Prodigy choice tasks again: the options the reviewer saw, the accepted ones, the answer.
+    const lines = (await store.read('snapshots/v000001/data.jsonl'))
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const i4 = lines.find((l) => l.meta.id === 'i4');
+    expect(i4).toMatchObject({ image: 'https://cdn/i4.jpg', options: byId.get('i4')!.options, accept: ['bird'], answer: 'accept' });
+    expect(rows.get('i4')!.options).toEqual(byId.get('i4')!.options);
   });
 
   it('audio: pre-annotated audio_spans corrected in audio_manual, regions matched by interval IoU', async () => {

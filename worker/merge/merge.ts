@@ -157,7 +157,7 @@ function slim(p: ParsedExportLine): ParsedExportLine {
   const t = p.task;
   const meta = t.meta && typeof t.meta === 'object' ? (t.meta as Record<string, unknown>) : {};
   const task: Record<string, unknown> = { meta: { round: meta.round } };
-  for (const k of ['text', 'image', 'audio', 'width', 'height', 'tokens']) if (t[k] !== undefined) task[k] = t[k];
+  for (const k of ['text', 'image', 'audio', 'width', 'height', 'tokens', 'options']) if (t[k] !== undefined) task[k] = t[k];
   return { ...p, task };
 }
 
@@ -398,6 +398,8 @@ async function newRow(
   if (typeof t.width === 'number') row.width = t.width;
   if (typeof t.height === 'number') row.height = t.height;
   if (Array.isArray(t.tokens)) row.tokens = t.tokens;
+  // A choice task's options travel with the row, so `prodigy db-in` then `prodigy train` read it as Prodigy wrote it.
+  if (Array.isArray(t.options)) row.options = t.options;
   const meta = (t.meta && typeof t.meta === 'object' ? t.meta : {}) as Record<string, unknown>;
   const round = typeof meta.round === 'string' ? meta.round : null;
   const item = round !== null && p.id !== null ? ((await itemsOf(round))?.get(p.id) ?? null) : null;

@@ -72,6 +72,7 @@ export function prodigyLine(r: SnapshotRow): Record<string, unknown> {
   if (r.width !== null) out.width = r.width;
   if (r.height !== null) out.height = r.height;
   if (r.tokens !== null) out.tokens = r.tokens;
+  if (r.options !== undefined) out.options = r.options;
   if (r.spans !== null) out.spans = r.spans;
   else if (r.boxes !== null) out.spans = r.boxes;
   if (r.audio_spans !== null) out.audio_spans = r.audio_spans;
