@@ -19,7 +19,8 @@ export interface RetryOptions {
   random?: () => number;
 }
 
-const TRANSIENT_NET = new Set([
+/** Node and undici codes of a connection that failed or broke: a retry can get through. */
+export const TRANSIENT_NET_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
   'EPIPE',
@@ -38,7 +39,7 @@ export function isRetryable(err: unknown): boolean {
   if (!e || typeof e !== 'object') return false;
   const status = Number(e.code ?? e.status ?? e.statusCode);
   if (status === 408 || status === 429 || (status >= 500 && status < 600)) return true;
-  if (typeof e.code === 'string' && TRANSIENT_NET.has(e.code)) return true;
+  if (typeof e.code === 'string' && TRANSIENT_NET_CODES.has(e.code)) return true;
   return e.name === 'FetchError';
 }
 

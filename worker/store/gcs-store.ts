@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
 import { loadStorage } from '../core/lazy-deps.js';
 import { ReviewloopError } from '../../domain/errors.js';
-import { backoffDelayMs, withRetry, type RetryOptions } from '../core/retry.js';
+import { TRANSIENT_NET_CODES, backoffDelayMs, withRetry, type RetryOptions } from '../core/retry.js';
 import {
   alreadyExists,
   conflict,
@@ -373,18 +373,6 @@ function makeClient(options: GcsStoreOptions): Storage {
   });
 }
 
-const NET_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-
 /** Maps a client error to a {@link ReviewloopError}; `ifGenerationMatch` tells a 412 apart (ALREADY_EXISTS vs CONFLICT). */
 export function mapGcsError(err: unknown, name: string, ifGenerationMatch?: string): ReviewloopError {
   if (err instanceof ReviewloopError) return err;
@@ -401,6 +389,7 @@ export function mapGcsError(err: unknown, name: string, ifGenerationMatch?: stri
   }
   if (status !== undefined)
     return new ReviewloopError('STORE_UNAVAILABLE', `GCS answered ${status} for ${name}: ${msg}`, { cause: err, details: { name, status } });
-  const net = (typeof e.code === 'string' && NET_CODES.has(e.code)) || e.name === 'FetchError' || /socket hang up|ECONNRESET|premature close/i.test(msg);
+  const net =
+    (typeof e.code === 'string' && TRANSIENT_NET_CODES.has(e.code)) || e.name === 'FetchError' || /socket hang up|ECONNRESET|premature close/i.test(msg);
   return new ReviewloopError('STORE_UNAVAILABLE', `GCS request for ${name} failed: ${msg}`, { retryable: net, cause: err, details: { name } });
 }
