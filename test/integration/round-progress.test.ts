@@ -29,7 +29,7 @@ describe("a round's progress hook (what the CLI draws its bar from)", () => {
       '\n';
     await writeOnce(store, 'predictions/1.jsonl', text(0));
     await writeOnce(store, 'predictions/2.jsonl', text(40));
-    const plans: Array<{ objects: number; bytes: number }> = [];
+    const plans: Array<{ objects: number; bytes: number | undefined }> = [];
     const updates: Array<[number, number]> = [];
     const r = await runRound({
       project: config.projects[0],
@@ -40,12 +40,13 @@ describe("a round's progress hook (what the CLI draws its bar from)", () => {
       chunkBytes: 512,
       onScoring: (plan) => {
         plans.push(plan);
-        return (records, bytes) => updates.push([records, bytes]);
+        return { update: (records, bytes) => updates.push([records, bytes]), done: () => updates.push([-1, -1]) };
       },
     });
     const bytes = Buffer.byteLength(text(0)) + Buffer.byteLength(text(40));
     expect(plans).toEqual([{ objects: 2, bytes }]);
-    expect(updates.at(-1)).toEqual([80, bytes]);
+    expect(updates.at(-1)).toEqual([-1, -1]);
+    expect(updates.at(-2)).toEqual([80, bytes]);
     expect(r.manifest.counts.read).toBe(80);
   });
 });
@@ -80,7 +81,7 @@ describe("a merge's progress hook", () => {
     const b = [answer(3)].join('\n') + '\n';
     await writeOnce(store, 'annotations/manual/a.jsonl', a);
     await writeOnce(store, 'annotations/manual/b.jsonl', b);
-    const plans: Array<{ exports: number; bytes: number }> = [];
+    const plans: Array<{ exports: number; bytes: number | undefined }> = [];
     const updates: Array<[number, number]> = [];
     await runMerge({
       project: config.projects[0],
@@ -88,11 +89,12 @@ describe("a merge's progress hook", () => {
       sink: null,
       onReading: (plan) => {
         plans.push(plan);
-        return (lines, bytes) => updates.push([lines, bytes]);
+        return { update: (lines, bytes) => updates.push([lines, bytes]), done: () => updates.push([-1, -1]) };
       },
     });
     const bytes = Buffer.byteLength(a) + Buffer.byteLength(b);
     expect(plans).toEqual([{ exports: 2, bytes }]);
-    expect(updates.at(-1)).toEqual([3, bytes]);
+    expect(updates.at(-1)).toEqual([-1, -1]);
+    expect(updates.at(-2)).toEqual([3, bytes]);
   });
 });

@@ -37,4 +37,17 @@ describe('the progress bar', () => {
     p.done();
     expect(writes.at(-1)).toBe('\r\u001b[K');
   });
+
+  it('is cleared before a log line on the same stream, and comes back at its next update', async () => {
+    const { createLogger } = await import('../../worker/core/log.js');
+    const { writes, stream } = fakeStream(true);
+    const p = createProgress({ stream, intervalMs: 0, label: 'round R' });
+    p.update(10, 10);
+    createLogger({ stream, json: false }).warn('object quarantined');
+    expect(writes.slice(-2)).toEqual(['\r\u001b[K', 'WARNING object quarantined\n']);
+    p.update(20, 20);
+    expect(writes.at(-1)).toContain('round R: 20 records');
+    p.done();
+    expect(writes.at(-1)).toBe('\r\u001b[K');
+  });
 });

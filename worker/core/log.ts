@@ -3,6 +3,7 @@
  * `message`, `time`), human-readable on a TTY. Everything passes through
  * `redact` so credentials and signed URLs never reach a log line.
  */
+import { clearProgress } from './progress.js';
 export type Severity = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 
 export interface Logger {
@@ -56,6 +57,7 @@ export function createLogger(options: LoggerOptions = {}, base: Record<string, u
     if (ORDER[severity] < ORDER[level]) return;
     const safe = redact({ ...base, ...fields }) as Record<string, unknown>;
     const msg = redactString(message);
+    clearProgress(stream);
     if (json) {
       stream.write(`${JSON.stringify({ severity, message: msg, time: new Date().toISOString(), ...safe })}\n`);
     } else {

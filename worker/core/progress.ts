@@ -44,6 +44,17 @@ function clock(s: number): string {
 
 const NOOP: Progress = { update() {}, done() {} };
 
+/** Streams with a bar drawn on their last line, and how to clear it. */
+const drawnOn = new Map<unknown, () => void>();
+
+/**
+ * Clears a bar drawn on `stream`, so a log line starts on a clean line; the
+ * bar comes back at its next update. The logger calls it before each line.
+ */
+export function clearProgress(stream: unknown): void {
+  drawnOn.get(stream)?.();
+}
+
 export function createProgress(options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
   if (!options.force && !stream.isTTY) return NOOP;
@@ -52,6 +63,11 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const t0 = Date.now();
   let last = 0;
   let drawn = false;
+  const clear = () => {
+    if (drawn) stream.write('\r\u001b[K');
+    drawn = false;
+    drawnOn.delete(stream);
+  };
   return {
     update(records, bytes) {
       const now = Date.now();
@@ -68,9 +84,8 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       }
       stream.write(`\r${line}\u001b[K`);
       drawn = true;
+      drawnOn.set(stream, clear);
     },
-    done() {
-      if (drawn) stream.write('\r\u001b[K');
-    },
+    done: clear,
   };
 }

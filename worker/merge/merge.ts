@@ -31,10 +31,11 @@ export interface MergeOptions {
   sink: StatsSink | null;
   logger?: Logger;
   /**
-   * Called once the new exports are known, with their count and bytes; the updater it returns gets
-   * (lines, bytes) as they are read. The CLI draws its progress bar from it; the daemon passes none.
+   * Called once the new exports are known, with their count and bytes (undefined when some are gzip);
+   * what it returns hears (lines, bytes) as they are read, and `done` when reading ends. The CLI
+   * draws its progress bar from it; the daemon passes none.
    */
-  onReading?: (plan: { exports: number; bytes: number }) => (lines: number, bytes: number) => void;
+  onReading?: (plan: { exports: number; bytes: number | undefined }) => { update(lines: number, bytes: number): void; done(): void };
   /** Attempts in total when concurrent merges take the same version (each re-reads and re-applies). Default 8. */
   maxAttempts?: number;
 }
@@ -211,10 +212,12 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
   const badLines: BadExportLine[] = [];
   const read: ReadExport[] = [];
   const quarantined: QuarantinedExport[] = marked.filter((q) => !recorded.has(exportKey(q)));
-  const progress = fresh.length > 0 ? opts.onReading?.({ exports: fresh.length, bytes: fresh.reduce((n, o) => n + o.size, 0) }) : undefined;
+  // Gzip exports: their stored size is not what is read, so no total (and no ETA) then.
+  const gzip = fresh.some((o) => /\.gz$/i.test(o.name));
+  const progress = fresh.length > 0 ? opts.onReading?.({ exports: fresh.length, bytes: gzip ? undefined : fresh.reduce((n, o) => n + o.size, 0) }) : undefined;
   let linesRead = 0;
   let bytesRead = 0;
-  const onLine = progress && ((bytes: number) => progress(++linesRead, (bytesRead += bytes)));
+  const onLine = progress && ((bytes: number) => progress.update(++linesRead, (bytesRead += bytes)));
   for (const { owner, ...obj } of fresh) {
     const r = await readExport(store, obj, { rules, known, owner }, itemsOf, badLines, onLine);
     if (r.ok) {
@@ -231,6 +234,7 @@ async function mergeOnce(opts: MergeOptions, log: Logger): Promise<MergeResult |
     quarantined.push(q);
     log.warn(`quarantined ${store.uri(obj.name)} (generation ${obj.generation}): ${r.reason}`);
   }
+  progress?.done();
   sortExports(quarantined);
   if (read.length === 0) {
     if (quarantined.length === 0) log.info('no new exports; nothing changed');

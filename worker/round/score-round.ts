@@ -8,7 +8,7 @@ import type { ConsumedObject, QuarantinedObject } from '../../domain/records.js'
 import type { ProjectConfig } from '../../config/schema.js';
 import { auditTarget } from '../../domain/select.js';
 import { scoreSources, sharedKeys, type ExactSums, type ScoreParams, type ScoreRunResult } from '../pool/score-run.js';
-import { formatOf, predictionObjectFilter, type Source } from '../sources/sources.js';
+import { formatOf, isGzipName, predictionObjectFilter, type Source } from '../sources/sources.js';
 import { finishRound } from './finish-round.js';
 import { exclusionKeys } from './history.js';
 import { scoringStrategy } from './open.js';
@@ -114,10 +114,11 @@ async function scorePass(
   const rejects: string[] = [];
   const quarantined: QuarantinedObject[] = [];
   const byName = new Map(objects.map((o) => [o.name, o]));
-  const progress = opts.onScoring?.({ objects: objects.length, bytes: objects.reduce((n, o) => n + o.size, 0) });
+  const gzip = objects.some((o) => isGzipName(o.name));
+  const progress = opts.onScoring?.({ objects: objects.length, bytes: gzip ? undefined : objects.reduce((n, o) => n + o.size, 0) });
   const result = await scoreSources(sources, params, opts.pool, {
     signal: opts.signal,
-    ...(progress ? { onProgress: progress } : {}),
+    ...(progress ? { onProgress: (records: number, bytes: number) => progress.update(records, bytes) } : {}),
     onRejects: (rs: Reject[]) => {
       for (const r of rs) rejects.push(JSON.stringify(r));
     },
@@ -127,7 +128,7 @@ async function scorePass(
       quarantined.push({ name: o.name, generation: o.generation, code: q.code, line: q.line, reason: q.reason });
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
-  });
+    }).finally(() => progress?.done());
   return {
     scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact },
     objects: result.objects,

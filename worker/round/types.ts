@@ -35,10 +35,11 @@ export interface RoundOptions {
   /** Reads media headers in any bucket or local path (worker/media/media-read.ts). Default: URIs under `store`, and local files when `store` is local. */
   media?: MediaHeadReader;
   /**
-   * Called once scoring starts with the objects and bytes to read; the updater it returns gets
-   * (records, bytes) as scoring goes. The CLI draws its progress bar from it; the daemon passes none.
+   * Called as each scoring pass starts, with the objects and their bytes (undefined when some are
+   * gzip: their stored size is not what is read). What it returns hears (records, bytes read) as
+   * scoring goes, and `done` when the pass ends. The CLI draws its progress bar from it; the daemon passes none.
    */
-  onScoring?: (plan: { objects: number; bytes: number }) => (records: number, bytes: number) => void;
+  onScoring?: (plan: { objects: number; bytes: number | undefined }) => { update(records: number, bytes: number): void; done(): void };
   /** Claim TTL and clock for plan-time claims (worker/round/claims.ts); default 6 h (CLAIM_TTL_MS). */
   claims?: ClaimOptions;
 }

@@ -14,12 +14,11 @@ export function register(program: Command, env: CommandEnv): void {
       await env.withApp(opts.config, async (app) => {
         const project = app.project(opts.project);
         const { runMerge } = await import('../../merge/merge.js');
-        // A bar on a terminal only (createProgress draws nothing on pipes).
+        // A bar on a terminal only (createProgress draws nothing on pipes); log lines clear it first.
         let bar: Progress | undefined;
-        const onReading = ({ exports, bytes }: { exports: number; bytes: number }) => {
-          bar?.done();
+        const onReading = ({ exports, bytes }: { exports: number; bytes: number | undefined }) => {
           bar = createProgress({ label: `merge: ${exports} export(s)`, unit: 'lines', totalBytes: bytes });
-          return (lines: number, read: number) => bar!.update(lines, read);
+          return bar;
         };
         const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger, onReading }).finally(() => bar?.done());
         if (m.status === 'nothing-new') io.out(`no new exports; snapshot stays at v${m.version ?? 0}\n`);

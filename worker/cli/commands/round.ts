@@ -46,12 +46,11 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     roundId = slotRoundId(latestSlot(project.schedule.round, project.schedule.timezone, new Date()));
   }
   (await import('../../core/native.js')).logNativeStatus(logger);
-  // A bar on a terminal only (createProgress draws nothing on pipes); bytes are compressed for .gz objects, so a bar over them runs ahead.
+  // A bar on a terminal only (createProgress draws nothing on pipes); log lines clear it first.
   let bar: Progress | undefined;
-  const onScoring = ({ objects, bytes }: { objects: number; bytes: number }) => {
-    bar?.done();
+  const onScoring = ({ objects, bytes }: { objects: number; bytes: number | undefined }) => {
     bar = createProgress({ label: `round ${roundId}: ${objects} object(s)`, totalBytes: bytes });
-    return (records: number, read: number) => bar!.update(records, read);
+    return bar;
   };
   const roundOpts = {
     project,
