@@ -25,7 +25,16 @@ for (const rel of files.sort()) {
         long++;
         // The comment that explains it sits above the statement that holds the function.
         let holder = node;
-        while (holder.parent && !ts.isSourceFile(holder.parent) && !ts.isClassLike(holder.parent) && !ts.isBlock(holder.parent)) holder = holder.parent;
+        // The function's own statement or property: a comment on an enclosing object does not cover its methods.
+        while (
+          holder.parent &&
+          !ts.isSourceFile(holder.parent) &&
+          !ts.isClassLike(holder.parent) &&
+          !ts.isBlock(holder.parent) &&
+          !ts.isPropertyAssignment(holder) &&
+          !ts.isObjectLiteralExpression(holder.parent)
+        )
+          holder = holder.parent;
         const comments = ts.getLeadingCommentRanges(text, holder.getFullStart()) ?? [];
         const why = comments.some((c) => /\blong:/i.test(text.slice(c.pos, c.end)));
         const name = node.name?.getText(sf) ?? '(anonymous)';

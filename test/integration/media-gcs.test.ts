@@ -282,6 +282,8 @@ describe('signed media URLs in image queues on a gs:// root', () => {
   it('queue cat refuses a mistyped round or reviewer with a usage error naming the nearest', async () => {
     const typo = await catQueue({ project, store, roundId: '20261101T0201Z' }).catch((e: unknown) => e as { code: string; details: { nearest: string[] } });
     expect(typo).toMatchObject({ code: 'USAGE', details: { nearest: [ROUND] } });
+    const pasted = await catQueue({ project, store, roundId: `rounds/${ROUND}/` }).catch((e: unknown) => e as { code: string; details: { nearest: string[] } });
+    expect(pasted).toMatchObject({ code: 'USAGE', details: { nearest: [ROUND] } });
     const who = await catQueue({ project, store, roundId: ROUND, annotator: 'carol' }).catch(
       (e: unknown) => e as { code: string; details: { annotators: string[] } },
     );

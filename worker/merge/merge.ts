@@ -284,6 +284,8 @@ async function applyAnswers(
         added.add(id);
       }
       if (row.task_hash === 0 && p.taskHash !== null) row.task_hash = p.taskHash;
+      // Rows made from answers without options get them from the first answer that has them.
+      if (row.options === undefined && Array.isArray(p.task.options)) row.options = p.task.options;
       row.answers = [...row.answers, p.answer];
       changed.add(id);
       answersMerged++;

@@ -52,8 +52,9 @@ export function signedUrlExpiry(value: string): number | null {
     return null;
   }
   const date = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(u.searchParams.get('X-Goog-Date') ?? '');
-  const expires = Number(u.searchParams.get('X-Goog-Expires'));
-  if (!date || !Number.isFinite(expires)) return null;
+  const expiresParam = u.searchParams.get('X-Goog-Expires');
+  const expires = Number(expiresParam);
+  if (!date || expiresParam === null || !Number.isFinite(expires)) return null;
   const [, y, mo, d, h, mi, s] = date.map(Number);
   return Date.UTC(y, mo - 1, d, h, mi, s) + expires * 1000;
 }
@@ -73,7 +74,13 @@ async function queueFile(store: ObjectStore, manifest: RoundManifest, roundId: s
 
 /** Reads round `roundId`'s queue for review; a mistyped round or reviewer is a usage error naming the nearest ones. */
 export async function catQueue(o: QueueCatOptions): Promise<QueueCat> {
-  const roundId = validateRoundId(o.roundId);
+  let roundId: string;
+  try {
+    roundId = validateRoundId(o.roundId);
+  } catch {
+    // A pasted path or a stray slash: still the operator's typo, answered with the nearest rounds.
+    throw await unknownRoundError(o.store, o.roundId);
+  }
   const manifest = await readJson<RoundManifest>(o.store, `${roundDir(roundId)}/manifest.json`);
   if (!manifest) throw await unknownRoundError(o.store, roundId);
   const file = await queueFile(o.store, manifest, roundId, o.annotator);
@@ -89,7 +96,8 @@ export async function catQueue(o: QueueCatOptions): Promise<QueueCat> {
     mapMediaFields(t, (v) => {
       const expiry = signedUrlExpiry(v);
       const uri = mediaUriOf(v);
-      if (uri.startsWith('gs://') && (expiry === null ? v === uri : expiry - now < minValid)) stale.add(uri);
+      // Unknown expiry (a gs:// URI Prodigy cannot fetch, a V2 signed URL): signed afresh too.
+      if (uri.startsWith('gs://') && (expiry === null || expiry - now < minValid)) stale.add(uri);
       return v;
     });
   }

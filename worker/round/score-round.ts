@@ -4,6 +4,7 @@
  * records are mostly invalid set aside whole.
  */
 import type { Reject } from '../../scoring/types.js';
+import { ReviewloopError } from '../../domain/errors.js';
 import type { ConsumedObject, QuarantinedObject } from '../../domain/records.js';
 import type { ProjectConfig } from '../../config/schema.js';
 import { auditTarget } from '../../domain/select.js';
@@ -128,7 +129,7 @@ async function scorePass(
       quarantined.push({ name: o.name, generation: o.generation, code: q.code, line: q.line, reason: q.reason });
       round.log.warn(`round ${round.roundId}: ${q.source.uri} quarantined (${q.code}): ${q.reason}`);
     },
-    }).finally(() => progress?.done());
+  }).finally(() => progress?.done());
   return {
     scores: { top: result.top, audit: result.audit, copies: result.copies, stats: result.stats, rejects, quarantined, exact: result.exact },
     objects: result.objects,
@@ -158,6 +159,13 @@ export const PREDICTION_ROUND: RoundKind = {
   planned: (o) => ({ name: o.name, generation: o.generation, size: o.size }),
   planShape: predictionPlanShape,
   run: async (opts, round) => {
+    // BigQuery and prediction plans share one kind string (plans on disk keep their bytes): tell them apart here.
+    if (round.plan.bigquery !== undefined) {
+      throw new ReviewloopError(
+        'CONFIG_INVALID',
+        `round ${round.roundId} was planned on the BigQuery table ${round.plan.bigquery.table}, but project ${opts.project.name} now reads prediction objects; use another round id`,
+      );
+    }
     round.log.info(`round ${round.roundId}: ${round.plan.objects.length} new prediction object(s)`);
     return finishRound(opts, round, await scoreRound(opts, round));
   },
