@@ -284,6 +284,10 @@ describe('signed media URLs in image queues on a gs:// root', () => {
     expect(typo).toMatchObject({ code: 'USAGE', details: { nearest: [ROUND] } });
     const pasted = await catQueue({ project, store, roundId: `rounds/${ROUND}/` }).catch((e: unknown) => e as { code: string; details: { nearest: string[] } });
     expect(pasted).toMatchObject({ code: 'USAGE', details: { nearest: [ROUND] } });
+    await store.write('rounds/20261102T0200Z/plan.json', '{}');
+    const running = await catQueue({ project, store, roundId: '20261102T0200Z' }).catch((e: unknown) => e as { code: string; details: { planned: boolean } });
+    expect(running).toMatchObject({ code: 'USAGE', details: { planned: true } });
+    await store.delete('rounds/20261102T0200Z/plan.json');
     const who = await catQueue({ project, store, roundId: ROUND, annotator: 'carol' }).catch(
       (e: unknown) => e as { code: string; details: { annotators: string[] } },
     );

@@ -82,7 +82,21 @@ export async function catQueue(o: QueueCatOptions): Promise<QueueCat> {
     throw await unknownRoundError(o.store, o.roundId);
   }
   const manifest = await readJson<RoundManifest>(o.store, `${roundDir(roundId)}/manifest.json`);
-  if (!manifest) throw await unknownRoundError(o.store, roundId);
+  if (!manifest) {
+    if (await o.store.stat(`${roundDir(roundId)}/plan.json`)) {
+      // Planned but not committed: running now, or stopped before its manifest (a rerun completes it).
+      throw Object.assign(
+        new Error(
+          `round ${roundId} is not complete yet (${o.store.uri(`${roundDir(roundId)}/plan.json`)} exists, its manifest does not): wait for it, or run it again to complete it`,
+        ),
+        {
+          code: 'USAGE',
+          details: { round: roundId, planned: true },
+        },
+      );
+    }
+    throw await unknownRoundError(o.store, roundId);
+  }
   const file = await queueFile(o.store, manifest, roundId, o.annotator);
   const lines = (await o.store.read(file))
     .toString('utf8')
