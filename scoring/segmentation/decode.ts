@@ -55,6 +55,7 @@ export function categoryMaskFromPng(bytes: Uint8Array, field: string, table: Col
   const size = checkSize(img, field, expected);
   if (!size.ok) return size;
   const out = new Uint8Array(img.width * img.height);
+  if (img.depth === 8 && !img.palette && img.channels >= 3) return rgb8ToClasses(img, field, table, out);
   // Masks are long runs of one colour: remembering the last lookup skips most Map probes.
   let lastRgb = 0;
   let lastIndex = 0;
@@ -76,6 +77,32 @@ export function categoryMaskFromPng(bytes: Uint8Array, field: string, table: Col
 }
 
 /**
+ * Fast path for the common 8-bit RGB / RGBA mask: reads samples straight from
+ * the buffer. Same rules as the general loop (transparent = background,
+ * unknown colour = reject); the fixtures hold one class layout as RGB (this path)
+ * and as palette and 16-bit PNGs (the general loop), and must decode alike.
+ */
+function rgb8ToClasses(img: PngImage, field: string, table: ColorTable, out: Uint8Array): SegResult<Raster> {
+  const d = img.data;
+  const ch = img.channels;
+  const alpha = ch === 4;
+  let lastRgb = 0;
+  let lastIndex = 0;
+  for (let i = 0, j = 0; i < out.length; i++, j += ch) {
+    if (alpha && d[j + 3] === 0) continue;
+    const rgb = (d[j] << 16) | (d[j + 1] << 8) | d[j + 2];
+    if (rgb !== lastRgb) {
+      const idx = table.get(rgb);
+      if (idx === undefined) return fail(field, `colour ${hexColor(rgb)} at pixel (${i % img.width}, ${Math.floor(i / img.width)}) is not black (background) and matches no label in segmentation.colors`);
+      lastRgb = rgb;
+      lastIndex = idx;
+    }
+    out[i] = lastIndex;
+  }
+  return ok({ width: img.width, height: img.height, data: out });
+}
+
+/**
  * A class-index mask PNG (what the snapshots write, and what PIL's 'L' and 'P'
  * modes hold): grey values or palette indices are the class numbers directly;
  * a palette's colours are ignored, as PIL ignores them when reading 'P' masks.
@@ -88,10 +115,19 @@ export function classIndexMaskFromPng(bytes: Uint8Array, field: string, labelCou
   const size = checkSize(img, field, expected);
   if (!size.ok) return size;
   const out = new Uint8Array(img.width * img.height);
+  if (img.depth === 8) {
+    // 8-bit grey or palette: the samples are the class indices already; check the range, then copy once.
+    const d = img.data;
+    for (let i = 0; i < out.length; i++) {
+      if (d[i] > labelCount) return classIndexTooHigh(field, d[i], i % img.width, Math.floor(i / img.width), labelCount);
+    }
+    out.set(d.subarray(0, out.length));
+    return ok({ width: img.width, height: img.height, data: out });
+  }
   for (let y = 0; y < img.height; y++) {
     for (let x = 0; x < img.width; x++) {
       const v = sampleAt(img, x, y, 0);
-      if (v > labelCount) return fail(field, `class index ${v} at pixel (${x}, ${y}) is above the ${labelCount} labels (0 = background, 1..${labelCount} = labels)`);
+      if (v > labelCount) return classIndexTooHigh(field, v, x, y, labelCount);
       out[y * img.width + x] = v;
     }
   }
@@ -113,6 +149,10 @@ export function confidenceMaskFromPng(bytes: Uint8Array, field: string, expected
   if (!size.ok) return size;
   const data = img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data);
   return ok({ width: img.width, height: img.height, data: data.subarray(0, img.width * img.height) });
+}
+
+function classIndexTooHigh(field: string, v: number, x: number, y: number, labelCount: number): SegResult<Raster> {
+  return fail(field, `class index ${v} at pixel (${x}, ${y}) is above the ${labelCount} labels (0 = background, 1..${labelCount} = labels)`);
 }
 
 /** base64 text → category mask raster (Vertex AI `prediction.categoryMask`). */
