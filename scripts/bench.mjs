@@ -1,4 +1,4 @@
-// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline] [-- --repeat R]`
+// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline] [-- --repeat R] [-- --no-segmentation]`
 //
 // Generates a seeded synthetic file of six-class predictions (native JSONL,
 // ~200 bytes a record) under bench/out/, converts it to Arrow IPC and Parquet,
@@ -8,6 +8,8 @@
 //   3. the same over Arrow IPC and over Parquet.
 // Prints records/s, peak RSS (from /proc, polled, children included) and the
 // ratio to the baseline, and checks that every run returns the same top-K ids.
+// Then scripts/bench-segmentation.mjs prints per-image time and peak RSS for
+// segmentation masks at 1024² and 4096² (skip with --no-segmentation).
 // With --repeat R every run (the baseline too) goes R times, interleaved, and
 // the table shows medians with the fastest and slowest wall times: shared
 // 2-vCPU machines drift by 2x within minutes, and one run can land anywhere.
@@ -217,6 +219,12 @@ async function main() {
   if (!allSame) {
     console.error('[bench] top-K ids differ between runs');
     process.exitCode = 1;
+  }
+  if (!process.argv.includes('--no-segmentation')) {
+    // Segmentation is per image, not per record: its own table (scripts/bench-segmentation.mjs).
+    console.log('');
+    const seg = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench-segmentation.mjs')], { stdio: 'inherit' });
+    if (seg.status !== 0) process.exitCode = 1;
   }
 }
 
