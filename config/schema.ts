@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { buildColorTable } from '../scoring/segmentation/colors.js';
 import { SQL_STRATEGIES } from '../scoring/sql.js';
 import { STRATEGY_NAMES } from '../scoring/strategies.js';
 
@@ -22,7 +23,7 @@ export const strategyNames = STRATEGY_NAMES;
 export const samplingStrategyNames = ['stratified-random', 'sequential'] as const;
 const rawStrategies: readonly string[] = ['random', ...samplingStrategyNames];
 
-export const taskTypes = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'] as const;
+export const taskTypes = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio', 'image-segmentation'] as const;
 export const views = ['choice', 'classification', 'ner_manual', 'spans_manual', 'image_manual', 'audio_manual'] as const;
 
 const strategySchema = z.strictObject({
@@ -190,8 +191,20 @@ const projectSchema = z
       .prefault({}),
     /** Round id of a pinned drift reference. */
     referenceRound: z.string().optional(),
+    /** `task: image-segmentation` only (docs/inputs.md). */
+    segmentation: z
+      .strictObject({
+        /** label → "#rrggbb": the colour of each label in Vertex AI category masks (from the model's metadata); black is background. Needed for Vertex AI lines only. */
+        colors: z.record(z.string(), z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like "#ff0000"')).optional(),
+        /** Most points a traced polygon may have in the review queue; the simplification tolerance grows until it fits. Default 200. */
+        maxPoints: z.number().int().min(4).max(10_000).default(200),
+        /** `mask-low-confidence-area`: a foreground pixel whose confidence is below this counts as low. Default 0.5. */
+        lowConfidenceBelow: z.number().gt(0).max(1).default(0.5),
+      })
+      .optional(),
   })
   .superRefine((p, ctx) => {
+    segmentationIssues(p, ctx);
     if (p.strategy.quotas) {
       for (const label of Object.keys(p.strategy.quotas)) {
         if (!p.labels.includes(label))
@@ -251,6 +264,34 @@ const projectSchema = z
       ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });
     }
   });
+
+/** Cross-field rules of `task: image-segmentation` (and of its keys on other tasks). */
+function segmentationIssues(
+  p: { task: string; labels: string[]; strategy: { name: string }; predictions: { format: string }; queue: { view?: string }; segmentation?: { colors?: Record<string, string> } },
+  ctx: z.RefinementCtx,
+): void {
+  const seg = p.task === 'image-segmentation';
+  if (!seg && p.segmentation !== undefined) ctx.addIssue({ code: 'custom', path: ['segmentation'], message: 'only read with task: image-segmentation' });
+  if (seg && p.segmentation?.colors) {
+    const colors = buildColorTable(p.segmentation.colors, p.labels);
+    if (!colors.ok) {
+      const [a, b, ...rest] = colors.field.split('.');
+      ctx.addIssue({ code: 'custom', path: [a, b, rest.join('.')], message: colors.reason });
+    }
+  }
+  if (seg !== p.strategy.name.startsWith('mask-') && p.strategy.name !== 'random') {
+    const message = seg
+      ? 'image-segmentation scores masks: use mask-mean-uncertainty, mask-low-confidence-area, mask-min-instance or random'
+      : `${p.strategy.name} scores segmentation masks: it needs task: image-segmentation`;
+    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message });
+  }
+  if (seg && !['auto', 'native', 'vertex'].includes(p.predictions.format)) {
+    ctx.addIssue({ code: 'custom', path: ['predictions', 'format'], message: 'image-segmentation reads JSONL lines (auto, native or vertex)' });
+  }
+  if (seg && p.queue.view !== undefined && p.queue.view !== 'image_manual') {
+    ctx.addIssue({ code: 'custom', path: ['queue', 'view'], message: 'image-segmentation is reviewed as polygons in image_manual' });
+  }
+}
 
 const statsSchema = z.discriminatedUnion('sink', [
   z.strictObject({

@@ -12,6 +12,7 @@ import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import { mayNestDeeperThan, nestingViolation } from './nesting.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './fast/settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
+import { type SegmentationLineContext, segmentationContext, segmentationIdentity, segmentationLine } from './segmentation/line.js';
 import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry } from './types.js';
 
@@ -206,6 +207,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   };
   let chunkValid: boolean | undefined; // checked (natively) on the first line that needs decoding
   const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
+  const seg =
+    input.task === 'image-segmentation'
+      ? segmentationContext(input.labels, input.segmentation ?? { colors: null, maxPoints: 200, lowConfidenceBelow: 0.5 }, input.strategy)
+      : null;
 
   // Per-chunk counters as locals and typed arrays (folded into `stats` at the end): this loop runs
   // once per record, and property writes on a shared object cost more than the parse of a number.
@@ -415,6 +420,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       reject(deep.reason, deep.field ?? undefined);
       return;
     }
+    if (seg !== null) {
+      segmentationEntry(value, lineNo, seg, reject);
+      return;
+    }
     const norm = normalizeRecord(value, nopts);
     if (!norm.ok) {
       reject(norm.reason, norm.field, norm.id);
@@ -468,6 +477,34 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
     // Only retained entries pay for slimming; most records are dropped by the heaps.
     if (keepTop) top.push({ ...entry, record: slim(rec, input.keepEmbedding, input.keepRecords) });
     if (input.auditK > 0 && audit.wouldKeep(entry)) audit.push({ ...entry, record: slim(rec, false, input.keepRecords) });
+  }
+  /**
+   * An image-segmentation line: masks are decoded and scored here, one image
+   * at a time; only an entry a heap keeps is traced into polygons
+   * (scoring/segmentation/line.ts says why rejects stay independent of that).
+   */
+  function segmentationEntry(value: unknown, lineNo: number, ctx: SegmentationLineContext, reject: (reason: string, field?: string, id?: string) => void): void {
+    const ident = segmentationIdentity(value);
+    if (excluding && ident !== null && isExcluded(input.exclude!, ident.id, ident.model)) {
+      stats.skipped++;
+      return;
+    }
+    const r = segmentationLine(value, ctx);
+    if (!r.ok) {
+      reject(r.reason, r.field, r.id);
+      return;
+    }
+    stats.scored++;
+    stats.scoreHist[binIndex(r.score, lo, hi, SCORE_BINS)]++;
+    for (const l of r.labelsPresent) stats.labelCounts[l] = (stats.labelCounts[l] ?? 0) + 1;
+    const entry: ScoredEntry = { id: r.id, score: r.score, u: NaN, source: { object: input.object, line: lineNo }, record: { id: r.id } };
+    const keepTop = r.score >= floor && top.wouldKeep(entry);
+    if (keepTop || input.auditK > 0) entry.u = uniform01(input.strategy.seed, r.id);
+    const keepAudit = input.auditK > 0 && audit.wouldKeep(entry);
+    if (!keepTop && !keepAudit) return;
+    const rec = r.record();
+    if (keepTop) top.push({ ...entry, record: slim(rec, false, input.keepRecords) });
+    if (keepAudit) audit.push({ ...entry, record: slim(rec, false, input.keepRecords) });
   }
   stats.confidenceSum = stats.confidenceNano / 1e9;
   stats.entropySum = stats.entropyNano / 1e9;

@@ -59,6 +59,9 @@ export const STRATEGY_NAMES = Object.freeze([
   'kl-disagreement',
   'bald',
   'variation-ratio',
+  'mask-mean-uncertainty',
+  'mask-low-confidence-area',
+  'mask-min-instance',
   'random',
 ] as const) satisfies readonly StrategyName[];
 // Compile-time check that no StrategyName is missing from the list above.
@@ -461,6 +464,9 @@ export function scoreRange(name: StrategyName, numLabels: number): [number, numb
     case 'span-mean':
     case 'box-min':
     case 'box-mean':
+    case 'mask-mean-uncertainty':
+    case 'mask-low-confidence-area':
+    case 'mask-min-instance':
     case 'random':
       return [0, 1];
   }
@@ -483,6 +489,10 @@ const REQUIRED: Readonly<Record<StrategyName, readonly string[]>> = Object.freez
   'kl-disagreement': ['committee'],
   bald: ['samples'],
   'variation-ratio': ['samples'],
+  // Masks are read and scored by scoring/segmentation/ (docs/inputs.md), not from PredictionRecord fields.
+  'mask-mean-uncertainty': ['prediction.categoryMask|instances|mask', 'prediction.confidenceMask|instances[].score|confidence_mask'],
+  'mask-low-confidence-area': ['prediction.categoryMask|instances|mask', 'prediction.confidenceMask|instances[].score|confidence_mask'],
+  'mask-min-instance': ['instances'],
   random: [],
 });
 
@@ -514,6 +524,7 @@ const BY_TASK: Readonly<Record<TaskType, readonly StrategyName[]>> = Object.free
   'textcat-multilabel': ['multilabel-entropy', 'multilabel-min-margin', 'random'],
   ner: ['span-min', 'span-mean', 'token-entropy', 'random'],
   'image-boxes': ['box-min', 'box-mean', 'box-count-weighted', 'random'],
+  'image-segmentation': ['mask-mean-uncertainty', 'mask-low-confidence-area', 'mask-min-instance', 'random'],
 });
 
 /** Strategies that make sense for a task type (`random` fits all). */
@@ -708,6 +719,10 @@ export function scoreRecord(rec: PredictionRecord, labels: string[], opts: Strat
     case 'random':
       if (typeof rec.id !== 'string') return fail('id', 'random needs a string id');
       return { ok: true, score: uniform01(opts.seed, rec.id) };
+    case 'mask-mean-uncertainty':
+    case 'mask-low-confidence-area':
+    case 'mask-min-instance':
+      return fail('task', `${name} scores image-segmentation masks (scoring/segmentation/), not prediction records`);
   }
   return fail('strategy', `unknown strategy "${String(name)}"`);
 }

@@ -4,7 +4,7 @@
  */
 
 /** Task types a project can run; decides record validation, queue view and merge rules. */
-export type TaskType = 'textcat' | 'textcat-multilabel' | 'ner' | 'image-boxes' | 'image' | 'audio';
+export type TaskType = 'textcat' | 'textcat-multilabel' | 'ner' | 'image-boxes' | 'image' | 'audio' | 'image-segmentation';
 
 export type StrategyName =
   | 'least-confidence'
@@ -23,6 +23,9 @@ export type StrategyName =
   | 'kl-disagreement'
   | 'bald'
   | 'variation-ratio'
+  | 'mask-mean-uncertainty'
+  | 'mask-low-confidence-area'
+  | 'mask-min-instance'
   | 'random';
 
 export interface Span {
@@ -167,6 +170,17 @@ export interface ScoreChunkInput {
   probTolerance: number;
   /** Sorted 64-bit keys (see `exclusionKey`) of (id, model) pairs not to queue again. */
   exclude?: BigUint64Array;
+  /** `image-segmentation` only: how masks are read, scored and traced (scoring/segmentation/). */
+  segmentation?: SegmentationChunkOptions;
+}
+
+export interface SegmentationChunkOptions {
+  /** label → "#rrggbb" of Vertex AI category masks; null when the project reads native records only. */
+  colors: Record<string, string> | null;
+  /** Cap on points per traced polygon. */
+  maxPoints: number;
+  /** `mask-low-confidence-area`: confidence below this counts as low (0..1). */
+  lowConfidenceBelow: number;
 }
 
 export type ScoreChunkOutput =

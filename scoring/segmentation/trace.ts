@@ -78,6 +78,21 @@ function survey(mask: Raster, labelCount: number): { boxes: (Box | null)[]; edge
   return { boxes, edges };
 }
 
+/** Pixel edges between different classes: what the tracing budget limits (ring vertices grow with it). */
+export function boundaryEdges(mask: Raster): number {
+  const { width: w, height: h, data } = mask;
+  let edges = 0;
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    for (let x = 0; x < w; x++) {
+      const c = data[row + x];
+      if (x + 1 < w && data[row + x + 1] !== c) edges++;
+      if (y + 1 < h && data[row + w + x] !== c) edges++;
+    }
+  }
+  return edges;
+}
+
 let scratch = new Uint8Array(0);
 
 interface Region { classIndex: number; rings: Pt[][]; area: number }

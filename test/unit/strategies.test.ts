@@ -238,7 +238,7 @@ describe('unscorable records are tagged values, never throws', () => {
 
 describe('metadata', () => {
   it('every strategy has required fields, a range with max > min, and a task', () => {
-    const tasks: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'];
+    const tasks: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio', 'image-segmentation'];
     for (const name of STRATEGY_NAMES) {
       expect(Array.isArray(requiredFields(name))).toBe(true);
       for (const k of [1, 2, 6]) {
