@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { buildColorTable } from '../scoring/segmentation/colors.js';
+import { SEGMENTATION_DEFAULTS } from '../scoring/segmentation/line.js';
 import { SQL_STRATEGIES } from '../scoring/sql.js';
 import { STRATEGY_NAMES } from '../scoring/strategies.js';
 
@@ -197,9 +198,9 @@ const projectSchema = z
         /** label → "#rrggbb": the colour of each label in Vertex AI category masks (from the model's metadata); black is background. Needed for Vertex AI lines only. */
         colors: z.record(z.string(), z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like "#ff0000"')).optional(),
         /** Most points a traced polygon may have in the review queue; the simplification tolerance grows until it fits. Default 200. */
-        maxPoints: z.number().int().min(4).max(10_000).default(200),
+        maxPoints: z.number().int().min(4).max(10_000).default(SEGMENTATION_DEFAULTS.maxPoints),
         /** `mask-low-confidence-area`: a foreground pixel whose confidence is below this counts as low. Default 0.5. */
-        lowConfidenceBelow: z.number().gt(0).max(1).default(0.5),
+        lowConfidenceBelow: z.number().gt(0).max(1).default(SEGMENTATION_DEFAULTS.lowConfidenceBelow),
       })
       .optional(),
   })
@@ -267,7 +268,14 @@ const projectSchema = z
 
 /** Cross-field rules of `task: image-segmentation` (and of its keys on other tasks). */
 function segmentationIssues(
-  p: { task: string; labels: string[]; strategy: { name: string }; predictions: { format: string }; queue: { view?: string }; segmentation?: { colors?: Record<string, string> } },
+  p: {
+    task: string;
+    labels: string[];
+    strategy: { name: string };
+    predictions: { format: string };
+    queue: { view?: string };
+    segmentation?: { colors?: Record<string, string> };
+  },
   ctx: z.RefinementCtx,
 ): void {
   const seg = p.task === 'image-segmentation';

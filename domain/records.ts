@@ -146,6 +146,19 @@ export interface SnapshotRow {
   task_hash: number;
   /** Snapshot version that last changed this row. */
   version: number;
+  /**
+   * image-segmentation only: the reviewed class-index mask PNG, relative to the snapshot folder
+   * (`masks/<hash of id>.png`); null when the row has no reviewed polygons. Absent on other tasks.
+   */
+  mask_path?: string | null;
+}
+
+/** How to read a snapshot's masks: pixel value k is `labels[k - 1]`, 0 is background. */
+export interface SnapshotMasks {
+  encoding: 'png-8bit-grey-class-index';
+  /** Index order: value 0 = background, value k = labels[k - 1]. */
+  labels: string[];
+  count: number;
 }
 
 export interface SnapshotManifest {
@@ -165,6 +178,8 @@ export interface SnapshotManifest {
   /** `duplicates`: answers skipped because an earlier export already held them (re-exports). */
   counts: { items: number; labelled: number; changed: number; added: number; answers: number; duplicates: number; badLines: number };
   files: Record<string, { sha256: string; bytes: number }>;
+  /** image-segmentation only: the label ↔ index order of `masks/*.png` (each also listed in `files` with its sha256). */
+  masks?: SnapshotMasks;
   sha256: string;
 }
 

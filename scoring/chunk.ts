@@ -12,7 +12,7 @@ import { normalizeRecord, type NormalizeOptions } from './normalize.js';
 import { mayNestDeeperThan, nestingViolation } from './nesting.js';
 import { foldSettled, settleBatch, settleCounts, type NativeSettle } from './fast/settle.js';
 import { probabilityKernel, scoreRange, scoreRecord, type ProbabilityKernel } from './strategies.js';
-import { type SegmentationLineContext, segmentationContext, segmentationIdentity, segmentationLine } from './segmentation/line.js';
+import { SEGMENTATION_DEFAULTS, type SegmentationLineContext, segmentationContext, segmentationIdentity, segmentationLine } from './segmentation/line.js';
 import { BottomK, COPIES_PER_ID, TopK } from './topk.js';
 import type { ChunkStats, PredictionRecord, Reject, ScoreChunkInput, ScoredEntry } from './types.js';
 
@@ -207,10 +207,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
   };
   let chunkValid: boolean | undefined; // checked (natively) on the first line that needs decoding
   const entropyIsScore = singleLabel && input.strategy.name === 'entropy';
-  const seg =
-    input.task === 'image-segmentation'
-      ? segmentationContext(input.labels, input.segmentation ?? { colors: null, maxPoints: 200, lowConfidenceBelow: 0.5 }, input.strategy)
-      : null;
+  const seg = input.task === 'image-segmentation' ? segmentationContext(input.labels, input.segmentation ?? SEGMENTATION_DEFAULTS, input.strategy) : null;
 
   // Per-chunk counters as locals and typed arrays (folded into `stats` at the end): this loop runs
   // once per record, and property writes on a shared object cost more than the parse of a number.
@@ -420,10 +417,7 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       reject(deep.reason, deep.field ?? undefined);
       return;
     }
-    if (seg !== null) {
-      segmentationEntry(value, lineNo, seg, reject);
-      return;
-    }
+    if (seg !== null) return segmentationEntry(value, lineNo, seg, reject);
     const norm = normalizeRecord(value, nopts);
     if (!norm.ok) {
       reject(norm.reason, norm.field, norm.id);
@@ -483,7 +477,12 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
    * at a time; only an entry a heap keeps is traced into polygons
    * (scoring/segmentation/line.ts says why rejects stay independent of that).
    */
-  function segmentationEntry(value: unknown, lineNo: number, ctx: SegmentationLineContext, reject: (reason: string, field?: string, id?: string) => void): void {
+  function segmentationEntry(
+    value: unknown,
+    lineNo: number,
+    ctx: SegmentationLineContext,
+    reject: (reason: string, field?: string, id?: string) => void,
+  ): void {
     const ident = segmentationIdentity(value);
     if (excluding && ident !== null && isExcluded(input.exclude!, ident.id, ident.model)) {
       stats.skipped++;

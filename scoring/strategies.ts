@@ -719,10 +719,10 @@ export function scoreRecord(rec: PredictionRecord, labels: string[], opts: Strat
     case 'random':
       if (typeof rec.id !== 'string') return fail('id', 'random needs a string id');
       return { ok: true, score: uniform01(opts.seed, rec.id) };
-    case 'mask-mean-uncertainty':
-    case 'mask-low-confidence-area':
-    case 'mask-min-instance':
-      return fail('task', `${name} scores image-segmentation masks (scoring/segmentation/), not prediction records`);
   }
-  return fail('strategy', `unknown strategy "${String(name)}"`);
+  // mask-* strategies score image-segmentation lines in scoring/segmentation/, never a PredictionRecord.
+  return fail(
+    'strategy',
+    String(name).startsWith('mask-') ? `${name} scores image-segmentation masks, not prediction records` : `unknown strategy "${String(name)}"`,
+  );
 }

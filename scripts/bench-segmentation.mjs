@@ -16,7 +16,12 @@ const OUT = join(ROOT, 'bench', 'out');
 const SEG = (f) => pathToFileURL(join(ROOT, 'dist', 'scoring', 'segmentation', f)).href;
 const LABELS = ['scratch', 'dent', 'rust'];
 const COLORS = { scratch: '#ff0000', dent: '#00ff00', rust: '#0000ff' };
-const RGB = [[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]];
+const RGB = [
+  [0, 0, 0],
+  [255, 0, 0],
+  [0, 255, 0],
+  [0, 0, 255],
+];
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,7 +45,12 @@ function scene(size, seed) {
   };
   const classes = new Uint8Array(size * size);
   const shapes = Array.from({ length: 24 }, () => ({
-    cls: 1 + Math.floor(rand() * 3), x: rand() * size, y: rand() * size, r: size * (0.02 + rand() * 0.08), hole: rand() < 0.4, wave: rand() * 0.2,
+    cls: 1 + Math.floor(rand() * 3),
+    x: rand() * size,
+    y: rand() * size,
+    r: size * (0.02 + rand() * 0.08),
+    hole: rand() < 0.4,
+    wave: rand() * 0.2,
   }));
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -104,7 +114,18 @@ async function child(file, repeat) {
     points = traced.value.spans.reduce((a, s) => a + s.points.length, 0);
   }
   times.sort((a, b) => a - b);
-  process.stdout.write(JSON.stringify({ idleMb: idle, peakMb: vmHwmMb(), medianMs: times[times.length >> 1], minMs: times[0], maxMs: times[times.length - 1], spans, points, lineMb: text.length / 2 ** 20 }));
+  process.stdout.write(
+    JSON.stringify({
+      idleMb: idle,
+      peakMb: vmHwmMb(),
+      medianMs: times[times.length >> 1],
+      minMs: times[0],
+      maxMs: times[times.length - 1],
+      spans,
+      points,
+      lineMb: text.length / 2 ** 20,
+    }),
+  );
 }
 
 if (process.argv.includes('--child')) {
@@ -127,6 +148,8 @@ if (process.argv.includes('--child')) {
       process.exit(1);
     }
     const m = JSON.parse(r.stdout);
-    console.log(`${`${size}x${size}`.padEnd(11)} ${m.lineMb.toFixed(1).padStart(7)}  ${m.medianMs.toFixed(0).padStart(9)}  ${`${m.minMs.toFixed(0)}..${m.maxMs.toFixed(0)}`.padStart(11)}  ${String(m.spans).padStart(6)}  ${String(m.points).padStart(6)}  ${m.idleMb.toFixed(0).padStart(11)}  ${m.peakMb.toFixed(0).padStart(11)}`);
+    console.log(
+      `${`${size}x${size}`.padEnd(11)} ${m.lineMb.toFixed(1).padStart(7)}  ${m.medianMs.toFixed(0).padStart(9)}  ${`${m.minMs.toFixed(0)}..${m.maxMs.toFixed(0)}`.padStart(11)}  ${String(m.spans).padStart(6)}  ${String(m.points).padStart(6)}  ${m.idleMb.toFixed(0).padStart(11)}  ${m.peakMb.toFixed(0).padStart(11)}`,
+    );
   }
 }

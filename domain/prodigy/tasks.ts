@@ -21,6 +21,7 @@ export function defaultView(task: TaskType): View {
     case 'ner':
       return 'ner_manual';
     case 'image-boxes':
+    case 'image-segmentation':
       return 'image_manual';
     case 'audio':
       return 'audio_manual';

@@ -48,6 +48,7 @@ const VIEWS: Record<TaskType, ReadonlySet<string>> = {
   'textcat-multilabel': new Set(['choice', 'classification', 'text', 'blocks']),
   ner: new Set(['ner_manual', 'spans_manual', 'ner', 'blocks']),
   'image-boxes': new Set(['image_manual', 'blocks']),
+  'image-segmentation': new Set(['image_manual', 'blocks']),
   image: new Set(['choice', 'classification', 'image', 'blocks']),
   audio: new Set(['audio_manual', 'audio', 'choice', 'classification', 'blocks']),
 };
@@ -77,7 +78,7 @@ function shapeProblem(p: ParsedExportLine, rules: ExportRules): LineProblem | nu
     return { field: '_view_id', reason: `view ${JSON.stringify(view)} does not fit this ${rules.task} project (queue view ${rules.view})` };
   }
   const a = p.answer;
-  if (a.boxes !== null && a.boxes.length > 0 && rules.task !== 'image-boxes')
+  if (a.boxes !== null && a.boxes.length > 0 && rules.task !== 'image-boxes' && rules.task !== 'image-segmentation')
     return { field: 'spans', reason: `image boxes do not fit this ${rules.task} project` };
   if (a.spans !== null && a.spans.length > 0 && rules.task !== 'ner') return { field: 'spans', reason: `text spans do not fit this ${rules.task} project` };
   if (a.audio_spans !== null && a.audio_spans.length > 0 && rules.task !== 'audio')

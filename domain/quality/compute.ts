@@ -485,7 +485,7 @@ export function answerUnchanged(a: Answer, row: SnapshotRow, task: TaskType): bo
         : [argmax(probs)].filter((l): l is string => l !== null);
     return sameSet(a.accept, shown);
   }
-  if (a.spans !== null && task !== 'image-boxes') {
+  if (a.spans !== null && task !== 'image-boxes' && task !== 'image-segmentation') {
     const spans = pred.spans as Array<{ start: number; end: number; label: string }> | undefined;
     if (!Array.isArray(spans)) return null;
     const key = (s: { start: number; end: number; label: string }) => `${s.start}:${s.end}:${s.label}`;

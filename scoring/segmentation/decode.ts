@@ -48,7 +48,13 @@ function rgbAt(img: PngImage, x: number, y: number): number {
  * not in the table fails the whole mask: guessing a nearest colour would put
  * wrong labels in front of reviewers.
  */
-export function categoryMaskFromPng(bytes: Uint8Array, field: string, table: ColorTable, expected?: ExpectedSize, maxPixels = DEFAULT_MAX_PIXELS): SegResult<Raster> {
+export function categoryMaskFromPng(
+  bytes: Uint8Array,
+  field: string,
+  table: ColorTable,
+  expected?: ExpectedSize,
+  maxPixels = DEFAULT_MAX_PIXELS,
+): SegResult<Raster> {
   const r = readPng(bytes, field, maxPixels);
   if (!r.ok) return r;
   const img = r.value;
@@ -66,7 +72,8 @@ export function categoryMaskFromPng(bytes: Uint8Array, field: string, table: Col
       if (rgb === -2) return fail(field, `pixel (${x}, ${y}) uses palette entry ${sampleAt(img, x, y, 0)}, beyond the ${img.palette?.length}-colour palette`);
       if (rgb !== lastRgb) {
         const idx = table.get(rgb);
-        if (idx === undefined) return fail(field, `colour ${hexColor(rgb)} at pixel (${x}, ${y}) is not black (background) and matches no label in segmentation.colors`);
+        if (idx === undefined)
+          return fail(field, `colour ${hexColor(rgb)} at pixel (${x}, ${y}) is not black (background) and matches no label in segmentation.colors`);
         lastRgb = rgb;
         lastIndex = idx;
       }
@@ -93,7 +100,11 @@ function rgb8ToClasses(img: PngImage, field: string, table: ColorTable, out: Uin
     const rgb = (d[j] << 16) | (d[j + 1] << 8) | d[j + 2];
     if (rgb !== lastRgb) {
       const idx = table.get(rgb);
-      if (idx === undefined) return fail(field, `colour ${hexColor(rgb)} at pixel (${i % img.width}, ${Math.floor(i / img.width)}) is not black (background) and matches no label in segmentation.colors`);
+      if (idx === undefined)
+        return fail(
+          field,
+          `colour ${hexColor(rgb)} at pixel (${i % img.width}, ${Math.floor(i / img.width)}) is not black (background) and matches no label in segmentation.colors`,
+        );
       lastRgb = rgb;
       lastIndex = idx;
     }
@@ -107,7 +118,13 @@ function rgb8ToClasses(img: PngImage, field: string, table: ColorTable, out: Uin
  * modes hold): grey values or palette indices are the class numbers directly;
  * a palette's colours are ignored, as PIL ignores them when reading 'P' masks.
  */
-export function classIndexMaskFromPng(bytes: Uint8Array, field: string, labelCount: number, expected?: ExpectedSize, maxPixels = DEFAULT_MAX_PIXELS): SegResult<Raster> {
+export function classIndexMaskFromPng(
+  bytes: Uint8Array,
+  field: string,
+  labelCount: number,
+  expected?: ExpectedSize,
+  maxPixels = DEFAULT_MAX_PIXELS,
+): SegResult<Raster> {
   const r = readPng(bytes, field, maxPixels);
   if (!r.ok) return r;
   const img = r.value;
@@ -144,7 +161,8 @@ export function confidenceMaskFromPng(bytes: Uint8Array, field: string, expected
   const r = readPng(bytes, field, maxPixels);
   if (!r.ok) return r;
   const img = r.value;
-  if (img.channels !== 1 || img.depth !== 8 || img.palette) return fail(field, `a confidence mask must be an 8-bit single-channel (grey) PNG, got ${describeFormat(img)}`);
+  if (img.channels !== 1 || img.depth !== 8 || img.palette)
+    return fail(field, `a confidence mask must be an 8-bit single-channel (grey) PNG, got ${describeFormat(img)}`);
   const size = checkSize(img, field, expected);
   if (!size.ok) return size;
   const data = img.data instanceof Uint8Array ? img.data : new Uint8Array(img.data);

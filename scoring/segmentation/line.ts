@@ -29,6 +29,9 @@ export type SegmentationLine =
   | { ok: false; field: string; reason: string; id?: string }
   | { ok: true; id: string; model?: string; score: number; labelsPresent: string[]; record: () => PredictionRecord };
 
+/** Defaults of the `segmentation` config block (config/schema.ts), for projects that leave it out. */
+export const SEGMENTATION_DEFAULTS: Readonly<SegmentationChunkOptions> = Object.freeze({ colors: null, maxPoints: 200, lowConfidenceBelow: 0.5 });
+
 /** Built once per chunk; a bad colour table is a config error caught by the schema before any chunk runs. */
 export function segmentationContext(labels: string[], options: SegmentationChunkOptions, strategy: StrategyOptions): SegmentationLineContext {
   let colors: ColorTable | null = null;
@@ -65,13 +68,19 @@ export function segmentationLine(value: unknown, ctx: SegmentationLineContext): 
   const parsed = parseSegmentationRecord(value, { labels: ctx.labels, colors: ctx.colors ?? new Map() });
   if (!parsed.ok) return withId(parsed);
   if (parsed.value.kind === 'mask-files') {
-    return withId({ field: 'mask', reason: 'mask-file records (class-index PNG URIs) are not read by the scoring threads yet; give instances (RLE or polygon) or a Vertex AI line' });
+    return withId({
+      field: 'mask',
+      reason: 'mask-file records (class-index PNG URIs) are not read by the scoring threads yet; give instances (RLE or polygon) or a Vertex AI line',
+    });
   }
   const p = parsed.value.prediction;
   const raster = { width: p.width, height: p.height, data: p.classes };
   const edges = boundaryEdges(raster);
   if (edges > ctx.trace.maxBoundaryEdges) {
-    return withId({ field: 'mask', reason: `mask has ${edges} boundary pixel edges, above the ${ctx.trace.maxBoundaryEdges} that can be traced into editable polygons (is it noise?)` });
+    return withId({
+      field: 'mask',
+      reason: `mask has ${edges} boundary pixel edges, above the ${ctx.trace.maxBoundaryEdges} that can be traced into editable polygons (is it noise?)`,
+    });
   }
   let score: number;
   if (ctx.strategy.name === 'random') {

@@ -78,6 +78,6 @@ export function to8(value: number, depth: number): number {
 }
 
 export function describeFormat(img: PngImage): string {
-  const kind = img.palette ? 'palette' : ['grey', 'grey+alpha', 'RGB', 'RGBA'][img.channels - 1] ?? `${img.channels}-channel`;
+  const kind = img.palette ? 'palette' : (['grey', 'grey+alpha', 'RGB', 'RGBA'][img.channels - 1] ?? `${img.channels}-channel`);
   return `${kind} at ${img.depth} bits`;
 }

@@ -10,8 +10,5 @@ import { encode } from 'fast-png';
 import type { Raster } from './result.js';
 
 export function encodeClassIndexPng(mask: Raster): Uint8Array {
-  return encode(
-    { width: mask.width, height: mask.height, data: mask.data, depth: 8, channels: 1 },
-    { zlib: { level: 6 } },
-  );
+  return encode({ width: mask.width, height: mask.height, data: mask.data, depth: 8, channels: 1 }, { zlib: { level: 6 } });
 }

@@ -44,9 +44,7 @@ export interface MaskFileRefs {
   size?: ExpectedSize;
 }
 
-export type ParsedSegmentation =
-  | { kind: 'decoded'; prediction: SegmentationPrediction }
-  | { kind: 'mask-files'; refs: MaskFileRefs };
+export type ParsedSegmentation = { kind: 'decoded'; prediction: SegmentationPrediction } | { kind: 'mask-files'; refs: MaskFileRefs };
 
 export interface SegmentationParseOptions {
   labels: readonly string[];
@@ -83,12 +81,14 @@ export function parseSegmentationRecord(value: unknown, opts: SegmentationParseO
   if (value.mask !== undefined) {
     if (typeof value.mask !== 'string' || value.mask.length === 0) return fail('mask', 'mask must be the URI of a class-index PNG');
     const conf = value.confidence_mask;
-    if (conf !== undefined && conf !== null && (typeof conf !== 'string' || conf.length === 0)) return fail('confidence_mask', 'confidence_mask must be the URI of an 8-bit PNG');
+    if (conf !== undefined && conf !== null && (typeof conf !== 'string' || conf.length === 0))
+      return fail('confidence_mask', 'confidence_mask must be the URI of an 8-bit PNG');
     const refs: MaskFileRefs = { id, image: value.image, mask: value.mask, confidenceMask: typeof conf === 'string' ? conf : null };
     if (size.value) refs.size = size.value;
     return ok({ kind: 'mask-files', refs });
   }
-  if (!Array.isArray(value.instances)) return fail('instances', 'a native segmentation record needs "instances" (RLE or polygon per instance) or "mask" (a class-index PNG URI)');
+  if (!Array.isArray(value.instances))
+    return fail('instances', 'a native segmentation record needs "instances" (RLE or polygon per instance) or "mask" (a class-index PNG URI)');
   const r = paintInstances(value.instances, size.value, opts);
   if (!r.ok) return r;
   return ok({ kind: 'decoded', prediction: { id, image: value.image, ...r.value } });
@@ -116,7 +116,13 @@ function parseVertex(v: Record<string, unknown>, opts: SegmentationParseOptions)
 }
 
 /** The fetched bytes of a `mask-files` record → rasters (a mask and its confidence must agree in size). */
-export function fromMaskFiles(refs: MaskFileRefs, maskPng: Uint8Array, confidencePng: Uint8Array | null, labels: readonly string[], maxPixels?: number): SegResult<SegmentationPrediction> {
+export function fromMaskFiles(
+  refs: MaskFileRefs,
+  maskPng: Uint8Array,
+  confidencePng: Uint8Array | null,
+  labels: readonly string[],
+  maxPixels?: number,
+): SegResult<SegmentationPrediction> {
   const mask = classIndexMaskFromPng(maskPng, 'mask', labels.length, refs.size, maxPixels);
   if (!mask.ok) return mask;
   const { width, height } = mask.value;
@@ -129,7 +135,13 @@ export function fromMaskFiles(refs: MaskFileRefs, maskPng: Uint8Array, confidenc
   return ok({ id: refs.id, image: refs.image, width, height, classes: mask.value.data, confidence, instanceScores: [] });
 }
 
-interface Instance { classIndex: number; score: number; field: string; rle?: unknown; polygon?: [number, number][] }
+interface Instance {
+  classIndex: number;
+  score: number;
+  field: string;
+  rle?: unknown;
+  polygon?: [number, number][];
+}
 
 function readInstance(raw: unknown, i: number, opts: SegmentationParseOptions): SegResult<Instance> {
   const field = `instances[${i}]`;
@@ -139,17 +151,23 @@ function readInstance(raw: unknown, i: number, opts: SegmentationParseOptions): 
   const score = raw.score;
   if (typeof score !== 'number' || !(score >= 0 && score <= 1)) return fail(`${field}.score`, 'score must be a number in 0..1');
   if (raw.rle !== undefined) return ok({ classIndex: pos + 1, score, field, rle: raw.rle });
-  if (!Array.isArray(raw.polygon) || raw.polygon.length < 3) return fail(field, 'each instance needs "rle" ({"size": [h, w], "counts"}) or "polygon" ([[x, y], …], at least 3 points)');
+  if (!Array.isArray(raw.polygon) || raw.polygon.length < 3)
+    return fail(field, 'each instance needs "rle" ({"size": [h, w], "counts"}) or "polygon" ([[x, y], …], at least 3 points)');
   const polygon: [number, number][] = [];
   for (let k = 0; k < raw.polygon.length; k++) {
     const p = raw.polygon[k];
-    if (!Array.isArray(p) || p.length !== 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) return fail(`${field}.polygon[${k}]`, 'expected [x, y] in pixels');
+    if (!Array.isArray(p) || p.length !== 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1]))
+      return fail(`${field}.polygon[${k}]`, 'expected [x, y] in pixels');
     polygon.push([p[0], p[1]]);
   }
   return ok({ classIndex: pos + 1, score, field, polygon });
 }
 
-function paintInstances(raw: unknown[], declared: ExpectedSize | undefined, opts: SegmentationParseOptions): SegResult<Omit<SegmentationPrediction, 'id' | 'image'>> {
+function paintInstances(
+  raw: unknown[],
+  declared: ExpectedSize | undefined,
+  opts: SegmentationParseOptions,
+): SegResult<Omit<SegmentationPrediction, 'id' | 'image'>> {
   const instances: Instance[] = [];
   for (let i = 0; i < raw.length; i++) {
     const r = readInstance(raw[i], i, opts);
@@ -164,7 +182,8 @@ function paintInstances(raw: unknown[], declared: ExpectedSize | undefined, opts
   }
   if (!size) return fail('width', 'width and height are needed when every instance is a polygon');
   const { width, height } = size;
-  if (opts.maxPixels !== undefined && width * height > opts.maxPixels) return fail('width', `${width}x${height} is above the limit of ${opts.maxPixels} pixels`);
+  if (opts.maxPixels !== undefined && width * height > opts.maxPixels)
+    return fail('width', `${width}x${height} is above the limit of ${opts.maxPixels} pixels`);
   const classes = new Uint8Array(width * height);
   const confidence = new Uint8Array(width * height);
   const order = instances.map((_, i) => i).sort((a, b) => instances[a].score - instances[b].score || a - b);
@@ -176,7 +195,8 @@ function paintInstances(raw: unknown[], declared: ExpectedSize | undefined, opts
     if (inst.rle !== undefined) {
       const d = decodeRle(inst.rle, `${inst.field}.rle`);
       if (!d.ok) return d;
-      if (d.value.width !== width || d.value.height !== height) return fail(`${inst.field}.rle.size`, `mask is ${d.value.width}x${d.value.height} but the image is ${width}x${height}`);
+      if (d.value.width !== width || d.value.height !== height)
+        return fail(`${inst.field}.rle.size`, `mask is ${d.value.width}x${d.value.height} but the image is ${width}x${height}`);
       one.set(d.value.data);
     } else {
       fillPolygon([inst.polygon as [number, number][]], 1, one, width, height);

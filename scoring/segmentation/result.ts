@@ -4,9 +4,7 @@
  * reject line (object, line, field, reason) and goes on with the round.
  */
 
-export type SegResult<T> =
-  | { ok: true; value: T }
-  | { ok: false; field: string; reason: string };
+export type SegResult<T> = { ok: true; value: T } | { ok: false; field: string; reason: string };
 
 export type SegFailure = Extract<SegResult<never>, { ok: false }>;
 

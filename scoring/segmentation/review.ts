@@ -42,7 +42,10 @@ export function reviewedMask(spans: unknown, width: unknown, height: unknown, la
 /** Per-class IoU between the prediction polygons (Box-shaped, with `points`) and a reviewed mask. */
 export function predictionIou(predicted: unknown, reviewed: Uint8Array, width: number, height: number, labels: readonly string[]): SegResult<IouResult> {
   const boxes = Array.isArray(predicted) ? predicted : [];
-  const polys = readPolygonSpans(boxes.map((b) => ({ label: (b as { label?: unknown }).label, points: (b as { points?: unknown }).points })), labels);
+  const polys = readPolygonSpans(
+    boxes.map((b) => ({ label: (b as { label?: unknown }).label, points: (b as { points?: unknown }).points })),
+    labels,
+  );
   if (!polys.ok) return fail(`prediction.boxes${polys.field.slice('spans'.length)}`, polys.reason);
   return ok(classIou(rasterizeSpans(polys.value, width, height), reviewed, labels.length));
 }

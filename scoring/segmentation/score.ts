@@ -21,15 +21,25 @@ export function scoreSegmentation(p: SegmentationPrediction, strategy: Segmentat
   switch (strategy) {
     case 'mask-mean-uncertainty':
     case 'mask-low-confidence-area': {
-      if (!p.confidence) return { ok: false, field: 'confidence_mask', reason: `${strategy} needs per-pixel confidence (Vertex AI confidenceMask, a native confidence_mask, or scored instances)` };
-      const score = strategy === 'mask-mean-uncertainty'
-        ? maskMeanUncertainty(p.classes, p.confidence)
-        : maskLowConfidenceArea(p.classes, p.confidence, opts.lowConfidenceBelow);
+      if (!p.confidence)
+        return {
+          ok: false,
+          field: 'confidence_mask',
+          reason: `${strategy} needs per-pixel confidence (Vertex AI confidenceMask, a native confidence_mask, or scored instances)`,
+        };
+      const score =
+        strategy === 'mask-mean-uncertainty'
+          ? maskMeanUncertainty(p.classes, p.confidence)
+          : maskLowConfidenceArea(p.classes, p.confidence, opts.lowConfidenceBelow);
       return { ok: true, score };
     }
     case 'mask-min-instance':
       if (p.instanceScores.length === 0 && p.classes.some((c) => c !== 0)) {
-        return { ok: false, field: 'instances', reason: 'mask-min-instance needs per-instance scores; semantic masks (Vertex AI categoryMask, mask PNGs) have none' };
+        return {
+          ok: false,
+          field: 'instances',
+          reason: 'mask-min-instance needs per-instance scores; semantic masks (Vertex AI categoryMask, mask PNGs) have none',
+        };
       }
       return { ok: true, score: maskMinInstance(p.instanceScores) };
   }

@@ -34,7 +34,8 @@ export function readPolygonSpans(spans: unknown, labels: readonly string[]): Seg
     const points: [number, number][] = [];
     for (let i = 0; i < pts.length; i++) {
       const p = pts[i];
-      if (!Array.isArray(p) || p.length !== 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1])) return fail(`${field}.points[${i}]`, 'expected [x, y] as two finite numbers (pixels)');
+      if (!Array.isArray(p) || p.length !== 2 || !Number.isFinite(p[0]) || !Number.isFinite(p[1]))
+        return fail(`${field}.points[${i}]`, 'expected [x, y] as two finite numbers (pixels)');
       points.push([p[0], p[1]]);
     }
     out.push({ label, classIndex: 1 + (position.get(label) as number), points });

@@ -52,7 +52,12 @@ export interface TraceResult {
   polygonsDropped: number;
 }
 
-interface Box { x0: number; y0: number; x1: number; y1: number }
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
 
 /** One pass: per-class bounding boxes and the number of pixel edges between different classes. */
 function survey(mask: Raster, labelCount: number): { boxes: (Box | null)[]; edges: number } {
@@ -95,7 +100,11 @@ export function boundaryEdges(mask: Raster): number {
 
 let scratch = new Uint8Array(0);
 
-interface Region { classIndex: number; rings: Pt[][]; area: number }
+interface Region {
+  classIndex: number;
+  rings: Pt[][];
+  area: number;
+}
 
 /** Regions of one class as open rings in image coordinates; holes follow their outline. */
 function regionsOf(mask: Raster, c: number, b: Box): Region[] {
@@ -108,7 +117,10 @@ function regionsOf(mask: Raster, c: number, b: Box): Region[] {
     for (let x = 0; x < bw; x++) bin[y * bw + x] = mask.data[src + x] === c ? 1 : 0;
   }
   // d3-contour indexes `values[i]` only, so a typed array serves where its types say number[].
-  const shape = contours().size([bw, bh]).smooth(false).contour(bin as unknown as number[], 0.5);
+  const shape = contours()
+    .size([bw, bh])
+    .smooth(false)
+    .contour(bin as unknown as number[], 0.5);
   return shape.coordinates.map((polygon) => {
     const rings = polygon.map((ring) => ring.slice(0, -1).map((p) => [p[0] + b.x0, p[1] + b.y0] as Pt));
     return { classIndex: c, rings, area: ringArea(rings[0]) };
@@ -128,7 +140,10 @@ function ringArea(ring: Pt[]): number {
 export function traceMask(mask: Raster, labels: readonly string[], options: TraceOptions = DEFAULT_TRACE_OPTIONS): SegResult<TraceResult> {
   const { boxes, edges } = survey(mask, labels.length);
   if (edges > options.maxBoundaryEdges) {
-    return fail('mask', `mask has ${edges} boundary pixel edges, above the ${options.maxBoundaryEdges} that can be traced into editable polygons (is it noise?)`);
+    return fail(
+      'mask',
+      `mask has ${edges} boundary pixel edges, above the ${options.maxBoundaryEdges} that can be traced into editable polygons (is it noise?)`,
+    );
   }
   let regions: Region[] = [];
   for (let c = 1; c <= labels.length; c++) {

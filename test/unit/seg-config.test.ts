@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../config/parse.js';
 
 const seg = (over: Record<string, unknown> = {}, strategy: Record<string, unknown> = { name: 'mask-mean-uncertainty', topK: 50 }) => ({
   storage: { root: './data' },
@@ -24,7 +24,10 @@ describe('image-segmentation config', () => {
     expect(parseConfig(seg()).projects[0].segmentation).toBeUndefined();
   });
   it.each([
-    [{ segmentation: { colors: { scratch: '#ff0000', dent: '#ff0000' } } }, /projects\[0\]\.segmentation\.colors\.dent: #ff0000 is already the colour of "scratch"/],
+    [
+      { segmentation: { colors: { scratch: '#ff0000', dent: '#ff0000' } } },
+      /projects\[0\]\.segmentation\.colors\.dent: #ff0000 is already the colour of "scratch"/,
+    ],
     [{ segmentation: { colors: { scratch: '#ff0000' } } }, /segmentation\.colors\.dent: label "dent" has no colour/],
     [{ segmentation: { colors: { scratch: '#000000', dent: '#00ff00' } } }, /segmentation\.colors\.scratch: "#000000" is background/],
     [{ segmentation: { colors: { scratch: 'red', dent: '#00ff00' } } }, /segmentation\.colors\.scratch: a colour like "#ff0000"/],
@@ -41,7 +44,10 @@ describe('image-segmentation config', () => {
     expect(parseConfig(seg({}, { name: 'random', topK: 5 })).projects[0].strategy.name).toBe('random');
   });
   it('a segmentation block on another task is an error, not ignored', () => {
-    const textcat = { storage: { root: './d' }, projects: [{ name: 't', task: 'textcat', labels: ['a'], strategy: { name: 'entropy', topK: 5 }, segmentation: { maxPoints: 50 } }] };
+    const textcat = {
+      storage: { root: './d' },
+      projects: [{ name: 't', task: 'textcat', labels: ['a'], strategy: { name: 'entropy', topK: 5 }, segmentation: { maxPoints: 50 } }],
+    };
     expect(errorOf(textcat)).toMatch(/projects\[0\]\.segmentation: only read with task: image-segmentation/);
   });
 });

@@ -4,7 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { decodeBase64 } from '../../scoring/segmentation/base64.js';
 import { buildColorTable, parseHexColor } from '../../scoring/segmentation/colors.js';
 import {
-  categoryMaskFromBase64, categoryMaskFromPng, classIndexMaskFromPng, confidenceMaskFromBase64, confidenceMaskFromPng,
+  categoryMaskFromBase64,
+  categoryMaskFromPng,
+  classIndexMaskFromPng,
+  confidenceMaskFromBase64,
+  confidenceMaskFromPng,
 } from '../../scoring/segmentation/decode.js';
 import { b64, png8, rawPng, rgbMask } from '../helpers/seg-png.js';
 
@@ -106,7 +110,17 @@ describe('category masks written by Pillow', () => {
     }
   });
   it('a palette index beyond the palette is a reject', () => {
-    const png = rawPng({ width: 2, height: 1, depth: 8, colorType: 3, rows: [Uint8Array.from([0, 5])], palette: [[0, 0, 0], [255, 0, 0]] });
+    const png = rawPng({
+      width: 2,
+      height: 1,
+      depth: 8,
+      colorType: 3,
+      rows: [Uint8Array.from([0, 5])],
+      palette: [
+        [0, 0, 0],
+        [255, 0, 0],
+      ],
+    });
     const r = categoryMaskFromPng(png, 'f', table);
     expect(r.ok ? '' : r.reason).toMatch(/palette entry 5/);
   });

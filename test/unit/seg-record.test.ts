@@ -64,7 +64,12 @@ describe('Vertex AI segmentation lines', () => {
   it.each([
     ['categoryMask not base64', { categoryMask: '@@@@' }, 'prediction.categoryMask', /not base64/],
     ['categoryMask corrupt', { categoryMask: b64(new Uint8Array(40)) }, 'prediction.categoryMask', /corrupt PNG/],
-    ['unknown colour', { categoryMask: b64(rgbMask(4, 2, [0, 0, 0, 0, 0, 0, 0, 9], { 9: [1, 2, 3] })) }, 'prediction.categoryMask', /#010203 at pixel \(3, 1\)/],
+    [
+      'unknown colour',
+      { categoryMask: b64(rgbMask(4, 2, [0, 0, 0, 0, 0, 0, 0, 9], { 9: [1, 2, 3] })) },
+      'prediction.categoryMask',
+      /#010203 at pixel \(3, 1\)/,
+    ],
     ['confidence size', { confidenceMask: b64(png8(3, 2, 1, new Uint8Array(6))) }, 'prediction.confidenceMask', /mask is 3x2 but the categoryMask is 4x2/],
     ['confidence RGB', { confidenceMask: b64(png8(4, 2, 3, new Uint8Array(24))) }, 'prediction.confidenceMask', /8-bit single-channel/],
     ['categoryMask missing', { categoryMask: undefined }, 'prediction.categoryMask', /expected a base64 string/],
@@ -83,12 +88,26 @@ describe('Vertex AI segmentation lines', () => {
 describe('native instance records', () => {
   // 3×3; scratch RLE covers column 0 (COCO column-major: counts [0, 3, 6]); dent polygon covers the 2×2 block at (0..1, 0..1).
   const rle = { size: [3, 3], counts: [0, 3, 6] };
-  const poly = [[0, 0], [2, 0], [2, 2], [0, 2]];
+  const poly = [
+    [0, 0],
+    [2, 0],
+    [2, 2],
+    [0, 2],
+  ];
   it('overlaps go to the higher score; confidence byte = round(255 · owner score)', () => {
-    const p = decoded(parseSegmentationRecord({ id: 7, image: 'gs://b/i.png', instances: [
-      { label: 'scratch', score: 0.9, rle },
-      { label: 'dent', score: 0.6, polygon: poly },
-    ] }, opts));
+    const p = decoded(
+      parseSegmentationRecord(
+        {
+          id: 7,
+          image: 'gs://b/i.png',
+          instances: [
+            { label: 'scratch', score: 0.9, rle },
+            { label: 'dent', score: 0.6, polygon: poly },
+          ],
+        },
+        opts,
+      ),
+    );
     expect(p.id).toBe('7');
     expect([...p.classes]).toEqual([1, 2, 0, 1, 2, 0, 1, 0, 0]);
     expect([...(p.confidence ?? [])]).toEqual([230, 153, 0, 230, 153, 0, 230, 0, 0]);
@@ -122,12 +141,21 @@ describe('native instance records', () => {
 
 describe('native mask-file records', () => {
   it('returns the URIs for the worker to fetch, then decodes the bytes', () => {
-    const r = parseSegmentationRecord({ id: 'm', image: 'gs://b/m.jpg', mask: 'gs://b/m.png', confidence_mask: 'gs://b/m-conf.png', width: 2, height: 1 }, opts);
+    const r = parseSegmentationRecord(
+      { id: 'm', image: 'gs://b/m.jpg', mask: 'gs://b/m.png', confidence_mask: 'gs://b/m-conf.png', width: 2, height: 1 },
+      opts,
+    );
     if (!r.ok) throw new Error(r.reason);
     const v = r.value as Extract<ParsedSegmentation, { kind: 'mask-files' }>;
-    expect(v).toEqual({ kind: 'mask-files', refs: { id: 'm', image: 'gs://b/m.jpg', mask: 'gs://b/m.png', confidenceMask: 'gs://b/m-conf.png', size: { width: 2, height: 1 } } });
+    expect(v).toEqual({
+      kind: 'mask-files',
+      refs: { id: 'm', image: 'gs://b/m.jpg', mask: 'gs://b/m.png', confidenceMask: 'gs://b/m-conf.png', size: { width: 2, height: 1 } },
+    });
     const p = fromMaskFiles(v.refs, png8(2, 1, 1, Uint8Array.from([2, 0])), png8(2, 1, 1, Uint8Array.from([128, 0])), labels);
-    expect(p.ok && [[...p.value.classes], [...(p.value.confidence ?? [])]]).toEqual([[2, 0], [128, 0]]);
+    expect(p.ok && [[...p.value.classes], [...(p.value.confidence ?? [])]]).toEqual([
+      [2, 0],
+      [128, 0],
+    ]);
     const wrong = fromMaskFiles(v.refs, png8(3, 1, 1, new Uint8Array(3)), null, labels);
     expect(wrong.ok ? null : [wrong.field, wrong.reason]).toEqual(['mask', 'mask is 3x1 but the image is 2x1']);
   });
@@ -141,7 +169,7 @@ describe('class-index PNG written for snapshots', () => {
     expect(png.readUInt32BE(20)).toBe(3);
     expect([png[24], png[25]]).toEqual([8, 0]); // bit depth 8, colour type 0 (grey)
     const idat: Buffer[] = [];
-    for (let p = 8; p < png.length;) {
+    for (let p = 8; p < png.length; ) {
       const len = png.readUInt32BE(p);
       if (png.toString('latin1', p + 4, p + 8) === 'IDAT') idat.push(png.subarray(p + 8, p + 8 + len));
       p += 12 + len;

@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { countsFromString, countsToString, decodeRle, encodeRle, encodeRleCounts } from '../../scoring/segmentation/rle.js';
 
-interface Case { kind: string; size: [number, number]; counts: string; area: number; rows?: number[][]; rects?: number[][] }
+interface Case {
+  kind: string;
+  size: [number, number];
+  counts: string;
+  area: number;
+  rows?: number[][];
+  rects?: number[][];
+}
 const cases = JSON.parse(readFileSync(new URL('../fixtures/segmentation/coco-rle.json', import.meta.url), 'utf8')) as Case[];
 
 function rowsOf(c: Case): Uint8Array {
@@ -47,9 +54,11 @@ describe('COCO RLE by hand', () => {
     expect(countsFromString('5d05^O')).toEqual([5, 20, 5, 2]);
   });
   it('round-trips any counts', () => {
-    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 31 }), { maxLength: 30 }), (counts) => {
-      expect(countsFromString(countsToString(counts))).toEqual(counts);
-    }));
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 31 }), { maxLength: 30 }), (counts) => {
+        expect(countsFromString(countsToString(counts))).toEqual(counts);
+      }),
+    );
   });
 });
 

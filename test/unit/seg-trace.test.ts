@@ -61,13 +61,18 @@ describe('tracing → Prodigy polygon spans', () => {
     expect([...back(spans, 5, 5)]).toEqual([...m.data]);
   });
   it('unsimplified tracing round-trips random masks exactly', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 144, maxLength: 144 }),
-      (w, h, cells) => {
-        const m: Raster = { width: w, height: h, data: Uint8Array.from(cells.slice(0, w * h)) };
-        expect([...back(trace(m, exact).spans, w, h)]).toEqual([...m.data]);
-      },
-    ), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 144, maxLength: 144 }),
+        (w, h, cells) => {
+          const m: Raster = { width: w, height: h, data: Uint8Array.from(cells.slice(0, w * h)) };
+          expect([...back(trace(m, exact).spans, w, h)]).toEqual([...m.data]);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
   it('a 200×160 scene round-trips exactly unsimplified, and within the tolerance simplified', () => {
     const m = scene(200, 160);
@@ -123,10 +128,26 @@ describe('tracing → Prodigy polygon spans', () => {
 });
 
 describe('fitting one region', () => {
-  const square = (x0: number, y0: number, s: number): [number, number][] => [[x0, y0], [x0 + s, y0], [x0 + s, y0 + s], [x0, y0 + s]];
+  const square = (x0: number, y0: number, s: number): [number, number][] => [
+    [x0, y0],
+    [x0 + s, y0],
+    [x0 + s, y0 + s],
+    [x0, y0 + s],
+  ];
   it('bridges each hole from its nearest vertex: 4 + (4 + 2) points', () => {
     const pts = bridgeHoles(square(0, 0, 10), [square(6, 6, 2)]);
-    expect(pts).toEqual([[0, 0], [10, 0], [10, 10], [8, 8], [6, 8], [6, 6], [8, 6], [8, 8], [10, 10], [0, 10]]);
+    expect(pts).toEqual([
+      [0, 0],
+      [10, 0],
+      [10, 10],
+      [8, 8],
+      [6, 8],
+      [6, 6],
+      [8, 6],
+      [8, 8],
+      [10, 10],
+      [0, 10],
+    ]);
   });
   it('too many holes for the cap: the smallest are filled in', () => {
     const holes = [square(2, 2, 1), square(10, 10, 4), square(20, 20, 2)];

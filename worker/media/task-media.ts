@@ -22,7 +22,7 @@ import type { ObjectStore } from '../store/store.js';
 import { writeOnce } from '../store/write-once.js';
 
 /** Tasks whose queue items carry media a browser has to fetch. */
-export const MEDIA_TASKS: ReadonlySet<TaskType> = new Set<TaskType>(['image', 'image-boxes', 'audio']);
+export const MEDIA_TASKS: ReadonlySet<TaskType> = new Set<TaskType>(['image', 'image-boxes', 'image-segmentation', 'audio']);
 
 /** Task fields that hold a media URI. */
 const MEDIA_FIELDS = ['image', 'audio'] as const;

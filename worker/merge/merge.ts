@@ -15,6 +15,7 @@ import { checkParsed, exportRules, parseForProject, roundToLookUp, type CheckCon
 import { exportLines, isUnreadable } from './export-lines.js';
 import { exportKey, readQuarantine, recordQuarantine, sortExports, type QuarantinedExport } from './export-quarantine.js';
 import { inputHash as projectInputHash } from '../../domain/prodigy/tasks.js';
+import { segmentationMasks } from './segmentation-masks.js';
 import { resolveAnswers } from '../../domain/prodigy/resolve.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from '../snapshot/snapshot.js';
 import { unconsumedObjects } from '../store/listing.js';
@@ -309,14 +310,17 @@ async function commitSnapshot(
   resolveChanged(rows, changed, project, version);
   const all = [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const asOf = newestAnswerTime(all);
+  const masks = project.task === 'image-segmentation' ? segmentationMasks(all, project.labels) : null;
   const rejects = [
     ...quarantined.map((q) => ({ object: q.name, line: 0, field: '(object)', reason: `export quarantined (generation ${q.generation}): ${q.reason}` })),
     ...badLines,
+    ...(masks?.rejects ?? []),
   ];
   const { committed, manifest } = await writeSnapshot(store, {
     rows: all,
     formats: project.snapshot.formats,
     rejects: rejects.map((b) => `${JSON.stringify(b)}\n`).join(''),
+    ...(masks ? { extraFiles: masks.files } : {}),
     manifest: {
       kind: 'reviewloop.snapshot',
       schemaVersion: 1,
@@ -335,6 +339,7 @@ async function commitSnapshot(
         duplicates,
         badLines: badLines.length,
       },
+      ...(masks ? { masks: masks.manifest } : {}),
     },
   });
   if (!committed) return 'lost-race';

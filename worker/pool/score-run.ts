@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { addStats, emptyStats } from '../../scoring/chunk.js';
 import { BottomK, COPIES_PER_ID, TopK } from '../../scoring/topk.js';
-import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, StrategyOptions, TaskType } from '../../scoring/types.js';
+import type { ChunkStats, Reject, ScoreChunkInput, ScoredEntry, SegmentationChunkOptions, StrategyOptions, TaskType } from '../../scoring/types.js';
 import { ARROW_PARALLEL_MIN_BYTES, arrowFileBatchCount } from '../sources/arrow-footer.js';
 import { chunkLines } from '../sources/chunker.js';
 import { ReviewloopError, isReviewloopError } from '../../domain/errors.js';
@@ -41,6 +41,8 @@ export interface ScoreParams {
   arrowParallelMinBytes?: number;
   /** Sorted keys of (id, model) already queued or labelled; backed by a SharedArrayBuffer so threads share it. */
   exclude?: BigUint64Array;
+  /** `image-segmentation`: colours, polygon cap, low-confidence threshold (ScoreChunkInput.segmentation). */
+  segmentation?: SegmentationChunkOptions;
 }
 
 /** Exact totals of `confidenceNano` / `entropyNano` (decimal BigInt strings): partial runs add these, not the rounded Numbers. */
@@ -407,6 +409,7 @@ class ScoreRun {
       ...this.taskFields(),
       keepEmbedding: this.params.keepEmbedding,
       maxLineBytes: this.params.maxLineBytes,
+      ...(this.params.segmentation ? { segmentation: this.params.segmentation } : {}),
     };
   }
 

@@ -3,7 +3,8 @@
  * scored in the pool into the top and audit heaps, with an object whose own
  * records are mostly invalid set aside whole.
  */
-import type { Reject } from '../../scoring/types.js';
+import { SEGMENTATION_DEFAULTS } from '../../scoring/segmentation/line.js';
+import type { Reject, SegmentationChunkOptions } from '../../scoring/types.js';
 import { ReviewloopError } from '../../domain/errors.js';
 import type { ConsumedObject, QuarantinedObject } from '../../domain/records.js';
 import type { ProjectConfig } from '../../config/schema.js';
@@ -56,6 +57,7 @@ export async function scoreRound(
     chunkBytes: opts.chunkBytes,
     format: project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto',
     exclude: sharedKeys(await exclusionKeys(store, round.previous, round.plan.snapshotVersion ?? null)),
+    ...(project.task === 'image-segmentation' ? { segmentation: segmentationParams(project) } : {}),
   };
   const first = await scorePass(opts, round, objects, sources, params);
   // An object whose own records are mostly invalid would push every round over maxRejectRatio, and a
@@ -170,3 +172,13 @@ export const PREDICTION_ROUND: RoundKind = {
     return finishRound(opts, round, await scoreRound(opts, round));
   },
 };
+
+/** What the scoring threads need of `project.segmentation` (colours only when configured: native records need none). */
+export function segmentationParams(project: ProjectConfig): SegmentationChunkOptions {
+  const seg = project.segmentation;
+  return {
+    colors: seg?.colors ?? null,
+    maxPoints: seg?.maxPoints ?? SEGMENTATION_DEFAULTS.maxPoints,
+    lowConfidenceBelow: seg?.lowConfidenceBelow ?? SEGMENTATION_DEFAULTS.lowConfidenceBelow,
+  };
+}

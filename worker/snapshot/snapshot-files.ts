@@ -45,9 +45,13 @@ export const ARROW_COLUMNS: Col[] = [
   { name: 'version', type: new Int32(), get: (r) => r.version },
 ];
 
+/** Last column of image-segmentation snapshots only, so other tasks' files keep their bytes. */
+export const MASK_PATH_COLUMN: Col = { name: 'mask_path', type: new Utf8(), get: (r) => r.mask_path ?? null };
+
 export function toArrowTable(rows: SnapshotRow[]): Table {
   const vectors: Record<string, Vector> = {};
-  for (const c of ARROW_COLUMNS) vectors[c.name] = vectorFromArray(rows.map(c.get) as never[], c.type);
+  const columns = rows.some((r) => r.mask_path !== undefined) ? [...ARROW_COLUMNS, MASK_PATH_COLUMN] : ARROW_COLUMNS;
+  for (const c of columns) vectors[c.name] = vectorFromArray(rows.map(c.get) as never[], c.type);
   return new Table(vectors);
 }
 
@@ -76,6 +80,7 @@ export function prodigyLine(r: SnapshotRow): Record<string, unknown> {
   if (r.spans !== null) out.spans = r.spans;
   else if (r.boxes !== null) out.spans = r.boxes;
   if (r.audio_spans !== null) out.audio_spans = r.audio_spans;
+  if (r.mask_path !== undefined) out.mask_path = r.mask_path;
   if (binaryNegative) out.label = r.negatives[0];
   else if (r.labels.length > 0 || r.task.startsWith('textcat') || r.task === 'image') out.accept = r.labels;
   out.answer = answer;

@@ -50,6 +50,8 @@ export interface SnapshotContent {
   /** Bad export lines of this merge, kept beside the snapshot so nothing is lost. */
   rejects: string;
   manifest: Omit<SnapshotManifest, 'files' | 'sha256'>;
+  /** Further files under the snapshot folder (segmentation masks), listed in the manifest with their sha256 like the data files. */
+  extraFiles?: Array<{ name: string; bytes: Uint8Array; type: string }>;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function writeSnapshot(store: ObjectStore, content: SnapshotContent
   files.push(['data.jsonl', jsonlBytes(content.rows), 'application/x-ndjson']);
   if (formats.has('parquet')) files.push(['data.parquet', await parquetBytes(content.rows), 'application/vnd.apache.parquet']);
   if (content.rejects.length > 0) files.push(['rejects.jsonl', Buffer.from(content.rejects), 'application/x-ndjson']);
+  for (const f of content.extraFiles ?? []) files.push([f.name, Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength), f.type]);
   const fileMeta: SnapshotManifest['files'] = {};
   for (const [name, bytes] of files) fileMeta[name] = { sha256: sha256(bytes), bytes: bytes.length };
   const manifestBody = { ...content.manifest, files: fileMeta };

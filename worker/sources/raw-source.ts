@@ -76,7 +76,7 @@ export function rawKindOf(name: string): RawKind | null {
 
 /** The media field a task shows: text tasks read text, image tasks images, audio tasks audio. */
 export function mediaOf(task: TaskType): 'text' | 'image' | 'audio' {
-  if (task === 'image' || task === 'image-boxes') return 'image';
+  if (task === 'image' || task === 'image-boxes' || task === 'image-segmentation') return 'image';
   if (task === 'audio') return 'audio';
   return 'text';
 }

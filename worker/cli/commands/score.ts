@@ -21,7 +21,7 @@ import { scoredInPool, scoreSources, type ScoreParams } from '../../pool/score-r
 import { auditTarget } from '../../../domain/select.js';
 import { formatOf, isGzipName, type Source } from '../../sources/sources.js';
 
-const TASKS: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio'];
+const TASKS: TaskType[] = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio', 'image-segmentation'];
 
 interface ScoreOpts extends BigQueryCliOptions {
   task: TaskType;
