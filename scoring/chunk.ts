@@ -417,7 +417,10 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       reject(deep.reason, deep.field ?? undefined);
       return;
     }
-    if (seg !== null) return segmentationEntry(value, lineNo, seg, reject);
+    if (seg !== null) {
+      segmentationEntry(value, lineNo, seg, reject);
+      return;
+    }
     const norm = normalizeRecord(value, nopts);
     if (!norm.ok) {
       reject(norm.reason, norm.field, norm.id);

@@ -644,6 +644,11 @@ function checkMatrix(field: string, name: StrategyName, m: unknown, width: numbe
  * - `committee` / `samples` need at least one vector; width must equal
  *   `labels.length` when labels are given.
  */
+/** mask-* strategies score image-segmentation lines in scoring/segmentation/, never a PredictionRecord. */
+function unknownStrategy(name: string): Fail {
+  return fail('strategy', name.startsWith('mask-') ? `${name} scores image-segmentation masks, not prediction records` : `unknown strategy "${name}"`);
+}
+
 export function scoreRecord(rec: PredictionRecord, labels: string[], opts: StrategyOptions): ScoreResult {
   const name = opts.name;
   switch (name) {
@@ -720,9 +725,5 @@ export function scoreRecord(rec: PredictionRecord, labels: string[], opts: Strat
       if (typeof rec.id !== 'string') return fail('id', 'random needs a string id');
       return { ok: true, score: uniform01(opts.seed, rec.id) };
   }
-  // mask-* strategies score image-segmentation lines in scoring/segmentation/, never a PredictionRecord.
-  return fail(
-    'strategy',
-    String(name).startsWith('mask-') ? `${name} scores image-segmentation masks, not prediction records` : `unknown strategy "${String(name)}"`,
-  );
+  return unknownStrategy(name);
 }
