@@ -4,6 +4,7 @@
  * the clock, so re-running a round or merge yields identical rows and the
  * sinks' batch idempotency holds.
  */
+import { segmentationIouRows } from './segmentation-iou.js';
 import type { TaskType } from '../../scoring/types.js';
 import type { Answer, RoundManifest, SnapshotRow } from '../records.js';
 import {
@@ -229,6 +230,12 @@ export function mergeRows(input: MergeStatsInput): Rows {
     }
   }
 
+  const segmentation_iou: Row[] =
+    input.task === 'image-segmentation'
+      ? (['merge', 'snapshot'] as const).flatMap((scope) =>
+          segmentationIouRows(scope === 'merge' ? input.changed : input.all, input.labels).map((r) => ({ ...base, scope, ...r })),
+        )
+      : [];
   const answers = input.all.flatMap((r) => r.answers.map((a) => ({ row: r, a })));
   const annotators = annotatorRows(answers).map((a) => ({ ...base, ...a }));
 
@@ -271,7 +278,7 @@ export function mergeRows(input: MergeStatsInput): Rows {
     },
   ];
   const quality_estimates: Row[] = estimateRows(input).map((e) => ({ ...base, ...e }));
-  return { label_quality, quality_estimates, annotators, annotator_agreement, snapshots };
+  return { label_quality, quality_estimates, annotators, annotator_agreement, snapshots, ...(segmentation_iou.length > 0 ? { segmentation_iou } : {}) };
 }
 
 /** The audit slice of the snapshot as estimation units, then {@link qualityEstimates}. */

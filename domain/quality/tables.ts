@@ -34,6 +34,7 @@ export const TABLE_NAMES = [
   'annotators',
   'annotator_agreement',
   'snapshots',
+  'segmentation_iou',
 ] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
@@ -264,6 +265,28 @@ export const TABLES: readonly TableDef[] = [
       c('external_items', 'INT64', 'Items not known from a round (provenance external)'),
       c('conflicts', 'INT64', 'Items left in conflict'),
       c('answers', 'INT64', 'Answers in the snapshot'),
+    ],
+  },
+  {
+    name: 'segmentation_iou',
+    description:
+      'Per merge, image-segmentation projects: IoU between the model\'s mask (the prediction polygons shown) and the reviewed mask, per label and overall ("*"), over labelled items',
+    clusterBy: ['label', 'scope'],
+    columns: [
+      ...key,
+      c('snapshot_version', 'INT64', 'Snapshot version the merge produced'),
+      c('scope', 'STRING', '"merge" (items changed by this merge) or "snapshot" (all items so far)'),
+      c('label', 'STRING', 'Label, or "*" for the overall figures'),
+      c('items', 'INT64', 'Labelled items with a prediction and an image size, evaluated'),
+      c('images_with_label', 'INT64', 'Items where the label is in the model\'s or the reviewed mask ("*": items with any label in either)'),
+      c('intersection_px', 'INT64', 'Pixels of the label in both masks, summed over items ("*": over labels too)'),
+      c('union_px', 'INT64', 'Pixels of the label in either mask, summed over items'),
+      c(
+        'iou',
+        'FLOAT64',
+        'Pooled IoU: intersection_px / union_px; null when the label is in no mask (never 0 for "absent"). "*": mean IoU, the mean of the labels\' non-null iou',
+      ),
+      c('mean_image_iou', 'FLOAT64', 'Mean over images_with_label items of the per-image IoU; "*": mean over items of each image\'s mean IoU'),
     ],
   },
 ];

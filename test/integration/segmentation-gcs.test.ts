@@ -7,6 +7,9 @@
  * centre, even-odd), decoded here with node:zlib rather than fast-png.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/parse.js';
@@ -107,7 +110,7 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
     bucket = await makeTestBucket('seg');
     const config = parseConfig({
       storage: { root: `gs://${bucket.name}/loop`, apiEndpoint: gcsEndpoint() },
-      stats: { sink: 'none' },
+      stats: { sink: 'duckdb', path: join(mkdtempSync(join(tmpdir(), 'seg-stats-')), 'stats.duckdb') },
       worker: { threads: 1 },
       projects: [
         {
@@ -195,7 +198,8 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
       _timestamp: 1_800_000_000 + i,
     }));
     await store.write(`annotations/${roundId}/ann.jsonl`, exported.map((l) => JSON.stringify(l)).join('\n'));
-    const m = await runMerge({ project, store, sink: null });
+    const sink = await app.sink();
+    const m = await runMerge({ project, store, sink });
     expect(m.status).toBe('created');
     const manifest = m.manifest!;
     expect(manifest.masks).toEqual({ encoding: 'png-8bit-grey-class-index', labels, count: 3 });
@@ -213,6 +217,17 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
       const answer = exported.find((e) => e.meta.id === row.meta.id)!;
       expect(png.pixels).toEqual(reference(answer.spans));
     }
+    // IoU in the stats tables. Scratch was kept on every item: IoU 1. Dent: p2 kept (IoU 1), p3 deleted (IoU 0),
+    // p1 redrawn as x 30..34.2, y 6..11.7 (centres x 30..33, y 6..10 → 4×6 = 24 px) inside the predicted 8×8 = 64 px.
+    const iou = await sink.query(
+      "SELECT scope, label, items, iou, mean_image_iou FROM segmentation_iou WHERE project = 'parts' AND scope = 'snapshot' ORDER BY label",
+      {},
+    );
+    const byLabel = new Map(iou.map((r) => [r.label, r]));
+    expect(byLabel.get('scratch')).toMatchObject({ items: 3, iou: 1, mean_image_iou: 1 });
+    expect(Number(byLabel.get('dent')?.iou)).toBeCloseTo((24 + 64) / (64 + 64 + 64), 12);
+    expect(Number(byLabel.get('dent')?.mean_image_iou)).toBeCloseTo((24 / 64 + 1 + 0) / 3, 12);
+    expect(Number(byLabel.get('*')?.iou)).toBeCloseTo((1 + 88 / 192) / 2, 12);
     // The dent was deleted on p3: its mask holds scratch only.
     const p3 = rows.find((r) => r.meta.id.endsWith('p3.png'))!;
     expect(pngPixels(await store.read(`snapshots/v000001/${p3.mask_path}`)).pixels.filter((v) => v === 2)).toHaveLength(0);
