@@ -8,7 +8,8 @@
 //
 // What varies between two honest runs is replaced in the bytes before hashing,
 // and nothing else: the run's folder (rows name their source by path), the
-// values of `generation` and `updatedMax` (they come from the clock) and of
+// values of `generation`, `updatedMax` and a media round's `mediaSignedAt`
+// (they come from the clock) and of
 // `sha256` (it hashes files that contain the folder). Claims are named by a
 // hash of the generation, so they are left out; every other byte counts.
 import { spawnSync } from 'node:child_process';
@@ -21,7 +22,7 @@ import { BIN, ROOT } from './lib/dist-paths.mjs';
 
 const GOLDEN = join(ROOT, 'test', 'golden', 'outputs.json');
 /** `"generation": "1796…"` and the like: the value goes, the key and every byte around it stay. */
-const VOLATILE = /("(?:generation|updatedMax|sha256)"\s*:\s*)"[^"]*"/g;
+const VOLATILE = /("(?:generation|updatedMax|mediaSignedAt|sha256)"\s*:\s*)"[^"]*"/g;
 
 function walk(dir) {
   const out = [];

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,10 @@ describe('reviewloop CLI as a user runs it', () => {
     );
     expect(quality).toMatch(/model ner-v2, round 20261108T0200Z: span f1 \d\.\d\d \[\d\.\d\d, \d\.\d\d\], n = 6 audited — LOW N/);
     expect(existsSync(path.join(dir, 'demo/report.html'))).toBe(true);
+    // The segmentation project: one undecodable mask rejected, the round going on; IoU of the latest snapshot printed.
+    expect(demo.out).toMatch(/round 20261101T0200Z part-defects: scored 40, rejected 1, queued 16 \(4 audit\)/);
+    expect(demo.out).toMatch(/part-defects v2: mean IoU 0\.\d{3} \(dent 0\.\d{3}, scratch 0\.\d{3}\) over 32 items/);
+    expect(readFileSync(path.join(dir, 'demo/report-part-defects.html'), 'utf8')).toContain('Segmentation IoU');
     expect(existsSync(path.join(dir, 'demo/data/support-intents/snapshots/v000002/data.arrow'))).toBe(true);
   });
 
@@ -68,7 +72,7 @@ describe('reviewloop CLI as a user runs it', () => {
     );
     expect(status.out).toMatch(/reviewed items, selected for doubt: not a quality estimate/);
     const json = JSON.parse(cli(['status', '-c', cfg, '--json']).out);
-    expect(json.projects.map((p: { project: string }) => p.project)).toEqual(['support-intents', 'contract-entities']);
+    expect(json.projects.map((p: { project: string }) => p.project)).toEqual(['support-intents', 'contract-entities', 'part-defects']);
     const intents = json.projects[0];
     expect(intents.quality.estimates[1]).toMatchObject({
       model: 'intent-v2',
@@ -87,6 +91,7 @@ describe('reviewloop CLI as a user runs it', () => {
     expect(q.code, q.err).toBe(0);
     expect(JSON.parse(q.out)).toEqual([
       { project: 'contract-entities', n: 2 },
+      { project: 'part-defects', n: 2 },
       { project: 'support-intents', n: 2 },
     ]);
     const table = cli(['query', '-c', cfg, "SELECT round_id, items_queued FROM rounds WHERE project = 'support-intents' ORDER BY 1"]);

@@ -75,8 +75,25 @@ export function reviewSpans(tasks: Task[], gold: Map<string, Array<{ start: numb
   });
 }
 
+/**
+ * Segmentation: the reviewer redraws the gold regions as polygons (`gold` holds
+ * them, traced from the gold mask); at the error rate they accept the model's
+ * polygons as shown instead.
+ */
+export function reviewPolygons(tasks: Task[], gold: Map<string, Array<{ label: string; points: number[][] }>>, opts: ReviewOptions): string {
+  return simulate(tasks, gold, opts, {}, (task, g, r) => ({
+    spans: r() < opts.annotator.errorRate ? task.spans : g.map((s) => ({ label: s.label, type: 'polygon', points: s.points })),
+  }));
+}
+
 function stamp(task: Task, opts: ReviewOptions, t: number): Record<string, unknown> {
-  const view = Array.isArray(task.options) ? 'choice' : Array.isArray(task.tokens) ? 'ner_manual' : 'classification';
+  const view = Array.isArray(task.options)
+    ? 'choice'
+    : Array.isArray(task.tokens)
+      ? 'ner_manual'
+      : typeof task.image === 'string' && Array.isArray(task.spans)
+        ? 'image_manual'
+        : 'classification';
   return {
     ...task,
     _view_id: view,

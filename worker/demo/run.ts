@@ -17,7 +17,8 @@ import { formatHeadline, loadHeadline } from '../stats/headline.js';
 import { loadReportData, renderReport } from '../stats/report.js';
 import { writeOnce } from '../store/write-once.js';
 import { contractBatch, ENTITY_LABELS, intentBatch, INTENT_LABELS } from './data.js';
-import { reviewChoice, reviewSpans, type SimulatedAnnotator } from './reviewer.js';
+import { reviewChoice, reviewPolygons, reviewSpans, type SimulatedAnnotator } from './reviewer.js';
+import { DEFECT_COLORS, DEFECT_LABELS, segmentationBatch } from './segmentation.js';
 
 const ROUNDS = ['20261101T0200Z', '20261108T0200Z'];
 
@@ -52,6 +53,17 @@ export function demoConfig(): Record<string, unknown> {
         merge: { conflict: 'latest' },
         schedule: { round: '0 2 * * 0', merge: '*/15 * * * *' },
       },
+      {
+        name: 'part-defects',
+        task: 'image-segmentation',
+        labels: [...DEFECT_LABELS],
+        predictions: { prefix: 'predictions/', format: 'vertex' },
+        strategy: { name: 'mask-mean-uncertainty', topK: 16, auditFraction: 0.25, seed: 13 },
+        queue: { view: 'image_manual' },
+        merge: { conflict: 'latest' },
+        segmentation: { colors: DEFECT_COLORS, maxPoints: 200 },
+        schedule: { round: '0 2 * * 0', merge: '*/15 * * * *' },
+      },
     ],
   };
 }
@@ -59,7 +71,11 @@ export function demoConfig(): Record<string, unknown> {
 async function stagePredictions(
   app: AppContext,
   round: number,
-): Promise<{ intents: Map<string, string>; entities: Map<string, Array<{ start: number; end: number; label: string }>> }> {
+): Promise<{
+  intents: Map<string, string>;
+  entities: Map<string, Array<{ start: number; end: number; label: string }>>;
+  defects: Map<string, Array<{ label: string; points: number[][] }>>;
+}> {
   const intents = new Map<string, string>();
   const entities = new Map<string, Array<{ start: number; end: number; label: string }>>();
   const ib = intentBatch({
@@ -100,7 +116,17 @@ async function stagePredictions(
     `${cb.map((g) => JSON.stringify(g.record)).join('\n')}\n`,
     'application/x-ndjson',
   );
-  return { intents, entities };
+  const segStore = app.projectStore(app.project('part-defects'));
+  const seg = await segmentationBatch(segStore, { seed: 300 + round, n: 40, round });
+  // One line no decoder can read: a reject with its field and reason, and the round goes on.
+  if (round === 0) seg.lines.splice(3, 0, JSON.stringify({ instance: { content: segStore.uri('images/lost.png') }, prediction: { categoryMask: 'iVBOR%%' } }));
+  await writeOnce(
+    segStore,
+    `predictions/2026-11-0${round === 0 ? 1 : 8}/prediction.results-00000-of-00001`,
+    `${seg.lines.join('\n')}\n`,
+    'application/x-ndjson',
+  );
+  return { intents, entities, defects: seg.gold };
 }
 
 async function simulateReview(app: AppContext, roundId: string, gold: Awaited<ReturnType<typeof stagePredictions>>): Promise<number> {
@@ -134,7 +160,39 @@ async function simulateReview(app: AppContext, roundId: string, gold: Awaited<Re
   const text = reviewSpans(queue, gold.entities, { dataset: ner.name, annotator: ANNOTATORS[0], startAt, labels: ner.labels, seed: 77 });
   answers += queue.length;
   await writeOnce(nstore, `annotations/${roundId}/alice.jsonl`, text, 'application/x-ndjson');
+  const defects = app.project('part-defects');
+  const dstore = app.projectStore(defects);
+  const dqueue = (await dstore.read(`rounds/${roundId}/queue.jsonl`))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  const dtext = reviewPolygons(dqueue, gold.defects, { dataset: defects.name, annotator: ANNOTATORS[2], startAt, labels: defects.labels, seed: 91 });
+  answers += dqueue.length;
+  await writeOnce(dstore, `annotations/${roundId}/carol.jsonl`, dtext, 'application/x-ndjson');
   return answers;
+}
+
+/**
+ * Prints "part-defects v2: mean IoU 0.812 (scratch 0.702, dent 0.921) over 30 items" from the latest
+ * snapshot's segmentation_iou rows, and writes that project's report (its IoU chart).
+ */
+async function segmentationReport(sink: Awaited<ReturnType<AppContext['sink']>>, abs: string, print: (line: string) => void): Promise<void> {
+  const rows = await sink.query(
+    "SELECT project, snapshot_version, label, items, iou FROM segmentation_iou WHERE scope = 'snapshot' AND snapshot_version = (SELECT max(snapshot_version) FROM segmentation_iou s WHERE s.project = segmentation_iou.project) ORDER BY project, label",
+  );
+  const out: string[] = [];
+  for (const project of [...new Set(rows.map((r) => String(r.project)))]) {
+    const mine = rows.filter((r) => r.project === project);
+    const all = mine.find((r) => r.label === '*');
+    const per = mine.filter((r) => r.label !== '*').map((r) => `${r.label} ${fmt(r.iou)}`);
+    out.push(`${project} v${all?.snapshot_version}: mean IoU ${fmt(all?.iou)} (${per.join(', ')}) over ${all?.items} items`);
+  }
+  print('segmentation, model mask vs reviewed mask (IoU over the snapshot):');
+  for (const line of out) print(`  ${line}`);
+  const reportPath = path.join(abs, 'report-part-defects.html');
+  await writeFile(reportPath, renderReport(await loadReportData(sink, 'part-defects', '2026-11-08T12:00:00.000Z')));
+  print(`report: ${reportPath} (segmentation: IoU per snapshot)`);
 }
 
 const fmt = (v: unknown, digits = 3) => (typeof v === 'number' ? v.toFixed(digits) : v === null || v === undefined ? '–' : String(v));
@@ -195,6 +253,8 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
       );
     print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
     for (const project of config.projects) {
+      // Segmentation quality is its IoU, printed below; label_quality does not evaluate masks.
+      if (project.task === 'image-segmentation') continue;
       const h = await loadHeadline(sink, project.name);
       print(`  ${project.name} (snapshot v${h.snapshot_version ?? 0}):`);
       for (const line of formatHeadline(h, '    ')) print(line);
@@ -207,6 +267,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');
     await writeFile(reportPath, renderReport(data));
     print('');
+    await segmentationReport(sink, abs, print);
     print(`report: ${reportPath}`);
     const rel = path.relative(process.cwd(), configPath);
     const shown = rel.startsWith('..') ? configPath : rel;

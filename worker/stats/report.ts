@@ -30,6 +30,8 @@ export interface ReportData {
   agreement: R[];
   /** snapshots: snapshot_version, event_time, items, labelled, answers. */
   snapshots: R[];
+  /** segmentation_iou, scope snapshot: snapshot_version, label, items, iou (image-segmentation projects; empty otherwise). */
+  segmentationIou?: R[];
 }
 
 /** How many of the latest rounds the score distribution chart overlays. Default 6. */
@@ -71,7 +73,11 @@ export async function loadReportData(sink: StatsSink, project: string, generated
     ),
     sink.query('SELECT snapshot_version, event_time, items, labelled, answers FROM snapshots WHERE project = @project ORDER BY snapshot_version', p),
   ]);
-  return { project, generatedAt, rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots };
+  const segmentationIou = await sink.query(
+    "SELECT snapshot_version, label, items, iou FROM segmentation_iou WHERE project = @project AND scope = 'snapshot' ORDER BY snapshot_version, label",
+    p,
+  );
+  return { project, generatedAt, rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots, segmentationIou };
 }
 
 const W = 880;
@@ -310,6 +316,28 @@ function acceptanceChart(d: ReportData): string | null {
   });
 }
 
+/** Mean IoU ("*") and per-label pooled IoU per snapshot, model mask vs reviewed mask; null without segmentation rows. */
+function iouChart(d: ReportData): string | null {
+  const rows = d.segmentationIou ?? [];
+  if (rows.length === 0) return null;
+  const versions = [...new Set(rows.map((r) => Number(r.snapshot_version)))];
+  const labels = [...new Set(rows.map((r) => String(r.label)))].sort((a, b) => (a === '*' ? -1 : b === '*' ? 1 : a < b ? -1 : 1));
+  const series = labels.map((label) => ({
+    name: label === '*' ? 'mean IoU' : label,
+    type: 'line' as const,
+    connectNulls: true,
+    data: versions.map((v) => num(rows.find((r) => Number(r.snapshot_version) === v && r.label === label)?.iou ?? null)),
+  }));
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: versions.map((v) => `v${v}`), name: 'snapshot', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1 },
+    series,
+  });
+}
+
 /**
  * Prodigy names sessions `DATASET-NAME`, so every annotator id starts with the
  * same dataset: drop that shared `…-` prefix from axis labels so names fit.
@@ -436,6 +464,15 @@ export function renderReport(data: ReportData): string {
       agreementChart(data),
     ),
     section('Snapshot growth', 'Items in each training snapshot and how many of them carry a label.', growthChart(data)),
+    ...((data.segmentationIou ?? []).length > 0
+      ? [
+          section(
+            'Segmentation IoU',
+            "Per snapshot: IoU between the model's mask (the polygons reviewers were shown) and the reviewed mask, pooled over the labelled items, per label and as mean IoU over the labels. A label in no mask has no IoU (a gap, never 0).",
+            iouChart(data),
+          ),
+        ]
+      : []),
   ].join('\n');
   return stableIds(`<!doctype html>
 <html lang="en">
