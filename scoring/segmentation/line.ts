@@ -29,6 +29,13 @@ export type SegmentationLine =
   | { ok: false; field: string; reason: string; id?: string }
   | { ok: true; id: string; model?: string; score: number; labelsPresent: string[]; record: () => PredictionRecord };
 
+/**
+ * Set in a kept record's `meta` until the round has compared the mask's size
+ * with the image's (worker/media/box-sizes.ts); Vertex AI lines carry no image
+ * size, and reading K image headers after selection is far cheaper than N.
+ */
+export const MASK_SIZE_FLAG = 'reviewloop_mask_size_unchecked';
+
 /** Defaults of the `segmentation` config block (config/schema.ts), for projects that leave it out. */
 export const SEGMENTATION_DEFAULTS: Readonly<SegmentationChunkOptions> = Object.freeze({ colors: null, maxPoints: 200, lowConfidenceBelow: 0.5 });
 
@@ -99,7 +106,7 @@ export function segmentationLine(value: unknown, ctx: SegmentationLineContext): 
     // The budget was checked above with the same options, so tracing cannot refuse here.
     const spans = traced.ok ? traced.value.spans : [];
     const boxes: Box[] = spans.map((s) => polygonBox(s.label, s.points));
-    const rec: PredictionRecord = { id: p.id, image: p.image, width: p.width, height: p.height, boxes };
+    const rec: PredictionRecord = { id: p.id, image: p.image, width: p.width, height: p.height, boxes, meta: { [MASK_SIZE_FLAG]: true } };
     if (model !== undefined) rec.model = model;
     return rec;
   };

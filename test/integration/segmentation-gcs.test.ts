@@ -19,6 +19,7 @@ import { runMerge } from '../../worker/merge/merge.js';
 import { runRound } from '../../worker/round/round.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
+import { makePng } from '../helpers/images.js';
 import { b64, png8, rgbMask } from '../helpers/seg-png.js';
 
 const W = 40;
@@ -132,7 +133,14 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
   it('round → edited polygons in db-out → merge: snapshot masks equal an independent rasterisation', async () => {
     const project = app.project('parts');
     const store = app.projectStore(project);
+    // The photos: p1..p3 match their masks; p4's photo is one pixel wider than its mask.
+    for (const n of ['p1', 'p2', 'p3']) await bucket.storage.bucket(bucket.name).file(`images/${n}.png`).save(makePng(W, H));
+    await bucket.storage
+      .bucket(bucket.name)
+      .file('images/p4.png')
+      .save(makePng(W + 1, H));
     const predictions = [
+      vertexLine(bucket.name, 'p4', 30),
       vertexLine(bucket.name, 'p1', 60),
       vertexLine(bucket.name, 'p2', 200),
       JSON.stringify({ instance: { content: `gs://${bucket.name}/images/bad.png`, mimeType: 'image/png' }, prediction: { categoryMask: 'not*base64' } }),
@@ -145,14 +153,16 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
     ];
     await store.write('predictions/job-1/prediction.results-00000-of-00001', `${predictions.join('\n')}\n`);
     const roundId = '20261203T2100Z';
-    const r = await runRound({ project, store, pool: app.pool(), sink: null, roundId, chunkBytes: 64 * 1024, mediaUrl: (u) => u });
-    expect(r.manifest.counts).toMatchObject({ read: 5, scored: 3, rejected: 2, queued: 3 });
+    const r = await runRound({ project, store, pool: app.pool(), sink: null, roundId, chunkBytes: 64 * 1024, mediaUrl: (u) => u, media: app.media });
+    expect(r.manifest.counts).toMatchObject({ read: 6, scored: 3, rejected: 3, queued: 3 });
 
     const rejects = lines(await store.read(`rounds/${roundId}/rejects.jsonl`));
     const object = `gs://${bucket.name}/loop/parts/predictions/job-1/prediction.results-00000-of-00001`;
     expect(rejects).toEqual([
-      expect.objectContaining({ object, line: 3, field: 'prediction.categoryMask', reason: expect.stringMatching(/^not base64/) }),
-      expect.objectContaining({ object, line: 4, id: 'rle', field: 'instances[0].rle.counts', reason: 'runs cover 2 pixels but size [2, 2] has 4' }),
+      expect.objectContaining({ object, line: 4, field: 'prediction.categoryMask', reason: expect.stringMatching(/^not base64/) }),
+      expect.objectContaining({ object, line: 5, id: 'rle', field: 'instances[0].rle.counts', reason: 'runs cover 2 pixels but size [2, 2] has 4' }),
+      // Checked against the photo's header once p4 was selected: the most uncertain, yet never queued.
+      expect.objectContaining({ object, line: 1, field: 'prediction.categoryMask', reason: `mask is ${W}x${H} but the image is ${W + 1}x${H}` }),
     ]);
 
     const queue = lines(await store.read(`rounds/${roundId}/queue.jsonl`));
@@ -228,6 +238,10 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
     expect(Number(byLabel.get('dent')?.iou)).toBeCloseTo((24 + 64) / (64 + 64 + 64), 12);
     expect(Number(byLabel.get('dent')?.mean_image_iou)).toBeCloseTo((24 / 64 + 1 + 0) / 3, 12);
     expect(Number(byLabel.get('*')?.iou)).toBeCloseTo((1 + 88 / 192) / 2, 12);
+    // Reruns change nothing: the round exists, the merge finds nothing new, the mask bytes stay.
+    const again = await runRound({ project, store, pool: app.pool(), sink: null, roundId, chunkBytes: 64 * 1024, mediaUrl: (u) => u, media: app.media });
+    expect(again.status).toBe('exists');
+    expect((await runMerge({ project, store, sink })).status).toBe('nothing-new');
     // The dent was deleted on p3: its mask holds scratch only.
     const p3 = rows.find((r) => r.meta.id.endsWith('p3.png'))!;
     expect(pngPixels(await store.read(`snapshots/v000001/${p3.mask_path}`)).pixels.filter((v) => v === 2)).toHaveLength(0);

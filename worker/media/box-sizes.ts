@@ -18,6 +18,7 @@
  * second try cannot change the round's bytes.
  */
 import { NORMALIZED_BOXES_FLAG } from '../../scoring/normalize.js';
+import { MASK_SIZE_FLAG } from '../../scoring/segmentation/line.js';
 import { IMAGE_HEADER_BYTES, imageSize } from '../../scoring/image-size.js';
 import type { Reject } from '../../scoring/types.js';
 import { isReviewloopError } from '../../domain/errors.js';
@@ -115,11 +116,7 @@ export interface PinnedImageSizes {
  * answers from the pin. No file is written when nothing needs a size.
  */
 export async function pinImageSizes(store: ObjectStore, name: string, items: QueueItem[], hook: ImageSizeHook): Promise<ImageSizeHook> {
-  const uris = [
-    ...new Set(
-      items.filter((i) => i.entry.record.meta?.[NORMALIZED_BOXES_FLAG] === true && i.entry.record.image !== undefined).map((i) => i.entry.record.image!),
-    ),
-  ];
+  const uris = [...new Set(items.filter((i) => needsImageSize(i.entry.record) && i.entry.record.image !== undefined).map((i) => i.entry.record.image!))];
   if (uris.length === 0) return hook;
   let pin = await readJson<PinnedImageSizes>(store, name);
   if (!pin) {
@@ -132,6 +129,17 @@ export async function pinImageSizes(store: ObjectStore, name: string, items: Que
 }
 
 const px = (v: number) => Math.round(v * 1e6) / 1e6;
+
+/** Normalised detection boxes need the size to become pixels; segmentation masks need it to be checked against. */
+function needsImageSize(rec: QueueItem['entry']['record']): boolean {
+  return rec.meta?.[NORMALIZED_BOXES_FLAG] === true || rec.meta?.[MASK_SIZE_FLAG] === true;
+}
+
+/** A mask of another size than its image would put every polygon in the wrong place: the record is rejected. */
+function maskSizeProblem(rec: QueueItem['entry']['record'], size: ImageSize): string | null {
+  if (rec.meta?.[MASK_SIZE_FLAG] !== true || (rec.width === size.width && rec.height === size.height)) return null;
+  return `mask is ${rec.width}x${rec.height} but the image is ${size.width}x${size.height}`;
+}
 
 /** What {@link resolveImageSizes} took out of the selection. */
 export interface SizeOutcome {
@@ -155,7 +163,7 @@ export async function resolveImageSizes(
   const outcome: SizeOutcome = { rejected: 0, deferred: [] };
   for (const item of selection.items) {
     const rec = item.entry.record;
-    if (rec.meta?.[NORMALIZED_BOXES_FLAG] !== true) {
+    if (!needsImageSize(rec)) {
       kept.push(item);
       continue;
     }
@@ -168,7 +176,9 @@ export async function resolveImageSizes(
         field: 'instance.content',
         reason:
           size?.reason ??
-          `detection bboxes are normalised and the image size of ${rec.image ?? '(no image)'} is unknown (no instance.width/height, no readable image)`,
+          (rec.meta?.[MASK_SIZE_FLAG] === true
+            ? `the size of ${rec.image ?? '(no image)'} is unknown (no width/height metadata, no readable image header), so its mask cannot be checked against it`
+            : `detection bboxes are normalised and the image size of ${rec.image ?? '(no image)'} is unknown (no instance.width/height, no readable image)`),
       };
       if (size?.retry) outcome.deferred.push(r);
       else {
@@ -177,11 +187,26 @@ export async function resolveImageSizes(
       }
       continue;
     }
-    rec.width = size.width;
-    rec.height = size.height;
-    rec.boxes = (rec.boxes ?? []).map((b) => ({ ...b, x: px(b.x * size.width), y: px(b.y * size.height), w: px(b.w * size.width), h: px(b.h * size.height) }));
-    const { [NORMALIZED_BOXES_FLAG]: _flag, ...meta } = rec.meta;
-    rec.meta = meta;
+    const mismatch = maskSizeProblem(rec, size);
+    if (mismatch !== null) {
+      outcome.rejected++;
+      reject({ object: item.entry.source.object, line: item.entry.source.line, id: rec.id, field: 'prediction.categoryMask', reason: mismatch });
+      continue;
+    }
+    if (rec.meta?.[NORMALIZED_BOXES_FLAG] === true) {
+      rec.width = size.width;
+      rec.height = size.height;
+      rec.boxes = (rec.boxes ?? []).map((b) => ({
+        ...b,
+        x: px(b.x * size.width),
+        y: px(b.y * size.height),
+        w: px(b.w * size.width),
+        h: px(b.h * size.height),
+      }));
+    }
+    const { [NORMALIZED_BOXES_FLAG]: _flag, [MASK_SIZE_FLAG]: _mask, ...meta } = rec.meta ?? {};
+    if (_mask === true && Object.keys(meta).length === 0) delete rec.meta;
+    else rec.meta = meta;
     kept.push(item);
   }
   // Ranks stay those of the selection; dropping an item leaves a gap rather than reshuffling what reviewers already saw.
