@@ -220,6 +220,8 @@ describe('image-segmentation on a gs:// root (emulator)', () => {
       const path = row.mask_path as string;
       expect(path).toMatch(/^masks\/[0-9a-f]{32}\.png$/);
       expect(row.reviewloop.mask_path).toBe(path);
+      // As drawn, and typed as polygons again so `prodigy db-in` shows them as such.
+      expect(row.spans.every((sp: { type: string; points: unknown[] }) => sp.type === 'polygon' && sp.points.length >= 3)).toBe(true);
       const bytes = await store.read(`snapshots/v000001/${path}`);
       expect(manifest.files[path]).toEqual({ sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length });
       const png = pngPixels(bytes);

@@ -78,7 +78,8 @@ export function prodigyLine(r: SnapshotRow): Record<string, unknown> {
   if (r.tokens !== null) out.tokens = r.tokens;
   if (r.options !== undefined) out.options = r.options;
   if (r.spans !== null) out.spans = r.spans;
-  else if (r.boxes !== null) out.spans = r.boxes;
+  // Exports keep a span's points, not Prodigy's `type`: segmentation rows say "polygon" again so db-in draws them as such.
+  else if (r.boxes !== null) out.spans = r.task === 'image-segmentation' ? r.boxes.map((b) => (b.points ? { ...b, type: 'polygon' } : b)) : r.boxes;
   if (r.audio_spans !== null) out.audio_spans = r.audio_spans;
   if (r.mask_path !== undefined) out.mask_path = r.mask_path;
   if (binaryNegative) out.label = r.negatives[0];
