@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type LabelIssuesChunkInput, type LabelPass, buildLabelTable, labelIssuesChunk, lookupLabel } from '../../scoring/label-issues/chunk.js';
+import { type IssuePayload, type LabelIssuesChunkInput, type LabelPass, buildLabelTable, labelIssuesChunk, lookupLabel } from '../../scoring/label-issues/chunk.js';
 import { calibrateJoint, mergeJointCounts, newJointCounts, pruneCounts } from '../../scoring/label-issues/joint.js';
 import { PruneSelector, rankIssues } from '../../scoring/label-issues/prune.js';
 import { confidentThresholds, mergeClassSums, newClassSums } from '../../scoring/label-issues/sums.js';
@@ -30,7 +30,7 @@ function run(lines: string[], table: ReturnType<typeof buildLabelTable>['table']
   const sums = first.reduce((s, o) => mergeClassSums(s, o.sums!), newClassSums(4));
   const joint = pass({ pass: 'joint', thresholds: confidentThresholds(sums) }).reduce((j, o) => mergeJointCounts(j, o.joint!), newJointCounts(4));
   const prune = pruneCounts(calibrateJoint(joint, sums.counts), 4);
-  const main = new PruneSelector(4, prune, sums.counts);
+  const main = new PruneSelector<IssuePayload>(4, prune, sums.counts);
   for (const o of pass({ pass: 'select', prune, labelCounts: sums.counts })) main.absorb(o.entries!);
   return { issues: rankIssues(main.flagged(), 'self-confidence'), rejects: first.flatMap((o) => o.rejects), read: first.reduce((n, o) => n + o.read, 0) };
 }
