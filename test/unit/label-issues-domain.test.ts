@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NO_LINEAGE, applyVerdict } from '../../domain/label-issues/lineage.js';
+import { planImport } from '../../domain/label-issues/import.js';
 import { labelIssueStats } from '../../domain/label-issues/stats.js';
 import { buildLabelIssueTask } from '../../domain/label-issues/task.js';
 import { buildTask, inputHash } from '../../domain/prodigy/tasks.js';
@@ -56,5 +57,33 @@ describe('label_issues stats', () => {
     expect(rows[0].precision_low).toBeCloseTo(0.4902, 4);
     expect(rows[0].precision_high).toBeCloseTo(0.9433, 4);
     expect(rows[1]).toEqual({ round: 'R1', label: 'b', flagged: 0, reviewed: 0, changed: 0, precision: null, precision_low: null, precision_high: null, noise_rate: null });
+  });
+});
+
+describe('import-labels plan', () => {
+  const raw = (line: number, value: unknown) => ({ object: 'train.jsonl', line, value, rowWord: 'L' as const });
+  it('adds new ids, keeps same-label repeats once, rejects conflicts on every line, never overwrites the snapshot', () => {
+    const plan = planImport([
+      raw(1, { id: 'a', label: 'billing', text: 'A' }),
+      raw(2, { id: 'b', label: 'shipping', text: 'B' }),
+      raw(3, { id: 'b', label: 'other', text: 'B' }),
+      raw(4, { id: 'a', label: 'billing', text: 'A' }),
+      raw(5, { id: 'c', label: 'billing', text: 'C' }),
+      raw(6, { id: 'd', label: 'shipping', text: 'D' }),
+      raw(7, { id: 'e', label: 'refunds', text: 'E' }),
+      raw(8, { id: 'f', label: 'billing' }),
+      raw(9, { id: 7, label: 'other', text: 'seven' }),
+    ], LABELS, new Map([['c', 'billing'], ['d', 'other']]));
+    expect(plan.add.map((r) => [r.id, r.label, r.source])).toEqual([['7', 'other', 'train.jsonl#L9'], ['a', 'billing', 'train.jsonl#L1']]);
+    expect(plan.unchanged).toBe(1);
+    expect(plan.rejects.map((r) => [r.line, r.field, r.id])).toEqual([[2, 'label', 'b'], [3, 'label', 'b'], [6, 'label', 'd'], [7, 'label', 'e'], [8, 'text', 'f']]);
+    expect(plan.rejects[0].reason).toMatch(/conflicting labels/);
+    expect(plan.rejects[2].reason).toMatch(/never overwrites/);
+  });
+  it('a second import of the same rows adds nothing', () => {
+    const rows = [raw(1, { id: 'a', label: 'billing', text: 'A' })];
+    const first = planImport(rows, LABELS, new Map());
+    const again = planImport(rows, LABELS, new Map(first.add.map((r) => [r.id, r.label])));
+    expect(again).toEqual({ add: [], unchanged: 1, rejects: [] });
   });
 });
