@@ -10,7 +10,9 @@
  * skips what the first pass set aside (`skip`). Rejects leave in input order.
  */
 import type { IssuePayload, LabelIssuesChunkInput, LabelIssuesChunkOutput, LabelPass } from '../../scoring/label-issues/chunk.js';
-import type { CellEntry } from '../../scoring/label-issues/prune.js';
+import { type NoiseEstimate, calibrateJoint, mergeJointCounts, newJointCounts, noiseRates, pruneCounts } from '../../scoring/label-issues/joint.js';
+import { type CellEntry, type LabelIssue, PruneSelector, type RankBy, rankIssues } from '../../scoring/label-issues/prune.js';
+import { confidentThresholds, mergeClassSums, newClassSums } from '../../scoring/label-issues/sums.js';
 import { ReviewloopError } from '../../domain/errors.js';
 import type { Reject } from '../../scoring/types.js';
 import { chunkLines } from '../sources/chunker.js';
@@ -94,4 +96,61 @@ export async function runLabelPass(sources: readonly Source[], base: LabelChunkB
 /** Every object's cell entries of a select pass, for one PruneSelector on the main thread. */
 export function cellEntries(r: PassResult): CellEntry<IssuePayload>[] {
   return r.objects.flatMap((o) => o.outputs.flatMap((x) => x.entries ?? []));
+}
+
+export interface PoolAnalysis {
+  thresholds: number[];
+  labelCounts: number[];
+  rawJoint: number[];
+  confidentJoint: number[];
+  prune: number[];
+  noise: NoiseEstimate;
+  /** Every flagged item, ranked (the caller cuts to topK). */
+  issues: LabelIssue<IssuePayload>[];
+  /** Record-level rejects in input order, then nothing else: object-level ones are in `quarantined`. */
+  rejects: Reject[];
+  quarantined: Array<Reject & { code: string }>;
+  read: number;
+  used: number;
+}
+
+/**
+ * The three passes of a label-issue round in the pool. Pass 1 decides which
+ * objects are readable; later passes skip the rest, so all three see the same
+ * items. An object that breaks only in a later pass (it changed under a pinned
+ * generation, which the store refuses) fails the round instead.
+ */
+export async function findLabelIssuesInPool(sources: readonly Source[], base: LabelChunkBase, pool: ScoringPool, opts: LabelPassOptions & { rankBy: RankBy }): Promise<PoolAnalysis> {
+  const k = base.labels.length;
+  const first = await runLabelPass(sources, base, { pass: 'sums' }, pool, opts);
+  const skip = new Set([...(opts.skip ?? []), ...first.quarantined.keys()]);
+  let sums = newClassSums(k);
+  for (const o of first.objects) for (const out of o.outputs) sums = mergeClassSums(sums, out.sums!);
+  const thresholds = confidentThresholds(sums);
+  const second = await runLabelPass(sources, base, { pass: 'joint', thresholds }, pool, { ...opts, skip });
+  mustMatch(first, second);
+  let rawJoint = newJointCounts(k);
+  for (const o of second.objects) for (const out of o.outputs) rawJoint = mergeJointCounts(rawJoint, out.joint!);
+  const confidentJoint = calibrateJoint(rawJoint, sums.counts);
+  const prune = pruneCounts(confidentJoint, k);
+  const third = await runLabelPass(sources, base, { pass: 'select', prune, labelCounts: sums.counts }, pool, { ...opts, skip });
+  mustMatch(first, third);
+  const selector = new PruneSelector<IssuePayload>(k, prune, sums.counts);
+  selector.absorb(cellEntries(third));
+  let read = 0;
+  let used = 0;
+  for (const o of first.objects) for (const out of o.outputs) { read += out.read; used += out.used; }
+  return {
+    thresholds, labelCounts: sums.counts, rawJoint, confidentJoint, prune, noise: noiseRates(confidentJoint, k),
+    issues: rankIssues(selector.flagged(), opts.rankBy),
+    rejects: first.objects.flatMap((o) => o.rejects),
+    quarantined: [...first.quarantined.values()],
+    read, used,
+  };
+}
+
+function mustMatch(first: PassResult, later: PassResult): void {
+  if (later.quarantined.size === 0) return;
+  const [uri, r] = [...later.quarantined][0];
+  throw new ReviewloopError('SCORING_FAILED', `${uri} was readable in the first label-issue pass but not in a later one (${r.reason}); the round is retried whole`, { retryable: true });
 }
