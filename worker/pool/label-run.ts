@@ -20,7 +20,7 @@ import { decompressed, formatOf, type Source } from '../sources/sources.js';
 import type { ScoringPool } from './pool.js';
 import { quarantineCode } from './score-run.js';
 
-export type LabelChunkBase = Omit<LabelIssuesChunkInput, 'chunk' | 'object' | 'firstLine' | keyof LabelPass | 'pass'>;
+export type LabelChunkBase = Omit<LabelIssuesChunkInput, 'kind' | 'chunk' | 'object' | 'firstLine' | 'pass' | 'thresholds' | 'prune' | 'labelCounts'>;
 
 export interface LabelPassOptions {
   chunkBytes: number;
