@@ -3,8 +3,8 @@
  * a pool thread. Pure: bytes in, a mergeable partial and rejects out.
  *
  * What a thread needs besides its bytes travels in the task: the labels of
- * the snapshot as a `LabelTable` (two typed arrays over shared memory, so
- * every task references rather than copies them), the thresholds after pass
+ * the snapshot as a `LabelTable` (a typed array over shared memory, so
+ * every task references rather than copies it), the thresholds after pass
  * 1 (k numbers) and the prune counts and label counts after pass 2 (k² + k
  * numbers). Every pass validates every line the same way, so each pass uses
  * the same items; the caller keeps the rejects of one pass.
@@ -19,49 +19,100 @@ import { addToJoint, newJointCounts } from './joint.js';
 import { type CellEntry, PruneSelector } from './prune.js';
 import { type ClassSums, addToClassSums, newClassSums } from './sums.js';
 
-/** The snapshot's labels: sorted 64-bit id keys, and the class index of each. */
-export interface LabelTable {
-  keys: BigUint64Array;
-  classOf: Int32Array;
-}
-
-/** 64-bit key of an item id in a `LabelTable`. */
-export function labelKey(id: string): bigint {
-  return (BigInt(murmur3(id, 0x6c1a6e15)) << 32n) | BigInt(murmur3(id, 0x1abe1155));
-}
-
 /**
- * Builds the table over shared memory. `entries` holds (id, class index)
- * pairs with distinct ids; two ids whose keys collide (about 1 in 10^19 per
- * pair) are both left out and returned, so neither borrows the other's label.
+ * The snapshot's labels for the threads: one sorted BigUint64Array over
+ * shared memory (every task references it, none copies it), 8 bytes per
+ * labelled item. Each entry packs the top 56 bits of a 64-bit hash of the id
+ * with the class index in the low 8 bits, so a plain typed-array sort orders
+ * it and one binary search finds an id's class. Hence at most 255 classes
+ * (the 256th value marks an ambiguous key).
+ *
+ * Two ids whose 56-bit keys collide (about 7·10⁻⁴ that any pair does among
+ * 10⁷ ids) keep their labels when the labels agree; when they differ, neither
+ * has a label here, and `lookupLabel` says so (AMBIGUOUS), so the item is
+ * rejected with a reason instead of borrowing another item's label.
  */
-export function buildLabelTable(entries: ReadonlyArray<readonly [string, number]>): { table: LabelTable; collisions: string[] } {
-  const keyed = entries.map(([id, c]) => ({ id, c, key: labelKey(id) })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const collided = new Set<number>();
-  for (let i = 1; i < keyed.length; i++) if (keyed[i].key === keyed[i - 1].key) collided.add(i).add(i - 1);
-  const kept = keyed.filter((_, i) => !collided.has(i));
-  const keys = new BigUint64Array(new SharedArrayBuffer(Math.max(8, kept.length * 8)), 0, kept.length);
-  const classOf = new Int32Array(new SharedArrayBuffer(Math.max(4, kept.length * 4)), 0, kept.length);
-  kept.forEach((e, i) => {
-    keys[i] = e.key;
-    classOf[i] = e.c;
-  });
-  return { table: { keys, classOf }, collisions: [...collided].map((i) => keyed[i].id).sort() };
+export interface LabelTable {
+  packed: BigUint64Array;
 }
 
-/** Class index of `id` in the table, or -1. */
+export const MAX_LABEL_ISSUE_CLASSES = 255;
+/** `lookupLabel`: the id is not in the table. */
+export const NOT_FOUND = -1;
+/** `lookupLabel`: the id's key collides with another id of another label. */
+export const AMBIGUOUS = -2;
+
+const CLASS_BITS = 8n;
+const CLASS_MASK = 0xffn;
+const AMBIGUOUS_CLASS = 0xffn;
+
+/** 56-bit key of an item id, shifted into place. */
+export function labelKey(id: string): bigint {
+  const hi = BigInt(murmur3(id, 0x6c1a6e15));
+  const lo = BigInt(murmur3(id, 0x1abe1155) >>> 8);
+  return ((hi << 24n) | lo) << CLASS_BITS;
+}
+
+/** Collects (id, class) pairs without holding the ids; `finish` sorts them into a table. */
+export class LabelTableBuilder {
+  private buf = new BigUint64Array(1024);
+  private n = 0;
+
+  add(id: string, classIndex: number): void {
+    if (!(classIndex >= 0 && classIndex < MAX_LABEL_ISSUE_CLASSES)) throw new RangeError(`class index ${classIndex} outside 0…${MAX_LABEL_ISSUE_CLASSES - 1}`);
+    if (this.n === this.buf.length) {
+      const bigger = new BigUint64Array(this.buf.length * 2);
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    this.buf[this.n++] = labelKey(id) | BigInt(classIndex);
+  }
+
+  /** The table; ids that collide with another label are marked ambiguous (see LabelTable). */
+  finish(): { table: LabelTable; ambiguous: number } {
+    const sorted = this.buf.subarray(0, this.n).sort();
+    const out: bigint[] = [];
+    let ambiguous = 0;
+    for (let i = 0; i < sorted.length; ) {
+      const key = sorted[i] & ~CLASS_MASK;
+      let j = i;
+      while (j < sorted.length && (sorted[j] & ~CLASS_MASK) === key) j++;
+      // Same key and same class: one entry serves them all.
+      if ((sorted[i] & CLASS_MASK) === (sorted[j - 1] & CLASS_MASK)) out.push(sorted[i]);
+      else { out.push(key | AMBIGUOUS_CLASS); ambiguous += j - i; }
+      i = j;
+    }
+    const packed = new BigUint64Array(new SharedArrayBuffer(Math.max(8, out.length * 8)), 0, out.length);
+    out.forEach((v, i) => { packed[i] = v; });
+    this.buf = new BigUint64Array(0);
+    return { table: { packed }, ambiguous };
+  }
+}
+
+/** A table from (id, class) pairs. */
+export function buildLabelTable(entries: Iterable<readonly [string, number]>): { table: LabelTable; ambiguous: number } {
+  const b = new LabelTableBuilder();
+  for (const [id, c] of entries) b.add(id, c);
+  return b.finish();
+}
+
+/** Class index of `id`, NOT_FOUND, or AMBIGUOUS. */
 export function lookupLabel(t: LabelTable, id: string): number {
   const key = labelKey(id);
+  const a = t.packed;
   let lo = 0;
-  let hi = t.keys.length - 1;
+  let hi = a.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const v = t.keys[mid];
-    if (v === key) return t.classOf[mid];
+    const v = a[mid] & ~CLASS_MASK;
+    if (v === key) {
+      const c = a[mid] & CLASS_MASK;
+      return c === AMBIGUOUS_CLASS ? AMBIGUOUS : Number(c);
+    }
     if (v < key) lo = mid + 1;
     else hi = mid - 1;
   }
-  return -1;
+  return NOT_FOUND;
 }
 
 /** What the queue needs of a flagged item; the rest of the record stays in its object. */
@@ -124,6 +175,7 @@ export function labelIssuesChunk(input: LabelIssuesChunkInput): LabelIssuesChunk
       continue;
     }
     const label = lookupLabel(input.table, rec.id);
+    if (label === AMBIGUOUS) { reject(line, 'id', `the label of this id cannot be told apart from another id's (a 56-bit key collision) in snapshot v${input.snapshotVersion}`, rec.id); continue; }
     if (label < 0) { reject(line, 'id', `no label for this id in snapshot v${input.snapshotVersion}`, rec.id); continue; }
     const item = checkItem(input.labels[label], rec.probs, { classes: input.labels, sumTolerance: input.probTolerance }, index);
     if (!item.ok) { reject(line, item.field, item.reason, rec.id); continue; }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type IssuePayload, type LabelIssuesChunkInput, type LabelPass, buildLabelTable, labelIssuesChunk, lookupLabel } from '../../scoring/label-issues/chunk.js';
+import { AMBIGUOUS, type IssuePayload, type LabelIssuesChunkInput, LabelTableBuilder, type LabelPass, NOT_FOUND, buildLabelTable, labelIssuesChunk, lookupLabel } from '../../scoring/label-issues/chunk.js';
 import { calibrateJoint, mergeJointCounts, newJointCounts, pruneCounts } from '../../scoring/label-issues/joint.js';
 import { PruneSelector, rankIssues } from '../../scoring/label-issues/prune.js';
 import { confidentThresholds, mergeClassSums, newClassSums } from '../../scoring/label-issues/sums.js';
@@ -63,6 +63,27 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
   });
   it('the label table finds every id and nothing else', () => {
     expect(lookupLabel(table, 't42')).toBe(f.labels[42]);
-    expect(lookupLabel(table, 't3000')).toBe(-1);
+    expect(lookupLabel(table, 't3000')).toBe(NOT_FOUND);
+  });
+  it('keys that collide with different labels answer AMBIGUOUS, never the other item\'s label; equal labels stay', () => {
+    // The same id twice stands in for two ids whose keys collide.
+    const b = new LabelTableBuilder();
+    b.add('x', 1);
+    b.add('x', 2);
+    b.add('y', 3);
+    b.add('y', 3);
+    const { table: t, ambiguous } = b.finish();
+    expect(ambiguous).toBe(2);
+    expect([lookupLabel(t, 'x'), lookupLabel(t, 'y')]).toEqual([AMBIGUOUS, 3]);
+    expect(t.packed.length).toBe(2);
+    expect(() => b.add('z', 255)).toThrow(RangeError);
+  });
+  it('an ambiguous id is rejected with a reason', () => {
+    const b = new LabelTableBuilder();
+    b.add('t5', 0);
+    b.add('t5', 1);
+    const out = labelIssuesChunk({ kind: 'label-issues-chunk', pass: 'sums', chunk: enc.encode(lineOf(5)), object: 'o', firstLine: 1, labels: LABELS, table: b.finish().table, probTolerance: 1e-3, format: 'auto', snapshotVersion: 3 });
+    expect(out.rejects).toMatchObject([{ line: 1, field: 'id', id: 't5' }]);
+    expect(out.rejects[0].reason).toMatch(/collision/);
   });
 });
