@@ -128,13 +128,13 @@ export async function findLabelIssuesInPool(sources: readonly Source[], base: La
   for (const o of first.objects) for (const out of o.outputs) sums = mergeClassSums(sums, out.sums!);
   const thresholds = confidentThresholds(sums);
   const second = await runLabelPass(sources, base, { pass: 'joint', thresholds }, pool, { ...opts, skip });
-  mustMatch(first, second);
+  mustMatch(second);
   let rawJoint = newJointCounts(k);
   for (const o of second.objects) for (const out of o.outputs) rawJoint = mergeJointCounts(rawJoint, out.joint!);
   const confidentJoint = calibrateJoint(rawJoint, sums.counts);
   const prune = pruneCounts(confidentJoint, k);
   const third = await runLabelPass(sources, base, { pass: 'select', prune, labelCounts: sums.counts }, pool, { ...opts, skip });
-  mustMatch(first, third);
+  mustMatch(third);
   const selector = new PruneSelector<IssuePayload>(k, prune, sums.counts);
   selector.absorb(cellEntries(third));
   let read = 0;
@@ -149,7 +149,7 @@ export async function findLabelIssuesInPool(sources: readonly Source[], base: La
   };
 }
 
-function mustMatch(first: PassResult, later: PassResult): void {
+function mustMatch(later: PassResult): void {
   if (later.quarantined.size === 0) return;
   const [uri, r] = [...later.quarantined][0];
   throw new ReviewloopError('SCORING_FAILED', `${uri} was readable in the first label-issue pass but not in a later one (${r.reason}); the round is retried whole`, { retryable: true });
