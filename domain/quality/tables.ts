@@ -34,6 +34,7 @@ export const TABLE_NAMES = [
   'annotators',
   'annotator_agreement',
   'snapshots',
+  'label_issues',
 ] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
@@ -264,6 +265,25 @@ export const TABLES: readonly TableDef[] = [
       c('external_items', 'INT64', 'Items not known from a round (provenance external)'),
       c('conflicts', 'INT64', 'Items left in conflict'),
       c('answers', 'INT64', 'Answers in the snapshot'),
+    ],
+  },
+  {
+    name: 'label_issues',
+    description:
+      'Per merge, cumulative: for every label-issue round and given label, what the detector flagged and what reviewers made of it (docs/label-issues.md)',
+    clusterBy: ['round_id', 'label'],
+    columns: [
+      ...key,
+      c('snapshot_version', 'INT64', 'Snapshot version the verdicts are counted in'),
+      c('round_id', 'STRING', 'Label-issue round'),
+      c('label', 'STRING', 'Given label of the flagged items'),
+      c('flagged', 'INT64', 'Items with this label the round queued'),
+      c('reviewed', 'INT64', 'Of those, items a reviewer answered with a label'),
+      c('changed', 'INT64', 'Of those, items whose label the reviewer changed (confirmed errors)'),
+      c('precision', 'FLOAT64', 'changed / reviewed: how often the detector was right; null before any review'),
+      c('precision_low', 'FLOAT64', 'Lower end of the 95 % Wilson interval of precision'),
+      c('precision_high', 'FLOAT64', 'Upper end of the 95 % Wilson interval of precision'),
+      c('noise_rate', 'FLOAT64', "P(true label differs | given label) estimated by the round's confident joint; null when no item had the label"),
     ],
   },
 ];
