@@ -64,7 +64,7 @@ export function analyzeLabelIssues(labels: ArrayLike<number>, probs: ArrayLike<n
   const main = new PruneSelector<number>(k, prune, sums.counts);
   for (const [a, b] of parts) {
     const part = new PruneSelector<number>(k, prune, sums.counts);
-    for (let r = a; r < b; r++) part.offer(labels[r], probs, r * k, { object: '', line: r }, r);
+    for (let r = a; r < b; r++) part.offer(labels[r], probs, r * k, { object: '', line: r }, () => r);
     main.absorb(part.exportEntries());
   }
   const issues = rankIssues(main.flagged(), opts.rankBy);

@@ -182,7 +182,7 @@ export function labelIssuesChunk(input: LabelIssuesChunkInput): LabelIssuesChunk
     out.used++;
     if (sums) addToClassSums(sums, label, item.p[label]);
     else if (joint) addToJoint(joint, label, item.p, 0, k, (input as { thresholds: number[] }).thresholds);
-    else selector?.offer(label, item.p, 0, { object: input.object, line }, payloadOf(rec));
+    else selector?.offer(label, item.p, 0, { object: input.object, line }, () => payloadOf(rec));
   }
   if (sums) out.sums = sums;
   if (joint) out.joint = joint;

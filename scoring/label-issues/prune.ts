@@ -95,6 +95,14 @@ class CellHeap<T> {
   readonly items: CellEntry<T>[] = [];
   constructor(readonly capacity: number) {}
 
+  /** Whether an entry with this margin and position would be kept (the cheap test before building one). */
+  admits(margin: number, at: SourceRef): boolean {
+    if (this.items.length < this.capacity) return true;
+    if (this.capacity === 0) return false;
+    const root = this.items[0];
+    return root.margin !== margin ? root.margin < margin : compareSource(root.at, at) > 0;
+  }
+
   push(e: CellEntry<T>): void {
     const h = this.items;
     if (h.length < this.capacity) {
@@ -152,16 +160,23 @@ export class PruneSelector<T> {
     }
   }
 
-  /** Offers one valid item labelled `label` to every cell of its row. */
-  offer(label: number, p: ArrayLike<number>, off: number, at: SourceRef, payload: T): void {
+  /**
+   * Offers one valid item labelled `label` to every cell of its row.
+   * `payload` is called at most once, only for an item that makes a cut and
+   * disagrees with its label, so most items never build one.
+   */
+  offer(label: number, p: ArrayLike<number>, off: number, at: SourceRef, payload: () => T): void {
     const k = this.k;
     let scores: ItemScores | null = null;
+    let made: T | null = null;
     for (let j = 0; j < k; j++) {
       const heap = this.heaps[label * k + j];
-      if (heap.capacity === 0) continue;
+      const margin = p[off + j] - p[off + label];
+      if (!heap.admits(margin, at)) continue;
       scores ??= itemScores(label, p, off, k);
       const flaggable = !scores.agrees;
-      heap.push({ cell: label * k + j, margin: p[off + j] - p[off + label], at, scores: flaggable ? scores : null, payload: flaggable ? payload : null });
+      if (flaggable) made ??= payload();
+      heap.push({ cell: label * k + j, margin, at, scores: flaggable ? scores : null, payload: flaggable ? made : null });
     }
   }
 

@@ -140,20 +140,20 @@ describe('prune by noise rate (pass 3)', () => {
     const probs = [[0.2, 0.8], [0.3, 0.7], [0.3, 0.7], [0.9, 0.1], [0.1, 0.9], [0.2, 0.8]];
     const labels = [0, 0, 0, 0, 1, 1];
     const sel = new PruneSelector<number>(2, [4, 2, 0, 2], [4, 2]);
-    for (const [r, p] of probs.entries()) sel.offer(labels[r], p, 0, { object: 'o', line: r + 1 }, r);
+    for (const [r, p] of probs.entries()) sel.offer(labels[r], p, 0, { object: 'o', line: r + 1 }, () => r);
     const ranked = rankIssues(sel.flagged(), 'self-confidence');
     expect(ranked.map((x) => x.payload)).toEqual([0, 1]);
     expect(ranked[0]).toMatchObject({ cells: [1], scores: { label: 0, suggested: 1, selfConfidence: 0.2 } });
   });
   it('an item that agrees with its label keeps its place at the cut but is never flagged', () => {
     const sel = new PruneSelector<string>(3, [9, 1, 0, 0, 9, 0, 0, 0, 9], [2, 0, 0]);
-    sel.offer(0, [0.45, 0.4, 0.15], 0, { object: 'o', line: 1 }, 'agrees');
-    sel.offer(0, [0.2, 0.1, 0.7], 0, { object: 'o', line: 2 }, 'argmax-2');
+    sel.offer(0, [0.45, 0.4, 0.15], 0, { object: 'o', line: 1 }, () => 'agrees');
+    sel.offer(0, [0.2, 0.1, 0.7], 0, { object: 'o', line: 2 }, () => 'argmax-2');
     expect(sel.flagged()).toEqual([]);
   });
   it('a class with one item is never pruned', () => {
     const sel = new PruneSelector<string>(2, [0, 1, 0, 5], [1, 5]);
-    sel.offer(0, [0.1, 0.9], 0, { object: 'o', line: 1 }, 'only');
+    sel.offer(0, [0.1, 0.9], 0, { object: 'o', line: 1 }, () => 'only');
     expect(sel.flagged()).toEqual([]);
   });
   it('item scores: self-confidence, normalised margin, suggestion, and agreement within 1e-6 (first index wins ties)', () => {
