@@ -28,7 +28,13 @@ export interface ImportRow {
   source: string;
 }
 
-export interface ImportReject { object: string; line: number; field: string; reason: string; id?: string }
+export interface ImportReject {
+  object: string;
+  line: number;
+  field: string;
+  reason: string;
+  id?: string;
+}
 
 export interface ImportPlan {
   add: ImportRow[];
@@ -37,14 +43,25 @@ export interface ImportPlan {
 }
 
 /** A raw row as read from a file, with its 1-based line (JSONL) or row number. */
-export interface RawImportRow { object: string; line: number; value: unknown; rowWord: 'L' | 'row' }
+export interface RawImportRow {
+  object: string;
+  line: number;
+  value: unknown;
+  rowWord: 'L' | 'row';
+}
 
 const CONTENT = ['text', 'image', 'audio'] as const;
 const SIZES = ['width', 'height'] as const;
 
 /** Validates one raw row; the reject names the field. */
 export function readImportRow(raw: RawImportRow, labels: ReadonlySet<string>): ImportRow | ImportReject {
-  const bad = (field: string, reason: string, id?: string): ImportReject => ({ object: raw.object, line: raw.line, field, reason, ...(id === undefined ? {} : { id }) });
+  const bad = (field: string, reason: string, id?: string): ImportReject => ({
+    object: raw.object,
+    line: raw.line,
+    field,
+    reason,
+    ...(id === undefined ? {} : { id }),
+  });
   const v = raw.value;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('(record)', 'expected an object with id and label');
   const r = v as Record<string, unknown>;
@@ -63,7 +80,8 @@ export function readImportRow(raw: RawImportRow, labels: ReadonlySet<string>): I
     if (typeof r[k] !== 'number' || !Number.isFinite(r[k]) || (r[k] as number) <= 0) return bad(k, `${k} must be a positive number of pixels`, id);
     row[k] = r[k] as number;
   }
-  if (row.text === undefined && row.image === undefined && row.audio === undefined) return bad('text', 'no content: one of text, image or audio is needed for reviewers to see the item', id);
+  if (row.text === undefined && row.image === undefined && row.audio === undefined)
+    return bad('text', 'no content: one of text, image or audio is needed for reviewers to see the item', id);
   return row;
 }
 
@@ -77,7 +95,10 @@ export function planImport(raws: readonly RawImportRow[], labels: readonly strin
   const byId = new Map<string, ImportRow[]>();
   for (const raw of raws) {
     const r = readImportRow(raw, labelSet);
-    if ('reason' in r) { rejects.push(r); continue; }
+    if ('reason' in r) {
+      rejects.push(r);
+      continue;
+    }
     byId.set(r.id, [...(byId.get(r.id) ?? []), r]);
   }
   const add: ImportRow[] = [];
@@ -86,14 +107,33 @@ export function planImport(raws: readonly RawImportRow[], labels: readonly strin
   for (const [id, rows] of byId) {
     const distinct = [...new Set(rows.map((r) => r.label))];
     if (distinct.length > 1) {
-      for (const r of rows) rejects.push({ object: r.source.slice(0, r.source.lastIndexOf('#')), line: lineOf(r.source), field: 'label', reason: `id ${JSON.stringify(id)} has conflicting labels in the import (${distinct.map((l) => JSON.stringify(l)).join(' vs ')}); none imported`, id });
+      for (const r of rows)
+        rejects.push({
+          object: r.source.slice(0, r.source.lastIndexOf('#')),
+          line: lineOf(r.source),
+          field: 'label',
+          reason: `id ${JSON.stringify(id)} has conflicting labels in the import (${distinct.map((l) => JSON.stringify(l)).join(' vs ')}); none imported`,
+          id,
+        });
       continue;
     }
     const have = existing.get(id);
-    if (have === undefined) { add.push(rows[0]); continue; }
-    if (have === rows[0].label) { unchanged++; continue; }
+    if (have === undefined) {
+      add.push(rows[0]);
+      continue;
+    }
+    if (have === rows[0].label) {
+      unchanged++;
+      continue;
+    }
     const r = rows[0];
-    rejects.push({ object: r.source.slice(0, r.source.lastIndexOf('#')), line: lineOf(r.source), field: 'label', reason: `id ${JSON.stringify(id)} is already labelled ${have === null ? '(no label)' : JSON.stringify(have)} in the snapshot; an import never overwrites it (question it with a label-issues round)`, id });
+    rejects.push({
+      object: r.source.slice(0, r.source.lastIndexOf('#')),
+      line: lineOf(r.source),
+      field: 'label',
+      reason: `id ${JSON.stringify(id)} is already labelled ${have === null ? '(no label)' : JSON.stringify(have)} in the snapshot; an import never overwrites it (question it with a label-issues round)`,
+      id,
+    });
   }
   add.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   rejects.sort((a, b) => (a.object < b.object ? -1 : a.object > b.object ? 1 : a.line - b.line));

@@ -24,7 +24,13 @@ export interface LabelLineage {
   verified_round: string | null;
 }
 
-export const NO_LINEAGE: LabelLineage = Object.freeze({ previous_label: null, corrected_version: null, corrected_round: null, verified: false, verified_round: null });
+export const NO_LINEAGE: LabelLineage = Object.freeze({
+  previous_label: null,
+  corrected_version: null,
+  corrected_round: null,
+  verified: false,
+  verified_round: null,
+});
 
 export interface LabelVerdict {
   /** The label shown pre-selected (the row's label in `labelSnapshot`). */
@@ -49,8 +55,17 @@ export function applyVerdict(current: { label: string | null; lineage: LabelLine
   const { label, lineage } = current;
   if (v.chosen === null) return { kind: 'no-verdict', label, lineage };
   if (label !== v.shown) {
-    return { kind: 'conflict', label, lineage, reason: `label is ${label === null ? 'unset' : JSON.stringify(label)} now, but the reviewer in round ${v.round} was shown ${JSON.stringify(v.shown)} from snapshot v${v.labelSnapshot}` };
+    return {
+      kind: 'conflict',
+      label,
+      lineage,
+      reason: `label is ${label === null ? 'unset' : JSON.stringify(label)} now, but the reviewer in round ${v.round} was shown ${JSON.stringify(v.shown)} from snapshot v${v.labelSnapshot}`,
+    };
   }
   if (v.chosen === label) return { kind: 'verified', label, lineage: { ...lineage, verified: true, verified_round: v.round } };
-  return { kind: 'changed', label: v.chosen, lineage: { previous_label: label, corrected_version: version, corrected_round: v.round, verified: false, verified_round: null } };
+  return {
+    kind: 'changed',
+    label: v.chosen,
+    lineage: { previous_label: label, corrected_version: version, corrected_round: v.round, verified: false, verified_round: null },
+  };
 }

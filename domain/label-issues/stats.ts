@@ -30,7 +30,11 @@ export interface RoundLabelIssues {
 }
 
 /** Verdicts of that round: the given label and whether the reviewer changed it. */
-export interface VerdictCount { round: string; label: string; changed: boolean }
+export interface VerdictCount {
+  round: string;
+  label: string;
+  changed: boolean;
+}
 
 export function labelIssueStats(rounds: readonly RoundLabelIssues[], verdicts: readonly VerdictCount[]): LabelIssueStatsRow[] {
   const key = (round: string, label: string) => `${round}\u0000${label}`;
@@ -47,9 +51,14 @@ export function labelIssueStats(rounds: readonly RoundLabelIssues[], verdicts: r
       const t = tally.get(key(r.round, label)) ?? { reviewed: 0, changed: 0 };
       const ci = wilsonInterval(t.changed, t.reviewed);
       rows.push({
-        round: r.round, label, flagged: r.flagged[j], reviewed: t.reviewed, changed: t.changed,
+        round: r.round,
+        label,
+        flagged: r.flagged[j],
+        reviewed: t.reviewed,
+        changed: t.changed,
         precision: t.reviewed > 0 ? t.changed / t.reviewed : null,
-        precision_low: ci?.low ?? null, precision_high: ci?.high ?? null,
+        precision_low: ci?.low ?? null,
+        precision_high: ci?.high ?? null,
         noise_rate: r.noiseRates[j],
       });
     });

@@ -79,11 +79,16 @@ export class LabelTableBuilder {
       while (j < sorted.length && (sorted[j] & ~CLASS_MASK) === key) j++;
       // Same key and same class: one entry serves them all.
       if ((sorted[i] & CLASS_MASK) === (sorted[j - 1] & CLASS_MASK)) out.push(sorted[i]);
-      else { out.push(key | AMBIGUOUS_CLASS); ambiguous += j - i; }
+      else {
+        out.push(key | AMBIGUOUS_CLASS);
+        ambiguous += j - i;
+      }
       i = j;
     }
     const packed = new BigUint64Array(new SharedArrayBuffer(Math.max(8, out.length * 8)), 0, out.length);
-    out.forEach((v, i) => { packed[i] = v; });
+    out.forEach((v, i) => {
+      packed[i] = v;
+    });
     this.buf = new BigUint64Array(0);
     return { table: { packed }, ambiguous };
   }
@@ -118,10 +123,7 @@ export function lookupLabel(t: LabelTable, id: string): number {
 /** What the queue needs of a flagged item; the rest of the record stays in its object. */
 export type IssuePayload = Pick<PredictionRecord, 'id' | 'text' | 'image' | 'audio' | 'width' | 'height' | 'model' | 'probs'>;
 
-export type LabelPass =
-  | { pass: 'sums' }
-  | { pass: 'joint'; thresholds: number[] }
-  | { pass: 'select'; prune: number[]; labelCounts: number[] };
+export type LabelPass = { pass: 'sums' } | { pass: 'joint'; thresholds: number[] } | { pass: 'select'; prune: number[]; labelCounts: number[] };
 
 export type LabelIssuesChunkInput = LabelPass & {
   kind: 'label-issues-chunk';
@@ -164,21 +166,46 @@ export function labelIssuesChunk(input: LabelIssuesChunkInput): LabelIssuesChunk
     const line = input.firstLine + n;
     if (text !== null && text.trim() === '') continue;
     out.read++;
-    if (text === null) { reject(line, '(line)', 'not valid UTF-8'); continue; }
+    if (text === null) {
+      reject(line, '(line)', 'not valid UTF-8');
+      continue;
+    }
     let value: unknown;
-    try { value = JSON.parse(text); } catch (e) { reject(line, '(line)', `not JSON: ${(e as Error).message}`); continue; }
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      reject(line, '(line)', `not JSON: ${(e as Error).message}`);
+      continue;
+    }
     const norm = normalizeRecord(value, { task: 'textcat', labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format });
-    if (!norm.ok) { reject(line, norm.field, norm.reason, norm.id); continue; }
+    if (!norm.ok) {
+      reject(line, norm.field, norm.reason, norm.id);
+      continue;
+    }
     const rec = norm.record;
     if (!isOutOfSample(value)) {
-      reject(line, 'out_of_sample', 'label-issues needs out-of-sample probabilities (cross-validated, or from a model that did not train on the item): set "out_of_sample": true', rec.id);
+      reject(
+        line,
+        'out_of_sample',
+        'label-issues needs out-of-sample probabilities (cross-validated, or from a model that did not train on the item): set "out_of_sample": true',
+        rec.id,
+      );
       continue;
     }
     const label = lookupLabel(input.table, rec.id);
-    if (label === AMBIGUOUS) { reject(line, 'id', `the label of this id cannot be told apart from another id's (a 56-bit key collision) in snapshot v${input.snapshotVersion}`, rec.id); continue; }
-    if (label < 0) { reject(line, 'id', `no label for this id in snapshot v${input.snapshotVersion}`, rec.id); continue; }
+    if (label === AMBIGUOUS) {
+      reject(line, 'id', `the label of this id cannot be told apart from another id's (a 56-bit key collision) in snapshot v${input.snapshotVersion}`, rec.id);
+      continue;
+    }
+    if (label < 0) {
+      reject(line, 'id', `no label for this id in snapshot v${input.snapshotVersion}`, rec.id);
+      continue;
+    }
     const item = checkItem(input.labels[label], rec.probs, { classes: input.labels, sumTolerance: input.probTolerance }, index);
-    if (!item.ok) { reject(line, item.field, item.reason, rec.id); continue; }
+    if (!item.ok) {
+      reject(line, item.field, item.reason, rec.id);
+      continue;
+    }
     out.used++;
     if (sums) addToClassSums(sums, label, item.p[label]);
     else if (joint) addToJoint(joint, label, item.p, 0, k, (input as { thresholds: number[] }).thresholds);
@@ -196,7 +223,9 @@ function isOutOfSample(value: unknown): boolean {
   if (v.out_of_sample === true) return true;
   const inst = v.instance as Record<string, unknown> | undefined;
   const pred = v.prediction as Record<string, unknown> | undefined;
-  return (typeof inst === 'object' && inst !== null && inst.out_of_sample === true) || (typeof pred === 'object' && pred !== null && pred.out_of_sample === true);
+  return (
+    (typeof inst === 'object' && inst !== null && inst.out_of_sample === true) || (typeof pred === 'object' && pred !== null && pred.out_of_sample === true)
+  );
 }
 
 function payloadOf(rec: PredictionRecord): IssuePayload {

@@ -19,9 +19,18 @@ export type LabelIssueRejectCode =
   | 'PROBS_OUT_OF_RANGE'
   | 'PROBS_SUM';
 
-export interface LabelIssueReject { ok: false; code: LabelIssueRejectCode; field: string; reason: string }
+export interface LabelIssueReject {
+  ok: false;
+  code: LabelIssueRejectCode;
+  field: string;
+  reason: string;
+}
 /** A valid item: its label as an index into `classes`, its probabilities in `classes` order. */
-export interface LabelIssueItem { ok: true; label: number; p: Float64Array }
+export interface LabelIssueItem {
+  ok: true;
+  label: number;
+  p: Float64Array;
+}
 
 export interface ItemCheckOptions {
   /** The project's labels, in the order every vector is read in. */
@@ -70,7 +79,8 @@ export function checkItem(
     const entries = Object.entries(probs as Record<string, unknown>);
     for (const [name, value] of entries) {
       const i = index.get(name);
-      if (i === undefined) return reject('PROBS_LABEL_SET', `probs.${name}`, `probability for ${JSON.stringify(name)}, which is not one of the project's labels`);
+      if (i === undefined)
+        return reject('PROBS_LABEL_SET', `probs.${name}`, `probability for ${JSON.stringify(name)}, which is not one of the project's labels`);
       const bad = readProb(value, `probs.${name}`);
       if (bad !== null) return bad;
       p[i] = value as number;

@@ -150,7 +150,11 @@ export class PruneSelector<T> {
    * @param prune `pruneCounts(...)`: row-major k·k, n_ij off the diagonal.
    * @param labelCounts items per given label over the whole input (pass 1).
    */
-  constructor(readonly k: number, prune: readonly number[], labelCounts: readonly number[]) {
+  constructor(
+    readonly k: number,
+    prune: readonly number[],
+    labelCounts: readonly number[],
+  ) {
     this.heaps = [];
     for (let c = 0; c < k * k; c++) {
       const i = Math.floor(c / k);

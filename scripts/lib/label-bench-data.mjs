@@ -39,6 +39,9 @@ export async function generateLabelled(predFile, labelsFile, n, seed, flipRate =
       lb = [];
     }
   }
-  if (pb.length > 0) { await writeAll(preds, pb); await writeAll(labels, lb); }
+  if (pb.length > 0) {
+    await writeAll(preds, pb);
+    await writeAll(labels, lb);
+  }
   await Promise.all([preds, labels].map((o) => new Promise((r, j) => o.end((e) => (e ? j(e) : r())))));
 }

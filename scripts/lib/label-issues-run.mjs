@@ -36,12 +36,16 @@ try {
   const t0 = performance.now();
   const source = { uri: pathToFileURL(predFile).href, name: basename(predFile), size: statSync(predFile).size, open: () => createReadStream(predFile) };
   const r = await findLabelIssuesInPool([source], { labels: LABELS, table, probTolerance: 1e-3, format: 'auto', snapshotVersion: 1 }, pool, {
-    chunkBytes: 16 * 1024 * 1024, maxLineBytes: 16 * 1024 * 1024, rankBy: arg('rank-by', 'self-confidence'),
+    chunkBytes: 16 * 1024 * 1024,
+    maxLineBytes: 16 * 1024 * 1024,
+    rankBy: arg('rank-by', 'self-confidence'),
   });
   const out = r.issues.slice(0, top).map((x) => JSON.stringify({ id: x.payload.id }));
   process.stdout.write(out.length > 0 ? `${out.join('\n')}\n` : '');
   const noise = r.noise.overall === null ? 'n/a' : `${(100 * r.noise.overall).toFixed(2)}%`;
-  process.stderr.write(`[label-issues] ${r.used} of ${r.read} items used, ${r.issues.length} flagged, estimated noise ${noise}, ${((performance.now() - t0) / 1000).toFixed(2)} s for 3 passes\n`);
+  process.stderr.write(
+    `[label-issues] ${r.used} of ${r.read} items used, ${r.issues.length} flagged, estimated noise ${noise}, ${((performance.now() - t0) / 1000).toFixed(2)} s for 3 passes\n`,
+  );
 } finally {
   await pool.close();
 }

@@ -8,10 +8,13 @@ import { ScoringPool } from '../../worker/pool/pool.js';
 import type { Source } from '../../worker/sources/sources.js';
 
 const f = JSON.parse(readFileSync(new URL('../fixtures/label-issues/blobs-4x3000.json', import.meta.url), 'utf8')) as {
-  labels: number[]; predProbs: number[][]; expected: { selfConfidence: { indices: number[] }; normalizedMargin: { indices: number[] } };
+  labels: number[];
+  predProbs: number[][];
+  expected: { selfConfidence: { indices: number[] }; normalizedMargin: { indices: number[] } };
 };
 const LABELS = ['billing', 'shipping', 'returns', 'other'];
-const line = (i: number) => JSON.stringify({ id: `t${i}`, text: `ticket ${i}`, probs: Object.fromEntries(LABELS.map((l, j) => [l, f.predProbs[i][j]])), out_of_sample: true });
+const line = (i: number) =>
+  JSON.stringify({ id: `t${i}`, text: `ticket ${i}`, probs: Object.fromEntries(LABELS.map((l, j) => [l, f.predProbs[i][j]])), out_of_sample: true });
 
 function source(name: string, bytes: Buffer): Source {
   return { uri: `mem://p/${name}`, name, size: bytes.length, open: () => Readable.from([bytes]) };
@@ -29,9 +32,17 @@ describe('label-issue passes in the worker pool', () => {
     const sources = [
       source('part-0.jsonl', Buffer.from(`${all.slice(0, 1200).join('\n')}\n`)),
       source('broken.jsonl.gz', truncated),
-      source('part-1.jsonl.gz', gzipSync(Buffer.from(`${all.slice(1200).join('\n')}\n${JSON.stringify({ id: 'zz', text: 'x', probs: { billing: 1, shipping: 0, returns: 0, other: 0 } })}\n`))),
+      source(
+        'part-1.jsonl.gz',
+        gzipSync(
+          Buffer.from(`${all.slice(1200).join('\n')}\n${JSON.stringify({ id: 'zz', text: 'x', probs: { billing: 1, shipping: 0, returns: 0, other: 0 } })}\n`),
+        ),
+      ),
     ];
-    for (const [rankBy, key] of [['self-confidence', 'selfConfidence'], ['normalized-margin', 'normalizedMargin']] as const) {
+    for (const [rankBy, key] of [
+      ['self-confidence', 'selfConfidence'],
+      ['normalized-margin', 'normalizedMargin'],
+    ] as const) {
       const r = await findLabelIssuesInPool(sources, base, pool, { chunkBytes: 64 * 1024, maxLineBytes: 1 << 20, rankBy });
       expect(r.issues.map((x) => Number(x.payload.id.slice(1)))).toEqual(f.expected[key].indices);
       expect(r.quarantined.map((q) => [q.object, q.code])).toEqual([['mem://p/broken.jsonl.gz', 'GZIP_TRUNCATED']]);

@@ -1,12 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AMBIGUOUS, type IssuePayload, type LabelIssuesChunkInput, LabelTableBuilder, type LabelPass, NOT_FOUND, buildLabelTable, labelIssuesChunk, lookupLabel } from '../../scoring/label-issues/chunk.js';
+import {
+  AMBIGUOUS,
+  type IssuePayload,
+  type LabelIssuesChunkInput,
+  LabelTableBuilder,
+  type LabelPass,
+  NOT_FOUND,
+  buildLabelTable,
+  labelIssuesChunk,
+  lookupLabel,
+} from '../../scoring/label-issues/chunk.js';
 import { calibrateJoint, mergeJointCounts, newJointCounts, pruneCounts } from '../../scoring/label-issues/joint.js';
 import { PruneSelector, rankIssues } from '../../scoring/label-issues/prune.js';
 import { confidentThresholds, mergeClassSums, newClassSums } from '../../scoring/label-issues/sums.js';
 
 const f = JSON.parse(readFileSync(new URL('../fixtures/label-issues/blobs-4x3000.json', import.meta.url), 'utf8')) as {
-  classes: number; labels: number[]; predProbs: number[][]; expected: { selfConfidence: { indices: number[] } };
+  classes: number;
+  labels: number[];
+  predProbs: number[][];
+  expected: { selfConfidence: { indices: number[] } };
 };
 const LABELS = ['billing', 'shipping', 'returns', 'other'];
 const enc = new TextEncoder();
@@ -24,8 +37,17 @@ function lineOf(i: number): string {
 }
 
 function run(lines: string[], table: ReturnType<typeof buildLabelTable>['table'], per: number) {
-  const base = { kind: 'label-issues-chunk' as const, object: 'file:///p/part-0.jsonl', labels: LABELS, table, probTolerance: 1e-3, format: 'auto' as const, snapshotVersion: 3 };
-  const pass = (p: LabelPass) => chunks(lines, per).map((c) => labelIssuesChunk({ ...base, ...p, chunk: c.bytes, firstLine: c.firstLine } as LabelIssuesChunkInput));
+  const base = {
+    kind: 'label-issues-chunk' as const,
+    object: 'file:///p/part-0.jsonl',
+    labels: LABELS,
+    table,
+    probTolerance: 1e-3,
+    format: 'auto' as const,
+    snapshotVersion: 3,
+  };
+  const pass = (p: LabelPass) =>
+    chunks(lines, per).map((c) => labelIssuesChunk({ ...base, ...p, chunk: c.bytes, firstLine: c.firstLine } as LabelIssuesChunkInput));
   const first = pass({ pass: 'sums' });
   const sums = first.reduce((s, o) => mergeClassSums(s, o.sums!), newClassSums(4));
   const joint = pass({ pass: 'joint', thresholds: confidentThresholds(sums) }).reduce((j, o) => mergeJointCounts(j, o.joint!), newJointCounts(4));
@@ -57,7 +79,13 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
     const lines = [...bad, '', ...f.labels.map((_, i) => lineOf(i)).slice(4)];
     const r = run(lines, table, 100);
     expect(r.read).toBe(bad.length + f.labels.length - 4);
-    expect(r.rejects.map((x) => [x.line, x.field])).toEqual([[1, 'out_of_sample'], [2, 'id'], [3, 'probs.refunds'], [4, 'probs'], [5, '(line)']]);
+    expect(r.rejects.map((x) => [x.line, x.field])).toEqual([
+      [1, 'out_of_sample'],
+      [2, 'id'],
+      [3, 'probs.refunds'],
+      [4, 'probs'],
+      [5, '(line)'],
+    ]);
     expect(r.rejects[1].reason).toMatch(/no label for this id in snapshot v3/);
     expect(r.issues.some((x) => ['t0', 't1', 't2', 't3'].includes(x.payload.id))).toBe(false);
   });
@@ -65,7 +93,7 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
     expect(lookupLabel(table, 't42')).toBe(f.labels[42]);
     expect(lookupLabel(table, 't3000')).toBe(NOT_FOUND);
   });
-  it('keys that collide with different labels answer AMBIGUOUS, never the other item\'s label; equal labels stay', () => {
+  it("keys that collide with different labels answer AMBIGUOUS, never the other item's label; equal labels stay", () => {
     // The same id twice stands in for two ids whose keys collide.
     const b = new LabelTableBuilder();
     b.add('x', 1);
@@ -82,7 +110,18 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
     const b = new LabelTableBuilder();
     b.add('t5', 0);
     b.add('t5', 1);
-    const out = labelIssuesChunk({ kind: 'label-issues-chunk', pass: 'sums', chunk: enc.encode(lineOf(5)), object: 'o', firstLine: 1, labels: LABELS, table: b.finish().table, probTolerance: 1e-3, format: 'auto', snapshotVersion: 3 });
+    const out = labelIssuesChunk({
+      kind: 'label-issues-chunk',
+      pass: 'sums',
+      chunk: enc.encode(lineOf(5)),
+      object: 'o',
+      firstLine: 1,
+      labels: LABELS,
+      table: b.finish().table,
+      probTolerance: 1e-3,
+      format: 'auto',
+      snapshotVersion: 3,
+    });
     expect(out.rejects).toMatchObject([{ line: 1, field: 'id', id: 't5' }]);
     expect(out.rejects[0].reason).toMatch(/collision/);
   });

@@ -10,18 +10,36 @@ const LABELS = ['billing', 'shipping', 'other'];
 
 describe('label-issue queue task', () => {
   const probs = { billing: 0.1, shipping: 0.85, other: 0.05 };
-  const issue = { at: { object: 'gs://b/p/predictions/part-0.jsonl', line: 7 }, scores: itemScores(0, [0.1, 0.85, 0.05], 0, 3), payload: { id: 'm7', text: 'Where is my parcel?', probs }, cells: [1] };
+  const issue = {
+    at: { object: 'gs://b/p/predictions/part-0.jsonl', line: 7 },
+    scores: itemScores(0, [0.1, 0.85, 0.05], 0, 3),
+    payload: { id: 'm7', text: 'Where is my parcel?', probs },
+    cells: [1],
+  };
   const ctx = { project: 'support', round: '20261203T0200Z', labels: LABELS, rankBy: 'self-confidence' as const, snapshotVersion: 4 };
   const t = buildLabelIssueTask(ctx, issue, 1);
   it('is a choice over the labels with the current label pre-selected, meta naming its snapshot, score, suggestion and reason', () => {
     expect(t.options).toEqual(LABELS.map((l) => ({ id: l, text: l })));
     expect(t.accept).toEqual(['billing']);
-    expect(t.meta).toMatchObject({ id: 'm7', round: '20261203T0200Z', strategy: 'label-issues', rank: 1, label: 'billing', label_snapshot: 4, self_confidence: 0.1, suggested: 'shipping', source: 'gs://b/p/predictions/part-0.jsonl#L7' });
+    expect(t.meta).toMatchObject({
+      id: 'm7',
+      round: '20261203T0200Z',
+      strategy: 'label-issues',
+      rank: 1,
+      label: 'billing',
+      label_snapshot: 4,
+      self_confidence: 0.1,
+      suggested: 'shipping',
+      source: 'gs://b/p/predictions/part-0.jsonl#L7',
+    });
     expect((t.meta as { reason: string }).reason).toContain('shipping 0.85');
     expect(t._input_hash).toBe(inputHash('support', 'm7'));
   });
   it('has a task hash of its own, not that of an uncertainty task on the same item', () => {
-    const uncertainty = buildTask({ project: 'support', round: 'r', task: 'textcat', view: 'choice', labels: LABELS, strategy: 'entropy', acceptThreshold: 0.5 }, { entry: { id: 'm7', score: 1, u: 0, source: issue.at, record: { id: 'm7', text: 'x', probs } }, rank: 1, audit: false });
+    const uncertainty = buildTask(
+      { project: 'support', round: 'r', task: 'textcat', view: 'choice', labels: LABELS, strategy: 'entropy', acceptThreshold: 0.5 },
+      { entry: { id: 'm7', score: 1, u: 0, source: issue.at, record: { id: 'm7', text: 'x', probs } }, rank: 1, audit: false },
+    );
     expect(uncertainty._input_hash).toBe(t._input_hash);
     expect(uncertainty._task_hash).not.toBe(t._task_hash);
   });
@@ -31,11 +49,17 @@ describe('label-issue verdicts and lineage', () => {
   const v = { shown: 'billing', labelSnapshot: 4, round: 'R1', chosen: 'shipping' };
   it('a changed label keeps the previous one, the version and the round', () => {
     expect(applyVerdict({ label: 'billing', lineage: NO_LINEAGE }, v, 6)).toEqual({
-      kind: 'changed', label: 'shipping', lineage: { previous_label: 'billing', corrected_version: 6, corrected_round: 'R1', verified: false, verified_round: null },
+      kind: 'changed',
+      label: 'shipping',
+      lineage: { previous_label: 'billing', corrected_version: 6, corrected_round: 'R1', verified: false, verified_round: null },
     });
   });
   it('a kept label is verified', () => {
-    expect(applyVerdict({ label: 'billing', lineage: NO_LINEAGE }, { ...v, chosen: 'billing' }, 6)).toMatchObject({ kind: 'verified', label: 'billing', lineage: { verified: true, verified_round: 'R1' } });
+    expect(applyVerdict({ label: 'billing', lineage: NO_LINEAGE }, { ...v, chosen: 'billing' }, 6)).toMatchObject({
+      kind: 'verified',
+      label: 'billing',
+      lineage: { verified: true, verified_round: 'R1' },
+    });
   });
   it('a label changed in between (an uncertainty round) is a conflict and stays', () => {
     const r = applyVerdict({ label: 'other', lineage: NO_LINEAGE }, v, 6);
@@ -56,27 +80,53 @@ describe('label_issues stats', () => {
     // Wilson 95 % for 8 / 10.
     expect(rows[0].precision_low).toBeCloseTo(0.4902, 4);
     expect(rows[0].precision_high).toBeCloseTo(0.9433, 4);
-    expect(rows[1]).toEqual({ round: 'R1', label: 'b', flagged: 0, reviewed: 0, changed: 0, precision: null, precision_low: null, precision_high: null, noise_rate: null });
+    expect(rows[1]).toEqual({
+      round: 'R1',
+      label: 'b',
+      flagged: 0,
+      reviewed: 0,
+      changed: 0,
+      precision: null,
+      precision_low: null,
+      precision_high: null,
+      noise_rate: null,
+    });
   });
 });
 
 describe('import-labels plan', () => {
   const raw = (line: number, value: unknown) => ({ object: 'train.jsonl', line, value, rowWord: 'L' as const });
   it('adds new ids, keeps same-label repeats once, rejects conflicts on every line, never overwrites the snapshot', () => {
-    const plan = planImport([
-      raw(1, { id: 'a', label: 'billing', text: 'A' }),
-      raw(2, { id: 'b', label: 'shipping', text: 'B' }),
-      raw(3, { id: 'b', label: 'other', text: 'B' }),
-      raw(4, { id: 'a', label: 'billing', text: 'A' }),
-      raw(5, { id: 'c', label: 'billing', text: 'C' }),
-      raw(6, { id: 'd', label: 'shipping', text: 'D' }),
-      raw(7, { id: 'e', label: 'refunds', text: 'E' }),
-      raw(8, { id: 'f', label: 'billing' }),
-      raw(9, { id: 7, label: 'other', text: 'seven' }),
-    ], LABELS, new Map([['c', 'billing'], ['d', 'other']]));
-    expect(plan.add.map((r) => [r.id, r.label, r.source])).toEqual([['7', 'other', 'train.jsonl#L9'], ['a', 'billing', 'train.jsonl#L1']]);
+    const plan = planImport(
+      [
+        raw(1, { id: 'a', label: 'billing', text: 'A' }),
+        raw(2, { id: 'b', label: 'shipping', text: 'B' }),
+        raw(3, { id: 'b', label: 'other', text: 'B' }),
+        raw(4, { id: 'a', label: 'billing', text: 'A' }),
+        raw(5, { id: 'c', label: 'billing', text: 'C' }),
+        raw(6, { id: 'd', label: 'shipping', text: 'D' }),
+        raw(7, { id: 'e', label: 'refunds', text: 'E' }),
+        raw(8, { id: 'f', label: 'billing' }),
+        raw(9, { id: 7, label: 'other', text: 'seven' }),
+      ],
+      LABELS,
+      new Map([
+        ['c', 'billing'],
+        ['d', 'other'],
+      ]),
+    );
+    expect(plan.add.map((r) => [r.id, r.label, r.source])).toEqual([
+      ['7', 'other', 'train.jsonl#L9'],
+      ['a', 'billing', 'train.jsonl#L1'],
+    ]);
     expect(plan.unchanged).toBe(1);
-    expect(plan.rejects.map((r) => [r.line, r.field, r.id])).toEqual([[2, 'label', 'b'], [3, 'label', 'b'], [6, 'label', 'd'], [7, 'label', 'e'], [8, 'text', 'f']]);
+    expect(plan.rejects.map((r) => [r.line, r.field, r.id])).toEqual([
+      [2, 'label', 'b'],
+      [3, 'label', 'b'],
+      [6, 'label', 'd'],
+      [7, 'label', 'e'],
+      [8, 'text', 'f'],
+    ]);
     expect(plan.rejects[0].reason).toMatch(/conflicting labels/);
     expect(plan.rejects[2].reason).toMatch(/never overwrites/);
   });

@@ -33,7 +33,10 @@ describe('agreement with cleanlab 2.x find_label_issues(filter_by="prune_by_nois
   for (const name of UNTIED) {
     const f = fixture(name);
     const probs = f.predProbs.flat();
-    for (const [rankBy, key] of [['self-confidence', 'selfConfidence'], ['normalized-margin', 'normalizedMargin']] as const) {
+    for (const [rankBy, key] of [
+      ['self-confidence', 'selfConfidence'],
+      ['normalized-margin', 'normalizedMargin'],
+    ] as const) {
       it(`${name}: the same issues in the same order, ranked by ${rankBy}`, () => {
         expect(f.expected[key].tiedScoresAmongIssues).toBe(0); // the fixture has no ties, so order is fully determined
         const a = analyzeLabelIssues(f.labels, probs, f.classes, { rankBy, parts: 3 });
@@ -57,10 +60,13 @@ describe('agreement with cleanlab 2.x find_label_issues(filter_by="prune_by_nois
     });
   }
 
-  it('ties-3x1000 (probabilities on a 1/20 grid): the same issues; equal scores in input order, otherwise cleanlab\'s order', () => {
+  it("ties-3x1000 (probabilities on a 1/20 grid): the same issues; equal scores in input order, otherwise cleanlab's order", () => {
     const f = fixture('ties-3x1000');
     const probs = f.predProbs.flat();
-    for (const [rankBy, key] of [['self-confidence', 'selfConfidence'], ['normalized-margin', 'normalizedMargin']] as const) {
+    for (const [rankBy, key] of [
+      ['self-confidence', 'selfConfidence'],
+      ['normalized-margin', 'normalizedMargin'],
+    ] as const) {
       const a = analyzeLabelIssues(f.labels, probs, f.classes, { rankBy, parts: 4 });
       expect(f.expected[key].tiedScoresAmongIssues).toBeGreaterThan(0); // the fixture does exercise ties
       const got = a.issues.map((x) => x.payload);
@@ -80,7 +86,16 @@ describe('agreement with cleanlab 2.x find_label_issues(filter_by="prune_by_nois
 describe('per-class thresholds (pass 1)', () => {
   it('t_j is the mean of p_j over items labelled j; an absent class gets 2; a floor of 2e-6', () => {
     const s = newClassSums(4);
-    for (const [label, p] of [[0, 0.9], [0, 0.7], [1, 0.6], [1, 0.8], [1, 0.4], [3, 0], [3, 0]] as const) addToClassSums(s, label, p);
+    for (const [label, p] of [
+      [0, 0.9],
+      [0, 0.7],
+      [1, 0.6],
+      [1, 0.8],
+      [1, 0.4],
+      [3, 0],
+      [3, 0],
+    ] as const)
+      addToClassSums(s, label, p);
     expect(s.counts).toEqual([2, 3, 0, 2]);
     const t = confidentThresholds(s);
     expect(t[0]).toBeCloseTo(0.8, 15);
@@ -89,22 +104,24 @@ describe('per-class thresholds (pass 1)', () => {
     expect(t[3]).toBe(2e-6);
   });
   it('partials merge to the same bits whatever the split and order', () => {
-    fc.assert(fc.property(
-      fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 300 }),
-      fc.integer({ min: 1, max: 299 }),
-      (items, cut) => {
-        const whole = newClassSums(3);
-        for (const [l, p] of items) addToClassSums(whole, l, p);
-        const a = newClassSums(3);
-        const b = newClassSums(3);
-        for (const [i, [l, p]] of items.entries()) addToClassSums(i < cut ? a : b, l, p);
-        const reversed = newClassSums(3);
-        for (const [l, p] of [...items].reverse()) addToClassSums(reversed, l, p);
-        const t = confidentThresholds(whole);
-        expect(confidentThresholds(mergeClassSums(b, a))).toEqual(t);
-        expect(confidentThresholds(reversed)).toEqual(t);
-      },
-    ));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 300 }),
+        fc.integer({ min: 1, max: 299 }),
+        (items, cut) => {
+          const whole = newClassSums(3);
+          for (const [l, p] of items) addToClassSums(whole, l, p);
+          const a = newClassSums(3);
+          const b = newClassSums(3);
+          for (const [i, [l, p]] of items.entries()) addToClassSums(i < cut ? a : b, l, p);
+          const reversed = newClassSums(3);
+          for (const [l, p] of [...items].reverse()) addToClassSums(reversed, l, p);
+          const t = confidentThresholds(whole);
+          expect(confidentThresholds(mergeClassSums(b, a))).toEqual(t);
+          expect(confidentThresholds(reversed)).toEqual(t);
+        },
+      ),
+    );
   });
 });
 
@@ -137,7 +154,14 @@ describe('confident joint (pass 2)', () => {
 
 describe('prune by noise rate (pass 3)', () => {
   it('takes the n_ij largest margins p_j − p_i in each cell; an equal margin at the cut goes to the earlier item', () => {
-    const probs = [[0.2, 0.8], [0.3, 0.7], [0.3, 0.7], [0.9, 0.1], [0.1, 0.9], [0.2, 0.8]];
+    const probs = [
+      [0.2, 0.8],
+      [0.3, 0.7],
+      [0.3, 0.7],
+      [0.9, 0.1],
+      [0.1, 0.9],
+      [0.2, 0.8],
+    ];
     const labels = [0, 0, 0, 0, 1, 1];
     const sel = new PruneSelector<number>(2, [4, 2, 0, 2], [4, 2]);
     for (const [r, p] of probs.entries()) sel.offer(labels[r], p, 0, { object: 'o', line: r + 1 }, () => r);
@@ -181,7 +205,7 @@ describe('numpy behaviours reproduced', () => {
   it('pairwise sum: < 8 left to right, then 8 accumulators', () => {
     const a = [1e16, 1, -1e16, 1, 1, 1, 1, 1, 1];
     expect(pairwiseSum(a.slice(0, 3))).toBe(0); // (1e16 + 1) − 1e16 in sequence loses the 1
-    expect(pairwiseSum(a)).toBe(((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7])) + a[8]);
+    expect(pairwiseSum(a)).toBe(a[0] + a[1] + (a[2] + a[3]) + (a[4] + a[5] + (a[6] + a[7])) + a[8]);
   });
   it('round preserving sum moves the total back to the rounded original total', () => {
     expect(roundPreservingSum([0.6, 0.6, 0.8])).toEqual([0, 1, 1]);

@@ -44,7 +44,13 @@ export interface PassResult {
 }
 
 /** Runs `pass` over `sources` in order; the pool does the lines. */
-export async function runLabelPass(sources: readonly Source[], base: LabelChunkBase, pass: LabelPass, pool: ScoringPool, opts: LabelPassOptions): Promise<PassResult> {
+export async function runLabelPass(
+  sources: readonly Source[],
+  base: LabelChunkBase,
+  pass: LabelPass,
+  pool: ScoringPool,
+  opts: LabelPassOptions,
+): Promise<PassResult> {
   const objects: ObjectPass[] = [];
   const quarantined = new Map<string, Reject & { code: string }>();
   const inflight = Math.max(2, pool.threads * 2);
@@ -70,14 +76,23 @@ export async function runLabelPass(sources: readonly Source[], base: LabelChunkB
         }
         const input = { ...base, ...pass, kind: 'label-issues-chunk', chunk: c.bytes, object: source.uri, firstLine: c.firstLine } as LabelIssuesChunkInput;
         alive++;
-        const task = pool.labelIssues(input).then((out) => {
-          if (!out.ok) throw new ReviewloopError('SCORING_FAILED', out.message, { details: { code: out.code } });
-          return out;
-        }).finally(() => { alive--; wake?.(); });
+        const task = pool
+          .labelIssues(input)
+          .then((out) => {
+            if (!out.ok) throw new ReviewloopError('SCORING_FAILED', out.message, { details: { code: out.code } });
+            return out;
+          })
+          .finally(() => {
+            alive--;
+            wake?.();
+          });
         task.catch(() => undefined); // surfaced by Promise.all below, not as an unhandled rejection meanwhile
         pending.push(task);
         // Bounded memory: no more than `inflight` chunks alive at once.
-        while (alive >= inflight) await new Promise<void>((resolve) => { wake = resolve; });
+        while (alive >= inflight)
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
       }
       const outputs = await Promise.all(pending);
       const rejects = [...outputs.flatMap((o) => o.rejects), ...oversized].sort((a, b) => a.line - b.line);
@@ -120,7 +135,12 @@ export interface PoolAnalysis {
  * items. An object that breaks only in a later pass (it changed under a pinned
  * generation, which the store refuses) fails the round instead.
  */
-export async function findLabelIssuesInPool(sources: readonly Source[], base: LabelChunkBase, pool: ScoringPool, opts: LabelPassOptions & { rankBy: RankBy }): Promise<PoolAnalysis> {
+export async function findLabelIssuesInPool(
+  sources: readonly Source[],
+  base: LabelChunkBase,
+  pool: ScoringPool,
+  opts: LabelPassOptions & { rankBy: RankBy },
+): Promise<PoolAnalysis> {
   const k = base.labels.length;
   const first = await runLabelPass(sources, base, { pass: 'sums' }, pool, opts);
   const skip = new Set([...(opts.skip ?? []), ...first.quarantined.keys()]);
@@ -139,18 +159,32 @@ export async function findLabelIssuesInPool(sources: readonly Source[], base: La
   selector.absorb(cellEntries(third));
   let read = 0;
   let used = 0;
-  for (const o of first.objects) for (const out of o.outputs) { read += out.read; used += out.used; }
+  for (const o of first.objects)
+    for (const out of o.outputs) {
+      read += out.read;
+      used += out.used;
+    }
   return {
-    thresholds, labelCounts: sums.counts, rawJoint, confidentJoint, prune, noise: noiseRates(confidentJoint, k),
+    thresholds,
+    labelCounts: sums.counts,
+    rawJoint,
+    confidentJoint,
+    prune,
+    noise: noiseRates(confidentJoint, k),
     issues: rankIssues(selector.flagged(), opts.rankBy),
     rejects: first.objects.flatMap((o) => o.rejects),
     quarantined: [...first.quarantined.values()],
-    read, used,
+    read,
+    used,
   };
 }
 
 function mustMatch(later: PassResult): void {
   if (later.quarantined.size === 0) return;
   const [uri, r] = [...later.quarantined][0];
-  throw new ReviewloopError('SCORING_FAILED', `${uri} was readable in the first label-issue pass but not in a later one (${r.reason}); the round is retried whole`, { retryable: true });
+  throw new ReviewloopError(
+    'SCORING_FAILED',
+    `${uri} was readable in the first label-issue pass but not in a later one (${r.reason}); the round is retried whole`,
+    { retryable: true },
+  );
 }
