@@ -32,8 +32,10 @@ export interface RoundManifest {
   task: TaskType;
   model: string | null;
   strategy: {
-    /** A scoring strategy, or for rounds over raw objects a sampling one (worker/round/raw-round.ts). */
-    name: StrategyName | SamplingName;
+    /** A scoring strategy, for rounds over raw objects a sampling one (worker/round/raw-round.ts), or label-issues (worker/round/label-round.ts). */
+    name: StrategyName | SamplingName | 'label-issues';
+    /** label-issues: the order of the queue. */
+    rankBy?: 'self-confidence' | 'normalized-margin';
     topK: number;
     auditFraction: number;
     seed: string;
@@ -66,12 +68,31 @@ export interface RoundManifest {
   stats: ChunkStats;
   /** Scores of the queued uncertainty items (not audit), for quantiles. */
   queuedScores: number[];
+  /** label-issues rounds: what confident learning estimated (docs/label-issues.md). */
+  labelIssues?: LabelIssueSummary;
   /** Edges of `stats.scoreHist` bins: [min, max] of the strategy's range. */
   scoreRange: [number, number];
   /** `items` holds each queued item's full model prediction (the merge joins it back). */
   files: { queue: string[]; rejects: string; items?: string };
   /** Watermark: names listed after this one are new (lexicographic). */
   listedUpTo: string | null;
+}
+
+/** A label-issue round's estimates, per label in `labels` order. */
+export interface LabelIssueSummary {
+  /** Snapshot version the labels came from. */
+  snapshotVersion: number;
+  /** Items with a label and valid out-of-sample probabilities. */
+  items: number;
+  thresholds: number[];
+  /** Calibrated confident joint, row-major labels × labels (row = given, column = estimated true). */
+  confidentJoint: number[];
+  /** P(true ≠ label | given = label); null for a label no item has. */
+  noiseRates: Array<number | null>;
+  noiseRate: number | null;
+  /** Items the method flagged (before the topK cut), and those queued, per given label. */
+  flagged: number[];
+  queued: number[];
 }
 
 /** One human answer, as read from a Prodigy export line. */
@@ -128,7 +149,8 @@ export interface SnapshotRow {
   /** A choice task's options (`[{id, text}]`) as the reviewer saw them; absent for other views. */
   options?: unknown[];
   status: ResolvedStatus;
-  provenance: 'round' | 'external';
+  /** `round` (queued by reviewloop), `external` (an export of items it never queued), `import` (`reviewloop import-labels`). */
+  provenance: 'round' | 'external' | 'import';
   round: string | null;
   model: string | null;
   score: number | null;
@@ -146,6 +168,12 @@ export interface SnapshotRow {
   task_hash: number;
   /** Snapshot version that last changed this row. */
   version: number;
+  /** Lineage of label-issue verdicts (domain/label-issues/lineage.ts); absent in rows written before them = none. */
+  previous_label?: string | null;
+  corrected_version?: number | null;
+  corrected_round?: string | null;
+  verified?: boolean;
+  verified_round?: string | null;
 }
 
 export interface SnapshotManifest {
