@@ -192,6 +192,10 @@ export interface SnapshotManifest {
   quarantined?: Array<ConsumedObject & { reason: string }>;
   /** `duplicates`: answers skipped because an earlier export already held them (re-exports). */
   counts: { items: number; labelled: number; changed: number; added: number; answers: number; duplicates: number; badLines: number };
+  /** `reviewloop import-labels`: the files this version imported (name as given, sha256 of its bytes, rows added). */
+  imported?: Array<{ name: string; sha256: string; added: number }>;
+  /** Label-issue verdicts merged into this version (domain/label-issues/lineage.ts); absent when none. */
+  labelIssues?: { changed: number; verified: number; conflicts: Array<{ id: string; round: string; reason: string }> };
   files: Record<string, { sha256: string; bytes: number }>;
   sha256: string;
 }

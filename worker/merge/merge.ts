@@ -54,7 +54,8 @@ export function isExportObject(name: string): boolean {
   return !base.startsWith('.') && !base.startsWith('_') && /\.(jsonl|ndjson)(\.gz)?$/i.test(base);
 }
 
-function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
+/** A row with no content, answers or lineage yet. */
+export function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
   return {
     id,
     task,
