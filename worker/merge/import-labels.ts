@@ -37,7 +37,9 @@ export async function importLabels(store: ObjectStore, project: ProjectConfig, f
     const r = await importOnce(store, project, files);
     if (r !== 'lost-race') return r;
   }
-  throw new ReviewloopError('CONFLICT', `import-labels: ${maxAttempts} concurrent merges took the next snapshot version first; run it again`, { retryable: true });
+  throw new ReviewloopError('CONFLICT', `import-labels: ${maxAttempts} concurrent merges took the next snapshot version first; run it again`, {
+    retryable: true,
+  });
 }
 
 async function importOnce(store: ObjectStore, project: ProjectConfig, files: ImportFile[]): Promise<ImportResult | 'lost-race'> {
@@ -46,7 +48,11 @@ async function importOnce(store: ObjectStore, project: ProjectConfig, files: Imp
   if (head) await moveLatest(store, head);
   const base = head ? await readSnapshotRows(store, head.version) : [];
   const existing = new Map(base.map((r) => [r.id, r.status === 'labelled' ? r.label : null]));
-  const plan = planImport(files.flatMap((f) => f.rows), project.labels, existing);
+  const plan = planImport(
+    files.flatMap((f) => f.rows),
+    project.labels,
+    existing,
+  );
   if (plan.add.length === 0) return { status: 'nothing-new', version: head?.version ?? null, added: 0, unchanged: plan.unchanged, rejects: plan.rejects };
   const version = (head?.version ?? 0) + 1;
   const view = (project.queue.view as ReturnType<typeof defaultView> | undefined) ?? defaultView(project.task);
@@ -77,9 +83,22 @@ async function importOnce(store: ObjectStore, project: ProjectConfig, files: Imp
     formats: project.snapshot.formats,
     rejects: plan.rejects.map((r) => `${JSON.stringify(r)}\n`).join(''),
     manifest: {
-      kind: 'reviewloop.snapshot', schemaVersion: 1, project: project.name, version, parent: head?.version ?? null, asOf: head?.asOf ?? null,
+      kind: 'reviewloop.snapshot',
+      schemaVersion: 1,
+      project: project.name,
+      version,
+      parent: head?.version ?? null,
+      asOf: head?.asOf ?? null,
       consumed: [],
-      counts: { items: all.length, labelled: all.filter((r) => r.status === 'labelled').length, changed: 0, added: added.length, answers: 0, duplicates: 0, badLines: plan.rejects.length },
+      counts: {
+        items: all.length,
+        labelled: all.filter((r) => r.status === 'labelled').length,
+        changed: 0,
+        added: added.length,
+        answers: 0,
+        duplicates: 0,
+        badLines: plan.rejects.length,
+      },
       imported: files.map((f) => ({ name: f.name, sha256: f.sha256, added: addedByFile.get(f.name) ?? 0 })),
     },
   });

@@ -38,7 +38,11 @@ export const LABEL_ISSUE_ROUND: RoundKind = {
 };
 
 /** The labels of snapshot `version` as a table for the threads; rows with a label the config does not list are rejects. */
-async function labelTable(store: ObjectStore, labels: readonly string[], version: number): Promise<{ table: ReturnType<LabelTableBuilder['finish']>['table']; rejects: Reject[]; labelled: number }> {
+async function labelTable(
+  store: ObjectStore,
+  labels: readonly string[],
+  version: number,
+): Promise<{ table: ReturnType<LabelTableBuilder['finish']>['table']; rejects: Reject[]; labelled: number }> {
   const rows = await readSnapshotRows(store, version);
   const index = new Map(labels.map((l, i) => [l, i]));
   const builder = new LabelTableBuilder();
@@ -48,7 +52,13 @@ async function labelTable(store: ObjectStore, labels: readonly string[], version
     if (r.status !== 'labelled' || r.label === null) return;
     const c = index.get(r.label);
     if (c === undefined) {
-      rejects.push({ object: store.uri(`${versionDir(version)}/data.jsonl`), line: i + 1, id: r.id, field: 'label', reason: `label "${r.label}" is not one of the project's labels; the item is left out of label-issue rounds` });
+      rejects.push({
+        object: store.uri(`${versionDir(version)}/data.jsonl`),
+        line: i + 1,
+        id: r.id,
+        field: 'label',
+        reason: `label "${r.label}" is not one of the project's labels; the item is left out of label-issue rounds`,
+      });
       return;
     }
     builder.add(r.id, c);
@@ -72,36 +82,83 @@ async function runLabelIssueRound(opts: RoundOptions, round: OpenRound): Promise
   const { roundId, log, plan } = round;
   const version = plan.snapshotVersion;
   if (version === null) {
-    throw new ReviewloopError('NOT_FOUND', `round ${roundId}: label-issues questions the labels of the latest snapshot, and project ${project.name} has none yet; bring existing labels with \`reviewloop import-labels\`, or merge reviewed rounds first`);
+    throw new ReviewloopError(
+      'NOT_FOUND',
+      `round ${roundId}: label-issues questions the labels of the latest snapshot, and project ${project.name} has none yet; bring existing labels with \`reviewloop import-labels\`, or merge reviewed rounds first`,
+    );
   }
   const rankBy: RankBy = project.strategy.rankBy ?? 'self-confidence';
   log.info(`round ${roundId}: label issues in snapshot v${version} from ${plan.objects.length} prediction object(s)`);
   const labels = await labelTable(store, project.labels, version);
-  const sources: Source[] = plan.objects.map((o) => ({ uri: store.uri(o.name), name: o.name, size: o.size, open: () => store.readStream(o.name, { generation: o.generation }) }));
+  const sources: Source[] = plan.objects.map((o) => ({
+    uri: store.uri(o.name),
+    name: o.name,
+    size: o.size,
+    open: () => store.readStream(o.name, { generation: o.generation }),
+  }));
   const format = project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto';
-  const a = await findLabelIssuesInPool(sources, { labels: project.labels, table: labels.table, probTolerance: project.strategy.probTolerance, format, snapshotVersion: version }, opts.pool, {
-    chunkBytes: opts.chunkBytes, maxLineBytes: project.strategy.maxLineBytes, signal: opts.signal, rankBy,
-  });
+  const a = await findLabelIssuesInPool(
+    sources,
+    { labels: project.labels, table: labels.table, probTolerance: project.strategy.probTolerance, format, snapshotVersion: version },
+    opts.pool,
+    {
+      chunkBytes: opts.chunkBytes,
+      maxLineBytes: project.strategy.maxLineBytes,
+      signal: opts.signal,
+      rankBy,
+    },
+  );
   const asked = await askedBefore(store, round.previous);
   const { queued, duplicates } = queueOf(a.issues, asked, project.strategy.topK);
   const dir = roundDir(roundId);
   const rejects = [...labels.rejects, ...a.rejects, ...duplicates, ...a.quarantined.map(({ code, ...r }) => ({ ...r, code }))];
   await writeOnce(store, `${dir}/rejects.jsonl`, jsonLines(rejects), 'application/x-ndjson');
   assertRejectRatio(opts, roundId, a.read - a.used, a.read, 'records');
-  const ctx = await taskContext(opts, round, 'label-issues', queued.map((q) => q.payload));
+  const ctx = await taskContext(
+    opts,
+    round,
+    'label-issues',
+    queued.map((q) => q.payload),
+  );
   const taskCtx = { project: project.name, round: roundId, labels: project.labels, rankBy, snapshotVersion: version, mediaUrl: ctx.mediaUrl };
-  const queueFiles = queueFilesOf(dir, queued.map((q, i) => buildLabelIssueTask(taskCtx, q, i + 1)), project);
+  const queueFiles = queueFilesOf(
+    dir,
+    queued.map((q, i) => buildLabelIssueTask(taskCtx, q, i + 1)),
+    project,
+  );
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   const score = (q: LabelIssue<IssuePayload>) => (rankBy === 'self-confidence' ? q.scores.selfConfidence : q.scores.normalizedMargin);
-  await writeOnce(store, `${dir}/items.jsonl`, jsonLines(queued.map((q, i) => ({
-    id: q.payload.id, rank: i + 1, audit: false, p: null, score: score(q), model: q.payload.model ?? null, source: `${q.at.object}#L${q.at.line}`,
-    prediction: q.payload.probs ? { probs: q.payload.probs } : {},
-    label: project.labels[q.scores.label], label_snapshot: version, suggested: project.labels[q.scores.suggested],
-    self_confidence: q.scores.selfConfidence, normalized_margin: q.scores.normalizedMargin,
-  }))), 'application/x-ndjson');
+  await writeOnce(
+    store,
+    `${dir}/items.jsonl`,
+    jsonLines(
+      queued.map((q, i) => ({
+        id: q.payload.id,
+        rank: i + 1,
+        audit: false,
+        p: null,
+        score: score(q),
+        model: q.payload.model ?? null,
+        source: `${q.at.object}#L${q.at.line}`,
+        prediction: q.payload.probs ? { probs: q.payload.probs } : {},
+        label: project.labels[q.scores.label],
+        label_snapshot: version,
+        suggested: project.labels[q.scores.suggested],
+        self_confidence: q.scores.selfConfidence,
+        normalized_margin: q.scores.normalizedMargin,
+      })),
+    ),
+    'application/x-ndjson',
+  );
   const manifest = labelIssueManifest(opts, round, { a, queued, duplicates: duplicates.length, queueFiles, rankBy, version, score });
   const s = manifest.labelIssues!;
-  return commitManifest(opts, manifest, round.previous, log, `${queued.length} queued of ${a.issues.length} flagged in ${a.used} labelled item(s) (estimated noise ${s.noiseRate === null ? 'n/a' : `${(100 * s.noiseRate).toFixed(1)}%`}), ${a.read - a.used} rejected, ${a.quarantined.length} object(s) quarantined`);
+  return commitManifest(
+    opts,
+    manifest,
+    round.previous,
+    log,
+    `${queued.length} queued of ${a.issues.length} flagged in ${a.used} labelled item(s) (estimated noise ${s.noiseRate === null ? 'n/a' : `${(100 * s.noiseRate).toFixed(1)}%`}), ${a.read - a.used} rejected, ${a.quarantined.length} object(s) quarantined`,
+  );
 }
 
 /** The flagged items to queue, in rank order: not asked before, each id once, at most `topK`. */
@@ -149,15 +206,30 @@ function labelIssueManifest(opts: RoundOptions, round: OpenRound, f: Finished): 
     strategy: { name: 'label-issues', rankBy: f.rankBy, topK: project.strategy.topK, auditFraction: 0, seed: round.seed, reduce: project.strategy.reduce },
     labels: project.labels,
     consumed: round.plan.objects.map((o) => ({ name: o.name, generation: o.generation, size: o.size })),
-    counts: { read: a.read, scored: a.used, rejected: a.read - a.used, skipped: 0, queued: queued.length, audit: 0, duplicates: f.duplicates, quarantinedObjects: quarantined.length },
+    counts: {
+      read: a.read,
+      scored: a.used,
+      rejected: a.read - a.used,
+      skipped: 0,
+      queued: queued.length,
+      audit: 0,
+      duplicates: f.duplicates,
+      quarantinedObjects: quarantined.length,
+    },
     quarantined,
     auditPopulation: 0,
     stats,
     queuedScores: queued.map(f.score),
     scoreRange: [0, 1],
     labelIssues: {
-      snapshotVersion: f.version, items: a.used, thresholds: a.thresholds, confidentJoint: a.confidentJoint,
-      noiseRates: a.noise.perClass, noiseRate: a.noise.overall, flagged: perLabel(a.issues), queued: perLabel(queued),
+      snapshotVersion: f.version,
+      items: a.used,
+      thresholds: a.thresholds,
+      confidentJoint: a.confidentJoint,
+      noiseRates: a.noise.perClass,
+      noiseRate: a.noise.overall,
+      flagged: perLabel(a.issues),
+      queued: perLabel(queued),
     },
     ...manifestFiles(roundDir(round.roundId), f.queueFiles, round.plan),
   };
