@@ -65,3 +65,31 @@ export function labelIssueStats(rounds: readonly RoundLabelIssues[], verdicts: r
   }
   return rows;
 }
+
+/** A label-issue round as the stats need it: its summary and the label each queued item was shown with. */
+export interface LabelIssueRoundInput extends RoundLabelIssues {
+  shown: ReadonlyMap<string, string>;
+}
+
+/**
+ * Verdicts in a snapshot's rows: every accept answer that came from a
+ * label-issue round's annotations (`annotations/R/…`) on an item that round
+ * queued; changed when the chosen label is not the one shown.
+ */
+export function verdictsIn(
+  rows: ReadonlyArray<{ id: string; answers: ReadonlyArray<{ answer: string; accept: string[] | null; source: string }> }>,
+  rounds: readonly LabelIssueRoundInput[],
+): VerdictCount[] {
+  const byRound = new Map(rounds.map((r) => [r.round, r]));
+  const out: VerdictCount[] = [];
+  for (const row of rows) {
+    for (const a of row.answers) {
+      const m = /(?:^|\/)annotations\/([^/]+)\/[^/]+$/.exec(a.source.replace(/#L\d+$/, ''));
+      const r = m ? byRound.get(m[1]) : undefined;
+      const shown = r?.shown.get(row.id);
+      if (r === undefined || shown === undefined || a.answer !== 'accept' || a.accept === null || a.accept.length !== 1) continue;
+      out.push({ round: r.round, label: shown, changed: a.accept[0] !== shown });
+    }
+  }
+  return out;
+}

@@ -20,11 +20,11 @@ import { type CellEntry, PruneSelector } from './prune.js';
 import { type ClassSums, addToClassSums, newClassSums } from './sums.js';
 
 /**
- * The snapshot's labels for the threads: one sorted BigUint64Array over
- * shared memory (every task references it, none copies it), 8 bytes per
- * labelled item. Each entry packs the top 56 bits of a 64-bit hash of the id
- * with the class index in the low 8 bits, so a plain typed-array sort orders
- * it and one binary search finds an id's class. Hence at most 255 classes
+ * The snapshot's labels for the threads: two sorted Uint32Arrays over
+ * shared memory (every task references them, none copies them), 8 bytes per
+ * labelled item. Each entry holds 56 bits of a hash of the id with the class
+ * index in the low 8 bits; the builder sorts them as packed 64-bit values and
+ * lookups compare plain numbers (no BigInt per record). Hence at most 255 classes
  * (the 256th value marks an ambiguous key).
  *
  * Two ids whose 56-bit keys collide (about 7·10⁻⁴ that any pair does among
@@ -33,7 +33,10 @@ import { type ClassSums, addToClassSums, newClassSums } from './sums.js';
  * rejected with a reason instead of borrowing another item's label.
  */
 export interface LabelTable {
-  packed: BigUint64Array;
+  /** High 32 bits of each key, sorted (with `lo`) ascending. */
+  hi: Uint32Array;
+  /** Next 24 bits of the key, then the class index in the low 8 bits. */
+  lo: Uint32Array;
 }
 
 export const MAX_LABEL_ISSUE_CLASSES = 255;
@@ -42,15 +45,14 @@ export const NOT_FOUND = -1;
 /** `lookupLabel`: the id's key collides with another id of another label. */
 export const AMBIGUOUS = -2;
 
-const CLASS_BITS = 8n;
 const CLASS_MASK = 0xffn;
-const AMBIGUOUS_CLASS = 0xffn;
+const AMBIGUOUS_CLASS = 0xff;
+const SEED_HI = 0x6c1a6e15;
+const SEED_LO = 0x1abe1155;
 
-/** 56-bit key of an item id, shifted into place. */
+/** 56-bit key of an item id, shifted into place above 8 class bits (the builder's packed form). */
 export function labelKey(id: string): bigint {
-  const hi = BigInt(murmur3(id, 0x6c1a6e15));
-  const lo = BigInt(murmur3(id, 0x1abe1155) >>> 8);
-  return ((hi << 24n) | lo) << CLASS_BITS;
+  return (BigInt(murmur3(id, SEED_HI)) << 32n) | (BigInt(murmur3(id, SEED_LO) >>> 8) << 8n);
 }
 
 /** Collects (id, class) pairs without holding the ids; `finish` sorts them into a table. */
@@ -71,26 +73,29 @@ export class LabelTableBuilder {
   /** The table; ids that collide with another label are marked ambiguous (see LabelTable). */
   finish(): { table: LabelTable; ambiguous: number } {
     const sorted = this.buf.subarray(0, this.n).sort();
-    const out: bigint[] = [];
+    const keep: bigint[] = [];
     let ambiguous = 0;
     for (let i = 0; i < sorted.length; ) {
       const key = sorted[i] & ~CLASS_MASK;
       let j = i;
       while (j < sorted.length && (sorted[j] & ~CLASS_MASK) === key) j++;
       // Same key and same class: one entry serves them all.
-      if ((sorted[i] & CLASS_MASK) === (sorted[j - 1] & CLASS_MASK)) out.push(sorted[i]);
+      if ((sorted[i] & CLASS_MASK) === (sorted[j - 1] & CLASS_MASK)) keep.push(sorted[i]);
       else {
-        out.push(key | AMBIGUOUS_CLASS);
+        keep.push(key | BigInt(AMBIGUOUS_CLASS));
         ambiguous += j - i;
       }
       i = j;
     }
-    const packed = new BigUint64Array(new SharedArrayBuffer(Math.max(8, out.length * 8)), 0, out.length);
-    out.forEach((v, i) => {
-      packed[i] = v;
+    const shared = (n: number) => new Uint32Array(new SharedArrayBuffer(Math.max(4, n * 4)), 0, n);
+    const hi = shared(keep.length);
+    const lo = shared(keep.length);
+    keep.forEach((v, i) => {
+      hi[i] = Number(v >> 32n);
+      lo[i] = Number(v & 0xffffffffn);
     });
     this.buf = new BigUint64Array(0);
-    return { table: { packed }, ambiguous };
+    return { table: { hi, lo }, ambiguous };
   }
 }
 
@@ -101,20 +106,21 @@ export function buildLabelTable(entries: Iterable<readonly [string, number]>): {
   return b.finish();
 }
 
-/** Class index of `id`, NOT_FOUND, or AMBIGUOUS. */
+/** Class index of `id`, NOT_FOUND, or AMBIGUOUS. Plain number arithmetic: this runs for every record of every pass. */
 export function lookupLabel(t: LabelTable, id: string): number {
-  const key = labelKey(id);
-  const a = t.packed;
+  const khi = murmur3(id, SEED_HI);
+  const klo = murmur3(id, SEED_LO) >>> 8;
   let lo = 0;
-  let hi = a.length - 1;
+  let hi = t.hi.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const v = a[mid] & ~CLASS_MASK;
-    if (v === key) {
-      const c = a[mid] & CLASS_MASK;
-      return c === AMBIGUOUS_CLASS ? AMBIGUOUS : Number(c);
+    const h = t.hi[mid];
+    const l = t.lo[mid] >>> 8;
+    if (h === khi && l === klo) {
+      const c = t.lo[mid] & 0xff;
+      return c === AMBIGUOUS_CLASS ? AMBIGUOUS : c;
     }
-    if (v < key) lo = mid + 1;
+    if (h < khi || (h === khi && l < klo)) lo = mid + 1;
     else hi = mid - 1;
   }
   return NOT_FOUND;

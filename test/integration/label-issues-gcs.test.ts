@@ -17,7 +17,8 @@ import type { ObjectStore } from '../../worker/store/store.js';
 import { writeOnce } from '../../worker/store/write-once.js';
 import { gcsEndpoint } from '../helpers/emulators.js';
 import { makeTestBucket, type TestBucket } from '../helpers/gcs.js';
-import { tempDir } from '../helpers/loop.js';
+import { duckdbSink, tempDir } from '../helpers/loop.js';
+import type { StatsSink } from '../../worker/stats/sinks/sink.js';
 
 /** The cleanlab fixture: 3,000 tickets, 4 labels, injected flips, cleanlab's ranked issues. */
 const f = JSON.parse(readFileSync(new URL('../fixtures/label-issues/blobs-4x3000.json', import.meta.url), 'utf8')) as {
@@ -49,7 +50,7 @@ interface Outcome {
   rows: Map<string, SnapshotRow>;
 }
 
-async function scenario(root: ObjectStore, rootUri: string, pool: ScoringPool): Promise<Outcome> {
+async function scenario(root: ObjectStore, rootUri: string, pool: ScoringPool, sink: StatsSink | null = null): Promise<Outcome> {
   const project = config(rootUri).projects[0];
   const store = projectStore(root, project.name);
   // Existing training data: the given (partly flipped) labels, one conflicting duplicate.
@@ -107,7 +108,7 @@ async function scenario(root: ObjectStore, rootUri: string, pool: ScoringPool): 
     seed: 1,
   });
   await writeOnce(store, `annotations/${ROUND}/ann.jsonl`, text, 'application/x-ndjson');
-  const merged = (await runMerge({ project, store, sink: null })).manifest!;
+  const merged = (await runMerge({ project, store, sink })).manifest!;
   const rows = new Map((await readSnapshotRows(store, merged.version)).map((r) => [r.id, r]));
   return { imported, again, round, rerun, queue, rejects, merged, rows };
 }
@@ -115,6 +116,7 @@ async function scenario(root: ObjectStore, rootUri: string, pool: ScoringPool): 
 describe('a label-issue round on the GCS emulator and a local root', () => {
   let bucket: TestBucket;
   let pool: ScoringPool;
+  let sink: StatsSink;
   const outcomes: Array<[string, Outcome]> = [];
   beforeAll(async () => {
     bucket = await makeTestBucket('labelissues');
@@ -122,9 +124,11 @@ describe('a label-issue round on the GCS emulator and a local root', () => {
     const gs = `gs://${bucket.name}/root`;
     outcomes.push(['gcs', await scenario(new GcsStore(gs, { apiEndpoint: gcsEndpoint() }), gs, pool)]);
     const dir = tempDir('labelissues');
-    outcomes.push(['local', await scenario(new LocalStore(dir), dir, pool)]);
+    sink = await duckdbSink(dir);
+    outcomes.push(['local', await scenario(new LocalStore(dir), dir, pool, sink)]);
   });
   afterAll(async () => {
+    await sink?.close();
     await pool?.close();
     await bucket?.cleanup();
   });
@@ -181,6 +185,27 @@ describe('a label-issue round on the GCS emulator and a local root', () => {
       });
       const kept = queued.find((i) => f.labels[i] === f.trueLabels[i]);
       if (kept !== undefined) expect(o.rows.get(`t${kept}`)).toMatchObject({ label: LABELS[f.labels[kept]], verified: true, verified_round: ROUND });
+    }
+  });
+
+  it('the label_issues table counts flagged, reviewed and changed items per label, with precision and its Wilson interval', async () => {
+    const o = outcomes[1][1];
+    const rows = await sink.query(
+      'SELECT label, flagged, reviewed, changed, precision, precision_low, precision_high, noise_rate FROM label_issues WHERE round_id = @r AND snapshot_version = @v ORDER BY label',
+      { r: ROUND, v: o.merged.version },
+    );
+    const queued = o.queue.map((t) => Number((t.meta as { id: string }).id.slice(1)));
+    for (const [j, label] of LABELS.entries()) {
+      const mine = queued.filter((i) => f.labels[i] === j);
+      const changed = mine.filter((i) => f.trueLabels[i] !== j).length;
+      const row = rows.find((r) => r.label === label)!;
+      expect(row).toMatchObject({ flagged: mine.length, reviewed: mine.length, changed });
+      if (mine.length > 0) {
+        expect(row.precision).toBeCloseTo(changed / mine.length, 12);
+        expect(Number(row.precision_low)).toBeLessThanOrEqual(Number(row.precision));
+        expect(Number(row.precision_high)).toBeGreaterThanOrEqual(Number(row.precision));
+      }
+      expect(row.noise_rate).toBeCloseTo(o.round.labelIssues!.noiseRates[j]!, 12);
     }
   });
 

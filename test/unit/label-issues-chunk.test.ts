@@ -103,7 +103,7 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
     const { table: t, ambiguous } = b.finish();
     expect(ambiguous).toBe(2);
     expect([lookupLabel(t, 'x'), lookupLabel(t, 'y')]).toEqual([AMBIGUOUS, 3]);
-    expect(t.packed.length).toBe(2);
+    expect(t.hi.length).toBe(2);
     expect(() => b.add('z', 255)).toThrow(RangeError);
   });
   it('an ambiguous id is rejected with a reason', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NO_LINEAGE, applyVerdict } from '../../domain/label-issues/lineage.js';
 import { planImport } from '../../domain/label-issues/import.js';
-import { labelIssueStats } from '../../domain/label-issues/stats.js';
+import { labelIssueStats, verdictsIn } from '../../domain/label-issues/stats.js';
 import { buildLabelIssueTask } from '../../domain/label-issues/task.js';
 import { buildTask, inputHash } from '../../domain/prodigy/tasks.js';
 import { itemScores } from '../../scoring/label-issues/prune.js';
@@ -135,5 +135,32 @@ describe('import-labels plan', () => {
     const first = planImport(rows, LABELS, new Map());
     const again = planImport(rows, LABELS, new Map(first.add.map((r) => [r.id, r.label])));
     expect(again).toEqual({ add: [], unchanged: 1, rejects: [] });
+  });
+});
+
+describe('verdicts in snapshot rows', () => {
+  it("counts accept answers from a label-issue round's annotations on the items it queued, changed when not the label shown", () => {
+    const rounds = [
+      {
+        round: 'R1',
+        labels: LABELS,
+        flagged: [1, 1, 0],
+        noiseRates: [0.1, 0.2, null],
+        shown: new Map([
+          ['a', 'billing'],
+          ['b', 'shipping'],
+        ]),
+      },
+    ];
+    const ans = (accept: string[] | null, source: string, answer = 'accept') => ({ answer, accept, source });
+    const rows = [
+      { id: 'a', answers: [ans(['shipping'], 'gs://b/p/annotations/R1/ann.jsonl#L1'), ans(['billing'], 'annotations/R0/ann.jsonl#L3')] },
+      { id: 'b', answers: [ans(['shipping'], 'annotations/R1/bob.jsonl#L2'), ans(null, 'annotations/R1/bob.jsonl#L9', 'ignore')] },
+      { id: 'c', answers: [ans(['other'], 'annotations/R1/bob.jsonl#L4')] },
+    ];
+    expect(verdictsIn(rows, rounds)).toEqual([
+      { round: 'R1', label: 'billing', changed: true },
+      { round: 'R1', label: 'shipping', changed: false },
+    ]);
   });
 });

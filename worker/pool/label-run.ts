@@ -1,22 +1,24 @@
 /**
- * Runs one pass of a label-issue round over JSONL prediction sources in the
- * pool: the main thread streams each source into line chunks, the threads
- * run the pass on them (worker/pool/label-task.ts) and the main thread adds
- * the partials. At most `inflight` chunks are alive at once.
+ * Runs the passes of a label-issue round over JSONL prediction sources in the
+ * pool: the main thread streams each source into line chunks, the threads run
+ * the pass on them (worker/pool/label-task.ts) and the main thread folds each
+ * answer into the object's partial as it arrives. At most `inflight` chunks
+ * are alive at once, and no chunk's answer is kept after it is folded.
  *
- * An object is merged only once all its chunks are in, so an object that
- * breaks mid-way (a truncated gzip, a generation gone) contributes nothing to
- * any pass: it is set aside whole with an object-level reject, and every pass
- * skips what the first pass set aside (`skip`). Rejects leave in input order.
+ * An object's partial joins the run's only once all its chunks are in, so an
+ * object that breaks mid-way (a truncated gzip, a generation gone)
+ * contributes nothing to any pass: it is set aside whole with an
+ * object-level reject, and every later pass skips what the first pass set
+ * aside. Rejects leave in input order.
  */
-import type { IssuePayload, LabelIssuesChunkInput, LabelIssuesChunkOutput, LabelPass } from '../../scoring/label-issues/chunk.js';
-import { type NoiseEstimate, calibrateJoint, mergeJointCounts, newJointCounts, noiseRates, pruneCounts } from '../../scoring/label-issues/joint.js';
-import { type CellEntry, type LabelIssue, PruneSelector, type RankBy, rankIssues } from '../../scoring/label-issues/prune.js';
-import { confidentThresholds, mergeClassSums, newClassSums } from '../../scoring/label-issues/sums.js';
 import { ReviewloopError } from '../../domain/errors.js';
+import type { IssuePayload, LabelIssuesChunkInput, LabelIssuesChunkOutput, LabelPass } from '../../scoring/label-issues/chunk.js';
+import { type ClassSums, confidentThresholds, mergeClassSums, newClassSums } from '../../scoring/label-issues/sums.js';
+import { type NoiseEstimate, calibrateJoint, mergeJointCounts, newJointCounts, noiseRates, pruneCounts } from '../../scoring/label-issues/joint.js';
+import { type LabelIssue, PruneSelector, type RankBy, rankIssues } from '../../scoring/label-issues/prune.js';
 import type { Reject } from '../../scoring/types.js';
 import { chunkLines } from '../sources/chunker.js';
-import { decompressed, formatOf, type Source } from '../sources/sources.js';
+import { type Source, decompressed, formatOf } from '../sources/sources.js';
 import type { ScoringPool } from './pool.js';
 import { quarantineCode } from './score-run.js';
 
@@ -30,87 +32,115 @@ export interface LabelPassOptions {
   skip?: ReadonlySet<string>;
 }
 
-/** One object's outputs, merged by the caller once complete. */
-export interface ObjectPass {
-  source: Source;
-  outputs: LabelIssuesChunkOutput[];
-  rejects: Reject[];
+/** How one pass folds chunk answers: into an object's partial, then the object's partial into the run's. */
+export interface PassFold<A> {
+  start(): A;
+  add(acc: A, out: LabelIssuesChunkOutput): void;
+  /** The object is complete: its partial joins the run's. */
+  commit(acc: A): void;
 }
 
 export interface PassResult {
-  objects: ObjectPass[];
+  /** Record-level rejects, in input order. */
+  rejects: Reject[];
+  read: number;
+  used: number;
   /** Objects that could not be read: URI → object-level reject. */
   quarantined: Map<string, Reject & { code: string }>;
 }
 
-/** Runs `pass` over `sources` in order; the pool does the lines. */
-export async function runLabelPass(
+/** Runs `pass` over `sources` in order; the pool does the lines, `fold` keeps what they found. */
+export async function runLabelPass<A>(
   sources: readonly Source[],
   base: LabelChunkBase,
   pass: LabelPass,
   pool: ScoringPool,
   opts: LabelPassOptions,
+  fold: PassFold<A>,
 ): Promise<PassResult> {
-  const objects: ObjectPass[] = [];
-  const quarantined = new Map<string, Reject & { code: string }>();
-  const inflight = Math.max(2, pool.threads * 2);
+  const result: PassResult = { rejects: [], read: 0, used: 0, quarantined: new Map() };
   for (const source of sources) {
     if (opts.skip?.has(source.uri)) continue;
     if (formatOf(source.name) !== 'jsonl') {
       const reason = 'label-issues reads JSONL prediction records (optionally .gz); convert Arrow/Parquet predictions to JSONL';
-      quarantined.set(source.uri, { object: source.uri, line: 0, field: null, reason, code: 'FORMAT_UNSUPPORTED' });
+      result.quarantined.set(source.uri, { object: source.uri, line: 0, field: null, reason, code: 'FORMAT_UNSUPPORTED' });
       continue;
     }
     const cursor = { line: 1 };
-    const pending: Promise<LabelIssuesChunkOutput>[] = [];
-    const oversized: Reject[] = [];
-    let alive = 0;
-    let wake: (() => void) | null = null;
     try {
-      const stream = decompressed(source.open(), source.name);
-      for await (const c of chunkLines(stream, { chunkBytes: opts.chunkBytes, maxLineBytes: opts.maxLineBytes, cursor })) {
-        opts.signal?.throwIfAborted();
-        if ('oversized' in c) {
-          oversized.push({ object: source.uri, line: c.line, field: '(line)', reason: `line longer than ${opts.maxLineBytes} bytes` });
-          continue;
-        }
-        const input = { ...base, ...pass, kind: 'label-issues-chunk', chunk: c.bytes, object: source.uri, firstLine: c.firstLine } as LabelIssuesChunkInput;
-        alive++;
-        const task = pool
-          .labelIssues(input)
-          .then((out) => {
-            if (!out.ok) throw new ReviewloopError('SCORING_FAILED', out.message, { details: { code: out.code } });
-            return out;
-          })
-          .finally(() => {
-            alive--;
-            wake?.();
-          });
-        task.catch(() => undefined); // surfaced by Promise.all below, not as an unhandled rejection meanwhile
-        pending.push(task);
-        // Bounded memory: no more than `inflight` chunks alive at once.
-        while (alive >= inflight)
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-      }
-      const outputs = await Promise.all(pending);
-      const rejects = [...outputs.flatMap((o) => o.rejects), ...oversized].sort((a, b) => a.line - b.line);
-      objects.push({ source, outputs, rejects });
+      const one = await runObject(source, base, pass, pool, opts, fold, cursor);
+      fold.commit(one.acc);
+      result.rejects.push(...one.rejects);
+      result.read += one.read;
+      result.used += one.used;
     } catch (err) {
-      await Promise.allSettled(pending);
       const code = quarantineCode(err);
       if (code === null) throw err;
       const reason = `unreadable after line ${cursor.line - 1}: ${(err as Error).message}; none of its records used`;
-      quarantined.set(source.uri, { object: source.uri, line: 0, field: null, reason, code });
+      result.quarantined.set(source.uri, { object: source.uri, line: 0, field: null, reason, code });
     }
   }
-  return { objects, quarantined };
+  return result;
 }
 
-/** Every object's cell entries of a select pass, for one PruneSelector on the main thread. */
-export function cellEntries(r: PassResult): CellEntry<IssuePayload>[] {
-  return r.objects.flatMap((o) => o.outputs.flatMap((x) => x.entries ?? []));
+/** One object through the pool; throws (after its chunks settle) when it cannot be read. */
+async function runObject<A>(
+  source: Source,
+  base: LabelChunkBase,
+  pass: LabelPass,
+  pool: ScoringPool,
+  opts: LabelPassOptions,
+  fold: PassFold<A>,
+  cursor: { line: number },
+) {
+  const inflight = Math.max(2, pool.threads * 2);
+  const acc = fold.start();
+  const rejects: Reject[] = [];
+  let read = 0;
+  let used = 0;
+  let alive = 0;
+  let wake: (() => void) | null = null;
+  const pending = new Set<Promise<void>>();
+  try {
+    const stream = decompressed(source.open(), source.name);
+    for await (const c of chunkLines(stream, { chunkBytes: opts.chunkBytes, maxLineBytes: opts.maxLineBytes, cursor })) {
+      opts.signal?.throwIfAborted();
+      if ('oversized' in c) {
+        read++;
+        rejects.push({ object: source.uri, line: c.line, field: '(line)', reason: `line longer than ${opts.maxLineBytes} bytes` });
+        continue;
+      }
+      const input = { ...base, ...pass, kind: 'label-issues-chunk', chunk: c.bytes, object: source.uri, firstLine: c.firstLine } as LabelIssuesChunkInput;
+      alive++;
+      const task: Promise<void> = pool
+        .labelIssues(input)
+        .then((out) => {
+          if (!out.ok) throw new ReviewloopError('SCORING_FAILED', out.message, { details: { code: out.code } });
+          fold.add(acc, out);
+          rejects.push(...out.rejects);
+          read += out.read;
+          used += out.used;
+        })
+        .finally(() => {
+          alive--;
+          pending.delete(task);
+          wake?.();
+        });
+      task.catch(() => undefined); // surfaced below, not as an unhandled rejection meanwhile
+      pending.add(task);
+      // Bounded memory: no more than `inflight` chunks alive at once.
+      while (alive >= inflight)
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+    }
+    await Promise.all(pending);
+  } catch (err) {
+    await Promise.allSettled(pending);
+    throw err;
+  }
+  rejects.sort((a, b) => a.line - b.line);
+  return { acc, rejects, read, used };
 }
 
 export interface PoolAnalysis {
@@ -122,7 +152,7 @@ export interface PoolAnalysis {
   noise: NoiseEstimate;
   /** Every flagged item, ranked (the caller cuts to topK). */
   issues: LabelIssue<IssuePayload>[];
-  /** Record-level rejects in input order, then nothing else: object-level ones are in `quarantined`. */
+  /** Record-level rejects in input order; object-level ones are in `quarantined`. */
   rejects: Reject[];
   quarantined: Array<Reject & { code: string }>;
   read: number;
@@ -132,8 +162,8 @@ export interface PoolAnalysis {
 /**
  * The three passes of a label-issue round in the pool. Pass 1 decides which
  * objects are readable; later passes skip the rest, so all three see the same
- * items. An object that breaks only in a later pass (it changed under a pinned
- * generation, which the store refuses) fails the round instead.
+ * items. An object that breaks only in a later pass (its pinned generation
+ * gone) fails the round, which is retried whole.
  */
 export async function findLabelIssuesInPool(
   sources: readonly Source[],
@@ -142,28 +172,58 @@ export async function findLabelIssuesInPool(
   opts: LabelPassOptions & { rankBy: RankBy },
 ): Promise<PoolAnalysis> {
   const k = base.labels.length;
-  const first = await runLabelPass(sources, base, { pass: 'sums' }, pool, opts);
-  const skip = new Set([...(opts.skip ?? []), ...first.quarantined.keys()]);
   let sums = newClassSums(k);
-  for (const o of first.objects) for (const out of o.outputs) sums = mergeClassSums(sums, out.sums!);
+  const first = await runLabelPass(sources, base, { pass: 'sums' }, pool, opts, {
+    start: () => newClassSums(k),
+    add: (acc: ClassSums, out) => {
+      mergeClassSums(acc, out.sums!);
+    },
+    commit: (acc) => {
+      sums = mergeClassSums(sums, acc);
+    },
+  });
+  const skip = new Set([...(opts.skip ?? []), ...first.quarantined.keys()]);
   const thresholds = confidentThresholds(sums);
-  const second = await runLabelPass(sources, base, { pass: 'joint', thresholds }, pool, { ...opts, skip });
-  mustMatch(second);
   let rawJoint = newJointCounts(k);
-  for (const o of second.objects) for (const out of o.outputs) rawJoint = mergeJointCounts(rawJoint, out.joint!);
+  mustMatch(
+    await runLabelPass(
+      sources,
+      base,
+      { pass: 'joint', thresholds },
+      pool,
+      { ...opts, skip },
+      {
+        start: () => newJointCounts(k),
+        add: (acc: number[], out) => {
+          mergeJointCounts(acc, out.joint!);
+        },
+        commit: (acc) => {
+          rawJoint = mergeJointCounts(rawJoint, acc);
+        },
+      },
+    ),
+  );
   const confidentJoint = calibrateJoint(rawJoint, sums.counts);
   const prune = pruneCounts(confidentJoint, k);
-  const third = await runLabelPass(sources, base, { pass: 'select', prune, labelCounts: sums.counts }, pool, { ...opts, skip });
-  mustMatch(third);
   const selector = new PruneSelector<IssuePayload>(k, prune, sums.counts);
-  selector.absorb(cellEntries(third));
-  let read = 0;
-  let used = 0;
-  for (const o of first.objects)
-    for (const out of o.outputs) {
-      read += out.read;
-      used += out.used;
-    }
+  mustMatch(
+    await runLabelPass(
+      sources,
+      base,
+      { pass: 'select', prune, labelCounts: sums.counts },
+      pool,
+      { ...opts, skip },
+      {
+        start: () => new PruneSelector<IssuePayload>(k, prune, sums.counts),
+        add: (acc: PruneSelector<IssuePayload>, out) => {
+          acc.absorb(out.entries ?? []);
+        },
+        commit: (acc) => {
+          selector.absorb(acc.exportEntries());
+        },
+      },
+    ),
+  );
   return {
     thresholds,
     labelCounts: sums.counts,
@@ -172,10 +232,10 @@ export async function findLabelIssuesInPool(
     prune,
     noise: noiseRates(confidentJoint, k),
     issues: rankIssues(selector.flagged(), opts.rankBy),
-    rejects: first.objects.flatMap((o) => o.rejects),
+    rejects: first.rejects,
     quarantined: [...first.quarantined.values()],
-    read,
-    used,
+    read: first.read,
+    used: first.used,
   };
 }
 
