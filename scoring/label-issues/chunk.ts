@@ -129,7 +129,10 @@ export function lookupLabel(t: LabelTable, id: string): number {
 /** What the queue needs of a flagged item; the rest of the record stays in its object. */
 export type IssuePayload = Pick<PredictionRecord, 'id' | 'text' | 'image' | 'audio' | 'width' | 'height' | 'model' | 'probs'>;
 
-export type LabelPass = { pass: 'sums' } | { pass: 'joint'; thresholds: number[] } | { pass: 'select'; prune: number[]; labelCounts: number[] };
+export type LabelPass =
+  | { pass: 'sums' }
+  | { pass: 'joint'; thresholds: number[] }
+  | { pass: 'select'; prune: number[]; labelCounts: number[]; floors?: number[] };
 
 export type LabelIssuesChunkInput = LabelPass & {
   kind: 'label-issues-chunk';
@@ -162,7 +165,7 @@ export function labelIssuesChunk(input: LabelIssuesChunkInput): LabelIssuesChunk
   const out: LabelIssuesChunkOutput = { read: 0, used: 0, rejects: [] };
   const sums = input.pass === 'sums' ? newClassSums(k) : null;
   const joint = input.pass === 'joint' ? newJointCounts(k) : null;
-  const selector = input.pass === 'select' ? new PruneSelector<IssuePayload>(k, input.prune, input.labelCounts) : null;
+  const selector = input.pass === 'select' ? new PruneSelector<IssuePayload>(k, input.prune, input.labelCounts, input.floors) : null;
   const lines = decodeLines(input.chunk);
   const reject = (line: number, field: string, reason: string, id?: string) => {
     out.rejects.push({ object: input.object, line, field, reason, ...(id === undefined ? {} : { id }) });

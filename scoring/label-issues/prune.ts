@@ -145,6 +145,14 @@ export interface LabelIssue<T> {
 
 export class PruneSelector<T> {
   private readonly heaps: CellHeap<T>[];
+  /**
+   * Per cell, a margin the final cut is known to reach (the worst kept margin of a
+   * full heap over part of the input: a heap's root only rises as entries arrive).
+   * An item below it cannot make the cut, so a thread given the run's floors
+   * keeps and sends only what can still matter. Equal margins are kept: their
+   * order depends on position, which the floor does not carry.
+   */
+  private readonly floors: ArrayLike<number> | undefined;
 
   /**
    * @param prune `pruneCounts(...)`: row-major k·k, n_ij off the diagonal.
@@ -154,7 +162,9 @@ export class PruneSelector<T> {
     readonly k: number,
     prune: readonly number[],
     labelCounts: readonly number[],
+    floors?: ArrayLike<number>,
   ) {
+    this.floors = floors;
     this.heaps = [];
     for (let c = 0; c < k * k; c++) {
       const i = Math.floor(c / k);
@@ -176,12 +186,18 @@ export class PruneSelector<T> {
     for (let j = 0; j < k; j++) {
       const heap = this.heaps[label * k + j];
       const margin = p[off + j] - p[off + label];
+      if (this.floors !== undefined && margin < this.floors[label * k + j]) continue;
       if (!heap.admits(margin, at)) continue;
       scores ??= itemScores(label, p, off, k);
       const flaggable = !scores.agrees;
       if (flaggable) made ??= payload();
       heap.push({ cell: label * k + j, margin, at, scores: flaggable ? scores : null, payload: flaggable ? made : null });
     }
+  }
+
+  /** Per cell: the worst kept margin when the heap is full, else -Infinity (see `floors`). */
+  cutFloors(): number[] {
+    return this.heaps.map((h) => (h.capacity > 0 && h.items.length === h.capacity ? h.items[0].margin : Number.NEGATIVE_INFINITY));
   }
 
   /** The kept entries as plain data, for the main thread to `absorb`. */

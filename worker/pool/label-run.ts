@@ -22,7 +22,10 @@ import { type Source, decompressed, formatOf } from '../sources/sources.js';
 import type { ScoringPool } from './pool.js';
 import { quarantineCode } from './score-run.js';
 
-export type LabelChunkBase = Omit<LabelIssuesChunkInput, 'kind' | 'chunk' | 'object' | 'firstLine' | 'pass' | 'thresholds' | 'prune' | 'labelCounts'>;
+export type LabelChunkBase = Omit<
+  LabelIssuesChunkInput,
+  'kind' | 'chunk' | 'object' | 'firstLine' | 'pass' | 'thresholds' | 'prune' | 'labelCounts' | 'floors'
+>;
 
 export interface LabelPassOptions {
   chunkBytes: number;
@@ -38,6 +41,8 @@ export interface PassFold<A> {
   add(acc: A, out: LabelIssuesChunkOutput): void;
   /** The object is complete: its partial joins the run's. */
   commit(acc: A): void;
+  /** Fields of the pass that change as answers arrive (the select pass's floors), read for each chunk sent. */
+  extras?(acc: A): Partial<LabelPass>;
 }
 
 export interface PassResult {
@@ -110,7 +115,15 @@ async function runObject<A>(
         rejects.push({ object: source.uri, line: c.line, field: '(line)', reason: `line longer than ${opts.maxLineBytes} bytes` });
         continue;
       }
-      const input = { ...base, ...pass, kind: 'label-issues-chunk', chunk: c.bytes, object: source.uri, firstLine: c.firstLine } as LabelIssuesChunkInput;
+      const input = {
+        ...base,
+        ...pass,
+        ...fold.extras?.(acc),
+        kind: 'label-issues-chunk',
+        chunk: c.bytes,
+        object: source.uri,
+        firstLine: c.firstLine,
+      } as LabelIssuesChunkInput;
       alive++;
       const task: Promise<void> = pool
         .labelIssues(input)
@@ -214,13 +227,14 @@ export async function findLabelIssuesInPool(
       pool,
       { ...opts, skip },
       {
-        start: () => new PruneSelector<IssuePayload>(k, prune, sums.counts),
+        // Every object was readable in pass 1, and one that breaks now fails the round (mustMatch): chunks fold
+        // straight into the run's selector, and its cut so far travels with each chunk as the threads' floors.
+        start: () => selector,
         add: (acc: PruneSelector<IssuePayload>, out) => {
           acc.absorb(out.entries ?? []);
         },
-        commit: (acc) => {
-          selector.absorb(acc.exportEntries());
-        },
+        commit: () => undefined,
+        extras: (acc) => ({ floors: acc.cutFloors() }),
       },
     ),
   );
