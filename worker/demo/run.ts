@@ -17,6 +17,7 @@ import { formatHeadline, loadHeadline } from '../stats/headline.js';
 import { loadReportData, renderReport } from '../stats/report.js';
 import { writeOnce } from '../store/write-once.js';
 import { contractBatch, ENTITY_LABELS, intentBatch, INTENT_LABELS } from './data.js';
+import { LABEL_ISSUE_ROUND, labelIssueProjectConfig, runLabelIssueDemo } from './label-issues.js';
 import { reviewChoice, reviewSpans, type SimulatedAnnotator } from './reviewer.js';
 
 const ROUNDS = ['20261101T0200Z', '20261108T0200Z'];
@@ -52,6 +53,7 @@ export function demoConfig(): Record<string, unknown> {
         merge: { conflict: 'latest' },
         schedule: { round: '0 2 * * 0', merge: '*/15 * * * *' },
       },
+      labelIssueProjectConfig(),
     ],
   };
 }
@@ -149,9 +151,10 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
   try {
     print(`reviewloop demo in ${abs}`);
     print('Reviewers are SIMULATED: they answer from held gold labels and write real `prodigy db-out` files.');
+    const uncertaintyProjects = config.projects.filter((p) => p.strategy.name !== 'label-issues');
     for (const [i, roundId] of ROUNDS.entries()) {
       const gold = await stagePredictions(app, i);
-      for (const project of config.projects) {
+      for (const project of uncertaintyProjects) {
         const r = await runRound({
           project,
           store: app.projectStore(project),
@@ -171,7 +174,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
         if ((err as { code?: string }).code === 'CONFLICT' || (err as { code?: string }).code === 'ALREADY_EXISTS') return 0;
         throw err;
       });
-      for (const project of config.projects) {
+      for (const project of uncertaintyProjects) {
         const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger });
         const c = m.manifest?.counts;
         print(
@@ -180,6 +183,14 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
       }
       if (answers > 0) print(`  (simulated reviewers answered ${answers} tasks)`);
     }
+    const li = await runLabelIssueDemo(app, app.project('support-labels'), abs, logger, config.worker.chunkBytes);
+    const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
+    print(
+      `label-issue round ${LABEL_ISSUE_ROUND} support-labels: 2000 imported labels with ${li.injected} injected flips; estimated noise ${pct(li.noiseRate)}; ${li.flagged} flagged, ${li.queued} queued (${li.flaggedInjected} of them injected flips)`,
+    );
+    print(
+      `merge support-labels: snapshot v${li.version ?? 0}; the simulated reviewer changed ${li.changed} of the ${li.reviewed} flagged labels reviewed (detector precision ${li.reviewed > 0 ? pct(li.changed / li.reviewed) : '–'})`,
+    );
     const sink = await app.sink();
     const drift = await sink.query(
       "SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id",
@@ -194,7 +205,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
         `  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`,
       );
     print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
-    for (const project of config.projects) {
+    for (const project of uncertaintyProjects) {
       const h = await loadHeadline(sink, project.name);
       print(`  ${project.name} (snapshot v${h.snapshot_version ?? 0}):`);
       for (const line of formatHeadline(h, '    ')) print(line);
@@ -206,8 +217,11 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     const reportPath = path.join(abs, 'report.html');
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');
     await writeFile(reportPath, renderReport(data));
+    const labelsReport = path.join(abs, 'report-support-labels.html');
+    await writeFile(labelsReport, renderReport(await loadReportData(sink, 'support-labels', '2026-11-15T12:00:00.000Z')));
     print('');
     print(`report: ${reportPath}`);
+    print(`        ${labelsReport} (the label-issue round)`);
     const rel = path.relative(process.cwd(), configPath);
     const shown = rel.startsWith('..') ? configPath : rel;
     print(`try:    npx reviewloop status -c ${shown}`);

@@ -14,7 +14,9 @@ import { ReviewloopError } from '../../domain/errors.js';
 import type { SnapshotManifest, SnapshotRow } from '../../domain/records.js';
 import { listSnapshots, moveLatest, readSnapshotRows, writeSnapshot } from '../snapshot/snapshot.js';
 import type { ObjectStore } from '../store/store.js';
+import type { StatsSink } from '../stats/sinks/sink.js';
 import { emptyRow } from './merge.js';
+import { writeMergeStats } from './merge-stats.js';
 
 export interface ImportFile {
   /** As named on the command line (recorded in the manifest). */
@@ -32,9 +34,15 @@ export interface ImportResult {
 }
 
 /** Imports `files` into the project's snapshots; retries when a concurrent merge takes the version. */
-export async function importLabels(store: ObjectStore, project: ProjectConfig, files: ImportFile[], maxAttempts = 8): Promise<ImportResult> {
+export async function importLabels(
+  store: ObjectStore,
+  project: ProjectConfig,
+  files: ImportFile[],
+  sink: StatsSink | null = null,
+  maxAttempts = 8,
+): Promise<ImportResult> {
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const r = await importOnce(store, project, files);
+    const r = await importOnce(store, project, files, sink);
     if (r !== 'lost-race') return r;
   }
   throw new ReviewloopError('CONFLICT', `import-labels: ${maxAttempts} concurrent merges took the next snapshot version first; run it again`, {
@@ -42,7 +50,7 @@ export async function importLabels(store: ObjectStore, project: ProjectConfig, f
   });
 }
 
-async function importOnce(store: ObjectStore, project: ProjectConfig, files: ImportFile[]): Promise<ImportResult | 'lost-race'> {
+async function importOnce(store: ObjectStore, project: ProjectConfig, files: ImportFile[], sink: StatsSink | null): Promise<ImportResult | 'lost-race'> {
   const snaps = await listSnapshots(store);
   const head: SnapshotManifest | null = snaps.length > 0 ? snaps[snaps.length - 1] : null;
   if (head) await moveLatest(store, head);
@@ -104,5 +112,7 @@ async function importOnce(store: ObjectStore, project: ProjectConfig, files: Imp
   });
   if (!committed) return 'lost-race';
   await moveLatest(store, manifest);
+  // Like a merge, the new version's stats go out with it (merge-stats.ts writes late ones if this stops first).
+  if (sink) await writeMergeStats(store, sink, project, manifest, all);
   return { status: 'created', version, added: added.length, unchanged: plan.unchanged, rejects: plan.rejects };
 }

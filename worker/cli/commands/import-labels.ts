@@ -27,7 +27,7 @@ export function register(program: Command, env: CommandEnv): void {
       await env.withApp(opts.config, async (app) => {
         const project = app.project(opts.project);
         const { importLabels } = await import('../../merge/import-labels.js');
-        const r = await importLabels(app.projectStore(project), project, read);
+        const r = await importLabels(app.projectStore(project), project, read, await app.sink());
         const rejects = [...read.flatMap((f) => f.rejects), ...r.rejects];
         if (r.status === 'nothing-new') io.out(`nothing new to import (${r.unchanged} row(s) already in the snapshot); snapshot stays at v${r.version ?? 0}\n`);
         else io.out(`snapshot v${r.version} written: ${r.added} label(s) imported, ${r.unchanged} already there, ${rejects.length} row(s) rejected\n`);
