@@ -148,8 +148,11 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     const reportPath = path.join(abs, 'report.html');
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');
     await writeFile(reportPath, renderReport(data));
+    const labelsReport = path.join(abs, 'report-support-labels.html');
+    await writeFile(labelsReport, renderReport(await loadReportData(sink, 'support-labels', '2026-11-15T12:00:00.000Z')));
     print('');
     print(`report: ${reportPath}`);
+    print(`        ${labelsReport} (the label-issue round)`);
     const rel = path.relative(process.cwd(), configPath);
     const shown = rel.startsWith('..') ? configPath : rel;
     print(`try:    npx reviewloop status -c ${shown}`);
