@@ -109,160 +109,168 @@ const label = z
       ctx.addIssue({ code: 'custom', message: `"${l}" is a reserved name (a built-in member of every JavaScript object); rename the label` });
   });
 
-const projectBase = z.strictObject({
-  name,
-  task: z.enum(taskTypes),
-  labels: uniqueList(label, 'label').min(1),
-  predictions: z
-    .strictObject({
-      prefix: z.string().default('predictions/'),
-      format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
-      /**
-       * Glob(s) over names below `prefix`, e.g. `**` + `/prediction.results-*`; other objects are ignored (every format).
-       * Default: raw objects, all; predictions, data files by name, never Vertex AI `errors_stats` reports.
-       */
-      include: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-      /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
-      maxTextBytes: z
-        .number()
-        .int()
-        .min(1)
-        .default(1024 * 1024),
-      /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 10th round by default. */
-      listing: listing(10),
-      /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/round/bq-round.ts). */
-      table: z
-        .string()
-        .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE')
-        .optional(),
-      /** `engine: bigquery`: STRING id column. Default `id`. */
-      idColumn: bqIdent.optional(),
-      /** `engine: bigquery`: ARRAY<STRUCT<label STRING, p FLOAT64>> column. Default `probs`. */
-      probsColumn: bqIdent.optional(),
-      /** `engine: bigquery`: one FLOAT64 column per label, in `labels` order, instead of `probsColumn`. */
-      labelColumns: z.array(bqIdent).min(1).optional(),
-      /** `engine: bigquery`: where the query runs. */
-      bigquery: z
-        .strictObject({
-          /** Job location. Default `US`. */
-          location: z.string().default('US'),
-          /** API endpoint for emulators (http://127.0.0.1:9050); null = Google. */
-          apiEndpoint: endpoint,
-          /** Project that runs (and pays for) the query. Default: the table's project. */
-          billingProject: z
-            .string()
-            .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Google Cloud project id')
-            .optional(),
-          /** Read the table `FOR SYSTEM_TIME AS OF` the plan's instant, so reruns see the same rows (BigQuery time travel, up to 7 days). Default false. */
-          timeTravel: z.boolean().default(false),
-        })
-        .optional(),
-    })
-    .prefault({}),
-  strategy: strategySchema,
-  queue: z
-    .strictObject({
-      view: z.enum(views).optional(),
-      /** Each reviewer once: a repeated name would get every item of its share twice. */
-      annotators: uniqueList(name, 'annotator').optional(),
-      overlap: z.number().int().min(1).default(1),
-      /** textcat-multilabel: pre-select labels at or above this probability. Default 0.5. */
-      acceptThreshold: z.number().min(0).max(1).default(0.5),
-      /** TTL of signed media URLs, in seconds. At most 7 days. Default 3 days. */
-      signedUrlTtlSeconds: z.number().int().min(60).max(604_800).default(259_200),
-    })
-    .prefault({}),
-  merge: z
-    .strictObject({
-      conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
-      /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 4th merge by default. */
-      listing: listing(4),
-    })
-    .prefault({}),
-  snapshot: z
-    .strictObject({
-      formats: z
-        .array(z.enum(['arrow', 'jsonl', 'parquet']))
-        .min(1)
-        .default(['arrow', 'jsonl']),
-    })
-    .prefault({}),
-  schedule: z
-    .strictObject({
-      round: cron.optional(),
-      merge: cron.optional(),
-      timezone: z.string().default('UTC'),
-    })
-    .prefault({}),
-  /** Round id of a pinned drift reference. */
-  referenceRound: z.string().optional(),
-});
+const projectSchema = z
+  .strictObject({
+    name,
+    task: z.enum(taskTypes),
+    labels: uniqueList(label, 'label').min(1),
+    predictions: z
+      .strictObject({
+        prefix: z.string().default('predictions/'),
+        format: z.enum(['auto', 'native', 'vertex', 'arrow', 'parquet', 'objects']).default('auto'),
+        /**
+         * Glob(s) over names below `prefix`, e.g. `**` + `/prediction.results-*`; other objects are ignored (every format).
+         * Default: raw objects, all; predictions, data files by name, never Vertex AI `errors_stats` reports.
+         */
+        include: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+        /** `objects`: text objects and raw records with longer text are rejected with a reason. Default 1 MiB. */
+        maxTextBytes: z
+          .number()
+          .int()
+          .min(1)
+          .default(1024 * 1024),
+        /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 10th round by default. */
+        listing: listing(10),
+        /** `strategy.engine: bigquery`: the predictions table, PROJECT.DATASET.TABLE (worker/round/bq-round.ts). */
+        table: z
+          .string()
+          .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]\.[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_][A-Za-z0-9_-]*$/, 'PROJECT.DATASET.TABLE')
+          .optional(),
+        /** `engine: bigquery`: STRING id column. Default `id`. */
+        idColumn: bqIdent.optional(),
+        /** `engine: bigquery`: ARRAY<STRUCT<label STRING, p FLOAT64>> column. Default `probs`. */
+        probsColumn: bqIdent.optional(),
+        /** `engine: bigquery`: one FLOAT64 column per label, in `labels` order, instead of `probsColumn`. */
+        labelColumns: z.array(bqIdent).min(1).optional(),
+        /** `engine: bigquery`: where the query runs. */
+        bigquery: z
+          .strictObject({
+            /** Job location. Default `US`. */
+            location: z.string().default('US'),
+            /** API endpoint for emulators (http://127.0.0.1:9050); null = Google. */
+            apiEndpoint: endpoint,
+            /** Project that runs (and pays for) the query. Default: the table's project. */
+            billingProject: z
+              .string()
+              .regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$/, 'a Google Cloud project id')
+              .optional(),
+            /** Read the table `FOR SYSTEM_TIME AS OF` the plan's instant, so reruns see the same rows (BigQuery time travel, up to 7 days). Default false. */
+            timeTravel: z.boolean().default(false),
+          })
+          .optional(),
+      })
+      .prefault({}),
+    strategy: strategySchema,
+    queue: z
+      .strictObject({
+        view: z.enum(views).optional(),
+        /** Each reviewer once: a repeated name would get every item of its share twice. */
+        annotators: uniqueList(name, 'annotator').optional(),
+        overlap: z.number().int().min(1).default(1),
+        /** textcat-multilabel: pre-select labels at or above this probability. Default 0.5. */
+        acceptThreshold: z.number().min(0).max(1).default(0.5),
+        /** TTL of signed media URLs, in seconds. At most 7 days. Default 3 days. */
+        signedUrlTtlSeconds: z.number().int().min(60).max(604_800).default(259_200),
+      })
+      .prefault({}),
+    merge: z
+      .strictObject({
+        conflict: z.enum(['latest', 'majority', 'unanimous']).default('latest'),
+        /** Default: full. `incremental` (date-partitioned prefixes): a full rescan every 4th merge by default. */
+        listing: listing(4),
+      })
+      .prefault({}),
+    snapshot: z
+      .strictObject({
+        formats: z
+          .array(z.enum(['arrow', 'jsonl', 'parquet']))
+          .min(1)
+          .default(['arrow', 'jsonl']),
+      })
+      .prefault({}),
+    schedule: z
+      .strictObject({
+        round: cron.optional(),
+        merge: cron.optional(),
+        timezone: z.string().default('UTC'),
+      })
+      .prefault({}),
+    /** Round id of a pinned drift reference. */
+    referenceRound: z.string().optional(),
+  })
+  .superRefine((p, ctx) => {
+    if (p.strategy.quotas) {
+      for (const label of Object.keys(p.strategy.quotas)) {
+        if (!p.labels.includes(label))
+          ctx.addIssue({ code: 'custom', path: ['strategy', 'quotas', label], message: `unknown label "${label}" (labels: ${p.labels.join(', ')})` });
+      }
+    }
+    const raw = p.predictions.format === 'objects';
+    if (raw && !rawStrategies.includes(p.strategy.name)) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `raw objects have no model scores to rank: use ${rawStrategies.join(', ')}` });
+    }
+    if (!raw && (samplingStrategyNames as readonly string[]).includes(p.strategy.name)) {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} samples raw items: it needs predictions.format: objects` });
+    }
+    if (p.strategy.name === 'label-issues') labelIssueRules(p, ctx);
+    else if (p.strategy.rankBy !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', 'rankBy'], message: 'only used by label-issues' });
+    if (p.strategy.stratifyBy !== undefined && p.strategy.name !== 'stratified-random') {
+      ctx.addIssue({ code: 'custom', path: ['strategy', 'stratifyBy'], message: 'only used by stratified-random' });
+    }
+    if (raw) {
+      for (const key of ['diversity', 'quotas'] as const) {
+        if (p.strategy[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: ['strategy', key], message: 'needs model predictions; not available with predictions.format: objects' });
+      }
+      if (p.strategy.auditFraction > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['strategy', 'auditFraction'],
+          message: 'raw rounds are already sampled; set 0 with predictions.format: objects',
+        });
+    }
+    if (p.strategy.engine === 'bigquery') {
+      if (p.predictions.table === undefined)
+        ctx.addIssue({ code: 'custom', path: ['predictions', 'table'], message: 'strategy.engine: bigquery reads PROJECT.DATASET.TABLE from here' });
+      if (!(SQL_STRATEGIES as readonly string[]).includes(p.strategy.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['strategy', 'name'],
+          message: `${p.strategy.name} has no SQL form; strategy.engine: bigquery supports ${SQL_STRATEGIES.join(', ')}`,
+        });
+      }
+      if (p.strategy.diversity !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['strategy', 'diversity'], message: 'needs embeddings, which strategy.engine: bigquery does not read' });
+      if (p.predictions.labelColumns && p.predictions.probsColumn !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['predictions', 'probsColumn'], message: 'give probsColumn or labelColumns, not both' });
+      }
+      if (p.predictions.labelColumns && p.predictions.labelColumns.length !== p.labels.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['predictions', 'labelColumns'],
+          message: `${p.predictions.labelColumns.length} columns for ${p.labels.length} labels (one per label, in labels order)`,
+        });
+      }
+    } else {
+      for (const key of ['table', 'idColumn', 'probsColumn', 'labelColumns', 'bigquery'] as const) {
+        if (p.predictions[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['predictions', key], message: 'only read with strategy.engine: bigquery' });
+      }
+    }
+    if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
+      ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });
+    }
+  });
 
-const projectSchema = projectBase.superRefine((p, ctx) => {
-  if (p.strategy.quotas) {
-    for (const label of Object.keys(p.strategy.quotas)) {
-      if (!p.labels.includes(label))
-        ctx.addIssue({ code: 'custom', path: ['strategy', 'quotas', label], message: `unknown label "${label}" (labels: ${p.labels.join(', ')})` });
-    }
-  }
-  const raw = p.predictions.format === 'objects';
-  if (raw && !rawStrategies.includes(p.strategy.name)) {
-    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `raw objects have no model scores to rank: use ${rawStrategies.join(', ')}` });
-  }
-  if (!raw && (samplingStrategyNames as readonly string[]).includes(p.strategy.name)) {
-    ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} samples raw items: it needs predictions.format: objects` });
-  }
-  if (p.strategy.name === 'label-issues') labelIssueRules(p, ctx);
-  else if (p.strategy.rankBy !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', 'rankBy'], message: 'only used by label-issues' });
-  if (p.strategy.stratifyBy !== undefined && p.strategy.name !== 'stratified-random') {
-    ctx.addIssue({ code: 'custom', path: ['strategy', 'stratifyBy'], message: 'only used by stratified-random' });
-  }
-  if (raw) {
-    for (const key of ['diversity', 'quotas'] as const) {
-      if (p.strategy[key] !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['strategy', key], message: 'needs model predictions; not available with predictions.format: objects' });
-    }
-    if (p.strategy.auditFraction > 0)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['strategy', 'auditFraction'],
-        message: 'raw rounds are already sampled; set 0 with predictions.format: objects',
-      });
-  }
-  if (p.strategy.engine === 'bigquery') {
-    if (p.predictions.table === undefined)
-      ctx.addIssue({ code: 'custom', path: ['predictions', 'table'], message: 'strategy.engine: bigquery reads PROJECT.DATASET.TABLE from here' });
-    if (!(SQL_STRATEGIES as readonly string[]).includes(p.strategy.name)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['strategy', 'name'],
-        message: `${p.strategy.name} has no SQL form; strategy.engine: bigquery supports ${SQL_STRATEGIES.join(', ')}`,
-      });
-    }
-    if (p.strategy.diversity !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['strategy', 'diversity'], message: 'needs embeddings, which strategy.engine: bigquery does not read' });
-    if (p.predictions.labelColumns && p.predictions.probsColumn !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['predictions', 'probsColumn'], message: 'give probsColumn or labelColumns, not both' });
-    }
-    if (p.predictions.labelColumns && p.predictions.labelColumns.length !== p.labels.length) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['predictions', 'labelColumns'],
-        message: `${p.predictions.labelColumns.length} columns for ${p.labels.length} labels (one per label, in labels order)`,
-      });
-    }
-  } else {
-    for (const key of ['table', 'idColumn', 'probsColumn', 'labelColumns', 'bigquery'] as const) {
-      if (p.predictions[key] !== undefined) ctx.addIssue({ code: 'custom', path: ['predictions', key], message: 'only read with strategy.engine: bigquery' });
-    }
-  }
-  if (p.queue.annotators && p.queue.overlap > p.queue.annotators.length) {
-    ctx.addIssue({ code: 'custom', path: ['queue', 'overlap'], message: `overlap ${p.queue.overlap} exceeds the ${p.queue.annotators.length} annotators` });
-  }
-});
+/** The fields of a project that label-issue rounds constrain. */
+interface LabelIssueProjectFields {
+  task: string;
+  labels: string[];
+  predictions: { format: string };
+  strategy: { engine: string; diversity?: unknown; quotas?: unknown; auditFraction: number };
+}
 
 /** What confident learning needs: single-label items with model probabilities, at most 255 labels (scoring/label-issues/chunk.ts). */
-function labelIssueRules(p: z.infer<typeof projectBase>, ctx: z.RefinementCtx): void {
+function labelIssueRules(p: LabelIssueProjectFields, ctx: z.RefinementCtx): void {
   const issue = (path: Array<string | number>, message: string) => ctx.addIssue({ code: 'custom', path, message });
   if (!singleLabelTasks.includes(p.task))
     issue(['strategy', 'name'], `label-issues needs one label per item: task ${singleLabelTasks.join(' or ')}, not ${p.task}`);

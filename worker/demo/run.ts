@@ -34,7 +34,9 @@ export function demoConfig(): Record<string, unknown> {
     stats: { sink: 'duckdb', path: './data/stats.duckdb' },
     projects: [
       {
-        name: 'support-intents', task: 'textcat', labels: [...INTENT_LABELS],
+        name: 'support-intents',
+        task: 'textcat',
+        labels: [...INTENT_LABELS],
         predictions: { prefix: 'predictions/', format: 'auto' },
         strategy: { name: 'entropy', topK: 120, auditFraction: 0.1, seed: 7 },
         queue: { view: 'choice', annotators: ANNOTATORS.map((a) => a.name), overlap: 2 },
@@ -42,7 +44,9 @@ export function demoConfig(): Record<string, unknown> {
         schedule: { round: '0 2 * * 0', merge: '*/15 * * * *' },
       },
       {
-        name: 'contract-entities', task: 'ner', labels: [...ENTITY_LABELS],
+        name: 'contract-entities',
+        task: 'ner',
+        labels: [...ENTITY_LABELS],
         predictions: { prefix: 'predictions/', format: 'native' },
         strategy: { name: 'span-min', topK: 60, auditFraction: 0.1, seed: 11 },
         queue: { view: 'ner_manual' },
@@ -54,23 +58,50 @@ export function demoConfig(): Record<string, unknown> {
   };
 }
 
-async function stagePredictions(app: AppContext, round: number): Promise<{ intents: Map<string, string>; entities: Map<string, Array<{ start: number; end: number; label: string }>> }> {
+async function stagePredictions(
+  app: AppContext,
+  round: number,
+): Promise<{ intents: Map<string, string>; entities: Map<string, Array<{ start: number; end: number; label: string }>> }> {
   const intents = new Map<string, string>();
   const entities = new Map<string, Array<{ start: number; end: number; label: string }>>();
-  const ib = intentBatch({ seed: 100 + round, n: 1500, model: `intent-v${round + 1}`, idPrefix: `ticket-r${round + 1}`, labelShift: round === 0 ? 0.05 : 0.3, sharpness: round === 0 ? 3.2 : 2.4 });
+  const ib = intentBatch({
+    seed: 100 + round,
+    n: 1500,
+    model: `intent-v${round + 1}`,
+    idPrefix: `ticket-r${round + 1}`,
+    labelShift: round === 0 ? 0.05 : 0.3,
+    sharpness: round === 0 ? 3.2 : 2.4,
+  });
   for (const g of ib) intents.set(g.id, g.gold);
   const lines = ib.map((g) => JSON.stringify(g.record));
   // A few records a real pipeline would get wrong: they must end up in rejects.jsonl, not stop the round.
   if (round === 0) {
-    lines.splice(10, 0, '{"id": "broken-1", "text": "truncated', JSON.stringify({ id: 'nan-probs', text: 'x', probs: { billing: null, other: 1 } }), JSON.stringify({ text: 'no id', probs: { billing: 1 } }), JSON.stringify({ id: 'off-sum', text: 'y', probs: { billing: 0.7, other: 0.7 } }));
+    lines.splice(
+      10,
+      0,
+      '{"id": "broken-1", "text": "truncated',
+      JSON.stringify({ id: 'nan-probs', text: 'x', probs: { billing: null, other: 1 } }),
+      JSON.stringify({ text: 'no id', probs: { billing: 1 } }),
+      JSON.stringify({ id: 'off-sum', text: 'y', probs: { billing: 0.7, other: 0.7 } }),
+    );
   }
   const intentsStore = app.projectStore(app.project('support-intents'));
-  await writeOnce(intentsStore, `predictions/2026-11-0${round === 0 ? 1 : 8}/part-000.jsonl.gz`, gzipSync(Buffer.from(`${lines.join('\n')}\n`), { level: 9 }), 'application/gzip');
+  await writeOnce(
+    intentsStore,
+    `predictions/2026-11-0${round === 0 ? 1 : 8}/part-000.jsonl.gz`,
+    gzipSync(Buffer.from(`${lines.join('\n')}\n`), { level: 9 }),
+    'application/gzip',
+  );
 
   const cb = contractBatch({ seed: 200 + round, n: 500, model: `ner-v${round + 1}`, idPrefix: `clause-r${round + 1}` });
   for (const g of cb) entities.set(g.id, g.gold);
   const nerStore = app.projectStore(app.project('contract-entities'));
-  await writeOnce(nerStore, `predictions/2026-11-0${round === 0 ? 1 : 8}/part-000.jsonl`, `${cb.map((g) => JSON.stringify(g.record)).join('\n')}\n`, 'application/x-ndjson');
+  await writeOnce(
+    nerStore,
+    `predictions/2026-11-0${round === 0 ? 1 : 8}/part-000.jsonl`,
+    `${cb.map((g) => JSON.stringify(g.record)).join('\n')}\n`,
+    'application/x-ndjson',
+  );
   return { intents, entities };
 }
 
@@ -80,14 +111,28 @@ async function simulateReview(app: AppContext, roundId: string, gold: Awaited<Re
   const intents = app.project('support-intents');
   const istore = app.projectStore(intents);
   for (const [k, a] of ANNOTATORS.entries()) {
-    const queue = (await istore.read(`rounds/${roundId}/queue-${a.name}.jsonl`)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const text = reviewChoice(queue, gold.intents, { dataset: intents.name, annotator: a, startAt: startAt + k * 7, labels: intents.labels, seed: 1000 + k + roundId.length });
+    const queue = (await istore.read(`rounds/${roundId}/queue-${a.name}.jsonl`))
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    const text = reviewChoice(queue, gold.intents, {
+      dataset: intents.name,
+      annotator: a,
+      startAt: startAt + k * 7,
+      labels: intents.labels,
+      seed: 1000 + k + roundId.length,
+    });
     answers += queue.length;
     await writeOnce(istore, `annotations/${roundId}/${a.name}.jsonl`, text, 'application/x-ndjson');
   }
   const ner = app.project('contract-entities');
   const nstore = app.projectStore(ner);
-  const queue = (await nstore.read(`rounds/${roundId}/queue.jsonl`)).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const queue = (await nstore.read(`rounds/${roundId}/queue.jsonl`))
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
   const text = reviewSpans(queue, gold.entities, { dataset: ner.name, annotator: ANNOTATORS[0], startAt, labels: ner.labels, seed: 77 });
   answers += queue.length;
   await writeOnce(nstore, `annotations/${roundId}/alice.jsonl`, text, 'application/x-ndjson');
@@ -110,9 +155,20 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     for (const [i, roundId] of ROUNDS.entries()) {
       const gold = await stagePredictions(app, i);
       for (const project of uncertaintyProjects) {
-        const r = await runRound({ project, store: app.projectStore(project), pool: app.pool(), sink: await app.sink(), roundId, chunkBytes: config.worker.chunkBytes, logger, media: app.media });
+        const r = await runRound({
+          project,
+          store: app.projectStore(project),
+          pool: app.pool(),
+          sink: await app.sink(),
+          roundId,
+          chunkBytes: config.worker.chunkBytes,
+          logger,
+          media: app.media,
+        });
         const c = r.manifest.counts;
-        print(`round ${roundId} ${project.name}: scored ${c.scored}, rejected ${c.rejected}, queued ${c.queued} (${c.audit} audit)${r.status === 'exists' ? ' [already done]' : ''}`);
+        print(
+          `round ${roundId} ${project.name}: scored ${c.scored}, rejected ${c.rejected}, queued ${c.queued} (${c.audit} audit)${r.status === 'exists' ? ' [already done]' : ''}`,
+        );
       }
       const answers = await simulateReview(app, roundId, gold).catch((err) => {
         if ((err as { code?: string }).code === 'CONFLICT' || (err as { code?: string }).code === 'ALREADY_EXISTS') return 0;
@@ -121,20 +177,33 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
       for (const project of uncertaintyProjects) {
         const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger });
         const c = m.manifest?.counts;
-        print(`merge ${project.name}: snapshot v${m.version ?? 0}${m.status === 'nothing-new' ? ' (nothing new)' : `, ${c?.answers ?? 0} answers merged, ${c?.labelled ?? 0} labelled items`}`);
+        print(
+          `merge ${project.name}: snapshot v${m.version ?? 0}${m.status === 'nothing-new' ? ' (nothing new)' : `, ${c?.answers ?? 0} answers merged, ${c?.labelled ?? 0} labelled items`}`,
+        );
       }
       if (answers > 0) print(`  (simulated reviewers answered ${answers} tasks)`);
     }
     const li = await runLabelIssueDemo(app, app.project('support-labels'), abs, logger, config.worker.chunkBytes);
     const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
-    print(`label-issue round ${LABEL_ISSUE_ROUND} support-labels: 2000 imported labels with ${li.injected} injected flips; estimated noise ${pct(li.noiseRate)}; ${li.flagged} flagged, ${li.queued} queued (${li.flaggedInjected} of them injected flips)`);
-    print(`merge support-labels: snapshot v${li.version ?? 0}; the simulated reviewer changed ${li.changed} of the ${li.reviewed} flagged labels reviewed (detector precision ${li.reviewed > 0 ? pct(li.changed / li.reviewed) : '–'})`);
+    print(
+      `label-issue round ${LABEL_ISSUE_ROUND} support-labels: 2000 imported labels with ${li.injected} injected flips; estimated noise ${pct(li.noiseRate)}; ${li.flagged} flagged, ${li.queued} queued (${li.flaggedInjected} of them injected flips)`,
+    );
+    print(
+      `merge support-labels: snapshot v${li.version ?? 0}; the simulated reviewer changed ${li.changed} of the ${li.reviewed} flagged labels reviewed (detector precision ${li.reviewed > 0 ? pct(li.changed / li.reviewed) : '–'})`,
+    );
     const sink = await app.sink();
-    const drift = await sink.query("SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id");
-    const kappa = await sink.query("SELECT project, snapshot_version, kappa FROM annotator_agreement WHERE metric = 'fleiss' ORDER BY project, snapshot_version");
+    const drift = await sink.query(
+      "SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id",
+    );
+    const kappa = await sink.query(
+      "SELECT project, snapshot_version, kappa FROM annotator_agreement WHERE metric = 'fleiss' ORDER BY project, snapshot_version",
+    );
     print('');
     print('drift vs previous round:');
-    for (const d of drift) print(`  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`);
+    for (const d of drift)
+      print(
+        `  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`,
+      );
     print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
     for (const project of uncertaintyProjects) {
       const h = await loadHeadline(sink, project.name);

@@ -297,7 +297,7 @@ async function applyAnswers(
       answersMerged++;
     }
   }
-  return { rows, changed, added, answersMerged, duplicates };
+  return { rows, changed, added, answersMerged, duplicates, ledger };
 }
 
 async function commitSnapshot(
@@ -311,7 +311,7 @@ async function commitSnapshot(
 ): Promise<MergeResult | 'lost-race'> {
   const { store, project } = opts;
   const version = (head?.version ?? 0) + 1;
-  const { rows, changed, added, answersMerged, duplicates } = await applyAnswers(opts, head, read, version, itemsOf);
+  const { rows, changed, added, answersMerged, duplicates, ledger } = await applyAnswers(opts, head, read, version, itemsOf);
   resolveChanged(rows, changed, project, version);
   const labelIssues = ledger.apply(rows, version);
   const all = [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -43,16 +43,40 @@ export async function loadReportData(sink: StatsSink, project: string, generated
   const p = { project };
   const latest = 'snapshot_version = (SELECT MAX(snapshot_version) FROM snapshots WHERE project = @project)';
   const [rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots, labelIssues] = await Promise.all([
-    sink.query('SELECT round_id, event_time, items_scored, items_queued, items_rejected, mean_confidence FROM rounds WHERE project = @project ORDER BY event_time, round_id', p),
-    sink.query("SELECT round_id, bin_index, bin_lower, bin_upper, n FROM round_histograms WHERE project = @project AND histogram = 'score' ORDER BY event_time, round_id, bin_index", p),
-    sink.query('SELECT round_id, event_time, baseline, psi_confidence, psi_noise_p95, js_labels FROM v_drift_trend WHERE project = @project ORDER BY event_time, baseline', p),
+    sink.query(
+      'SELECT round_id, event_time, items_scored, items_queued, items_rejected, mean_confidence FROM rounds WHERE project = @project ORDER BY event_time, round_id',
+      p,
+    ),
+    sink.query(
+      "SELECT round_id, bin_index, bin_lower, bin_upper, n FROM round_histograms WHERE project = @project AND histogram = 'score' ORDER BY event_time, round_id, bin_index",
+      p,
+    ),
+    sink.query(
+      'SELECT round_id, event_time, baseline, psi_confidence, psi_noise_p95, js_labels FROM v_drift_trend WHERE project = @project ORDER BY event_time, baseline',
+      p,
+    ),
     // COALESCE: the two sinks sort NULLs differently.
-    sink.query(`SELECT model, round_id, label, measure, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE project = @project AND ${latest} ORDER BY model, COALESCE(round_id, '~'), label, measure`, p),
-    sink.query(`SELECT items, f1_score, agreement, acceptance_rate FROM label_quality WHERE project = @project AND ${latest} AND scope = 'snapshot' AND slice = 'uncertainty' AND label = '*'`, p),
-    sink.query("SELECT snapshot_version, acceptance_rate, agreement, ignore_rate FROM label_quality WHERE project = @project AND scope = 'merge' AND slice = 'all' AND label = '*' ORDER BY snapshot_version", p),
-    sink.query('SELECT snapshot_version, metric, annotator_a, annotator_b, items, kappa FROM v_annotator_agreement WHERE project = @project ORDER BY snapshot_version, metric, annotator_a, annotator_b', p),
+    sink.query(
+      `SELECT model, round_id, label, measure, estimate, ci_low, ci_high, n_sample, method, flag FROM quality_estimates WHERE project = @project AND ${latest} ORDER BY model, COALESCE(round_id, '~'), label, measure`,
+      p,
+    ),
+    sink.query(
+      `SELECT items, f1_score, agreement, acceptance_rate FROM label_quality WHERE project = @project AND ${latest} AND scope = 'snapshot' AND slice = 'uncertainty' AND label = '*'`,
+      p,
+    ),
+    sink.query(
+      "SELECT snapshot_version, acceptance_rate, agreement, ignore_rate FROM label_quality WHERE project = @project AND scope = 'merge' AND slice = 'all' AND label = '*' ORDER BY snapshot_version",
+      p,
+    ),
+    sink.query(
+      'SELECT snapshot_version, metric, annotator_a, annotator_b, items, kappa FROM v_annotator_agreement WHERE project = @project ORDER BY snapshot_version, metric, annotator_a, annotator_b',
+      p,
+    ),
     sink.query('SELECT snapshot_version, event_time, items, labelled, answers FROM snapshots WHERE project = @project ORDER BY snapshot_version', p),
-    sink.query(`SELECT round_id, label, flagged, reviewed, changed, noise_rate FROM label_issues WHERE project = @project AND ${latest} ORDER BY round_id, label`, p),
+    sink.query(
+      `SELECT round_id, label, flagged, reviewed, changed, noise_rate FROM label_issues WHERE project = @project AND ${latest} ORDER BY round_id, label`,
+      p,
+    ),
   ]);
   return { project, generatedAt, rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots, labelIssues };
 }
@@ -83,51 +107,95 @@ function scoreChart(d: ReportData): string | null {
     const bins = d.scoreHist.filter((r) => r.round_id === round);
     const total = bins.reduce((s, b) => s + (num(b.n) ?? 0), 0);
     return {
-      name: round, type: 'line' as const, smooth: false, showSymbol: false,
+      name: round,
+      type: 'line' as const,
+      smooth: false,
+      showSymbol: false,
       data: bins.map((b) => [((num(b.bin_lower) ?? 0) + (num(b.bin_upper) ?? 0)) / 2, total > 0 ? (num(b.n) ?? 0) / total : 0]),
     };
   });
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'value', name: 'score', nameLocation: 'middle', nameGap: 28, scale: true }, yAxis: { type: 'value', name: 'share of records' }, series });
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'value', name: 'score', nameLocation: 'middle', nameGap: 28, scale: true },
+    yAxis: { type: 'value', name: 'share of records' },
+    series,
+  });
 }
 
 function driftChart(d: ReportData): string | null {
   if (d.drift.length === 0) return null;
   const rounds = uniq(d.drift.map((r) => String(r.round_id)));
   const line = (baseline: string, field: 'psi_confidence' | 'psi_noise_p95' | 'js_labels', name: string, dashed: boolean) => ({
-    name, type: 'line' as const, connectNulls: true,
+    name,
+    type: 'line' as const,
+    connectNulls: true,
     lineStyle: { type: dashed ? ('dashed' as const) : ('solid' as const) },
     data: rounds.map((round) => num(d.drift.find((r) => r.round_id === round && r.baseline === baseline)?.[field] ?? null)),
   });
   const series: echarts.SeriesOption[] = [
-    { ...line('previous', 'psi_confidence', 'PSI vs previous', false),
-      markArea: { silent: true, data: [
-        [{ yAxis: 0, itemStyle: { color: 'rgba(5,150,105,0.08)' } }, { yAxis: 0.1 }],
-        [{ yAxis: 0.1, itemStyle: { color: 'rgba(217,119,6,0.10)' } }, { yAxis: 0.25 }],
-        [{ yAxis: 0.25, itemStyle: { color: 'rgba(220,38,38,0.08)' } }, { yAxis: 'max' }],
-      ] },
-      markLine: { silent: true, symbol: 'none', lineStyle: { color: '#9ca3af' }, label: { formatter: (p: { value?: unknown }) => String(p.value) }, data: [{ yAxis: 0.1 }, { yAxis: 0.25 }] } },
+    {
+      ...line('previous', 'psi_confidence', 'PSI vs previous', false),
+      markArea: {
+        silent: true,
+        data: [
+          [{ yAxis: 0, itemStyle: { color: 'rgba(5,150,105,0.08)' } }, { yAxis: 0.1 }],
+          [{ yAxis: 0.1, itemStyle: { color: 'rgba(217,119,6,0.10)' } }, { yAxis: 0.25 }],
+          [{ yAxis: 0.25, itemStyle: { color: 'rgba(220,38,38,0.08)' } }, { yAxis: 'max' }],
+        ],
+      },
+      markLine: {
+        silent: true,
+        symbol: 'none',
+        lineStyle: { color: '#9ca3af' },
+        label: { formatter: (p: { value?: unknown }) => String(p.value) },
+        data: [{ yAxis: 0.1 }, { yAxis: 0.25 }],
+      },
+    },
     line('reference', 'psi_confidence', 'PSI vs reference', true),
-    { ...line('previous', 'psi_noise_p95', 'PSI noise floor (95%)', false), lineStyle: { type: 'dotted' as const, color: '#6b7280' }, itemStyle: { color: '#6b7280' } },
+    {
+      ...line('previous', 'psi_noise_p95', 'PSI noise floor (95%)', false),
+      lineStyle: { type: 'dotted' as const, color: '#6b7280' },
+      itemStyle: { color: '#6b7280' },
+    },
     line('previous', 'js_labels', 'JS labels vs previous', false),
     line('reference', 'js_labels', 'JS labels vs reference', true),
   ];
   // Always show the 0.25 band; round the top so the axis labels stay short.
   const peak = Math.max(0, ...d.drift.flatMap((r) => [num(r.psi_confidence) ?? 0, num(r.js_labels) ?? 0]));
   const top = Math.max(0.3, Math.ceil(peak * 1.1 * 10) / 10);
-  return svg({ legend, grid: { ...grid, right: 56 }, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'round', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: top }, series });
+  return svg({
+    legend,
+    grid: { ...grid, right: 56 },
+    tooltip: {},
+    xAxis: { type: 'category', data: rounds, name: 'round', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: top },
+    series,
+  });
 }
 
 function toEstimate(r: R): Estimate {
   return {
-    model: String(r.model), round_id: r.round_id === null ? null : String(r.round_id), measure: String(r.measure),
-    estimate: num(r.estimate), ci_low: num(r.ci_low), ci_high: num(r.ci_high), n_sample: num(r.n_sample) ?? 0, method: String(r.method), flag: r.flag === null ? null : String(r.flag),
+    model: String(r.model),
+    round_id: r.round_id === null ? null : String(r.round_id),
+    measure: String(r.measure),
+    estimate: num(r.estimate),
+    ci_low: num(r.ci_low),
+    ci_high: num(r.ci_high),
+    n_sample: num(r.n_sample) ?? 0,
+    method: String(r.method),
+    flag: r.flag === null ? null : String(r.flag),
   };
 }
 
 /** One interval point: category index, estimate, 95% bounds, low-n mark (1) or not (0). */
 type IntervalPoint = [number, number | null, number | null, number | null, number];
 
-interface RenderApi { value: (i: number) => number; coord: (v: [number, number]) => number[] }
+interface RenderApi {
+  value: (i: number) => number;
+  coord: (v: [number, number]) => number[];
+}
 
 /**
  * A series drawing each point as its estimate with a 95% error bar; `low_n`
@@ -138,7 +206,11 @@ function intervalSeries(name: string, points: IntervalPoint[], slot: number, slo
   const offset = (slot - (slots - 1) / 2) * 16;
   const line = (x1: number, y1: number, x2: number, y2: number) => ({ type: 'line', shape: { x1, y1, x2, y2 }, style: { stroke: color, lineWidth: 1.5 } });
   return {
-    name, type: 'custom', itemStyle: { color }, encode: { x: 0, y: 1 }, data: points,
+    name,
+    type: 'custom',
+    itemStyle: { color },
+    encode: { x: 0, y: 1 },
+    data: points,
     renderItem: (_params: unknown, api: RenderApi) => {
       const x = api.value(0);
       const est = api.value(1);
@@ -174,20 +246,61 @@ function auditChart(d: ReportData): string | null {
   const mine = rows.filter((r) => r.measure === measure && r.model !== '*' && r.round_id !== null);
   const rounds = uniq(mine.map((r) => r.round_id!)).sort();
   const models = uniq(mine.map((r) => r.model)).sort();
-  const series = models.map((model, i) => intervalSeries(`model ${model}`, mine.filter((r) => r.model === model).map((r) => point(rounds.indexOf(r.round_id!), r)), i, models.length, PALETTE[i % PALETTE.length]));
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'round (audit slice)', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1, name: measure.replace(/_/g, ' ') }, series });
+  const series = models.map((model, i) =>
+    intervalSeries(
+      `model ${model}`,
+      mine.filter((r) => r.model === model).map((r) => point(rounds.indexOf(r.round_id!), r)),
+      i,
+      models.length,
+      PALETTE[i % PALETTE.length],
+    ),
+  );
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: rounds, name: 'round (audit slice)', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1, name: measure.replace(/_/g, ' ') },
+    series,
+  });
 }
 
 /** Per-label F1 on the audit slice: per model, its latest round (the latest snapshot's figures), with error bars. */
 function labelChart(d: ReportData): string | null {
-  const rows = d.estimates.filter((r) => r.label !== '*' && r.model !== '*' && r.round_id !== null && /(^|_)f1$/.test(String(r.measure))).map((r) => ({ ...toEstimate(r), label: String(r.label) }));
+  const rows = d.estimates
+    .filter((r) => r.label !== '*' && r.model !== '*' && r.round_id !== null && /(^|_)f1$/.test(String(r.measure)))
+    .map((r) => ({ ...toEstimate(r), label: String(r.label) }));
   if (rows.length === 0) return null;
   const models = uniq(rows.map((r) => r.model)).sort();
-  const latestRound = new Map(models.map((m) => [m, rows.filter((r) => r.model === m).map((r) => r.round_id!).sort().pop()!]));
+  const latestRound = new Map(
+    models.map((m) => [
+      m,
+      rows
+        .filter((r) => r.model === m)
+        .map((r) => r.round_id!)
+        .sort()
+        .pop()!,
+    ]),
+  );
   const shown = rows.filter((r) => r.round_id === latestRound.get(r.model));
   const labels = uniq(shown.map((r) => r.label));
-  const series = models.map((model, i) => intervalSeries(`model ${model}, round ${latestRound.get(model)}`, shown.filter((r) => r.model === model).map((r) => point(labels.indexOf(r.label), r)), i, models.length, PALETTE[i % PALETTE.length]));
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: labels, name: 'label', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1, name: 'F1 (audit)' }, series });
+  const series = models.map((model, i) =>
+    intervalSeries(
+      `model ${model}, round ${latestRound.get(model)}`,
+      shown.filter((r) => r.model === model).map((r) => point(labels.indexOf(r.label), r)),
+      i,
+      models.length,
+      PALETTE[i % PALETTE.length],
+    ),
+  );
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: labels, name: 'label', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1, name: 'F1 (audit)' },
+    series,
+  });
 }
 
 /**
@@ -212,16 +325,31 @@ function labelIssueChart(d: ReportData): string | null {
     const weight = mine.reduce((a, r) => a + (num(r.flagged) ?? 0), 0);
     return weight > 0 ? mine.reduce((a, r) => a + (num(r.noise_rate) ?? 0) * (num(r.flagged) ?? 0), 0) / weight : null;
   });
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: rounds, name: 'label-issue round', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1 },
-    series: [intervalSeries('detector precision (changed / reviewed)', precision, 0, 2, PALETTE[0]), { name: 'estimated noise rate (flagged labels)', type: 'line', connectNulls: true, data: noise, itemStyle: { color: PALETTE[1] } }] });
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: rounds, name: 'label-issue round', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1 },
+    series: [
+      intervalSeries('detector precision (changed / reviewed)', precision, 0, 2, PALETTE[0]),
+      { name: 'estimated noise rate (flagged labels)', type: 'line', connectNulls: true, data: noise, itemStyle: { color: PALETTE[1] } },
+    ],
+  });
 }
 
 function acceptanceChart(d: ReportData): string | null {
   if (d.quality.length === 0) return null;
   const versions = d.quality.map((r) => `v${r.snapshot_version}`);
   const s = (field: string, name: string) => ({ name, type: 'line' as const, connectNulls: true, data: d.quality.map((r) => num(r[field])) });
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: versions, name: 'merge (snapshot)', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', min: 0, max: 1 },
-    series: [s('acceptance_rate', 'suggestion kept'), s('ignore_rate', 'ignore rate')] });
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: versions, name: 'merge (snapshot)', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1 },
+    series: [s('acceptance_rate', 'suggestion kept'), s('ignore_rate', 'ignore rate')],
+  });
 }
 
 /**
@@ -242,20 +370,38 @@ function agreementChart(d: ReportData): string | null {
   const rows = d.agreement.filter((r) => r.snapshot_version === latest);
   const short = dropSharedPrefix(rows.flatMap((r) => (r.metric === 'fleiss' ? [] : [String(r.annotator_a), String(r.annotator_b)])));
   const names = rows.map((r) => (r.metric === 'fleiss' ? 'Fleiss (all)' : `${short(String(r.annotator_a))} – ${short(String(r.annotator_b))}`));
-  return svg({ grid: { ...grid, left: 140 }, tooltip: {}, title: { text: `snapshot v${latest}`, left: 'right', textStyle: { fontSize: 12, color: '#6b7280' } },
-    xAxis: { type: 'value', min: -1, max: 1, name: 'kappa', nameLocation: 'middle', nameGap: 28 },
-    yAxis: { type: 'category', data: names },
-    series: [{ type: 'bar', data: rows.map((r) => num(r.kappa)), label: { show: true, position: 'right', formatter: (p: { value: unknown }) => (typeof p.value === 'number' ? p.value.toFixed(2) : 'n/a') },
-      markLine: { silent: true, symbol: 'none', lineStyle: { color: '#9ca3af' }, data: [{ xAxis: 0.6 }] } }],
-  }, Math.max(200, 60 + rows.length * 36));
+  return svg(
+    {
+      grid: { ...grid, left: 140 },
+      tooltip: {},
+      title: { text: `snapshot v${latest}`, left: 'right', textStyle: { fontSize: 12, color: '#6b7280' } },
+      xAxis: { type: 'value', min: -1, max: 1, name: 'kappa', nameLocation: 'middle', nameGap: 28 },
+      yAxis: { type: 'category', data: names },
+      series: [
+        {
+          type: 'bar',
+          data: rows.map((r) => num(r.kappa)),
+          label: { show: true, position: 'right', formatter: (p: { value: unknown }) => (typeof p.value === 'number' ? p.value.toFixed(2) : 'n/a') },
+          markLine: { silent: true, symbol: 'none', lineStyle: { color: '#9ca3af' }, data: [{ xAxis: 0.6 }] },
+        },
+      ],
+    },
+    Math.max(200, 60 + rows.length * 36),
+  );
 }
 
 function growthChart(d: ReportData): string | null {
   if (d.snapshots.length === 0) return null;
   const versions = d.snapshots.map((r) => `v${r.snapshot_version}`);
   const s = (field: string, name: string) => ({ name, type: 'line' as const, areaStyle: { opacity: 0.15 }, data: d.snapshots.map((r) => num(r[field])) });
-  return svg({ legend, grid, tooltip: {}, xAxis: { type: 'category', data: versions, name: 'snapshot', nameLocation: 'middle', nameGap: 28 }, yAxis: { type: 'value', name: 'items' },
-    series: [s('items', 'items'), s('labelled', 'labelled')] });
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: versions, name: 'snapshot', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', name: 'items' },
+    series: [s('items', 'items'), s('labelled', 'labelled')],
+  });
 }
 
 function esc(s: string): string {
@@ -274,9 +420,14 @@ function fmt(v: ResultValue, digits = 3): string {
 /** The report's lead: audit estimates per model with intervals, then the reviewed-for-doubt figures under their name. */
 function headlineBlock(d: ReportData): string {
   const est = pickHeadline(d.estimates.filter((r) => r.label === '*').map(toEstimate));
-  const lines = est.length > 0 ? est.map((e) => `<li${e.flag ? ' class="lown"' : ''}>${esc(formatEstimate(e))}</li>`) : ['<li class="empty">No audit estimate yet (no audited item answered).</li>'];
+  const lines =
+    est.length > 0
+      ? est.map((e) => `<li${e.flag ? ' class="lown"' : ''}>${esc(formatEstimate(e))}</li>`)
+      : ['<li class="empty">No audit estimate yet (no audited item answered).</li>'];
   const r = d.reviewed[0];
-  const reviewed = r ? `<p class="reviewed">${esc(formatReviewed({ note: REVIEWED_NOTE, items: num(r.items) ?? 0, f1: num(r.f1_score), agreement: num(r.agreement), acceptance_rate: num(r.acceptance_rate) }))}</p>` : '';
+  const reviewed = r
+    ? `<p class="reviewed">${esc(formatReviewed({ note: REVIEWED_NOTE, items: num(r.items) ?? 0, f1: num(r.f1_score), agreement: num(r.agreement), acceptance_rate: num(r.acceptance_rate) }))}</p>`
+    : '';
   return `<section class="headline"><h2>Model quality, estimated from the random audit slice (95% intervals)</h2><ul>${lines.join('')}</ul>${reviewed}</section>`;
 }
 
@@ -292,16 +443,50 @@ export function renderReport(data: ReportData): string {
     ['PSI vs previous', lastDrift ? fmt(lastDrift.psi_confidence) : '–'],
     ['snapshot', lastSnap ? `v${fmt(lastSnap.snapshot_version)} · ${fmt(lastSnap.items)} items` : '–'],
     ['suggestion kept (reviewed)', lastQ ? fmt(lastQ.acceptance_rate, 2) : '–'],
-  ].map(([k, v]) => `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${v}</div></div>`).join('');
+  ]
+    .map(([k, v]) => `<div class="tile"><div class="k">${esc(k)}</div><div class="v">${v}</div></div>`)
+    .join('');
   const sections = [
-    section('Score distribution per round', 'Share of scored records per uncertainty-score bin, one line per round (latest rounds). A shift to the right means the model is less sure of more items.', scoreChart(data)),
-    section('Drift over rounds', 'PSI of the confidence histogram and Jensen–Shannon divergence (log2, 0–1) of the predicted labels, against the previous round (solid) and the pinned reference (dashed). PSI uses bins at the baseline round\'s quantiles. Bands: PSI below 0.1 stable, 0.1–0.25 moderate, above 0.25 significant, and only beyond the grey dotted noise floor (95th percentile of PSI between two samples of these sizes without drift) does a band mean change.', driftChart(data)),
-    section('Model quality per round (audit estimates)', 'Estimated from the random audit slice of each round, per model version: the point is the estimate, the bar its 95% interval (Wilson for accuracy, seeded bootstrap otherwise). Hollow points marked "low n" rest on fewer than 10 audited items.', auditChart(data)),
-    section('Per-label F1 (audit estimates)', 'F1 per label on the audit slice of each model\'s latest round, with 95% bootstrap intervals. Hollow points marked "low n" rest on fewer than 10 audited items with that label (predicted or given); a point without a bar has no interval (every resample gave the same value).', labelChart(data)),
-    section('Review workflow', `Per merge: share of answers that left the model's pre-filled suggestion unchanged, and the share of ignored tasks. ${REVIEWED_NOTE[0].toUpperCase()}${REVIEWED_NOTE.slice(1)}.`, acceptanceChart(data)),
-    section('Annotator agreement', "Cohen's kappa per pair of reviewers and Fleiss' kappa over all, on items several reviewers answered (1 = perfect, 0 = chance; the line marks 0.6, substantial).", agreementChart(data)),
+    section(
+      'Score distribution per round',
+      'Share of scored records per uncertainty-score bin, one line per round (latest rounds). A shift to the right means the model is less sure of more items.',
+      scoreChart(data),
+    ),
+    section(
+      'Drift over rounds',
+      "PSI of the confidence histogram and Jensen–Shannon divergence (log2, 0–1) of the predicted labels, against the previous round (solid) and the pinned reference (dashed). PSI uses bins at the baseline round's quantiles. Bands: PSI below 0.1 stable, 0.1–0.25 moderate, above 0.25 significant, and only beyond the grey dotted noise floor (95th percentile of PSI between two samples of these sizes without drift) does a band mean change.",
+      driftChart(data),
+    ),
+    section(
+      'Model quality per round (audit estimates)',
+      'Estimated from the random audit slice of each round, per model version: the point is the estimate, the bar its 95% interval (Wilson for accuracy, seeded bootstrap otherwise). Hollow points marked "low n" rest on fewer than 10 audited items.',
+      auditChart(data),
+    ),
+    section(
+      'Per-label F1 (audit estimates)',
+      'F1 per label on the audit slice of each model\'s latest round, with 95% bootstrap intervals. Hollow points marked "low n" rest on fewer than 10 audited items with that label (predicted or given); a point without a bar has no interval (every resample gave the same value).',
+      labelChart(data),
+    ),
+    section(
+      'Review workflow',
+      `Per merge: share of answers that left the model's pre-filled suggestion unchanged, and the share of ignored tasks. ${REVIEWED_NOTE[0].toUpperCase()}${REVIEWED_NOTE.slice(1)}.`,
+      acceptanceChart(data),
+    ),
+    section(
+      'Annotator agreement',
+      "Cohen's kappa per pair of reviewers and Fleiss' kappa over all, on items several reviewers answered (1 = perfect, 0 = chance; the line marks 0.6, substantial).",
+      agreementChart(data),
+    ),
     section('Snapshot growth', 'Items in each training snapshot and how many of them carry a label.', growthChart(data)),
-    ...((data.labelIssues ?? []).length > 0 ? [section('Label issues', 'Per label-issue round: the share of reviewed flagged labels that reviewers changed (the detector\'s precision, with its 95% Wilson interval; hollow points rest on fewer than 10 reviews), and the noise rate confident learning estimated for the flagged labels. Counts as of the latest snapshot.', labelIssueChart(data))] : []),
+    ...((data.labelIssues ?? []).length > 0
+      ? [
+          section(
+            'Label issues',
+            "Per label-issue round: the share of reviewed flagged labels that reviewers changed (the detector's precision, with its 95% Wilson interval; hollow points rest on fewer than 10 reviews), and the noise rate confident learning estimated for the flagged labels. Counts as of the latest snapshot.",
+            labelIssueChart(data),
+          ),
+        ]
+      : []),
   ].join('\n');
   return stableIds(`<!doctype html>
 <html lang="en">
