@@ -184,9 +184,23 @@ async function main() {
       (await import('node:fs')).renameSync(`${labelled}.labels.tmp`, `${labelled}.labels.jsonl`);
     }
     plan.push({
-      name: 'reviewloop label-issues (3 pass)', cmd: process.execPath, compare: false,
-      args: [join(ROOT, 'scripts', 'lib', 'label-issues-run.mjs'), `${labelled}.jsonl`, `${labelled}.labels.jsonl`, '--top', String(TOP), ...(THREADS ? ['--threads', THREADS] : [])],
-      ids: (out) => out.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l).id),
+      name: 'reviewloop label-issues (3 pass)',
+      cmd: process.execPath,
+      compare: false,
+      args: [
+        join(ROOT, 'scripts', 'lib', 'label-issues-run.mjs'),
+        `${labelled}.jsonl`,
+        `${labelled}.labels.jsonl`,
+        '--top',
+        String(TOP),
+        ...(THREADS ? ['--threads', THREADS] : []),
+      ],
+      ids: (out) =>
+        out
+          .trim()
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l).id),
     });
   }
   // Rounds interleave the runs, so a slow spell of the machine hits all of them alike.
@@ -227,7 +241,9 @@ async function main() {
   let allSame = true;
   for (const r of results) {
     if (!r.compare) {
-      console.log(`${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${REPEAT > 1 ? `${`${r.min.toFixed(2)}–${r.max.toFixed(2)}`.padStart(12)} ` : ''}${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  n/a (flags label errors)${r.sameEveryTime ? '' : ', NOT the same every run'}`);
+      console.log(
+        `${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${REPEAT > 1 ? `${`${r.min.toFixed(2)}–${r.max.toFixed(2)}`.padStart(12)} ` : ''}${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  n/a (flags label errors)${r.sameEveryTime ? '' : ', NOT the same every run'}`,
+      );
       allSame &&= r.sameEveryTime;
       continue;
     }

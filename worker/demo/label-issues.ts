@@ -14,6 +14,7 @@ import { importLabels } from '../merge/import-labels.js';
 import { runMerge } from '../merge/merge.js';
 import { runRound } from '../round/round.js';
 import { readLabelFile } from '../sources/label-files.js';
+import { loadReportData, renderReport } from '../stats/report.js';
 import { writeOnce } from '../store/write-once.js';
 import { INTENT_LABELS, intentBatch, rng } from './data.js';
 import { reviewChoice } from './reviewer.js';
@@ -42,6 +43,8 @@ export interface LabelIssueDemoResult {
   changed: number;
   noiseRate: number | null;
   version: number | null;
+  /** The project's HTML report, with the label-issues chart. */
+  report: string;
 }
 
 /** Runs the whole label-issue loop of the demo; `dir` receives the label file it imports. */
@@ -90,6 +93,8 @@ export async function runLabelIssueDemo(
     if (err.code !== 'CONFLICT' && err.code !== 'ALREADY_EXISTS') throw err;
   });
   const merged = await runMerge({ project, store, sink: await app.sink(), logger });
+  const report = path.join(dir, 'report-support-labels.html');
+  await writeFile(report, renderReport(await loadReportData(await app.sink(), project.name, '2026-11-15T12:00:00.000Z')));
   const li = round.manifest.labelIssues;
   const flaggedIds = new Set(queue.map((t) => t.meta.id));
   return {
@@ -101,5 +106,16 @@ export async function runLabelIssueDemo(
     changed: merged.manifest?.labelIssues?.changed ?? 0,
     noiseRate: li?.noiseRate ?? null,
     version: merged.version,
+    report,
   };
+}
+
+/** The demo's summary lines for its label-issue round. */
+export function labelIssueSummary(li: LabelIssueDemoResult): string[] {
+  const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
+  return [
+    `label-issue round ${LABEL_ISSUE_ROUND} support-labels: 2000 imported labels with ${li.injected} injected flips; estimated noise ${pct(li.noiseRate)}; ${li.flagged} flagged, ${li.queued} queued (${li.flaggedInjected} of them injected flips)`,
+    `merge support-labels: snapshot v${li.version ?? 0}; the simulated reviewer changed ${li.changed} of the ${li.reviewed} flagged labels reviewed (detector precision ${li.reviewed > 0 ? pct(li.changed / li.reviewed) : '–'})`,
+    `  report with the label-issues chart: ${li.report}`,
+  ];
 }

@@ -17,7 +17,7 @@ import { formatHeadline, loadHeadline } from '../stats/headline.js';
 import { loadReportData, renderReport } from '../stats/report.js';
 import { writeOnce } from '../store/write-once.js';
 import { contractBatch, ENTITY_LABELS, intentBatch, INTENT_LABELS } from './data.js';
-import { LABEL_ISSUE_ROUND, labelIssueProjectConfig, runLabelIssueDemo } from './label-issues.js';
+import { labelIssueProjectConfig, labelIssueSummary, runLabelIssueDemo } from './label-issues.js';
 import { reviewChoice, reviewSpans, type SimulatedAnnotator } from './reviewer.js';
 
 const ROUNDS = ['20261101T0200Z', '20261108T0200Z'];
@@ -183,14 +183,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
       }
       if (answers > 0) print(`  (simulated reviewers answered ${answers} tasks)`);
     }
-    const li = await runLabelIssueDemo(app, app.project('support-labels'), abs, logger, config.worker.chunkBytes);
-    const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}%`);
-    print(
-      `label-issue round ${LABEL_ISSUE_ROUND} support-labels: 2000 imported labels with ${li.injected} injected flips; estimated noise ${pct(li.noiseRate)}; ${li.flagged} flagged, ${li.queued} queued (${li.flaggedInjected} of them injected flips)`,
-    );
-    print(
-      `merge support-labels: snapshot v${li.version ?? 0}; the simulated reviewer changed ${li.changed} of the ${li.reviewed} flagged labels reviewed (detector precision ${li.reviewed > 0 ? pct(li.changed / li.reviewed) : '–'})`,
-    );
+    for (const line of labelIssueSummary(await runLabelIssueDemo(app, app.project('support-labels'), abs, logger, config.worker.chunkBytes))) print(line);
     const sink = await app.sink();
     const drift = await sink.query(
       "SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id",
@@ -217,11 +210,8 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     const reportPath = path.join(abs, 'report.html');
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');
     await writeFile(reportPath, renderReport(data));
-    const labelsReport = path.join(abs, 'report-support-labels.html');
-    await writeFile(labelsReport, renderReport(await loadReportData(sink, 'support-labels', '2026-11-15T12:00:00.000Z')));
     print('');
     print(`report: ${reportPath}`);
-    print(`        ${labelsReport} (the label-issue round)`);
     const rel = path.relative(process.cwd(), configPath);
     const shown = rel.startsWith('..') ? configPath : rel;
     print(`try:    npx reviewloop status -c ${shown}`);

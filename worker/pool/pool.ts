@@ -111,7 +111,12 @@ export class ScoringPool {
     try {
       raw = await this.pool.run(input, { transferList: transfer, name: 'labelIssuesChunk', ...(signal ? { signal } : {}) });
     } catch (err) {
-      if (signal?.aborted) return { ok: false, code: 'TASK_TIMEOUT', message: `label-issue pass on ${input.object} from line ${input.firstLine} did not finish within ${this.taskTimeoutMs} ms` };
+      if (signal?.aborted)
+        return {
+          ok: false,
+          code: 'TASK_TIMEOUT',
+          message: `label-issue pass on ${input.object} from line ${input.firstLine} did not finish within ${this.taskTimeoutMs} ms`,
+        };
       return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from line ${input.firstLine}: ${(err as Error).message}` };
     }
     return decodeResult(raw, () => `${input.object} from line ${input.firstLine}`) as LabelTaskOutput;

@@ -128,28 +128,7 @@ async function runLabelIssueRound(opts: RoundOptions, round: OpenRound): Promise
   );
   for (const [name, text] of queueFiles) await writeQueueOnce(store, name, text, log);
   const score = (q: LabelIssue<IssuePayload>) => (rankBy === 'self-confidence' ? q.scores.selfConfidence : q.scores.normalizedMargin);
-  await writeOnce(
-    store,
-    `${dir}/items.jsonl`,
-    jsonLines(
-      queued.map((q, i) => ({
-        id: q.payload.id,
-        rank: i + 1,
-        audit: false,
-        p: null,
-        score: score(q),
-        model: q.payload.model ?? null,
-        source: `${q.at.object}#L${q.at.line}`,
-        prediction: q.payload.probs ? { probs: q.payload.probs } : {},
-        label: project.labels[q.scores.label],
-        label_snapshot: version,
-        suggested: project.labels[q.scores.suggested],
-        self_confidence: q.scores.selfConfidence,
-        normalized_margin: q.scores.normalizedMargin,
-      })),
-    ),
-    'application/x-ndjson',
-  );
+  await writeOnce(store, `${dir}/items.jsonl`, itemsText(queued, project.labels, version, score), 'application/x-ndjson');
   const manifest = labelIssueManifest(opts, round, { a, queued, duplicates: duplicates.length, queueFiles, rankBy, version, score });
   const s = manifest.labelIssues!;
   return commitManifest(
@@ -158,6 +137,27 @@ async function runLabelIssueRound(opts: RoundOptions, round: OpenRound): Promise
     round.previous,
     log,
     `${queued.length} queued of ${a.issues.length} flagged in ${a.used} labelled item(s) (estimated noise ${s.noiseRate === null ? 'n/a' : `${(100 * s.noiseRate).toFixed(1)}%`}), ${a.read - a.used} rejected, ${a.quarantined.length} object(s) quarantined`,
+  );
+}
+
+/** Each queued item's prediction and what the merge and the stats need of it: the label shown and its snapshot. */
+function itemsText(queued: LabelIssue<IssuePayload>[], labels: readonly string[], version: number, score: (q: LabelIssue<IssuePayload>) => number): string {
+  return jsonLines(
+    queued.map((q, i) => ({
+      id: q.payload.id,
+      rank: i + 1,
+      audit: false,
+      p: null,
+      score: score(q),
+      model: q.payload.model ?? null,
+      source: `${q.at.object}#L${q.at.line}`,
+      prediction: q.payload.probs ? { probs: q.payload.probs } : {},
+      label: labels[q.scores.label],
+      label_snapshot: version,
+      suggested: labels[q.scores.suggested],
+      self_confidence: q.scores.selfConfidence,
+      normalized_margin: q.scores.normalizedMargin,
+    })),
   );
 }
 

@@ -26,7 +26,10 @@ export function scoringStrategy(project: ProjectConfig): StrategyConfig & { name
     );
   }
   if (s.name === 'label-issues') {
-    throw new ReviewloopError('CONFIG_INVALID', `project ${project.name}: label-issues rounds question labels in three passes (worker/round/label-round.ts); they do not score records one by one`);
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `project ${project.name}: label-issues rounds question labels in three passes (worker/round/label-round.ts); they do not score records one by one`,
+    );
   }
   return s as StrategyConfig & { name: (typeof strategyNames)[number] };
 }
