@@ -24,11 +24,18 @@ export const strategyNames = STRATEGY_NAMES;
 export const samplingStrategyNames = ['stratified-random', 'sequential'] as const;
 const rawStrategies: readonly string[] = ['random', ...samplingStrategyNames];
 
+/** Rounds that question the labels of the latest snapshot instead of the model (docs/label-issues.md). */
+export const labelIssueStrategyNames = ['label-issues'] as const;
+/** Tasks with one label per item, which confident learning needs. */
+const singleLabelTasks: readonly string[] = ['textcat', 'image'];
+
 export const taskTypes = ['textcat', 'textcat-multilabel', 'ner', 'image-boxes', 'image', 'audio', 'image-segmentation'] as const;
 export const views = ['choice', 'classification', 'ner_manual', 'spans_manual', 'image_manual', 'audio_manual'] as const;
 
 const strategySchema = z.strictObject({
-  name: z.enum([...strategyNames, ...samplingStrategyNames]),
+  name: z.enum([...strategyNames, ...samplingStrategyNames, ...labelIssueStrategyNames]),
+  /** `label-issues`: order of the flagged items, lowest first: p of the given label, or the normalised margin. Default self-confidence. */
+  rankBy: z.enum(['self-confidence', 'normalized-margin']).optional(),
   /** `stratified-random`: strata are the object's folder under the prefix, or a metadata field (`meta.region`). Default `folder`. */
   stratifyBy: z
     .string()
@@ -219,6 +226,8 @@ const projectSchema = z
     if (!raw && (samplingStrategyNames as readonly string[]).includes(p.strategy.name)) {
       ctx.addIssue({ code: 'custom', path: ['strategy', 'name'], message: `${p.strategy.name} samples raw items: it needs predictions.format: objects` });
     }
+    if (p.strategy.name === 'label-issues') labelIssueRules(p, ctx);
+    else if (p.strategy.rankBy !== undefined) ctx.addIssue({ code: 'custom', path: ['strategy', 'rankBy'], message: 'only used by label-issues' });
     if (p.strategy.stratifyBy !== undefined && p.strategy.name !== 'stratified-random') {
       ctx.addIssue({ code: 'custom', path: ['strategy', 'stratifyBy'], message: 'only used by stratified-random' });
     }
@@ -299,6 +308,28 @@ function segmentationIssues(
   if (seg && p.queue.view !== undefined && p.queue.view !== 'image_manual') {
     ctx.addIssue({ code: 'custom', path: ['queue', 'view'], message: 'image-segmentation is reviewed as polygons in image_manual' });
   }
+}
+
+/** The fields of a project that label-issue rounds constrain. */
+interface LabelIssueProjectFields {
+  task: string;
+  labels: string[];
+  predictions: { format: string };
+  strategy: { engine: string; diversity?: unknown; quotas?: unknown; auditFraction: number };
+}
+
+/** What confident learning needs: single-label items with model probabilities, at most 255 labels (scoring/label-issues/chunk.ts). */
+function labelIssueRules(p: LabelIssueProjectFields, ctx: z.RefinementCtx): void {
+  const issue = (path: Array<string | number>, message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (!singleLabelTasks.includes(p.task))
+    issue(['strategy', 'name'], `label-issues needs one label per item: task ${singleLabelTasks.join(' or ')}, not ${p.task}`);
+  if (p.predictions.format === 'objects') issue(['strategy', 'name'], 'label-issues needs out-of-sample model probabilities, not raw objects');
+  if (p.labels.length < 2 || p.labels.length > 255) issue(['labels'], `label-issues works with 2 to 255 labels, not ${p.labels.length}`);
+  if (p.strategy.engine !== 'local') issue(['strategy', 'engine'], 'label-issues runs in the local pool');
+  for (const key of ['diversity', 'quotas'] as const) {
+    if (p.strategy[key] !== undefined) issue(['strategy', key], 'not used by label-issues: the queue holds the flagged items, ranked');
+  }
+  if (p.strategy.auditFraction > 0) issue(['strategy', 'auditFraction'], 'label-issues queues only flagged items; set 0');
 }
 
 const statsSchema = z.discriminatedUnion('sink', [

@@ -32,8 +32,10 @@ export interface RoundManifest {
   task: TaskType;
   model: string | null;
   strategy: {
-    /** A scoring strategy, or for rounds over raw objects a sampling one (worker/round/raw-round.ts). */
-    name: StrategyName | SamplingName;
+    /** A scoring strategy, for rounds over raw objects a sampling one (worker/round/raw-round.ts), or label-issues (worker/round/label-round.ts). */
+    name: StrategyName | SamplingName | 'label-issues';
+    /** label-issues: the order of the queue. */
+    rankBy?: 'self-confidence' | 'normalized-margin';
     topK: number;
     auditFraction: number;
     seed: string;
@@ -66,12 +68,31 @@ export interface RoundManifest {
   stats: ChunkStats;
   /** Scores of the queued uncertainty items (not audit), for quantiles. */
   queuedScores: number[];
+  /** label-issues rounds: what confident learning estimated (docs/label-issues.md). */
+  labelIssues?: LabelIssueSummary;
   /** Edges of `stats.scoreHist` bins: [min, max] of the strategy's range. */
   scoreRange: [number, number];
   /** `items` holds each queued item's full model prediction (the merge joins it back). */
   files: { queue: string[]; rejects: string; items?: string };
   /** Watermark: names listed after this one are new (lexicographic). */
   listedUpTo: string | null;
+}
+
+/** A label-issue round's estimates, per label in `labels` order. */
+export interface LabelIssueSummary {
+  /** Snapshot version the labels came from. */
+  snapshotVersion: number;
+  /** Items with a label and valid out-of-sample probabilities. */
+  items: number;
+  thresholds: number[];
+  /** Calibrated confident joint, row-major labels × labels (row = given, column = estimated true). */
+  confidentJoint: number[];
+  /** P(true ≠ label | given = label); null for a label no item has. */
+  noiseRates: Array<number | null>;
+  noiseRate: number | null;
+  /** Items the method flagged (before the topK cut), and those queued, per given label. */
+  flagged: number[];
+  queued: number[];
 }
 
 /** One human answer, as read from a Prodigy export line. */
@@ -128,7 +149,8 @@ export interface SnapshotRow {
   /** A choice task's options (`[{id, text}]`) as the reviewer saw them; absent for other views. */
   options?: unknown[];
   status: ResolvedStatus;
-  provenance: 'round' | 'external';
+  /** `round` (queued by reviewloop), `external` (an export of items it never queued), `import` (`reviewloop import-labels`). */
+  provenance: 'round' | 'external' | 'import';
   round: string | null;
   model: string | null;
   score: number | null;
@@ -151,6 +173,12 @@ export interface SnapshotRow {
    * (`masks/<hash of id>.png`); null when the row has no reviewed polygons. Absent on other tasks.
    */
   mask_path?: string | null;
+  /** Lineage of label-issue verdicts (domain/label-issues/lineage.ts); absent = none. */
+  previous_label?: string | null;
+  corrected_version?: number | null;
+  corrected_round?: string | null;
+  verified?: boolean;
+  verified_round?: string | null;
 }
 
 /** How to read a snapshot's masks: pixel value k is `labels[k - 1]`, 0 is background. */
@@ -177,6 +205,10 @@ export interface SnapshotManifest {
   quarantined?: Array<ConsumedObject & { reason: string }>;
   /** `duplicates`: answers skipped because an earlier export already held them (re-exports). */
   counts: { items: number; labelled: number; changed: number; added: number; answers: number; duplicates: number; badLines: number };
+  /** `reviewloop import-labels`: the files this version imported (name as given, sha256 of its bytes, rows added). */
+  imported?: Array<{ name: string; sha256: string; added: number }>;
+  /** Label-issue verdicts merged into this version (domain/label-issues/lineage.ts); absent when none. */
+  labelIssues?: { changed: number; verified: number; conflicts: Array<{ id: string; round: string; reason: string }> };
   files: Record<string, { sha256: string; bytes: number }>;
   /** image-segmentation only: the label ↔ index order of `masks/*.png` (each also listed in `files` with its sha256). */
   masks?: SnapshotMasks;

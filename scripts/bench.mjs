@@ -1,11 +1,15 @@
-// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline] [-- --repeat R] [-- --no-segmentation]`
+// `npm run bench [-- --records N] [-- --top K] [-- --threads N] [-- --formats jsonl,arrow,parquet] [-- --no-baseline] [-- --no-label-issues] [-- --repeat R] [-- --no-segmentation]`
 //
 // Generates a seeded synthetic file of six-class predictions (native JSONL,
 // ~200 bytes a record) under bench/out/, converts it to Arrow IPC and Parquet,
 // then runs on the same data in the same run:
 //   1. bench/baseline.py: what a user would write (json + numpy, argpartition);
 //   2. `reviewloop score FILE.jsonl --strategy entropy --top K`;
-//   3. the same over Arrow IPC and over Parquet.
+//   3. the same over Arrow IPC and over Parquet;
+//   4. a label-issue round's three passes (confident learning) over N labelled
+//      items with out-of-sample probabilities (scripts/lib/label-issues-run.mjs),
+//      whose flagged ids are not comparable to the entropy top-K (--no-label-issues
+//      leaves it out). 10^7 items: `npm run bench -- --records 10000000` (minutes).
 // Prints records/s, peak RSS (from /proc, polled, children included) and the
 // ratio to the baseline, and checks that every run returns the same top-K ids.
 // Then scripts/bench-segmentation.mjs prints per-image time and peak RSS for
@@ -36,6 +40,7 @@ const SEED = Number(arg('seed', '42'));
 const FORMATS = new Set(arg('formats', 'jsonl,arrow,parquet').split(','));
 const BASELINE = !process.argv.includes('--no-baseline');
 const REPEAT = Math.max(1, Number(arg('repeat', '1')));
+const LABEL_ISSUES = !process.argv.includes('--no-label-issues');
 
 if (!existsSync(DIST_CLI)) {
   console.error('[bench] run "npm run build" first');
@@ -172,6 +177,34 @@ async function main() {
             .map((l) => JSON.parse(l).id),
       });
   }
+  if (LABEL_ISSUES) {
+    const labelled = join(OUT, `labelled-${RECORDS}-s${SEED}`);
+    if (!existsSync(`${labelled}.labels.jsonl`)) {
+      console.log(`[bench] generating ${RECORDS} labelled items → ${labelled}.jsonl`);
+      const { generateLabelled } = await import('./lib/label-bench-data.mjs');
+      await generateLabelled(`${labelled}.jsonl`, `${labelled}.labels.tmp`, RECORDS, SEED);
+      (await import('node:fs')).renameSync(`${labelled}.labels.tmp`, `${labelled}.labels.jsonl`);
+    }
+    plan.push({
+      name: 'reviewloop label-issues (3 pass)',
+      cmd: process.execPath,
+      compare: false,
+      args: [
+        join(ROOT, 'scripts', 'lib', 'label-issues-run.mjs'),
+        `${labelled}.jsonl`,
+        `${labelled}.labels.jsonl`,
+        '--top',
+        String(TOP),
+        ...(THREADS ? ['--threads', THREADS] : []),
+      ],
+      ids: (out) =>
+        out
+          .trim()
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => JSON.parse(l).id),
+    });
+  }
   // Rounds interleave the runs, so a slow spell of the machine hits all of them alike.
   const samples = plan.map(() => []);
   for (let round = 0; round < REPEAT; round++) {
@@ -183,6 +216,7 @@ async function main() {
     const wall = runs.map((r) => r.seconds);
     return {
       name: p.name,
+      compare: p.compare !== false,
       seconds: median(wall),
       min: Math.min(...wall),
       max: Math.max(...wall),
@@ -208,6 +242,13 @@ async function main() {
   );
   let allSame = true;
   for (const r of results) {
+    if (!r.compare) {
+      console.log(
+        `${r.name.padEnd(32)} ${r.seconds.toFixed(2).padStart(8)} ${REPEAT > 1 ? `${`${r.min.toFixed(2)}–${r.max.toFixed(2)}`.padStart(12)} ` : ''}${rate(RECORDS, r.seconds).padStart(16)} ${r.cpu.toFixed(2).padStart(7)} ${mb(r.peakRss).padStart(9)} ${`${(b.seconds / r.seconds).toFixed(1)}x`.padStart(12)}  n/a (flags label errors)${r.sameEveryTime ? '' : ', NOT the same every run'}`,
+      );
+      allSame &&= r.sameEveryTime;
+      continue;
+    }
     const same = r.sameEveryTime && r.ids.length === b.ids.length && r.ids.every((id, i) => id === b.ids[i]);
     const sameSet = same || (r.ids.length === b.ids.length && new Set(r.ids).size === new Set([...r.ids, ...b.ids]).size);
     allSame &&= sameSet;

@@ -29,8 +29,8 @@ export function wilsonInterval(successes: number, n: number, z = Z95): Interval 
   const denom = 1 + z2 / n;
   const centre = (p + z2 / (2 * n)) / denom;
   const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
-  // Clamp rounding noise at the ends (x = 0 or x = n give exactly 0 or 1 in exact arithmetic).
-  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // x = 0 and x = n give exactly 0 and 1 in exact arithmetic; floating point can land a hair inside.
+  return { low: successes <= 0 ? 0 : Math.max(0, centre - half), high: successes >= n ? 1 : Math.min(1, centre + half) };
 }
 
 /** 32-bit FNV-1a of a string: turns a row's identity into a bootstrap seed. */

@@ -35,6 +35,7 @@ export const TABLE_NAMES = [
   'annotator_agreement',
   'snapshots',
   'segmentation_iou',
+  'label_issues',
 ] as const;
 export type TableName = (typeof TABLE_NAMES)[number];
 
@@ -287,6 +288,25 @@ export const TABLES: readonly TableDef[] = [
         'Pooled IoU: intersection_px / union_px; null when the label is in no mask (never 0 for "absent"). "*": mean IoU, the mean of the labels\' non-null iou',
       ),
       c('mean_image_iou', 'FLOAT64', 'Mean over images_with_label items of the per-image IoU; "*": mean over items of each image\'s mean IoU'),
+    ],
+  },
+  {
+    name: 'label_issues',
+    description:
+      'Per merge, cumulative: for every label-issue round and given label, what the detector flagged and what reviewers made of it (docs/label-issues.md)',
+    clusterBy: ['round_id', 'label'],
+    columns: [
+      ...key,
+      c('snapshot_version', 'INT64', 'Snapshot version the verdicts are counted in'),
+      c('round_id', 'STRING', 'Label-issue round'),
+      c('label', 'STRING', 'Given label of the flagged items'),
+      c('flagged', 'INT64', 'Items with this label the round queued'),
+      c('reviewed', 'INT64', 'Of those, items a reviewer answered with a label'),
+      c('changed', 'INT64', 'Of those, items whose label the reviewer changed (confirmed errors)'),
+      c('precision', 'FLOAT64', 'changed / reviewed: how often the detector was right; null before any review'),
+      c('precision_low', 'FLOAT64', 'Lower end of the 95 % Wilson interval of precision'),
+      c('precision_high', 'FLOAT64', 'Upper end of the 95 % Wilson interval of precision'),
+      c('noise_rate', 'FLOAT64', "P(true label differs | given label) estimated by the round's confident joint; null when no item had the label"),
     ],
   },
 ];

@@ -52,6 +52,12 @@ describe('reviewloop CLI as a user runs it', () => {
     expect(demo.out).toMatch(/part-defects v2: mean IoU 0\.\d{3} \(dent 0\.\d{3}, scratch 0\.\d{3}\) over 32 items/);
     expect(readFileSync(path.join(dir, 'demo/report-part-defects.html'), 'utf8')).toContain('Segmentation IoU');
     expect(existsSync(path.join(dir, 'demo/data/support-intents/snapshots/v000002/data.arrow'))).toBe(true);
+    // The label-issue round: injected flips imported, flagged, reviewed, and how many labels the reviewer changed.
+    const li = /the simulated reviewer changed (\d+) of the (\d+) flagged labels reviewed/.exec(demo.out);
+    expect(li).not.toBeNull();
+    expect(Number(li![1])).toBeGreaterThan(0);
+    expect(Number(li![1])).toBeLessThanOrEqual(Number(li![2]));
+    expect(demo.out).toMatch(/support-labels: 2000 imported labels with \d+ injected flips/);
   });
 
   it('a second demo run changes nothing and says so', () => {
@@ -72,7 +78,7 @@ describe('reviewloop CLI as a user runs it', () => {
     );
     expect(status.out).toMatch(/reviewed items, selected for doubt: not a quality estimate/);
     const json = JSON.parse(cli(['status', '-c', cfg, '--json']).out);
-    expect(json.projects.map((p: { project: string }) => p.project)).toEqual(['support-intents', 'contract-entities', 'part-defects']);
+    expect(json.projects.map((p: { project: string }) => p.project)).toEqual(['support-intents', 'contract-entities', 'part-defects', 'support-labels']);
     const intents = json.projects[0];
     expect(intents.quality.estimates[1]).toMatchObject({
       model: 'intent-v2',
@@ -93,6 +99,7 @@ describe('reviewloop CLI as a user runs it', () => {
       { project: 'contract-entities', n: 2 },
       { project: 'part-defects', n: 2 },
       { project: 'support-intents', n: 2 },
+      { project: 'support-labels', n: 1 },
     ]);
     const table = cli(['query', '-c', cfg, "SELECT round_id, items_queued FROM rounds WHERE project = 'support-intents' ORDER BY 1"]);
     expect(table.out).toMatch(/round_id\s+items_queued\n-+\s+-+\n20261101T0200Z\s+120/);

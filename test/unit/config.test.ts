@@ -85,3 +85,29 @@ describe('config', () => {
     await expect(loadConfig(file, {})).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('invalid YAML') });
   });
 });
+
+describe('label-issues strategy', () => {
+  const project = (over: Record<string, unknown> = {}, strategy: Record<string, unknown> = {}) => ({
+    storage: { root: '/tmp/x' },
+    stats: { sink: 'none' },
+    projects: [{ name: 'p', task: 'textcat', labels: ['a', 'b'], strategy: { name: 'label-issues', topK: 10, ...strategy }, ...over }],
+  });
+  it('takes rankBy, left unset for self-confidence', () => {
+    expect(parseConfig(project()).projects[0].strategy.rankBy).toBeUndefined();
+    expect(parseConfig(project({}, { rankBy: 'normalized-margin' })).projects[0].strategy.rankBy).toBe('normalized-margin');
+  });
+  it('refuses what confident learning cannot do, naming the path', () => {
+    expect(() => parseConfig(project({ task: 'ner' }))).toThrowError(/projects\[0\]\.strategy\.name: label-issues needs one label per item/);
+    expect(() => parseConfig(project({ labels: ['a'] }))).toThrowError(/projects\[0\]\.labels: label-issues works with 2 to 255 labels/);
+    expect(() => parseConfig(project({}, { auditFraction: 0.1 }))).toThrowError(
+      /projects\[0\]\.strategy\.auditFraction: label-issues queues only flagged items/,
+    );
+    expect(() => parseConfig(project({}, { quotas: { a: 1 } }))).toThrowError(/projects\[0\]\.strategy\.quotas: not used by label-issues/);
+    expect(() => parseConfig(project({}, { rankBy: 'entropy' }))).toThrowError(/projects\[0\]\.strategy\.rankBy/);
+  });
+  it('rankBy belongs to label-issues only', () => {
+    expect(() => parseConfig(project({}, { name: 'entropy', rankBy: 'self-confidence' }))).toThrowError(
+      /projects\[0\]\.strategy\.rankBy: only used by label-issues/,
+    );
+  });
+});

@@ -14,6 +14,7 @@ export const COMMAND_LOADERS: Record<string, () => Promise<RegisterCommands>> = 
   demo: async () => (await import('./commands/demo.js')).register,
   round: async () => (await import('./commands/round.js')).register,
   merge: async () => (await import('./commands/merge.js')).register,
+  'import-labels': async () => (await import('./commands/import-labels.js')).register,
   status: async () => (await import('./commands/status.js')).register,
   query: async () => (await import('./commands/query.js')).register,
   report: async () => (await import('./commands/report.js')).register,

@@ -19,6 +19,7 @@ import { writeOnce } from '../store/write-once.js';
 import { contractBatch, ENTITY_LABELS, intentBatch, INTENT_LABELS } from './data.js';
 import { reviewChoice, reviewPolygons, reviewSpans, type SimulatedAnnotator } from './reviewer.js';
 import { DEFECT_COLORS, DEFECT_LABELS, segmentationBatch } from './segmentation.js';
+import { labelIssueProjectConfig, labelIssueSummary, runLabelIssueDemo } from './label-issues.js';
 
 const ROUNDS = ['20261101T0200Z', '20261108T0200Z'];
 
@@ -64,6 +65,7 @@ export function demoConfig(): Record<string, unknown> {
         segmentation: { colors: DEFECT_COLORS, maxPoints: 200 },
         schedule: { round: '0 2 * * 0', merge: '*/15 * * * *' },
       },
+      labelIssueProjectConfig(),
     ],
   };
 }
@@ -207,9 +209,10 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
   try {
     print(`reviewloop demo in ${abs}`);
     print('Reviewers are SIMULATED: they answer from held gold labels and write real `prodigy db-out` files.');
+    const uncertaintyProjects = config.projects.filter((p) => p.strategy.name !== 'label-issues');
     for (const [i, roundId] of ROUNDS.entries()) {
       const gold = await stagePredictions(app, i);
-      for (const project of config.projects) {
+      for (const project of uncertaintyProjects) {
         const r = await runRound({
           project,
           store: app.projectStore(project),
@@ -229,7 +232,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
         if ((err as { code?: string }).code === 'CONFLICT' || (err as { code?: string }).code === 'ALREADY_EXISTS') return 0;
         throw err;
       });
-      for (const project of config.projects) {
+      for (const project of uncertaintyProjects) {
         const m = await runMerge({ project, store: app.projectStore(project), sink: await app.sink(), logger });
         const c = m.manifest?.counts;
         print(
@@ -238,6 +241,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
       }
       if (answers > 0) print(`  (simulated reviewers answered ${answers} tasks)`);
     }
+    for (const line of labelIssueSummary(await runLabelIssueDemo(app, app.project('support-labels'), abs, logger, config.worker.chunkBytes))) print(line);
     const sink = await app.sink();
     const drift = await sink.query(
       "SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id",
@@ -252,7 +256,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
         `  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`,
       );
     print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
-    for (const project of config.projects) {
+    for (const project of uncertaintyProjects) {
       // Segmentation quality is its IoU, printed below; label_quality does not evaluate masks.
       if (project.task === 'image-segmentation') continue;
       const h = await loadHeadline(sink, project.name);

@@ -20,6 +20,7 @@ import type { Logger } from '../core/log.js';
 import type { SnapshotManifest, SnapshotRow } from '../../domain/records.js';
 import { readSnapshotRows } from '../snapshot/snapshot.js';
 import { mergeBatchId, mergeRows } from '../../domain/quality/compute.js';
+import { labelIssueRows } from './label-issue-stats.js';
 import type { StatsSink } from '../stats/sinks/sink.js';
 import type { ObjectStore } from '../store/store.js';
 import { readJson } from '../store/write-once.js';
@@ -38,18 +39,22 @@ export async function writeMergeStats(
   const { version } = manifest;
   // A merge stamps the rows it changed or added with its version: the snapshot alone says which they were.
   const changed = all.filter((r) => r.version === version);
-  const { written } = await sink.write(
-    mergeBatchId(project.name, version),
-    mergeRows({
-      project: project.name,
-      version,
-      asOf: manifest.asOf,
-      changed,
-      all,
-      task: project.task,
-      labels: project.labels,
-    }),
-  );
+  const rows = mergeRows({
+    project: project.name,
+    version,
+    asOf: manifest.asOf,
+    changed,
+    all,
+    task: project.task,
+    labels: project.labels,
+  });
+  const eventTime = rows.snapshots?.[0]?.event_time;
+  if (typeof eventTime === 'string') {
+    const base = { event_time: eventTime, project: project.name, batch_id: mergeBatchId(project.name, version), snapshot_version: version };
+    const labelIssues = await labelIssueRows(store, base, all);
+    if (labelIssues.length > 0) rows.label_issues = labelIssues;
+  }
+  const { written } = await sink.write(mergeBatchId(project.name, version), rows);
   try {
     await store.write(markerName(version), `${JSON.stringify({ batchId: mergeBatchId(project.name, version) })}\n`, {
       ifGenerationMatch: '0',

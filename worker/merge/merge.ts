@@ -22,6 +22,7 @@ import { unconsumedObjects } from '../store/listing.js';
 import { mediaUriOf } from '../media/task-media.js';
 import { loadRoundItems, type RoundItem } from '../round/round-items.js';
 import { withRetry } from '../core/retry.js';
+import { VERDICT_META_KEYS, VerdictLedger } from './label-verdicts.js';
 import { recoverMergeStats, writeMergeStats } from './merge-stats.js';
 import type { StatsSink } from '../stats/sinks/sink.js';
 import type { ObjectStore } from '../store/store.js';
@@ -55,7 +56,8 @@ export function isExportObject(name: string): boolean {
   return !base.startsWith('.') && !base.startsWith('_') && /\.(jsonl|ndjson)(\.gz)?$/i.test(base);
 }
 
-function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
+/** A row with no content, answers or lineage yet. */
+export function emptyRow(id: string, task: TaskType, version: number): SnapshotRow {
   return {
     id,
     task,
@@ -158,7 +160,9 @@ async function readExport(
 function slim(p: ParsedExportLine): ParsedExportLine {
   const t = p.task;
   const meta = t.meta && typeof t.meta === 'object' ? (t.meta as Record<string, unknown>) : {};
-  const task: Record<string, unknown> = { meta: { round: meta.round } };
+  const kept: Record<string, unknown> = { round: meta.round };
+  if (meta.strategy === 'label-issues') for (const k of VERDICT_META_KEYS) kept[k] = meta[k];
+  const task: Record<string, unknown> = { meta: kept };
   for (const k of ['text', 'image', 'audio', 'width', 'height', 'tokens', 'options']) if (t[k] !== undefined) task[k] = t[k];
   return { ...p, task };
 }
@@ -267,6 +271,7 @@ async function applyAnswers(
   const added = new Set<string>();
   let answersMerged = 0;
   let duplicates = 0;
+  const ledger = new VerdictLedger();
   for (const { lines } of read) {
     for (const p of lines) {
       const id = p.id ?? byHash.get(p.inputHash) ?? `input:${p.inputHash}`;
@@ -287,12 +292,13 @@ async function applyAnswers(
       if (row.task_hash === 0 && p.taskHash !== null) row.task_hash = p.taskHash;
       // Rows made from answers without options get them from the first answer that has them.
       if (row.options === undefined && Array.isArray(p.task.options)) row.options = p.task.options;
+      ledger.note(row, p);
       row.answers = [...row.answers, p.answer];
       changed.add(id);
       answersMerged++;
     }
   }
-  return { rows, changed, added, answersMerged, duplicates };
+  return { rows, changed, added, answersMerged, duplicates, ledger };
 }
 
 async function commitSnapshot(
@@ -306,8 +312,9 @@ async function commitSnapshot(
 ): Promise<MergeResult | 'lost-race'> {
   const { store, project } = opts;
   const version = (head?.version ?? 0) + 1;
-  const { rows, changed, added, answersMerged, duplicates } = await applyAnswers(opts, head, read, version, itemsOf);
+  const { rows, changed, added, answersMerged, duplicates, ledger } = await applyAnswers(opts, head, read, version, itemsOf);
   resolveChanged(rows, changed, project, version);
+  const labelIssues = ledger.apply(rows, version);
   const all = [...rows.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const asOf = newestAnswerTime(all);
   const masks = project.task === 'image-segmentation' ? segmentationMasks(all, project.labels) : null;
@@ -340,6 +347,7 @@ async function commitSnapshot(
         badLines: badLines.length,
       },
       ...(masks ? { masks: masks.manifest } : {}),
+      ...(labelIssues ? { labelIssues } : {}),
     },
   });
   if (!committed) return 'lost-race';
@@ -348,6 +356,12 @@ async function commitSnapshot(
     log.warn(`${badLines.length} export line(s) skipped; first: ${badLines[0].object} line ${badLines[0].line} ${badLines[0].field}: ${badLines[0].reason}`);
   }
   log.info(`snapshot v${version}: ${answersMerged} answer(s) from ${read.length} export(s), ${changed.size} item(s) changed, ${added.size} added`);
+  if (labelIssues) {
+    log.info(
+      `snapshot v${version}: label-issue verdicts: ${labelIssues.changed} label(s) corrected, ${labelIssues.verified} verified, ${labelIssues.conflicts.length} conflict(s)`,
+    );
+    for (const c of labelIssues.conflicts.slice(0, 20)) log.warn(`snapshot v${version}: label-issue verdict on ${c.id} not applied: ${c.reason}`);
+  }
   const conflicts = all.filter((r) => r.status === 'conflict').map((r) => r.id);
   if (conflicts.length > 0)
     log.warn(

@@ -3,6 +3,8 @@ import { deserialize } from 'node:v8';
 import { Piscina } from 'piscina';
 import { ReviewloopError } from '../../domain/errors.js';
 import { compiledModulePath } from '../core/module-path.js';
+import type { LabelIssuesChunkInput } from '../../scoring/label-issues/chunk.js';
+import type { LabelTaskOutput } from './label-task.js';
 import type { ScoreTaskInput, ScoreTaskOutput } from './score-task.js';
 
 /** Options for {@link ScoringPool}. */
@@ -98,6 +100,26 @@ export class ScoringPool {
       return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from ${where()}: ${(err as Error).message}` };
     }
     return decodeResult(raw, () => `${input.object} from ${where()}`);
+  }
+
+  /** Runs one chunk of a label-issue pass (worker/pool/label-task.ts); settles like {@link score}. */
+  async labelIssues(input: LabelIssuesChunkInput): Promise<LabelTaskOutput> {
+    const c = input.chunk;
+    const transfer = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? [c.buffer as ArrayBuffer] : [];
+    const signal = this.taskTimeoutMs === undefined ? undefined : AbortSignal.timeout(this.taskTimeoutMs);
+    let raw: unknown;
+    try {
+      raw = await this.pool.run(input, { transferList: transfer, name: 'labelIssuesChunk', ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted)
+        return {
+          ok: false,
+          code: 'TASK_TIMEOUT',
+          message: `label-issue pass on ${input.object} from line ${input.firstLine} did not finish within ${this.taskTimeoutMs} ms`,
+        };
+      return { ok: false, code: 'SCORING_FAILED', message: `worker thread failed on ${input.object} from line ${input.firstLine}: ${(err as Error).message}` };
+    }
+    return decodeResult(raw, () => `${input.object} from line ${input.firstLine}`) as LabelTaskOutput;
   }
 
   /** Fraction of thread time busy since start (0..1), for /metrics. */

@@ -35,6 +35,15 @@ export async function scoreChunk(input: ScoreTaskInput): Promise<Uint8Array | Sc
   return deliverable(await (await loading).scoreChunk(input as Parameters<TaskModule['scoreChunk']>[0]));
 }
 
+// Label-issue passes load their own module on first use: uncertainty rounds never load it.
+let labelTask: Promise<typeof import('./label-task.js')> | null = null;
+
+export async function labelIssuesChunk(input: unknown): Promise<Uint8Array | ScoreTaskOutput> {
+  labelTask ??= import('./label-task.js');
+  const out = (await labelTask).labelIssuesTask(input as Parameters<typeof import('./label-task.js')['labelIssuesTask']>[0]);
+  return deliverable(out as unknown as ScoreTaskOutput);
+}
+
 export async function scoreArrow(input: ScoreTaskInput): Promise<Uint8Array | ScoreTaskOutput> {
   return deliverable(await (await loading).scoreArrow(input as Parameters<TaskModule['scoreArrow']>[0]));
 }

@@ -25,6 +25,12 @@ export function scoringStrategy(project: ProjectConfig): StrategyConfig & { name
       `project ${project.name}: raw objects (predictions.format: objects, strategy ${s.name}) are sampled by whole rounds, not scored`,
     );
   }
+  if (s.name === 'label-issues') {
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `project ${project.name}: label-issues rounds question labels in three passes (worker/round/label-round.ts); they do not score records one by one`,
+    );
+  }
   return s as StrategyConfig & { name: (typeof strategyNames)[number] };
 }
 

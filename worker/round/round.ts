@@ -9,6 +9,7 @@
  * finish phases and split the scoring.
  */
 import type { ProjectConfig } from '../../config/schema.js';
+import { LABEL_ISSUE_ROUND } from './label-round.js';
 import { openRound } from './open.js';
 import { RAW_ROUND } from './raw-round.js';
 import { PREDICTION_ROUND } from './score-round.js';
@@ -17,6 +18,7 @@ import type { RoundKind, RoundOptions, RoundResult } from './types.js';
 /** The kind of round a project runs. The BigQuery kind is loaded on demand: local rounds never load its client. */
 export async function roundKindOf(project: ProjectConfig): Promise<RoundKind> {
   if (project.predictions.format === 'objects') return RAW_ROUND;
+  if (project.strategy.name === 'label-issues') return LABEL_ISSUE_ROUND;
   if (project.strategy.engine === 'bigquery') return (await import('./bq-round.js')).BIGQUERY_ROUND;
   return PREDICTION_ROUND;
 }

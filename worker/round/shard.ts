@@ -59,6 +59,12 @@ const PARTIAL_RE = /\/shard-(\d{4,})-of-(\d{4,})\.json$/;
 
 /** Only prediction rounds split their scoring: a BigQuery round is one query, a raw round one sample. */
 async function openShardedRound(opts: RoundOptions): ReturnType<typeof openRound> {
+  if (opts.project.strategy.name === 'label-issues') {
+    throw new ReviewloopError(
+      'CONFIG_INVALID',
+      `project ${opts.project.name}: label-issues rounds run their three passes in one pool; run the round unsharded (reviewloop round without --shard)`,
+    );
+  }
   scoringStrategy(opts.project);
   if (opts.project.strategy.engine === 'bigquery') {
     throw new ReviewloopError(

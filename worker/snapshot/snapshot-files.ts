@@ -43,6 +43,12 @@ export const ARROW_COLUMNS: Col[] = [
   { name: 'input_hash', type: new Int32(), get: (r) => r.input_hash },
   { name: 'task_hash', type: new Int32(), get: (r) => r.task_hash },
   { name: 'version', type: new Int32(), get: (r) => r.version },
+  // Label-issue lineage (domain/label-issues/lineage.ts); rows never questioned hold nulls and false.
+  { name: 'previous_label', type: new Utf8(), get: (r) => r.previous_label ?? null },
+  { name: 'corrected_version', type: new Int32(), get: (r) => r.corrected_version ?? null },
+  { name: 'corrected_round', type: new Utf8(), get: (r) => r.corrected_round ?? null },
+  { name: 'verified', type: new Bool(), get: (r) => r.verified ?? false },
+  { name: 'verified_round', type: new Utf8(), get: (r) => r.verified_round ?? null },
 ];
 
 /** Last column of image-segmentation snapshots only, so other tasks' files keep their bytes. */

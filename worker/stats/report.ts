@@ -5,6 +5,7 @@
  */
 import * as echarts from 'echarts';
 import { formatEstimate, formatReviewed, pickHeadline, REVIEWED_NOTE, HEADLINE_MEASURES, type Estimate } from './headline.js';
+import { wilsonInterval } from '../../domain/quality/intervals.js';
 import type { ResultValue, StatsSink } from './sinks/sink.js';
 
 type R = Record<string, ResultValue>;
@@ -32,6 +33,8 @@ export interface ReportData {
   snapshots: R[];
   /** segmentation_iou, scope snapshot: snapshot_version, label, items, iou (image-segmentation projects; empty otherwise). */
   segmentationIou?: R[];
+  /** label_issues of the latest snapshot: round_id, label, flagged, reviewed, changed, noise_rate; absent or empty without label-issue rounds. */
+  labelIssues?: R[];
 }
 
 /** How many of the latest rounds the score distribution chart overlays. Default 6. */
@@ -41,7 +44,7 @@ export const SCORE_ROUNDS_SHOWN = 6;
 export async function loadReportData(sink: StatsSink, project: string, generatedAt: string): Promise<ReportData> {
   const p = { project };
   const latest = 'snapshot_version = (SELECT MAX(snapshot_version) FROM snapshots WHERE project = @project)';
-  const [rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots] = await Promise.all([
+  const [rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots, labelIssues] = await Promise.all([
     sink.query(
       'SELECT round_id, event_time, items_scored, items_queued, items_rejected, mean_confidence FROM rounds WHERE project = @project ORDER BY event_time, round_id',
       p,
@@ -72,12 +75,16 @@ export async function loadReportData(sink: StatsSink, project: string, generated
       p,
     ),
     sink.query('SELECT snapshot_version, event_time, items, labelled, answers FROM snapshots WHERE project = @project ORDER BY snapshot_version', p),
+    sink.query(
+      `SELECT round_id, label, flagged, reviewed, changed, noise_rate FROM label_issues WHERE project = @project AND ${latest} ORDER BY round_id, label`,
+      p,
+    ),
   ]);
   const segmentationIou = await sink.query(
     "SELECT snapshot_version, label, items, iou FROM segmentation_iou WHERE project = @project AND scope = 'snapshot' ORDER BY snapshot_version, label",
     p,
   );
-  return { project, generatedAt, rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots, segmentationIou };
+  return { project, generatedAt, rounds, scoreHist, drift, estimates, reviewed, quality, agreement, snapshots, segmentationIou, labelIssues };
 }
 
 const W = 880;
@@ -302,6 +309,41 @@ function labelChart(d: ReportData): string | null {
   });
 }
 
+/**
+ * Per label-issue round (the latest snapshot's counts): how often the detector
+ * was right (changed / reviewed over all labels, with its 95% Wilson interval),
+ * and the noise rate its confident joint estimated, averaged over the labels
+ * weighted by how many items each flagged.
+ */
+function labelIssueChart(d: ReportData): string | null {
+  const rows = d.labelIssues ?? [];
+  if (rows.length === 0) return null;
+  const rounds = uniq(rows.map((r) => String(r.round_id))).sort();
+  const sum = (round: string, f: string) => rows.filter((r) => r.round_id === round).reduce((a, r) => a + (num(r[f]) ?? 0), 0);
+  const precision: IntervalPoint[] = rounds.map((round, x) => {
+    const reviewed = sum(round, 'reviewed');
+    const changed = sum(round, 'changed');
+    const ci = wilsonInterval(changed, reviewed);
+    return [x, reviewed > 0 ? changed / reviewed : null, ci?.low ?? null, ci?.high ?? null, reviewed > 0 && reviewed < 10 ? 1 : 0];
+  });
+  const noise = rounds.map((round) => {
+    const mine = rows.filter((r) => r.round_id === round && num(r.noise_rate) !== null);
+    const weight = mine.reduce((a, r) => a + (num(r.flagged) ?? 0), 0);
+    return weight > 0 ? mine.reduce((a, r) => a + (num(r.noise_rate) ?? 0) * (num(r.flagged) ?? 0), 0) / weight : null;
+  });
+  return svg({
+    legend,
+    grid,
+    tooltip: {},
+    xAxis: { type: 'category', data: rounds, name: 'label-issue round', nameLocation: 'middle', nameGap: 28 },
+    yAxis: { type: 'value', min: 0, max: 1 },
+    series: [
+      intervalSeries('detector precision (changed / reviewed)', precision, 0, 2, PALETTE[0]),
+      { name: 'estimated noise rate (flagged labels)', type: 'line', connectNulls: true, data: noise, itemStyle: { color: PALETTE[1] } },
+    ],
+  });
+}
+
 function acceptanceChart(d: ReportData): string | null {
   if (d.quality.length === 0) return null;
   const versions = d.quality.map((r) => `v${r.snapshot_version}`);
@@ -470,6 +512,15 @@ export function renderReport(data: ReportData): string {
             'Segmentation IoU',
             "Per snapshot: IoU between the model's mask (the polygons reviewers were shown) and the reviewed mask, pooled over the labelled items, per label and as mean IoU over the labels. A label in no mask has no IoU (a gap, never 0).",
             iouChart(data),
+          ),
+        ]
+      : []),
+    ...((data.labelIssues ?? []).length > 0
+      ? [
+          section(
+            'Label issues',
+            "Per label-issue round: the share of reviewed flagged labels that reviewers changed (the detector's precision, with its 95% Wilson interval; hollow points rest on fewer than 10 reviews), and the noise rate confident learning estimated for the flagged labels. Counts as of the latest snapshot.",
+            labelIssueChart(data),
           ),
         ]
       : []),
