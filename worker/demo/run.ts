@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
+import type { ProjectConfig } from '../../config/schema.js';
 import { loadConfig } from '../core/load-config.js';
 import { openApp, type AppContext } from '../app/app.js';
 import type { Logger } from '../core/log.js';
@@ -199,6 +200,32 @@ async function segmentationReport(sink: Awaited<ReturnType<AppContext['sink']>>,
 
 const fmt = (v: unknown, digits = 3) => (typeof v === 'number' ? v.toFixed(digits) : v === null || v === undefined ? '–' : String(v));
 
+/** Drift against the previous round, the audit-slice quality estimates and reviewer agreement, per project. */
+async function printStats(sink: Awaited<ReturnType<AppContext['sink']>>, projects: ProjectConfig[], print: (line: string) => void): Promise<void> {
+  const drift = await sink.query(
+    "SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id",
+  );
+  const kappa = await sink.query("SELECT project, snapshot_version, kappa FROM annotator_agreement WHERE metric = 'fleiss' ORDER BY project, snapshot_version");
+  print('');
+  print('drift vs previous round:');
+  for (const d of drift)
+    print(
+      `  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`,
+    );
+  print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
+  for (const project of projects) {
+    // Segmentation quality is its IoU, printed below; label_quality does not evaluate masks.
+    if (project.task === 'image-segmentation') continue;
+    const h = await loadHeadline(sink, project.name);
+    print(`  ${project.name} (snapshot v${h.snapshot_version ?? 0}):`);
+    for (const line of formatHeadline(h, '    ')) print(line);
+  }
+  // Rows come ordered by version: the last one per project is the latest snapshot.
+  const latest = <T extends Record<string, unknown>>(rows: T[]) => [...new Map(rows.map((r) => [r.project, r])).values()];
+  print('reviewer agreement:');
+  for (const k of latest(kappa)) print(`  ${k.project} v${k.snapshot_version}: Fleiss' kappa ${fmt(k.kappa)}`);
+}
+
 export async function runDemo(dir: string, logger: Logger, print: (line: string) => void): Promise<void> {
   const abs = path.resolve(dir);
   await mkdir(abs, { recursive: true });
@@ -243,30 +270,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     }
     for (const line of labelIssueSummary(await runLabelIssueDemo(app, app.project('support-labels'), abs, logger, config.worker.chunkBytes))) print(line);
     const sink = await app.sink();
-    const drift = await sink.query(
-      "SELECT project, round_id, baseline, psi_confidence, psi_band, psi_noise_p95, js_labels FROM drift WHERE baseline = 'previous' ORDER BY project, round_id",
-    );
-    const kappa = await sink.query(
-      "SELECT project, snapshot_version, kappa FROM annotator_agreement WHERE metric = 'fleiss' ORDER BY project, snapshot_version",
-    );
-    print('');
-    print('drift vs previous round:');
-    for (const d of drift)
-      print(
-        `  ${d.project} ${d.round_id}: PSI ${fmt(d.psi_confidence)} (${fmt(d.psi_band)}, noise floor ${fmt(d.psi_noise_p95)}), JS(labels) ${fmt(d.js_labels)}`,
-      );
-    print('model quality, estimated from the random audit slice (95% intervals, per model and round):');
-    for (const project of uncertaintyProjects) {
-      // Segmentation quality is its IoU, printed below; label_quality does not evaluate masks.
-      if (project.task === 'image-segmentation') continue;
-      const h = await loadHeadline(sink, project.name);
-      print(`  ${project.name} (snapshot v${h.snapshot_version ?? 0}):`);
-      for (const line of formatHeadline(h, '    ')) print(line);
-    }
-    // Rows come ordered by version: the last one per project is the latest snapshot.
-    const latest = <T extends Record<string, unknown>>(rows: T[]) => [...new Map(rows.map((r) => [r.project, r])).values()];
-    print('reviewer agreement:');
-    for (const k of latest(kappa)) print(`  ${k.project} v${k.snapshot_version}: Fleiss' kappa ${fmt(k.kappa)}`);
+    await printStats(sink, uncertaintyProjects, print);
     const reportPath = path.join(abs, 'report.html');
     const data = await loadReportData(sink, 'support-intents', '2026-11-08T12:00:00.000Z');
     await writeFile(reportPath, renderReport(data));
