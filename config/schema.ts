@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { buildColorTable } from '../scoring/segmentation/colors.js';
+import { buildColorTable } from '../scoring/segmentation/png/colors.js';
 import { SEGMENTATION_DEFAULTS } from '../scoring/segmentation/line.js';
 import { SQL_STRATEGIES } from '../scoring/sql.js';
 import { STRATEGY_NAMES } from '../scoring/strategies.js';

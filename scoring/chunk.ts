@@ -491,7 +491,14 @@ export function scoreChunkSync(input: ScoreChunkInput, options: ScoreChunkOption
       stats.skipped++;
       return;
     }
-    const r = segmentationLine(value, ctx);
+    let r: ReturnType<typeof segmentationLine>;
+    try {
+      r = segmentationLine(value, ctx);
+    } catch (err) {
+      // A mask no check above foresaw (an allocation too large, a malformed structure): the line's reject, never the object's failure.
+      reject(`mask could not be read: ${(err as Error).message}`, '(record)', ident?.id);
+      return;
+    }
     if (!r.ok) {
       reject(r.reason, r.field, r.id);
       return;

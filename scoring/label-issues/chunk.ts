@@ -141,6 +141,8 @@ export type LabelIssuesChunkInput = LabelPass & {
   object: string;
   firstLine: number;
   labels: string[];
+  /** The project's task: textcat reads `text`, image reads `image`. */
+  task: 'textcat' | 'image';
   table: LabelTable;
   probTolerance: number;
   format: 'native' | 'vertex' | 'auto';
@@ -186,7 +188,7 @@ export function labelIssuesChunk(input: LabelIssuesChunkInput): LabelIssuesChunk
       reject(line, '(line)', `not JSON: ${(e as Error).message}`);
       continue;
     }
-    const norm = normalizeRecord(value, { task: 'textcat', labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format });
+    const norm = normalizeRecord(value, { task: input.task, labels: input.labels, labelSet, probTolerance: input.probTolerance, format: input.format });
     if (!norm.ok) {
       reject(line, norm.field, norm.reason, norm.id);
       continue;

@@ -12,7 +12,7 @@
 import { vertexItemId } from '../normalize.js';
 import { uniform01 } from '../hash.js';
 import type { Box, PredictionRecord, SegmentationChunkOptions, StrategyOptions } from '../types.js';
-import { buildColorTable, type ColorTable } from './colors.js';
+import { buildColorTable, type ColorTable } from './png/colors.js';
 import { parseSegmentationRecord } from './record.js';
 import { scoreSegmentation, type SegmentationStrategy } from './score.js';
 import { boundaryEdges, DEFAULT_TRACE_OPTIONS, type TraceOptions, traceMask } from './trace.js';

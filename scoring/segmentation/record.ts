@@ -16,8 +16,15 @@
  * pixel's confidence byte is round(255 · score) of its owner.
  */
 import { vertexItemId } from '../normalize.js';
-import type { ColorTable } from './colors.js';
-import { categoryMaskFromBase64, classIndexMaskFromPng, confidenceMaskFromBase64, confidenceMaskFromPng, type ExpectedSize } from './decode.js';
+import type { ColorTable } from './png/colors.js';
+import {
+  DEFAULT_MAX_PIXELS,
+  categoryMaskFromBase64,
+  classIndexMaskFromPng,
+  confidenceMaskFromBase64,
+  confidenceMaskFromPng,
+  type ExpectedSize,
+} from './png/decode.js';
 import { fillPolygon } from './rasterize.js';
 import { fail, ok, type SegResult } from './result.js';
 import { decodeRle } from './rle.js';
@@ -163,12 +170,32 @@ function readInstance(raw: unknown, i: number, opts: SegmentationParseOptions): 
   return ok({ classIndex: pos + 1, score, field, polygon });
 }
 
+/** Instances one record may hold: past this a line is a reject, not minutes of painting. */
+export const MAX_INSTANCES = 1000;
+/**
+ * Pixels painting one record's instances may visit (each RLE instance costs the
+ * image, each polygon its rows): bounds the time one crafted line can take.
+ */
+export const MAX_PAINT_PIXELS = 1 << 30;
+
+/** Rows a polygon touches, clipped to the image: [from, to). */
+function polygonRows(polygon: ReadonlyArray<readonly [number, number]>, height: number): [number, number] {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const [, y] of polygon) {
+    if (y < lo) lo = y;
+    if (y > hi) hi = y;
+  }
+  return [Math.max(0, Math.floor(lo) - 1), Math.min(height, Math.ceil(hi) + 1)];
+}
+
 function paintInstances(
   raw: unknown[],
   declared: ExpectedSize | undefined,
   opts: SegmentationParseOptions,
 ): SegResult<Omit<SegmentationPrediction, 'id' | 'image'>> {
   const instances: Instance[] = [];
+  if (raw.length > MAX_INSTANCES) return fail('instances', `${raw.length} instances, above the limit of ${MAX_INSTANCES} per record`);
   for (let i = 0; i < raw.length; i++) {
     const r = readInstance(raw[i], i, opts);
     if (!r.ok) return r;
@@ -182,8 +209,11 @@ function paintInstances(
   }
   if (!size) return fail('width', 'width and height are needed when every instance is a polygon');
   const { width, height } = size;
-  if (opts.maxPixels !== undefined && width * height > opts.maxPixels)
-    return fail('width', `${width}x${height} is above the limit of ${opts.maxPixels} pixels`);
+  if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1)
+    return fail('width', `image size ${JSON.stringify(width)}x${JSON.stringify(height)} is not two positive integers`);
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  if (width * height > maxPixels) return fail('width', `${width}x${height} is above the limit of ${maxPixels} pixels`);
+  let work = 0;
   const classes = new Uint8Array(width * height);
   const confidence = new Uint8Array(width * height);
   const order = instances.map((_, i) => i).sort((a, b) => instances[a].score - instances[b].score || a - b);
@@ -191,8 +221,17 @@ function paintInstances(
   const one = new Uint8Array(width * height);
   for (const i of order) {
     const inst = instances[i];
-    one.fill(0);
+    // Rows this instance may paint: the whole image for an RLE, the polygon's rows otherwise.
+    const [from, to] = inst.rle !== undefined ? [0, height] : polygonRows(inst.polygon as [number, number][], height);
+    work += (to - from) * width;
+    if (work > MAX_PAINT_PIXELS)
+      return fail('instances', `painting ${instances.length} instances of a ${width}x${height} image visits more than ${MAX_PAINT_PIXELS} pixels`);
+    one.fill(0, from * width, to * width);
     if (inst.rle !== undefined) {
+      const declared = isObj(inst.rle) && Array.isArray(inst.rle.size) ? (inst.rle.size as unknown[]) : null;
+      // Checked before decoding, so an RLE claiming a huge size is refused before anything is allocated.
+      if (declared && (declared[0] !== height || declared[1] !== width))
+        return fail(`${inst.field}.rle.size`, `mask is ${JSON.stringify(declared[1])}x${JSON.stringify(declared[0])} but the image is ${width}x${height}`);
       const d = decodeRle(inst.rle, `${inst.field}.rle`);
       if (!d.ok) return d;
       if (d.value.width !== width || d.value.height !== height)
@@ -202,7 +241,7 @@ function paintInstances(
       fillPolygon([inst.polygon as [number, number][]], 1, one, width, height);
     }
     const b = Math.round(inst.score * 255);
-    for (let p = 0; p < one.length; p++) {
+    for (let p = from * width; p < to * width; p++) {
       if (one[p] !== 0) {
         classes[p] = inst.classIndex;
         confidence[p] = b;

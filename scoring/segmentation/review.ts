@@ -10,8 +10,9 @@
  * tolerance (pixels within ~0.5 px of a boundary).
  */
 import { createHash } from 'node:crypto';
+import { DEFAULT_MAX_PIXELS } from './png/decode.js';
 import { classIou, type IouResult } from './iou.js';
-import { encodeClassIndexPng } from './png-write.js';
+import { encodeClassIndexPng } from './png/png-write.js';
 import { fail, ok, type SegResult } from './result.js';
 import { rasterizeSpans, readPolygonSpans } from './spans.js';
 
@@ -25,13 +26,25 @@ function size(width: unknown, height: unknown): SegResult<{ width: number; heigh
   if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || (width as number) <= 0 || (height as number) <= 0) {
     return fail('width', 'a segmentation answer needs the image width and height (pixels) to rasterise its polygons');
   }
+  // The size comes from the reviewer's export: bounded like a model's mask, so one odd line cannot exhaust memory.
+  if ((width as number) * (height as number) > DEFAULT_MAX_PIXELS) {
+    return fail('width', `${width}x${height} is above the limit of ${DEFAULT_MAX_PIXELS} pixels for a mask`);
+  }
   return ok({ width: width as number, height: height as number });
 }
+
+/** Polygon points one reviewed item may hold. */
+export const MAX_REVIEW_POINTS = 100_000;
 
 /** Reviewer spans (as in `prodigy db-out`) → the snapshot's class-index mask PNG and its sha256. */
 export function reviewedMask(spans: unknown, width: unknown, height: unknown, labels: readonly string[]): SegResult<ReviewedMask> {
   const s = size(width, height);
   if (!s.ok) return s;
+  const points = Array.isArray(spans)
+    ? spans.reduce((n: number, sp) => n + (Array.isArray((sp as { points?: unknown })?.points) ? (sp as { points: unknown[] }).points.length : 0), 0)
+    : 0;
+  // Rasterising costs rows × edges: a reviewer polygon of millions of points is a reject, not minutes per merge.
+  if (points > MAX_REVIEW_POINTS) return fail('spans', `${points} polygon points, above the limit of ${MAX_REVIEW_POINTS} per item`);
   const polys = readPolygonSpans(spans, labels);
   if (!polys.ok) return polys;
   const classes = rasterizeSpans(polys.value, s.value.width, s.value.height);

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -49,5 +50,12 @@ describe('reviewloop import-labels as a user runs it', () => {
     const r = cli(['import-labels', 'missing.jsonl', '-c', 'reviewloop.yaml'], dir);
     expect(r.code).toBe(2);
     expect(r.err).toContain('missing.jsonl: no such file');
+  });
+
+  it('a truncated .gz label file is a usage error (exit 2) naming the file, not an internal one', () => {
+    writeFileSync(path.join(dir, 'cut.jsonl.gz'), gzipSync(Buffer.from('{"id":"a","label":"billing","text":"A"}\n'.repeat(50))).subarray(0, 40));
+    const r = cli(['import-labels', 'cut.jsonl.gz', '-c', 'reviewloop.yaml'], dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('cut.jsonl.gz: cannot be read as gzip');
   });
 });

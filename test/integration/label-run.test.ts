@@ -25,7 +25,7 @@ describe('label-issue passes in the worker pool', () => {
   afterAll(() => pool.close());
   const { table } = buildLabelTable(f.labels.map((c, i) => [`t${i}`, c] as const));
   const all = f.labels.map((_, i) => line(i));
-  const base = { labels: LABELS, table, probTolerance: 1e-3, format: 'auto' as const, snapshotVersion: 2 };
+  const base = { labels: LABELS, table, task: 'textcat' as const, probTolerance: 1e-3, format: 'auto' as const, snapshotVersion: 2 };
 
   it('flag the items cleanlab flags, in its order, across objects, gzip and small chunks; a broken object is set aside whole', async () => {
     const truncated = gzipSync(Buffer.from(`${all.slice(0, 50).join('\n')}\n`)).subarray(0, 200);

@@ -42,6 +42,7 @@ function run(lines: string[], table: ReturnType<typeof buildLabelTable>['table']
     object: 'file:///p/part-0.jsonl',
     labels: LABELS,
     table,
+    task: 'textcat' as const,
     probTolerance: 1e-3,
     format: 'auto' as const,
     snapshotVersion: 3,
@@ -106,6 +107,29 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
     expect(t.hi.length).toBe(2);
     expect(() => b.add('z', 255)).toThrow(RangeError);
   });
+  it('image-classification records (an image, no text) are read when the project task is image', () => {
+    const line = (i: number) => {
+      const probs = Object.fromEntries(LABELS.map((l, j) => [l, f.predProbs[i][j]]));
+      return JSON.stringify({ id: `t${i}`, image: `gs://b/img-${i}.jpg`, probs, out_of_sample: true });
+    };
+    const input = {
+      kind: 'label-issues-chunk' as const,
+      pass: 'sums' as const,
+      chunk: enc.encode([0, 1, 2].map(line).join('\n')),
+      object: 'o',
+      firstLine: 1,
+      labels: LABELS,
+      table,
+      probTolerance: 1e-3,
+      format: 'auto' as const,
+      snapshotVersion: 3,
+    };
+    const asImage = labelIssuesChunk({ ...input, task: 'image' });
+    expect(asImage.rejects).toEqual([]);
+    expect(asImage.used).toBe(3);
+    // The same lines under a text task are missing their text: each is a reject naming the field.
+    expect(labelIssuesChunk({ ...input, task: 'textcat' }).rejects.map((r) => r.field)).toEqual(['text', 'text', 'text']);
+  });
   it('an ambiguous id is rejected with a reason', () => {
     const b = new LabelTableBuilder();
     b.add('t5', 0);
@@ -118,6 +142,7 @@ describe('label-issue passes over prediction lines, chunk by chunk', () => {
       firstLine: 1,
       labels: LABELS,
       table: b.finish().table,
+      task: 'textcat' as const,
       probTolerance: 1e-3,
       format: 'auto',
       snapshotVersion: 3,

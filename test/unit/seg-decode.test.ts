@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { encode } from 'fast-png';
 import { describe, expect, it } from 'vitest';
-import { decodeBase64 } from '../../scoring/segmentation/base64.js';
-import { buildColorTable, parseHexColor } from '../../scoring/segmentation/colors.js';
+import { decodeBase64 } from '../../scoring/segmentation/png/base64.js';
+import { buildColorTable, parseHexColor } from '../../scoring/segmentation/png/colors.js';
 import {
   categoryMaskFromBase64,
   categoryMaskFromPng,
   classIndexMaskFromPng,
   confidenceMaskFromBase64,
   confidenceMaskFromPng,
-} from '../../scoring/segmentation/decode.js';
+} from '../../scoring/segmentation/png/decode.js';
 import { b64, png8, rawPng, rgbMask } from '../helpers/seg-png.js';
 
 const FIX = new URL('../fixtures/segmentation/', import.meta.url);

@@ -1,8 +1,8 @@
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { buildColorTable } from '../../scoring/segmentation/colors.js';
-import { classIndexMaskFromPng } from '../../scoring/segmentation/decode.js';
-import { encodeClassIndexPng } from '../../scoring/segmentation/png-write.js';
+import { buildColorTable } from '../../scoring/segmentation/png/colors.js';
+import { classIndexMaskFromPng } from '../../scoring/segmentation/png/decode.js';
+import { encodeClassIndexPng } from '../../scoring/segmentation/png/png-write.js';
 import { fromMaskFiles, type ParsedSegmentation, parseSegmentationRecord, type SegmentationPrediction } from '../../scoring/segmentation/record.js';
 import { encodeRle } from '../../scoring/segmentation/rle.js';
 import { scoreSegmentation } from '../../scoring/segmentation/score.js';

@@ -41,6 +41,12 @@ export async function importLabels(
   sink: StatsSink | null = null,
   maxAttempts = 8,
 ): Promise<ImportResult> {
+  // One label per item is all an imported row carries: other tasks would get rows marked labelled without their spans, boxes or masks.
+  if (project.task !== 'textcat' && project.task !== 'image') {
+    throw new ReviewloopError('CONFIG_INVALID', `import-labels brings single labels (task textcat or image); project ${project.name} is ${project.task}`, {
+      details: { project: project.name, task: project.task },
+    });
+  }
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const r = await importOnce(store, project, files, sink);
     if (r !== 'lost-race') return r;

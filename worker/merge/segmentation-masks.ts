@@ -43,7 +43,13 @@ export function segmentationMasks(rows: SnapshotRow[], labels: string[]): Segmen
   for (const row of rows) {
     row.mask_path = null;
     if (row.status !== 'labelled') continue;
-    const m = reviewedMask((row.boxes ?? []).map(polygonOf), row.width, row.height, labels);
+    let m: ReturnType<typeof reviewedMask>;
+    try {
+      m = reviewedMask((row.boxes ?? []).map(polygonOf), row.width, row.height, labels);
+    } catch (err) {
+      // Whatever a reviewer's line holds, the merge goes on: this row gets no mask, and the reject says why.
+      m = { ok: false, field: '(row)', reason: (err as Error).message };
+    }
     if (!m.ok) {
       rejects.push({ object: `(snapshot row ${row.id})`, line: 0, field: m.field, reason: `no mask written: ${m.reason}` });
       continue;

@@ -99,7 +99,14 @@ async function runLabelIssueRound(opts: RoundOptions, round: OpenRound): Promise
   const format = project.predictions.format === 'native' || project.predictions.format === 'vertex' ? project.predictions.format : 'auto';
   const a = await findLabelIssuesInPool(
     sources,
-    { labels: project.labels, table: labels.table, probTolerance: project.strategy.probTolerance, format, snapshotVersion: version },
+    {
+      labels: project.labels,
+      task: project.task === 'image' ? 'image' : 'textcat',
+      table: labels.table,
+      probTolerance: project.strategy.probTolerance,
+      format,
+      snapshotVersion: version,
+    },
     opts.pool,
     {
       chunkBytes: opts.chunkBytes,

@@ -6,7 +6,7 @@
  * JSONL line that is not JSON is a reject here.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { ImportReject, RawImportRow } from '../../domain/label-issues/import.js';
@@ -39,15 +39,34 @@ async function arrowRows(name: string, bytes: Uint8Array, parquet: boolean): Pro
   return rows;
 }
 
+/** Bytes of one label file (compressed .gz files expand about tenfold, so the limit is on the stored size). */
+export const MAX_LABEL_FILE_BYTES = 256 * 1024 * 1024;
+
 /** Reads one file named on the command line; the name recorded is the path as given. */
 export async function readLabelFile(path: string): Promise<LabelFile> {
+  // Label files are read whole: past this, a user error (split the file), not a string the runtime cannot make.
+  const bytes = (await stat(path)).size;
+  if (bytes > MAX_LABEL_FILE_BYTES) {
+    throw Object.assign(new Error(`${path}: ${bytes} bytes, above the ${MAX_LABEL_FILE_BYTES} bytes one label file may hold; split it into several files`), {
+      code: 'USAGE',
+    });
+  }
   const raw = await readFile(path);
   const sha256 = createHash('sha256').update(raw).digest('hex');
   const lower = basename(path).toLowerCase();
   if (/\.(parquet|arrow|feather|ipc)$/.test(lower)) {
     return { name: path, sha256, rows: await arrowRows(path, raw, lower.endsWith('.parquet')), rejects: [] };
   }
-  const text = (lower.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
+  let plain = raw;
+  if (lower.endsWith('.gz')) {
+    try {
+      plain = gunzipSync(raw, { maxOutputLength: MAX_LABEL_FILE_BYTES });
+    } catch (err) {
+      // Truncated, not gzip, or expanding past the limit: the user's file to fix, said as such.
+      throw Object.assign(new Error(`${path}: cannot be read as gzip within ${MAX_LABEL_FILE_BYTES} bytes: ${(err as Error).message}`), { code: 'USAGE' });
+    }
+  }
+  const text = plain.toString('utf8');
   const rows: RawImportRow[] = [];
   const rejects: ImportReject[] = [];
   text.split('\n').forEach((line, i) => {

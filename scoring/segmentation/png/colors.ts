@@ -3,7 +3,7 @@
  * 24-bit colour to a class index: 0 = background (black), 1 + the label's
  * position in `labels` otherwise, the same numbering the snapshot masks use.
  */
-import { fail, ok, type SegResult } from './result.js';
+import { fail, ok, type SegResult } from '../result.js';
 
 export type ColorTable = Map<number, number>;
 

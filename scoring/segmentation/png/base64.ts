@@ -5,7 +5,7 @@
  * and padding first names the real fault.
  */
 import { Buffer } from 'node:buffer';
-import { fail, ok, type SegResult } from './result.js';
+import { fail, ok, type SegResult } from '../result.js';
 
 // Standard and URL-safe alphabets, optional padding; no whitespace inside.
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;

@@ -7,7 +7,7 @@
  * fixed zlib level, so re-running a merge rewrites the same object.
  */
 import { encode } from 'fast-png';
-import type { Raster } from './result.js';
+import type { Raster } from '../result.js';
 
 export function encodeClassIndexPng(mask: Raster): Uint8Array {
   return encode({ width: mask.width, height: mask.height, data: mask.data, depth: 8, channels: 1 }, { zlib: { level: 6 } });

@@ -7,7 +7,7 @@
 import { decodeBase64 } from './base64.js';
 import { type ColorTable, hexColor } from './colors.js';
 import { describeFormat, type PngImage, readPng, sampleAt, to8 } from './png-read.js';
-import { fail, ok, type Raster, type SegResult } from './result.js';
+import { fail, ok, type Raster, type SegResult } from '../result.js';
 
 /** Largest mask accepted, in pixels: 8192 × 8192. */
 export const DEFAULT_MAX_PIXELS = 8192 * 8192;

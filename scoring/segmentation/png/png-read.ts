@@ -5,7 +5,7 @@
  * and reads samples, including the sub-byte depths fast-png leaves packed.
  */
 import { decode } from 'fast-png';
-import { fail, ok, type SegResult } from './result.js';
+import { fail, ok, type SegResult } from '../result.js';
 
 export interface PngImage {
   width: number;
