@@ -24,8 +24,9 @@ describe('a label-issue verdict on a label that changed since it was shown', () 
   const pool = new ScoringPool({ threads: 2 });
   afterAll(() => pool.close());
 
-  it('keeps the current label, keeps the answer, and lists the conflict; a skipped task changes nothing', async () => {
-    const dir = tempDir('liconflict');
+  /** A project whose labels were imported, and a label-issue round over out-of-sample predictions: its three tasks. */
+  async function labelRound(name: string) {
+    const dir = tempDir(name);
     const project = parseConfig({
       storage: { root: dir },
       stats: { sink: 'none' },
@@ -49,6 +50,11 @@ describe('a label-issue verdict on a label that changed since it was shown', () 
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as { accept: string[]; meta: { id: string; label: string } });
+    return { project, store, queue };
+  }
+
+  it('keeps the current label, keeps the answer, and lists the conflict; a skipped task changes nothing', async () => {
+    const { project, store, queue } = await labelRound('liconflict');
     expect(queue).toHaveLength(3);
     // Task 0: shown a label the snapshot no longer has (as if an uncertainty round changed it since).
     const stale = queue[0].meta.label === 'billing' ? 'other' : 'billing';
@@ -77,5 +83,30 @@ describe('a label-issue verdict on a label that changed since it was shown', () 
     expect(after.get(a)!.answers).toHaveLength(1);
     expect(after.get(b)).toMatchObject({ label: gold.get(b), previous_label: queue[1].meta.label, corrected_round: ROUND });
     expect(after.get(c)).toMatchObject({ label: queue[2].meta.label, status: 'labelled', verified: false });
+  });
+
+  it('two reviewers whose verdicts disagree, or a verdict choosing two labels, are listed conflicts and change no label', async () => {
+    const { project, store, queue } = await labelRound('lidispute');
+    const [a, b] = queue;
+    const other = (l: string) => LABELS.find((x) => x !== l)!;
+    const answer = (t: (typeof queue)[number], accept: string[], who: string, i: number) =>
+      JSON.stringify({ ...t, accept, answer: 'accept', _view_id: 'choice', _session_id: `p-${who}`, _annotator_id: `p-${who}`, _timestamp: 1_800_000_000 + i });
+    await writeOnce(
+      store,
+      `annotations/${ROUND}/ann.jsonl`,
+      `${[answer(a, [other(a.meta.label)], 'ann', 1), answer(b, [b.meta.label, other(b.meta.label)], 'ann', 2)].join('\n')}\n`,
+    );
+    await writeOnce(store, `annotations/${ROUND}/bob.jsonl`, `${answer(a, [a.meta.label], 'bob', 3)}\n`);
+    const merged = await runMerge({ project, store, sink: null });
+    const after = new Map((await readSnapshotRows(store, merged.version!)).map((r) => [r.id, r]));
+    expect(merged.manifest!.labelIssues).toMatchObject({ changed: 0, verified: 0 });
+    expect(merged.manifest!.labelIssues!.conflicts.map((c) => [c.id, c.reason.split(':')[0]])).toEqual(
+      [
+        [a.meta.id, 'verdicts disagree'],
+        [b.meta.id, expect.stringContaining('chose 2 labels')],
+      ].sort((x, y) => (String(x[0]) < String(y[0]) ? -1 : 1)),
+    );
+    expect(after.get(a.meta.id)).toMatchObject({ label: a.meta.label, previous_label: null });
+    expect(after.get(b.meta.id)).toMatchObject({ label: b.meta.label, previous_label: null });
   });
 });

@@ -44,14 +44,24 @@ function lineageOf(r: SnapshotRow): LabelLineage {
 export class VerdictLedger {
   private readonly before = new Map<string, Before>();
   private readonly verdicts = new Map<string, LabelVerdict>();
+  /** Items whose verdicts in this merge disagree, or that chose several labels: listed, never applied. */
+  private readonly disputed = new Map<string, string>();
 
   /** Before `p`'s answer joins `row`: remembers the row as the merge found it, and the verdict if it is one. */
   note(row: SnapshotRow, p: ParsedExportLine): void {
     if (!this.before.has(row.id))
       this.before.set(row.id, { label: row.status === 'labelled' ? row.label : null, labels: row.labels, status: row.status, lineage: lineageOf(row) });
     const v = verdictOf(p);
-    // Later lines win: exports are read in name order, lines in file order.
-    if (v !== null) this.verdicts.set(row.id, v);
+    if (v === null) return;
+    if (p.answer.answer === 'accept' && (p.answer.accept?.length ?? 0) > 1) {
+      this.disputed.set(row.id, `a verdict chose ${p.answer.accept!.length} labels (${p.answer.accept!.join(', ')}); one is expected`);
+    }
+    const earlier = this.verdicts.get(row.id);
+    // Two reviewers who disagree are a conflict for a person to settle, not a race the later export wins.
+    if (earlier !== undefined && earlier.chosen !== v.chosen) {
+      this.disputed.set(row.id, `verdicts disagree: ${earlier.chosen ?? '(skipped)'} and ${v.chosen ?? '(skipped)'}`);
+    }
+    this.verdicts.set(row.id, v);
   }
 
   /** After resolution: each verdict's outcome on its row; null when the merge held none. */
@@ -62,6 +72,12 @@ export class VerdictLedger {
       const v = this.verdicts.get(id)!;
       const row = rows.get(id)!;
       const b = this.before.get(id) ?? { label: null, labels: [], status: 'ignored' as const, lineage: NO_LINEAGE };
+      const dispute = this.disputed.get(id);
+      if (dispute !== undefined) {
+        Object.assign(row, { label: b.label, labels: b.labels, status: b.status }, b.lineage);
+        out.conflicts.push({ id, round: v.round, reason: dispute });
+        continue;
+      }
       const o: VerdictOutcome = applyVerdict({ label: b.label, lineage: b.lineage }, v, version);
       if (o.kind === 'changed') {
         Object.assign(row, { label: o.label, labels: [o.label], status: 'labelled' }, o.lineage);
