@@ -16,7 +16,7 @@
  *   from both has no IoU, never 0); on "*" rows the mean over items of each
  *   image's mean IoU.
  */
-import { predictionIou, reviewedMask } from '../../scoring/segmentation/review.js';
+import { predictionIou, reviewedMask, reviewerPolygon } from '../../scoring/segmentation/review.js';
 import type { SnapshotRow } from '../records.js';
 import type { Row } from './tables.js';
 
@@ -28,22 +28,6 @@ interface Totals {
   meanSum: number;
   meanN: number;
   items: number;
-}
-
-function polygonsOf(boxes: SnapshotRow['boxes']): Array<{ label: string; points: unknown }> {
-  return (boxes ?? []).map((b) => {
-    if (b.points !== undefined) return { label: b.label, points: b.points };
-    const { x = 0, y = 0, width = 0, height = 0 } = b;
-    return {
-      label: b.label,
-      points: [
-        [x, y],
-        [x + width, y],
-        [x + width, y + height],
-        [x, y + height],
-      ],
-    };
-  });
 }
 
 function accumulate(rows: readonly SnapshotRow[], labels: readonly string[]): Totals {
@@ -59,7 +43,7 @@ function accumulate(rows: readonly SnapshotRow[], labels: readonly string[]): To
   };
   for (const row of rows) {
     if (row.status !== 'labelled' || !row.prediction || row.width === null || row.height === null) continue;
-    const reviewed = reviewedMask(polygonsOf(row.boxes), row.width, row.height, labels);
+    const reviewed = reviewedMask((row.boxes ?? []).map(reviewerPolygon), row.width, row.height, labels);
     if (!reviewed.ok) continue;
     const r = predictionIou(row.prediction.boxes, reviewed.value.classes, row.width, row.height, labels);
     if (!r.ok) continue;

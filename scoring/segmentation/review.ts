@@ -33,6 +33,36 @@ function size(width: unknown, height: unknown): SegResult<{ width: number; heigh
   return ok({ width: width as number, height: height as number });
 }
 
+/** A reviewer's span as Prodigy writes it: a polygon's points, or a rectangle's corner and size. */
+export interface ReviewerSpan {
+  label: string;
+  points?: unknown;
+  x?: number;
+  y?: number;
+  width?: number;
+  height?: number;
+}
+
+/**
+ * A reviewer span as a polygon: its points, else the rectangle Prodigy's rect
+ * tool gives without points. A span with neither has no points, so the item
+ * is a reject wherever it is rasterised (the mask and its IoU alike).
+ */
+export function reviewerPolygon(b: ReviewerSpan): { label: string; points: unknown } {
+  if (b.points !== undefined) return { label: b.label, points: b.points };
+  const { x, y, width, height } = b;
+  if (x === undefined || y === undefined || width === undefined || height === undefined) return { label: b.label, points: undefined };
+  return {
+    label: b.label,
+    points: [
+      [x, y],
+      [x + width, y],
+      [x + width, y + height],
+      [x, y + height],
+    ],
+  };
+}
+
 /** Polygon points one reviewed item may hold. */
 export const MAX_REVIEW_POINTS = 100_000;
 

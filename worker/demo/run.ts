@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import type { ProjectConfig } from '../../config/schema.js';
 import { loadConfig } from '../core/load-config.js';
 import { openApp, type AppContext } from '../app/app.js';
+import { roundOptionsFor } from '../app/round-options.js';
 import type { Logger } from '../core/log.js';
 import { runMerge } from '../merge/merge.js';
 import { runRound } from '../round/round.js';
@@ -240,16 +241,7 @@ export async function runDemo(dir: string, logger: Logger, print: (line: string)
     for (const [i, roundId] of ROUNDS.entries()) {
       const gold = await stagePredictions(app, i);
       for (const project of uncertaintyProjects) {
-        const r = await runRound({
-          project,
-          store: app.projectStore(project),
-          pool: app.pool(),
-          sink: await app.sink(),
-          roundId,
-          chunkBytes: config.worker.chunkBytes,
-          logger,
-          media: app.media,
-        });
+        const r = await runRound(await roundOptionsFor(app, project, roundId, logger));
         const c = r.manifest.counts;
         print(
           `round ${roundId} ${project.name}: scored ${c.scored}, rejected ${c.rejected}, queued ${c.queued} (${c.audit} audit)${r.status === 'exists' ? ' [already done]' : ''}`,

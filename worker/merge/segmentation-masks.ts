@@ -12,28 +12,12 @@
  */
 import type { BadExportLine } from '../../domain/prodigy/exports.js';
 import type { SnapshotMasks, SnapshotRow } from '../../domain/records.js';
-import { maskPath, reviewedMask } from '../../scoring/segmentation/review.js';
+import { maskPath, reviewedMask, reviewerPolygon } from '../../scoring/segmentation/review.js';
 
 export interface SegmentationMaskFiles {
   files: Array<{ name: string; bytes: Uint8Array; type: string }>;
   manifest: SnapshotMasks;
   rejects: BadExportLine[];
-}
-
-/** A reviewer span as a polygon: its points, else the rectangle Prodigy's rect tool gives without points. */
-function polygonOf(b: NonNullable<SnapshotRow['boxes']>[number]): { label: string; points: unknown } {
-  if (b.points !== undefined) return { label: b.label, points: b.points };
-  const { x, y, width, height } = b;
-  if (x === undefined || y === undefined || width === undefined || height === undefined) return { label: b.label, points: undefined };
-  return {
-    label: b.label,
-    points: [
-      [x, y],
-      [x + width, y],
-      [x + width, y + height],
-      [x, y + height],
-    ],
-  };
 }
 
 /** Sets `mask_path` on every row (in place) and returns the mask files, in row order. */
@@ -45,7 +29,7 @@ export function segmentationMasks(rows: SnapshotRow[], labels: string[]): Segmen
     if (row.status !== 'labelled') continue;
     let m: ReturnType<typeof reviewedMask>;
     try {
-      m = reviewedMask((row.boxes ?? []).map(polygonOf), row.width, row.height, labels);
+      m = reviewedMask((row.boxes ?? []).map(reviewerPolygon), row.width, row.height, labels);
     } catch (err) {
       // Whatever a reviewer's line holds, the merge goes on: this row gets no mask, and the reject says why.
       m = { ok: false, field: '(row)', reason: (err as Error).message };

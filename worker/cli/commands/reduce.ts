@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { roundOptionsFor } from '../../app/round-options.js';
 import { usageError, type CliIO, type CommandEnv } from '../env.js';
 import { fractionOpt, intOpt, rankedLines, writeResult } from '../ranked-output.js';
 
@@ -60,20 +61,7 @@ async function reduceRoundCommand(roundId: string, o: ReduceOpts, env: CommandEn
   await env.withApp(o.config, async (app) => {
     const project = app.project(o.project);
     const store = app.projectStore(project);
-    const r = await reduceRound(
-      {
-        project,
-        store,
-        pool: app.pool(),
-        sink: await app.sink(),
-        roundId,
-        chunkBytes: app.config.worker.chunkBytes,
-        logger: env.logger,
-        media: app.media,
-        mediaSigner: app.mediaSigner,
-      },
-      count,
-    );
+    const r = await reduceRound(await roundOptionsFor(app, project, roundId, env.logger), count);
     const c = r.manifest.counts;
     env.io.out(
       `${r.status === 'exists' ? `round ${roundId} already exists; nothing changed` : `round ${roundId} written from its partials`}: ${c.queued} queued (${c.audit} audit) from ${c.scored} scored, ${c.rejected} rejected\n`,

@@ -4,6 +4,7 @@
  * writes the round unless `--no-finish`).
  */
 import type { Command } from 'commander';
+import { roundOptionsFor } from '../../app/round-options.js';
 import type { AppContext } from '../../app/app.js';
 import type { runRound } from '../../round/round.js';
 import { createProgress, type Progress } from '../../core/progress.js';
@@ -52,18 +53,7 @@ async function runRoundCommand(app: AppContext, opts: RoundOpts, env: CommandEnv
     bar = createProgress({ label: `round ${roundId}: ${objects} object(s)`, totalBytes: bytes });
     return bar;
   };
-  const roundOpts = {
-    project,
-    store,
-    pool: app.pool(),
-    sink: await app.sink(),
-    roundId,
-    chunkBytes: app.config.worker.chunkBytes,
-    logger,
-    media: app.media,
-    mediaSigner: app.mediaSigner,
-    onScoring,
-  };
+  const roundOpts = { ...(await roundOptionsFor(app, project, roundId, logger)), onScoring };
   const [{ runRound }, { resolveShard, runRoundShard }] = await Promise.all([import('../../round/round.js'), import('../../round/shard.js')]);
   const shard = resolveShard(opts.shard, opts.shards);
   const sharded = shard === undefined ? undefined : await runRoundShard(roundOpts, shard, opts.finish).finally(() => bar?.done());
